@@ -1,0 +1,158 @@
+"""The Starlette app: routes, error mapping and the lifespan that runs a hub node."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from hub import handlers
+from hub.endpoint import WebSocketEndpoint
+from hub.errors import HubError, error_body, error_response
+from hub.metrics import metrics_endpoint
+from hub.node import Node
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+HTTP_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "invalid", 409: "conflict", 413: "invalid", 422: "invalid", 429: "rate_limited"}  # fmt: skip
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok", "node": request.app.state.node.node_id})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    node: Node = request.app.state.node
+    checks = {"postgres": False, "redis": False, "bus": node.bus.healthy}
+    try:
+        async with node.pool.acquire(timeout=2) as db:
+            checks["postgres"] = await db.fetchval("select 1", timeout=2) == 1
+    except Exception:
+        pass
+    try:
+        checks["redis"] = bool(await node.bus.redis.ping())
+    except Exception:
+        pass
+    ok = all(checks.values())
+    return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
+
+async def _hub_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HubError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "invalid")
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    dsn: str,
+    redis_url: str,
+    secret: str,
+    with_payments: bool = True,
+    dev: bool = False,
+) -> Starlette:
+    node = Node(settings, dsn=dsn, redis_url=redis_url, secret=secret)
+    routes: list = [
+        Route("/", lambda r: RedirectResponse("/widget/")),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        WebSocketRoute("/ws", WebSocketEndpoint(node, handlers.TABLE)),
+    ]
+    routes += _api_routes(dev=dev)
+    if with_payments:
+        routes += _payments_routes()
+    routes += _static_routes()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await node.start()
+        handlers.install(node)
+        extra = []
+        if with_payments:
+            extra = await _start_payments(app, node, settings)
+        try:
+            yield
+        finally:
+            for stop in extra:
+                await stop()
+            await node.stop()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HubError: _hub_error, HTTPException: _http_error},
+    )
+    app.state.node = node
+    app.state.secret = secret
+    app.state.settings = settings
+    app.state.dev = dev
+    return app
+
+
+def _api_routes(*, dev: bool) -> list:
+    from hub.http import api
+
+    routes = list(api.routes)
+    try:
+        from hub.helpbot.routes import routes as help_routes
+
+        routes += help_routes
+    except ImportError:
+        log.warning("help center not available")
+    if dev:
+        routes += api.dev_routes
+    return routes
+
+
+def _payments_routes() -> list:
+    try:
+        from payments.api import routes
+    except ImportError:
+        return []
+    return list(routes)
+
+
+async def _start_payments(app: Starlette, node: Node, settings: Settings) -> list:
+    try:
+        from payments.service import start_in_process
+    except ImportError:
+        return []
+    return await start_in_process(app, node.pool, node.bus.redis, settings)
+
+
+def _static_routes() -> list:
+    routes = []
+    console = ROOT / "agents_console"
+    widget = ROOT / "static"
+    if console.is_dir():
+        routes.append(Mount("/console", StaticFiles(directory=console, html=True), name="console"))
+    if widget.is_dir():
+        routes.append(
+            Mount(
+                "/widget",
+                StaticFiles(
+                    directory=widget / "widget" if (widget / "widget").is_dir() else widget,
+                    html=True,
+                ),
+                name="widget",
+            )
+        )
+        routes.append(Mount("/static", StaticFiles(directory=widget), name="static"))
+    return routes

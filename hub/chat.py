@@ -1,0 +1,451 @@
+"""Chat use cases: open, escalate, send, typing, read, note, transfer, resolve, close, rate,
+agent status. Thin: each checks who may do it, changes the store, then publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+from hub import assigner, routing
+from hub.auth import Claims
+from hub.connection import Connection
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.store import conversations as conv_store
+from hub.writer import MessageWrite, StoredMessage, new_id
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 200
+SYSTEM = ("system", "supporthub")
+
+SYSTEM_TEXT = {
+    "transferred": {
+        "zh": "您的对话已转接给 {name}。",
+        "en": "Your chat was transferred to {name}.",
+    },
+    "requeued": {
+        "zh": "正在为您转接其他客服，请稍候。",
+        "en": "We are connecting you to another agent.",
+    },
+    "resolved": {
+        "zh": "本次对话已结束，感谢您的耐心。",
+        "en": "This chat has been resolved. Thank you.",
+    },
+    "idle": {
+        "zh": "由于长时间无新消息，对话已自动关闭。",
+        "en": "This chat was closed after a period of inactivity.",
+    },
+    "queued": {
+        "zh": "已为您转接人工客服，请稍候。",
+        "en": "You are in the queue for a support agent.",
+    },
+}
+
+
+def system_text(key: str, lang: str, **fields) -> str:
+    texts = SYSTEM_TEXT[key]
+    return texts.get(lang, texts["zh"]).format(**fields)
+
+
+class Chat:
+    def __init__(self, node):
+        self.node = node
+        self._route_lock = asyncio.Lock()
+        self._route_again = False
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.node.pool
+
+    # --- helpers -----------------------------------------------------------------------
+
+    async def _conversation(
+        self, db, cid: str, claims: Claims, *, lock: bool = False
+    ) -> asyncpg.Record:
+        conv = await conv_store.get(db, cid, lock=lock)
+        if conv is None:
+            raise NotFound("no such conversation")
+        if claims.role == "user":
+            if conv["user_id"] != claims.sub:
+                raise NotFound("no such conversation")
+        elif claims.role == "agent":
+            if conv["agent_id"] != claims.sub:
+                raise Forbidden("the conversation is not assigned to you")
+        return conv
+
+    async def post(
+        self,
+        conv,
+        role: str,
+        sender_id: str,
+        name: str,
+        text: str,
+        client_msg_id: str | None = None,
+    ) -> StoredMessage:
+        """Store a message, then push it to both sides."""
+        op = MessageWrite(conv["id"], role, sender_id, name, text, client_msg_id)
+        msg: StoredMessage = await self.node.writer.submit(op)
+        if isinstance(msg, Exception):
+            raise msg
+        if not msg.duplicate:
+            await self.node.to_conversation(
+                {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
+            )
+        return msg
+
+    async def system_message(self, conv, key: str, **fields) -> None:
+        await self.post(conv, "system", *SYSTEM, system_text(key, conv["lang"], **fields))
+
+    # --- user --------------------------------------------------------------------------
+
+    async def open(
+        self, conn: Connection, topic: str, text: str | None, handoff: str, lang: str | None
+    ) -> dict:
+        claims = conn.claims
+        cid = new_id()
+        lang = lang or "zh"
+        status = "bot" if handoff == "bot" else "queued"
+        priority = routing.priority_for_topic(topic)
+        async with self.pool.acquire() as db:
+            if lang:
+                await db.execute("update users set lang = $2 where id = $1", claims.sub, lang)
+            conv = await db.fetchrow(
+                "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
+                " previous_agent_id)"
+                " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
+                " (select agent_id from conversation_agents ca join conversations c on c.id ="
+                "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1))"
+                " returning *",
+                cid, claims.sub, topic, priority, status, lang,
+            )  # fmt: skip
+        if text:
+            await self.post(conv, "user", claims.sub, claims.display_name, text)
+        if status == "queued":
+            await self.route()
+            async with self.pool.acquire() as db:
+                status = await db.fetchval("select status from conversations where id = $1", cid)
+        conn.send_frame(
+            {"type": "chat.opened", "conversation_id": cid, "status": status, "topic": topic}
+        )
+        bot = self.node.services.get("bot")
+        if conv["status"] == "bot" and bot is not None:
+            self.node.spawn(bot.on_open(conv, text), "bot-open")
+        return {"conversation_id": cid, "status": status}
+
+    async def escalate(self, claims: Claims, cid: str, topic: str | None = None) -> str:
+        async with self.pool.acquire() as db, db.transaction():
+            conv = await self._conversation(db, cid, claims, lock=True)
+            if conv["status"] != "bot":
+                if conv["status"] in ("queued", "assigned"):
+                    return conv["status"]
+                raise Conflict("the conversation is closed")
+            topic = topic or conv["topic"]
+            conv = await db.fetchrow(
+                "update conversations set status = 'queued', enqueued_at = now(), topic = $2,"
+                " priority = case when priority = 'urgent' then priority else $3 end,"
+                " last_activity_at = now() where id = $1 returning *",
+                cid, topic, routing.priority_for_topic(topic),
+            )  # fmt: skip
+        await self.system_message(conv, "queued")
+        await self.route()
+        return "queued"
+
+    async def close(self, claims: Claims, cid: str) -> None:
+        async with self.pool.acquire() as db, db.transaction():
+            conv = await self._conversation(db, cid, claims, lock=True)
+            if conv["status"] in ("resolved", "closed"):
+                return
+            conv = await db.fetchrow(
+                "update conversations set status = 'closed', closed_at = now(), closed_by = 'user',"
+                " queue_position = null where id = $1 returning *",
+                cid,
+            )
+        await self.node.to_conversation(
+            conv, {"type": "chat.closed", "conversation_id": cid, "by": "user"}
+        )
+        if conv["agent_id"]:
+            await self.push_agent_state(conv["agent_id"])
+        await self.route()
+
+    async def rate(self, claims: Claims, cid: str, score: int, comment: str | None) -> None:
+        async with self.pool.acquire() as db:
+            conv = await self._conversation(db, cid, claims)
+            if conv["status"] not in ("resolved", "closed"):
+                raise Conflict("a chat can be rated once it is closed")
+            await db.execute(
+                "update conversations set rating = $2, rating_comment = $3 where id = $1",
+                cid, score, comment,
+            )  # fmt: skip
+        if conv["agent_id"]:
+            await self.node.to_agent(
+                conv["agent_id"],
+                {"type": "chat.rated", "conversation_id": cid, "score": score, "comment": comment},
+            )
+
+    # --- both sides --------------------------------------------------------------------
+
+    async def send(self, claims: Claims, cid: str, client_msg_id: str, text: str) -> StoredMessage:
+        role = "user" if claims.role == "user" else "agent"
+        conv = {"id": cid, "lang": "zh"}
+        msg = await self.post(conv, role, claims.sub, claims.display_name, text, client_msg_id)
+        if role == "user" and not msg.duplicate:
+            bot = self.node.services.get("bot")
+            if bot is not None:
+                self.node.spawn(bot.on_user_message(cid, text), "bot-reply")
+        return msg
+
+    async def typing(self, claims: Claims, cid: str, state: bool) -> None:
+        async with self.pool.acquire() as db:
+            conv = await self._conversation(db, cid, claims)
+        frame = {"type": "typing", "conversation_id": cid, "state": state,
+                 "from": {"role": _side(claims), "id": claims.sub, "name": claims.display_name}}  # fmt: skip
+        await self._to_other_side(conv, claims, frame)
+
+    async def read(self, claims: Claims, cid: str, seq: int) -> None:
+        column = "user_read_seq" if claims.role == "user" else "agent_read_seq"
+        async with self.pool.acquire() as db:
+            conv = await self._conversation(db, cid, claims)
+            seq = min(seq, conv["last_seq"])
+            await db.execute(
+                f"update conversations set {column} = greatest({column}, $2) where id = $1",
+                cid,
+                seq,
+            )
+        frame = {"type": "read", "conversation_id": cid, "seq": seq,
+                 "by": {"role": _side(claims), "id": claims.sub}}  # fmt: skip
+        await self._to_other_side(conv, claims, frame)
+
+    async def _to_other_side(self, conv, claims: Claims, frame: dict) -> None:
+        if claims.role == "user":
+            if conv["agent_id"]:
+                await self.node.to_agent(conv["agent_id"], frame)
+        else:
+            await self.node.to_user(conv["user_id"], frame)
+
+    # --- agent -------------------------------------------------------------------------
+
+    async def note(self, claims: Claims, cid: str, text: str) -> dict:
+        async with self.pool.acquire() as db:
+            conv = await self._conversation(db, cid, claims)
+            row = await db.fetchrow(
+                "insert into notes (id, conversation_id, agent_id, agent_name, text)"
+                " values ($1, $2, $3, $4, $5) returning *",
+                new_id(), cid, claims.sub, claims.display_name, text,
+            )  # fmt: skip
+        frame = {"type": "note", "conversation_id": cid, "note_id": row["id"],
+                 "agent": {"id": claims.sub, "name": claims.display_name}, "text": text,
+                 "ts": row["created_at"].isoformat()}  # fmt: skip
+        # notes go to agent channels only: never to the user's channel
+        targets = {claims.sub} | ({conv["agent_id"]} if conv["agent_id"] else set())
+        for agent_id in targets:
+            await self.node.to_agent(agent_id, frame)
+        return frame
+
+    async def resolve(self, claims: Claims, cid: str) -> None:
+        async with self.pool.acquire() as db, db.transaction():
+            conv = await self._conversation(db, cid, claims, lock=True)
+            if conv["status"] != "assigned":
+                raise Conflict("only an assigned chat can be resolved")
+        await self.system_message(conv, "resolved")
+        async with self.pool.acquire() as db:
+            conv = await db.fetchrow(
+                "update conversations set status = 'resolved', resolved_at = now() where id = $1"
+                " returning *",
+                cid,
+            )
+        await self.node.to_conversation(
+            conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
+        )
+        await self.push_agent_state(conv["agent_id"])
+        await self.route()
+
+    async def transfer(
+        self, claims: Claims, cid: str, to_agent: str | None, to_topic: str | None
+    ) -> None:
+        if not to_agent and not to_topic:
+            raise Invalid("give to_agent or to_topic")
+        async with self.pool.acquire() as db, db.transaction():
+            await db.execute("select pg_advisory_xact_lock($1)", assigner.ROUTING_LOCK)
+            conv = await self._conversation(db, cid, claims, lock=True)
+            if conv["status"] != "assigned":
+                raise Conflict("only an assigned chat can be transferred")
+            old = conv["agent_id"]
+            if to_agent:
+                if to_agent == old:
+                    raise Invalid("the chat is already yours")
+                agents = await assigner.load_agents(db)
+                chat = routing.QueuedChat(cid, conv["topic"], conv["priority"], 0.0)
+                target = routing.pick_agent_for_transfer(chat, agents, to_agent)
+                if target is None:
+                    exists = await db.fetchval("select 1 from agents where id = $1", to_agent)
+                    if not exists:
+                        raise NotFound("no such agent")
+                    raise Conflict("that agent is not online or has no free capacity")
+                conv = await db.fetchrow(
+                    "update conversations set agent_id = $2, assigned_at = now(),"
+                    " previous_agent_id = $3 where id = $1 returning *",
+                    cid, target, old,
+                )  # fmt: skip
+                await db.execute(
+                    "insert into conversation_agents (conversation_id, agent_id) values ($1, $2)"
+                    " on conflict do nothing",
+                    cid, target,
+                )  # fmt: skip
+            else:
+                conv = await db.fetchrow(
+                    "update conversations set status = 'queued', agent_id = null, topic = $2,"
+                    " excluded_agents = array_append(excluded_agents, $3),"
+                    " previous_agent_id = null, queue_position = null where id = $1 returning *",
+                    cid, to_topic, old,
+                )  # fmt: skip
+        await self.node.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
+                                       "to_agent": to_agent, "to_topic": to_topic})  # fmt: skip
+        await self.push_agent_state(old)
+        if to_agent:
+            await self.announce_assignment(conv)
+        else:
+            await self.system_message(conv, "requeued")
+            await self.route()
+
+    async def set_status(self, claims: Claims, status: str) -> dict:
+        async with self.pool.acquire() as db:
+            row = await db.fetchrow(
+                "update agents set status = $2, status_at = now() where id = $1 returning id",
+                claims.sub,
+                status,
+            )
+            if row is None:
+                raise NotFound("no such agent: create it with `supporthub agent add`")
+        if status == "offline":
+            await self.requeue_agent_chats(claims.sub)
+        state = await self.push_agent_state(claims.sub)
+        await self.route()
+        return state
+
+    async def requeue_agent_chats(self, agent_id: str) -> None:
+        """Put an agent's open chats back at the head of the queue (original enqueue time)."""
+        async with self.pool.acquire() as db:
+            rows = await db.fetch(
+                "update conversations set status = 'queued', agent_id = null, previous_agent_id = $1,"
+                " queue_position = null where agent_id = $1 and status = 'assigned' returning *",
+                agent_id,
+            )
+        for conv in rows:
+            await self.node.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": conv["id"],
+                                                "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
+            await self.system_message(conv, "requeued")
+
+    async def push_agent_state(self, agent_id: str) -> dict:
+        async with self.pool.acquire() as db:
+            state = (await conv_store.agent_session(db, agent_id))["agent"]
+        frame = {"type": "agent.state", "status": state["status"], "capacity": state["capacity"],
+                 "active": state["active"], "agent_id": agent_id}  # fmt: skip
+        await self.node.to_agent(agent_id, frame)
+        return frame
+
+    # --- routing -----------------------------------------------------------------------
+
+    async def route(self) -> None:
+        """Run the router; coalesces calls that arrive while one is running."""
+        if self._route_lock.locked():
+            self._route_again = True
+            async with self._route_lock:
+                return
+        async with self._route_lock:
+            while True:
+                self._route_again = False
+                result = await assigner.route_once(
+                    self.pool, self.node.settings.default_handle_time_s
+                )
+                await self._announce(result)
+                if not self._route_again:
+                    return
+
+    async def _announce(self, result: assigner.RouteResult) -> None:
+        for conv in result.assigned:
+            await self.announce_assignment(conv)
+        for conv, position, eta in result.positions:
+            await self.node.to_user(conv["user_id"], {"type": "chat.queued", "conversation_id": conv["id"],
+                                                      "position": position, "eta_s": eta})  # fmt: skip
+        if result.assigned or result.positions:
+            await self.publish_queue()
+
+    async def announce_assignment(self, conv) -> None:
+        async with self.pool.acquire() as db:
+            agent = await db.fetchrow("select id, name from agents where id = $1", conv["agent_id"])
+            user = await db.fetchrow(
+                "select id, name, lang from users where id = $1", conv["user_id"]
+            )
+            history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            notes = await conv_store.notes(db, conv["id"])
+        await self.node.to_user(conv["user_id"], {
+            "type": "chat.assigned", "conversation_id": conv["id"],
+            "agent": {"id": agent["id"], "name": agent["name"]},
+        })  # fmt: skip
+        await self.node.to_agent(agent["id"], assigned_frame(conv, user, history, notes))
+        if (
+            conv["previous_agent_id"]
+            and conv["previous_agent_id"] != agent["id"]
+            and conv["status"] == "assigned"
+        ):
+            await self.system_message(conv, "transferred", name=agent["name"])
+        await self.push_agent_state(agent["id"])
+
+    async def publish_queue(self) -> None:
+        async with self.pool.acquire() as db:
+            queue = await assigner.queue_snapshot(db)
+        await self.node.to_staff({"type": "queue.snapshot", "queue": queue, "ts": _now()})
+
+    async def resume_agent(self, db, conn: Connection, resume) -> None:
+        """An agent (re)connecting gets every chat assigned to them, with history."""
+        rows = await db.fetch(
+            "select * from conversations where agent_id = $1 and status = 'assigned' order by assigned_at",
+            conn.claims.sub,
+        )
+        known = (resume.conversations or {}) if resume is not None else {}
+        for conv in rows:
+            user = await db.fetchrow(
+                "select id, name, lang from users where id = $1", conv["user_id"]
+            )
+            history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            notes = await conv_store.notes(db, conv["id"])
+            frame = assigned_frame(conv, user, history, notes)
+            frame["resumed"] = True
+            conn.send_frame(frame)
+            conn.conv_seq[conv["id"]] = max(
+                conn.conv_seq.get(conv["id"], 0), known.get(conv["id"], 0)
+            )
+            if history:
+                conn.conv_seq[conv["id"]] = max(conn.conv_seq[conv["id"]], history[-1]["seq"])
+        queue = await assigner.queue_snapshot(db)
+        conn.send_frame({"type": "queue.snapshot", "queue": queue, "ts": _now()})
+
+
+def assigned_frame(conv, user, history: list[dict], notes: list[dict]) -> dict:
+    return {
+        "type": "chat.assigned",
+        "conversation_id": conv["id"],
+        "user": {"id": user["id"], "name": user["name"] or user["id"], "lang": user["lang"]},
+        "topic": conv["topic"],
+        "priority": conv["priority"],
+        "history": history,
+        "notes": notes,
+        "alert": conv["alert"],
+        "status": conv["status"],
+    }
+
+
+def _side(claims: Claims) -> str:
+    return "user" if claims.role == "user" else "agent"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def monotonic() -> float:
+    return time.monotonic()

@@ -1,0 +1,345 @@
+"""The `supporthub` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from hub.settings import Settings
+
+log = logging.getLogger("supporthub")
+
+DEMO_AGENTS = [
+    # username, password, name, skills, capacity, supervisor
+    ("alice", "alice123", "Alice 王丽", ["account", "payment", "arrival", "technical", "feedback", "other"], 4, False),
+    ("bob", "bob123", "Bob 陈波", ["security", "account", "payment"], 3, False),
+    ("sam", "sam123", "Sam 李森 (supervisor)", ["account", "payment", "arrival", "security", "technical", "feedback", "other"], 5, True),
+]  # fmt: skip
+
+
+def _settings(args) -> Settings:
+    overrides = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings(**overrides)
+
+
+def _uvloop() -> None:
+    try:
+        import uvloop
+
+        uvloop.install() if sys.version_info < (3, 12) else None
+    except ImportError:
+        pass
+
+
+def _loop_factory():
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop
+    except ImportError:
+        return asyncio.new_event_loop
+
+
+def _run(coro):
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coro)
+
+
+async def _migrate(dsn: str) -> list[str]:
+    from hub.store.db import migrate
+
+    return await migrate(dsn)
+
+
+async def _seed_demo(dsn: str) -> None:
+    import asyncpg
+
+    from hub import agents
+
+    db = await asyncpg.connect(dsn)
+    try:
+        for username, password, name, skills, capacity, supervisor in DEMO_AGENTS:
+            exists = await db.fetchval("select 1 from agents where username = $1", username)
+            if not exists:
+                await agents.upsert(db, username=username, password=password, name=name,
+                                    skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
+    finally:
+        await db.close()
+    try:
+        from payments.seed import seed_demo_accounts
+    except ImportError:
+        return
+    await seed_demo_accounts(dsn)
+
+
+def serve_app(app, settings: Settings, node) -> None:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            # close our sockets with 1001 first so clients reconnect to another node
+            await node.drain()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        loop="uvloop" if _has_uvloop() else "asyncio",
+        http="httptools" if _has("httptools") else "h11",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        backlog=4096,
+    )
+    Server(config).run()
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _has_uvloop() -> bool:
+    return _has("uvloop")
+
+
+def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
+    from hub.app import create_app
+    from hub.logs import setup_logging
+    from hub.runtime import start_runtime
+
+    settings = _settings(args)
+    setup_logging(settings.log_format or ("text" if dev else "json"))
+    rt = start_runtime(settings, dev=dev)
+    try:
+        applied = _run(_migrate(rt.dsn))
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+        if dev:
+            _run(_seed_demo(rt.dsn))
+        app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret,
+                         with_payments=with_payments, dev=dev)  # fmt: skip
+        if dev:
+            _print_dev_banner(settings)
+        serve_app(app, settings, app.state.node)
+    finally:
+        if dev:
+            rt.stop()
+
+
+def _print_dev_banner(settings: Settings) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        "supporthub dev is running",
+        f"  agents' console : {base}/console/",
+        f"  user web chat   : {base}/widget/",
+        f"  health          : {base}/healthz",
+        "  demo agents     : " + ", ".join(f"{u}/{p}" for u, p, *_ in DEMO_AGENTS),
+        "  demo users      : the web chat signs you in as a demo user (try ?user=u-alice)",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def cmd_payments(args) -> None:
+    from hub.logs import setup_logging
+    from hub.runtime import start_runtime
+
+    settings = _settings(args)
+    setup_logging(settings.log_format or "json")
+    rt = start_runtime(settings, dev=False)
+    _run(_migrate(rt.dsn))
+    from payments.service import serve_standalone
+
+    serve_standalone(settings, rt)
+
+
+def cmd_migrate(args) -> None:
+    from hub.logs import setup_logging
+    from hub.runtime import start_runtime
+
+    setup_logging("text")
+    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    applied = _run(_migrate(rt.dsn))
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+
+
+def cmd_token(args) -> None:
+    from hub.auth import issue_token
+    from hub.runtime import resolve_secret
+
+    secret = resolve_secret(Settings(), dev=True)
+    print(issue_token(secret, args.sub, args.role, name=args.name, ttl=args.ttl))
+
+
+def cmd_agent_add(args) -> None:
+    from hub.runtime import start_runtime
+
+    rt = start_runtime(Settings(), dev=True, need_secret=False)
+
+    async def go():
+        import asyncpg
+
+        from hub import agents
+
+        await _migrate(rt.dsn)
+        db = await asyncpg.connect(rt.dsn)
+        try:
+            skills = [s.strip() for s in args.skills.split(",") if s.strip()]
+            row = await agents.upsert(db, username=args.username, password=args.password, name=args.name,
+                                      skills=skills, capacity=args.capacity, supervisor=args.supervisor)  # fmt: skip
+            print(
+                f"agent {row['username']} saved (skills: {', '.join(row['skills'])}, capacity {row['capacity']})"
+            )
+        finally:
+            await db.close()
+
+    _run(go())
+
+
+def cmd_account_add(args) -> None:
+    from hub.runtime import start_runtime
+
+    rt = start_runtime(Settings(), dev=True, need_secret=False)
+
+    async def go():
+        from payments.seed import add_account
+
+        await _migrate(rt.dsn)
+        account = await add_account(rt.dsn, args.user, args.name, args.balance)
+        print(f"account for {args.user} saved: balance {account['balance']} {account['currency']}")
+
+    _run(go())
+
+
+def cmd_broadcast(args) -> None:
+    from hub.runtime import start_runtime
+
+    rt = start_runtime(Settings(), dev=True, need_secret=False)
+
+    async def go():
+        import asyncpg
+        import redis.asyncio as aioredis
+
+        from hub.bus import NODES_CHANNEL, Bus
+        from hub.protocol import encode_msgpack
+        from hub.runtime import resolve_secret
+        from hub.store import notifications
+
+        await _migrate(rt.dsn)
+        db = await asyncpg.connect(rt.dsn)
+        try:
+            from hub.store.db import _init_connection
+
+            await _init_connection(db)
+            bid = await notifications.create_broadcast(db, args.title, args.body, {})
+        finally:
+            await db.close()
+        secret = resolve_secret(Settings(), dev=True)
+        r = aioredis.from_url(rt.redis_url)
+        bus = Bus(rt.redis_url, secret, "cli", lambda c, p: None)
+        frame = encode_msgpack({"type": "broadcast", "broadcast_id": bid})
+        await r.publish(NODES_CHANNEL, bus.seal(NODES_CHANNEL, frame))
+        await r.aclose()
+        print(f"broadcast {bid} stored; connected users get it now, the others when they connect")
+
+    _run(go())
+
+
+def cmd_simulate(args) -> None:
+    from payments.simulate import main as simulate_main
+
+    simulate_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="supporthub", description="support chat and notification hub"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, help_text in [
+        ("dev", "everything in one process, embedded PostgreSQL and Redis, demo data"),
+        ("serve", "the hub web process"),
+        ("payments", "the payments API and its workers"),
+    ]:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+
+    sub.add_parser("migrate", help="apply database migrations (idempotent)")
+
+    p = sub.add_parser("token", help="print a signed token")
+    p.add_argument("--sub", required=True)
+    p.add_argument("--role", required=True, choices=["user", "agent", "supervisor", "service"])
+    p.add_argument("--name")
+    p.add_argument("--ttl", type=int, default=3600)
+
+    p = sub.add_parser("agent", help="manage agents")
+    agent_sub = p.add_subparsers(dest="agent_command", required=True)
+    a = agent_sub.add_parser("add", help="create or update an agent")
+    a.add_argument("--username", required=True)
+    a.add_argument("--password", required=True)
+    a.add_argument("--name", required=True)
+    a.add_argument("--skills", default="")
+    a.add_argument("--capacity", type=int, default=3)
+    a.add_argument("--supervisor", action="store_true")
+
+    p = sub.add_parser("account", help="manage payment accounts")
+    account_sub = p.add_subparsers(dest="account_command", required=True)
+    a = account_sub.add_parser("add", help="create a user with a payment account")
+    a.add_argument("--user", required=True)
+    a.add_argument("--name", required=True)
+    a.add_argument("--balance", required=True)
+
+    p = sub.add_parser("broadcast", help="send a system notice to every user")
+    p.add_argument("--title", required=True)
+    p.add_argument("--body", required=True)
+
+    p = sub.add_parser("simulate", help="drive realistic payment traffic")
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--users", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--rate", type=float, default=5, help="payments a second")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    match args.command:
+        case "dev":
+            cmd_web(args, dev=True, with_payments=True)
+        case "serve":
+            cmd_web(args, dev=False, with_payments=False)
+        case "payments":
+            cmd_payments(args)
+        case "migrate":
+            cmd_migrate(args)
+        case "token":
+            cmd_token(args)
+        case "agent":
+            cmd_agent_add(args)
+        case "account":
+            cmd_account_add(args)
+        case "broadcast":
+            cmd_broadcast(args)
+        case "simulate":
+            cmd_simulate(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""`GET /ws`: origin check, subprotocol negotiation, hello/welcome, then a read loop that
+decodes each frame once and dispatches it through a table of handlers.
+
+This is a plain ASGI app (not Starlette's WebSocket wrapper) so that the hot path is one
+dict per frame and nothing else. Every bad frame becomes an `error` frame here; the
+connection stays open unless the client keeps misbehaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from hub import metrics
+from hub.auth import verify_token
+from hub.connection import Connection, RateLimiter
+from hub.errors import BadFrame, CloseCode, Forbidden, HubError, RateLimited, TooLarge
+from hub.protocol import (
+    JSON,
+    MSGPACK,
+    Frame,
+    Hello,
+    decode_raw,
+    error_frame,
+    frame_id,
+    parse_frame,
+)
+
+if TYPE_CHECKING:
+    from hub.node import Node
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Node", Connection, Frame], Awaitable[None]]
+
+
+def choose_subprotocol(offered: list[str]) -> str | None:
+    """The first one the client offers that we speak; None means JSON without a header."""
+    for proto in offered:
+        if proto in (MSGPACK, JSON):
+            return proto
+    return None
+
+
+def origin_allowed(headers: dict[bytes, bytes], allowed: list[str]) -> bool:
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True  # an app or a script, not a browser
+    return origin.decode("latin-1").rstrip("/") in allowed
+
+
+class AddressLimits:
+    """Per client address: open connections and new connections a second."""
+
+    def __init__(self, max_open: int, per_second: float):
+        self.max_open = max_open
+        self.per_second = per_second
+        self.open: dict[str, int] = {}
+        self.buckets: dict[str, RateLimiter] = {}
+
+    def admit(self, address: str) -> bool:
+        bucket = self.buckets.get(address)
+        if bucket is None:
+            if len(self.buckets) > 100_000:
+                self.buckets.clear()
+            bucket = self.buckets[address] = RateLimiter(self.per_second, self.per_second)
+        if self.open.get(address, 0) >= self.max_open or not bucket.allow():
+            return False
+        self.open[address] = self.open.get(address, 0) + 1
+        return True
+
+    def release(self, address: str) -> None:
+        left = self.open.get(address, 1) - 1
+        if left <= 0:
+            self.open.pop(address, None)
+        else:
+            self.open[address] = left
+
+
+class WebSocketEndpoint:
+    def __init__(self, node: Node, handlers: dict[str, tuple[Handler, frozenset[str]]]):
+        self.node = node
+        self.handlers = handlers
+        s = node.settings
+        self.limits = AddressLimits(s.max_connections_per_address, s.connects_per_s_per_address)
+
+    async def __call__(self, scope, receive, send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        s = self.node.settings
+        headers = dict(scope.get("headers") or [])
+        if not origin_allowed(headers, s.origins):
+            await send({"type": "websocket.close", "code": CloseCode.POLICY})
+            return
+        if self.node.draining:
+            await send({"type": "websocket.close", "code": CloseCode.GOING_AWAY})
+            return
+        address = (scope.get("client") or ("?", 0))[0]
+        if not self.limits.admit(address):
+            await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN})
+            return
+        try:
+            await self._session(scope, receive, send)
+        finally:
+            self.limits.release(address)
+
+    async def _session(self, scope, receive, send) -> None:
+        s = self.node.settings
+        proto = choose_subprotocol(scope.get("subprotocols") or [])
+        accept: dict = {"type": "websocket.accept"}
+        if proto is not None:
+            accept["subprotocol"] = proto
+        await send(accept)
+        conn = Connection(
+            send,
+            binary=proto == MSGPACK,
+            max_queue=s.send_queue_frames,
+            limiter=RateLimiter(s.rate_per_s, s.rate_burst),
+        )
+        writer = asyncio.create_task(conn.run_writer())
+        registered = False
+        try:
+            if not await self._hello(conn, receive):
+                return
+            registered = True
+            await self._read_loop(conn, receive)
+        finally:
+            if registered:
+                await self.node.unregister(conn)
+            if not conn.closed:
+                conn.close(CloseCode.NORMAL)
+            try:
+                await asyncio.wait_for(writer, 5)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                writer.cancel()
+
+    async def _hello(self, conn: Connection, receive) -> bool:
+        s = self.node.settings
+        try:
+            message = await asyncio.wait_for(receive(), s.hello_timeout_s)
+        except TimeoutError:
+            conn.send_frame(error_frame("unauthorized", "no hello within the time limit"))
+            conn.close(CloseCode.UNAUTHORIZED, "hello timeout")
+            return False
+        if message["type"] != "websocket.receive":
+            return False
+        try:
+            raw = decode_raw(*_payload(message))
+            frame = parse_frame(raw)
+            if not isinstance(frame, Hello):
+                raise BadFrame("the first frame must be hello")
+            claims = verify_token(self.node.secret, frame.token)
+            if claims.role == "service":
+                raise Forbidden("service tokens cannot open a session")
+        except HubError as exc:
+            raw_id = frame_id(raw) if "raw" in locals() else None
+            conn.send_frame(error_frame("unauthorized", exc.message, raw_id))
+            conn.close(CloseCode.UNAUTHORIZED, "bad or missing token")
+            return False
+        conn.claims = claims
+        conn.session_id = uuid.uuid4().hex
+        try:
+            await self.node.register(conn, frame)
+        except Exception:
+            log.exception("could not register a connection")
+            await self.node.unregister(conn)
+            conn.send_frame(error_frame("invalid", "the hub cannot take this session now, retry"))
+            conn.close(CloseCode.TRY_AGAIN, "try again")
+            return False
+        return True
+
+    async def _read_loop(self, conn: Connection, receive) -> None:
+        s = self.node.settings
+        handlers = self.handlers
+        while not conn.closed:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return  # websocket.disconnect
+            metrics.FRAMES_IN.inc()
+            raw = None
+            try:
+                data, binary = _payload(message)
+                if len(data) > s.max_frame_bytes:
+                    raise TooLarge("frame too large")
+                if not conn.limiter.allow():
+                    raise RateLimited("too many frames, slow down")
+                raw = decode_raw(data, binary)
+                frame = parse_frame(raw)
+                entry = handlers.get(raw["type"])
+                if entry is None:
+                    raise BadFrame(f"{raw['type']} is not accepted here")
+                handler, roles = entry
+                if conn.claims.role not in roles:
+                    raise Forbidden(f"{raw['type']} is not allowed for role {conn.claims.role}")
+                await handler(self.node, conn, frame)
+            except HubError as exc:
+                self._refuse(conn, exc, frame_id(raw))
+            except Exception:
+                log.exception("handler failed")
+                conn.send_frame(error_frame("invalid", "internal error", frame_id(raw)))
+
+    def _refuse(self, conn: Connection, exc: HubError, fid: str | None) -> None:
+        metrics.BAD_FRAMES.labels(exc.code).inc()
+        conn.send_frame(error_frame(exc.code, exc.message, fid))
+        if isinstance(exc, TooLarge):
+            conn.close(CloseCode.TOO_BIG, "frame too large")
+            return
+        if exc.code in ("bad_frame", "rate_limited"):
+            s = self.node.settings
+            now = time.monotonic()
+            bad = conn.bad_frames
+            bad.append(now)
+            while bad and now - bad[0] > s.bad_frames_window_s:
+                bad.popleft()
+            if len(bad) > s.bad_frames_limit:
+                conn.close(CloseCode.POLICY, "too many bad frames")
+
+
+def _payload(message: dict) -> tuple[bytes | str, bool]:
+    data = message.get("bytes")
+    if data is not None:
+        return data, True
+    text = message.get("text")
+    if text is None:
+        raise BadFrame("empty frame")
+    return text, False

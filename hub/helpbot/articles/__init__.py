@@ -1,0 +1,1 @@
+"""Help articles as data: `<slug>.<lang>.md` files, read by `hub.helpbot.catalog`."""

@@ -1,0 +1,112 @@
+"""Ranked retrieval over help articles: BM25 on weighted fields, one index per language.
+
+Each article is indexed as one bag of terms in which a title or keyword term counts
+several times a body term (a simple form of BM25F): users phrase questions like our
+keyword lists (colloquial synonyms written into each article's front matter), far more
+than like our prose. A query is expanded with a small colloquial table before scoring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hub.helpbot.article import Article
+from hub.helpbot.synonyms import expand
+from hub.helpbot.text import is_unigram, normalize, tokenize
+
+FIELD_WEIGHTS = {"title": 3.0, "keywords": 2.0, "summary": 1.5, "body": 1.0}
+K1 = 1.2
+B = 0.5  # mild length normalisation: long articles are long because they are thorough
+# A lone Chinese character in a query ("工" of 人工 and of 工作日) says little; bi-grams
+# carry the meaning, uni-grams only break ties and catch one-character words.
+UNIGRAM_WEIGHT = 0.3
+
+# Confidence: the best hit must score at least MIN_SCORE and beat the runner-up by MARGIN.
+# Chinese queries yield several terms per word (bi-grams and uni-grams), so their scores
+# run about twice as high as English ones; the floors differ accordingly.
+MIN_SCORE = {"zh": 3.0, "en": 1.5}
+MARGIN = 1.1
+MAX_QUERY_CHARS = 500  # longer text is cut: a question does not need more, scoring stays cheap
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    slug: str
+    title: str
+    score: float
+
+    def as_dict(self) -> dict:
+        """The JSON shape of the search endpoint."""
+        return {"slug": self.slug, "title": self.title, "score": self.score}
+
+
+class SearchIndex:
+    """A BM25 index over the articles of one language."""
+
+    def __init__(self, articles: Iterable[Article], lang: str) -> None:
+        self.lang = lang
+        self._docs: list[tuple[Article, Counter[str], float]] = []
+        df: Counter[str] = Counter()
+        for article in articles:
+            tf = _weighted_terms(article)
+            self._docs.append((article, tf, sum(tf.values())))
+            df.update(tf.keys())
+        n = len(self._docs)
+        self._avg_len = sum(length for _, _, length in self._docs) / n if n else 1.0
+        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def search(self, query: str, limit: int = 5) -> list[Hit]:
+        """Articles matching `query`, best first; empty when nothing matches."""
+        terms = set(tokenize(expand(normalize(query[:MAX_QUERY_CHARS]))))
+        if not terms or limit <= 0:
+            return []
+        hits = []
+        for article, tf, length in self._docs:
+            score = self._score(terms, tf, length)
+            if score > 0:
+                hits.append(Hit(article.slug, article.title, round(score, 4)))
+        hits.sort(key=lambda h: (-h.score, h.slug))
+        return hits[:limit]
+
+    def best(self, query: str) -> tuple[Hit | None, bool]:
+        """The best hit and whether it is clear enough for the bot to answer with it."""
+        hits = self.search(query, limit=2)
+        if not hits:
+            return None, False
+        return hits[0], is_confident(hits, self.lang)
+
+    def _score(self, terms: set[str], tf: Counter[str], length: float) -> float:
+        norm = K1 * (1 - B + B * length / self._avg_len)
+        score = 0.0
+        for term in terms:
+            f = tf.get(term)
+            if f:
+                weight = UNIGRAM_WEIGHT if is_unigram(term) else 1.0
+                score += weight * self._idf[term] * f * (K1 + 1) / (f + norm)
+        return score
+
+
+def is_confident(hits: list[Hit], lang: str) -> bool:
+    """A clear winner: high enough, and ahead of the runner-up by a margin."""
+    if not hits or hits[0].score < MIN_SCORE.get(lang, 3.0):
+        return False
+    return len(hits) < 2 or hits[0].score >= MARGIN * hits[1].score
+
+
+def _weighted_terms(article: Article) -> Counter[str]:
+    fields = {
+        "title": article.title,
+        "keywords": " ; ".join(article.keywords),
+        "summary": article.summary,
+        "body": article.body,
+    }
+    tf: Counter[str] = Counter()
+    for name, text in fields.items():
+        for term in tokenize(text):
+            tf[term] += FIELD_WEIGHTS[name]
+    return tf

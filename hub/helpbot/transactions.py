@@ -1,0 +1,203 @@
+"""Transactions as the bot sees them: ids found in text, and their status in words.
+
+A transaction is the dict the I/O shell fetched from the payments API (or received
+in a `transaction.status` event): `transaction_id`, `status`, `reason` (when failed),
+`amount` (decimal string), `currency`, `speed`, `expected_by` (ISO 8601, while
+processing), `created_at`, `to_account`. Missing fields are tolerated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+
+Tx = Mapping[str, object]
+
+# Ids are matched case-insensitively and without word boundaries on the Chinese side:
+# "交易tx_3f9a1c2b7d4e没到" must yield the id although 易 and t are both word characters.
+_TX_ID = re.compile(
+    r"(?<![0-9a-z_])tx_[0-9a-z]{8,32}(?![0-9a-z])"
+    r"|(?<![0-9a-f-])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f-])",
+    re.I,
+)
+MAX_IDS_PER_MESSAGE = 3
+
+# Payments are in CNY and users read times in Beijing time (no daylight saving).
+BEIJING = timezone(timedelta(hours=8))
+
+STATUS = {
+    "processing": {"zh": "处理中", "en": "processing"},
+    "succeeded": {"zh": "已成功", "en": "succeeded"},
+    "failed": {"zh": "失败", "en": "failed"},
+}
+SPEED = {
+    "instant": {"zh": "即时转账", "en": "instant transfer"},
+    "standard": {"zh": "普通转账", "en": "standard transfer"},
+}
+REASONS = {
+    "insufficient_balance": {
+        "zh": "余额不足。充值或更换付款银行卡后可以重新付款",
+        "en": "insufficient balance. Top up or choose another card, then pay again",
+    },
+    "invalid_payee": {
+        "zh": "收款账户无效。请与收款人核对账号后重新付款",
+        "en": "the payee account is invalid. Check the account with the payee and pay again",
+    },
+    "maintenance": {
+        "zh": "系统维护中。维护结束后重新发起即可",
+        "en": "scheduled maintenance. Please try again once it has finished",
+    },
+    "network_error": {
+        "zh": "网络错误。请检查网络后重试，重试前先在账单里确认没有重复付款",
+        "en": "a network error. Check your connection and retry, after making sure in Transactions that it was not paid twice",
+    },
+    "account_frozen": {
+        "zh": "您的账户已被冻结。回复「转人工」，安全专员会协助您解冻",
+        "en": 'your account is frozen. Reply "talk to a person" and a security specialist will help you unfreeze it',
+    },
+}
+
+
+def find_transaction_ids(text: str) -> list[str]:
+    """Transaction ids (`tx_...` or UUIDs) mentioned in `text`, first seen first, at most 3."""
+    ids: list[str] = []
+    for match in _TX_ID.finditer(text):
+        tx_id = match.group()
+        if tx_id.lower() not in (i.lower() for i in ids):
+            ids.append(tx_id)
+    return ids[:MAX_IDS_PER_MESSAGE]
+
+
+def strip_transaction_ids(text: str) -> str:
+    """`text` without transaction ids (so that an id does not look like English words)."""
+    return _TX_ID.sub(" ", text)
+
+
+def find_transaction(transactions: Iterable[Tx], tx_id: str) -> Tx | None:
+    """The transaction with this id (case-insensitive), or None."""
+    wanted = tx_id.lower()
+    return next(
+        (tx for tx in transactions if str(tx.get("transaction_id", "")).lower() == wanted), None
+    )
+
+
+def recent(transactions: Iterable[Tx], limit: int = 3) -> list[Tx]:
+    """The most recent transactions, newest first (by `created_at`, ISO strings)."""
+    return sorted(transactions, key=lambda tx: str(tx.get("created_at") or ""), reverse=True)[
+        :limit
+    ]
+
+
+def is_pending(tx: Tx) -> bool:
+    """Whether the transaction may still change status."""
+    return tx.get("status") == "processing"
+
+
+def describe_transaction(tx: Tx, lang: str, now: datetime | None = None) -> str:
+    """The transaction's live status and expected arrival, in one or two sentences."""
+    en = lang == "en"
+    tx_id = tx.get("transaction_id", "?")
+    amount = format_amount(tx.get("amount"), tx.get("currency"))
+    speed = _word(SPEED, tx.get("speed"), lang)
+    payee = tx.get("to_account") or ("the payee" if en else "对方")
+    status = tx.get("status")
+    if en:
+        head = f"Transaction {tx_id}: {amount}" + (f" by {speed}" if speed else "") + f" to {payee}"
+    else:
+        head = f"交易 {tx_id}：{speed or '转账'} {amount} 给 {payee}"
+    if status == "processing":
+        return head + _processing_tail(tx, lang, now)
+    if status == "succeeded":
+        if en:
+            return (
+                head
+                + " has succeeded. If the payee doesn't see it yet, ask them to check their bank statement."
+            )
+        return head + "，已成功。如果对方还没看到，请让对方查看银行卡入账记录。"
+    if status == "failed":
+        reason = _word(REASONS, tx.get("reason"), lang)
+        if en:
+            return (
+                head
+                + " failed"
+                + (f": {reason}." if reason else ".")
+                + " A failed payment is not charged."
+            )
+        return (
+            head + "，失败" + (f"，原因：{reason}。" if reason else "。") + "失败的交易不会扣款。"
+        )
+    return head + (f" — status: {status}." if en else f"，状态：{status}。")
+
+
+def summarize_transaction(tx: Tx, lang: str) -> str:
+    """One short line for a list of transactions to choose from."""
+    amount = format_amount(tx.get("amount"), tx.get("currency"))
+    status = _word(STATUS, tx.get("status"), lang) or str(tx.get("status", ""))
+    when = format_time(tx.get("created_at"))
+    arrow = "to" if lang == "en" else "→"
+    parts = [
+        str(tx.get("transaction_id", "?")),
+        f"{amount} {arrow} {tx.get('to_account', '?')}",
+        status,
+    ]
+    return " · ".join(p for p in [*parts, when] if p)
+
+
+def format_amount(amount: object, currency: object) -> str:
+    """`¥1,234.50` for CNY, `1,234.50 USD` otherwise; the raw text when it is not a number."""
+    try:
+        value = f"{Decimal(str(amount)):,.2f}"
+    except (InvalidOperation, ValueError):
+        value = str(amount)
+    currency = str(currency or "CNY").upper()
+    return f"¥{value}" if currency == "CNY" else f"{value} {currency}"
+
+
+def format_time(value: object) -> str:
+    """An ISO 8601 time as `YYYY-MM-DD HH:MM` Beijing time; '' when absent or unreadable."""
+    moment = parse_time(value)
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def parse_time(value: object) -> datetime | None:
+    """An aware datetime from an ISO 8601 string or datetime (naive ones are taken as UTC)."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _processing_tail(tx: Tx, lang: str, now: datetime | None) -> str:
+    en = lang == "en"
+    expected = parse_time(tx.get("expected_by")) if tx.get("expected_by") else None
+    if expected is None:
+        if tx.get("speed") == "standard":
+            return (
+                " is processing; standard transfers are processed on business days."
+                if en
+                else "，处理中，普通转账在工作日处理。"
+            )
+        return (
+            " is processing; it usually arrives within minutes."
+            if en
+            else "，处理中，通常几分钟内到账。"
+        )
+    when = format_time(expected)
+    if now is not None and parse_time(now) > expected:  # type: ignore[operator]
+        if en:
+            return f' is still processing although it was expected by {when} (Beijing time). An agent can look into it: reply "talk to a person".'
+        return f"，仍在处理中，已超过预计到账时间 {when}（北京时间）。可以回复「转人工」让客服帮您核查。"
+    if en:
+        return f" is processing and should arrive by {when} (Beijing time)."
+    return f"，处理中，预计 {when}（北京时间）前到账。"
+
+
+def _word(table: Mapping[str, Mapping[str, str]], key: object, lang: str) -> str:
+    entry = table.get(str(key)) if key is not None else None
+    return entry.get(lang, entry["zh"]) if entry else ""

@@ -1,0 +1,157 @@
+"""REST routes of the hub: agent login, conversations, stats, broadcasts."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from hub import agents as agent_store
+from hub import stats as stats_mod
+from hub.auth import issue_token, require_role
+from hub.errors import Forbidden, Invalid, NotFound, Unauthorized
+from hub.http.common import caller, json_body
+from hub.store import conversations as conv_store
+from hub.store import notifications as notif_store
+
+STATUSES = ("bot", "queued", "assigned", "resolved", "closed", "open")
+TOKEN_TTL = 12 * 3600
+
+
+class Login(BaseModel):
+    username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class Broadcast(BaseModel):
+    title: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    body: Annotated[StrictStr, Field(min_length=1, max_length=4000)]
+    data: dict | None = None
+
+
+async def login(request: Request) -> JSONResponse:
+    body = await json_body(request, Login)
+    node = request.app.state.node
+    async with node.pool.acquire() as db:
+        agent = await agent_store.authenticate(db, body.username, body.password)
+    if agent is None:
+        raise Unauthorized("wrong username or password")
+    role = "supervisor" if agent["supervisor"] else "agent"
+    token = issue_token(
+        request.app.state.secret, agent["id"], role, name=agent["name"], ttl=TOKEN_TTL
+    )
+    return JSONResponse(
+        {
+            "token": token,
+            "agent": {
+                "id": agent["id"],
+                "name": agent["name"],
+                "role": role,
+                "skills": list(agent["skills"]),
+                "capacity": agent["capacity"],
+            },
+        }  # fmt: skip
+    )
+
+
+async def get_conversation(request: Request) -> JSONResponse:
+    claims = caller(request)
+    cid = request.path_params["conversation_id"]
+    node = request.app.state.node
+    async with node.pool.acquire() as db:
+        conv = await conv_store.get(db, cid)
+        if conv is None:
+            raise NotFound("no such conversation")
+        if claims.role == "user":
+            if conv["user_id"] != claims.sub:
+                raise NotFound("no such conversation")
+        elif claims.role == "agent":
+            had = await db.fetchval(
+                "select 1 from conversation_agents where conversation_id = $1 and agent_id = $2",
+                cid,
+                claims.sub,
+            )
+            if not had and conv["agent_id"] != claims.sub:
+                raise Forbidden("not your conversation")
+        elif claims.role != "supervisor":
+            raise Forbidden("not allowed")
+        body = await conv_store.detail(db, conv)
+        body["messages"] = await conv_store.messages_after(db, cid, 0, 10_000)
+        if claims.is_staff:  # private notes never reach a user
+            body["notes"] = await conv_store.notes(db, cid)
+    return JSONResponse(body)
+
+
+async def list_conversations(request: Request) -> JSONResponse:
+    claims = caller(request)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}")
+    try:
+        limit = int(request.query_params.get("limit", "50"))
+    except ValueError:
+        raise Invalid("limit must be a number") from None
+    if not 1 <= limit <= 500:
+        raise Invalid("limit must be between 1 and 500")
+    user_id = request.query_params.get("user_id") or None
+    node = request.app.state.node
+    async with node.pool.acquire() as db:
+        if claims.role == "user":
+            rows = await conv_store.listing(db, status=status, limit=limit, user_id=claims.sub)
+        elif claims.role == "agent":
+            rows = await conv_store.listing(
+                db, status=status, limit=limit, agent_id=claims.sub, user_id=user_id
+            )
+        elif claims.role == "supervisor":
+            rows = await conv_store.listing(db, status=status, limit=limit, user_id=user_id)
+        else:
+            raise Forbidden("not allowed")
+    return JSONResponse({"conversations": rows})
+
+
+async def stats(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    node = request.app.state.node
+    async with node.pool.acquire() as db:
+        return JSONResponse(await stats_mod.compute(db))
+
+
+async def broadcast(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor", "service")
+    body = await json_body(request, Broadcast)
+    node = request.app.state.node
+    bid = await send_broadcast(node, body.title, body.body, body.data or {})
+    return JSONResponse({"broadcast_id": bid, "status": "accepted"}, status_code=202)
+
+
+async def send_broadcast(node, title: str, body: str, data: dict) -> int:
+    async with node.pool.acquire() as db:
+        bid = await notif_store.create_broadcast(db, title, body, data)
+    await node.to_nodes({"type": "broadcast", "broadcast_id": bid})
+    return bid
+
+
+async def dev_token(request: Request) -> JSONResponse:
+    """Dev only: a demo user token for the web chat (absent from `serve`)."""
+    user_id = request.query_params.get("user") or f"demo-{secrets.token_hex(3)}"
+    name = request.query_params.get("name") or user_id
+    if len(user_id) > 64:
+        raise Invalid("user id too long")
+    token = issue_token(request.app.state.secret, user_id, "user", name=name, ttl=TOKEN_TTL)
+    return JSONResponse({"token": token, "user_id": user_id, "name": name})
+
+
+routes = [
+    Route("/api/agents/login", login, methods=["POST"]),
+    Route("/api/conversations", list_conversations, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+    Route("/api/stats", stats, methods=["GET"]),
+    Route("/api/broadcasts", broadcast, methods=["POST"]),
+]
+dev_routes = [Route("/api/dev/token", dev_token, methods=["GET", "POST"])]

@@ -1,0 +1,38 @@
+"""Prometheus collectors. Counters are bumped on hot paths, so keep labels few."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+CONNECTIONS = Gauge("supporthub_connections", "Open WebSocket connections on this node", ["role"])
+FRAMES_IN = Counter("supporthub_frames_in_total", "Frames received from clients")
+FRAMES_OUT = Counter("supporthub_frames_out_total", "Frames queued to clients")
+BAD_FRAMES = Counter("supporthub_bad_frames_total", "Frames refused with an error", ["code"])
+QUEUE_DROPS = Counter(
+    "supporthub_queue_drops_total", "Connections dropped because their send queue was full"
+)
+BUS_LAG = Histogram(
+    "supporthub_bus_lag_seconds",
+    "Time from publish to delivery on this node (self-probe)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BUS_HEALTHY = Gauge("supporthub_bus_healthy", "1 while the Redis bus hears its own probes")
+BUS_RECONNECTS = Counter("supporthub_bus_reconnects_total", "Redis pub/sub reconnects")
+WRITER_BATCH = Histogram(
+    "supporthub_writer_batch_size",
+    "Writes per group commit",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
+)
+QUEUE_LENGTH = Gauge("supporthub_queue_length", "Chats waiting for an agent", ["priority"])
+QUEUE_WAIT = Histogram(
+    "supporthub_queue_wait_seconds",
+    "Time a chat waited in the queue before assignment",
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+EVENTS_IN = Counter("supporthub_payment_events_total", "Payment events handled", ["type"])
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

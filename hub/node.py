@@ -1,0 +1,242 @@
+"""A hub node at run time: its store pool, group writer, bus and registry, and the
+delivery paths every use case shares (publish to a user/agent/staff, register a socket,
+replay what a reconnecting client missed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+
+from hub.bus import NODES_CHANNEL, STAFF_CHANNEL, Bus, agent_channel, user_channel
+from hub.connection import Connection
+from hub.errors import CloseCode
+from hub.protocol import Hello, decode_msgpack, encode_msgpack
+from hub.registry import Registry
+from hub.settings import Settings
+from hub.store import conversations as conv_store
+from hub.store import notifications as notif_store
+from hub.writer import GroupWriter
+
+log = logging.getLogger(__name__)
+
+REPLAY_LIMIT = 5000
+PRESENCE_BEAT_S = 5.0
+
+
+class Node:
+    def __init__(self, settings: Settings, *, dsn: str, redis_url: str, secret: str):
+        self.settings = settings
+        self.dsn = dsn
+        self.redis_url = redis_url
+        self.secret = secret
+        self.node_id = settings.node_id or uuid.uuid4().hex[:12]
+        self.pool: asyncpg.Pool | None = None
+        self.writer: GroupWriter | None = None
+        self.registry = Registry(on_control=self._on_control)
+        self.bus = Bus(
+            redis_url,
+            secret,
+            self.node_id,
+            self._on_bus_message,
+            on_reconnect=self.catch_up_all,
+            probe_interval_s=settings.bus_probe_interval_s,
+            probe_timeout_s=settings.bus_probe_timeout_s,
+        )
+        self.draining = False
+        self.services: dict[str, Any] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self.pool = await _create_pool(self.dsn, s.db_pool_min, s.db_pool_max)
+        self.writer = GroupWriter(self.pool, max_batch=s.writer_max_batch)
+        self.writer.start()
+        await self.bus.start()
+        await self.bus.subscribe(NODES_CHANNEL)
+        self.spawn(self._presence_beat(), "presence-beat")
+
+    def spawn(self, coro, name: str) -> asyncio.Task:
+        """A background task that lives as long as the node; it logs when it dies."""
+
+        async def guarded():
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s died", name)
+
+        task = asyncio.create_task(guarded(), name=name)
+        self._tasks.append(task)
+        return task
+
+    async def drain(self) -> None:
+        """SIGTERM: refuse new sockets, tell every client to go elsewhere (1001)."""
+        self.draining = True
+        for conn in list(self.registry.all()):
+            conn.close(CloseCode.GOING_AWAY, "node shutting down")
+        await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        await self.drain()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.close()  # finishes writes in flight
+        await self.bus.close()
+        if self.pool is not None:
+            async with self.pool.acquire() as db:
+                await db.execute("delete from agent_presence where node_id = $1", self.node_id)
+            await self.pool.close()
+
+    # --- publishing --------------------------------------------------------------------
+
+    async def to_user(self, user_id: str, frame: dict) -> None:
+        await self.bus.publish(user_channel(user_id), encode_msgpack(frame))
+
+    async def to_agent(self, agent_id: str, frame: dict) -> None:
+        await self.bus.publish(agent_channel(agent_id), encode_msgpack(frame))
+
+    async def to_staff(self, frame: dict) -> None:
+        await self.bus.publish(STAFF_CHANNEL, encode_msgpack(frame))
+
+    async def to_nodes(self, frame: dict) -> None:
+        await self.bus.publish(NODES_CHANNEL, encode_msgpack(frame))
+
+    async def to_conversation(self, conv: dict, frame: dict, *, include_user: bool = True) -> None:
+        """A frame for both sides of a conversation, encoded once."""
+        packed = encode_msgpack(frame)
+        items = []
+        if include_user:
+            items.append((user_channel(conv["user_id"]), packed))
+        if conv.get("agent_id"):
+            items.append((agent_channel(conv["agent_id"]), packed))
+        await self.bus.publish_many(items)
+
+    def _on_bus_message(self, channel: str, payload: bytes) -> None:
+        if channel == NODES_CHANNEL:
+            frame = decode_msgpack(payload)
+            handler = self.services.get("node:" + str(frame.get("type")))
+            if handler is not None:
+                self.spawn(handler(frame), "node-control")
+            return
+        self.registry.deliver(channel, payload)
+
+    def _on_control(self, channel: str, frame: dict, listeners: set[Connection]) -> None:
+        handler = self.services.get("control:" + frame["type"])
+        if handler is not None:
+            handler(channel, frame, listeners)
+
+    # --- sessions ----------------------------------------------------------------------
+
+    async def register(self, conn: Connection, hello: Hello) -> None:
+        """Make `conn` reachable, send `welcome`, then replay what `resume` asks for.
+        Live frames that arrive meanwhile are held and released after the replay, with
+        duplicates dropped by seq."""
+        claims = conn.claims
+        conn.hold()
+        self.registry.add(conn)
+        for ch in conn.channels:
+            await self.bus.subscribe(ch)
+        async with self.pool.acquire() as db:
+            if claims.is_staff:
+                state = await conv_store.agent_session(db, claims.sub)
+                await conv_store.presence_add(db, claims.sub, self.node_id, 1)
+            else:
+                await notif_store.ensure_user(db, claims.sub, claims.name)
+                await notif_store.materialise_broadcasts(db, claims.sub)
+                state = await conv_store.user_session(db, claims.sub)
+        conn.send_frame(
+            {
+                "type": "welcome",
+                "role": claims.role,
+                "sub": claims.sub,
+                "session_id": conn.session_id,
+                "node": self.node_id,
+                **state,
+            }
+        )
+        try:
+            await self.replay(conn, hello)
+        finally:
+            conn.release()
+        on_connect = self.services.get("on_connect")
+        if on_connect is not None:
+            await on_connect(conn)
+
+    async def unregister(self, conn: Connection) -> None:
+        channels = conn.channels
+        self.registry.remove(conn)
+        for ch in channels:
+            await self.bus.unsubscribe(ch)
+        if conn.claims is not None and conn.claims.is_staff and self.pool is not None:
+            try:
+                async with self.pool.acquire() as db:
+                    await conv_store.presence_add(db, conn.claims.sub, self.node_id, -1)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("presence update failed: %s", exc)
+
+    async def replay(self, conn: Connection, hello: Hello) -> None:
+        resume = hello.resume
+        claims = conn.claims
+        async with self.pool.acquire() as db:
+            if claims.is_staff:
+                await self.services["resume_agent"](db, conn, resume)
+                return
+            if resume is None:
+                return
+            if resume.notifications_after is not None:
+                rows = await notif_store.after(
+                    db, claims.sub, resume.notifications_after, REPLAY_LIMIT
+                )
+                for n in rows:
+                    conn.push(n, conn.encode(n))
+            known = resume.conversations or {}
+            for cid, last in await conv_store.resumable(db, claims.sub, known):
+                for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                    conn.push(m, conn.encode(m))
+
+    async def catch_up_all(self) -> None:
+        """After a bus outage: send every local client what it may have missed."""
+        for conn in list(self.registry.all()):
+            if conn.closed or conn.claims is None:
+                continue
+            try:
+                async with self.pool.acquire() as db:
+                    if not conn.claims.is_staff:
+                        for n in await notif_store.after(
+                            db, conn.claims.sub, conn.notif_seq, REPLAY_LIMIT
+                        ):
+                            conn.push(n, conn.encode(n))
+                    for cid, last in list(conn.conv_seq.items()):
+                        for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                            conn.push(m, conn.encode(m))
+            except Exception as exc:
+                log.warning("catch-up failed for a connection: %s", exc)
+        resync = {"type": "session.resync"}
+        for conn in list(self.registry.all()):
+            conn.send_frame(resync)
+
+    async def _presence_beat(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_BEAT_S)
+            try:
+                async with self.pool.acquire() as db:
+                    await db.execute(
+                        "update agent_presence set seen_at = now() where node_id = $1", self.node_id
+                    )
+            except Exception as exc:
+                log.warning("presence beat failed: %s", exc)
+
+
+async def _create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
+    from hub.store.db import create_pool
+
+    return await create_pool(dsn, min_size=min_size, max_size=max_size)

@@ -1,0 +1,221 @@
+"""Wire frames: a pydantic discriminated union for what clients send, codecs for both
+subprotocols, and helpers that build what the server sends.
+
+Client frames are parsed once at the edge; anything that does not parse becomes an
+`error` frame there and never reaches a handler.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgpack
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
+from pydantic import ValidationError as _ValidationError
+
+from hub.errors import BadFrame
+
+MSGPACK = "supporthub.msgpack.v1"
+JSON = "supporthub.json.v1"
+SUBPROTOCOLS = (MSGPACK, JSON)
+
+TOPICS = ("account", "payment", "arrival", "security", "technical", "feedback", "other")
+Topic = Literal["account", "payment", "arrival", "security", "technical", "feedback", "other"]
+MAX_TEXT = 4000
+
+Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+Text = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT)]
+Seq = Annotated[StrictInt, Field(ge=0)]
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: Annotated[StrictStr, Field(max_length=128)] | None = None
+
+
+class Resume(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    notifications_after: Seq | None = None
+    conversations: dict[Id, Seq] | None = None
+
+
+class Hello(Frame):
+    type: Literal["hello"]
+    token: StrictStr
+    resume: Resume | None = None
+
+
+class Ping(Frame):
+    type: Literal["ping"]
+
+
+class ChatOpen(Frame):
+    type: Literal["chat.open"]
+    topic: Topic
+    text: Annotated[StrictStr, Field(max_length=MAX_TEXT)] | None = None
+    handoff: Literal["bot", "agent"] = "bot"
+    lang: Literal["zh", "en"] | None = None
+
+
+class ConversationFrame(Frame):
+    conversation_id: Id
+
+
+class ChatEscalate(ConversationFrame):
+    type: Literal["chat.escalate"]
+
+
+class ChatSend(ConversationFrame):
+    type: Literal["chat.send"]
+    client_msg_id: Id
+    text: Text
+
+
+class Typing(ConversationFrame):
+    type: Literal["typing"]
+    state: StrictBool
+
+
+class Read(ConversationFrame):
+    type: Literal["read"]
+    seq: Seq
+
+
+class ChatClose(ConversationFrame):
+    type: Literal["chat.close"]
+
+
+class ChatRate(ConversationFrame):
+    type: Literal["chat.rate"]
+    score: Annotated[StrictInt, Field(ge=1, le=5)]
+    comment: Annotated[StrictStr, Field(max_length=2000)] | None = None
+
+
+class NotificationsAck(Frame):
+    type: Literal["notifications.ack"]
+    up_to: Seq
+
+
+class AgentStatus(Frame):
+    type: Literal["agent.status"]
+    status: Literal["online", "away", "offline"]
+
+
+class ChatNote(ConversationFrame):
+    type: Literal["chat.note"]
+    text: Text
+
+
+class ChatTransfer(ConversationFrame):
+    type: Literal["chat.transfer"]
+    to_agent: Id | None = None
+    to_topic: Topic | None = None
+
+
+class ChatResolve(ConversationFrame):
+    type: Literal["chat.resolve"]
+
+
+class QueueWatch(Frame):
+    """Extension: an agent asks for the current queue (also pushed when it changes)."""
+
+    type: Literal["queue.get"]
+
+
+ClientFrame = Annotated[
+    Hello
+    | Ping
+    | ChatOpen
+    | ChatEscalate
+    | ChatSend
+    | Typing
+    | Read
+    | ChatClose
+    | ChatRate
+    | NotificationsAck
+    | AgentStatus
+    | ChatNote
+    | ChatTransfer
+    | ChatResolve
+    | QueueWatch,
+    Field(discriminator="type"),
+]
+_client_frame = TypeAdapter(ClientFrame)
+CLIENT_TYPES = frozenset(
+    m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for m in Frame.__subclasses__() + ConversationFrame.__subclasses__()
+    if "type" in m.model_fields
+)
+
+
+# --- codecs ---------------------------------------------------------------------------
+
+
+def encode_msgpack(frame: dict) -> bytes:
+    return msgpack.packb(frame, use_bin_type=True)
+
+
+def encode_json(frame: dict) -> str:
+    return orjson.dumps(frame).decode()
+
+
+def decode_msgpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, max_bin_len=1 << 20)
+
+
+def decode_raw(data: bytes | str, binary: bool) -> dict:
+    """Bytes off the socket -> a dict with a string `type`, or BadFrame."""
+    try:
+        obj = decode_msgpack(data) if binary else orjson.loads(data)
+    except Exception:
+        raise BadFrame("frame could not be decoded") from None
+    if not isinstance(obj, dict):
+        raise BadFrame("a frame must be a map")
+    if not isinstance(obj.get("type"), str):
+        raise BadFrame("a frame needs a string `type`")
+    return obj
+
+
+def parse_frame(obj: dict) -> Frame:
+    """Validate a decoded map into its frame model; BadFrame with a readable reason."""
+    if obj["type"] not in CLIENT_TYPES:
+        raise BadFrame(f"unknown frame type {obj['type']!r}")
+    try:
+        return _client_frame.validate_python(obj)
+    except _ValidationError as exc:
+        raise BadFrame(_explain(exc)) from None
+
+
+def _explain(exc: _ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"][1:] if p != "type") or "frame"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def frame_id(obj: object) -> str | None:
+    """The client's `id` of a frame that may not have validated, if it is usable."""
+    if isinstance(obj, dict):
+        fid = obj.get("id")
+        if isinstance(fid, str) and len(fid) <= 128:
+            return fid
+    return None
+
+
+# --- server frames --------------------------------------------------------------------
+
+
+def error_frame(code: str, message: str, fid: str | None = None) -> dict:
+    frame: dict = {"type": "error", "code": code, "message": message}
+    if fid is not None:
+        frame["id"] = fid
+    return frame
+
+
+def ack_frame(fid: str | None, **fields: Any) -> dict:
+    frame: dict = {"type": "ack", **fields}
+    if fid is not None:
+        frame["id"] = fid
+    return frame

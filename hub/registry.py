@@ -1,0 +1,114 @@
+"""This node's live connections, by bus channel.
+
+A user's connections listen on their user channel; an agent's on their agent channel and
+the staff channel. The registry tells the bus which channels gained their first or lost
+their last local listener, and fans a bus payload out to the listeners, encoding it once
+per codec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import orjson
+
+from hub import metrics
+from hub.bus import STAFF_CHANNEL, agent_channel, user_channel
+from hub.connection import Connection
+from hub.protocol import decode_msgpack, encode_msgpack
+
+ControlHandler = Callable[[str, dict, set[Connection]], None]
+
+
+def channels_for(conn: Connection) -> tuple[str, ...]:
+    claims = conn.claims
+    assert claims is not None
+    if claims.is_staff:
+        return (agent_channel(claims.sub), STAFF_CHANNEL)
+    return (user_channel(claims.sub),)
+
+
+class Registry:
+    def __init__(self, on_control: ControlHandler | None = None):
+        self._by_channel: dict[str, set[Connection]] = {}
+        self._on_control = on_control
+        self.count = 0
+
+    def add(self, conn: Connection) -> list[str]:
+        """Register `conn`; return the channels that had no local listener before."""
+        conn.channels = channels_for(conn)
+        fresh = []
+        for ch in conn.channels:
+            listeners = self._by_channel.get(ch)
+            if listeners is None:
+                listeners = self._by_channel[ch] = set()
+                fresh.append(ch)
+            listeners.add(conn)
+        self.count += 1
+        metrics.CONNECTIONS.labels(conn.claims.role).inc()
+        return fresh
+
+    def remove(self, conn: Connection) -> list[str]:
+        """Unregister `conn`; return the channels that have no local listener left."""
+        emptied = []
+        for ch in conn.channels:
+            listeners = self._by_channel.get(ch)
+            if listeners is None or conn not in listeners:
+                continue
+            listeners.discard(conn)
+            if not listeners:
+                del self._by_channel[ch]
+                emptied.append(ch)
+        if conn.channels:
+            self.count -= 1
+            metrics.CONNECTIONS.labels(conn.claims.role).dec()
+        conn.channels = ()
+        return emptied
+
+    def listeners(self, channel: str) -> set[Connection]:
+        return self._by_channel.get(channel, set())
+
+    def of_user(self, user_id: str) -> set[Connection]:
+        return self.listeners(user_channel(user_id))
+
+    def of_agent(self, agent_id: str) -> set[Connection]:
+        return self.listeners(agent_channel(agent_id))
+
+    def all(self) -> Iterator[Connection]:
+        seen: set[int] = set()
+        for listeners in self._by_channel.values():
+            for conn in listeners:
+                if id(conn) not in seen:
+                    seen.add(id(conn))
+                    yield conn
+
+    def local_users(self) -> list[str]:
+        prefix = user_channel("")
+        return [ch[len(prefix) :] for ch in self._by_channel if ch.startswith(prefix)]
+
+    def deliver(self, channel: str, payload: bytes) -> None:
+        """Fan a bus payload (a msgpack frame) out to this node's listeners on `channel`."""
+        listeners = self._by_channel.get(channel)
+        if not listeners:
+            return
+        frame = decode_msgpack(payload)
+        if not isinstance(frame, dict):
+            return
+        if frame.get("type", "").startswith("_"):
+            if self._on_control is not None:
+                self._on_control(channel, frame, listeners)
+            return
+        self.fan_out(listeners, frame, payload)
+
+    @staticmethod
+    def fan_out(listeners: set[Connection], frame: dict, packed: bytes | None = None) -> None:
+        text: str | None = None
+        for conn in tuple(listeners):
+            if conn.binary:
+                if packed is None:
+                    packed = encode_msgpack(frame)
+                conn.push(frame, packed)
+            else:
+                if text is None:
+                    text = orjson.dumps(frame).decode()
+                conn.push(frame, text)

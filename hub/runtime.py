@@ -1,0 +1,64 @@
+"""Where the servers and the secret come from: configured URLs, or embedded ones under
+HUB_DATA_DIR; `HUB_SECRET`, or (in `dev` only) one generated once and kept there."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hub.embedded import EmbeddedPostgres, EmbeddedRedis
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(SystemExit):
+    pass
+
+
+@dataclass
+class Runtime:
+    dsn: str
+    redis_url: str
+    secret: str
+    embedded: list = field(default_factory=list)
+
+    def stop(self) -> None:
+        for server in reversed(self.embedded):
+            server.stop()
+
+
+def resolve_secret(settings: Settings, *, dev: bool) -> str:
+    if settings.secret:
+        return settings.secret
+    if not dev:
+        raise ConfigError("HUB_SECRET is required (set it to a long random string)")
+    path = Path(settings.data_dir) / "secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) -> Runtime:
+    data_dir = Path(settings.data_dir).resolve()
+    embedded: list = []
+    dsn = settings.database_url
+    if not dsn:
+        pg = EmbeddedPostgres(data_dir / "postgres")
+        dsn = pg.start()
+        embedded.append(pg)
+        log.info("embedded PostgreSQL at %s", pg.socket_dir)
+    redis_url = settings.redis_url
+    if not redis_url:
+        r = EmbeddedRedis(data_dir / "redis")
+        redis_url = r.start()
+        embedded.append(r)
+        log.info("embedded Redis at %s", r.socket)
+    secret = resolve_secret(settings, dev=dev) if need_secret else ""
+    return Runtime(dsn=dsn, redis_url=redis_url, secret=secret, embedded=embedded)

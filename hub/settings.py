@@ -1,0 +1,78 @@
+"""Settings from the environment, prefix `HUB_` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret: str | None = None
+    data_dir: Path = Path("./.supporthub")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed_origins: str | None = None
+    payments_url: str | None = None
+    node_id: str | None = None
+    log_format: str | None = None  # "json" or "text"; default depends on the command
+
+    # WebSocket limits
+    hello_timeout_s: float = 10.0
+    max_frame_bytes: int = 64 * 1024
+    send_queue_frames: int = 1024
+    rate_per_s: float = 50.0
+    rate_burst: float = 100.0
+    bad_frames_limit: int = 20
+    bad_frames_window_s: float = 60.0
+    max_connections_per_address: int = 10_000
+    connects_per_s_per_address: float = 500.0
+
+    # bus
+    bus_probe_interval_s: float = 3.0
+    bus_probe_timeout_s: float = 5.0
+
+    # store
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    writer_max_batch: int = 2000
+
+    # routing
+    agent_grace_s: float = 30.0
+    assignment_timeout_s: float = 0.0  # 0 = no deadline
+    chat_idle_close_s: float = 1800.0
+    routing_sweep_s: float = 2.0
+    default_handle_time_s: float = 180.0
+
+    # payments
+    risk_velocity_max: int = 10
+    risk_velocity_window_s: float = 60.0
+    risk_unusual_amount_factor: float = 10.0
+    risk_unusual_amount_min: str = "5000"
+    risk_failures_max: int = 5
+    risk_failures_window_s: float = 600.0
+    settlement_delay_s: float = 30.0
+    business_hours: str = "00:00-24:00"  # local business hours for standard settlement
+    business_days: str = "0,1,2,3,4,5,6"  # Monday=0
+    business_tz: str = "Asia/Shanghai"
+    outbox_poll_s: float = 0.2
+    maintenance: bool = False
+
+    @property
+    def origins(self) -> list[str]:
+        if self.allowed_origins:
+            return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+        own = [f"http://{self.host}:{self.port}"]
+        if self.host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+            own += [f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}"]
+        return own
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,76 @@
+"""Supervisor figures, computed from stored conversations."""
+
+from __future__ import annotations
+
+import asyncpg
+
+WINDOW = "24 hours"
+
+
+async def compute(db: asyncpg.Connection) -> dict:
+    queue = await db.fetch(
+        "select priority, count(*) as n, coalesce(max(extract(epoch from now() - enqueued_at)), 0) as oldest"
+        " from conversations where status = 'queued' group by priority"
+    )
+    by_priority = {"urgent": 0, "high": 0, "normal": 0}
+    oldest = 0.0
+    for r in queue:
+        by_priority[r["priority"]] = r["n"]
+        oldest = max(oldest, float(r["oldest"]))
+    agents = await db.fetchrow(
+        "select count(*) filter (where status = 'online') as online,"
+        " count(*) filter (where status = 'away') as away,"
+        " count(*) filter (where status = 'online' and exists (select 1 from conversations c"
+        "   where c.agent_id = agents.id and c.status = 'assigned')) as busy"
+        " from agents"
+    )
+    times = await db.fetchrow(
+        "select"
+        " avg(extract(epoch from assigned_at - enqueued_at)) as wait_avg,"
+        " percentile_cont(0.9) within group (order by extract(epoch from assigned_at - enqueued_at)) as wait_p90,"
+        " avg(extract(epoch from first_response_at - assigned_at)) as first_response_avg,"
+        " avg(extract(epoch from coalesce(resolved_at, closed_at) - created_at))"
+        "   filter (where status in ('resolved', 'closed')) as resolution_avg,"
+        " avg(rating) as csat_avg, count(rating) as csat_count,"
+        " count(*) as conversations"
+        f" from conversations where created_at > now() - interval '{WINDOW}'"
+        "  and (assigned_at is null or enqueued_at is null or assigned_at >= enqueued_at)"
+    )
+    samples = await db.fetch(
+        "select ts, queued, avg_wait_s from queue_samples where ts > now() - interval '1 hour' order by ts"
+    )
+    return {
+        "window": WINDOW,
+        "queue": {
+            "total": sum(by_priority.values()),
+            "by_priority": by_priority,
+            "oldest_wait_s": round(oldest, 1),
+        },
+        "agents": {"online": agents["online"], "away": agents["away"], "busy": agents["busy"]},
+        "waiting_time_s": {"avg": _num(times["wait_avg"]), "p90": _num(times["wait_p90"])},
+        "first_response_s": {"avg": _num(times["first_response_avg"])},
+        "resolution_s": {"avg": _num(times["resolution_avg"])},
+        "csat": {"avg": _num(times["csat_avg"]), "count": times["csat_count"]},
+        "conversations": times["conversations"],
+        "history": [
+            {
+                "ts": r["ts"].isoformat(),
+                "queued": r["queued"],
+                "avg_wait_s": round(r["avg_wait_s"], 1),
+            }
+            for r in samples
+        ],
+    }
+
+
+def _num(value) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+async def sample_queue(db: asyncpg.Connection) -> None:
+    await db.execute(
+        "insert into queue_samples (ts, queued, avg_wait_s)"
+        " select date_trunc('minute', now()), count(*),"
+        " coalesce(avg(extract(epoch from now() - enqueued_at)), 0)"
+        " from conversations where status = 'queued' on conflict (ts) do nothing"
+    )

@@ -1,0 +1,121 @@
+"""Queries on users, notifications and broadcasts."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from hub.writer import new_id
+
+BROADCAST_MAX_AGE = "7 days"  # a user first seen later still gets notices this recent
+
+
+def notification_frame(r: asyncpg.Record) -> dict:
+    return {
+        "type": "notification",
+        "seq": r["seq"],
+        "notification_id": r["id"],
+        "kind": r["kind"],
+        "title": r["title"],
+        "body": r["body"],
+        "data": r["data"],
+        "ts": r["created_at"].isoformat(),
+    }
+
+
+async def ensure_user(db: asyncpg.Connection, user_id: str, name: str | None = None) -> None:
+    await db.execute(
+        "insert into users (id, name) values ($1, $2) on conflict (id) do update"
+        " set last_seen_at = now(), name = coalesce(excluded.name, users.name)",
+        user_id,
+        name,
+    )
+
+
+async def after(db: asyncpg.Connection, user_id: str, seq: int, limit: int) -> list[dict]:
+    rows = await db.fetch(
+        "select * from notifications where user_id = $1 and seq > $2 order by seq limit $3",
+        user_id,
+        seq,
+        limit,
+    )
+    return [notification_frame(r) for r in rows]
+
+
+async def ack(db: asyncpg.Connection, user_id: str, up_to: int) -> int:
+    """Record what the user has seen; never moves backwards or past what exists."""
+    return await db.fetchval(
+        "update users set notif_acked = greatest(notif_acked, least($2, notif_seq))"
+        " where id = $1 returning notif_acked",
+        user_id,
+        up_to,
+    )
+
+
+async def create_broadcast(db: asyncpg.Connection, title: str, body: str, data: dict) -> int:
+    """Store a system notice and give every known user their copy with their next seq.
+    Users first seen later get it from `materialise_broadcasts` when they connect."""
+    async with db.transaction():
+        bid = await db.fetchval(
+            "insert into broadcasts (title, body, data) values ($1, $2, $3) returning id",
+            title,
+            body,
+            data,
+        )
+        await db.execute(
+            "with locked as (select id from users where broadcast_cursor < $1 order by id for update),"
+            " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
+            "   from locked where u.id = locked.id returning u.id, u.notif_seq)"
+            " insert into notifications (id, user_id, seq, kind, title, body, data, event_id)"
+            " select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
+            "   bumped.notif_seq, 'system.notice', $2, $3, $4, 'broadcast:' || $1::text from bumped",
+            bid,
+            title,
+            body,
+            data,
+        )
+    return bid
+
+
+async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
+    async with db.transaction():
+        user = await db.fetchrow(
+            "select broadcast_cursor, notif_seq from users where id = $1 for update", user_id
+        )
+        pending = await db.fetch(
+            "select * from broadcasts where id > $1"
+            f" and created_at > now() - interval '{BROADCAST_MAX_AGE}' order by id",
+            user["broadcast_cursor"],
+        )
+        if not pending:
+            return
+        seq = user["notif_seq"]
+        for b in pending:
+            seq += 1
+            await db.execute(
+                "insert into notifications (id, user_id, seq, kind, title, body, data, event_id)"
+                " values ($1, $2, $3, 'system.notice', $4, $5, $6, $7)",
+                new_id(),
+                user_id,
+                seq,
+                b["title"],
+                b["body"],
+                b["data"],
+                f"broadcast:{b['id']}",
+            )
+        await db.execute(
+            "update users set notif_seq = $2, broadcast_cursor = $3 where id = $1",
+            user_id,
+            seq,
+            pending[-1]["id"],
+        )
+
+
+async def broadcast_copies(
+    db: asyncpg.Connection, broadcast_id: int, user_ids: list[str]
+) -> list[tuple[str, dict]]:
+    rows = await db.fetch(
+        "select * from notifications where event_id = $1 and user_id = any($2::text[])",
+        f"broadcast:{broadcast_id}",
+        user_ids,
+    )
+    return [(r["user_id"], notification_frame(r)) for r in rows]

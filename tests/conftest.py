@@ -1,0 +1,193 @@
+"""Fixtures: a private embedded PostgreSQL and Redis for the whole session (never the
+machine's own servers), and real hub servers on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from hub.app import create_app
+from hub.auth import issue_token
+from hub.embedded import EmbeddedPostgres, EmbeddedRedis
+from hub.settings import Settings
+from hub.store.db import migrate
+from tests.client import HubClient
+
+SECRET = "test-secret-" + uuid.uuid4().hex
+ROOT = Path(__file__).resolve().parent.parent
+TABLES_TO_KEEP = {"schema_migrations"}
+
+
+@dataclass
+class Services:
+    root: Path
+    pg: EmbeddedPostgres
+    redis: EmbeddedRedis
+
+    @property
+    def dsn(self) -> str:
+        return self.pg.dsn
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
+
+
+@pytest.fixture(scope="session")
+def services():
+    # short path: Unix socket paths are limited to ~100 bytes
+    root = Path(tempfile.mkdtemp(prefix="sh-", dir="/tmp"))
+    pg = EmbeddedPostgres(root / "pg", durable=False)
+    redis = EmbeddedRedis(root / "r")
+    pg.start()
+    redis.start()
+    asyncio.run(migrate(pg.dsn))
+    yield Services(root, pg, redis)
+    redis.stop()
+    pg.stop("immediate")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(**overrides) -> Settings:
+    base = dict(
+        secret=SECRET,
+        host="127.0.0.1",
+        port=0,
+        bus_probe_interval_s=0.5,
+        bus_probe_timeout_s=2.0,
+        routing_sweep_s=0.5,
+        agent_grace_s=2.0,
+        settlement_delay_s=1.0,
+        outbox_poll_s=0.1,
+    )
+    base.update(overrides)
+    return Settings(**base)
+
+
+@dataclass
+class HubServer:
+    url: str
+    ws_url: str
+    app: object
+    server: uvicorn.Server
+    task: asyncio.Task
+    secret: str = SECRET
+
+    @property
+    def node(self):
+        return self.app.state.node
+
+    def token(
+        self, sub: str, role: str = "user", *, name: str | None = None, ttl: int = 3600
+    ) -> str:
+        return issue_token(self.secret, sub, role, name=name, ttl=ttl)
+
+    async def client(self, sub: str | None = None, role: str = "user", **kwargs) -> HubClient:
+        sub = sub or f"u-{uuid.uuid4().hex[:8]}"
+        return await HubClient.connect(
+            self.ws_url, self.token(sub, role, name=kwargs.pop("name", None)), **kwargs
+        )
+
+    def http(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=20)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, 20)
+
+
+async def start_hub(services: Services, **overrides) -> HubServer:
+    dev = overrides.pop("dev", True)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    overrides.setdefault("port", port)
+    settings = make_settings(**overrides)
+    app = create_app(
+        settings, dsn=services.dsn, redis_url=services.redis_url, secret=SECRET,
+        with_payments=True, dev=dev,
+    )  # fmt: skip
+    config = uvicorn.Config(
+        app, ws="websockets-sansio", ws_max_size=settings.max_frame_bytes, lifespan="on",
+        log_config=None, access_log=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+        if time.monotonic() > deadline:
+            raise RuntimeError("hub did not start")
+        await asyncio.sleep(0.02)
+    return HubServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", app, server, task)
+
+
+@pytest.fixture(scope="session")
+async def hub(services):
+    server = await start_hub(services)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def db(services):
+    conn = await asyncpg.connect(services.dsn)
+    from hub.store.db import _init_connection
+
+    await _init_connection(conn)
+    yield conn
+    await conn.close()
+
+
+async def truncate_all(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch("select tablename from pg_tables where schemaname = 'public'")
+            if r["tablename"] not in TABLES_TO_KEEP
+        ]
+        if tables:
+            await conn.execute("truncate " + ", ".join(tables) + " restart identity cascade")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def clean(services):
+    """A store with no conversations, agents or accounts left over from other tests."""
+    await truncate_all(services.dsn)
+    yield
+
+
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip

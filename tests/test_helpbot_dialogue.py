@@ -1,0 +1,290 @@
+"""The help bot's pure dialogue: turns in, replies and decisions out, no I/O."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hub.helpbot.dialogue import (
+    BotContext,
+    BotState,
+    BotTurn,
+    greeting,
+    on_transaction_update,
+    respond,
+)
+from hub.helpbot.intents import asks_where_money, choice_number, is_no, is_yes, wants_human
+from hub.helpbot.transactions import describe_transaction, find_transaction_ids
+
+PROCESSING = {
+    "transaction_id": "tx_3f9a1c2b7d4e",
+    "status": "processing",
+    "amount": "1200.50",
+    "currency": "CNY",
+    "speed": "standard",
+    "expected_by": "2025-05-03T06:30:00+00:00",
+    "created_at": "2025-05-02T10:00:00+00:00",
+    "to_account": "u_bob",
+}
+FAILED = {
+    "transaction_id": "tx_aaaabbbbcccc",
+    "status": "failed",
+    "reason": "insufficient_balance",
+    "amount": "50",
+    "currency": "CNY",
+    "speed": "instant",
+    "created_at": "2025-05-01T10:00:00+00:00",
+    "to_account": "u_amy",
+}
+SUCCEEDED = {
+    "transaction_id": "0b5e2a7c-1d3f-4e8a-9b6c-2f4d8e1a3c5b",
+    "status": "succeeded",
+    "amount": "8",
+    "currency": "CNY",
+    "speed": "instant",
+    "created_at": "2025-04-01T10:00:00+00:00",
+    "to_account": "u_cat",
+}
+TXS = [FAILED, SUCCEEDED, PROCESSING]  # not in date order on purpose
+
+
+def talk(messages: list[str], ctx: BotContext, state: BotState | None = None) -> list[BotTurn]:
+    """Feed messages one by one, carrying the state through a JSON round trip like the shell."""
+    turns = []
+    state = state or BotState()
+    for text in messages:
+        turn = respond(state, text, ctx)
+        turns.append(turn)
+        state = BotState.from_dict(json.loads(json.dumps(turn.new_state.to_dict())))
+    return turns
+
+
+# --- greeting ---------------------------------------------------------------------------
+
+
+def test_greeting_in_both_languages_and_defaults() -> None:
+    assert "智能助手" in greeting("zh", "arrival") and "到账" in greeting("zh", "arrival")
+    assert "assistant" in greeting("en", "security")
+    assert greeting() == greeting("zh", "other")
+    assert greeting("xx", "weather") == greeting("zh", "other")
+
+
+# --- articles and feedback --------------------------------------------------------------
+
+
+def test_answers_with_article_link_and_asks_for_feedback() -> None:
+    (turn,) = talk(["忘记密码了怎么办"], BotContext())
+    assert not turn.escalate
+    assert turn.article == "reset-password"
+    assert "/widget/help/reset-password" in turn.replies[0]
+    assert "忘记密码如何重置" in turn.replies[0]
+    assert "有帮助" in turn.replies[-1]
+    assert turn.new_state.awaiting_feedback and turn.new_state.last_slug == "reset-password"
+
+
+def test_yes_ends_politely() -> None:
+    turns = talk(["how do I reset my password", "yes thanks"], BotContext(lang="en"))
+    assert turns[1].replies == ["Glad that helped! If anything else comes up, just ask here."]
+    assert turns[1].new_state.resolved and not turns[1].escalate
+    assert not turns[1].new_state.awaiting_feedback
+
+
+def test_one_miss_offers_a_person_second_miss_escalates() -> None:
+    turns = talk(["收不到验证码", "没用", "忘记密码", "还是不行"], BotContext(topic="account"))
+    assert turns[1].new_state.misses == 1 and not turns[1].escalate
+    assert "转人工" in turns[1].replies[0]
+    assert turns[3].escalate
+    assert turns[3].escalate_topic == "account"  # from the article answered last
+    assert turns[3].new_state.escalated
+
+
+def test_a_new_question_instead_of_feedback_is_answered() -> None:
+    turns = talk(["忘记密码", "账户被冻结了怎么解冻"], BotContext())
+    assert turns[1].article == "account-frozen" and turns[1].new_state.misses == 0
+
+
+@pytest.mark.parametrize(
+    "text", ["转人工", "我要找人工客服", "talk to a person", "real person please", "agent"]
+)
+def test_asking_for_a_person_escalates_at_once(text: str) -> None:
+    (turn,) = talk([text], BotContext(topic="payment"))
+    assert turn.escalate and turn.escalate_topic == "payment"
+    assert turn.replies
+
+
+def test_escalation_topic_follows_the_article() -> None:
+    turns = talk(["付款失败怎么办", "转人工"], BotContext(topic="other"))
+    assert turns[1].escalate_topic == "payment"
+    turns = talk(["my account is frozen", "human"], BotContext(lang="en", topic="other"))
+    assert turns[1].escalate_topic == "security"
+    turns = talk(["怎么联系客服", "转人工"], BotContext(topic="arrival"))
+    assert turns[1].escalate_topic == "arrival"  # contact-support says nothing: chat topic
+
+
+def test_not_confident_escalates_with_suggestions() -> None:
+    (turn,) = talk(["转账"], BotContext(topic="payment"))
+    assert turn.escalate and turn.escalate_topic == "payment"
+    assert "/widget/help/" in turn.replies[0]
+
+
+def test_gibberish_is_a_miss_then_escalates() -> None:
+    turns = talk(["asdfgh", "qwerty"], BotContext(lang="en"))
+    assert not turns[0].escalate and turns[0].new_state.misses == 1
+    assert turns[1].escalate and turns[1].escalate_topic == "other"
+
+
+def test_bot_is_silent_after_escalation() -> None:
+    turns = talk(["转人工", "你好"], BotContext())
+    assert turns[1].replies == [] and not turns[1].escalate
+
+
+def test_greeting_and_thanks_are_small_talk() -> None:
+    turns = talk(["你好", "谢谢"], BotContext())
+    assert not any(t.escalate for t in turns)
+    assert turns[1].new_state.resolved
+
+
+def test_reply_language_follows_the_user() -> None:
+    (turn,) = talk(["forgot my password"], BotContext(lang="zh"))
+    assert turn.new_state.lang == "en" and "Reset a forgotten password" in turn.replies[0]
+    turns = talk(["忘记密码", "no"], BotContext(lang="zh"))
+    assert turns[1].new_state.lang == "zh"  # "no" alone does not switch language
+
+
+def test_empty_message_gets_a_prompt() -> None:
+    (turn,) = talk(["   "], BotContext())
+    assert turn.replies and not turn.escalate
+
+
+# --- transactions -----------------------------------------------------------------------
+
+
+def test_transaction_id_in_text_gives_live_status_and_watches_it() -> None:
+    (turn,) = talk(["我的转账 tx_3f9a1c2b7d4e 怎么还没到"], BotContext(transactions=TXS))
+    assert "tx_3f9a1c2b7d4e" in turn.replies[0] and "处理中" in turn.replies[0]
+    assert "2025-05-03 14:30" in turn.replies[0]  # expected_by in Beijing time
+    assert turn.watch_transactions == ["tx_3f9a1c2b7d4e"]
+    assert turn.new_state.watched == ("tx_3f9a1c2b7d4e",)
+
+
+def test_uuid_ids_and_unknown_ids() -> None:
+    text = "status of 0B5E2A7C-1D3F-4E8A-9B6C-2F4D8E1A3C5B and tx_deadbeef00"
+    (turn,) = talk([text], BotContext(lang="en", transactions=TXS))
+    assert any("couldn't find tx_deadbeef00" in r for r in turn.replies)
+    assert any("succeeded" in r for r in turn.replies)
+    assert turn.watch_transactions == []  # a finished transaction needs no watching
+
+
+def test_where_is_my_money_offers_recent_transactions_then_picks_one() -> None:
+    turns = talk(["我的钱呢", "2"], BotContext(transactions=TXS))
+    offer = turns[0].replies[0]
+    assert offer.index("tx_3f9a1c2b7d4e") < offer.index("tx_aaaabbbbcccc")  # newest first
+    assert turns[0].new_state.offered[0] == "tx_3f9a1c2b7d4e"
+    assert "余额不足" in turns[1].replies[0]
+    assert turns[1].new_state.offered == ()
+
+
+def test_where_is_my_money_english_choice_by_word() -> None:
+    turns = talk(["where is my money?", "the first one"], BotContext(lang="en", transactions=TXS))
+    assert "processing" in turns[1].replies[0] and "Beijing time" in turns[1].replies[0]
+    assert turns[1].watch_transactions == ["tx_3f9a1c2b7d4e"]
+
+
+def test_where_is_my_money_with_one_transaction_answers_directly() -> None:
+    (turn,) = talk(["钱没到账"], BotContext(transactions=[PROCESSING]))
+    assert "处理中" in turn.replies[0] and turn.watch_transactions == ["tx_3f9a1c2b7d4e"]
+
+
+def test_where_is_my_money_without_transactions_answers_with_the_article() -> None:
+    (turn,) = talk(["钱没到账"], BotContext())
+    assert turn.article == "arrival-delay"
+
+
+def test_transaction_update_follows_up_on_watched_only() -> None:
+    state = BotState(lang="en", watched=("tx_3f9a1c2b7d4e",))
+    done = {**PROCESSING, "status": "succeeded"}
+    turn = on_transaction_update(state, done)
+    assert turn.replies and "succeeded" in turn.replies[0]
+    assert turn.new_state.watched == ()
+    assert on_transaction_update(turn.new_state, done).replies == []
+    still = on_transaction_update(state, PROCESSING)
+    assert still.new_state.watched == state.watched
+
+
+def test_describe_transaction_both_languages() -> None:
+    zh = describe_transaction(PROCESSING, "zh")
+    assert "¥1,200.50" in zh and "普通转账" in zh and "预计 2025-05-03 14:30" in zh
+    en = describe_transaction(FAILED, "en")
+    assert "failed" in en and "insufficient balance" in en and "¥50.00" in en
+    late = describe_transaction(PROCESSING, "en", now=datetime(2025, 5, 4, tzinfo=UTC))
+    assert "still processing" in late
+    odd = describe_transaction({"transaction_id": "tx_x", "amount": "n/a", "currency": "usd"}, "en")
+    assert "n/a USD" in odd
+
+
+def test_find_transaction_ids() -> None:
+    assert find_transaction_ids("交易tx_3f9a1c2b7d4e没到") == ["tx_3f9a1c2b7d4e"]
+    assert find_transaction_ids("tx_short tx_toolong" + "a" * 40) == []
+    assert len(find_transaction_ids(" ".join(f"tx_{i:012d}" for i in range(5)))) == 3
+
+
+# --- intents ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["有用", "解决了", "好的谢谢", "yes", "yep that helped", "没问题了"]
+)
+def test_yes_words(text: str) -> None:
+    assert is_yes(text) and not is_no(text)
+
+
+@pytest.mark.parametrize("text", ["没用", "不行", "还是不行", "no", "nope", "didn't help"])
+def test_no_words(text: str) -> None:
+    assert is_no(text) and not is_yes(text)
+
+
+def test_other_intents() -> None:
+    assert wants_human("人工") and not wants_human("客服电话多少")
+    assert asks_where_money("我的钱呢") and asks_where_money("my transfer is stuck")
+    assert not asks_where_money("怎么注册")
+    assert choice_number("第二笔", 3) == 1 and choice_number("4", 3) is None
+    assert choice_number("last", 3) == 2 and choice_number("hello", 3) is None
+
+
+# --- state ------------------------------------------------------------------------------
+
+
+def test_state_round_trips_through_json() -> None:
+    state = BotState(lang="en", misses=1, last_slug="refund", offered=("a",), watched=("b",))
+    assert BotState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_state_from_bad_dict_is_safe() -> None:
+    state = BotState.from_dict({"lang": "xx", "misses": -3, "watched": "tx_1", "offered": [1, "a"]})
+    assert state == BotState(offered=("a",))
+    assert BotState.from_dict(None) == BotState()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(max_size=80), max_size=5),
+    st.sampled_from(["zh", "en"]),
+    st.sampled_from(["account", "payment", "arrival", "security", "other"]),
+)
+def test_any_text_gives_a_valid_turn(messages: list[str], lang: str, topic: str) -> None:
+    for turn in talk(messages, BotContext(lang=lang, topic=topic, transactions=TXS)):
+        json.dumps(turn.new_state.to_dict())
+        assert turn.escalate == (turn.escalate_topic is not None)
+        assert turn.escalate_topic in (
+            None,
+            "account",
+            "payment",
+            "arrival",
+            "security",
+            "technical",
+            "other",
+        )
