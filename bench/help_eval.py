@@ -43,12 +43,13 @@ class Tally:
         )
 
 
-def load_questions(path: Path = QUESTIONS) -> list[dict]:
+def load_questions(path: Path = QUESTIONS) -> list[dict[str, str]]:
     """The labelled questions: dicts with q, lang, slug and split."""
-    return json.loads(path.read_text(encoding="utf-8"))
+    questions: list[dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    return questions
 
 
-def evaluate(questions: list[dict]) -> tuple[dict[str, Tally], list[str]]:
+def evaluate(questions: list[dict[str, str]]) -> tuple[dict[str, Tally], list[str]]:
     """Tallies per group (overall, per language, per split) and the top-1 misses."""
     help_center = load_help_center()
     tallies: dict[str, Tally] = {}

@@ -103,7 +103,13 @@ class Chat:
     # --- user --------------------------------------------------------------------------
 
     async def open(
-        self, conn: Connection, topic: str, text: str | None, handoff: str, lang: str | None
+        self,
+        conn: Connection,
+        topic: str,
+        text: str | None,
+        handoff: str,
+        lang: str | None,
+        fid: str | None = None,
     ) -> dict:
         claims = conn.claims
         cid = new_id()
@@ -117,24 +123,30 @@ class Chat:
                 "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
                 " previous_agent_id)"
                 " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
-                " (select agent_id from conversation_agents ca join conversations c on c.id ="
+                " (select ca.agent_id from conversation_agents ca join conversations c on c.id ="
                 "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1))"
                 " returning *",
                 cid, claims.sub, topic, priority, status, lang,
             )  # fmt: skip
         if text:
             await self.post(conv, "user", claims.sub, claims.display_name, text)
-        if status == "queued":
-            await self.route()
+
+        async def reply() -> None:
             async with self.pool.acquire() as db:
-                status = await db.fetchval("select status from conversations where id = $1", cid)
-        conn.send_frame(
-            {"type": "chat.opened", "conversation_id": cid, "status": status, "topic": topic}
-        )
+                now = await db.fetchval("select status from conversations where id = $1", cid)
+            frame = {"type": "chat.opened", "conversation_id": cid, "status": now, "topic": topic}
+            if fid is not None:
+                frame["id"] = fid
+            conn.send_frame(frame)
+
+        if status == "queued":
+            await self.route(before_announce=reply)
+        else:
+            await reply()
         bot = self.node.services.get("bot")
         if conv["status"] == "bot" and bot is not None:
             self.node.spawn(bot.on_open(conv, text), "bot-open")
-        return {"conversation_id": cid, "status": status}
+        return {"conversation_id": cid}
 
     async def escalate(self, claims: Claims, cid: str, topic: str | None = None) -> str:
         async with self.pool.acquire() as db, db.transaction():
@@ -170,6 +182,24 @@ class Chat:
         if conv["agent_id"]:
             await self.push_agent_state(conv["agent_id"])
         await self.route()
+
+    async def close_idle(self, conv) -> None:
+        async with self.pool.acquire() as db:
+            row = await db.fetchrow(
+                "update conversations set status = 'closed', closed_at = now(), closed_by = 'system',"
+                " queue_position = null where id = $1 and status = any('{bot,queued,assigned}'::text[])"
+                " and last_activity_at = $2 returning *",
+                conv["id"],
+                conv["last_activity_at"],
+            )
+        if row is None:
+            return  # something happened meanwhile
+        await self.post(row, "system", *SYSTEM, system_text("idle", row["lang"]))
+        await self.node.to_conversation(
+            row, {"type": "chat.closed", "conversation_id": row["id"], "by": "system"}
+        )
+        if row["agent_id"]:
+            await self.push_agent_state(row["agent_id"])
 
     async def rate(self, claims: Claims, cid: str, score: int, comment: str | None) -> None:
         async with self.pool.acquire() as db:
@@ -349,18 +379,25 @@ class Chat:
 
     # --- routing -----------------------------------------------------------------------
 
-    async def route(self) -> None:
-        """Run the router; coalesces calls that arrive while one is running."""
+    async def route(self, before_announce=None) -> None:
+        """Run the router; calls that arrive while a pass runs are coalesced into one more
+        pass. `before_announce` runs after COMMIT, before any frame of the pass goes out."""
         if self._route_lock.locked():
             self._route_again = True
             async with self._route_lock:
-                return
+                pass
+            if before_announce is not None:
+                await before_announce()
+            return
         async with self._route_lock:
             while True:
                 self._route_again = False
                 result = await assigner.route_once(
                     self.pool, self.node.settings.default_handle_time_s
                 )
+                if before_announce is not None:
+                    await before_announce()
+                    before_announce = None
                 await self._announce(result)
                 if not self._route_again:
                     return

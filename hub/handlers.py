@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from hub import protocol as p
 from hub.chat import Chat
 from hub.connection import Connection
+from hub.notify import Notifier
 from hub.protocol import ack_frame
 from hub.store import notifications as notif_store
+from hub.sweeper import Sweeper
 
 if TYPE_CHECKING:
     from hub.node import Node
@@ -30,7 +32,7 @@ async def ping(node: Node, conn: Connection, f: p.Ping) -> None:
 
 
 async def chat_open(node: Node, conn: Connection, f: p.ChatOpen) -> None:
-    await chat(node).open(conn, f.topic, f.text, f.handoff, f.lang)
+    await chat(node).open(conn, f.topic, f.text, f.handoff, f.lang, f.id)
 
 
 async def chat_escalate(node: Node, conn: Connection, f: p.ChatEscalate) -> None:
@@ -146,3 +148,8 @@ def install(node: Node) -> None:
             node.registry.fan_out(node.registry.of_user(user_id), notification)
 
     node.services["node:broadcast"] = on_broadcast
+
+    notifier = Notifier(node)
+    node.services["notifier"] = notifier
+    notifier.start()
+    Sweeper(node).start()

@@ -220,6 +220,12 @@ class Node:
                             conn.push(m, conn.encode(m))
             except Exception as exc:
                 log.warning("catch-up failed for a connection: %s", exc)
+        notifier = self.services.get("notifier")
+        if notifier is not None:
+            try:
+                await notifier.catch_up()
+            except Exception as exc:
+                log.warning("outbox catch-up after reconnect failed: %s", exc)
         resync = {"type": "session.resync"}
         for conn in list(self.registry.all()):
             conn.send_frame(resync)

@@ -5,9 +5,3 @@
 - `dialogue`: the bot's pure state machine (`respond`, `on_transaction_update`, `greeting`).
 - `routes`: the public `/api/help/...` HTTP endpoints.
 """
-
-from hub.helpbot.article import Article
-from hub.helpbot.catalog import HelpCenter, best, load_help_center, search
-from hub.helpbot.search import Hit
-
-__all__ = ["Article", "HelpCenter", "Hit", "best", "load_help_center", "search"]

@@ -40,7 +40,7 @@ class Article:
     body: str
     keywords: tuple[str, ...] = field(default=())
 
-    def listing(self) -> dict:
+    def listing(self) -> dict[str, str]:
         """The fields shown in an article list."""
         return {
             "slug": self.slug,

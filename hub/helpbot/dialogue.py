@@ -65,21 +65,26 @@ class BotState:
     escalated: bool = False
     resolved: bool = False
 
-    def to_dict(self) -> dict:
+    @property
+    def reply_lang(self) -> str:
+        """The language the bot answers in."""
+        return self.lang or "zh"
+
+    def to_dict(self) -> dict[str, object]:
         """A plain dict for storage (lists, strings, ints, bools, None)."""
         data = asdict(self)
         data["offered"], data["watched"] = list(self.offered), list(self.watched)
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping | None) -> BotState:
+    def from_dict(cls, data: Mapping[str, object] | None) -> BotState:
         """Rebuild a state from `to_dict()` output; unknown or malformed fields are dropped."""
         data = data or {}
         lang = data.get("lang")
         last_slug = data.get("last_slug")
         return cls(
             lang=lang if lang in LANGS else None,
-            misses=max(0, int(data.get("misses") or 0)),
+            misses=_count(data.get("misses")),
             last_slug=last_slug if isinstance(last_slug, str) else None,
             awaiting_feedback=bool(data.get("awaiting_feedback")),
             offered=_str_tuple(data.get("offered"))[:MAX_OFFERED],
@@ -144,7 +149,7 @@ def on_transaction_update(state: BotState, tx: Tx, now: datetime | None = None) 
     # Still sent after escalation: the user and the agent both want to see the change.
     if tx_id not in state.watched:
         return BotTurn([], state)
-    lang = state.lang or "zh"
+    lang = state.reply_lang
     text = say("tx_update", lang, text=describe_transaction(tx, lang, now))
     watched = state.watched if is_pending(tx) else tuple(i for i in state.watched if i != tx_id)
     return BotTurn([text], replace(state, watched=watched))
@@ -165,7 +170,7 @@ def _by_transaction_id(state: BotState, text: str, ctx: BotContext) -> BotTurn |
     ids = find_transaction_ids(text)
     if not ids:
         return None
-    lang = state.lang or ctx.lang
+    lang = state.reply_lang
     replies, txs = [], []
     for tx_id in ids:
         tx = find_transaction(ctx.transactions, tx_id)
@@ -189,7 +194,7 @@ def _by_choice(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
 def _by_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
     if not state.awaiting_feedback:
         return None
-    lang = state.lang or ctx.lang
+    lang = state.reply_lang
     state = replace(state, awaiting_feedback=False)
     if is_yes(text):
         return BotTurn([say("glad", lang)], replace(state, resolved=True, misses=0))
@@ -199,7 +204,7 @@ def _by_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
 
 
 def _by_small_talk(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
-    lang = state.lang or ctx.lang
+    lang = state.reply_lang
     if is_greeting(text):
         return BotTurn([say("greeting_reply", lang)], state)
     if is_thanks(text):
@@ -210,7 +215,7 @@ def _by_small_talk(state: BotState, text: str, ctx: BotContext) -> BotTurn | Non
 def _by_where_money(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
     if not ctx.transactions or not asks_where_money(text):
         return None
-    lang = state.lang or ctx.lang
+    lang = state.reply_lang
     latest = recent(ctx.transactions, MAX_OFFERED)
     state = replace(state, last_slug="arrival-delay")
     if len(latest) == 1:
@@ -222,7 +227,7 @@ def _by_where_money(state: BotState, text: str, ctx: BotContext) -> BotTurn | No
 
 
 def _by_search(state: BotState, text: str, ctx: BotContext) -> BotTurn:
-    lang = state.lang or ctx.lang
+    lang = state.reply_lang
     help_center = ctx.help_center or load_help_center()
     query = strip_transaction_ids(text)
     hit, confident = help_center.best(query, lang)
@@ -254,7 +259,7 @@ def _by_search(state: BotState, text: str, ctx: BotContext) -> BotTurn:
 def _tell_transactions(
     state: BotState, txs: list[Tx], ctx: BotContext, replies: list[str]
 ) -> BotTurn:
-    lang = state.lang or ctx.lang
+    lang = state.reply_lang
     replies = replies + [describe_transaction(tx, lang, ctx.now) for tx in txs]
     pending = [str(tx["transaction_id"]) for tx in txs if is_pending(tx)]
     new = [i for i in pending if i not in state.watched]
@@ -271,16 +276,14 @@ def _miss(state: BotState, ctx: BotContext, message: str) -> BotTurn:
     state = replace(state, misses=state.misses + 1, awaiting_feedback=False)
     if state.misses >= MAX_MISSES:
         return _escalate(state, ctx, "escalate_missed")
-    return BotTurn([say(message, state.lang or ctx.lang)], state)
+    return BotTurn([say(message, state.reply_lang)], state)
 
 
 def _escalate(state: BotState, ctx: BotContext, message: str) -> BotTurn:
     help_center = ctx.help_center or load_help_center()
     topic = escalation_topic(state.last_slug, ctx.topic, help_center)
     state = replace(state, escalated=True, awaiting_feedback=False, offered=())
-    return BotTurn(
-        [say(message, state.lang or ctx.lang)], state, escalate=True, escalate_topic=topic
-    )
+    return BotTurn([say(message, state.reply_lang)], state, escalate=True, escalate_topic=topic)
 
 
 def _reply_lang(state: BotState, text: str, ctx: BotContext) -> str:
@@ -290,6 +293,10 @@ def _reply_lang(state: BotState, text: str, ctx: BotContext) -> str:
     if is_yes(words) or is_no(words) or choice_number(words, MAX_OFFERED) is not None:
         return current  # "ok", "no", "2" say nothing about the language
     return detect_lang(words, current)
+
+
+def _count(value: object) -> int:
+    return max(0, value) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _str_tuple(value: object) -> tuple[str, ...]:

@@ -3,22 +3,26 @@
 Each article is indexed as one bag of terms in which a title or keyword term counts
 several times a body term (a simple form of BM25F): users phrase questions like our
 keyword lists (colloquial synonyms written into each article's front matter), far more
-than like our prose. A query is expanded with a small colloquial table before scoring.
+than like our prose. Rarity (IDF) is taken from titles and keywords where a word occurs
+there, so a word every article mentions in passing still identifies the one article
+about it. A query is expanded with a small colloquial table before scoring.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hub.helpbot.article import Article
 from hub.helpbot.synonyms import expand
 from hub.helpbot.text import is_unigram, normalize, tokenize
 
-FIELD_WEIGHTS = {"title": 3.0, "keywords": 2.0, "summary": 1.5, "body": 1.0}
-K1 = 1.2
+FIELD_WEIGHTS = {"title": 3.0, "keywords": 2.0, "summary": 1.5, "body": 0.5}
+# Field weights multiply term counts, so counts run higher than BM25's usual k1=1.2
+# assumes; a larger k1 keeps "mentioned everywhere" apart from "mentioned in passing".
+K1 = 3.0
 B = 0.5  # mild length normalisation: long articles are long because they are thorough
 # A lone Chinese character in a query ("工" of 人工 and of 工作日) says little; bi-grams
 # carry the meaning, uni-grams only break ties and catch one-character words.
@@ -40,7 +44,7 @@ class Hit:
     title: str
     score: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         """The JSON shape of the search endpoint."""
         return {"slug": self.slug, "title": self.title, "score": self.score}
 
@@ -50,15 +54,21 @@ class SearchIndex:
 
     def __init__(self, articles: Iterable[Article], lang: str) -> None:
         self.lang = lang
-        self._docs: list[tuple[Article, Counter[str], float]] = []
+        self._docs: list[tuple[Article, dict[str, float], float]] = []
         df: Counter[str] = Counter()
+        topical_df: Counter[str] = Counter()
         for article in articles:
             tf = _weighted_terms(article)
             self._docs.append((article, tf, sum(tf.values())))
             df.update(tf.keys())
+            topical_df.update(set(tokenize(" ; ".join([article.title, *article.keywords]))))
         n = len(self._docs)
         self._avg_len = sum(length for _, _, length in self._docs) / n if n else 1.0
-        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        # Rarity is judged on what articles are about (title, keywords) where possible:
+        # every article ends with "contact support", yet only one is about it, and 客服
+        # must not count for nothing there. Words in no title or keyword fall back to
+        # their rarity across whole articles.
+        self._idf = {t: _idf(n, topical_df.get(t) or f) for t, f in df.items()}
 
     def search(self, query: str, limit: int = 5) -> list[Hit]:
         """Articles matching `query`, best first; empty when nothing matches."""
@@ -80,7 +90,7 @@ class SearchIndex:
             return None, False
         return hits[0], is_confident(hits, self.lang)
 
-    def _score(self, terms: set[str], tf: Counter[str], length: float) -> float:
+    def _score(self, terms: set[str], tf: Mapping[str, float], length: float) -> float:
         norm = K1 * (1 - B + B * length / self._avg_len)
         score = 0.0
         for term in terms:
@@ -91,6 +101,10 @@ class SearchIndex:
         return score
 
 
+def _idf(n: int, df: int) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 def is_confident(hits: list[Hit], lang: str) -> bool:
     """A clear winner: high enough, and ahead of the runner-up by a margin."""
     if not hits or hits[0].score < MIN_SCORE.get(lang, 3.0):
@@ -98,15 +112,15 @@ def is_confident(hits: list[Hit], lang: str) -> bool:
     return len(hits) < 2 or hits[0].score >= MARGIN * hits[1].score
 
 
-def _weighted_terms(article: Article) -> Counter[str]:
+def _weighted_terms(article: Article) -> dict[str, float]:
     fields = {
         "title": article.title,
         "keywords": " ; ".join(article.keywords),
         "summary": article.summary,
         "body": article.body,
     }
-    tf: Counter[str] = Counter()
+    tf: defaultdict[str, float] = defaultdict(float)
     for name, text in fields.items():
         for term in tokenize(text):
             tf[term] += FIELD_WEIGHTS[name]
-    return tf
+    return dict(tf)

@@ -36,6 +36,44 @@ SPEED = {
     "instant": {"zh": "即时转账", "en": "instant transfer"},
     "standard": {"zh": "普通转账", "en": "standard transfer"},
 }
+# Sentence parts of describe_transaction(); the head is followed by one status tail.
+TX_TEXT = {
+    "head": {
+        "zh": "交易 {tx_id}：{speed} {amount} 给 {payee}",
+        "en": "Transaction {tx_id} ({speed}): {amount} to {payee}",
+    },
+    "transfer": {"zh": "转账", "en": "transfer"},
+    "payee": {"zh": "对方", "en": "the payee"},
+    "processing_by": {
+        "zh": "，处理中，预计 {when}（北京时间）前到账。",
+        "en": " is processing and should arrive by {when} (Beijing time).",
+    },
+    "processing_late": {
+        "zh": "，仍在处理中，已超过预计到账时间 {when}（北京时间）。可以回复「转人工」让客服帮您核查。",
+        "en": ' is still processing although it was expected by {when} (Beijing time). Reply "talk to a person" and an agent will look into it.',
+    },
+    "processing_standard": {
+        "zh": "，处理中。普通转账在工作日处理，非工作时间提交的顺延到下一个工作日。",
+        "en": " is processing. Standard transfers are processed on business days; outside business hours they wait for the next one.",
+    },
+    "processing_instant": {
+        "zh": "，处理中，通常几分钟内到账。",
+        "en": " is processing; it usually arrives within minutes.",
+    },
+    "succeeded": {
+        "zh": "，已成功。如果对方还没看到，请让对方查看银行卡入账记录。",
+        "en": " has succeeded. If the payee doesn't see it yet, ask them to check their bank statement.",
+    },
+    "failed_because": {
+        "zh": "，失败，原因：{reason}。失败的交易不会扣款。",
+        "en": " failed: {reason}. A failed payment is not charged.",
+    },
+    "failed": {
+        "zh": "，失败。失败的交易不会扣款。",
+        "en": " failed. A failed payment is not charged.",
+    },
+    "other_status": {"zh": "，状态：{status}。", "en": ", status: {status}."},
+}
 REASONS = {
     "insufficient_balance": {
         "zh": "余额不足。充值或更换付款银行卡后可以重新付款",
@@ -97,38 +135,26 @@ def is_pending(tx: Tx) -> bool:
 
 def describe_transaction(tx: Tx, lang: str, now: datetime | None = None) -> str:
     """The transaction's live status and expected arrival, in one or two sentences."""
-    en = lang == "en"
-    tx_id = tx.get("transaction_id", "?")
-    amount = format_amount(tx.get("amount"), tx.get("currency"))
-    speed = _word(SPEED, tx.get("speed"), lang)
-    payee = tx.get("to_account") or ("the payee" if en else "对方")
+    lang = "en" if lang == "en" else "zh"
+    head = _say(
+        "head",
+        lang,
+        tx_id=tx.get("transaction_id", "?"),
+        speed=_word(SPEED, tx.get("speed"), lang) or _say("transfer", lang),
+        amount=format_amount(tx.get("amount"), tx.get("currency")),
+        payee=tx.get("to_account") or _say("payee", lang),
+    )
     status = tx.get("status")
-    if en:
-        head = f"Transaction {tx_id}: {amount}" + (f" by {speed}" if speed else "") + f" to {payee}"
-    else:
-        head = f"交易 {tx_id}：{speed or '转账'} {amount} 给 {payee}"
     if status == "processing":
         return head + _processing_tail(tx, lang, now)
     if status == "succeeded":
-        if en:
-            return (
-                head
-                + " has succeeded. If the payee doesn't see it yet, ask them to check their bank statement."
-            )
-        return head + "，已成功。如果对方还没看到，请让对方查看银行卡入账记录。"
+        return head + _say("succeeded", lang)
     if status == "failed":
         reason = _word(REASONS, tx.get("reason"), lang)
-        if en:
-            return (
-                head
-                + " failed"
-                + (f": {reason}." if reason else ".")
-                + " A failed payment is not charged."
-            )
-        return (
-            head + "，失败" + (f"，原因：{reason}。" if reason else "。") + "失败的交易不会扣款。"
+        return head + (
+            _say("failed_because", lang, reason=reason) if reason else _say("failed", lang)
         )
-    return head + (f" — status: {status}." if en else f"，状态：{status}。")
+    return head + _say("other_status", lang, status=status)
 
 
 def summarize_transaction(tx: Tx, lang: str) -> str:
@@ -174,28 +200,17 @@ def parse_time(value: object) -> datetime | None:
 
 
 def _processing_tail(tx: Tx, lang: str, now: datetime | None) -> str:
-    en = lang == "en"
     expected = parse_time(tx.get("expected_by")) if tx.get("expected_by") else None
     if expected is None:
-        if tx.get("speed") == "standard":
-            return (
-                " is processing; standard transfers are processed on business days."
-                if en
-                else "，处理中，普通转账在工作日处理。"
-            )
-        return (
-            " is processing; it usually arrives within minutes."
-            if en
-            else "，处理中，通常几分钟内到账。"
-        )
-    when = format_time(expected)
-    if now is not None and parse_time(now) > expected:  # type: ignore[operator]
-        if en:
-            return f' is still processing although it was expected by {when} (Beijing time). An agent can look into it: reply "talk to a person".'
-        return f"，仍在处理中，已超过预计到账时间 {when}（北京时间）。可以回复「转人工」让客服帮您核查。"
-    if en:
-        return f" is processing and should arrive by {when} (Beijing time)."
-    return f"，处理中，预计 {when}（北京时间）前到账。"
+        key = "processing_standard" if tx.get("speed") == "standard" else "processing_instant"
+        return _say(key, lang)
+    current = parse_time(now) if now is not None else None
+    key = "processing_late" if current is not None and current > expected else "processing_by"
+    return _say(key, lang, when=format_time(expected))
+
+
+def _say(key: str, lang: str, **fields: object) -> str:
+    return TX_TEXT[key][lang].format(**fields)
 
 
 def _word(table: Mapping[str, Mapping[str, str]], key: object, lang: str) -> str:

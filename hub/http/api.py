@@ -113,6 +113,15 @@ async def list_conversations(request: Request) -> JSONResponse:
     return JSONResponse({"conversations": rows})
 
 
+async def list_agents(request: Request) -> JSONResponse:
+    claims = caller(request)
+    if not claims.is_staff:
+        raise Forbidden("agents only")
+    node = request.app.state.node
+    async with node.pool.acquire() as db:
+        return JSONResponse({"agents": await agent_store.listing(db)})
+
+
 async def stats(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor")
@@ -151,6 +160,7 @@ routes = [
     Route("/api/agents/login", login, methods=["POST"]),
     Route("/api/conversations", list_conversations, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+    Route("/api/agents", list_agents, methods=["GET"]),
     Route("/api/stats", stats, methods=["GET"]),
     Route("/api/broadcasts", broadcast, methods=["POST"]),
 ]

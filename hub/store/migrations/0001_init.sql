@@ -121,6 +121,12 @@ create table processed_events (
     processed_at timestamptz not null default now()
 );
 
+-- how far this hub has read the payments outbox (catch-up after downtime)
+create table event_cursor (
+    source   text primary key,
+    after_id bigint not null default 0
+);
+
 create table broadcasts (
     id         bigserial primary key,
     title      text not null,

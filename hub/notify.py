@@ -1,0 +1,335 @@
+"""Payment events -> user notifications.
+
+Events arrive on the Redis channel `payments.events` (the fast path) and, as a safety net,
+from the payments outbox over HTTP (`GET /api/events`), polled at start, after a bus
+reconnect and every few seconds. Each `event_id` is handled once across all nodes (the
+`processed_events` insert decides), so the two paths may overlap freely.
+
+The subscriber callback only appends to a buffer; one consumer task drains it in batches
+through the group writer: no task per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import msgpack
+
+from hub import metrics
+from hub.auth import issue_token
+from hub.writer import (
+    MessageWrite,
+    NotificationWrite,
+    StoredNotification,
+    new_id,
+    write_messages,
+    write_notifications,
+)
+
+log = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "payments.events"
+POLL_INTERVAL_S = 5.0
+BUFFER_LIMIT = 100_000
+
+REASONS = {
+    "insufficient_balance": {"zh": "余额不足", "en": "insufficient balance"},
+    "invalid_payee": {"zh": "收款账户无效", "en": "invalid payee"},
+    "maintenance": {"zh": "系统维护中", "en": "system maintenance"},
+    "network_error": {"zh": "网络异常", "en": "network error"},
+    "account_frozen": {"zh": "账户已冻结", "en": "account frozen"},
+}
+TX_TEXT = {
+    "processing": {
+        "zh": ("转账处理中", "您的 {amount} {currency} 转账正在处理中{eta}。"),
+        "en": ("Transfer processing", "Your transfer of {amount} {currency} is processing{eta}."),
+    },
+    "succeeded": {
+        "zh": ("转账成功", "您的 {amount} {currency} 转账已成功到账。"),
+        "en": ("Transfer succeeded", "Your transfer of {amount} {currency} has arrived."),
+    },
+    "failed": {
+        "zh": ("转账失败", "您的 {amount} {currency} 转账失败：{reason}。"),
+        "en": ("Transfer failed", "Your transfer of {amount} {currency} failed: {reason}."),
+    },
+}
+ALERT_TEXT = {
+    "new_device_login": {"zh": ("新设备登录", "您的账户在新设备上登录。如非本人操作，请立即联系客服。"),
+                         "en": ("New device sign-in", "Your account signed in on a new device. If it was not you, contact support now.")},
+    "suspicious_activity": {"zh": ("账户异常活动", "我们检测到您的账户存在异常活动。"),
+                            "en": ("Suspicious activity", "We detected suspicious activity on your account.")},
+    "account_frozen": {"zh": ("账户已临时冻结", "为保护您的资金安全，账户已临时冻结，安全专员将与您联系。"),
+                       "en": ("Account frozen", "To protect your money your account is frozen; a security agent will contact you.")},
+    "account_unfrozen": {"zh": ("账户已解冻", "您的账户已恢复正常使用。"),
+                         "en": ("Account unfrozen", "Your account is active again.")},
+    "password_changed": {"zh": ("密码已修改", "您的登录密码已修改。如非本人操作，请立即联系客服。"),
+                         "en": ("Password changed", "Your password was changed. If it was not you, contact support now.")},
+}  # fmt: skip
+URGENT_OPENING = {
+    "zh": "安全提醒：我们检测到您的账户存在异常活动，已临时冻结。安全专员正在接入，请稍候确认是否为本人操作。",
+    "en": "Security notice: we saw unusual activity and froze your account for your protection. A security agent is joining to confirm with you.",
+}
+
+
+def render(event: dict, lang: str) -> tuple[str, str, str] | None:
+    """(kind, title, body) for an event in the user's language; None for unknown types."""
+    lang = lang if lang in ("zh", "en") else "zh"
+    kind = event.get("type")
+    if kind == "transaction.status":
+        status = event.get("status")
+        texts = TX_TEXT.get(status)
+        if texts is None:
+            return None
+        title, body = texts[lang]
+        eta = ""
+        if status == "processing" and event.get("expected_by"):
+            eta = (
+                f"，预计 {_short_time(event['expected_by'])} 前到账"
+                if lang == "zh"
+                else f", expected by {_short_time(event['expected_by'])}"
+            )
+        reason = REASONS.get(event.get("reason") or "", {}).get(lang, event.get("reason") or "")
+        body = body.format(
+            amount=event.get("amount", ""),
+            currency=event.get("currency", "CNY"),
+            eta=eta,
+            reason=reason,
+        )
+        return kind, title, body
+    if kind == "security.alert":
+        texts = ALERT_TEXT.get(event.get("alert"), None)
+        if texts is None:
+            title, body = (
+                ("安全提醒", "您的账户有一条安全提醒。")
+                if lang == "zh"
+                else ("Security alert", "There is a security alert on your account.")
+            )
+        else:
+            title, body = texts[lang]
+        return kind, title, body
+    return None
+
+
+def _short_time(iso: str) -> str:
+    try:
+        return (
+            datetime.fromisoformat(iso.replace("Z", "+00:00"))
+            .astimezone(UTC)
+            .strftime("%Y-%m-%d %H:%M UTC")
+        )
+    except ValueError:
+        return iso
+
+
+def valid_event(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("event_id"), str)
+        and 0 < len(event["event_id"]) <= 200
+        and isinstance(event.get("user_id"), str)
+        and 0 < len(event["user_id"]) <= 128
+        and event.get("type") in ("transaction.status", "security.alert")
+    )
+
+
+class Notifier:
+    def __init__(self, node):
+        self.node = node
+        self._buffer: list[dict] = []
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
+        self.node.spawn(self._consume(), "events-consumer")
+        self.node.spawn(self._poll_forever(), "events-poller")
+
+    def _on_raw(self, data: bytes) -> None:
+        try:
+            event = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        except Exception:
+            log.warning("dropped an undecodable payment event")
+            return
+        self.offer([event])
+
+    def offer(self, events: list) -> None:
+        good = [e for e in events if valid_event(e)]
+        if len(good) != len(events):
+            log.warning("dropped %d malformed payment events", len(events) - len(good))
+        if len(self._buffer) + len(good) > BUFFER_LIMIT:
+            log.warning("event buffer full; the poller will catch up from the outbox")
+            return
+        self._buffer.extend(good)
+        self._wake.set()
+
+    async def _consume(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._buffer:
+                batch, self._buffer = self._buffer[:2000], self._buffer[2000:]
+                try:
+                    await self.handle(batch)
+                except Exception:
+                    log.exception(
+                        "could not handle %d payment events; the poller will retry", len(batch)
+                    )
+
+    async def handle(self, events: list[dict]) -> None:
+        node = self.node
+        urgent = [
+            e
+            for e in events
+            if e["type"] == "security.alert" and e.get("alert") == "account_frozen"
+        ]
+        plain = [
+            e
+            for e in events
+            if not (e["type"] == "security.alert" and e.get("alert") == "account_frozen")
+        ]
+        async with node.pool.acquire() as db:
+            langs = dict(
+                await db.fetch(
+                    "select id, lang from users where id = any($1::text[])",
+                    list({e["user_id"] for e in events}),
+                )
+            )
+        ops, rendered = [], []
+        for e in plain:
+            r = render(e, langs.get(e["user_id"], "zh"))
+            if r is None:
+                continue
+            kind, title, body = r
+            ops.append(NotificationWrite(e["user_id"], kind, title, body, _data(e), e["event_id"]))
+            rendered.append(e)
+        results = await node.writer.submit_many(ops) if ops else []
+        stored = [r for r in results if isinstance(r, StoredNotification)]
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        for e in plain:
+            metrics.EVENTS_IN.labels(e["type"]).inc()
+        await self.push(stored)
+        for e in urgent:
+            metrics.EVENTS_IN.labels(e["type"]).inc()
+            await self.freeze_incident(e, langs.get(e["user_id"], "zh"))
+
+    async def push(self, stored: list[StoredNotification]) -> None:
+        """Publish to every device of each user, and tell the agents serving them."""
+        if not stored:
+            return
+        from hub.bus import agent_channel, user_channel
+        from hub.protocol import encode_msgpack
+
+        items = [(user_channel(n.user_id), encode_msgpack(n.frame())) for n in stored]
+        async with self.node.pool.acquire() as db:
+            serving = await db.fetch(
+                "select distinct user_id, agent_id from conversations where status = 'assigned'"
+                " and user_id = any($1::text[])",
+                list({n.user_id for n in stored}),
+            )
+        agents_of: dict[str, list[str]] = {}
+        for row in serving:
+            agents_of.setdefault(row["user_id"], []).append(row["agent_id"])
+        for n in stored:
+            for agent_id in agents_of.get(n.user_id, ()):
+                frame = {"type": "customer.event", "user_id": n.user_id, "kind": n.kind,
+                         "title": n.title, "body": n.body, "data": n.data, "ts": n.ts.isoformat()}  # fmt: skip
+                items.append((agent_channel(agent_id), encode_msgpack(frame)))
+        await self.node.bus.publish_many(items)
+        bot = self.node.services.get("bot")
+        if bot is not None:
+            for n in stored:
+                if n.kind == "transaction.status":
+                    await bot.on_transaction_update(n.user_id, n.data)
+
+    async def freeze_incident(self, event: dict, lang: str) -> None:
+        """The critical alert and the urgent security chat, in one transaction."""
+        node = self.node
+        kind, title, body = render(event, lang)
+        op = NotificationWrite(event["user_id"], kind, title, body, _data(event), event["event_id"])
+        async with node.pool.acquire() as db, db.transaction():
+            [stored] = await write_notifications(db, [op])
+            if stored is None:
+                return  # handled before, here or on another node
+            conv = await db.fetchrow(
+                "select * from conversations where user_id = $1 and topic = 'security'"
+                " and status = any('{queued,assigned}'::text[]) order by created_at desc limit 1 for update",
+                event["user_id"],
+            )
+            if conv is None:
+                conv = await db.fetchrow(
+                    "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at, alert)"
+                    " values ($1, $2, 'security', 'urgent', 'queued', $3, now(), $4) returning *",
+                    new_id(), event["user_id"], lang, _data(event),
+                )  # fmt: skip
+            else:
+                conv = await db.fetchrow(
+                    "update conversations set priority = 'urgent', alert = $2 where id = $1 returning *",
+                    conv["id"], _data(event),
+                )  # fmt: skip
+            [msg] = await write_messages(
+                db,
+                [MessageWrite(conv["id"], "system", "system", "supporthub", URGENT_OPENING[lang])],
+            )
+        await self.push([stored])
+        await node.to_user(event["user_id"], {"type": "chat.opened", "conversation_id": conv["id"],
+                                              "status": "queued", "topic": "security", "priority": "urgent",
+                                              "alert": _data(event)})  # fmt: skip
+        await node.to_conversation(
+            {"user_id": conv["user_id"], "agent_id": conv["agent_id"]}, msg.frame()
+        )
+        await node.services["chat"].route()
+
+    # --- catch-up from the outbox -------------------------------------------------------
+
+    async def _poll_forever(self) -> None:
+        await asyncio.sleep(0.5)
+        while True:
+            try:
+                await self.catch_up()
+            except Exception as exc:
+                log.debug("outbox catch-up failed: %s", exc)
+            await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def catch_up(self) -> int:
+        """Read the payments outbox past our cursor; hand every event to `handle`."""
+        s = self.node.settings
+        base = s.payments_url or f"http://{s.host}:{s.port}"
+        token = issue_token(self.node.secret, "hub", "service", ttl=300)
+        total = 0
+        async with httpx.AsyncClient(
+            base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            async with self.node.pool.acquire() as db:
+                cursor = (
+                    await db.fetchval("select after_id from event_cursor where source = 'payments'")
+                    or 0
+                )
+            while True:
+                resp = await http.get("/api/events", params={"after_id": cursor, "limit": 1000})
+                if resp.status_code != 200:
+                    return total
+                body = resp.json()
+                events = body.get("events") or []
+                good = [e for e in events if valid_event(e)]
+                if good:
+                    await self.handle(good)
+                    total += len(good)
+                new_cursor = body.get("next_after_id", cursor)
+                if new_cursor == cursor or not events:
+                    return total
+                cursor = new_cursor
+                async with self.node.pool.acquire() as db:
+                    await db.execute(
+                        "insert into event_cursor (source, after_id) values ('payments', $1)"
+                        " on conflict (source) do update set after_id = greatest(event_cursor.after_id, $1)",
+                        cursor,
+                    )
+
+
+def _data(event: dict) -> dict:
+    return {k: v for k, v in event.items() if k not in ("type", "outbox_id")}

@@ -1,0 +1,74 @@
+"""Periodic housekeeping, run by one node at a time (advisory lock): agents who left
+without saying so, idle chats, queue samples for the chart, and a routing pass that
+catches anything an event-driven pass missed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from hub import stats
+from hub.assigner import PRESENCE_FRESH_S
+
+log = logging.getLogger(__name__)
+
+SWEEP_LOCK = 0x5375_7072
+SAMPLE_EVERY_S = 60.0
+
+
+class Sweeper:
+    def __init__(self, node):
+        self.node = node
+        self._last_sample = 0.0
+
+    def start(self) -> None:
+        self.node.spawn(self._forever(), "sweeper")
+
+    async def _forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.node.settings.routing_sweep_s)
+            try:
+                await self.sweep_once()
+            except Exception as exc:
+                log.warning("sweep failed: %s", exc)
+
+    async def sweep_once(self) -> None:
+        node, s = self.node, self.node.settings
+        chat = node.services["chat"]
+        async with node.pool.acquire() as db:
+            got = await db.fetchval("select pg_try_advisory_lock($1)", SWEEP_LOCK)
+            if not got:
+                return
+            try:
+                gone = await db.fetch(
+                    "select a.id from agents a where (a.status <> 'offline' or exists (select 1 from"
+                    "  conversations c where c.agent_id = a.id and c.status = 'assigned'))"
+                    " and not exists (select 1 from agent_presence p where p.agent_id = a.id"
+                    "  and p.connections > 0 and p.seen_at > now() - make_interval(secs => $1))"
+                    " and greatest(a.status_at, (select max(seen_at) from agent_presence p"
+                    "  where p.agent_id = a.id)) < now() - make_interval(secs => $2)",
+                    PRESENCE_FRESH_S,
+                    s.agent_grace_s,
+                )
+                idle = await db.fetch(
+                    "select * from conversations where status = any('{bot,queued,assigned}'::text[])"
+                    " and last_activity_at < now() - make_interval(secs => $1) limit 100",
+                    s.chat_idle_close_s,
+                )
+                if time.monotonic() - self._last_sample > SAMPLE_EVERY_S:
+                    self._last_sample = time.monotonic()
+                    await stats.sample_queue(db)
+            finally:
+                await db.execute("select pg_advisory_unlock($1)", SWEEP_LOCK)
+        for row in gone:
+            async with node.pool.acquire() as db:
+                await db.execute(
+                    "update agents set status = 'away', status_at = now() where id = $1 and status = 'online'",
+                    row["id"],
+                )
+            await chat.requeue_agent_chats(row["id"])
+            await chat.push_agent_state(row["id"])
+        for conv in idle:
+            await chat.close_idle(conv)
+        await chat.route()

@@ -1,0 +1,387 @@
+"""Chat end to end over real sockets: open, queue, assign, messages, notes, transfer,
+resolve, rate, several devices, reconnect."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from hub import agents
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+async def add_agent(
+    db, username: str, skills: list[str], capacity: int = 2, supervisor: bool = False
+):
+    await agents.upsert(db, username=username, password="pw-" + username, name=username.title(),
+                        skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
+
+
+async def online_agent(hub, db, username: str, skills: list[str], capacity: int = 2, **kw):
+    await add_agent(db, username, skills, capacity, **kw)
+    role = "supervisor" if kw.get("supervisor") else "agent"
+    client = await hub.client(username, role, name=username.title())
+    state = await client.request({"type": "agent.status", "status": "online"})
+    assert state["type"] == "agent.state" and state["status"] == "online"
+    return client
+
+
+def uid() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+async def test_open_straight_to_agent_then_chat_both_ways(hub, db):
+    agent = await online_agent(hub, db, "alice", ["payment"])
+    user = await hub.client(uid(), name="Zhang San")
+    opened = await user.request(
+        {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "我的转账失败了"}
+    )
+    assert opened["type"] == "chat.opened" and opened["status"] == "assigned"
+    cid = opened["conversation_id"]
+    assigned_user = await user.expect("chat.assigned", conversation_id=cid)
+    assert assigned_user["agent"] == {"id": "alice", "name": "Alice"}
+    assigned = await agent.expect("chat.assigned", conversation_id=cid)
+    assert assigned["user"]["name"] == "Zhang San"
+    assert assigned["topic"] == "payment" and assigned["priority"] == "high"
+    assert [m["text"] for m in assigned["history"]] == ["我的转账失败了"]
+
+    ack = await agent.request(
+        {
+            "type": "chat.send",
+            "conversation_id": cid,
+            "client_msg_id": "a1",
+            "text": "您好，我来看看",
+        }
+    )
+    assert (
+        ack["type"] == "ack"
+        and ack["seq"] == 2
+        and ack["conversation_id"] == cid
+        and ack["message_id"]
+    )
+    msg = await user.expect("message", conversation_id=cid, seq=2)
+    assert msg["sender"] == {"role": "agent", "id": "alice", "name": "Alice"}
+    assert msg["text"] == "您好，我来看看"
+
+    ack = await user.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "u1", "text": "谢谢"}
+    )
+    assert ack["seq"] == 3
+    got = await agent.expect("message", conversation_id=cid, seq=3)
+    assert got["client_msg_id"] == "u1" and got["sender"]["role"] == "user"
+    for c in (agent, user):
+        await c.close()
+
+
+async def test_resending_the_same_client_msg_id_yields_one_message(hub, db):
+    agent = await online_agent(hub, db, "alice", ["account"])
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await agent.expect("chat.assigned", conversation_id=cid)
+    acks = [
+        await user.request(
+            {"type": "chat.send", "conversation_id": cid, "client_msg_id": "same", "text": "hi"}
+        )
+        for _ in range(3)
+    ]
+    assert len({a["message_id"] for a in acks}) == 1 and {a["seq"] for a in acks} == {1}
+    await agent.expect("message", conversation_id=cid, seq=1)
+    await agent.quiet("message", 0.5)
+    assert await db.fetchval("select count(*) from messages where conversation_id = $1", cid) == 1
+    for c in (agent, user):
+        await c.close()
+
+
+async def test_queue_positions_then_assignment_when_an_agent_comes_online(hub, db):
+    await add_agent(db, "bob", ["arrival"], capacity=1)
+    users = [await hub.client(uid()) for _ in range(3)]
+    cids = []
+    for u in users:
+        opened = await u.request({"type": "chat.open", "topic": "arrival", "handoff": "agent"})
+        assert opened["status"] == "queued"
+        cids.append(opened["conversation_id"])
+    q = await users[2].expect("chat.queued", conversation_id=cids[2])
+    assert q["position"] == 3 and q["eta_s"] > 0
+    agent = await hub.client("bob", "agent", name="Bob")
+    await agent.request({"type": "agent.status", "status": "online"})
+    first = await agent.expect("chat.assigned")
+    assert first["conversation_id"] == cids[0]  # FIFO
+    await users[0].expect("chat.assigned", conversation_id=cids[0])
+    q = await users[2].expect("chat.queued", conversation_id=cids[2], position=2)
+    assert q["position"] == 2
+    # resolving frees capacity: the next in line is assigned at once
+    await agent.request({"type": "chat.resolve", "conversation_id": cids[0]})
+    closed = await users[0].expect("chat.closed", conversation_id=cids[0])
+    assert closed["by"] == "agent"
+    nxt = await agent.expect("chat.assigned", conversation_id=cids[1])
+    assert nxt["conversation_id"] == cids[1]
+    for c in (*users, agent):
+        await c.close()
+
+
+async def test_priority_and_skills(hub, db):
+    await add_agent(db, "sec", ["security", "payment", "account"], capacity=1)
+    u_normal, u_high = await hub.client(uid()), await hub.client(uid())
+    normal = (
+        await u_normal.request({"type": "chat.open", "topic": "account", "handoff": "agent"})
+    )["conversation_id"]
+    high = (await u_high.request({"type": "chat.open", "topic": "payment", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    agent = await hub.client("sec", "agent")
+    await agent.request({"type": "agent.status", "status": "online"})
+    got = await agent.expect("chat.assigned")
+    assert got["conversation_id"] == high  # high (payment) before normal, though later
+    # an agent without the skill gets nothing
+    await add_agent(db, "techie", ["technical"], capacity=3)
+    techie = await hub.client("techie", "agent")
+    await techie.request({"type": "agent.status", "status": "online"})
+    await techie.quiet("chat.assigned", 0.8)
+    for c in (u_normal, u_high, agent, techie):
+        await c.close()
+    assert normal
+
+
+async def test_notes_never_reach_the_user(hub, db):
+    agent = await online_agent(hub, db, "alice", ["account"])
+    user_id = uid()
+    user = await hub.client(user_id)
+    cid = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await agent.expect("chat.assigned", conversation_id=cid)
+    ack = await agent.request(
+        {"type": "chat.note", "conversation_id": cid, "text": "VIP customer, check KYC"}
+    )
+    assert ack["type"] == "ack"
+    note = await agent.expect("note", conversation_id=cid)
+    assert note["text"] == "VIP customer, check KYC"
+    await user.quiet(lambda f: "VIP" in str(f), 0.6)
+    # not over REST either, nor through resume
+    async with hub.http(hub.token(user_id)) as http:
+        body = (await http.get(f"/api/conversations/{cid}")).json()
+    assert "VIP" not in str(body) and "notes" not in body
+    again = await hub.client(user_id, resume={"conversations": {cid: 0}})
+    await again.quiet(lambda f: "VIP" in str(f), 0.5)
+    async with hub.http(hub.token("alice", "agent")) as http:
+        body = (await http.get(f"/api/conversations/{cid}")).json()
+    assert body["notes"][0]["text"] == "VIP customer, check KYC"
+    # a user cannot write notes
+    err = await user.request({"type": "chat.note", "conversation_id": cid, "text": "x"})
+    assert err["code"] == "forbidden"
+    for c in (agent, user, again):
+        await c.close()
+
+
+async def test_transfer_to_agent_and_to_topic(hub, db):
+    alice = await online_agent(hub, db, "alice", ["payment"])
+    bob = await online_agent(hub, db, "bob", ["payment", "security"])
+    user = await hub.client(uid())
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "help"}
+        )
+    )["conversation_id"]
+    first = await user.expect("chat.assigned", conversation_id=cid)
+    holder, other = (alice, bob) if first["agent"]["id"] == "alice" else (bob, alice)
+    other_id = "bob" if holder is alice else "alice"
+    await holder.expect("chat.assigned", conversation_id=cid)
+    await holder.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "h1", "text": "one moment"}
+    )
+    ack = await holder.request(
+        {"type": "chat.transfer", "conversation_id": cid, "to_agent": other_id}
+    )
+    assert ack["type"] == "ack", ack
+    got = await other.expect("chat.assigned", conversation_id=cid)
+    assert [m["text"] for m in got["history"]][:2] == ["help", "one moment"]
+    told = await user.expect("chat.assigned", conversation_id=cid)
+    assert told["agent"]["id"] == other_id
+    await holder.expect("chat.transferred", conversation_id=cid)
+    # the old agent can no longer write
+    err = await holder.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "h2", "text": "x"}
+    )
+    assert err["code"] == "forbidden"
+    # transfer to a topic: back to the queue with the new topic, away from this agent
+    ack = await other.request(
+        {"type": "chat.transfer", "conversation_id": cid, "to_topic": "security"}
+    )
+    assert ack["type"] == "ack"
+    if other_id == "alice":  # bob has the security skill and gets it
+        await bob.expect("chat.assigned", conversation_id=cid)
+    else:  # bob handed it away; alice lacks the skill: it waits
+        await user.expect("chat.queued", conversation_id=cid)
+    for c in (alice, bob, user):
+        await c.close()
+
+
+async def test_transfer_errors(hub, db):
+    alice = await online_agent(hub, db, "alice", ["payment"])
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "payment", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await alice.expect("chat.assigned", conversation_id=cid)
+    err = await alice.request(
+        {"type": "chat.transfer", "conversation_id": cid, "to_agent": "nobody"}
+    )
+    assert err["code"] == "not_found"
+    await add_agent(db, "carol", ["payment"])
+    err = await alice.request(
+        {"type": "chat.transfer", "conversation_id": cid, "to_agent": "carol"}
+    )
+    assert err["code"] == "conflict"  # carol is offline
+    err = await alice.request({"type": "chat.transfer", "conversation_id": cid})
+    assert err["code"] == "invalid"
+    for c in (alice, user):
+        await c.close()
+
+
+async def test_close_and_rate(hub, db):
+    alice = await online_agent(hub, db, "alice", ["feedback"])
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "feedback", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await alice.expect("chat.assigned", conversation_id=cid)
+    err = await user.request({"type": "chat.rate", "conversation_id": cid, "score": 5})
+    assert err["code"] == "conflict"  # not closed yet
+    await user.request({"type": "chat.close", "conversation_id": cid})
+    closed = await alice.expect("chat.closed", conversation_id=cid)
+    assert closed["by"] == "user"
+    err = await user.request({"type": "chat.rate", "conversation_id": cid, "score": 9})
+    assert err["code"] == "bad_frame"
+    ack = await user.request(
+        {"type": "chat.rate", "conversation_id": cid, "score": 4, "comment": "快"}
+    )
+    assert ack["type"] == "ack"
+    rated = await alice.expect("chat.rated", conversation_id=cid)
+    assert rated["score"] == 4
+    assert await db.fetchval("select rating from conversations where id = $1", cid) == 4
+    err = await user.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "late", "text": "x"}
+    )
+    assert err["code"] == "forbidden"
+    for c in (alice, user):
+        await c.close()
+
+
+async def test_every_device_of_the_user_sees_the_chat_and_typing_read_relay(hub, db):
+    alice = await online_agent(hub, db, "alice", ["technical"])
+    user_id = uid()
+    phone, laptop = (
+        await hub.client(user_id),
+        await hub.client(user_id, proto="supporthub.msgpack.v1"),
+    )
+    cid = (await phone.request({"type": "chat.open", "topic": "technical", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await alice.expect("chat.assigned", conversation_id=cid)
+    await laptop.expect("chat.assigned", conversation_id=cid)
+    await phone.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "p1", "text": "from phone"}
+    )
+    mine = await laptop.expect("message", conversation_id=cid, seq=1)
+    assert mine["text"] == "from phone"  # the sender's other device
+    await phone.send({"type": "typing", "conversation_id": cid, "state": True})
+    typing = await alice.expect("typing", conversation_id=cid)
+    assert typing["state"] is True and typing["from"]["role"] == "user"
+    await alice.send({"type": "read", "conversation_id": cid, "seq": 1})
+    for device in (phone, laptop):
+        read = await device.expect("read", conversation_id=cid)
+        assert read["seq"] == 1
+    # the sender's own connection gets the message once (ack + message, no duplicate)
+    await phone.expect("message", conversation_id=cid, seq=1)
+    await phone.quiet(lambda f: f.get("type") == "message" and f.get("seq") == 1, 0.4)
+    for c in (alice, phone, laptop):
+        await c.close()
+
+
+async def test_reconnect_resumes_open_conversations_nothing_lost_nothing_doubled(hub, db):
+    alice = await online_agent(hub, db, "alice", ["account"])
+    user_id = uid()
+    user = await hub.client(user_id)
+    cid = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await alice.expect("chat.assigned", conversation_id=cid)
+    await alice.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "a1", "text": "m1"}
+    )
+    await user.expect("message", conversation_id=cid, seq=1)
+    await user.close()
+    for i in range(2, 5):
+        await alice.request(
+            {"type": "chat.send", "conversation_id": cid, "client_msg_id": f"a{i}", "text": f"m{i}"}
+        )
+    back = await hub.client(user_id, resume={"conversations": {cid: 1}})
+    assert [c["conversation_id"] for c in back.welcome["conversations"]] == [cid]
+    got = [await back.expect("message", conversation_id=cid) for _ in range(3)]
+    assert [m["seq"] for m in got] == [2, 3, 4]
+    await back.quiet("message", 0.5)
+    # the agent reconnecting gets its chats back with history
+    await alice.close()
+    alice2 = await hub.client("alice", "agent")
+    again = await alice2.expect("chat.assigned", conversation_id=cid)
+    assert again["resumed"] is True and len(again["history"]) == 4
+    for c in (back, alice2):
+        await c.close()
+
+
+async def test_rest_conversations_authorization(hub, db):
+    alice = await online_agent(hub, db, "alice", ["account"])
+    await add_agent(db, "bob", ["account"])
+    await add_agent(db, "sam", ["account"], supervisor=True)
+    owner, stranger = uid(), uid()
+    user = await hub.client(owner)
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "account", "handoff": "agent", "text": "hello"}
+        )
+    )["conversation_id"]
+    await alice.expect("chat.assigned", conversation_id=cid)
+    async with hub.http(hub.token(owner)) as http:
+        r = await http.get(f"/api/conversations/{cid}")
+        assert r.status_code == 200 and r.json()["messages"][0]["text"] == "hello"
+        mine = (await http.get("/api/conversations")).json()["conversations"]
+        assert [c["conversation_id"] for c in mine] == [cid]
+    async with hub.http(hub.token(stranger)) as http:
+        assert (await http.get(f"/api/conversations/{cid}")).status_code == 404
+        assert (await http.get("/api/conversations")).json()["conversations"] == []
+    async with hub.http(hub.token("bob", "agent")) as http:
+        r = await http.get(f"/api/conversations/{cid}")
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    async with hub.http(hub.token("sam", "supervisor")) as http:
+        assert (await http.get(f"/api/conversations/{cid}")).status_code == 200
+        listed = (await http.get("/api/conversations", params={"status": "assigned"})).json()
+        assert [c["conversation_id"] for c in listed["conversations"]] == [cid]
+        assert (await http.get("/api/conversations", params={"status": "nope"})).status_code == 422
+        stats = (await http.get("/api/stats")).json()
+        assert stats["agents"]["online"] == 1 and "csat" in stats and "waiting_time_s" in stats
+    async with hub.http(hub.token("alice", "agent")) as http:
+        assert (await http.get("/api/stats")).status_code == 403
+    async with hub.http() as http:
+        assert (await http.get(f"/api/conversations/{cid}")).status_code == 401
+    for c in (alice, user):
+        await c.close()
+
+
+async def test_agent_login(hub, db):
+    await add_agent(db, "alice", ["account"])
+    async with hub.http() as http:
+        r = await http.post("/api/agents/login", json={"username": "alice", "password": "pw-alice"})
+        assert r.status_code == 200
+        token = r.json()["token"]
+        r = await http.post("/api/agents/login", json={"username": "alice", "password": "wrong"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        r = await http.post("/api/agents/login", json={"username": "alice"})
+        assert r.status_code == 422
+        r = await http.post("/api/agents/login", content=b"{nope")
+        assert r.status_code == 400
+    client = await hub.client_with_token(token) if hasattr(hub, "client_with_token") else None
+    assert client is None or client.welcome["role"] == "agent"
