@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub import handlers
@@ -73,7 +73,6 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
-        WebSocketRoute("/ws", WebSocketEndpoint(node, handlers.TABLE)),
     ]
     routes += _api_routes(dev=dev)
     if with_payments:
@@ -83,7 +82,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await node.start()
-        handlers.install(node)
+        await handlers.install(node)
         extra = []
         if with_payments:
             extra = await _start_payments(app, node, settings)
@@ -103,7 +102,28 @@ def create_app(
     app.state.secret = secret
     app.state.settings = settings
     app.state.dev = dev
-    return app
+    return HubApp(app, WebSocketEndpoint(node, handlers.TABLE))
+
+
+class HubApp:
+    """`/ws` straight to the WebSocket endpoint, everything else to Starlette.
+
+    The socket path skips the middleware stack: nothing there is needed per frame, and
+    the endpoint gets the server's own `send` (it must be able to cut off a slow client).
+    """
+
+    def __init__(self, app: Starlette, websocket_endpoint: WebSocketEndpoint):
+        self.app = app
+        self.websocket_endpoint = websocket_endpoint
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await self.websocket_endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def __getattr__(self, name: str):
+        return getattr(self.app, name)
 
 
 def _api_routes(*, dev: bool) -> list:

@@ -169,10 +169,10 @@ class Bus:
         else:
             self._refs[channel] = count - 1
 
-    def subscribe_raw(self, channel: str, handler: RawHandler) -> None:
+    async def subscribe_raw(self, channel: str, handler: RawHandler) -> None:
         """An unsigned channel written by another program (payments.events)."""
         self._raw[channel] = handler
-        self._refs[channel] = self._refs.get(channel, 0) + 1
+        await self.subscribe(channel)
 
     async def _subscribe_now(self, channels: list[str]) -> None:
         if self._pubsub is None or not self._connected.is_set():

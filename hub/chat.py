@@ -148,9 +148,15 @@ class Chat:
             self.node.spawn(bot.on_open(conv, text), "bot-open")
         return {"conversation_id": cid}
 
-    async def escalate(self, claims: Claims, cid: str, topic: str | None = None) -> str:
+    async def escalate(self, claims: Claims | None, cid: str, topic: str | None = None) -> str:
+        """From the bot to the human queue; `claims` None when the bot itself hands over."""
         async with self.pool.acquire() as db, db.transaction():
-            conv = await self._conversation(db, cid, claims, lock=True)
+            if claims is None:
+                conv = await conv_store.get(db, cid, lock=True)
+                if conv is None:
+                    raise NotFound("no such conversation")
+            else:
+                conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "bot":
                 if conv["status"] in ("queued", "assigned"):
                     return conv["status"]

@@ -127,6 +127,7 @@ class Connection:
         if len(self._out) >= self._max_queue:
             metrics.QUEUE_DROPS.inc()
             self.close(CloseCode.TRY_AGAIN, "send queue full: reconnect and resume", flush=False)
+            self.abort()
             return
         self._out.append(data)
         metrics.FRAMES_OUT.inc()
@@ -147,6 +148,15 @@ class Connection:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def abort(self) -> None:
+        """Drop the TCP connection now. A client that stopped reading cannot receive a
+        close frame (our writes wait for it), so a slow consumer is cut off instead; it
+        resumes from the store when it comes back."""
+        protocol = getattr(self._send, "__self__", None)  # uvicorn's protocol object
+        transport = getattr(protocol, "transport", None)
+        if transport is not None:
+            transport.abort()
 
     @property
     def queued(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hub import protocol as p
+from hub.bot import Bot
 from hub.chat import Chat
 from hub.connection import Connection
 from hub.notify import Notifier
@@ -132,7 +133,7 @@ TABLE = {
 }
 
 
-def install(node: Node) -> None:
+async def install(node: Node) -> None:
     """Wire the use cases into a started node."""
     service = Chat(node)
     node.services["chat"] = service
@@ -149,7 +150,8 @@ def install(node: Node) -> None:
 
     node.services["node:broadcast"] = on_broadcast
 
+    node.services["bot"] = Bot(node)
     notifier = Notifier(node)
     node.services["notifier"] = notifier
-    notifier.start()
+    await notifier.start()
     Sweeper(node).start()

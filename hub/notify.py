@@ -142,8 +142,8 @@ class Notifier:
         self._buffer: list[dict] = []
         self._wake = asyncio.Event()
 
-    def start(self) -> None:
-        self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
+    async def start(self) -> None:
+        await self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
         self.node.spawn(self._consume(), "events-consumer")
         self.node.spawn(self._poll_forever(), "events-poller")
 

@@ -1,0 +1,118 @@
+"""The help bot's shell: feeds the pure dialogue (`hub.helpbot.dialogue`) with the chat,
+the user's recent transactions and its stored state; posts its replies as `bot`
+messages; hands the chat to the human queue when the dialogue says so; and follows up
+when a transaction the user asked about changes status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import httpx
+
+from hub.auth import issue_token
+from hub.helpbot import dialogue
+from hub.writer import MessageWrite
+
+log = logging.getLogger(__name__)
+
+BOT_ID = "helpbot"
+BOT_NAME = {"zh": "小助手", "en": "Help bot"}
+TRANSACTIONS_LIMIT = 10
+
+
+class Bot:
+    def __init__(self, node):
+        self.node = node
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        lock = self._locks.get(cid)
+        if lock is None:
+            if len(self._locks) > 10_000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[cid] = asyncio.Lock()
+        return lock
+
+    async def say(self, conv, text: str) -> None:
+        lang = conv["lang"] if conv["lang"] in BOT_NAME else "zh"
+        op = MessageWrite(conv["id"], "bot", BOT_ID, BOT_NAME[lang], text)
+        msg = await self.node.writer.submit(op)
+        await self.node.to_conversation(
+            {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
+        )
+
+    async def on_open(self, conv, text: str | None) -> None:
+        async with self._lock(conv["id"]):
+            await self.say(conv, dialogue.greeting(conv["lang"], conv["topic"]))
+        if text:
+            await self.on_user_message(conv["id"], text)
+
+    async def on_user_message(self, cid: str, text: str) -> None:
+        async with self._lock(cid):
+            async with self.node.pool.acquire() as db:
+                conv = await db.fetchrow("select * from conversations where id = $1", cid)
+            if conv is None or conv["status"] != "bot":
+                return
+            state = dialogue.BotState.from_dict(conv["bot_state"])
+            ctx = dialogue.BotContext(
+                lang=conv["lang"],
+                topic=conv["topic"],
+                transactions=await self.recent_transactions(conv["user_id"]),
+                now=datetime.now(UTC),
+            )
+            turn = dialogue.respond(state, text, ctx)
+            await self._save(cid, turn.new_state)
+            for reply in turn.replies:
+                await self.say(conv, reply)
+        if turn.escalate:
+            await self.node.services["chat"].escalate(None, cid, turn.escalate_topic)
+
+    async def on_transaction_update(self, user_id: str, tx: dict) -> None:
+        async with self.node.pool.acquire() as db:
+            convs = await db.fetch(
+                "select * from conversations where user_id = $1 and bot_state is not null"
+                " and status = any('{bot,queued,assigned}'::text[])",
+                user_id,
+            )
+        for conv in convs:
+            async with self._lock(conv["id"]):
+                state = dialogue.BotState.from_dict(conv["bot_state"])
+                turn = dialogue.on_transaction_update(state, tx, datetime.now(UTC))
+                if not turn.replies:
+                    continue
+                await self._save(conv["id"], turn.new_state)
+                for reply in turn.replies:
+                    await self.say(conv, reply)
+
+    async def _save(self, cid: str, state: dialogue.BotState) -> None:
+        async with self.node.pool.acquire() as db:
+            await db.execute(
+                "update conversations set bot_state = $2 where id = $1", cid, state.to_dict()
+            )
+
+    async def recent_transactions(self, user_id: str) -> list[dict]:
+        """The user's latest payments from the payments API (the hub owns no ledger)."""
+        s = self.node.settings
+        base = s.payments_url or f"http://{s.host}:{s.port}"
+        token = issue_token(self.node.secret, "hub", "service", ttl=60)
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+                resp = await http.get(
+                    "/api/payments",
+                    params={"user_id": user_id, "limit": TRANSACTIONS_LIMIT},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            if resp.status_code != 200:
+                return []
+            body = resp.json()
+            items = (
+                body.get("payments", body.get("transactions", []))
+                if isinstance(body, dict)
+                else body
+            )
+            return [t for t in items if isinstance(t, dict)]
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("could not fetch transactions for the bot: %s", exc)
+            return []

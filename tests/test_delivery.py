@@ -1,0 +1,349 @@
+"""Delivery guarantees over real servers: notifications from payment events, resume,
+duplicates, slow consumers, two nodes, Redis restarts, broadcasts, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import msgpack
+import pytest
+import redis.asyncio as aioredis
+
+from tests.client import MSGPACK, HubClient
+from tests.conftest import ROOT, SECRET, free_port, start_hub
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+def uid() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+def tx_event(user_id: str, status: str = "succeeded", **extra) -> dict:
+    event = {
+        "event_id": f"ev-{uuid.uuid4().hex}",
+        "type": "transaction.status",
+        "user_id": user_id,
+        "occurred_at": "2026-11-25T08:00:00+00:00",
+        "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
+        "status": status,
+        "amount": "12.50",
+        "currency": "CNY",
+        "speed": "instant",
+    }
+    if status == "failed":
+        event["reason"] = "insufficient_balance"
+    event.update(extra)
+    return event
+
+
+async def publish_events(services, events: list[dict]) -> None:
+    r = aioredis.from_url(services.redis_url)
+    try:
+        async with r.pipeline(transaction=False) as pipe:
+            for e in events:
+                pipe.publish("payments.events", msgpack.packb(e))
+            await pipe.execute()
+    finally:
+        await r.aclose()
+
+
+async def test_payment_event_reaches_every_device_with_per_user_seq(hub, services, db):
+    user_id = uid()
+    phone = await hub.client(user_id)
+    laptop = await hub.client(user_id, proto=MSGPACK)
+    await db.execute("update users set lang = 'en' where id = $1", user_id)
+    events = [tx_event(user_id, "processing", speed="standard", expected_by="2026-11-25T10:00:00+00:00"),
+              tx_event(user_id, "failed")]  # fmt: skip
+    await publish_events(services, events)
+    for device in (phone, laptop):
+        first = await device.expect("notification", seq=1)
+        second = await device.expect("notification", seq=2)
+        assert first["kind"] == "transaction.status"
+        assert first["data"]["status"] == "processing" and first["data"]["expected_by"]
+        assert first["title"] == "Transfer processing"
+        assert second["data"]["reason"] == "insufficient_balance"
+        assert "insufficient balance" in second["body"]
+        assert {"transaction_id", "amount", "currency", "speed"} <= set(second["data"])
+    for c in (phone, laptop):
+        await c.close()
+
+
+async def test_same_event_twice_is_stored_and_shown_once(hub, services, db):
+    user_id = uid()
+    client = await hub.client(user_id)
+    event = tx_event(user_id)
+    await publish_events(services, [event, event])
+    await client.expect("notification", seq=1)
+    await publish_events(services, [event])
+    await client.quiet("notification", 0.6)
+    assert await db.fetchval("select count(*) from notifications where user_id = $1", user_id) == 1
+    await client.close()
+
+
+async def test_malformed_events_are_dropped_not_fatal(hub, services):
+    user_id = uid()
+    client = await hub.client(user_id)
+    r = aioredis.from_url(services.redis_url)
+    await r.publish("payments.events", b"\xc1garbage")
+    await r.publish("payments.events", msgpack.packb({"type": "transaction.status"}))
+    await r.aclose()
+    await publish_events(services, [tx_event(user_id)])
+    assert (await client.expect("notification"))["seq"] == 1
+    await client.close()
+
+
+async def test_resume_replays_missed_notifications_nothing_lost_or_doubled(hub, services):
+    user_id = uid()
+    client = await hub.client(user_id)
+    await publish_events(services, [tx_event(user_id) for _ in range(3)])
+    for seq in (1, 2, 3):
+        await client.expect("notification", seq=seq)
+    await client.close()
+    await publish_events(services, [tx_event(user_id) for _ in range(4)])  # while offline
+    await asyncio.sleep(0.5)
+    back = await hub.client(user_id, resume={"notifications_after": 3})
+    assert back.welcome["notifications_seq"] == 7
+    # events arriving during the replay are merged without gaps or doubles
+    await publish_events(services, [tx_event(user_id) for _ in range(2)])
+    seqs = [(await back.expect("notification"))["seq"] for _ in range(6)]
+    assert seqs == [4, 5, 6, 7, 8, 9]
+    await back.quiet("notification", 0.5)
+    ack = await back.request({"type": "notifications.ack", "up_to": 9})
+    assert ack["up_to"] == 9
+    await back.close()
+
+
+async def test_unknown_user_events_are_stored_and_delivered_later(hub, services):
+    user_id = uid()  # never connected
+    await publish_events(services, [tx_event(user_id)])
+    await asyncio.sleep(0.5)
+    client = await hub.client(user_id, resume={"notifications_after": 0})
+    got = await client.expect("notification")
+    assert got["seq"] == 1
+    await client.close()
+
+
+def stalled_client(port: int, token: str) -> socket.socket:
+    """A WebSocket client that says hello, then never reads again (a phone in a tunnel)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert b" 101 " in head
+    payload = json.dumps({"type": "hello", "token": token}).encode()
+    assert 126 <= len(payload) < 65536
+    frame = b"\x81" + bytes([0x80 | 126]) + len(payload).to_bytes(2, "big") + b"\0\0\0\0" + payload
+    sock.sendall(frame)  # masked with a zero key: the payload is unchanged
+    return sock
+
+
+async def test_slow_consumer_is_disconnected_and_others_are_not_slowed(services):
+    server = await start_hub(services, send_queue_frames=20)
+    try:
+        slow_id, fast_id = uid(), uid()
+        port = int(server.url.rsplit(":", 1)[1])
+        slow = await asyncio.to_thread(stalled_client, port, server.token(slow_id))
+        fast = await server.client(fast_id)
+        big = "x" * 20_000
+        await publish_events(services, [tx_event(slow_id, memo=big) for _ in range(400)])
+        await publish_events(services, [tx_event(fast_id)])
+        got = await fast.expect("notification", timeout=15)
+        assert got["seq"] == 1
+        deadline = time.monotonic() + 20
+        while server.node.registry.of_user(slow_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not server.node.registry.of_user(slow_id), "the slow client is still registered"
+        slow.close()
+        async with server.http() as http:
+            metrics = (await http.get("/metrics")).text
+        assert (
+            "supporthub_queue_drops_total 1.0" in metrics
+            or "supporthub_queue_drops_total 2.0" in metrics
+        )
+        await fast.close()
+    finally:
+        await server.stop()
+
+
+async def test_two_nodes_deliver_to_each_other(services):
+    a = await start_hub(services)
+    b = await start_hub(services)
+    try:
+        user_id = uid()
+        on_a = await a.client(user_id)
+        on_b = await b.client(user_id)
+        await publish_events(services, [tx_event(user_id)])
+        for c in (on_a, on_b):
+            assert (await c.expect("notification"))["seq"] == 1
+        # a broadcast accepted on one node reaches users connected to the other
+        async with a.http(a.token("ops", "service")) as http:
+            r = await http.post(
+                "/api/broadcasts", json={"title": "维护通知", "body": "今晚 2:00 维护"}
+            )
+            assert r.status_code == 202
+        for c in (on_a, on_b):
+            n = await c.expect("notification", kind="system.notice")
+            assert n["title"] == "维护通知" and n["seq"] == 2
+        for c in (on_a, on_b):
+            await c.close()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_broadcast_reaches_users_who_connect_later(hub):
+    known = uid()
+    first = await hub.client(known)
+    await first.close()
+    async with hub.http(hub.token("sup", "supervisor")) as http:
+        r = await http.post(
+            "/api/broadcasts", json={"title": "Notice", "body": "Hello all", "data": {"k": 1}}
+        )
+        assert r.status_code == 202
+    async with hub.http(hub.token("someone")) as http:
+        assert (
+            await http.post("/api/broadcasts", json={"title": "x", "body": "y"})
+        ).status_code == 403
+    async with hub.http(hub.token("sup", "supervisor")) as http:
+        assert (await http.post("/api/broadcasts", json={"title": ""})).status_code == 422
+    for user_id in (known, uid()):
+        client = await hub.client(user_id, resume={"notifications_after": 0})
+        n = await client.expect("notification")
+        assert n["kind"] == "system.notice" and n["data"] == {"k": 1}
+        await client.close()
+
+
+async def test_redis_restart_bus_reconnects_and_delivery_resumes(services):
+    server = await start_hub(services)
+    try:
+        user_id = uid()
+        client = await server.client(user_id)
+        services.redis.stop()
+        try:
+            deadline = time.monotonic() + 15
+            while server.node.bus.healthy and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            async with server.http() as http:
+                assert (await http.get("/readyz")).status_code == 503
+        finally:
+            services.redis.start()
+        deadline = time.monotonic() + 20
+        while not server.node.bus.healthy and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert server.node.bus.healthy
+        await publish_events(services, [tx_event(user_id)])
+        assert (await client.expect("notification", timeout=15))["seq"] == 1
+        async with server.http() as http:
+            assert (await http.get("/readyz")).status_code == 200
+        await client.close()
+    finally:
+        await server.stop()
+
+
+def _serve(port: int, services, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": services.dsn,
+        "HUB_REDIS_URL": services.redis_url,
+        "HUB_SECRET": SECRET,
+        "HUB_PORT": str(port),
+        "HUB_LOG_FORMAT": "json",
+        **(extra_env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "serve"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def _wait_ready(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("serve did not become ready")
+
+
+async def test_two_serve_processes_chat_across_nodes_and_sigterm_closes_1001(services, db):
+    from hub import agents
+    from hub.auth import issue_token
+
+    await agents.upsert(db, username="nodeagent", password="pw", name="Node Agent",
+                        skills=["payment"], capacity=2)  # fmt: skip
+    ports = [free_port(), free_port()]
+    procs = [_serve(p, services) for p in ports]
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            await _wait_ready(port, proc)
+        user_id = uid()
+        user = await HubClient.connect(
+            f"ws://127.0.0.1:{ports[0]}/ws", issue_token(SECRET, user_id, "user")
+        )
+        agent = await HubClient.connect(f"ws://127.0.0.1:{ports[1]}/ws",
+                                        issue_token(SECRET, "nodeagent", "agent", name="Node Agent"))  # fmt: skip
+        await agent.request({"type": "agent.status", "status": "online"})
+        opened = await user.request(
+            {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "hi"}
+        )
+        cid = opened["conversation_id"]
+        await agent.expect("chat.assigned", conversation_id=cid)
+        await agent.request(
+            {
+                "type": "chat.send",
+                "conversation_id": cid,
+                "client_msg_id": "x",
+                "text": "hello from node 2",
+            }
+        )
+        got = await user.expect("message", conversation_id=cid, seq=2)
+        assert got["text"] == "hello from node 2"
+        # graceful shutdown: the node closes its sockets with 1001 (go elsewhere)
+        procs[0].send_signal(signal.SIGTERM)
+        assert await user.wait_closed(15) == 1001
+        assert procs[0].wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+        # the user reconnects to the other node and resumes
+        back = await HubClient.connect(f"ws://127.0.0.1:{ports[1]}/ws", issue_token(SECRET, user_id, "user"),
+                                       resume={"conversations": {cid: 2}})  # fmt: skip
+        await agent.request(
+            {
+                "type": "chat.send",
+                "conversation_id": cid,
+                "client_msg_id": "y",
+                "text": "still here",
+            }
+        )
+        assert (await back.expect("message", conversation_id=cid, seq=3))["text"] == "still here"
+        await back.close()
+        await agent.close()
+        # logs are JSON lines without tokens
+        procs[1].send_signal(signal.SIGTERM)
+        out = procs[1].communicate(timeout=20)[0].decode()
+        assert out.strip() and all(line.startswith("{") for line in out.strip().splitlines())
+        assert "eyJ" not in out
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
