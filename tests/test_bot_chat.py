@@ -1,0 +1,81 @@
+"""The help bot in a real chat: answers from the help center, hands over to a person."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from hub import agents
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+def uid() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+async def bot_messages(client, cid: str, n: int) -> list[dict]:
+    got = []
+    while len(got) < n:
+        m = await client.expect("message", conversation_id=cid)
+        if m["sender"]["role"] == "bot":
+            got.append(m)
+    return got
+
+
+async def test_bot_answers_in_chinese_with_an_article(hub):
+    user = await hub.client(uid())
+    opened = await user.request({"type": "chat.open", "topic": "account", "text": "收不到验证码怎么办"})
+    assert opened["status"] == "bot"
+    cid = opened["conversation_id"]
+    greeting, answer = await bot_messages(user, cid, 2)
+    assert greeting["sender"]["id"] == "helpbot"
+    assert "验证码" in answer["text"]
+    await user.close()
+
+
+async def test_bot_answers_in_english(hub):
+    user = await hub.client(uid())
+    opened = await user.request({"type": "chat.open", "topic": "arrival", "lang": "en"})
+    cid = opened["conversation_id"]
+    [greeting] = await bot_messages(user, cid, 1)
+    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "q1", "text": "my transfer is stuck, money has not arrived"})
+    [answer] = await bot_messages(user, cid, 1)
+    assert "arrival-delay" in answer["text"] or "transfer" in answer["text"].lower()
+    assert greeting["text"] != answer["text"]
+    await user.close()
+
+
+async def test_asking_for_a_person_escalates_with_the_history(hub, db):
+    await agents.upsert(db, username="alice", password="pw", name="Alice",
+                        skills=["payment", "account"], capacity=2)  # fmt: skip
+    agent = await hub.client("alice", "agent")
+    await agent.request({"type": "agent.status", "status": "online"})
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "payment", "text": "付款失败了"}))["conversation_id"]
+    await bot_messages(user, cid, 2)
+    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "h", "text": "转人工"})
+    assigned = await agent.expect("chat.assigned", conversation_id=cid, timeout=15)
+    roles = [m["sender"]["role"] for m in assigned["history"]]
+    assert roles[:3] == ["user", "bot", "bot"] and "user" in roles[3:]
+    await user.expect("chat.assigned", conversation_id=cid)
+    # the bot is quiet once a person has the chat
+    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "after", "text": "你好"})
+    await user.quiet(lambda f: f.get("type") == "message" and f["sender"]["role"] == "bot" and f["seq"] > 6, 0.8)
+    for c in (agent, user):
+        await c.close()
+
+
+async def test_escalate_frame_moves_the_chat_to_the_queue(hub):
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "technical"}))["conversation_id"]
+    ack = await user.request({"type": "chat.escalate", "conversation_id": cid})
+    assert ack["type"] == "ack" and ack["status"] == "queued"
+    queued = await user.expect("chat.queued", conversation_id=cid)
+    assert queued["position"] == 1
+    other = await hub.client(uid())
+    err = await other.request({"type": "chat.escalate", "conversation_id": cid})
+    assert err["code"] == "not_found"
+    for c in (user, other):
+        await c.close()

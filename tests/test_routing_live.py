@@ -1,0 +1,141 @@
+"""Routing on real servers: several nodes share one queue; agents who vanish."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import msgpack
+import pytest
+import redis.asyncio as aioredis
+
+from hub import agents
+from tests.conftest import start_hub
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+def uid() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+async def test_two_nodes_concurrent_opens_keep_every_invariant(services, db):
+    a, b = await start_hub(services), await start_hub(services)
+    try:
+        for name in ("ag1", "ag2", "ag3"):
+            await agents.upsert(db, username=name, password="pw", name=name, skills=["payment"], capacity=2)
+        staff = []
+        for i, name in enumerate(("ag1", "ag2", "ag3")):
+            node = a if i % 2 == 0 else b
+            c = await node.client(name, "agent")
+            await c.request({"type": "agent.status", "status": "online"})
+            staff.append(c)
+        users = [await (a if i % 2 else b).client(uid()) for i in range(12)]
+        opened = await asyncio.gather(
+            *(u.request({"type": "chat.open", "topic": "payment", "handoff": "agent"}) for u in users)
+        )
+        assert all(o["type"] == "chat.opened" for o in opened)
+        await asyncio.sleep(1.0)
+        rows = await db.fetch("select id, status, agent_id, queue_position from conversations")
+        assert len(rows) == 12
+        load = {}
+        for r in rows:
+            if r["status"] == "assigned":
+                load[r["agent_id"]] = load.get(r["agent_id"], 0) + 1
+        assert load == {"ag1": 2, "ag2": 2, "ag3": 2}  # full, never above capacity
+        assert await db.fetchval("select count(*) from conversation_agents") == 6  # each once
+        positions = sorted(r["queue_position"] for r in rows if r["status"] == "queued")
+        assert positions == [1, 2, 3, 4, 5, 6]
+        # every agent got exactly its own chats announced, across nodes
+        for c, name in zip(staff, ("ag1", "ag2", "ag3"), strict=True):
+            mine = {r["id"] for r in rows if r["agent_id"] == name}
+            got = {(await c.expect("chat.assigned"))["conversation_id"] for _ in range(2)}
+            assert got == mine
+        for c in (*staff, *users):
+            await c.close()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_agent_who_vanishes_loses_chats_to_the_head_of_the_queue(hub, db):
+    await agents.upsert(db, username="gone", password="pw", name="Gone", skills=["account"], capacity=1)
+    agent = await hub.client("gone", "agent")
+    await agent.request({"type": "agent.status", "status": "online"})
+    early, late = await hub.client(uid()), await hub.client(uid())
+    first = (await early.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))["conversation_id"]
+    await agent.expect("chat.assigned", conversation_id=first)
+    second = (await late.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))["conversation_id"]
+    await late.expect("chat.queued", conversation_id=second)
+    await agent.close()
+    # within the grace period nothing moves
+    await asyncio.sleep(0.8)
+    assert await db.fetchval("select status from conversations where id = $1", first) == "assigned"
+    # after it, the chat goes back to the queue ahead of the one that came later
+    back = await early.expect("chat.queued", conversation_id=first, timeout=10)
+    assert back["position"] == 1
+    assert await db.fetchval("select status from agents where id = 'gone'") == "away"
+    # the agent returns and is online again: gets the customer back (previous agent)
+    agent = await hub.client("gone", "agent")
+    await agent.request({"type": "agent.status", "status": "online"})
+    again = await agent.expect("chat.assigned", timeout=10)
+    assert again["conversation_id"] == first
+    for c in (agent, early, late):
+        await c.close()
+
+
+async def test_agent_back_within_grace_keeps_chats(hub, db):
+    await agents.upsert(db, username="blip", password="pw", name="Blip", skills=["account"], capacity=1)
+    agent = await hub.client("blip", "agent")
+    await agent.request({"type": "agent.status", "status": "online"})
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))["conversation_id"]
+    await agent.expect("chat.assigned", conversation_id=cid)
+    await agent.close()
+    await asyncio.sleep(0.3)
+    agent = await hub.client("blip", "agent")
+    resumed = await agent.expect("chat.assigned", conversation_id=cid)
+    assert resumed["resumed"] is True
+    await asyncio.sleep(2.5)
+    assert await db.fetchval("select status from conversations where id = $1", cid) == "assigned"
+    for c in (agent, user):
+        await c.close()
+
+
+async def test_account_frozen_alert_opens_an_urgent_chat_for_a_security_agent(hub, services, db):
+    await agents.upsert(db, username="gen", password="pw", name="Gen", skills=["account", "payment"], capacity=3)
+    await agents.upsert(db, username="secu", password="pw", name="Secu", skills=["security"], capacity=1)
+    gen = await hub.client("gen", "agent")
+    await gen.request({"type": "agent.status", "status": "online"})
+    waiting = await hub.client(uid())
+    normal = (await waiting.request({"type": "chat.open", "topic": "security", "handoff": "agent"}))["conversation_id"]
+    user_id = uid()
+    phone, tablet = await hub.client(user_id), await hub.client(user_id)
+    event = {
+        "event_id": f"ev-{uuid.uuid4().hex}", "type": "security.alert", "user_id": user_id,
+        "occurred_at": "2026-11-25T08:00:00+00:00", "alert": "account_frozen", "severity": "critical",
+        "details": {"rule": "velocity", "count": 11, "window_s": 60},
+    }  # fmt: skip
+    r = aioredis.from_url(services.redis_url)
+    await r.publish("payments.events", msgpack.packb(event))
+    await r.publish("payments.events", msgpack.packb(event))  # twice: handled once
+    await r.aclose()
+    for device in (phone, tablet):
+        n = await device.expect("notification", kind="security.alert")
+        assert n["data"]["alert"] == "account_frozen" and n["data"]["severity"] == "critical"
+        assert n["data"]["details"]["rule"] == "velocity"
+        opened = await device.expect("chat.opened")
+        assert opened["topic"] == "security" and opened["priority"] == "urgent"
+    urgent = opened["conversation_id"]
+    # the security agent comes online: the urgent chat goes first, ahead of the older one
+    secu = await hub.client("secu", "agent")
+    await secu.request({"type": "agent.status", "status": "online"})
+    got = await secu.expect("chat.assigned")
+    assert got["conversation_id"] == urgent and got["priority"] == "urgent"
+    assert got["alert"]["alert"] == "account_frozen"
+    assert got["history"][0]["sender"]["role"] == "system"
+    await gen.quiet("chat.assigned", 0.3)  # the generalist has no security skill
+    assert await db.fetchval("select count(*) from conversations where user_id = $1", user_id) == 1
+    assert await db.fetchval("select status from conversations where id = $1", normal) == "queued"
+    for c in (gen, waiting, phone, tablet, secu):
+        await c.close()
