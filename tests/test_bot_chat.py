@@ -26,7 +26,9 @@ async def bot_messages(client, cid: str, n: int) -> list[dict]:
 
 async def test_bot_answers_in_chinese_with_an_article(hub):
     user = await hub.client(uid())
-    opened = await user.request({"type": "chat.open", "topic": "account", "text": "收不到验证码怎么办"})
+    opened = await user.request(
+        {"type": "chat.open", "topic": "account", "text": "收不到验证码怎么办"}
+    )
     assert opened["status"] == "bot"
     cid = opened["conversation_id"]
     greeting, answer = await bot_messages(user, cid, 2)
@@ -40,7 +42,14 @@ async def test_bot_answers_in_english(hub):
     opened = await user.request({"type": "chat.open", "topic": "arrival", "lang": "en"})
     cid = opened["conversation_id"]
     [greeting] = await bot_messages(user, cid, 1)
-    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "q1", "text": "my transfer is stuck, money has not arrived"})
+    await user.request(
+        {
+            "type": "chat.send",
+            "conversation_id": cid,
+            "client_msg_id": "q1",
+            "text": "my transfer is stuck, money has not arrived",
+        }
+    )
     [answer] = await bot_messages(user, cid, 1)
     assert "arrival-delay" in answer["text"] or "transfer" in answer["text"].lower()
     assert greeting["text"] != answer["text"]
@@ -53,16 +62,24 @@ async def test_asking_for_a_person_escalates_with_the_history(hub, db):
     agent = await hub.client("alice", "agent")
     await agent.request({"type": "agent.status", "status": "online"})
     user = await hub.client(uid())
-    cid = (await user.request({"type": "chat.open", "topic": "payment", "text": "付款失败了"}))["conversation_id"]
+    cid = (await user.request({"type": "chat.open", "topic": "payment", "text": "付款失败了"}))[
+        "conversation_id"
+    ]
     await bot_messages(user, cid, 2)
-    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "h", "text": "转人工"})
+    await user.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "h", "text": "转人工"}
+    )
     assigned = await agent.expect("chat.assigned", conversation_id=cid, timeout=15)
     roles = [m["sender"]["role"] for m in assigned["history"]]
     assert roles[:3] == ["user", "bot", "bot"] and "user" in roles[3:]
     await user.expect("chat.assigned", conversation_id=cid)
     # the bot is quiet once a person has the chat
-    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "after", "text": "你好"})
-    await user.quiet(lambda f: f.get("type") == "message" and f["sender"]["role"] == "bot" and f["seq"] > 6, 0.8)
+    await user.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "after", "text": "你好"}
+    )
+    await user.quiet(
+        lambda f: f.get("type") == "message" and f["sender"]["role"] == "bot" and f["seq"] > 6, 0.8
+    )
     for c in (agent, user):
         await c.close()
 

@@ -23,7 +23,9 @@ async def test_two_nodes_concurrent_opens_keep_every_invariant(services, db):
     a, b = await start_hub(services), await start_hub(services)
     try:
         for name in ("ag1", "ag2", "ag3"):
-            await agents.upsert(db, username=name, password="pw", name=name, skills=["payment"], capacity=2)
+            await agents.upsert(
+                db, username=name, password="pw", name=name, skills=["payment"], capacity=2
+            )
         staff = []
         for i, name in enumerate(("ag1", "ag2", "ag3")):
             node = a if i % 2 == 0 else b
@@ -32,7 +34,10 @@ async def test_two_nodes_concurrent_opens_keep_every_invariant(services, db):
             staff.append(c)
         users = [await (a if i % 2 else b).client(uid()) for i in range(12)]
         opened = await asyncio.gather(
-            *(u.request({"type": "chat.open", "topic": "payment", "handoff": "agent"}) for u in users)
+            *(
+                u.request({"type": "chat.open", "topic": "payment", "handoff": "agent"})
+                for u in users
+            )
         )
         assert all(o["type"] == "chat.opened" for o in opened)
         await asyncio.sleep(1.0)
@@ -59,13 +64,19 @@ async def test_two_nodes_concurrent_opens_keep_every_invariant(services, db):
 
 
 async def test_agent_who_vanishes_loses_chats_to_the_head_of_the_queue(hub, db):
-    await agents.upsert(db, username="gone", password="pw", name="Gone", skills=["account"], capacity=1)
+    await agents.upsert(
+        db, username="gone", password="pw", name="Gone", skills=["account"], capacity=1
+    )
     agent = await hub.client("gone", "agent")
     await agent.request({"type": "agent.status", "status": "online"})
     early, late = await hub.client(uid()), await hub.client(uid())
-    first = (await early.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))["conversation_id"]
+    first = (await early.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
     await agent.expect("chat.assigned", conversation_id=first)
-    second = (await late.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))["conversation_id"]
+    second = (await late.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
     await late.expect("chat.queued", conversation_id=second)
     await agent.close()
     # within the grace period nothing moves
@@ -85,11 +96,15 @@ async def test_agent_who_vanishes_loses_chats_to_the_head_of_the_queue(hub, db):
 
 
 async def test_agent_back_within_grace_keeps_chats(hub, db):
-    await agents.upsert(db, username="blip", password="pw", name="Blip", skills=["account"], capacity=1)
+    await agents.upsert(
+        db, username="blip", password="pw", name="Blip", skills=["account"], capacity=1
+    )
     agent = await hub.client("blip", "agent")
     await agent.request({"type": "agent.status", "status": "online"})
     user = await hub.client(uid())
-    cid = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))["conversation_id"]
+    cid = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
     await agent.expect("chat.assigned", conversation_id=cid)
     await agent.close()
     await asyncio.sleep(0.3)
@@ -103,12 +118,18 @@ async def test_agent_back_within_grace_keeps_chats(hub, db):
 
 
 async def test_account_frozen_alert_opens_an_urgent_chat_for_a_security_agent(hub, services, db):
-    await agents.upsert(db, username="gen", password="pw", name="Gen", skills=["account", "payment"], capacity=3)
-    await agents.upsert(db, username="secu", password="pw", name="Secu", skills=["security"], capacity=1)
+    await agents.upsert(
+        db, username="gen", password="pw", name="Gen", skills=["account", "payment"], capacity=3
+    )
+    await agents.upsert(
+        db, username="secu", password="pw", name="Secu", skills=["security"], capacity=1
+    )
     gen = await hub.client("gen", "agent")
     await gen.request({"type": "agent.status", "status": "online"})
     waiting = await hub.client(uid())
-    normal = (await waiting.request({"type": "chat.open", "topic": "security", "handoff": "agent"}))["conversation_id"]
+    normal = (
+        await waiting.request({"type": "chat.open", "topic": "security", "handoff": "agent"})
+    )["conversation_id"]
     user_id = uid()
     phone, tablet = await hub.client(user_id), await hub.client(user_id)
     event = {
