@@ -150,7 +150,7 @@ class Node:
                 state = await conv_store.agent_session(db, claims.sub)
                 await conv_store.presence_add(db, claims.sub, self.node_id, 1)
             else:
-                await notif_store.ensure_user(db, claims.sub, claims.name)
+                await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
                 await notif_store.materialise_broadcasts(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
         conn.send_frame(

@@ -44,6 +44,7 @@ class Hello(Frame):
     type: Literal["hello"]
     token: StrictStr
     resume: Resume | None = None
+    lang: Literal["zh", "en"] | None = None  # extension: the user's language for texts
 
 
 class Ping(Frame):

@@ -385,3 +385,23 @@ async def test_agent_login(hub, db):
         assert r.status_code == 400
     client = await hub.client_with_token(token) if hasattr(hub, "client_with_token") else None
     assert client is None or client.welcome["role"] == "agent"
+
+
+async def test_idle_chats_are_closed_with_a_system_message(services, db):
+    from tests.conftest import start_hub
+
+    server = await start_hub(services, chat_idle_close_s=1.0, routing_sweep_s=0.3)
+    try:
+        user = await server.client(uid())
+        cid = (await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"}))[
+            "conversation_id"
+        ]
+        closed = await user.expect("chat.closed", conversation_id=cid, timeout=10)
+        assert closed["by"] == "system"
+        note = await user.expect(lambda f: f.get("type") == "message" and f["sender"]["role"] == "system"
+                                 and "inactivity" not in f["text"] and "自动关闭" in f["text"])  # fmt: skip
+        assert note["conversation_id"] == cid
+        assert await db.fetchval("select status from conversations where id = $1", cid) == "closed"
+        await user.close()
+    finally:
+        await server.stop()

@@ -22,12 +22,16 @@ def notification_frame(r: asyncpg.Record) -> dict:
     }
 
 
-async def ensure_user(db: asyncpg.Connection, user_id: str, name: str | None = None) -> None:
+async def ensure_user(
+    db: asyncpg.Connection, user_id: str, name: str | None = None, lang: str | None = None
+) -> None:
     await db.execute(
-        "insert into users (id, name) values ($1, $2) on conflict (id) do update"
-        " set last_seen_at = now(), name = coalesce(excluded.name, users.name)",
+        "insert into users (id, name, lang) values ($1, $2, coalesce($3, 'zh'))"
+        " on conflict (id) do update set last_seen_at = now(),"
+        " name = coalesce(excluded.name, users.name), lang = coalesce($3, users.lang)",
         user_id,
         name,
+        lang,
     )
 
 
