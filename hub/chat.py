@@ -375,6 +375,23 @@ class Chat:
                                                 "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
             await self.system_message(conv, "requeued")
 
+    async def take_back(self, cid: str, agent_id: str) -> None:
+        """A new chat the agent did not answer in time goes back to the queue head,
+        offered to someone else first."""
+        async with self.pool.acquire() as db:
+            conv = await db.fetchrow(
+                "update conversations set status = 'queued', agent_id = null, queue_position = null,"
+                " excluded_agents = array_append(excluded_agents, $2), previous_agent_id = null"
+                " where id = $1 and agent_id = $2 and status = 'assigned' returning *",
+                cid,
+                agent_id,
+            )
+        if conv is None:
+            return
+        await self.node.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
+                                            "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
+        await self.push_agent_state(agent_id)
+
     async def push_agent_state(self, agent_id: str) -> dict:
         async with self.pool.acquire() as db:
             state = (await conv_store.agent_session(db, agent_id))["agent"]

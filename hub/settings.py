@@ -44,7 +44,7 @@ class Settings(BaseSettings):
 
     # routing
     agent_grace_s: float = 30.0
-    assignment_timeout_s: float = 0.0  # 0 = no deadline
+    assignment_timeout_s: float = 120.0  # an unanswered new chat is re-offered; 0 = never
     chat_idle_close_s: float = 1800.0
     routing_sweep_s: float = 2.0
     default_handle_time_s: float = 180.0

@@ -56,6 +56,15 @@ class Sweeper:
                     " and last_activity_at < now() - make_interval(secs => $1) limit 100",
                     s.chat_idle_close_s,
                 )
+                unanswered = []
+                if s.assignment_timeout_s > 0:
+                    unanswered = await db.fetch(
+                        "select c.id, c.agent_id from conversations c where c.status = 'assigned'"
+                        " and c.assigned_at < now() - make_interval(secs => $1)"
+                        " and not exists (select 1 from messages m where m.conversation_id = c.id"
+                        "  and m.sender_id = c.agent_id and m.created_at >= c.assigned_at) limit 100",
+                        s.assignment_timeout_s,
+                    )
                 if time.monotonic() - self._last_sample > SAMPLE_EVERY_S:
                     self._last_sample = time.monotonic()
                     await stats.sample_queue(db)
@@ -71,4 +80,6 @@ class Sweeper:
             await chat.push_agent_state(row["id"])
         for conv in idle:
             await chat.close_idle(conv)
+        for row in unanswered:
+            await chat.take_back(row["id"], row["agent_id"])
         await chat.route()

@@ -160,3 +160,30 @@ async def test_account_frozen_alert_opens_an_urgent_chat_for_a_security_agent(hu
     assert await db.fetchval("select status from conversations where id = $1", normal) == "queued"
     for c in (gen, waiting, phone, tablet, secu):
         await c.close()
+
+
+async def test_unanswered_chat_is_taken_back_and_offered_to_another_agent(services, db):
+    server = await start_hub(services, assignment_timeout_s=1.0, routing_sweep_s=0.3)
+    try:
+        await agents.upsert(
+            db, username="slowpoke", password="pw", name="Slow", skills=["other"], capacity=1
+        )
+        slow = await server.client("slowpoke", "agent")
+        await slow.request({"type": "agent.status", "status": "online"})
+        user = await server.client(uid())
+        cid = (await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"}))[
+            "conversation_id"
+        ]
+        await slow.expect("chat.assigned", conversation_id=cid)
+        await agents.upsert(
+            db, username="quick", password="pw", name="Quick", skills=["other"], capacity=1
+        )
+        quick = await server.client("quick", "agent")
+        await quick.request({"type": "agent.status", "status": "online"})
+        taken = await slow.expect("chat.transferred", conversation_id=cid, timeout=10)
+        assert taken["reason"] == "timeout"
+        await quick.expect("chat.assigned", conversation_id=cid, timeout=10)
+        for c in (slow, quick, user):
+            await c.close()
+    finally:
+        await server.stop()
