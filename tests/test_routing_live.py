@@ -187,3 +187,81 @@ async def test_unanswered_chat_is_taken_back_and_offered_to_another_agent(servic
             await c.close()
     finally:
         await server.stop()
+
+
+async def test_full_journey_across_two_nodes_nothing_lost(services, db):
+    a, b = await start_hub(services), await start_hub(services)
+    try:
+        await agents.upsert(
+            db, username="ana", password="pw", name="Ana", skills=["payment"], capacity=1
+        )
+        await agents.upsert(
+            db, username="ben", password="pw", name="Ben", skills=["payment"], capacity=1
+        )
+        ana = await b.client("ana", "agent", name="Ana")
+        await ana.request({"type": "agent.status", "status": "online"})
+        u1_id, u2_id = uid(), uid()
+        u1, u2 = await a.client(u1_id), await b.client(u2_id)
+        c1 = (
+            await u1.request(
+                {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "付款失败"}
+            )
+        )["conversation_id"]
+        await ana.expect("chat.assigned", conversation_id=c1)
+        assert (await u1.expect("chat.assigned", conversation_id=c1))["agent"]["id"] == "ana"
+        c2 = (
+            await u2.request(
+                {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "我也是"}
+            )
+        )["conversation_id"]
+        assert (await u2.expect("chat.queued", conversation_id=c2))["position"] == 1
+        # chat across nodes
+        await ana.request(
+            {"type": "chat.send", "conversation_id": c1, "client_msg_id": "a1", "text": "请稍等"}
+        )
+        assert (await u1.expect("message", conversation_id=c1, seq=2))["text"] == "请稍等"
+        await u1.request(
+            {"type": "chat.send", "conversation_id": c1, "client_msg_id": "u1", "text": "好的"}
+        )
+        await ana.expect("message", conversation_id=c1, seq=3)
+        # ben comes online on node A; ana transfers c1 to him and gets c2 from the queue
+        ben = await a.client("ben", "agent", name="Ben")
+        await ben.request({"type": "agent.status", "status": "online"})
+        assert (await ben.expect("chat.assigned"))[
+            "conversation_id"
+        ] == c2  # the waiting chat first
+        await ben.request({"type": "chat.resolve", "conversation_id": c2})
+        await u2.expect("chat.closed", conversation_id=c2)
+        ack = await ana.request({"type": "chat.transfer", "conversation_id": c1, "to_agent": "ben"})
+        assert ack["type"] == "ack", ack
+        moved = await ben.expect("chat.assigned", conversation_id=c1)
+        assert [m["text"] for m in moved["history"]][:3] == ["付款失败", "请稍等", "好的"]
+        assert (await u1.expect("chat.assigned", conversation_id=c1))["agent"]["id"] == "ben"
+        # u1 drops off; ben keeps writing; u1 comes back on the other node and resumes
+        await u1.close()
+        await ben.request(
+            {
+                "type": "chat.send",
+                "conversation_id": c1,
+                "client_msg_id": "b1",
+                "text": "已为您处理",
+            }
+        )
+        await ben.request({"type": "chat.resolve", "conversation_id": c1})
+        back = await b.client(u1_id, resume={"conversations": {c1: 3}})
+        texts = []
+        while len(texts) < 3:
+            texts.append((await back.expect("message", conversation_id=c1))["text"])
+        assert texts[-1] != "好的" and "已为您处理" in texts
+        seqs = sorted(m["seq"] for m in back.frames if m.get("type") == "message")
+        assert seqs == list(range(4, 4 + len(seqs)))  # no gaps, no doubles
+        ack = await back.request(
+            {"type": "chat.rate", "conversation_id": c1, "score": 5, "comment": "谢谢"}
+        )
+        assert ack["type"] == "ack"
+        assert (await ben.expect("chat.rated", conversation_id=c1))["score"] == 5
+        for c in (ana, ben, u2, back):
+            await c.close()
+    finally:
+        await a.stop()
+        await b.stop()

@@ -1,0 +1,74 @@
+"""Faults with real servers: PostgreSQL stopped under a running hub; migrations raced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import asyncpg
+import pytest
+
+from hub import agents
+from hub.store.db import migrate, migration_files
+from tests.conftest import start_hub
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+async def test_two_processes_migrating_at_once_apply_each_file_once(services):
+    name = f"mig_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(services.dsn)
+    await admin.execute(f"create database {name}")
+    dsn = services.dsn.replace("/supporthub?", f"/{name}?")
+    try:
+        first, second = await asyncio.gather(migrate(dsn), migrate(dsn))
+        assert sorted(first + second) == sorted(v for v, _ in migration_files())
+        assert await migrate(dsn) == []
+    finally:
+        await admin.execute(f"drop database {name} with (force)")
+        await admin.close()
+
+
+async def test_postgres_down_gives_errors_not_crashes_and_recovers(services, db):
+    server = await start_hub(services)
+    try:
+        await agents.upsert(
+            db, username="pgagent", password="pw", name="PG", skills=["other"], capacity=2
+        )
+        agent = await server.client("pgagent", "agent")
+        await agent.request({"type": "agent.status", "status": "online"})
+        user = await server.client(f"u-{uuid.uuid4().hex[:8]}")
+        cid = (await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"}))[
+            "conversation_id"
+        ]
+        await agent.expect("chat.assigned", conversation_id=cid)
+        services.pg.stop("fast")  # a restart, not a crash: the test cluster runs without fsync
+        try:
+            err = await user.request(
+                {"type": "chat.send", "conversation_id": cid, "client_msg_id": "down", "text": "x"}
+            )
+            assert err["type"] == "error"
+            async with server.http() as http:
+                assert (await http.get("/readyz")).status_code == 503
+            pong = await user.request({"type": "ping"})  # the socket is fine
+            assert pong["type"] == "pong"
+        finally:
+            services.pg.start()
+        deadline = time.monotonic() + 30
+        while True:
+            ack = await user.request(
+                {"type": "chat.send", "conversation_id": cid, "client_msg_id": "up", "text": "back"}
+            )
+            if ack["type"] == "ack" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert ack["type"] == "ack", ack
+        got = await agent.expect("message", conversation_id=cid, client_msg_id="up")
+        assert got["text"] == "back"
+        async with server.http() as http:
+            assert (await http.get("/readyz")).status_code == 200
+        for c in (agent, user):
+            await c.close()
+    finally:
+        await server.stop()
