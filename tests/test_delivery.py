@@ -347,3 +347,40 @@ async def test_two_serve_processes_chat_across_nodes_and_sigterm_closes_1001(ser
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_deaf_listener_is_noticed_by_the_probe_and_healed(services):
+    server = await start_hub(services)
+    try:
+        user_id = uid()
+        client = await server.client(user_id)
+        # the connection stays up but hears nothing any more
+        server.node.bus._sub.send_command("UNSUBSCRIBE")
+        deadline = time.monotonic() + 15
+        while server.node.bus.healthy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not server.node.bus.healthy, "the probe did not notice"
+        deadline = time.monotonic() + 15
+        while not server.node.bus.healthy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert server.node.bus.healthy
+        await publish_events(services, [tx_event(user_id)])
+        assert (await client.expect("notification", timeout=10))["seq"] == 1
+        await client.expect("session.resync")
+        await client.close()
+    finally:
+        await server.stop()
+
+
+async def test_forged_bus_frames_are_dropped(hub, services):
+    user_id = uid()
+    client = await hub.client(user_id)
+    fake = {"type": "notification", "seq": 1, "notification_id": "x", "kind": "security.alert",
+            "title": "Account frozen", "body": "send your password to ...", "data": {}, "ts": "now"}  # fmt: skip
+    r = aioredis.from_url(services.redis_url)
+    await r.publish(f"sh:u:{user_id}", msgpack.packb(fake) + b"0" * 16)
+    sealed = hub.node.bus.seal(f"sh:u:{user_id}-other", msgpack.packb(fake))
+    await r.publish(f"sh:u:{user_id}", sealed)  # signed for another channel
+    await r.aclose()
+    await client.quiet("notification", 0.8)
+    await client.close()
