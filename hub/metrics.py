@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
 
 CONNECTIONS = Gauge("supporthub_connections", "Open WebSocket connections on this node", ["role"])
-FRAMES_IN = Counter("supporthub_frames_in_total", "Frames received from clients")
-FRAMES_OUT = Counter("supporthub_frames_out_total", "Frames queued to clients")
+
+
+class HotCounter:
+    """A counter for per-frame paths: a plain int bump, read only when scraped
+    (prometheus_client's Counter takes a lock on every inc)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.value += n
+
+
+FRAMES_IN = HotCounter()
+FRAMES_OUT = HotCounter()
+
+
+class _HotCollector:
+    def collect(self):
+        for name, doc, counter in (
+            ("supporthub_frames_in", "Frames received from clients", FRAMES_IN),
+            ("supporthub_frames_out", "Frames queued to clients", FRAMES_OUT),
+        ):
+            family = CounterMetricFamily(name, doc)
+            family.add_metric([], counter.value)
+            yield family
+
+
+REGISTRY.register(_HotCollector())
 BAD_FRAMES = Counter("supporthub_bad_frames_total", "Frames refused with an error", ["code"])
 QUEUE_DROPS = Counter(
     "supporthub_queue_drops_total", "Connections dropped because their send queue was full"
