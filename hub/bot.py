@@ -69,22 +69,32 @@ class Bot:
         if turn.escalate:
             await self.node.services["chat"].escalate(None, cid, turn.escalate_topic)
 
-    async def on_transaction_update(self, user_id: str, tx: dict) -> None:
+    async def on_transaction_updates(self, updates: list[tuple[str, dict]]) -> None:
+        """Follow-ups for transactions users asked the bot about; one query per batch."""
         async with self.node.pool.acquire() as db:
             convs = await db.fetch(
-                "select * from conversations where user_id = $1 and bot_state is not null"
+                "select * from conversations where user_id = any($1::text[]) and bot_state is not null"
                 " and status = any('{bot,queued,assigned}'::text[])",
-                user_id,
+                list({user_id for user_id, _ in updates}),
             )
         for conv in convs:
-            async with self._lock(conv["id"]):
-                state = dialogue.BotState.from_dict(conv["bot_state"])
-                turn = dialogue.on_transaction_update(state, tx, datetime.now(UTC))
-                if not turn.replies:
-                    continue
-                await self._save(conv["id"], turn.new_state)
-                for reply in turn.replies:
-                    await self.say(conv, reply)
+            for user_id, tx in updates:
+                if user_id == conv["user_id"]:
+                    await self._follow_up(conv, tx)
+
+    async def _follow_up(self, conv, tx: dict) -> None:
+        async with self._lock(conv["id"]):
+            async with self.node.pool.acquire() as db:
+                stored = await db.fetchval(
+                    "select bot_state from conversations where id = $1", conv["id"]
+                )
+            state = dialogue.BotState.from_dict(stored)
+            turn = dialogue.on_transaction_update(state, tx, datetime.now(UTC))
+            if not turn.replies:
+                return
+            await self._save(conv["id"], turn.new_state)
+            for reply in turn.replies:
+                await self.say(conv, reply)
 
     async def _save(self, cid: str, state: dialogue.BotState) -> None:
         async with self.node.pool.acquire() as db:

@@ -241,10 +241,9 @@ class Notifier:
                 items.append((agent_channel(agent_id), encode_msgpack(frame)))
         await self.node.bus.publish_many(items)
         bot = self.node.services.get("bot")
-        if bot is not None:
-            for n in stored:
-                if n.kind == "transaction.status":
-                    await bot.on_transaction_update(n.user_id, n.data)
+        updates = [(n.user_id, n.data) for n in stored if n.kind == "transaction.status"]
+        if bot is not None and updates:
+            await bot.on_transaction_updates(updates)
 
     async def freeze_incident(self, event: dict, lang: str) -> None:
         """The critical alert and the urgent security chat, in one transaction."""

@@ -32,7 +32,8 @@ async def test_two_nodes_concurrent_opens_keep_every_invariant(services, db):
             c = await node.client(name, "agent")
             await c.request({"type": "agent.status", "status": "online"})
             staff.append(c)
-        users = [await (a if i % 2 else b).client(uid()) for i in range(12)]
+        user_ids = [uid() for _ in range(12)]
+        users = [await (a if i % 2 else b).client(u) for i, u in enumerate(user_ids)]
         opened = await asyncio.gather(
             *(
                 u.request({"type": "chat.open", "topic": "payment", "handoff": "agent"})
@@ -41,14 +42,23 @@ async def test_two_nodes_concurrent_opens_keep_every_invariant(services, db):
         )
         assert all(o["type"] == "chat.opened" for o in opened)
         await asyncio.sleep(1.0)
-        rows = await db.fetch("select id, status, agent_id, queue_position from conversations")
+        rows = await db.fetch(
+            "select id, status, agent_id, queue_position from conversations where user_id = any($1)",
+            user_ids,
+        )
         assert len(rows) == 12
         load = {}
         for r in rows:
             if r["status"] == "assigned":
                 load[r["agent_id"]] = load.get(r["agent_id"], 0) + 1
         assert load == {"ag1": 2, "ag2": 2, "ag3": 2}  # full, never above capacity
-        assert await db.fetchval("select count(*) from conversation_agents") == 6  # each once
+        assert (
+            await db.fetchval(
+                "select count(*) from conversation_agents where conversation_id = any($1)",
+                [r["id"] for r in rows],
+            )
+            == 6
+        )  # each assigned once
         positions = sorted(r["queue_position"] for r in rows if r["status"] == "queued")
         assert positions == [1, 2, 3, 4, 5, 6]
         # every agent got exactly its own chats announced, across nodes
