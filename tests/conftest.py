@@ -163,6 +163,19 @@ async def db(services):
 
 
 async def truncate_all(dsn: str) -> None:
+    """Empty every table. Retried: a running hub's writer may hold row locks in an order
+    that deadlocks with TRUNCATE's table locks, and PostgreSQL then fails one side."""
+    for attempt in range(10):
+        try:
+            await _truncate(dsn)
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def _truncate(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         tables = [

@@ -1,0 +1,177 @@
+"""The payments service: pool, Redis and settings in one object, its background workers,
+and the two ways to run it (inside a hub node in `dev`, or alone as `supporthub payments`).
+
+HTTP routes reach it as `request.app.state.payments`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import asyncpg
+
+from payments import ledger, outbox
+from payments.settlement import SettlementWorker
+
+log = logging.getLogger(__name__)
+
+
+class PaymentsService:
+    def __init__(self, pool: asyncpg.Pool, redis: Any, settings: Any):
+        self.pool = pool
+        self.redis = redis
+        self.settings = settings
+        self.config = ledger.LedgerConfig.from_settings(settings)
+        self.relay = outbox.Relay(pool, redis, poll_s=settings.outbox_poll_s)
+        self.settlement = SettlementWorker(pool, on_settled=self.relay.wake)
+        self._tasks: list[asyncio.Task] = []
+
+    # --- workers ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn(self.relay.run(), "payments-outbox-relay")
+        self._spawn(self.settlement.run(), "payments-settlement")
+
+    def _spawn(self, coro: Coroutine, name: str) -> None:
+        async def guarded() -> None:
+            # the loops handle their own errors; this only makes a bug loud
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("payments: background task %s died", name)
+                raise
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        # a last attempt so that events of the final requests do not wait for a restart
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.relay.publish_once(), 2)
+
+    # --- use cases (each wakes the relay after its commit) ----------------------------
+
+    async def pay(self, payer: str, req: ledger.PaymentRequest) -> dict:
+        async with self.pool.acquire() as conn:
+            result = await ledger.pay(conn, self.config, payer, req)
+        self.relay.wake()
+        return result
+
+    async def unfreeze(self, user_id: str, reason: str, by: str) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            row = await ledger.unfreeze(conn, user_id, reason, by)
+        self.relay.wake()
+        return row
+
+    async def freeze(self, user_id: str, reason: str, by: str) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            row = await ledger.freeze(conn, user_id, reason, by)
+        self.relay.wake()
+        return row
+
+    async def record_login(self, user_id: str, device_id: str, **kw: Any) -> dict:
+        async with self.pool.acquire() as conn:
+            result = await ledger.record_login(conn, user_id, device_id, **kw)
+        self.relay.wake()
+        return result
+
+
+async def start_in_process(
+    app: Any, pool: asyncpg.Pool, redis: Any, settings: Any
+) -> list[Callable[[], Awaitable[None]]]:
+    """Run the payments service inside an app whose lifespan owns `pool` and `redis`."""
+    service = PaymentsService(pool, redis, settings)
+    app.state.payments = service
+    service.start()
+    log.info("payments service started (settlement worker, outbox relay)")
+    return [service.stop]
+
+
+# --- standalone: `supporthub payments` ------------------------------------------------
+
+
+def create_app(settings: Any, *, dsn: str, redis_url: str, secret: str):
+    """The payments API alone: payments routes, /healthz, /readyz, /metrics."""
+    import redis.asyncio as aioredis
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from hub.app import _http_error, _hub_error
+    from hub.errors import HubError
+    from hub.metrics import metrics_endpoint
+    from hub.store.db import create_pool
+    from payments.api import routes as payment_routes
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "payments"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        service: PaymentsService = request.app.state.payments
+        checks = {"postgres": False, "redis": False}
+        with contextlib.suppress(Exception):
+            async with service.pool.acquire(timeout=2) as db:
+                checks["postgres"] = await db.fetchval("select 1", timeout=2) == 1
+        with contextlib.suppress(Exception):
+            checks["redis"] = bool(await asyncio.wait_for(service.redis.ping(), 2))
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        stops = await start_in_process(app, pool, redis, settings)
+        try:
+            yield
+        finally:
+            for stop in stops:
+                await stop()
+            await redis.aclose()
+            await pool.close()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            *payment_routes,
+        ],
+        lifespan=lifespan,
+        exception_handlers={HubError: _hub_error, HTTPException: _http_error},
+    )
+    app.state.secret = secret
+    app.state.settings = settings
+    return app
+
+
+def serve_standalone(settings: Any, rt: Any) -> None:
+    """`supporthub payments`: the API and its workers on settings.host:port."""
+    import importlib.util
+
+    import uvicorn
+
+    app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret)
+    has = importlib.util.find_spec
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if has("uvloop") else "asyncio",
+        http="httptools" if has("httptools") else "h11",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
