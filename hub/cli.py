@@ -165,7 +165,10 @@ def cmd_payments(args) -> None:
     _run(_migrate(rt.dsn))
     from payments.service import serve_standalone
 
-    serve_standalone(settings, rt)
+    try:
+        serve_standalone(settings, rt)
+    finally:
+        rt.stop()
 
 
 def cmd_migrate(args) -> None:

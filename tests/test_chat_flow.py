@@ -405,3 +405,32 @@ async def test_idle_chats_are_closed_with_a_system_message(services, db):
         await user.close()
     finally:
         await server.stop()
+
+
+async def test_an_agent_serving_a_customer_sees_their_past_chats(hub, db):
+    bob = await online_agent(hub, db, "bob", ["account"], capacity=1)
+    user_id = uid()
+    user = await hub.client(user_id)
+    old = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await bob.expect("chat.assigned", conversation_id=old)
+    await bob.request({"type": "chat.resolve", "conversation_id": old})
+    await bob.request({"type": "agent.status", "status": "offline"})
+    alice = await online_agent(hub, db, "alice", ["account"])
+    async with hub.http(hub.token("alice", "agent")) as http:
+        listed = (await http.get("/api/conversations", params={"user_id": user_id})).json()[
+            "conversations"
+        ]
+        assert listed == []  # not serving this customer: nothing of theirs
+    new = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await alice.expect("chat.assigned", conversation_id=new)
+    async with hub.http(hub.token("alice", "agent")) as http:
+        listed = (await http.get("/api/conversations", params={"user_id": user_id})).json()[
+            "conversations"
+        ]
+    assert {c["conversation_id"] for c in listed} == {old, new}
+    for c in (bob, alice, user):
+        await c.close()

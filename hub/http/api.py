@@ -103,8 +103,15 @@ async def list_conversations(request: Request) -> JSONResponse:
         if claims.role == "user":
             rows = await conv_store.listing(db, status=status, limit=limit, user_id=claims.sub)
         elif claims.role == "agent":
+            # an agent serving a customer sees that customer's past chats, whoever had them
+            serving = user_id is not None and await db.fetchval(
+                "select 1 from conversations where user_id = $1 and agent_id = $2 and status = 'assigned'",
+                user_id,
+                claims.sub,
+            )
+            agent_id = None if serving else claims.sub
             rows = await conv_store.listing(
-                db, status=status, limit=limit, agent_id=claims.sub, user_id=user_id
+                db, status=status, limit=limit, agent_id=agent_id, user_id=user_id
             )
         elif claims.role == "supervisor":
             rows = await conv_store.listing(db, status=status, limit=limit, user_id=user_id)

@@ -84,6 +84,9 @@ async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
     convs = []
     for r in rows:
         item = summary(r)
+        item["position"] = r["queue_position"]
+        item["user_read_seq"] = r["user_read_seq"]
+        item["agent_read_seq"] = r["agent_read_seq"]
         if r["agent_id"]:
             item["agent"] = {"id": r["agent_id"], "name": r["agent_name"]}
         convs.append(item)

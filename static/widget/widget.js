@@ -154,7 +154,38 @@ function tokenExpiry(token) {
   }
 }
 
+function tokenClaims(token) {
+  try {
+    return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  } catch {
+    return {};
+  }
+}
+
+// In production the app that embeds the web chat signs its user in and passes the token
+// in the URL fragment (#token=...), which never reaches any server log; /api/dev/token
+// exists only in `supporthub dev`.
+function takeTokenFromFragment() {
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (!token || tokenExpiry(token) <= Date.now()) return null;
+  const claims = tokenClaims(token);
+  history.replaceState(null, "", location.pathname + location.search);
+  if (state.user && state.user.id !== claims.sub) {
+    state.current = null;
+    state.feed = [];
+    state.acked = 0;
+    state.rated = new Set();
+    saved.notifAfter = 0;
+  }
+  state.token = token;
+  state.user = { id: claims.sub, name: claims.name || claims.sub };
+  persist();
+  return token;
+}
+
 async function ensureToken(force = false) {
+  const fromHost = takeTokenFromFragment();
+  if (fromHost) return fromHost;
   const wantUser = params.get("user");
   const wantName = params.get("name");
   const sameUser = !wantUser || wantUser === state.user?.id;
