@@ -78,8 +78,22 @@ async def _seed_demo(dsn: str) -> None:
     await seed_demo_accounts(dsn)
 
 
+def _raise_open_files_limit() -> None:
+    """One address may hold 10,000 sockets: lift the soft file limit to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1_048_576), hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def serve_app(app, settings: Settings, node) -> None:
     import uvicorn
+
+    _raise_open_files_limit()
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets=None):

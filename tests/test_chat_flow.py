@@ -434,3 +434,35 @@ async def test_an_agent_serving_a_customer_sees_their_past_chats(hub, db):
     assert {c["conversation_id"] for c in listed} == {old, new}
     for c in (bob, alice, user):
         await c.close()
+
+
+async def test_password_guessing_is_rate_limited(hub, db):
+    await add_agent(db, "guessme", ["account"])
+    async with hub.http() as http:
+        codes = [
+            (
+                await http.post(
+                    "/api/agents/login", json={"username": "guessme", "password": f"x{i}"}
+                )
+            ).status_code
+            for i in range(12)
+        ]
+        assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+        r = await http.post(
+            "/api/agents/login", json={"username": "guessme", "password": "pw-guessme"}
+        )
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+
+
+async def test_dev_token_endpoint_exists_only_in_dev(services, hub):
+    from tests.conftest import start_hub
+
+    async with hub.http() as http:
+        assert (await http.get("/api/dev/token", params={"user": "u-demo"})).status_code == 200
+    server = await start_hub(services, dev=False)
+    try:
+        async with server.http() as http:
+            r = await http.get("/api/dev/token")
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    finally:
+        await server.stop()

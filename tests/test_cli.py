@@ -116,3 +116,20 @@ async def test_dev_runs_on_embedded_servers_and_keeps_data_across_restarts():
             except subprocess.TimeoutExpired:
                 proc.kill()
         subprocess.run(["pkill", "-f", data_dir], check=False)
+
+
+@pytest.mark.usefixtures("clean")
+async def test_broadcast_command_reaches_connected_users(hub, services):
+    user = await hub.client("u-cli-bcast")
+    env = {
+        "HUB_DATABASE_URL": services.dsn,
+        "HUB_REDIS_URL": services.redis_url,
+        "HUB_SECRET": SECRET,
+    }
+    out = await asyncio.to_thread(
+        run_cli, "broadcast", "--title", "系统维护", "--body", "今晚 2:00-3:00", env=env
+    )
+    assert out.returncode == 0, out.stderr
+    n = await user.expect("notification", kind="system.notice")
+    assert (n["title"], n["body"]) == ("系统维护", "今晚 2:00-3:00")
+    await user.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictStr
@@ -13,7 +14,7 @@ from starlette.routing import Route
 from hub import agents as agent_store
 from hub import stats as stats_mod
 from hub.auth import issue_token, require_role
-from hub.errors import Forbidden, Invalid, NotFound, Unauthorized
+from hub.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from hub.http.common import caller, json_body
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
@@ -33,12 +34,38 @@ class Broadcast(BaseModel):
     data: dict | None = None
 
 
+class LoginGuard:
+    """Slows password guessing: after `limit` failures for a username within `window_s`,
+    further attempts get 429 until the window passes. Successful logins are not counted."""
+
+    def __init__(self, limit: int = 10, window_s: float = 300.0):
+        self.limit, self.window_s = limit, window_s
+        self.failures: dict[str, list[float]] = {}
+
+    def check(self, username: str) -> None:
+        now = time.monotonic()
+        recent = [t for t in self.failures.get(username, ()) if now - t < self.window_s]
+        self.failures[username] = recent
+        if len(recent) >= self.limit:
+            raise RateLimited("too many failed logins; try again later")
+
+    def failed(self, username: str) -> None:
+        if len(self.failures) > 100_000:
+            self.failures.clear()
+        self.failures.setdefault(username, []).append(time.monotonic())
+
+
+login_guard = LoginGuard()
+
+
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
+    login_guard.check(body.username)
     node = request.app.state.node
     async with node.pool.acquire() as db:
         agent = await agent_store.authenticate(db, body.username, body.password)
     if agent is None:
+        login_guard.failed(body.username)
         raise Unauthorized("wrong username or password")
     role = "supervisor" if agent["supervisor"] else "agent"
     token = issue_token(
