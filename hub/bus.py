@@ -46,6 +46,13 @@ def agent_channel(agent_id: str) -> str:
     return f"{PREFIX}a:{agent_id}"
 
 
+def seal(key: bytes, channel: str, payload: bytes) -> bytes:
+    """`payload || HMAC(key, channel || payload)[:16]`: only holders of HUB_SECRET can
+    write frames a node will accept, and only for the channel they were sealed for."""
+    mac = hmac.new(key, channel.encode() + payload, hashlib.sha256).digest()
+    return payload + mac[:MAC_LEN]
+
+
 STAFF_CHANNEL = f"{PREFIX}staff"  # queue and load changes every agent console shows
 NODES_CHANNEL = f"{PREFIX}nodes"  # node-to-node control (broadcasts)
 
@@ -113,8 +120,7 @@ class Bus:
     # --- signing -----------------------------------------------------------------------
 
     def seal(self, channel: str, payload: bytes) -> bytes:
-        mac = hmac.new(self._key, channel.encode() + payload, hashlib.sha256).digest()
-        return payload + mac[:MAC_LEN]
+        return seal(self._key, channel, payload)
 
     def open(self, channel: str, data: bytes) -> bytes | None:
         payload, mac = data[:-MAC_LEN], data[-MAC_LEN:]

@@ -243,38 +243,51 @@ def cmd_account_add(args) -> None:
     _run(go())
 
 
-def cmd_broadcast(args) -> None:
-    from hub.runtime import start_runtime
+async def _with_store(fn):
+    """Run `fn(pool, redis, secret)` against the configured (or embedded) servers."""
+    import redis.asyncio as aioredis
+
+    from hub.runtime import resolve_secret, start_runtime
+    from hub.store.db import create_pool
 
     rt = start_runtime(Settings(), dev=True, need_secret=False)
+    await _migrate(rt.dsn)
+    pool = await create_pool(rt.dsn, min_size=1, max_size=2)
+    redis = aioredis.from_url(rt.redis_url)
+    try:
+        return await fn(pool, redis, resolve_secret(Settings(), dev=True))
+    finally:
+        await redis.aclose()
+        await pool.close()
 
-    async def go():
-        import asyncpg
-        import redis.asyncio as aioredis
 
-        from hub.bus import NODES_CHANNEL, Bus
-        from hub.protocol import encode_msgpack
-        from hub.runtime import resolve_secret
-        from hub.store import notifications
+def cmd_broadcast(args) -> None:
+    from hub.broadcasts import announce
 
-        await _migrate(rt.dsn)
-        db = await asyncpg.connect(rt.dsn)
-        try:
-            from hub.store.db import _init_connection
+    async def go(pool, redis, secret):
+        return await announce(pool, redis, secret, args.title, args.body, {})
 
-            await _init_connection(db)
-            bid = await notifications.create_broadcast(db, args.title, args.body, {})
-        finally:
-            await db.close()
-        secret = resolve_secret(Settings(), dev=True)
-        r = aioredis.from_url(rt.redis_url)
-        bus = Bus(rt.redis_url, secret, "cli", lambda c, p: None)
-        frame = encode_msgpack({"type": "broadcast", "broadcast_id": bid})
-        await r.publish(NODES_CHANNEL, bus.seal(NODES_CHANNEL, frame))
-        await r.aclose()
-        print(f"broadcast {bid} stored; connected users get it now, the others when they connect")
+    bid = _run(_with_store(go))
+    print(f"broadcast {bid} stored; connected users get it now, the others when they connect")
 
-    _run(go())
+
+def cmd_maintenance(args) -> None:
+    from hub.broadcasts import announce
+    from payments import ledger
+    from payments.api import MAINTENANCE_BODY, MAINTENANCE_TITLE
+
+    on = args.state == "on"
+
+    async def go(pool, redis, secret):
+        async with pool.acquire() as db:
+            state = await ledger.set_maintenance(db, on, args.message, "cli")
+        if on and state["changed"]:
+            await announce(pool, redis, secret, MAINTENANCE_TITLE, args.message or MAINTENANCE_BODY,
+                           {"maintenance": True})  # fmt: skip
+        return state
+
+    state = _run(_with_store(go))
+    print(f"maintenance {'on' if state['active'] else 'off'}")
 
 
 def cmd_simulate(args) -> None:
@@ -327,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", required=True)
     p.add_argument("--body", required=True)
 
+    p = sub.add_parser(
+        "maintenance", help="switch payments maintenance on or off (tells every user)"
+    )
+    p.add_argument("state", choices=["on", "off"])
+    p.add_argument("--message")
+
     p = sub.add_parser("simulate", help="drive realistic payment traffic")
     p.add_argument("--url", default="http://127.0.0.1:8000")
     p.add_argument("--users", type=int, default=20)
@@ -354,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd_account_add(args)
         case "broadcast":
             cmd_broadcast(args)
+        case "maintenance":
+            cmd_maintenance(args)
         case "simulate":
             cmd_simulate(args)
 

@@ -247,17 +247,20 @@ async def set_maintenance(request: Request) -> JSONResponse:
     return JSONResponse(state)
 
 
-async def _announce(request: Request, message: str | None) -> int | None:
-    """Tell every user through the hub's broadcast; only when a hub node runs in this
-    process (dev). The standalone payments process has no node and skips it."""
-    node = getattr(request.app.state, "node", None)
-    if node is None:
-        log.info("maintenance on: no hub node in this process, no broadcast sent")
-        return None
-    from hub.http.api import send_broadcast
+async def _announce(request: Request, message: str | None) -> int:
+    """Tell every user: a system notice through the hub's broadcast (shared store and Redis)."""
+    from hub.broadcasts import announce
 
+    service = _service(request)
     body = message or MAINTENANCE_BODY
-    return await send_broadcast(node, MAINTENANCE_TITLE, body, {"maintenance": True})
+    return await announce(
+        service.pool,
+        service.redis,
+        request.app.state.secret,
+        MAINTENANCE_TITLE,
+        body,
+        {"maintenance": True},
+    )
 
 
 routes = [

@@ -133,3 +133,30 @@ async def test_broadcast_command_reaches_connected_users(hub, services):
     n = await user.expect("notification", kind="system.notice")
     assert (n["title"], n["body"]) == ("系统维护", "今晚 2:00-3:00")
     await user.close()
+
+
+@pytest.mark.usefixtures("clean")
+async def test_maintenance_command_fails_new_payments_and_tells_users(hub, services):
+    from payments.seed import add_account
+
+    await add_account(services.dsn, "u-maint", "M", "50.00")
+    await add_account(services.dsn, "u-maint-2", "M2", "0.00")
+    user = await hub.client("u-maint")
+    env = {
+        "HUB_DATABASE_URL": services.dsn,
+        "HUB_REDIS_URL": services.redis_url,
+        "HUB_SECRET": SECRET,
+    }
+    try:
+        out = await asyncio.to_thread(run_cli, "maintenance", "on", "--message", "升级中", env=env)
+        assert out.returncode == 0, out.stderr
+        n = await user.expect("notification", kind="system.notice")
+        assert n["body"] == "升级中" and n["data"] == {"maintenance": True}
+        async with hub.http(hub.token("u-maint")) as http:
+            r = await http.post("/api/payments", json={"to_account": "u-maint-2", "amount": "1.00",
+                                                       "speed": "instant", "idempotency_key": "m1"})  # fmt: skip
+        assert r.status_code == 202 and r.json()["reason"] == "maintenance"
+    finally:
+        out = await asyncio.to_thread(run_cli, "maintenance", "off", env=env)
+        assert out.returncode == 0
+    await user.close()

@@ -12,12 +12,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hub import agents as agent_store
+from hub import broadcasts
 from hub import stats as stats_mod
 from hub.auth import issue_token, require_role
 from hub.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from hub.http.common import caller, json_body
 from hub.store import conversations as conv_store
-from hub.store import notifications as notif_store
 
 STATUSES = ("bot", "queued", "assigned", "resolved", "closed", "open")
 TOKEN_TTL = 12 * 3600
@@ -174,10 +174,7 @@ async def broadcast(request: Request) -> JSONResponse:
 
 
 async def send_broadcast(node, title: str, body: str, data: dict) -> int:
-    async with node.pool.acquire() as db:
-        bid = await notif_store.create_broadcast(db, title, body, data)
-    await node.to_nodes({"type": "broadcast", "broadcast_id": bid})
-    return bid
+    return await broadcasts.announce(node.pool, node.bus.redis, node.secret, title, body, data)
 
 
 async def dev_token(request: Request) -> JSONResponse:

@@ -1,0 +1,30 @@
+"""System notices to every user, from any process that shares the store and Redis.
+
+The notice is stored first (every known user gets a copy with their next seq; users
+first seen later get it when they connect), then one signed frame on the nodes'
+channel tells every hub node to push the copies of its connected users.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from hub.bus import NODES_CHANNEL, seal
+from hub.protocol import encode_msgpack
+from hub.store import notifications as notif_store
+
+
+async def announce(
+    pool: asyncpg.Pool, redis: aioredis.Redis, secret: str, title: str, body: str, data: dict
+) -> int:
+    async with pool.acquire() as db:
+        bid = await notif_store.create_broadcast(db, title, body, data)
+    frame = encode_msgpack({"type": "broadcast", "broadcast_id": bid})
+    try:
+        await redis.publish(NODES_CHANNEL, seal(secret.encode(), NODES_CHANNEL, frame))
+    except (OSError, ConnectionError) as exc:  # stored: users get it when they reconnect
+        import logging
+
+        logging.getLogger(__name__).warning("broadcast %s stored, live push failed: %s", bid, exc)
+    return bid
