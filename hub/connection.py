@@ -1,9 +1,12 @@
-"""One client socket: a bounded outgoing queue drained by a single writer task.
+"""One client socket: frames go straight to the socket when it can take them, otherwise
+into a bounded queue drained by a writer task that exists only while there is a backlog.
 
-Fan-out never awaits a socket: `push()` appends already-encoded bytes to the queue and
-returns. When the queue is full the client is too slow; it is disconnected (1013) and
-resumes from the store when it reconnects, so a stalled phone never slows delivery to
-anyone else and never grows the node's memory without bound.
+Fan-out never awaits a socket: `push()` either writes already-encoded bytes to the
+transport at once (uvicorn's sans-I/O protocol, when the transport is writable and
+nothing is queued) or appends them to the queue and returns. When the queue is full the
+client is too slow; it is cut off and resumes from the store when it reconnects, so a
+stalled phone never slows delivery to anyone else and never grows the node's memory
+without bound. Idle connections hold no task and no queue: a few hundred bytes of ours.
 
 A connection also remembers the newest `seq` it was sent per stream (its notifications,
 each conversation) so that the same frame arriving twice (a bus retry, a replay racing a
@@ -13,14 +16,16 @@ live push) is sent once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from typing import Any
 
 from hub import metrics
 from hub.auth import Claims
 from hub.errors import CloseCode
-from hub.protocol import encode_json, encode_msgpack
+from hub.protocol import encode_json_bytes, encode_msgpack
+
+log = logging.getLogger(__name__)
 
 _CLOSE = object()
 
@@ -44,15 +49,30 @@ class RateLimiter:
         return False
 
 
+def direct_protocol(send):
+    """uvicorn's sans-I/O WebSocket protocol behind an ASGI `send`, if that is what runs
+    us: it lets a frame be written without a coroutine. Anything else: None (the writer
+    task path works with every ASGI server)."""
+    proto = getattr(send, "__self__", None)
+    if type(proto).__name__ != "WebSocketsSansIOProtocol":
+        return None
+    if not all(
+        hasattr(proto, a) for a in ("conn", "transport", "writable", "close_sent", "disconnected")
+    ):
+        return None
+    return proto
+
+
 class Connection:
     __slots__ = (
         "_send",
+        "_proto",
         "binary",
         "claims",
         "session_id",
         "_out",
         "_max_queue",
-        "_waiter",
+        "_writer",
         "closed",
         "close_code",
         "limiter",
@@ -66,16 +86,17 @@ class Connection:
 
     def __init__(self, send, *, binary: bool, max_queue: int, limiter: RateLimiter):
         self._send = send
+        self._proto = direct_protocol(send)
         self.binary = binary
         self.claims: Claims | None = None
         self.session_id = ""
-        self._out: deque = deque()
+        self._out: deque | None = None
         self._max_queue = max_queue
-        self._waiter: asyncio.Future | None = None
+        self._writer: asyncio.Task | None = None
         self.closed = False
         self.close_code = 0
         self.limiter = limiter
-        self.bad_frames: deque[float] = deque()
+        self.bad_frames: deque[float] | None = None
         self.notif_seq = 0
         self.conv_seq: dict[str, int] = {}
         self.held: list | None = None  # frames held back while a resume replays
@@ -83,14 +104,14 @@ class Connection:
 
     # --- outgoing ----------------------------------------------------------------------
 
-    def encode(self, frame: dict) -> bytes | str:
-        return encode_msgpack(frame) if self.binary else encode_json(frame)
+    def encode(self, frame: dict) -> bytes:
+        return encode_msgpack(frame) if self.binary else encode_json_bytes(frame)
 
     def send_frame(self, frame: dict) -> None:
         """A frame meant for this connection only (ack, error, welcome...)."""
         self._enqueue(self.encode(frame))
 
-    def push(self, frame: dict, data: bytes | str) -> None:
+    def push(self, frame: dict, data: bytes) -> None:
         """A fanned-out frame with its bytes encoded once for every connection of a codec."""
         if self.held is not None:
             self.held.append((frame, data))
@@ -121,66 +142,100 @@ class Connection:
         for frame, data in held:
             self.push(frame, data)
 
-    def _enqueue(self, data: Any) -> None:
+    def _enqueue(self, data: bytes) -> None:
         if self.closed:
             return
-        if len(self._out) >= self._max_queue:
+        metrics.FRAMES_OUT.value += 1
+        if self._writer is None and self._write_now(data):
+            return
+        out = self._out
+        if out is None:
+            out = self._out = deque()
+        if len(out) >= self._max_queue:
             metrics.QUEUE_DROPS.inc()
             self.close(CloseCode.TRY_AGAIN, "send queue full: reconnect and resume", flush=False)
             self.abort()
             return
-        self._out.append(data)
-        metrics.FRAMES_OUT.inc()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        out.append(data)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _write_now(self, data: bytes) -> bool:
+        """Write on the socket at once if the transport takes it; False to queue instead."""
+        p = self._proto
+        if p is None or p.close_sent or p.disconnected or not p.writable.is_set():
+            return False
+        try:
+            if self.binary:
+                p.conn.send_binary(data)
+            else:
+                p.conn.send_text(data)
+        except Exception:  # the protocol is closing: let the ASGI path report it
+            return False
+        p.transport.write(b"".join(p.conn.data_to_send()))
+        return True
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "", *, flush: bool = True) -> None:
-        """Stop accepting frames; the writer sends what is queued (unless `flush` is
-        False), then the close frame, and ends."""
+        """Stop accepting frames; what is queued is sent (unless `flush` is False), then
+        the close frame."""
         if self.closed:
             return
         self.closed = True
         self.close_code = code
-        if not flush:
-            self._out.clear()
-        self._out.append((_CLOSE, code, reason))
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        out = self._out
+        if out is None:
+            out = self._out = deque()
+        elif not flush:
+            out.clear()
+        out.append((_CLOSE, code, reason))
+        if self._writer is None:
+            try:
+                self._writer = asyncio.get_running_loop().create_task(self._drain())
+            except RuntimeError:  # no running loop: nothing can be sent anyway
+                pass
 
     def abort(self) -> None:
         """Drop the TCP connection now. A client that stopped reading cannot receive a
         close frame (our writes wait for it), so a slow consumer is cut off instead; it
         resumes from the store when it comes back."""
-        protocol = getattr(self._send, "__self__", None)  # uvicorn's protocol object
+        protocol = self._proto or getattr(self._send, "__self__", None)
         transport = getattr(protocol, "transport", None)
         if transport is not None:
             transport.abort()
 
     @property
     def queued(self) -> int:
-        return len(self._out)
+        return len(self._out) if self._out is not None else 0
 
-    async def run_writer(self) -> None:
-        """The only coroutine that writes to the socket."""
+    async def _drain(self) -> None:
+        """The backlog writer: sends queued frames in order through ASGI, then ends."""
         send, out = self._send, self._out
-        loop = asyncio.get_running_loop()
         try:
-            while True:
-                if not out:
-                    self._waiter = loop.create_future()
-                    await self._waiter
-                    self._waiter = None
-                    continue
+            while out:
                 item = out.popleft()
                 if type(item) is tuple:
                     await send({"type": "websocket.close", "code": item[1], "reason": item[2]})
                     return
-                if type(item) is bytes:
+                if self.binary:
                     await send({"type": "websocket.send", "bytes": item})
                 else:
-                    await send({"type": "websocket.send", "text": item})
-        except (OSError, RuntimeError):
-            # the peer went away mid-send; the reader sees the disconnect
+                    await send({"type": "websocket.send", "text": item.decode()})
+        except (OSError, RuntimeError, asyncio.CancelledError):
+            self.closed = True  # the peer went away mid-send; the reader sees the disconnect
+        except Exception as exc:  # e.g. uvicorn's ClientDisconnected
+            log.debug("send failed: %r", exc)
             self.closed = True
+        finally:
+            self._writer = None
+            if self._out is not None and not self._out:
+                self._out = None
+
+    async def finish(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) for queued frames and the close frame to go out."""
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            writer.cancel()

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -122,7 +123,6 @@ class WebSocketEndpoint:
             max_queue=s.send_queue_frames,
             limiter=RateLimiter(s.rate_per_s, s.rate_burst),
         )
-        writer = asyncio.create_task(conn.run_writer())
         registered = False
         try:
             if not await self._hello(conn, receive):
@@ -134,10 +134,7 @@ class WebSocketEndpoint:
                 await self.node.unregister(conn)
             if not conn.closed:
                 conn.close(CloseCode.NORMAL)
-            try:
-                await asyncio.wait_for(writer, 5)
-            except (TimeoutError, asyncio.CancelledError, Exception):
-                writer.cancel()
+            await conn.finish()
 
     async def _hello(self, conn: Connection, receive) -> bool:
         s = self.node.settings
@@ -214,6 +211,8 @@ class WebSocketEndpoint:
             s = self.node.settings
             now = time.monotonic()
             bad = conn.bad_frames
+            if bad is None:
+                bad = conn.bad_frames = deque()
             bad.append(now)
             while bad and now - bad[0] > s.bad_frames_window_s:
                 bad.popleft()

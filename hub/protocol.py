@@ -161,6 +161,11 @@ def encode_json(frame: dict) -> str:
     return orjson.dumps(frame).decode()
 
 
+def encode_json_bytes(frame: dict) -> bytes:
+    """JSON as UTF-8 bytes: what a text frame carries on the wire."""
+    return orjson.dumps(frame)
+
+
 def decode_msgpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False, max_bin_len=1 << 20)
 

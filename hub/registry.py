@@ -102,7 +102,7 @@ class Registry:
 
     @staticmethod
     def fan_out(listeners: set[Connection], frame: dict, packed: bytes | None = None) -> None:
-        text: str | None = None
+        text: bytes | None = None
         for conn in tuple(listeners):
             if conn.binary:
                 if packed is None:
@@ -110,5 +110,5 @@ class Registry:
                 conn.push(frame, packed)
             else:
                 if text is None:
-                    text = orjson.dumps(frame).decode()
+                    text = orjson.dumps(frame)
                 conn.push(frame, text)
