@@ -55,6 +55,10 @@ def seal(key: bytes, channel: str, payload: bytes) -> bytes:
 
 STAFF_CHANNEL = f"{PREFIX}staff"  # queue and load changes every agent console shows
 NODES_CHANNEL = f"{PREFIX}nodes"  # node-to-node control (broadcasts)
+# batches of (channel, frame) pairs every node receives and delivers to its own listeners:
+# one publish, one signature and one Redis hop per batch instead of per frame
+FANOUT_CHANNEL = f"{PREFIX}fanout"
+FANOUT_CHUNK = 1000
 
 
 class Bus:

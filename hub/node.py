@@ -11,7 +11,15 @@ from typing import Any
 
 import asyncpg
 
-from hub.bus import NODES_CHANNEL, STAFF_CHANNEL, Bus, agent_channel, user_channel
+from hub.bus import (
+    FANOUT_CHANNEL,
+    FANOUT_CHUNK,
+    NODES_CHANNEL,
+    STAFF_CHANNEL,
+    Bus,
+    agent_channel,
+    user_channel,
+)
 from hub.connection import Connection
 from hub.errors import CloseCode
 from hub.protocol import Hello, decode_msgpack, encode_msgpack
@@ -59,6 +67,7 @@ class Node:
         self.writer.start()
         await self.bus.start()
         await self.bus.subscribe(NODES_CHANNEL)
+        await self.bus.subscribe(FANOUT_CHANNEL)
         self.spawn(self._presence_beat(), "presence-beat")
 
     def spawn(self, coro, name: str) -> asyncio.Task:
@@ -120,7 +129,19 @@ class Node:
             items.append((agent_channel(conv["agent_id"]), packed))
         await self.bus.publish_many(items)
 
+    async def fan_out(self, items: list[tuple[str, bytes]]) -> None:
+        """Many frames for many channels in one signed publish per chunk (every node
+        delivers the ones its listeners want)."""
+        for i in range(0, len(items), FANOUT_CHUNK):
+            chunk = items[i : i + FANOUT_CHUNK]
+            await self.bus.publish(FANOUT_CHANNEL, encode_msgpack(chunk))
+
     def _on_bus_message(self, channel: str, payload: bytes) -> None:
+        if channel == FANOUT_CHANNEL:
+            deliver = self.registry.deliver
+            for item in decode_msgpack(payload):
+                deliver(item[0], item[1])
+            return
         if channel == NODES_CHANNEL:
             frame = decode_msgpack(payload)
             handler = self.services.get("node:" + str(frame.get("type")))

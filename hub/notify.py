@@ -239,7 +239,7 @@ class Notifier:
                 frame = {"type": "customer.event", "user_id": n.user_id, "kind": n.kind,
                          "title": n.title, "body": n.body, "data": n.data, "ts": n.ts.isoformat()}  # fmt: skip
                 items.append((agent_channel(agent_id), encode_msgpack(frame)))
-        await self.node.bus.publish_many(items)
+        await self.node.fan_out(items)
         bot = self.node.services.get("bot")
         updates = [(n.user_id, n.data) for n in stored if n.kind == "transaction.status"]
         if bot is not None and updates:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,7 +105,8 @@ class StoredNotification:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex characters (the shape of uuid4().hex, cheaper to make)."""
+    return os.urandom(16).hex()
 
 
 class _Pending:
