@@ -113,12 +113,13 @@ class Chat:
     ) -> dict:
         claims = conn.claims
         cid = new_id()
-        lang = lang or "zh"
         status = "bot" if handoff == "bot" else "queued"
         priority = routing.priority_for_topic(topic)
         async with self.pool.acquire() as db:
-            if lang:
+            if lang:  # the chat's language becomes the user's for notifications too
                 await db.execute("update users set lang = $2 where id = $1", claims.sub, lang)
+            else:
+                lang = await db.fetchval("select lang from users where id = $1", claims.sub) or "zh"
             conv = await db.fetchrow(
                 "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
                 " previous_agent_id)"
