@@ -58,7 +58,7 @@ NODES_CHANNEL = f"{PREFIX}nodes"  # node-to-node control (broadcasts)
 # batches of (channel, frame) pairs every node receives and delivers to its own listeners:
 # one publish, one signature and one Redis hop per batch instead of per frame
 FANOUT_CHANNEL = f"{PREFIX}fanout"
-FANOUT_CHUNK = 1000
+FANOUT_CHUNK = 200  # frames per fan-out publish: delivering one holds the loop ~3 ms
 
 
 class Bus:

@@ -477,11 +477,9 @@ class Chat:
             frame = assigned_frame(conv, user, history, notes)
             frame["resumed"] = True
             conn.send_frame(frame)
-            conn.conv_seq[conv["id"]] = max(
-                conn.conv_seq.get(conv["id"], 0), known.get(conv["id"], 0)
+            conn.set_base(
+                conv["id"], max(known.get(conv["id"], 0), history[-1]["seq"] if history else 0)
             )
-            if history:
-                conn.conv_seq[conv["id"]] = max(conn.conv_seq[conv["id"]], history[-1]["seq"])
         queue = await assigner.queue_snapshot(db)
         conn.send_frame({"type": "queue.snapshot", "queue": queue, "ts": _now()})
 

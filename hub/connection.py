@@ -28,6 +28,8 @@ from hub.protocol import encode_json_bytes, encode_msgpack
 log = logging.getLogger(__name__)
 
 _CLOSE = object()
+NOTIFICATIONS = "\x00notifications"  # the stream key of a user's notifications
+MAX_AHEAD = 256
 
 
 class RateLimiter:
@@ -79,6 +81,7 @@ class Connection:
         "bad_frames",
         "notif_seq",
         "conv_seq",
+        "ahead",
         "held",
         "channels",
         "__weakref__",
@@ -99,6 +102,7 @@ class Connection:
         self.bad_frames: deque[float] | None = None
         self.notif_seq = 0
         self.conv_seq: dict[str, int] = {}
+        self.ahead: dict[str, set[int]] | None = None
         self.held: list | None = None  # frames held back while a resume replays
         self.channels: tuple[str, ...] = ()
 
@@ -121,18 +125,62 @@ class Connection:
         self._enqueue(data)
 
     def is_duplicate(self, frame: dict) -> bool:
+        """True for a frame this connection was already sent. Streams (the notifications,
+        each conversation) remember the highest seq sent without a gap, and the few seqs
+        sent ahead of a gap: frames from two nodes can arrive out of order, and the late
+        one must still go out."""
         kind = frame.get("type")
         if kind == "notification":
             seq = frame["seq"]
-            if seq <= self.notif_seq:
-                return True
-            self.notif_seq = seq
-        elif kind == "message":
+            last = self.notif_seq
+            if seq == last + 1 and not self.ahead:
+                self.notif_seq = seq
+                return False
+            return self._seen(NOTIFICATIONS, seq)
+        if kind == "message":
             cid, seq = frame["conversation_id"], frame["seq"]
-            if seq <= self.conv_seq.get(cid, 0):
-                return True
-            self.conv_seq[cid] = seq
+            last = self.conv_seq.get(cid, 0)
+            if seq == last + 1 and not self.ahead:
+                self.conv_seq[cid] = seq
+                return False
+            return self._seen(cid, seq)
+        if kind == "chat.assigned" and frame.get("history"):
+            cid = frame["conversation_id"]
+            self.conv_seq[cid] = max(self.conv_seq.get(cid, 0), frame["history"][-1]["seq"])
         return False
+
+    def _seen(self, stream: str, seq: int) -> bool:
+        last = self.notif_seq if stream == NOTIFICATIONS else self.conv_seq.get(stream, 0)
+        ahead = self.ahead.get(stream) if self.ahead else None
+        if seq <= last or (ahead is not None and seq in ahead):
+            return True
+        if seq == last + 1:
+            last = seq
+            while ahead and last + 1 in ahead:
+                last += 1
+                ahead.discard(last)
+            if ahead is not None and not ahead:
+                del self.ahead[stream]
+        else:
+            if self.ahead is None:
+                self.ahead = {}
+            ahead = self.ahead.setdefault(stream, set())
+            ahead.add(seq)
+            if len(ahead) > MAX_AHEAD:  # a gap that never fills: move on
+                last = max(ahead)
+                del self.ahead[stream]
+        if stream == NOTIFICATIONS:
+            self.notif_seq = last
+        else:
+            self.conv_seq[stream] = last
+        return False
+
+    def set_base(self, stream: str, seq: int) -> None:
+        """Everything up to `seq` on this stream is known to the client."""
+        if stream == NOTIFICATIONS:
+            self.notif_seq = max(self.notif_seq, seq)
+        else:
+            self.conv_seq[stream] = max(self.conv_seq.get(stream, 0), seq)
 
     def hold(self) -> None:
         self.held = []

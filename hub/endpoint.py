@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from hub import metrics
 from hub.auth import verify_token
-from hub.connection import Connection, RateLimiter
+from hub.connection import Connection, RateLimiter, direct_protocol
 from hub.errors import BadFrame, CloseCode, Forbidden, HubError, RateLimited, TooLarge
 from hub.protocol import (
     JSON,
@@ -47,8 +47,8 @@ def choose_subprotocol(offered: list[str]) -> str | None:
     return None
 
 
-def origin_allowed(headers: dict[bytes, bytes], allowed: list[str]) -> bool:
-    origin = headers.get(b"origin")
+def origin_allowed(scope: dict, allowed: list[str]) -> bool:
+    origin = next((v for k, v in scope.get("headers") or () if k == b"origin"), None)
     if origin is None:
         return True  # an app or a script, not a browser
     return origin.decode("latin-1").rstrip("/") in allowed
@@ -94,8 +94,7 @@ class WebSocketEndpoint:
         if message["type"] != "websocket.connect":
             return
         s = self.node.settings
-        headers = dict(scope.get("headers") or [])
-        if not origin_allowed(headers, s.origins):
+        if not origin_allowed(scope, s.origins):
             await send({"type": "websocket.close", "code": CloseCode.POLICY})
             return
         if self.node.draining:
@@ -117,6 +116,7 @@ class WebSocketEndpoint:
         if proto is not None:
             accept["subprotocol"] = proto
         await send(accept)
+        _forget_handshake(scope, send)
         conn = Connection(
             send,
             binary=proto == MSGPACK,
@@ -218,6 +218,16 @@ class WebSocketEndpoint:
                 bad.popleft()
             if len(bad) > s.bad_frames_limit:
                 conn.close(CloseCode.POLICY, "too many bad frames")
+
+
+def _forget_handshake(scope: dict, send) -> None:
+    """The handshake's request, response and headers are never read again; a socket may
+    live for hours, so let them go (about a fifth of a connection's memory)."""
+    scope["headers"] = []
+    proto = direct_protocol(send)
+    if proto is not None:
+        proto.request = None
+        proto.response = None
 
 
 def _payload(message: dict) -> tuple[bytes | str, bool]:

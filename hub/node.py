@@ -20,14 +20,14 @@ from hub.bus import (
     agent_channel,
     user_channel,
 )
-from hub.connection import Connection
+from hub.connection import NOTIFICATIONS, Connection
 from hub.errors import CloseCode
 from hub.protocol import Hello, decode_msgpack, encode_msgpack
 from hub.registry import Registry
 from hub.settings import Settings
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
-from hub.writer import GroupWriter
+from hub.writer import Writers
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Node:
         self.secret = secret
         self.node_id = settings.node_id or uuid.uuid4().hex[:12]
         self.pool: asyncpg.Pool | None = None
-        self.writer: GroupWriter | None = None
+        self.writer: Writers | None = None
         self.registry = Registry(on_control=self._on_control)
         self.bus = Bus(
             redis_url,
@@ -63,7 +63,7 @@ class Node:
     async def start(self) -> None:
         s = self.settings
         self.pool = await _create_pool(self.dsn, s.db_pool_min, s.db_pool_max)
-        self.writer = GroupWriter(self.pool, max_batch=s.writer_max_batch)
+        self.writer = Writers(self.pool, count=s.writers, max_batch=s.writer_max_batch)
         self.writer.start()
         await self.bus.start()
         await self.bus.subscribe(NODES_CHANNEL)
@@ -138,9 +138,12 @@ class Node:
 
     def _on_bus_message(self, channel: str, payload: bytes) -> None:
         if channel == FANOUT_CHANNEL:
-            deliver = self.registry.deliver
+            registry = self.registry
             for item in decode_msgpack(payload):
-                deliver(item[0], item[1])
+                if len(item) == 4:  # (channel, frame bytes, type, seq): no decode per frame
+                    registry.deliver_sequenced(item[0], item[1], item[2], item[3])
+                else:
+                    registry.deliver(item[0], item[1])
             return
         if channel == NODES_CHANNEL:
             frame = decode_msgpack(payload)
@@ -185,7 +188,7 @@ class Node:
             }
         )
         try:
-            await self.replay(conn, hello)
+            await self.replay(conn, hello, state)
         finally:
             conn.release()
         on_connect = self.services.get("on_connect")
@@ -204,23 +207,30 @@ class Node:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("presence update failed: %s", exc)
 
-    async def replay(self, conn: Connection, hello: Hello) -> None:
+    async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
+        """Set where each stream of this connection starts, then send what `resume` asks
+        for: notifications after `notifications_after`, and messages after the given seq of
+        each named conversation plus all of every open one the client did not name."""
         resume = hello.resume
         claims = conn.claims
         async with self.pool.acquire() as db:
             if claims.is_staff:
                 await self.services["resume_agent"](db, conn, resume)
                 return
+            open_convs = {c["conversation_id"]: c["last_seq"] for c in state["conversations"]}
             if resume is None:
+                conn.set_base(NOTIFICATIONS, state["notifications_seq"])
+                for cid, last in open_convs.items():
+                    conn.set_base(cid, last)
                 return
-            if resume.notifications_after is not None:
-                rows = await notif_store.after(
-                    db, claims.sub, resume.notifications_after, REPLAY_LIMIT
-                )
-                for n in rows:
+            after = resume.notifications_after
+            conn.set_base(NOTIFICATIONS, state["notifications_seq"] if after is None else after)
+            if after is not None:
+                for n in await notif_store.after(db, claims.sub, after, REPLAY_LIMIT):
                     conn.push(n, conn.encode(n))
             known = resume.conversations or {}
             for cid, last in await conv_store.resumable(db, claims.sub, known):
+                conn.set_base(cid, last)
                 for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
                     conn.push(m, conn.encode(m))
 

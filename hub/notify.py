@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ import msgpack
 
 from hub import metrics
 from hub.auth import issue_token
+from hub.bus import agent_channel, user_channel
+from hub.protocol import encode_msgpack
 from hub.writer import (
     MessageWrite,
     NotificationWrite,
@@ -33,6 +36,7 @@ from hub.writer import (
 log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "payments.events"
+BATCH = 2000
 POLL_INTERVAL_S = 5.0
 BUFFER_LIMIT = 100_000
 
@@ -139,8 +143,11 @@ def valid_event(event: Any) -> bool:
 class Notifier:
     def __init__(self, node):
         self.node = node
-        self._buffer: list[dict] = []
+        self._buffer: deque[dict] = deque()
         self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._offered = 0
+        self._finished = 0
 
     async def start(self) -> None:
         await self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
@@ -163,68 +170,101 @@ class Notifier:
             log.warning("event buffer full; the poller will catch up from the outbox")
             return
         self._buffer.extend(good)
+        self._offered += len(good)
         self._wake.set()
 
+    async def flushed(self) -> None:
+        """Wait until every event offered so far has been stored and pushed."""
+        target = self._offered
+        while self._finished < target:
+            self._progress.clear()
+            await self._progress.wait()
+
+    # Two ordered stages, so the next batch is prepared while the store commits this one:
+    # stage 1 renders a batch and queues its writes; stage 2 awaits their COMMIT and
+    # pushes. Batches reach the writers in buffer order and are pushed in that order, so
+    # every user's notifications go out in seq order.
+
     async def _consume(self) -> None:
+        staged: asyncio.Queue = asyncio.Queue(maxsize=4)
+        self.node.spawn(self._push_stage(staged), "events-push")
+        buffer = self._buffer
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._buffer:
-                batch, self._buffer = self._buffer[:2000], self._buffer[2000:]
+            while buffer:
+                batch = [buffer.popleft() for _ in range(min(BATCH, len(buffer)))]
                 try:
-                    await self.handle(batch)
+                    await staged.put(await self._stage(batch))
                 except Exception:
                     log.exception(
-                        "could not handle %d payment events; the poller will retry", len(batch)
+                        "could not stage %d payment events; the poller will retry", len(batch)
                     )
+                    self._done(len(batch))
 
-    async def handle(self, events: list[dict]) -> None:
-        node = self.node
-        urgent = [
-            e
-            for e in events
-            if e["type"] == "security.alert" and e.get("alert") == "account_frozen"
-        ]
-        plain = [
-            e
-            for e in events
-            if not (e["type"] == "security.alert" and e.get("alert") == "account_frozen")
-        ]
-        async with node.pool.acquire() as db:
+    async def _push_stage(self, staged: asyncio.Queue) -> None:
+        while True:
+            batch = await staged.get()
+            try:
+                await self._finish(batch)
+            except Exception:
+                log.exception("could not push %d payment events; the poller will retry", batch.size)
+            finally:
+                self._done(batch.size)
+
+    def _done(self, n: int) -> None:
+        self._finished += n
+        self._progress.set()
+
+    async def _stage(self, events: list[dict]) -> _Staged:
+        urgent = [e for e in events if _is_freeze(e)]
+        plain = [e for e in events if not _is_freeze(e)]
+        async with self.node.pool.acquire() as db:
             langs = dict(
                 await db.fetch(
                     "select id, lang from users where id = any($1::text[])",
                     list({e["user_id"] for e in events}),
                 )
             )
-        ops, rendered = [], []
+        ops = []
         for e in plain:
             r = render(e, langs.get(e["user_id"], "zh"))
-            if r is None:
-                continue
-            kind, title, body = r
-            ops.append(NotificationWrite(e["user_id"], kind, title, body, _data(e), e["event_id"]))
-            rendered.append(e)
-        results = await node.writer.submit_many(ops) if ops else []
-        stored = [r for r in results if isinstance(r, StoredNotification)]
+            if r is not None:
+                kind, title, body = r
+                ops.append(
+                    NotificationWrite(e["user_id"], kind, title, body, _data(e), e["event_id"])
+                )
+        futures = self.node.writer.enqueue_many(ops) if ops else []
+        metrics.EVENTS_IN.labels("transaction.status").inc(
+            sum(e["type"] == "transaction.status" for e in events)
+        )
+        metrics.EVENTS_IN.labels("security.alert").inc(
+            sum(e["type"] == "security.alert" for e in events)
+        )
+        return _Staged(len(events), futures, urgent, langs)
+
+    async def _finish(self, batch: _Staged) -> None:
+        results = await asyncio.gather(*batch.futures, return_exceptions=True)
         for r in results:
             if isinstance(r, Exception):
                 raise r
-        for e in plain:
-            metrics.EVENTS_IN.labels(e["type"]).inc()
-        await self.push(stored)
-        for e in urgent:
-            metrics.EVENTS_IN.labels(e["type"]).inc()
-            await self.freeze_incident(e, langs.get(e["user_id"], "zh"))
+        await self.push([r for r in results if isinstance(r, StoredNotification)])
+        for e in batch.urgent:
+            await self.freeze_incident(e, batch.langs.get(e["user_id"], "zh"))
+
+    async def handle(self, events: list[dict]) -> None:
+        """Store and push these events through the same ordered pipeline; return when done."""
+        self.offer(events)
+        await self.flushed()
 
     async def push(self, stored: list[StoredNotification]) -> None:
         """Publish to every device of each user, and tell the agents serving them."""
         if not stored:
             return
-        from hub.bus import agent_channel, user_channel
-        from hub.protocol import encode_msgpack
-
-        items = [(user_channel(n.user_id), encode_msgpack(n.frame())) for n in stored]
+        items: list = [
+            (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
+            for n in stored
+        ]
         async with self.node.pool.acquire() as db:
             serving = await db.fetch(
                 "select distinct user_id, agent_id from conversations where status = 'assigned'"
@@ -328,6 +368,17 @@ class Notifier:
                         " on conflict (source) do update set after_id = greatest(event_cursor.after_id, $1)",
                         cursor,
                     )
+
+
+class _Staged:
+    __slots__ = ("size", "futures", "urgent", "langs")
+
+    def __init__(self, size: int, futures: list, urgent: list[dict], langs: dict):
+        self.size, self.futures, self.urgent, self.langs = size, futures, urgent, langs
+
+
+def _is_freeze(event: dict) -> bool:
+    return event["type"] == "security.alert" and event.get("alert") == "account_frozen"
 
 
 def _data(event: dict) -> dict:

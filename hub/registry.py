@@ -100,6 +100,28 @@ class Registry:
             return
         self.fan_out(listeners, frame, payload)
 
+    def deliver_sequenced(self, channel: str, packed: bytes, kind: str, seq: int) -> None:
+        """A fan-out item that carries its frame's type and seq beside the msgpack bytes:
+        binary listeners get the bytes as they are; only JSON listeners need a decode."""
+        listeners = self._by_channel.get(channel)
+        if not listeners:
+            return
+        slim = {"type": kind, "seq": seq}
+        full: dict | None = None
+        text: bytes | None = None
+        for conn in tuple(listeners):
+            if conn.binary and conn.held is None:
+                conn.push(slim, packed)
+                continue
+            if full is None:
+                full = decode_msgpack(packed)
+            if conn.binary:
+                conn.push(full, packed)
+            else:
+                if text is None:
+                    text = orjson.dumps(full)
+                conn.push(full, text)
+
     @staticmethod
     def fan_out(listeners: set[Connection], frame: dict, packed: bytes | None = None) -> None:
         text: bytes | None = None

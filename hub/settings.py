@@ -39,8 +39,9 @@ class Settings(BaseSettings):
 
     # store
     db_pool_min: int = 2
-    db_pool_max: int = 10
+    db_pool_max: int = 12
     writer_max_batch: int = 2000
+    writers: int = 2  # group writers committing side by side
 
     # routing
     agent_grace_s: float = 30.0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,23 +139,17 @@ class GroupWriter:
         if self._task is not None:
             await self._task
 
-    async def submit(self, op: MessageWrite | NotificationWrite) -> Any:
+    def enqueue(self, op: MessageWrite | NotificationWrite) -> asyncio.Future:
+        """Queue a write; the future resolves after the COMMIT that holds it."""
         if self._closing:
             raise Unavailable("node is shutting down")
         future = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(op, future))
         self._wake.set()
-        return await future
+        return future
 
-    async def submit_many(self, ops: Sequence[MessageWrite | NotificationWrite]) -> list[Any]:
-        """Submit several writes; results (or exceptions) in order."""
-        if self._closing:
-            raise Unavailable("node is shutting down")
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in ops]
-        self._pending.extend(_Pending(op, f) for op, f in zip(ops, futures, strict=True))
-        self._wake.set()
-        return await asyncio.gather(*futures, return_exceptions=True)
+    async def submit(self, op: MessageWrite | NotificationWrite) -> Any:
+        return await self.enqueue(op)
 
     async def _run(self) -> None:
         while True:
@@ -214,6 +209,40 @@ class GroupWriter:
                 ):
                     results[i] = r
         return results
+
+
+class Writers:
+    """Several group writers committing side by side. Each write goes to the writer its
+    conversation (messages) or user (notifications) hashes to, so two writers never lock
+    the same row, and one stream's writes keep their order."""
+
+    def __init__(self, pool: asyncpg.Pool, *, count: int = 2, max_batch: int = 2000):
+        self._writers = [GroupWriter(pool, max_batch=max_batch) for _ in range(max(1, count))]
+
+    def start(self) -> None:
+        for w in self._writers:
+            w.start()
+
+    async def close(self) -> None:
+        for w in self._writers:
+            await w.close()
+
+    def _writer_for(self, op: MessageWrite | NotificationWrite) -> GroupWriter:
+        key = op.conversation_id if isinstance(op, MessageWrite) else op.user_id
+        return self._writers[zlib.crc32(key.encode()) % len(self._writers)]
+
+    def enqueue(self, op: MessageWrite | NotificationWrite) -> asyncio.Future:
+        return self._writer_for(op).enqueue(op)
+
+    def enqueue_many(self, ops: Sequence[MessageWrite | NotificationWrite]) -> list[asyncio.Future]:
+        return [self._writer_for(op).enqueue(op) for op in ops]
+
+    async def submit(self, op: MessageWrite | NotificationWrite) -> Any:
+        return await self.enqueue(op)
+
+    async def submit_many(self, ops: Sequence[MessageWrite | NotificationWrite]) -> list[Any]:
+        """Several writes; results (or exceptions) in order."""
+        return await asyncio.gather(*self.enqueue_many(ops), return_exceptions=True)
 
 
 def _may_write(op: MessageWrite, conv: asyncpg.Record) -> HubError | None:
@@ -335,65 +364,69 @@ async def ensure_users(conn: asyncpg.Connection, user_ids: Sequence[str]) -> Non
     )
 
 
+# One statement, one round trip per batch: claim each event id (a concurrent claim on
+# another node waits for that COMMIT and then loses), bump each user's counter (the
+# upsert locks user rows in id order, so batches never deadlock) and number the new rows
+# from it in batch order.
+_WRITE_NOTIFICATIONS = """
+with ops as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::jsonb[], $7::text[], $8::int[])
+    as t(id, user_id, kind, title, body, data, event_id, ord)
+),
+won as (
+  insert into processed_events (event_id)
+  select distinct event_id from ops where event_id is not null
+  on conflict (event_id) do nothing returning event_id
+),
+fresh as (
+  (select * from ops where event_id is null)
+  union all
+  (select distinct on (ops.event_id) ops.* from ops join won using (event_id)
+   order by ops.event_id, ops.ord)
+),
+counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
+bumped as (
+  insert into users (id, notif_seq) select user_id, n from counts order by user_id
+  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
+  returning id, notif_seq
+),
+numbered as (
+  select f.*, b.notif_seq - c.n + row_number() over (partition by f.user_id order by f.ord) as seq
+  from fresh f join bumped b on b.id = f.user_id join counts c on c.user_id = f.user_id
+)
+insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
+select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
+returning id, seq
+"""
+
+
 async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWrite]) -> list[Any]:
     """Insert notifications with each user's next seq. An op whose `event_id` was already
     handled (here or on another node) yields None and writes nothing."""
-    event_ids = [op.event_id for op in ops if op.event_id is not None]
-    winners: set[str] = set()
-    if event_ids:
-        rows = await conn.fetch(
-            "insert into processed_events (event_id) select unnest($1::text[])"
-            " on conflict (event_id) do nothing returning event_id",
-            event_ids,
-        )
-        winners = {r["event_id"] for r in rows}
-    todo = [op for op in ops if op.event_id is None or op.event_id in winners]
-    if not todo:
-        return [None] * len(ops)
-    user_ids = sorted({op.user_id for op in todo})
-    await ensure_users(conn, user_ids)
-    seqs = {
-        r["id"]: r["notif_seq"]
-        for r in await conn.fetch(
-            "select id, notif_seq from users where id = any($1::text[]) order by id for update",
-            user_ids,
-        )
-    }
+    if not ops:
+        return []
+    ids = [new_id() for _ in ops]
     now = datetime.now(UTC)
-    results: list[Any] = []
-    fresh: list[tuple[StoredNotification, str | None]] = []
-    seen_events: set[str] = set()
-    for op in ops:
-        if op.event_id is not None and (op.event_id not in winners or op.event_id in seen_events):
-            results.append(None)
-            continue
-        if op.event_id is not None:
-            seen_events.add(op.event_id)
-        seqs[op.user_id] += 1
-        n = StoredNotification(
-            new_id(), op.user_id, seqs[op.user_id], op.kind, op.title, op.body, op.data, now
+    rows = await conn.fetch(
+        _WRITE_NOTIFICATIONS,
+        ids,
+        [o.user_id for o in ops],
+        [o.kind for o in ops],
+        [o.title for o in ops],
+        [o.body for o in ops],
+        [o.data for o in ops],
+        [o.event_id for o in ops],
+        list(range(len(ops))),
+        now,
+    )
+    seq_of = {r["id"]: r["seq"] for r in rows}
+    out: list[Any] = []
+    for nid, o in zip(ids, ops, strict=True):
+        seq = seq_of.get(nid)
+        out.append(
+            None
+            if seq is None
+            else StoredNotification(nid, o.user_id, seq, o.kind, o.title, o.body, o.data, now)
         )
-        fresh.append((n, op.event_id))
-        results.append(n)
-    await conn.execute(
-        "insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)"
-        " select * from unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-        " $6::text[], $7::jsonb[], $8::text[], $9::timestamptz[])",
-        [n.notification_id for n, _ in fresh],
-        [n.user_id for n, _ in fresh],
-        [n.seq for n, _ in fresh],
-        [n.kind for n, _ in fresh],
-        [n.title for n, _ in fresh],
-        [n.body for n, _ in fresh],
-        [n.data for n, _ in fresh],
-        [e for _, e in fresh],
-        [n.ts for n, _ in fresh],
-    )
-    touched = sorted({n.user_id for n, _ in fresh})
-    await conn.execute(
-        "update users u set notif_seq = v.seq from unnest($1::text[], $2::bigint[]) v(id, seq)"
-        " where u.id = v.id",
-        touched,
-        [seqs[u] for u in touched],
-    )
-    return results
+    return out
