@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import time
@@ -49,8 +48,7 @@ def agent_channel(agent_id: str) -> str:
 def seal(key: bytes, channel: str, payload: bytes) -> bytes:
     """`payload || HMAC(key, channel || payload)[:16]`: only holders of HUB_SECRET can
     write frames a node will accept, and only for the channel they were sealed for."""
-    mac = hmac.new(key, channel.encode() + payload, hashlib.sha256).digest()
-    return payload + mac[:MAC_LEN]
+    return payload + hmac.digest(key, channel.encode() + payload, "sha256")[:MAC_LEN]
 
 
 STAFF_CHANNEL = f"{PREFIX}staff"  # queue and load changes every agent console shows
@@ -128,7 +126,7 @@ class Bus:
 
     def open(self, channel: str, data: bytes) -> bytes | None:
         payload, mac = data[:-MAC_LEN], data[-MAC_LEN:]
-        good = hmac.new(self._key, channel.encode() + payload, hashlib.sha256).digest()[:MAC_LEN]
+        good = hmac.digest(self._key, channel.encode() + payload, "sha256")[:MAC_LEN]
         return payload if hmac.compare_digest(mac, good) else None
 
     # --- publish -----------------------------------------------------------------------

@@ -20,11 +20,13 @@ _MIGRATION_LOCK = 0x5375_7070  # "Supp"
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # binary format: jsonb is a version byte and the JSON text; no str round trip per value
     await conn.set_type_codec(
         "jsonb",
-        encoder=lambda v: orjson.dumps(v).decode(),
-        decoder=orjson.loads,
+        encoder=lambda v: b"\x01" + orjson.dumps(v),
+        decoder=lambda b: orjson.loads(b[1:]),
         schema="pg_catalog",
+        format="binary",
     )
 
 
