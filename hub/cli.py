@@ -159,8 +159,7 @@ def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
             _print_dev_banner(settings)
         serve_app(app, settings, app.state.node)
     finally:
-        if dev:
-            rt.stop()
+        rt.stop()
 
 
 def _print_dev_banner(settings: Settings) -> None:
@@ -200,7 +199,10 @@ def cmd_migrate(args) -> None:
 
     setup_logging("text")
     rt = start_runtime(Settings(), dev=True, need_secret=False)
-    applied = _run(_migrate(rt.dsn))
+    try:
+        applied = _run(_migrate(rt.dsn))
+    finally:
+        rt.stop()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
 
 
@@ -234,7 +236,10 @@ def cmd_agent_add(args) -> None:
         finally:
             await db.close()
 
-    _run(go())
+    try:
+        _run(go())
+    finally:
+        rt.stop()
 
 
 def cmd_account_add(args) -> None:
@@ -249,7 +254,10 @@ def cmd_account_add(args) -> None:
         account = await add_account(rt.dsn, args.user, args.name, args.balance)
         print(f"account for {args.user} saved: balance {account['balance']} {account['currency']}")
 
-    _run(go())
+    try:
+        _run(go())
+    finally:
+        rt.stop()
 
 
 async def _with_store(fn):
@@ -260,14 +268,17 @@ async def _with_store(fn):
     from hub.store.db import create_pool
 
     rt = start_runtime(Settings(), dev=True, need_secret=False)
-    await _migrate(rt.dsn)
-    pool = await create_pool(rt.dsn, min_size=1, max_size=2)
-    redis = aioredis.from_url(rt.redis_url)
     try:
-        return await fn(pool, redis, resolve_secret(Settings(), dev=True))
+        await _migrate(rt.dsn)
+        pool = await create_pool(rt.dsn, min_size=1, max_size=2)
+        redis = aioredis.from_url(rt.redis_url)
+        try:
+            return await fn(pool, redis, resolve_secret(Settings(), dev=True))
+        finally:
+            await redis.aclose()
+            await pool.close()
     finally:
-        await redis.aclose()
-        await pool.close()
+        rt.stop()
 
 
 def cmd_broadcast(args) -> None:
@@ -364,7 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from hub.errors import HubError
+
     args = build_parser().parse_args(argv)
+    try:
+        _dispatch(args)
+    except HubError as exc:
+        print(f"supporthub: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _dispatch(args) -> None:
     match args.command:
         case "dev":
             cmd_web(args, dev=True, with_payments=True)

@@ -76,6 +76,7 @@ class EmbeddedPostgres:
         self.socket_dir = self.root
         self.durable = durable
         self.user = _run_as()
+        self.started_here = False
 
     @property
     def dsn(self) -> str:
@@ -123,7 +124,8 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or adopt an already running) server; return its DSN."""
         self._init()
-        if not self.running():
+        self.started_here = not self.running()
+        if self.started_here:
             opts = f"-h '' -k {self.socket_dir} -c max_connections=300"
             if not self.durable:
                 opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -173,6 +175,7 @@ class EmbeddedRedis:
         self.socket = self.root / "redis.sock"
         self.durable = durable
         self.proc: subprocess.Popen | None = None
+        self.started_here = False
 
     @property
     def url(self) -> str:
@@ -193,7 +196,9 @@ class EmbeddedRedis:
     def start(self) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.running():
+            self.started_here = False
             return self.url
+        self.started_here = True
         args = [
             _redis_bin(),
             "--port",

@@ -26,8 +26,11 @@ class Runtime:
     embedded: list = field(default_factory=list)
 
     def stop(self) -> None:
+        """Stop the embedded servers this process started (not ones it found running,
+        such as those of a `supporthub dev` next door)."""
         for server in reversed(self.embedded):
-            server.stop()
+            if server.started_here:
+                server.stop()
 
 
 def resolve_secret(settings: Settings, *, dev: bool) -> str:

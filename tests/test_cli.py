@@ -160,3 +160,28 @@ async def test_maintenance_command_fails_new_payments_and_tells_users(hub, servi
         out = await asyncio.to_thread(run_cli, "maintenance", "off", env=env)
         assert out.returncode == 0
     await user.close()
+
+
+def test_account_add_creates_a_payment_account(services):
+    env = {
+        "HUB_DATABASE_URL": services.dsn,
+        "HUB_REDIS_URL": services.redis_url,
+        "HUB_SECRET": SECRET,
+    }
+    out = run_cli(
+        "account",
+        "add",
+        "--user",
+        "u-cli-acct",
+        "--name",
+        "CLI 用户",
+        "--balance",
+        "123.45",
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "123.45" in out.stdout
+    bad = run_cli(
+        "account", "add", "--user", "u-cli-bad", "--name", "X", "--balance", "abc", env=env
+    )
+    assert bad.returncode != 0
