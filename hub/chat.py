@@ -229,7 +229,7 @@ class Chat:
         role = "user" if claims.role == "user" else "agent"
         conv = {"id": cid, "lang": "zh"}
         msg = await self.post(conv, role, claims.sub, claims.display_name, text, client_msg_id)
-        if role == "user" and not msg.duplicate:
+        if role == "user" and not msg.duplicate and msg.conversation_status == "bot":
             bot = self.node.services.get("bot")
             if bot is not None:
                 self.node.spawn(bot.on_user_message(cid, text), "bot-reply")

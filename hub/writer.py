@@ -55,6 +55,7 @@ class StoredMessage:
     user_id: str
     agent_id: str | None
     duplicate: bool = False
+    conversation_status: str = ""
 
     def frame(self) -> dict:
         frame: dict[str, Any] = {
@@ -314,7 +315,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
         msg = StoredMessage(
             new_id(), op.conversation_id, last_seq[op.conversation_id], op.sender_role,
             op.sender_id, op.sender_name, op.text, op.client_msg_id, now,
-            conv["user_id"], conv["agent_id"],
+            conv["user_id"], conv["agent_id"], False, conv["status"],
         )  # fmt: skip
         if op.sender_role == "agent":
             first_agent_reply.add(op.conversation_id)
