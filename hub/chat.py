@@ -118,6 +118,8 @@ class Chat:
         async with self.pool.acquire() as db:
             if lang:  # the chat's language becomes the user's for notifications too
                 await db.execute("update users set lang = $2 where id = $1", claims.sub, lang)
+                if "notifier" in self.node.services:
+                    self.node.services["notifier"].forget_lang(claims.sub)
             else:
                 lang = await db.fetchval("select lang from users where id = $1", claims.sub) or "zh"
             conv = await db.fetchrow(

@@ -175,6 +175,8 @@ class Node:
                 await conv_store.presence_add(db, claims.sub, self.node_id, 1)
             else:
                 await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
+                if hello.lang and "notifier" in self.services:
+                    self.services["notifier"].forget_lang(claims.sub)
                 await notif_store.materialise_broadcasts(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
         conn.send_frame(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "payments.events"
 BATCH = 2000
+LANG_TTL_S = 10.0
+LANG_CACHE_SIZE = 200_000
 POLL_INTERVAL_S = 5.0
 BUFFER_LIMIT = 100_000
 
@@ -148,6 +151,7 @@ class Notifier:
         self._progress = asyncio.Event()
         self._offered = 0
         self._finished = 0
+        self._lang_cache: dict[str, tuple[str, float]] = {}
 
     async def start(self) -> None:
         await self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
@@ -219,13 +223,7 @@ class Notifier:
     async def _stage(self, events: list[dict]) -> _Staged:
         urgent = [e for e in events if _is_freeze(e)]
         plain = [e for e in events if not _is_freeze(e)]
-        async with self.node.pool.acquire() as db:
-            langs = dict(
-                await db.fetch(
-                    "select id, lang from users where id = any($1::text[])",
-                    list({e["user_id"] for e in events}),
-                )
-            )
+        langs = await self._langs({e["user_id"] for e in events})
         ops = []
         for e in plain:
             r = render(e, langs.get(e["user_id"], "zh"))
@@ -251,6 +249,28 @@ class Notifier:
         await self.push([r for r in results if isinstance(r, StoredNotification)])
         for e in batch.urgent:
             await self.freeze_incident(e, batch.langs.get(e["user_id"], "zh"))
+
+    def forget_lang(self, user_id: str) -> None:
+        self._lang_cache.pop(user_id, None)
+
+    async def _langs(self, user_ids: set[str]) -> dict[str, str]:
+        """Each user's language, remembered for a while: it changes rarely, and a text in
+        the previous language for a few seconds is harmless."""
+        now = time.monotonic()
+        cache = self._lang_cache
+        missing = [u for u in user_ids if (hit := cache.get(u)) is None or hit[1] < now]
+        if missing:
+            async with self.node.pool.acquire() as db:
+                rows = await db.fetch(
+                    "select id, lang from users where id = any($1::text[])", missing
+                )
+            if len(cache) > LANG_CACHE_SIZE:
+                cache.clear()
+            for user_id in missing:
+                cache[user_id] = ("zh", now + LANG_TTL_S)  # unknown users read Chinese
+            for row in rows:
+                cache[row["id"]] = (row["lang"], now + LANG_TTL_S)
+        return {u: cache[u][0] for u in user_ids}
 
     async def handle(self, events: list[dict]) -> None:
         """Store and push these events through the same ordered pipeline; return when done."""
