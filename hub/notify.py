@@ -152,6 +152,7 @@ class Notifier:
         self._offered = 0
         self._finished = 0
         self._lang_cache: dict[str, tuple[str, float]] = {}
+        self._raw: list[bytes] = []
 
     async def start(self) -> None:
         await self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
@@ -159,12 +160,21 @@ class Notifier:
         self.node.spawn(self._poll_forever(), "events-poller")
 
     def _on_raw(self, data: bytes) -> None:
-        try:
-            event = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        except Exception:
-            log.warning("dropped an undecodable payment event")
-            return
-        self.offer([event])
+        # events read from one socket read are decoded and offered together, once the
+        # bus has parsed them all: one validation pass, one wake-up
+        self._raw.append(data)
+        if len(self._raw) == 1:
+            asyncio.get_running_loop().call_soon(self._take_raw)
+
+    def _take_raw(self) -> None:
+        raw, self._raw = self._raw, []
+        events = []
+        for data in raw:
+            try:
+                events.append(msgpack.unpackb(data, raw=False, strict_map_key=False))
+            except Exception:
+                log.warning("dropped an undecodable payment event")
+        self.offer(events)
 
     def offer(self, events: list) -> None:
         good = [e for e in events if valid_event(e)]
