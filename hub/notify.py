@@ -242,17 +242,17 @@ class Notifier:
                 ops.append(
                     NotificationWrite(e["user_id"], kind, title, body, _data(e), e["event_id"])
                 )
-        futures = self.node.writer.enqueue_many(ops) if ops else []
+        writes = self.node.writer.enqueue_many(ops)
         metrics.EVENTS_IN.labels("transaction.status").inc(
             sum(e["type"] == "transaction.status" for e in events)
         )
         metrics.EVENTS_IN.labels("security.alert").inc(
             sum(e["type"] == "security.alert" for e in events)
         )
-        return _Staged(len(events), futures, urgent, langs)
+        return _Staged(len(events), writes, urgent, langs)
 
     async def _finish(self, batch: _Staged) -> None:
-        results = await asyncio.gather(*batch.futures, return_exceptions=True)
+        results = await batch.writes.results()
         for r in results:
             if isinstance(r, Exception):
                 raise r
@@ -401,10 +401,10 @@ class Notifier:
 
 
 class _Staged:
-    __slots__ = ("size", "futures", "urgent", "langs")
+    __slots__ = ("size", "writes", "urgent", "langs")
 
-    def __init__(self, size: int, futures: list, urgent: list[dict], langs: dict):
-        self.size, self.futures, self.urgent, self.langs = size, futures, urgent, langs
+    def __init__(self, size: int, writes, urgent: list[dict], langs: dict):
+        self.size, self.writes, self.urgent, self.langs = size, writes, urgent, langs
 
 
 def _is_freeze(event: dict) -> bool:

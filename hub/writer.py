@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import zlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,20 +113,27 @@ def new_id() -> str:
 
 
 class _Pending:
-    __slots__ = ("op", "future")
+    """Writes queued together with one future: a single write's result, or the list of
+    results of a batch (an exception in place of a refused write)."""
 
-    def __init__(self, op: MessageWrite | NotificationWrite, future: asyncio.Future):
-        self.op = op
+    __slots__ = ("ops", "future", "many")
+
+    def __init__(self, ops: list, future: asyncio.Future, many: bool):
+        self.ops = ops
         self.future = future
+        self.many = many
+
+
+Op = MessageWrite | NotificationWrite
 
 
 class GroupWriter:
-    """The single writer task of a node. `submit()` returns after COMMIT."""
+    """One writer task: each COMMIT holds whatever queued while the previous one ran."""
 
     def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 2000):
         self._pool = pool
         self._max_batch = max_batch
-        self._pending: list[_Pending] = []
+        self._pending: deque[_Pending] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -140,33 +148,45 @@ class GroupWriter:
         if self._task is not None:
             await self._task
 
-    def enqueue(self, op: MessageWrite | NotificationWrite) -> asyncio.Future:
-        """Queue a write; the future resolves after the COMMIT that holds it."""
+    def _queue(self, ops: list, many: bool) -> asyncio.Future:
         if self._closing:
             raise Unavailable("node is shutting down")
         future = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(op, future))
+        self._pending.append(_Pending(ops, future, many))
         self._wake.set()
         return future
 
-    async def submit(self, op: MessageWrite | NotificationWrite) -> Any:
+    def enqueue(self, op: Op) -> asyncio.Future:
+        """Queue a write; the future resolves after the COMMIT that holds it."""
+        return self._queue([op], False)
+
+    def enqueue_batch(self, ops: list[Op]) -> asyncio.Future:
+        """Queue writes that resolve together, as a list of results in order."""
+        return self._queue(ops, True)
+
+    async def submit(self, op: Op) -> Any:
         return await self.enqueue(op)
 
     async def _run(self) -> None:
+        pending = self._pending
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
+            while pending:
+                batch = [pending.popleft()]
+                size = len(batch[0].ops)
+                while pending and size + len(pending[0].ops) <= self._max_batch:
+                    size += len(pending[0].ops)
+                    batch.append(pending.popleft())
                 await self._commit_with_retry(batch)
             if self._closing:
                 return
 
     async def _commit_with_retry(self, batch: list[_Pending]) -> None:
+        ops = [op for item in batch for op in item.ops]
         for attempt in range(3):
             try:
-                results = await self._commit(batch)
+                results = await self._commit(ops)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
@@ -177,14 +197,19 @@ class GroupWriter:
                     continue
                 self._fail(batch, Unavailable("the store is unavailable, try again"))
                 return
-            metrics.WRITER_BATCH.observe(len(batch))
-            for item, result in zip(batch, results, strict=True):
+            metrics.WRITER_BATCH.observe(len(ops))
+            at = 0
+            for item in batch:
+                mine = results[at : at + len(item.ops)]
+                at += len(item.ops)
                 if item.future.done():
                     continue
-                if isinstance(result, BaseException):
-                    item.future.set_exception(result)
+                if item.many:
+                    item.future.set_result(mine)
+                elif isinstance(mine[0], BaseException):
+                    item.future.set_exception(mine[0])
                 else:
-                    item.future.set_result(result)
+                    item.future.set_result(mine[0])
             return
         self._fail(batch, Unavailable("the store is busy, try again"))
 
@@ -194,20 +219,18 @@ class GroupWriter:
             if not item.future.done():
                 item.future.set_exception(exc)
 
-    async def _commit(self, batch: list[_Pending]) -> list[Any]:
-        messages = [(i, p.op) for i, p in enumerate(batch) if isinstance(p.op, MessageWrite)]
-        notes = [(i, p.op) for i, p in enumerate(batch) if isinstance(p.op, NotificationWrite)]
-        results: list[Any] = [None] * len(batch)
+    async def _commit(self, ops: list[Op]) -> list[Any]:
+        messages = [(i, op) for i, op in enumerate(ops) if isinstance(op, MessageWrite)]
+        notes = [(i, op) for i, op in enumerate(ops) if isinstance(op, NotificationWrite)]
+        results: list[Any] = [None] * len(ops)
         async with self._pool.acquire() as conn, conn.transaction():
             if messages:
-                for (i, _), r in zip(
-                    messages, await write_messages(conn, [m for _, m in messages]), strict=True
-                ):
+                stored = await write_messages(conn, [m for _, m in messages])
+                for (i, _), r in zip(messages, stored, strict=True):
                     results[i] = r
             if notes:
-                for (i, _), r in zip(
-                    notes, await write_notifications(conn, [n for _, n in notes]), strict=True
-                ):
+                stored = await write_notifications(conn, [n for _, n in notes])
+                for (i, _), r in zip(notes, stored, strict=True):
                     results[i] = r
         return results
 
@@ -228,22 +251,50 @@ class Writers:
         for w in self._writers:
             await w.close()
 
-    def _writer_for(self, op: MessageWrite | NotificationWrite) -> GroupWriter:
+    def _index(self, op: Op) -> int:
         key = op.conversation_id if isinstance(op, MessageWrite) else op.user_id
-        return self._writers[zlib.crc32(key.encode()) % len(self._writers)]
+        return zlib.crc32(key.encode()) % len(self._writers)
 
-    def enqueue(self, op: MessageWrite | NotificationWrite) -> asyncio.Future:
-        return self._writer_for(op).enqueue(op)
+    def enqueue(self, op: Op) -> asyncio.Future:
+        return self._writers[self._index(op)].enqueue(op)
 
-    def enqueue_many(self, ops: Sequence[MessageWrite | NotificationWrite]) -> list[asyncio.Future]:
-        return [self._writer_for(op).enqueue(op) for op in ops]
+    def enqueue_many(self, ops: Sequence[Op]) -> BatchWrite:
+        """Queue many writes now (one future per writer, not per write); await
+        `.results()` later for their results in order."""
+        groups: dict[int, list[int]] = {}
+        for i, op in enumerate(ops):
+            groups.setdefault(self._index(op), []).append(i)
+        parts = [
+            (positions, self._writers[w].enqueue_batch([ops[i] for i in positions]))
+            for w, positions in groups.items()
+        ]
+        return BatchWrite(len(ops), parts)
 
-    async def submit(self, op: MessageWrite | NotificationWrite) -> Any:
+    async def submit(self, op: Op) -> Any:
         return await self.enqueue(op)
 
-    async def submit_many(self, ops: Sequence[MessageWrite | NotificationWrite]) -> list[Any]:
+    async def submit_many(self, ops: Sequence[Op]) -> list[Any]:
         """Several writes; results (or exceptions) in order."""
-        return await asyncio.gather(*self.enqueue_many(ops), return_exceptions=True)
+        return await self.enqueue_many(ops).results()
+
+
+class BatchWrite:
+    __slots__ = ("size", "parts")
+
+    def __init__(self, size: int, parts: list[tuple[list[int], asyncio.Future]]):
+        self.size = size
+        self.parts = parts
+
+    async def results(self) -> list[Any]:
+        out: list[Any] = [None] * self.size
+        for positions, future in self.parts:
+            try:
+                results = await future
+            except Exception as exc:
+                results = [exc] * len(positions)
+            for i, r in zip(positions, results, strict=True):
+                out[i] = r
+        return out
 
 
 def _may_write(op: MessageWrite, conv: asyncpg.Record) -> HubError | None:
