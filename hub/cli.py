@@ -116,6 +116,7 @@ def serve_app(app, settings: Settings, node) -> None:
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=settings.ws_compression,
         ws_ping_interval=20,
         ws_ping_timeout=20,
         loop="uvloop" if _has_uvloop() else "asyncio",

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections import deque
+
+from websockets.protocol import State
 
 from hub import metrics
 from hub.auth import Claims
@@ -26,8 +29,11 @@ from hub.errors import CloseCode
 from hub.protocol import encode_json_bytes, encode_msgpack
 
 log = logging.getLogger(__name__)
+OPEN = State.OPEN
 
 _CLOSE = object()
+_HEADER16 = struct.Struct("!BBH")
+_HEADER64 = struct.Struct("!BBQ")
 NOTIFICATIONS = "\x00notifications"  # the stream key of a user's notifications
 MAX_AHEAD = 256
 
@@ -213,14 +219,27 @@ class Connection:
         p = self._proto
         if p is None or p.close_sent or p.disconnected or not p.writable.is_set():
             return False
-        try:
+        ws = p.conn
+        if ws.state is not OPEN:
+            return False  # closing: let the ASGI path report it
+        if ws.extensions:  # e.g. per-message deflate: the protocol must frame it
             if self.binary:
-                p.conn.send_binary(data)
+                ws.send_binary(data)
             else:
-                p.conn.send_text(data)
-        except Exception:  # the protocol is closing: let the ASGI path report it
-            return False
-        p.transport.write(b"".join(p.conn.data_to_send()))
+                ws.send_text(data)
+            p.transport.write(b"".join(ws.data_to_send()))
+            return True
+        # A server frame is a 2-10 byte header and the payload (RFC 6455 5.2, unmasked);
+        # building it here skips a Frame object and the protocol's buffers per message.
+        opcode = 0x82 if self.binary else 0x81
+        n = len(data)
+        if n < 126:
+            header = bytes((opcode, n))
+        elif n < 65536:
+            header = _HEADER16.pack(opcode, 126, n)
+        else:
+            header = _HEADER64.pack(opcode, 127, n)
+        p.transport.write(header + data)
         return True
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "", *, flush: bool = True) -> None:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # WebSocket limits
     hello_timeout_s: float = 10.0
     max_frame_bytes: int = 64 * 1024
+    ws_compression: bool = (
+        False  # per-message deflate: CPU and ~tens of KB per socket for small frames
+    )
     send_queue_frames: int = 1024
     rate_per_s: float = 50.0
     rate_burst: float = 100.0

@@ -131,6 +131,7 @@ async def start_hub(services: Services, **overrides) -> HubServer:
     )  # fmt: skip
     config = uvicorn.Config(
         app, ws="websockets-sansio", ws_max_size=settings.max_frame_bytes, lifespan="on",
+        ws_per_message_deflate=settings.ws_compression,
         log_config=None, access_log=False,
     )  # fmt: skip
     server = uvicorn.Server(config)

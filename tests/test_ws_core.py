@@ -193,3 +193,32 @@ async def test_health_ready_metrics(hub):
         assert "supporthub_connections" in metrics.text
         assert "supporthub_frames_in_total" in metrics.text
         assert "supporthub_queue_drops_total" in metrics.text
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["raw-frames", "per-message-deflate"])
+@pytest.mark.parametrize("proto", [JSON, MSGPACK])
+async def test_pushes_arrive_intact_with_and_without_compression(services, proto, compression):
+    import uuid as _uuid
+
+    import redis.asyncio as aioredis
+
+    from tests.conftest import start_hub
+
+    server = await start_hub(services, ws_compression=compression)
+    try:
+        user_id = f"u-{_uuid.uuid4().hex[:8]}"
+        client = await server.client(user_id, proto=proto)
+        assert bool(client.ws.protocol.extensions) is compression
+        r = aioredis.from_url(services.redis_url)
+        for size in (10, 200, 70_000):  # 7-bit, 16-bit and 64-bit frame lengths
+            event = {"event_id": _uuid.uuid4().hex, "type": "transaction.status", "user_id": user_id,
+                     "occurred_at": "2026-11-25T00:00:00+00:00", "transaction_id": "tx_1",
+                     "status": "succeeded", "amount": "1.00", "currency": "CNY", "speed": "instant",
+                     "memo": "备" * size}  # fmt: skip
+            await r.publish("payments.events", msgpack.packb(event))
+            got = await client.expect("notification")
+            assert got["data"]["memo"] == "备" * size
+        await r.aclose()
+        await client.close()
+    finally:
+        await server.stop()
