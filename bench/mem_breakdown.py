@@ -127,8 +127,9 @@ async def main(a) -> None:
 
 
 def apply_experiment() -> None:
-    """Monkeypatches that model the memory changes recommended in docs/benchmarks.md
-    (for measuring them here only; the hub itself is not touched):
+    """Monkeypatches that modelled the memory changes recommended in docs/benchmarks.md
+    (for measuring them here only; the hub itself is not touched). They landed in hub/ as
+    M1 (e9c436a): applying them again changes nothing.
     - after the handshake, uvicorn's protocol drops the HTTP request/response it keeps
       and the scope's header list is emptied (the hub reads Origin before accepting);
     - Connection.bad_frames is created on the first bad frame, not per connection."""
