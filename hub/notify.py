@@ -3,7 +3,7 @@
 Events arrive on the Redis channel `payments.events` (the fast path) and, as a safety net,
 from the payments outbox over HTTP (`GET /api/events`), polled at start, after a bus
 reconnect and every few seconds. Each `event_id` is handled once across all nodes (the
-`processed_events` insert decides), so the two paths may overlap freely.
+unique `event_id` of stored notifications decides), so the two paths may overlap freely.
 
 The subscriber callback only appends to a buffer; one consumer task drains it in batches
 through the group writer: no task per event.

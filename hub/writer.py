@@ -187,7 +187,11 @@ class GroupWriter:
         for attempt in range(3):
             try:
                 results = await self._commit(ops)
-            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            except (
+                asyncpg.DeadlockDetectedError,
+                asyncpg.SerializationError,
+                asyncpg.UniqueViolationError,  # another node stored the same event meanwhile
+            ):
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
             except Exception as exc:  # connection lost, server down: fail the batch, keep running
@@ -416,25 +420,22 @@ async def ensure_users(conn: asyncpg.Connection, user_ids: Sequence[str]) -> Non
     )
 
 
-# One statement, one round trip per batch: claim each event id (a concurrent claim on
-# another node waits for that COMMIT and then loses), bump each user's counter (the
-# upsert locks user rows in id order, so batches never deadlock) and number the new rows
-# from it in batch order.
+# One statement, one round trip per batch: skip events already stored (the unique index
+# on event_id makes a concurrent copy on another node fail this batch, which is retried
+# and then skips it), bump each user's counter (the upsert locks user rows in id order,
+# so batches never deadlock) and number the new rows from it in batch order.
 _WRITE_NOTIFICATIONS = """
 with ops as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                        $6::jsonb[], $7::text[], $8::int[])
     as t(id, user_id, kind, title, body, data, event_id, ord)
 ),
-won as (
-  insert into processed_events (event_id)
-  select distinct event_id from ops where event_id is not null
-  on conflict (event_id) do nothing returning event_id
-),
 fresh as (
   (select * from ops where event_id is null)
   union all
-  (select distinct on (ops.event_id) ops.* from ops join won using (event_id)
+  (select distinct on (ops.event_id) ops.* from ops
+   where ops.event_id is not null
+     and not exists (select 1 from notifications n where n.event_id = ops.event_id)
    order by ops.event_id, ops.ord)
 ),
 counts as (select user_id, count(*)::bigint as n from fresh group by user_id),

@@ -69,9 +69,9 @@ async def create_broadcast(db: asyncpg.Connection, title: str, body: str, data: 
             "with locked as (select id from users where broadcast_cursor < $1 order by id for update),"
             " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
             "   from locked where u.id = locked.id returning u.id, u.notif_seq)"
-            " insert into notifications (id, user_id, seq, kind, title, body, data, event_id)"
+            " insert into notifications (id, user_id, seq, kind, title, body, data, broadcast_id)"
             " select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
-            "   bumped.notif_seq, 'system.notice', $2, $3, $4, 'broadcast:' || $1::text from bumped",
+            "   bumped.notif_seq, 'system.notice', $2, $3, $4, $1 from bumped",
             bid,
             title,
             body,
@@ -96,7 +96,7 @@ async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
         for b in pending:
             seq += 1
             await db.execute(
-                "insert into notifications (id, user_id, seq, kind, title, body, data, event_id)"
+                "insert into notifications (id, user_id, seq, kind, title, body, data, broadcast_id)"
                 " values ($1, $2, $3, 'system.notice', $4, $5, $6, $7)",
                 new_id(),
                 user_id,
@@ -104,7 +104,7 @@ async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
                 b["title"],
                 b["body"],
                 b["data"],
-                f"broadcast:{b['id']}",
+                b["id"],
             )
         await db.execute(
             "update users set notif_seq = $2, broadcast_cursor = $3 where id = $1",
@@ -118,8 +118,8 @@ async def broadcast_copies(
     db: asyncpg.Connection, broadcast_id: int, user_ids: list[str]
 ) -> list[tuple[str, dict]]:
     rows = await db.fetch(
-        "select * from notifications where event_id = $1 and user_id = any($2::text[])",
-        f"broadcast:{broadcast_id}",
+        "select * from notifications where broadcast_id = $1 and user_id = any($2::text[])",
+        broadcast_id,
         user_ids,
     )
     return [(r["user_id"], notification_frame(r)) for r in rows]

@@ -101,25 +101,20 @@ create table notes (
 create index notes_conversation on notes (conversation_id, created_at);
 
 create table notifications (
-    id         text primary key,
-    user_id    text not null references users(id),
-    seq        bigint not null,
-    kind       text not null,
-    title      text not null,
-    body       text not null,
-    data       jsonb not null default '{}',
-    event_id   text,
-    created_at timestamptz not null default now(),
+    id           text primary key,
+    user_id      text not null references users(id),
+    seq          bigint not null,
+    kind         text not null,
+    title        text not null,
+    body         text not null,
+    data         jsonb not null default '{}',
+    event_id     text,    -- the payment event it came from: each is handled once, on any node
+    broadcast_id bigint,  -- or the system notice it is a copy of
+    created_at   timestamptz not null default now(),
     unique (user_id, seq)
 );
-
-create index notifications_event on notifications (event_id) where event_id is not null;
-
--- each payment event is handled once, across all hub nodes
-create table processed_events (
-    event_id     text primary key,
-    processed_at timestamptz not null default now()
-);
+create unique index notifications_event on notifications (event_id) where event_id is not null;
+create index notifications_broadcast on notifications (broadcast_id) where broadcast_id is not null;
 
 -- how far this hub has read the payments outbox (catch-up after downtime)
 create table event_cursor (
