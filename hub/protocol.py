@@ -153,8 +153,8 @@ CLIENT_TYPES = frozenset(
 # --- codecs ---------------------------------------------------------------------------
 
 
-def encode_msgpack(frame: dict) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)
+# one reused packer: packb() builds a new Packer per call (the event loop is single-threaded)
+encode_msgpack = msgpack.Packer(use_bin_type=True).pack
 
 
 def encode_json(frame: dict) -> str:

@@ -93,6 +93,7 @@ class StoredNotification:
     body: str
     data: dict
     ts: datetime
+    ts_text: str = ""  # ts.isoformat(), made once per batch (every row shares the COMMIT time)
 
     def frame(self) -> dict:
         return {
@@ -103,7 +104,7 @@ class StoredNotification:
             "title": self.title,
             "body": self.body,
             "data": self.data,
-            "ts": self.ts.isoformat(),
+            "ts": self.ts_text or self.ts.isoformat(),
         }
 
 
@@ -474,12 +475,15 @@ async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWr
         now,
     )
     seq_of = {r["id"]: r["seq"] for r in rows}
+    ts_text = now.isoformat()
     out: list[Any] = []
     for nid, o in zip(ids, ops, strict=True):
         seq = seq_of.get(nid)
         out.append(
             None
             if seq is None
-            else StoredNotification(nid, o.user_id, seq, o.kind, o.title, o.body, o.data, now)
+            else StoredNotification(
+                nid, o.user_id, seq, o.kind, o.title, o.body, o.data, now, ts_text
+            )
         )
     return out
