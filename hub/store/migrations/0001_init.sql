@@ -102,7 +102,7 @@ create index notes_conversation on notes (conversation_id, created_at);
 
 create table notifications (
     id           text primary key,
-    user_id      text not null references users(id),
+    user_id      text not null,  -- no FK: the same statement upserts the user row (saves a trigger per row)
     seq          bigint not null,
     kind         text not null,
     title        text not null,
