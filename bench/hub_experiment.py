@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LANDED = {
+    "fastframe": "178a17a (reused msgpack packer, ts formatted once per batch)",
     "batchpub": "8842df6", "syncsend": "8842df6", "fastid": "8842df6",
     "pipeline": "e9c436a, P1", "onestmt": "e9c436a, P2", "slimfan": "e9c436a, P3",
     "smallchunk": "e9c436a, P4", "twowriters": "e9c436a, P5: HUB_WRITERS",
@@ -200,7 +201,6 @@ EXPERIMENTS = {
     "trace": exp_trace,
     "gc": exp_gc,
     "rawpub": exp_rawpub,
-    "fastframe": exp_fastframe,
 }
 
 
