@@ -29,15 +29,6 @@ def _settings(args) -> Settings:
     return Settings(**overrides)
 
 
-def _uvloop() -> None:
-    try:
-        import uvloop
-
-        uvloop.install() if sys.version_info < (3, 12) else None
-    except ImportError:
-        pass
-
-
 def _loop_factory():
     try:
         import uvloop

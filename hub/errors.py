@@ -20,7 +20,6 @@ class CloseCode(IntEnum):
     TOO_BIG = 1009
     TRY_AGAIN = 1013  # overloaded or slow consumer: reconnect later and resume
     UNAUTHORIZED = 4001  # bad, missing or expired token: get a new one first
-    HELLO_TIMEOUT = 4008
 
 
 class HubError(Exception):

@@ -116,9 +116,6 @@ class Node:
     async def to_staff(self, frame: dict) -> None:
         await self.bus.publish(STAFF_CHANNEL, encode_msgpack(frame))
 
-    async def to_nodes(self, frame: dict) -> None:
-        await self.bus.publish(NODES_CHANNEL, encode_msgpack(frame))
-
     async def to_conversation(self, conv: dict, frame: dict, *, include_user: bool = True) -> None:
         """A frame for both sides of a conversation, encoded once."""
         packed = encode_msgpack(frame)

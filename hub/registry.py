@@ -71,9 +71,6 @@ class Registry:
     def of_user(self, user_id: str) -> set[Connection]:
         return self.listeners(user_channel(user_id))
 
-    def of_agent(self, agent_id: str) -> set[Connection]:
-        return self.listeners(agent_channel(agent_id))
-
     def all(self) -> Iterator[Connection]:
         seen: set[int] = set()
         for listeners in self._by_channel.values():

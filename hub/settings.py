@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,8 +74,3 @@ class Settings(BaseSettings):
         if self.host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
             own += [f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}"]
         return own
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

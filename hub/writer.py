@@ -413,14 +413,6 @@ def _as_dict(msg: StoredMessage) -> dict:
     return {name: getattr(msg, name) for name in StoredMessage.__slots__}
 
 
-async def ensure_users(conn: asyncpg.Connection, user_ids: Sequence[str]) -> None:
-    """A valid token is all a user needs: unseen user ids get a row on first use."""
-    await conn.execute(
-        "insert into users (id) select unnest($1::text[]) on conflict (id) do nothing",
-        sorted(set(user_ids)),
-    )
-
-
 # One statement, one round trip per batch: skip events already stored (the unique index
 # on event_id makes a concurrent copy on another node fail this batch, which is retried
 # and then skips it), bump each user's counter (the upsert locks user rows in id order,
