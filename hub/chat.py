@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -506,7 +505,3 @@ def _side(claims: Claims) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def monotonic() -> float:
-    return time.monotonic()

@@ -34,23 +34,16 @@ class Registry:
         self._on_control = on_control
         self.count = 0
 
-    def add(self, conn: Connection) -> list[str]:
-        """Register `conn`; return the channels that had no local listener before."""
+    def add(self, conn: Connection) -> None:
+        """Register `conn` on its channels (the bus ref-counts their subscriptions)."""
         conn.channels = channels_for(conn)
-        fresh = []
         for ch in conn.channels:
-            listeners = self._by_channel.get(ch)
-            if listeners is None:
-                listeners = self._by_channel[ch] = set()
-                fresh.append(ch)
-            listeners.add(conn)
+            self._by_channel.setdefault(ch, set()).add(conn)
         self.count += 1
         metrics.CONNECTIONS.labels(conn.claims.role).inc()
-        return fresh
 
-    def remove(self, conn: Connection) -> list[str]:
-        """Unregister `conn`; return the channels that have no local listener left."""
-        emptied = []
+    def remove(self, conn: Connection) -> None:
+        """Unregister `conn`."""
         for ch in conn.channels:
             listeners = self._by_channel.get(ch)
             if listeners is None or conn not in listeners:
@@ -58,12 +51,10 @@ class Registry:
             listeners.discard(conn)
             if not listeners:
                 del self._by_channel[ch]
-                emptied.append(ch)
         if conn.channels:
             self.count -= 1
             metrics.CONNECTIONS.labels(conn.claims.role).dec()
         conn.channels = ()
-        return emptied
 
     def listeners(self, channel: str) -> set[Connection]:
         return self._by_channel.get(channel, set())
