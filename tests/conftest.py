@@ -22,7 +22,7 @@ import uvicorn
 
 from hub.app import create_app
 from hub.auth import issue_token
-from hub.embedded import EmbeddedPostgres, EmbeddedRedis
+from hub.embedded import PG_DB, EmbeddedPostgres, EmbeddedRedis
 from hub.settings import Settings
 from hub.store.db import migrate
 from tests.client import HubClient
@@ -144,6 +144,42 @@ async def start_hub(services: Services, **overrides) -> HubServer:
             raise RuntimeError("hub did not start")
         await asyncio.sleep(0.02)
     return HubServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", app, server, task)
+
+
+@dataclass
+class IsolatedServices:
+    """A database of its own in the session's cluster and a Redis of its own: what a test
+    needs when no other hub (the session's) may see its events."""
+
+    dsn: str
+    redis: EmbeddedRedis
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
+
+
+@pytest.fixture
+async def isolated(services):
+    name = "iso_" + uuid.uuid4().hex[:12]
+    admin = await asyncpg.connect(services.dsn)
+    try:
+        await admin.execute(f"create database {name}")
+    finally:
+        await admin.close()
+    dsn = services.dsn.replace(f"/{PG_DB}?", f"/{name}?")
+    await migrate(dsn)
+    redis = EmbeddedRedis(services.root / name)
+    redis.start()
+    try:
+        yield IsolatedServices(dsn, redis)
+    finally:
+        redis.destroy()
+        admin = await asyncpg.connect(services.dsn)
+        try:
+            await admin.execute(f"drop database {name} with (force)")
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 
+import asyncpg
 import pytest
 
 from hub import agents
@@ -140,34 +141,46 @@ async def test_redis_outage_mid_stream_loses_nothing(services):
         await server.stop()
 
 
-async def test_hub_down_mid_stream_catches_up_from_the_outbox(services, db):
+async def test_hub_down_mid_stream_catches_up_from_the_outbox(isolated):
+    # a database and Redis of its own: no other hub may consume the events while this one is down
     payer = uid()
-    await add_account(services.dsn, payer, "Payer", "100.00")
-    await add_account(services.dsn, "shop-4", "Shop", "0.00")
-    server = await start_hub(services)
+    await add_account(isolated.dsn, payer, "Payer", "100.00")
+    await add_account(isolated.dsn, "shop-4", "Shop", "0.00")
+    server = await start_hub(isolated)
     device = await server.client(payer)
     await pay(server, payer, "shop-4")
-    await device.expect("notification", timeout=15)
+    assert (await device.expect("notification", timeout=15))["seq"] == 1
     await device.close()
-    # a payments-only process keeps taking payments while no hub consumes events
     await server.stop()
+
+    # a payments-only process keeps taking payments and publishing while no hub listens
     from tests.conftest import make_settings
 
-    pay_app = await _payments_only(services, make_settings())
+    pay_app = await _payments_only(isolated, make_settings())
     try:
         for _ in range(2):
             await pay(pay_app, payer, "shop-4")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the relay has published them to nobody
     finally:
         await pay_app.stop()
-    server = await start_hub(services)
+    db = await asyncpg.connect(isolated.dsn)
     try:
-        back = await server.client(payer, resume={"notifications_after": 1})
-        seqs = sorted([(await back.expect("notification", timeout=20))["seq"] for _ in range(2)])
-        assert seqs == [2, 3]
-        await back.close()
+        assert await db.fetchval("select count(*) from outbox where published_at is null") == 0
+        assert await db.fetchval("select count(*) from notifications") == 1
+
+        server = await start_hub(isolated)
+        try:
+            back = await server.client(payer, resume={"notifications_after": 1})
+            frames = [await back.expect("notification", timeout=20) for _ in range(2)]
+            assert sorted(f["seq"] for f in frames) == [2, 3]
+            assert {f["data"]["status"] for f in frames} == {"succeeded"}
+            await back.quiet("notification", 1.0)
+            await back.close()
+        finally:
+            await server.stop()
+        assert await db.fetchval("select count(*) from notifications") == 3
     finally:
-        await server.stop()
+        await db.close()
 
 
 async def test_events_that_never_crossed_redis_are_read_from_the_outbox(services, db):
