@@ -57,6 +57,7 @@ BUS_LAG = Histogram(
 )
 BUS_HEALTHY = Gauge("supporthub_bus_healthy", "1 while the Redis bus hears its own probes")
 BUS_RECONNECTS = Counter("supporthub_bus_reconnects_total", "Redis pub/sub reconnects")
+HUB_NODES = Gauge("supporthub_hub_nodes", "Live hub nodes as this node sees them (event ring)")
 WRITER_BATCH = Histogram(
     "supporthub_writer_batch_size",
     "Writes per group commit",

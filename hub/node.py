@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
 import asyncpg
 
+from hub import metrics
 from hub.bus import (
     FANOUT_CHANNEL,
     FANOUT_CHUNK,
@@ -24,6 +26,7 @@ from hub.connection import NOTIFICATIONS, Connection
 from hub.errors import CloseCode
 from hub.protocol import Hello, decode_msgpack, encode_msgpack
 from hub.registry import Registry
+from hub.ring import NODE_BEAT_S, NODE_TTL_S, NODES_KEY, NodeRing
 from hub.settings import Settings
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
@@ -45,6 +48,7 @@ class Node:
         self.pool: asyncpg.Pool | None = None
         self.writer: Writers | None = None
         self.registry = Registry(on_control=self._on_control)
+        self.ring = NodeRing(self.node_id)
         self.bus = Bus(
             redis_url,
             secret,
@@ -55,8 +59,9 @@ class Node:
             probe_timeout_s=settings.bus_probe_timeout_s,
         )
         self.draining = False
-        self.services: dict[str, Any] = {}
+        self.services: dict[str, Any] = {"node:nodes.changed": self._on_nodes_changed}
         self._tasks: list[asyncio.Task] = []
+        self._left = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -68,7 +73,10 @@ class Node:
         await self.bus.start()
         await self.bus.subscribe(NODES_CHANNEL)
         await self.bus.subscribe(FANOUT_CHANNEL)
+        await self._beat_membership()
+        await self._announce_membership()
         self.spawn(self._presence_beat(), "presence-beat")
+        self.spawn(self._membership_beat(), "membership-beat")
 
     def spawn(self, coro, name: str) -> asyncio.Task:
         """A background task that lives as long as the node; it logs when it dies."""
@@ -99,6 +107,7 @@ class Node:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.writer is not None:
             await self.writer.close()  # finishes writes in flight
+        await self._leave_membership()
         await self.bus.close()
         if self.pool is not None:
             async with self.pool.acquire() as db:
@@ -259,6 +268,45 @@ class Node:
         resync = {"type": "session.resync"}
         for conn in list(self.registry.all()):
             conn.send_frame(resync)
+
+    # --- hub membership (who handles which user's payment events: hub.ring) -------------
+
+    async def _membership_beat(self) -> None:
+        while True:
+            await asyncio.sleep(NODE_BEAT_S)
+            await self._beat_membership()
+
+    async def _beat_membership(self) -> None:
+        if self._left:
+            return
+        now_ms = int(time.time() * 1000)
+        try:
+            async with self.bus.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(NODES_KEY, {self.node_id: now_ms})
+                pipe.zremrangebyscore(NODES_KEY, "-inf", now_ms - int(NODE_TTL_S * 1000))
+                pipe.zrange(NODES_KEY, 0, -1)
+                *_, live = await pipe.execute()
+        except Exception as exc:  # Redis away: keep the last view; events wait in the outbox
+            log.debug("membership beat failed: %s", exc)
+            return
+        if self.ring.update(m.decode() if isinstance(m, bytes) else m for m in live):
+            log.info("hub nodes: %s", ", ".join(self.ring.nodes))
+            metrics.HUB_NODES.set(len(self.ring.nodes))
+
+    async def _announce_membership(self) -> None:
+        await self.bus.publish(NODES_CHANNEL, encode_msgpack({"type": "nodes.changed"}))
+
+    async def _leave_membership(self) -> None:
+        self._left = True
+        try:
+            await self.bus.redis.zrem(NODES_KEY, self.node_id)
+        except Exception as exc:
+            log.debug("could not leave membership: %s", exc)
+            return
+        await self._announce_membership()
+
+    async def _on_nodes_changed(self, frame: dict) -> None:
+        await self._beat_membership()
 
     async def _presence_beat(self) -> None:
         while True:

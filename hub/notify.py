@@ -174,12 +174,17 @@ class Notifier:
                 events.append(msgpack.unpackb(data, raw=False, strict_map_key=False))
             except Exception:
                 log.warning("dropped an undecodable payment event")
-        self.offer(events)
+        self.offer(events, owned_only=True)
 
-    def offer(self, events: list) -> None:
+    def offer(self, events: list, *, owned_only: bool = False) -> None:
+        """Queue events for storing and pushing. Live events (`owned_only`) are taken only
+        for the users this node owns (hub.ring); the outbox poller offers all it reads."""
         good = [e for e in events if valid_event(e)]
         if len(good) != len(events):
             log.warning("dropped %d malformed payment events", len(events) - len(good))
+        ring = self.node.ring
+        if owned_only and not ring.alone:
+            good = [e for e in good if ring.owns(e["user_id"])]
         if len(self._buffer) + len(good) > BUFFER_LIMIT:
             log.warning("event buffer full; the poller will catch up from the outbox")
             return
@@ -384,7 +389,7 @@ class Notifier:
                     return total
                 body = resp.json()
                 events = body.get("events") or []
-                good = [e for e in events if valid_event(e)]
+                good = await self._not_yet_handled([e for e in events if valid_event(e)])
                 if good:
                     await self.handle(good)
                     total += len(good)
@@ -398,6 +403,19 @@ class Notifier:
                         " on conflict (source) do update set after_id = greatest(event_cursor.after_id, $1)",
                         cursor,
                     )
+
+    async def _not_yet_handled(self, events: list[dict]) -> list[dict]:
+        """Most events the poller reads went out on the live path long ago: skip those
+        with one index lookup instead of rendering and writing them again."""
+        if not events:
+            return events
+        async with self.node.pool.acquire() as db:
+            rows = await db.fetch(
+                "select event_id from notifications where event_id = any($1::text[])",
+                [e["event_id"] for e in events],
+            )
+        done = {r["event_id"] for r in rows}
+        return [e for e in events if e["event_id"] not in done]
 
 
 class _Staged:

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 
+import asyncpg
 import httpx
 import msgpack
 import pytest
@@ -384,3 +385,52 @@ async def test_forged_bus_frames_are_dropped(hub, services):
     await r.aclose()
     await client.quiet("notification", 0.8)
     await client.close()
+
+
+async def test_two_nodes_split_payment_events_and_each_is_stored_once(isolated):
+    a = await start_hub(isolated)
+    b = await start_hub(isolated)
+    db = await asyncpg.connect(isolated.dsn)
+    try:
+        deadline = time.monotonic() + 10
+        while len(a.node.ring.nodes) < 2 or len(b.node.ring.nodes) < 2:
+            assert time.monotonic() < deadline, "the nodes never saw each other"
+            await asyncio.sleep(0.05)
+        users = [uid() for _ in range(60)]
+        on_a, on_b = await a.client(users[0]), await b.client(users[0])
+        offered = (a.node.services["notifier"]._offered, b.node.services["notifier"]._offered)
+        events = [tx_event(u, amount=f"{i}.00") for u in users for i in (1, 2)]
+        await publish_events(isolated, events)
+        for c in (on_a, on_b):  # a user on both nodes gets everything, whoever stored it
+            assert [(await c.expect("notification"))["seq"] for _ in range(2)] == [1, 2]
+        deadline = time.monotonic() + 15
+        while await db.fetchval("select count(*) from notifications") < len(events):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        took_a = a.node.services["notifier"]._offered - offered[0]
+        took_b = b.node.services["notifier"]._offered - offered[1]
+        assert took_a > 0 and took_b > 0 and took_a + took_b == len(events)
+        rows = await db.fetch(
+            "select user_id, array_agg(seq order by seq) s from notifications group by 1"
+        )
+        assert len(rows) == len(users) and all(r["s"] == [1, 2] for r in rows)
+
+        # when b leaves, a takes every user at once
+        await b.stop()
+        deadline = time.monotonic() + 5
+        while not a.node.ring.alone:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await publish_events(isolated, [tx_event(u) for u in users])
+        deadline = time.monotonic() + 15
+        while await db.fetchval("select count(*) from notifications") < 3 * len(users):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert (await on_a.expect("notification"))["seq"] == 3
+        for c in (on_a, on_b):
+            await c.close()
+    finally:
+        await db.close()
+        await a.stop()
+        if not b.task.done():
+            await b.stop()
