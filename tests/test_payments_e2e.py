@@ -203,6 +203,13 @@ async def test_events_that_never_crossed_redis_are_read_from_the_outbox(services
                 "select seq, data from notifications where user_id = $1 order by seq", payer
             )
             assert [r["seq"] for r in stored] == [1, 2]
+            # read again from the start, the poll finds both stored and hands on nothing
+            await db.execute("update event_cursor set after_id = 0")
+            assert await server.node.services["notifier"].catch_up() == 0
+            assert (
+                await db.fetchval("select count(*) from notifications where user_id = $1", payer)
+                == 2
+            )
         finally:
             services.redis.start()
     finally:
