@@ -204,6 +204,10 @@ class Notifier:
     # pushes. Batches reach the writers in buffer order and are pushed in that order, so
     # every user's notifications go out in seq order.
 
+    # A freeze (rare) is a barrier: it has its own transaction (alert and urgent chat
+    # together), so it waits until everything before it is pushed, and nothing after it is
+    # written before it: the user's seq order stays the event order.
+
     async def _consume(self) -> None:
         staged: asyncio.Queue = asyncio.Queue(maxsize=4)
         self.node.spawn(self._push_stage(staged), "events-push")
@@ -213,13 +217,31 @@ class Notifier:
             self._wake.clear()
             while buffer:
                 batch = [buffer.popleft() for _ in range(min(BATCH, len(buffer)))]
-                try:
-                    await staged.put(await self._stage(batch))
-                except Exception:
-                    log.exception(
-                        "could not stage %d payment events; the poller will retry", len(batch)
-                    )
-                    self._done(len(batch))
+                for plain, freeze in _split_at_freezes(batch):
+                    if plain:
+                        await self._stage_or_drop(staged, plain)
+                    if freeze is not None:
+                        await staged.join()
+                        await self._freeze_in_order(freeze)
+
+    async def _stage_or_drop(self, staged: asyncio.Queue, events: list[dict]) -> None:
+        try:
+            await staged.put(await self._stage(events))
+        except Exception:
+            log.exception("could not stage %d payment events; the poller will retry", len(events))
+            self._done(len(events))
+
+    async def _freeze_in_order(self, event: dict) -> None:
+        metrics.EVENTS_IN.labels("security.alert").inc()
+        try:
+            langs = await self._langs({event["user_id"]})
+            await self.freeze_incident(event, langs[event["user_id"]])
+        except Exception:
+            log.exception(
+                "could not handle a freeze of %s; the poller will retry", event["user_id"]
+            )
+        finally:
+            self._done(1)
 
     async def _push_stage(self, staged: asyncio.Queue) -> None:
         while True:
@@ -230,17 +252,16 @@ class Notifier:
                 log.exception("could not push %d payment events; the poller will retry", batch.size)
             finally:
                 self._done(batch.size)
+                staged.task_done()
 
     def _done(self, n: int) -> None:
         self._finished += n
         self._progress.set()
 
     async def _stage(self, events: list[dict]) -> _Staged:
-        urgent = [e for e in events if _is_freeze(e)]
-        plain = [e for e in events if not _is_freeze(e)]
         langs = await self._langs({e["user_id"] for e in events})
         ops = []
-        for e in plain:
+        for e in events:
             r = render(e, langs.get(e["user_id"], "zh"))
             if r is not None:
                 kind, title, body = r
@@ -254,7 +275,7 @@ class Notifier:
         metrics.EVENTS_IN.labels("security.alert").inc(
             sum(e["type"] == "security.alert" for e in events)
         )
-        return _Staged(len(events), writes, urgent, langs)
+        return _Staged(len(events), writes)
 
     async def _finish(self, batch: _Staged) -> None:
         results = await batch.writes.results()
@@ -262,8 +283,6 @@ class Notifier:
             if isinstance(r, Exception):
                 raise r
         await self.push([r for r in results if isinstance(r, StoredNotification)])
-        for e in batch.urgent:
-            await self.freeze_incident(e, batch.langs.get(e["user_id"], "zh"))
 
     def forget_lang(self, user_id: str) -> None:
         self._lang_cache.pop(user_id, None)
@@ -419,14 +438,25 @@ class Notifier:
 
 
 class _Staged:
-    __slots__ = ("size", "writes", "urgent", "langs")
+    __slots__ = ("size", "writes")
 
-    def __init__(self, size: int, writes, urgent: list[dict], langs: dict):
-        self.size, self.writes, self.urgent, self.langs = size, writes, urgent, langs
+    def __init__(self, size: int, writes):
+        self.size, self.writes = size, writes
 
 
 def _is_freeze(event: dict) -> bool:
     return event["type"] == "security.alert" and event.get("alert") == "account_frozen"
+
+
+def _split_at_freezes(events: list[dict]):
+    """(plain events, the freeze that follows them or None), in order."""
+    start = 0
+    for i, event in enumerate(events):
+        if _is_freeze(event):
+            yield events[start:i], event
+            start = i + 1
+    if start < len(events) or start == 0:
+        yield events[start:], None
 
 
 def _data(event: dict) -> dict:

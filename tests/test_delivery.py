@@ -434,3 +434,24 @@ async def test_two_nodes_split_payment_events_and_each_is_stored_once(isolated):
         await a.stop()
         if not b.task.done():
             await b.stop()
+
+
+async def test_a_freeze_amid_a_burst_keeps_the_users_seq_in_event_order(hub, services):
+    user_id = uid()
+    device = await hub.client(user_id)
+    freeze = {"event_id": f"ev-{uuid.uuid4().hex}", "type": "security.alert", "user_id": user_id,
+              "occurred_at": "2026-11-25T08:00:01+00:00", "alert": "account_frozen",
+              "severity": "critical", "details": {"rule": "velocity"}}  # fmt: skip
+    events = [tx_event(user_id, amount=f"{i}.00") for i in range(1, 6)]
+    events += [freeze, tx_event(user_id, "failed", reason="account_frozen")]
+    events += [tx_event(user_id, "failed", reason="account_frozen") for _ in range(3)]
+    for _ in range(3):  # several bursts, so the freeze lands at different batch positions
+        await publish_events(services, events)
+        frames = [await device.expect("notification", timeout=15) for _ in range(len(events))]
+        seqs = [f["seq"] for f in frames]
+        assert seqs == list(range(seqs[0], seqs[0] + len(events))), seqs
+        kinds = [f["data"].get("alert") or f["data"]["status"] for f in frames]
+        assert kinds == ["succeeded"] * 5 + ["account_frozen"] + ["failed"] * 4
+        events = [dict(e, event_id=f"ev-{uuid.uuid4().hex}") for e in events]
+    await device.expect("chat.opened", topic="security")
+    await device.close()
