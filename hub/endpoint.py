@@ -24,7 +24,6 @@ from hub.protocol import (
     JSON,
     MSGPACK,
     Frame,
-    Hello,
     decode_raw,
     error_frame,
     frame_id,
@@ -137,28 +136,39 @@ class WebSocketEndpoint:
             await conn.finish()
 
     async def _hello(self, conn: Connection, receive) -> bool:
+        """Wait for a hello with a good token. A bad or missing token closes with 4001; a
+        hello whose token is good but whose other fields are malformed (`resume`, `lang`)
+        gets an error and the client may send a corrected hello in the time left."""
         s = self.node.settings
-        try:
-            message = await asyncio.wait_for(receive(), s.hello_timeout_s)
-        except TimeoutError:
-            conn.send_frame(error_frame("unauthorized", "no hello within the time limit"))
-            conn.close(CloseCode.UNAUTHORIZED, "hello timeout")
-            return False
-        if message["type"] != "websocket.receive":
-            return False
-        try:
-            raw = decode_raw(*_payload(message))
-            frame = parse_frame(raw)
-            if not isinstance(frame, Hello):
-                raise BadFrame("the first frame must be hello")
-            claims = verify_token(self.node.secret, frame.token)
-            if claims.role == "service":
-                raise Forbidden("service tokens cannot open a session")
-        except HubError as exc:
-            raw_id = frame_id(raw) if "raw" in locals() else None
-            conn.send_frame(error_frame("unauthorized", exc.message, raw_id))
-            conn.close(CloseCode.UNAUTHORIZED, "bad or missing token")
-            return False
+        deadline = time.monotonic() + s.hello_timeout_s
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                conn.send_frame(error_frame("unauthorized", "no hello within the time limit"))
+                conn.close(CloseCode.UNAUTHORIZED, "hello timeout")
+                return False
+            if message["type"] != "websocket.receive":
+                return False
+            raw = None
+            try:
+                raw = decode_raw(*_payload(message))
+                if raw["type"] != "hello":
+                    raise BadFrame("the first frame must be hello")
+                claims = verify_token(self.node.secret, raw.get("token"))
+                if claims.role == "service":
+                    raise Forbidden("service tokens cannot open a session")
+            except HubError as exc:
+                conn.send_frame(error_frame("unauthorized", exc.message, frame_id(raw)))
+                conn.close(CloseCode.UNAUTHORIZED, "bad or missing token")
+                return False
+            try:
+                frame = parse_frame(raw)
+                break
+            except BadFrame as exc:
+                self._refuse(conn, BadFrame(f"hello: {exc.message}"), frame_id(raw))
+                if conn.closed:
+                    return False
         conn.claims = claims
         conn.session_id = uuid.uuid4().hex
         try:
@@ -184,9 +194,9 @@ class WebSocketEndpoint:
                 data, binary = _payload(message)
                 if len(data) > s.max_frame_bytes:
                     raise TooLarge("frame too large")
+                raw = decode_raw(data, binary)
                 if not conn.limiter.allow():
                     raise RateLimited("too many frames, slow down")
-                raw = decode_raw(data, binary)
                 frame = parse_frame(raw)
                 entry = handlers.get(raw["type"])
                 if entry is None:

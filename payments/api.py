@@ -42,6 +42,8 @@ class PaymentIn(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount(cls, value: object) -> object:
+        if not isinstance(value, str):  # the contract's decimal string; a number is a mistake
+            raise ValueError('must be a decimal string such as "12.50"')
         try:
             ledger.parse_amount(value)
         except Invalid as exc:

@@ -99,6 +99,8 @@ async def test_a_payment_and_reading_it_back(people):
         body(amount="1e3"),
         body(amount=" 5"),
         body(amount=12.5),
+        body(amount=10),
+        body(amount=True),
         body(amount=None),
         body(amount="1000000.01"),
         body(speed="fast"),

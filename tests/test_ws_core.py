@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import jwt
@@ -160,10 +161,10 @@ async def test_rate_limit_answers_rate_limited(services):
     server = await start_hub(services, rate_per_s=1, rate_burst=3, bad_frames_limit=100)
     try:
         client = await server.client()
-        for _ in range(6):
-            await client.send({"type": "ping"})
+        for i in range(6):
+            await client.send({"type": "ping", "id": f"p{i}"})
         err = await client.expect("error")
-        assert err["code"] == "rate_limited"
+        assert err["code"] == "rate_limited" and err["id"] in {f"p{i}" for i in range(3, 6)}
         await client.close()
     finally:
         await server.stop()
@@ -222,3 +223,20 @@ async def test_pushes_arrive_intact_with_and_without_compression(services, proto
         await client.close()
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize(
+    "resume",
+    [{"notifications_after": "x"}, {"conversations": [1, 2]}, "nope", {"notifications_after": -5}],
+)
+async def test_a_good_token_with_a_malformed_resume_gets_an_error_and_may_retry(hub, resume):
+    ws = await websockets.connect(hub.ws_url, subprotocols=[JSON])
+    token = hub.token("u-resume")
+    await ws.send(json.dumps({"type": "hello", "id": "h1", "token": token, "resume": resume}))
+    err = json.loads(await ws.recv())
+    assert err["type"] == "error" and err["id"] == "h1"
+    assert err["code"] == "bad_frame" and "resume" in err["message"]
+    await ws.send(json.dumps({"type": "hello", "token": token}))
+    welcome = json.loads(await ws.recv())
+    assert welcome["type"] == "welcome" and welcome["sub"] == "u-resume"
+    await ws.close()
