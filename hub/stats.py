@@ -24,17 +24,21 @@ async def compute(db: asyncpg.Connection) -> dict:
         "   where c.agent_id = agents.id and c.status = 'assigned')) as busy"
         " from agents"
     )
+    # waits and first responses count from the first assignment: a transfer moves
+    # assigned_at, not what the customer went through
     times = await db.fetchrow(
-        "select"
-        " avg(extract(epoch from assigned_at - enqueued_at)) as wait_avg,"
-        " percentile_cont(0.9) within group (order by extract(epoch from assigned_at - enqueued_at)) as wait_p90,"
-        " avg(extract(epoch from first_response_at - assigned_at)) as first_response_avg,"
+        "with c as (select *, (select min(ca.assigned_at) from conversation_agents ca"
+        "   where ca.conversation_id = conversations.id) as first_assigned_at"
+        f" from conversations where created_at > now() - interval '{WINDOW}'),"
+        " w as (select *, extract(epoch from first_assigned_at - enqueued_at) as wait_s,"
+        "   extract(epoch from first_response_at - first_assigned_at) as response_s from c)"
+        " select avg(wait_s) filter (where wait_s >= 0) as wait_avg,"
+        " percentile_cont(0.9) within group (order by wait_s) filter (where wait_s >= 0) as wait_p90,"
+        " avg(response_s) filter (where response_s >= 0) as first_response_avg,"
         " avg(extract(epoch from coalesce(resolved_at, closed_at) - created_at))"
         "   filter (where status in ('resolved', 'closed')) as resolution_avg,"
         " avg(rating) as csat_avg, count(rating) as csat_count,"
-        " count(*) as conversations"
-        f" from conversations where created_at > now() - interval '{WINDOW}'"
-        "  and (assigned_at is null or enqueued_at is null or assigned_at >= enqueued_at)"
+        " count(*) as conversations from w"
     )
     samples = await db.fetch(
         "select ts, queued, avg_wait_s from queue_samples where ts > now() - interval '1 hour' order by ts"

@@ -466,3 +466,44 @@ async def test_dev_token_endpoint_exists_only_in_dev(services, hub):
             assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     finally:
         await server.stop()
+
+
+async def test_stats_count_waits_and_first_responses_from_the_first_assignment(hub, db):
+    alice = await online_agent(hub, db, "alice", ["payment"])
+    await add_agent(db, "sam", ["payment"], supervisor=True)
+    user = await hub.client(uid())
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "help"}
+        )
+    )["conversation_id"]
+    await alice.expect("chat.assigned", conversation_id=cid)
+    bob = await online_agent(hub, db, "bob", ["payment"])
+    send = {"type": "chat.send", "conversation_id": cid, "client_msg_id": "r1", "text": "hi"}
+    await alice.request(send)
+    await alice.request({"type": "chat.transfer", "conversation_id": cid, "to_agent": "bob"})
+    await bob.expect("chat.assigned", conversation_id=cid)
+    await bob.request({"type": "chat.resolve", "conversation_id": cid})
+    await user.request({"type": "chat.rate", "conversation_id": cid, "score": 4})
+    # the story in round numbers: queued at -100 s, first assigned at -90 s, first reply at
+    # -80 s, transferred at -10 s, resolved now
+    await db.execute(
+        "update conversations set created_at = now() - interval '100 s',"
+        " enqueued_at = now() - interval '100 s', first_response_at = now() - interval '80 s',"
+        " assigned_at = now() - interval '10 s', resolved_at = now() where id = $1",
+        cid,
+    )
+    for agent_id, ago in (("alice", 90), ("bob", 10)):
+        await db.execute(
+            "update conversation_agents set assigned_at = now() - make_interval(secs => $3)"
+            " where conversation_id = $1 and agent_id = $2",
+            cid, agent_id, ago,
+        )  # fmt: skip
+    async with hub.http(hub.token("sam", "supervisor")) as http:
+        stats = (await http.get("/api/stats")).json()
+    assert stats["waiting_time_s"]["avg"] == pytest.approx(10, abs=1)
+    assert stats["first_response_s"]["avg"] == pytest.approx(10, abs=1)
+    assert stats["resolution_s"]["avg"] == pytest.approx(100, abs=1)
+    assert stats["csat"] == {"avg": 4.0, "count": 1}
+    for c in (alice, bob, user):
+        await c.close()
