@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 
 from hub.auth import issue_token
+from hub.errors import Conflict
 from hub.helpbot import dialogue
 from hub.writer import MessageWrite
 
@@ -35,17 +36,23 @@ class Bot:
             lock = self._locks[cid] = asyncio.Lock()
         return lock
 
-    async def say(self, conv, text: str) -> None:
+    async def say(self, conv, text: str) -> bool:
+        """Post a bot message; False (and nothing posted) once the chat is closed."""
         lang = conv["lang"] if conv["lang"] in BOT_NAME else "zh"
         op = MessageWrite(conv["id"], "bot", BOT_ID, BOT_NAME[lang], text)
-        msg = await self.node.writer.submit(op)
+        try:
+            msg = await self.node.writer.submit(op)
+        except Conflict:
+            return False
         await self.node.to_conversation(
             {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
         )
+        return True
 
     async def on_open(self, conv, text: str | None) -> None:
         async with self._lock(conv["id"]):
-            await self.say(conv, dialogue.greeting(conv["lang"], conv["topic"]))
+            if not await self.say(conv, dialogue.greeting(conv["lang"], conv["topic"])):
+                return
         if text:
             await self.on_user_message(conv["id"], text)
 
@@ -65,9 +72,13 @@ class Bot:
             turn = dialogue.respond(state, text, ctx)
             await self._save(cid, turn.new_state)
             for reply in turn.replies:
-                await self.say(conv, reply)
+                if not await self.say(conv, reply):
+                    return
         if turn.escalate:
-            await self.node.services["chat"].escalate(None, cid, turn.escalate_topic)
+            try:
+                await self.node.services["chat"].escalate(None, cid, turn.escalate_topic)
+            except Conflict:
+                pass  # the user closed the chat meanwhile: nobody to hand over
 
     async def on_transaction_updates(self, updates: list[tuple[str, dict]]) -> None:
         """Follow-ups for transactions users asked the bot about; one query per batch."""
@@ -94,7 +105,8 @@ class Bot:
                 return
             await self._save(conv["id"], turn.new_state)
             for reply in turn.replies:
-                await self.say(conv, reply)
+                if not await self.say(conv, reply):
+                    return
 
     async def _save(self, cid: str, state: dialogue.BotState) -> None:
         async with self.node.pool.acquire() as db:

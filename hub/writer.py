@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from hub import metrics
-from hub.errors import Forbidden, HubError, NotFound, Unavailable
+from hub.errors import Conflict, Forbidden, HubError, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -309,10 +309,12 @@ def _may_write(op: MessageWrite, conv: asyncpg.Record) -> HubError | None:
         if conv["user_id"] != op.sender_id:
             return NotFound("no such conversation")
         if conv["status"] not in OPEN_STATUSES:
-            return Forbidden("the conversation is closed")
+            return Conflict("the conversation is closed")
     elif op.sender_role == "agent":
         if conv["agent_id"] != op.sender_id or conv["status"] != "assigned":
             return Forbidden("the conversation is not assigned to you")
+    elif op.sender_role == "bot" and conv["status"] not in OPEN_STATUSES:
+        return Conflict("the conversation is closed")  # the user closed it mid-answer
     return None
 
 

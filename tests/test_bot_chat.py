@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -96,3 +97,32 @@ async def test_escalate_frame_moves_the_chat_to_the_queue(hub):
     assert err["code"] == "not_found"
     for c in (user, other):
         await c.close()
+
+
+@pytest.mark.parametrize("text", ["x", "转人工", "I want to talk to a person"])
+async def test_closing_while_the_bot_answers_ends_the_chat_quietly(hub, db, caplog, text):
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "other", "text": text}))[
+        "conversation_id"
+    ]
+    await user.send({"type": "chat.close", "conversation_id": cid})
+    await user.expect("chat.closed", conversation_id=cid)
+    await asyncio.sleep(1.5)  # whatever the bot was doing has finished
+    assert await db.fetchval("select status from conversations where id = $1", cid) == "closed"
+    assert "died" not in caplog.text and "Traceback" not in caplog.text
+    await user.close()
+
+
+async def test_the_bot_cannot_post_into_a_closed_chat(hub, db):
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "other"}))["conversation_id"]
+    await user.request({"type": "chat.close", "conversation_id": cid})
+    conv = await db.fetchrow("select * from conversations where id = $1", cid)
+    before = await db.fetchval("select count(*) from messages where conversation_id = $1", cid)
+    assert await hub.node.services["bot"].say(conv, "too late") is False
+    await hub.node.services["bot"].on_user_message(cid, "转人工")
+    assert (
+        await db.fetchval("select count(*) from messages where conversation_id = $1", cid) == before
+    )
+    await user.quiet(lambda f: f.get("text") == "too late", 0.5)
+    await user.close()

@@ -266,7 +266,7 @@ async def test_close_and_rate(hub, db):
     err = await user.request(
         {"type": "chat.send", "conversation_id": cid, "client_msg_id": "late", "text": "x"}
     )
-    assert err["code"] == "forbidden"
+    assert err["code"] == "conflict"
     for c in (alice, user):
         await c.close()
 
