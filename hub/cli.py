@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
+import os
+import signal
 import sys
 
 from hub.settings import Settings
@@ -371,10 +374,37 @@ def main(argv: list[str] | None = None) -> None:
 
     args = build_parser().parse_args(argv)
     try:
-        _dispatch(args)
+        with _cleanup_on_sigterm():
+            _dispatch(args)
     except HubError as exc:
         print(f"supporthub: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _cleanup_on_sigterm():
+    """uvicorn re-raises SIGTERM once it has shut down; with the default handler that would
+    kill the process before `finally` stops the embedded PostgreSQL and Redis. Unwind
+    instead, then die of SIGTERM as the caller expects."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    terminated = False
+    try:
+        yield
+    except _Terminated:
+        terminated = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _dispatch(args) -> None:

@@ -108,6 +108,11 @@ async def test_dev_runs_on_embedded_servers_and_keeps_data_across_restarts():
                 "/api/agents/login", json={"username": "alice", "password": "alice123"}
             )
             assert r.status_code == 200
+        # SIGTERM (a process manager's stop) also stops the embedded servers it started
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == -signal.SIGTERM
+        left = subprocess.run(["pgrep", "-f", data_dir], capture_output=True, text=True).stdout
+        assert left.strip() == "", "embedded servers outlived supporthub dev"
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
