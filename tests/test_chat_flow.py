@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
 from hub import agents
@@ -452,6 +453,13 @@ async def test_password_guessing_is_rate_limited(hub, db):
             "/api/agents/login", json={"username": "guessme", "password": "pw-guessme"}
         )
         assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+    # the guesser's address is slowed down, not the agent: from elsewhere they still sign in
+    elsewhere = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=hub.url, transport=elsewhere) as http:
+        r = await http.post(
+            "/api/agents/login", json={"username": "guessme", "password": "pw-guessme"}
+        )
+        assert r.status_code == 200, r.text
 
 
 async def test_dev_token_endpoint_exists_only_in_dev(services, hub):

@@ -35,8 +35,10 @@ class Broadcast(BaseModel):
 
 
 class LoginGuard:
-    """Slows password guessing: after `limit` failures for a username within `window_s`,
-    further attempts get 429 until the window passes. Successful logins are not counted."""
+    """Slows password guessing: after `limit` failures for a username from one address
+    within `window_s`, further attempts from there get 429 until the window passes.
+    Keyed by address too, so that a stranger's guesses cannot lock the agent out of their
+    own console. Successful logins are not counted."""
 
     def __init__(self, limit: int = 10, window_s: float = 300.0):
         self.limit, self.window_s = limit, window_s
@@ -60,12 +62,13 @@ login_guard = LoginGuard()
 
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
-    login_guard.check(body.username)
+    attempt = f"{body.username}\0{request.client.host if request.client else ''}"
+    login_guard.check(attempt)
     node = request.app.state.node
     async with node.pool.acquire() as db:
         agent = await agent_store.authenticate(db, body.username, body.password)
     if agent is None:
-        login_guard.failed(body.username)
+        login_guard.failed(attempt)
         raise Unauthorized("wrong username or password")
     role = "supervisor" if agent["supervisor"] else "agent"
     token = issue_token(
