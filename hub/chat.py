@@ -130,8 +130,6 @@ class Chat:
                 " returning *",
                 cid, claims.sub, topic, priority, status, lang,
             )  # fmt: skip
-        if text:
-            await self.post(conv, "user", claims.sub, claims.display_name, text)
 
         async def reply() -> None:
             async with self.pool.acquire() as db:
@@ -141,10 +139,21 @@ class Chat:
                 frame["id"] = fid
             conn.send_frame(frame)
 
-        if status == "queued":
-            await self.route(before_announce=reply)
-        else:
-            await reply()
+        # the opening message comes back over the bus; this socket holds it (and anything
+        # else live) until `chat.opened` is out, so the client learns of the chat first
+        holding = conn.held is None
+        if holding:
+            conn.hold()
+        try:
+            if text:
+                await self.post(conv, "user", claims.sub, claims.display_name, text)
+            if status == "queued":
+                await self.route(before_announce=reply)
+            else:
+                await reply()
+        finally:
+            if holding:
+                conn.release()
         bot = self.node.services.get("bot")
         if conv["status"] == "bot" and bot is not None:
             self.node.spawn(bot.on_open(conv, text), "bot-open")

@@ -515,3 +515,19 @@ async def test_stats_count_waits_and_first_responses_from_the_first_assignment(h
     assert stats["csat"] == {"avg": 4.0, "count": 1}
     for c in (alice, bob, user):
         await c.close()
+
+
+@pytest.mark.parametrize("handoff", ["bot", "agent"])
+async def test_chat_opened_comes_before_the_opening_message(hub, db, handoff):
+    agent = await online_agent(hub, db, "alice", ["account"], capacity=20)
+    user = await hub.client(uid(), proto="supporthub.msgpack.v1")
+    for i in range(10):
+        opened = await user.request(
+            {"type": "chat.open", "topic": "account", "handoff": handoff, "text": f"q{i}"}
+        )
+        cid = opened["conversation_id"]
+        await user.expect("message", conversation_id=cid, seq=1)
+        order = [f["type"] for f in user.frames if f.get("conversation_id") == cid]
+        assert order.index("chat.opened") < order.index("message"), order
+    for c in (agent, user):
+        await c.close()
