@@ -42,6 +42,9 @@ LANG_TTL_S = 10.0
 LANG_CACHE_SIZE = 200_000
 POLL_INTERVAL_S = 5.0
 BUFFER_LIMIT = 100_000
+WATCH_AFTER_S = 3.0  # check another node's events this long after they arrived...
+WATCH_UNTIL_S = 8.0  # ...and again until their owner has had time to drop out of the ring
+WATCH_LIMIT = 200_000
 
 REASONS = {
     "insufficient_balance": {"zh": "余额不足", "en": "insufficient balance"},
@@ -153,11 +156,14 @@ class Notifier:
         self._finished = 0
         self._lang_cache: dict[str, tuple[str, float]] = {}
         self._raw: list[bytes] = []
+        # events other nodes own, kept a while in case their owner died with them
+        self._watch: deque[tuple[float, str, dict]] = deque(maxlen=WATCH_LIMIT)
 
     async def start(self) -> None:
         await self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
         self.node.spawn(self._consume(), "events-consumer")
         self.node.spawn(self._poll_forever(), "events-poller")
+        self.node.spawn(self._watch_forever(), "events-watch")
 
     def _on_raw(self, data: bytes) -> None:
         # events read from one socket read are decoded and offered together, once the
@@ -184,7 +190,14 @@ class Notifier:
             log.warning("dropped %d malformed payment events", len(events) - len(good))
         ring = self.node.ring
         if owned_only and not ring.alone:
-            good = [e for e in good if ring.owns(e["user_id"])]
+            mine = []
+            for e in good:
+                owner = ring.owner(e["user_id"])
+                if owner == ring.me:
+                    mine.append(e)
+                else:
+                    self._watch.append((time.monotonic(), owner, e))
+            good = mine
         if len(self._buffer) + len(good) > BUFFER_LIMIT:
             log.warning("event buffer full; the poller will catch up from the outbox")
             return
@@ -376,6 +389,44 @@ class Notifier:
             {"user_id": conv["user_id"], "agent_id": conv["agent_id"]}, msg.frame()
         )
         await node.services["chat"].route()
+
+    # --- events of other nodes -----------------------------------------------------------
+
+    async def _watch_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.take_over_orphans()
+            except Exception as exc:
+                log.debug("orphan check failed: %s", exc)
+
+    async def take_over_orphans(self, now: float | None = None) -> int:
+        """Handle other nodes' events still not stored a while after they came if their
+        owner has left the ring meanwhile (it died between two membership beats). An owner
+        still beating after `WATCH_UNTIL_S` is alive and trusted with them. The outbox poll
+        would find such events too, but only those that went through the outbox; this
+        covers every event on the channel, sooner."""
+        now = time.monotonic() if now is None else now
+        watch, due = self._watch, []
+        while watch and now - watch[0][0] >= WATCH_AFTER_S:
+            due.append(watch.popleft())
+        if not due:
+            return 0
+        missing = {e["event_id"] for e in await self._not_yet_handled([e for _, _, e in due])}
+        ring, orphans, later = self.node.ring, [], []
+        for item in due:
+            arrived, owner, event = item
+            if event["event_id"] not in missing:
+                continue
+            if owner not in ring.nodes:
+                orphans.append(event)
+            elif now - arrived < WATCH_UNTIL_S:
+                later.append(item)
+        watch.extendleft(reversed(later))
+        if orphans:
+            log.info("taking over %d payment events of departed nodes", len(orphans))
+            self.offer(orphans)
+        return len(orphans)
 
     # --- catch-up from the outbox -------------------------------------------------------
 

@@ -455,3 +455,39 @@ async def test_a_freeze_amid_a_burst_keeps_the_users_seq_in_event_order(hub, ser
         events = [dict(e, event_id=f"ev-{uuid.uuid4().hex}") for e in events]
     await device.expect("chat.opened", topic="security")
     await device.close()
+
+
+async def test_events_of_a_node_killed_mid_stream_are_taken_over(isolated):
+    port = free_port()
+    doomed = _serve(port, isolated, {"HUB_NODE_ID": "node-doomed"})
+    survivor = await start_hub(isolated)
+    db = await asyncpg.connect(isolated.dsn)
+    try:
+        await _wait_ready(port, doomed)
+        deadline = time.monotonic() + 10
+        while "node-doomed" not in survivor.node.ring.nodes:
+            assert time.monotonic() < deadline, "the survivor never saw the other node"
+            await asyncio.sleep(0.05)
+        ring = survivor.node.ring
+        theirs = [u for u in (uid() for _ in range(200)) if ring.owner(u) == "node-doomed"][:20]
+        device = await survivor.client(theirs[0])
+        doomed.kill()  # no goodbye: the survivor still counts it in for a few seconds
+        doomed.wait(10)
+        await publish_events(isolated, [tx_event(u) for u in theirs])
+        n = await device.expect("notification", timeout=20)
+        assert n["seq"] == 1 and n["data"]["status"] == "succeeded"
+        deadline = time.monotonic() + 20
+        while await db.fetchval("select count(*) from notifications") < len(theirs):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        assert await db.fetchval("select count(distinct event_id) from notifications") == len(
+            theirs
+        )
+        assert survivor.node.ring.alone
+        await device.close()
+    finally:
+        await db.close()
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait()
+        await survivor.stop()
