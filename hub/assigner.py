@@ -79,8 +79,8 @@ async def route_once(pool: asyncpg.Pool, handle_time_s: float) -> RouteResult:
     result = RouteResult()
     async with pool.acquire() as db, db.transaction():
         await db.execute("select pg_advisory_xact_lock($1)", ROUTING_LOCK)
-        queue = await load_queue(db)
         agents = await load_agents(db)
+        queue = routing.relax_exclusions(await load_queue(db), agents)
         decisions = routing.plan(queue, agents) if queue else []
         chosen = {a.conversation_id for a in decisions}
         for a in decisions:

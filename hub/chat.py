@@ -223,15 +223,19 @@ class Chat:
             conv = await self._conversation(db, cid, claims)
             if conv["status"] not in ("resolved", "closed"):
                 raise Conflict("a chat can be rated once it is closed")
-            await db.execute(
-                "update conversations set rating = $2, rating_comment = $3 where id = $1",
+            rated = await db.fetchval(
+                "update conversations set rating = $2, rating_comment = $3"
+                " where id = $1 and rating is null returning true",
                 cid, score, comment,
             )  # fmt: skip
-        if conv["agent_id"]:
-            await self.node.to_agent(
-                conv["agent_id"],
-                {"type": "chat.rated", "conversation_id": cid, "score": score, "comment": comment},
-            )
+        if not rated:
+            if (conv["rating"], conv["rating_comment"]) == (score, comment):
+                return  # the same rating again (a retry after a reconnect): already done
+            raise Conflict("this chat has been rated already")
+        # the agent sees it; the user's other devices stop offering the form
+        await self.node.to_conversation(
+            conv, {"type": "chat.rated", "conversation_id": cid, "score": score, "comment": comment}
+        )
 
     # --- both sides --------------------------------------------------------------------
 
@@ -401,6 +405,7 @@ class Chat:
             return
         await self.node.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
+        await self.system_message(conv, "requeued")
         await self.push_agent_state(agent_id)
 
     async def push_agent_state(self, agent_id: str) -> dict:

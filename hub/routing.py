@@ -41,9 +41,9 @@ waits for the next plan. Moving earlier chats around to fit later ones would bre
 "least busy first" rule that agents and supervisors can check, and the shell re-plans on
 every enqueue, finish and status change, so such a gap closes at the next free slot.
 
-Exclusions are hard. The shell must drop them after a while (for instance once the chat
-has waited longer than a transfer timeout); otherwise a chat whose only skilled agent
-is excluded waits forever.
+Exclusions are hard inside `plan()`. The shell first applies `relax_exclusions()`, so
+that a chat is never kept from the only agents who could serve it: an exclusion holds
+only while some other online agent with the skill exists.
 """
 
 from __future__ import annotations
@@ -130,6 +130,24 @@ def can_take(agent: AgentLoad, chat: QueuedChat, *, active: int | None = None) -
         and chat.topic in agent.skills
         and agent.agent_id not in chat.excluded_agents
     )
+
+
+def relax_exclusions(queue: Sequence[QueuedChat], agents: Sequence[AgentLoad]) -> list[QueuedChat]:
+    """Drop a chat's exclusions when they cover every online agent with its skill (say
+    alice and then bob each let it time out): offered to an agent who passed on it once
+    beats waiting for one who does not exist."""
+    staff: dict[str, set[str]] = {}
+    for agent in agents:
+        if agent.online and agent.capacity > 0:
+            for skill in agent.skills:
+                staff.setdefault(skill, set()).add(agent.agent_id)
+    out = []
+    for chat in queue:
+        skilled = staff.get(chat.topic)
+        if chat.excluded_agents and skilled and skilled <= chat.excluded_agents:
+            chat = replace(chat, excluded_agents=frozenset())
+        out.append(chat)
+    return out
 
 
 def queue_order(queue: Iterable[QueuedChat]) -> list[QueuedChat]:

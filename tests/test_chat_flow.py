@@ -213,10 +213,9 @@ async def test_transfer_to_agent_and_to_topic(hub, db):
         {"type": "chat.transfer", "conversation_id": cid, "to_topic": "security"}
     )
     assert ack["type"] == "ack"
-    if other_id == "alice":  # bob has the security skill and gets it
-        await bob.expect("chat.assigned", conversation_id=cid)
-    else:  # bob handed it away; alice lacks the skill: it waits
-        await user.expect("chat.queued", conversation_id=cid)
+    # bob is the only security agent: he gets it, even when he is the one who handed it
+    # away (nobody else could ever take it; a chat never waits for an agent who is not there)
+    await bob.expect("chat.assigned", conversation_id=cid)
     for c in (alice, bob, user):
         await c.close()
 
@@ -263,6 +262,12 @@ async def test_close_and_rate(hub, db):
     assert ack["type"] == "ack"
     rated = await alice.expect("chat.rated", conversation_id=cid)
     assert rated["score"] == 4
+    assert (await user.expect("chat.rated", conversation_id=cid))["score"] == 4  # all devices
+    # once: the same rating again (a retry) is fine, a different one is refused
+    again = {"type": "chat.rate", "conversation_id": cid, "score": 4, "comment": "快"}
+    assert (await user.request(again))["type"] == "ack"
+    err = await user.request({"type": "chat.rate", "conversation_id": cid, "score": 1})
+    assert err["code"] == "conflict"
     assert await db.fetchval("select rating from conversations where id = $1", cid) == 4
     err = await user.request(
         {"type": "chat.send", "conversation_id": cid, "client_msg_id": "late", "text": "x"}

@@ -22,6 +22,7 @@ from hub.routing import (
     priority_for_topic,
     queue_order,
     queue_positions,
+    relax_exclusions,
     requeued,
 )
 
@@ -419,3 +420,19 @@ def test_estimate_wait_is_finite_non_negative_and_monotone(
     assert estimate_wait_s(position + 1, agents, topic, handle) >= eta
     if position >= 1:
         assert eta <= position * handle + 1
+
+
+def test_exclusions_relax_when_they_cover_every_skilled_online_agent():
+    alice = AgentLoad(
+        "alice", frozenset({"payment"}), capacity=2, active=0, online=True, idle_since=0
+    )
+    bob = AgentLoad("bob", frozenset({"payment"}), capacity=2, active=0, online=True, idle_since=1)
+    carol = AgentLoad(
+        "carol", frozenset({"payment"}), capacity=2, active=0, online=False, idle_since=2
+    )
+    both = QueuedChat("c1", "payment", "high", 0.0, excluded_agents=frozenset({"alice", "bob"}))
+    one = QueuedChat("c2", "payment", "high", 1.0, excluded_agents=frozenset({"alice"}))
+    relaxed = relax_exclusions([both, one], [alice, bob, carol])
+    assert relaxed[0].excluded_agents == frozenset()  # carol is offline: nobody else exists
+    assert relaxed[1].excluded_agents == frozenset({"alice"})  # bob can take it
+    assert {a.conversation_id for a in plan(relaxed, [alice, bob, carol])} == {"c1", "c2"}

@@ -193,6 +193,18 @@ async def test_unanswered_chat_is_taken_back_and_offered_to_another_agent(servic
         taken = await slow.expect("chat.transferred", conversation_id=cid, timeout=10)
         assert taken["reason"] == "timeout"
         await quick.expect("chat.assigned", conversation_id=cid, timeout=10)
+        requeued = await user.expect("message", conversation_id=cid, timeout=10)
+        assert requeued["sender"]["role"] == "system"
+        # quick lets it time out too: with every skilled agent passed over once, the chat
+        # is offered again rather than left waiting for nobody
+        await quick.expect("chat.transferred", conversation_id=cid, timeout=10)
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            row = await db.fetchrow("select status, agent_id from conversations where id = $1", cid)
+            if row["status"] == "assigned" and row["agent_id"] != "quick":
+                break
+            assert asyncio.get_running_loop().time() < deadline, dict(row)
+            await asyncio.sleep(0.1)
         for c in (slow, quick, user):
             await c.close()
     finally:

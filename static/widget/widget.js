@@ -244,7 +244,10 @@ async function connect() {
   client.on("message", onMessage);
   client.on("chat.queued", (f) => {
     const c = conv(f.conversation_id);
-    if (c.status === "bot") c.status = "queued";
+    if (c.status === "bot" || c.status === "assigned") {
+      c.status = "queued"; // back in the queue (an agent timed out or went away)
+      c.agent = null;
+    }
     c.queue = { position: f.position, eta_s: f.eta_s };
     if (f.conversation_id === state.current) renderChatChrome();
   });
@@ -258,6 +261,14 @@ async function connect() {
       toast(t("agent_joined", { name: f.agent?.name || t("agent") }));
     } else {
       renderOtherConvs();
+    }
+  });
+  client.on("chat.rated", (f) => {
+    state.rated.add(f.conversation_id); // rated here or on another device
+    persist();
+    const c = state.convs.get(f.conversation_id);
+    if (c && f.conversation_id === state.current && (c.status === "closed" || c.status === "resolved")) {
+      renderClosedCard(c);
     }
   });
   client.on("typing", onTyping);
