@@ -379,6 +379,7 @@ async def _pay_locked(
         profile = await _profile(conn, payer_acc, cfg.rules, now)
         attempt = risk.Attempt(tx_id, req.amount, now.timestamp(), failure)
         verdict = risk.assess_payment(cfg.rules, profile, attempt)
+        events += [alert_event(payer, a, now) for a in verdict.alerts]
         if verdict.freeze:
             failure = failure or "account_frozen"
             await conn.execute(
@@ -388,7 +389,7 @@ async def _pay_locked(
                 verdict.reason,
                 now,
             )
-        events += [alert_event(payer, a, now) for a in verdict.alerts]
+            events += await stop_pending_transfers(conn, payer, now)
 
     if failure is not None:
         status, expected_by, settled_at = "failed", None, None
@@ -486,9 +487,44 @@ async def freeze(conn: asyncpg.Connection, user_id: str, reason: str, by: str) -
             [
                 alert_event(user_id, risk.Alert("suspicious_activity", "critical", details), now),
                 alert_event(user_id, risk.Alert("account_frozen", "critical", details), now),
+                *await stop_pending_transfers(conn, user_id, now),
             ],
         )
     return row
+
+
+async def stop_pending_transfers(conn: asyncpg.Connection, payer: str, now: datetime) -> list[dict]:
+    """A frozen account's standard transfers still on their way are stopped and the money
+    goes back to the payer (`failed`, `account_frozen`): a freeze is for activity the owner
+    may not have made, and a security agent's unfreeze must not let it through afterwards.
+    The caller holds the payer's account lock. Rows the settlement worker holds right now
+    are skipped; it refunds them itself when it sees the payer frozen."""
+    rows = await conn.fetch(
+        "select * from transactions where from_user = $1 and status = 'processing'"
+        " order by created_at for update skip locked",
+        payer,
+    )
+    events = []
+    for tx in rows:
+        events.append(status_event(await refund(conn, tx, "account_frozen", now), now))
+    return events
+
+
+async def refund(conn: asyncpg.Connection, tx: TxRow, reason: str, now: datetime) -> TxRow:
+    """Take a processing transfer's money back from clearing to the payer; mark it failed."""
+    await post(
+        conn,
+        [(CLEARING, -tx["amount"]), (tx["from_user"], tx["amount"])],
+        kind="refund",
+        transaction_id=tx["transaction_id"],
+    )
+    return await conn.fetchrow(
+        "update transactions set status = 'failed', reason = $2, settled_at = $3"
+        " where transaction_id = $1 returning *",
+        tx["transaction_id"],
+        reason,
+        now,
+    )
 
 
 async def unfreeze(conn: asyncpg.Connection, user_id: str, reason: str, by: str) -> asyncpg.Record:

@@ -3,9 +3,10 @@
 A standard transfer debits the payer at once and parks the money on '@clearing'. It is
 due `settlement_delay_s` later; a due time outside the business windows (hours on
 business days, in `business_tz`) moves to the start of the next window. The worker then
-credits the payee and marks it `succeeded` (the "arrival"), or, when the payee cannot
-receive any more (account frozen or gone), refunds the payer and marks it `failed` with
-`network_error` — in one DB transaction, with the event in the outbox.
+credits the payee and marks it `succeeded` (the "arrival"), or refunds the payer and marks
+it `failed`: `account_frozen` when the payer's account was frozen meanwhile, `network_error`
+when the payee cannot receive any more (frozen or gone) — in one DB transaction, with the
+event in the outbox.
 """
 
 from __future__ import annotations
@@ -110,32 +111,25 @@ async def settle_one(conn: asyncpg.Connection, transaction_id: str) -> asyncpg.R
             return None
         accounts = await ledger.lock_accounts(conn, [tx["from_user"], tx["to_user"]])
         now = await conn.fetchval("select clock_timestamp()")
-        payee = accounts.get(tx["to_user"])
+        payer, payee = accounts.get(tx["from_user"]), accounts.get(tx["to_user"])
         amount = tx["amount"]
-        if payee is not None and not payee["frozen"]:
+        if payer is not None and payer["frozen"]:
+            row = await ledger.refund(conn, tx, "account_frozen", now)
+        elif payee is None or payee["frozen"]:
+            row = await ledger.refund(conn, tx, "network_error", now)
+        else:
             await ledger.post(
                 conn,
                 [(ledger.CLEARING, -amount), (tx["to_user"], amount)],
                 kind="settlement",
                 transaction_id=transaction_id,
             )
-            status, reason = "succeeded", None
-        else:
-            await ledger.post(
-                conn,
-                [(ledger.CLEARING, -amount), (tx["from_user"], amount)],
-                kind="refund",
-                transaction_id=transaction_id,
+            row = await conn.fetchrow(
+                "update transactions set status = 'succeeded', settled_at = $2"
+                " where transaction_id = $1 returning *",
+                transaction_id,
+                now,
             )
-            status, reason = "failed", "network_error"
-        row = await conn.fetchrow(
-            "update transactions set status = $2, reason = $3, settled_at = $4"
-            " where transaction_id = $1 returning *",
-            transaction_id,
-            status,
-            reason,
-            now,
-        )
         await outbox.append(conn, [ledger.status_event(row, now)])
     return row
 

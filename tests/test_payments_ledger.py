@@ -222,6 +222,49 @@ async def test_standard_transfer_to_an_account_frozen_meanwhile_is_refunded(pool
     await check_books(db)
 
 
+async def test_a_freeze_stops_the_standard_transfers_still_on_their_way(pool, db):
+    await accounts(db, a="100.00", b="0.00")
+    sent = [await pay(pool, "a", "b", "2.00", speed="standard") for _ in range(10)]
+    assert {r["status"] for r in sent} == {"processing"}
+    assert await balance(db, "a") == Decimal("80.00")
+    eleventh = await pay(pool, "a", "b", "2.00", speed="standard")
+    assert (eleventh["status"], eleventh["reason"]) == ("failed", "account_frozen")
+    rows = await db.fetch("select status, reason from transactions where speed = 'standard'")
+    assert {(r["status"], r["reason"]) for r in rows} == {("failed", "account_frozen")}
+    assert await balance(db, "a") == Decimal("100.00")  # every cent back with the payer
+    assert await balance(db, "b") == Decimal("0.00")
+    kinds = [(e["type"], e.get("alert") or e.get("status")) for e in await events(db, "a")]
+    assert kinds[10:] == [
+        ("security.alert", "suspicious_activity"),
+        ("security.alert", "account_frozen"),
+        *[("transaction.status", "failed")] * 11,  # the ten stopped, then the eleventh
+    ]
+    assert await settlement.settle_due(pool) == []
+    await check_books(db)
+
+
+async def test_a_manual_freeze_stops_pending_transfers_and_settlement_refunds_stragglers(pool, db):
+    await accounts(db, a="100.00", b="0.00")
+    first = await pay(pool, "a", "b", "30.00", speed="standard")
+    async with pool.acquire() as conn:
+        await ledger.freeze(conn, "a", "customer reported a stolen phone", "bob")
+    row = await db.fetchrow(
+        "select status, reason from transactions where transaction_id = $1",
+        first["transaction_id"],
+    )
+    assert (row["status"], row["reason"]) == ("failed", "account_frozen")
+    # one the freeze could not reach (the settlement worker held it): refunded at settlement
+    async with pool.acquire() as conn:
+        await ledger.unfreeze(conn, "a", "checked", "bob")
+    second = await pay(pool, "a", "b", "40.00", speed="standard")
+    await db.execute("update accounts set frozen = true where user_id = 'a'")
+    settled = await wait_settled(pool, db, second["transaction_id"])
+    assert (settled["status"], settled["reason"]) == ("failed", "account_frozen")
+    assert await balance(db, "a") == Decimal("100.00")
+    assert await balance(db, "b") == Decimal("0.00")
+    await check_books(db)
+
+
 async def test_the_eleventh_rapid_payment_freezes_and_an_unfreeze_restores(pool, db):
     await accounts(db, a="100.00", b="0.00")
     results = [await pay(pool, "a", "b", "1.00") for _ in range(12)]
