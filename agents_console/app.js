@@ -131,7 +131,15 @@ function start() {
   client.on("chat.closed", onClosed);
   client.on("chat.transferred", onTransferred);
   client.on("chat.rated", onRated);
-  client.on("customer.event", (f) => customer.applyEvent(f));
+  client.on("customer.event", (f) => {
+    customer.applyEvent(f);
+    if (f.kind === "security.alert" && f.data?.alert === "account_unfrozen") {
+      for (const chat of S.chats.values()) {
+        if (chat.alert && chat.user?.id === f.user_id) chat.alert = { ...chat.alert, unfrozen: true };
+      }
+      renderConversation();
+    }
+  });
   client.on("session.resync", () => customer.refresh());
   client.on("error", (f) => {
     if (!f.id) toast(t("error", { msg: f.message }), "error");
@@ -479,6 +487,17 @@ function select(cid, { auto = false } = {}) {
 
 // --- conversation ----------------------------------------------------------------------
 
+/** What the risk monitor saw, in words: its reason and how many payments, not raw JSON. */
+function alertDetails(details) {
+  if (typeof details === "string") return details;
+  const parts = [];
+  if (details.reason) parts.push(details.reason);
+  const ids = details.transaction_ids || [];
+  if (ids.length) parts.push(t("alert_payments", { n: ids.length }));
+  if (details.by) parts.push(t("alert_by", { name: details.by }));
+  return parts.join(" · ");
+}
+
 function renderConversation() {
   const chat = S.chats.get(S.selected);
   $("empty-state").hidden = Boolean(chat);
@@ -498,11 +517,14 @@ function renderConversation() {
   if (chat.alert) {
     alertBox.hidden = false;
     const a = chat.alert;
+    alertBox.classList.toggle("resolved", Boolean(a.unfrozen));
     mount(
       alertBox,
       h("strong", { text: `⚠ ${t("alert_in_chat")}: ${label("alert", a.alert, S.lang) || ""}` }),
-      a.severity && h("span", { class: "tag danger", text: label("severity", a.severity, S.lang) }),
-      a.details && h("span", { class: "small", text: typeof a.details === "string" ? a.details : JSON.stringify(a.details) }),
+      a.unfrozen
+        ? h("span", { class: "tag ok", text: t("alert_unfrozen") })
+        : a.severity && h("span", { class: "tag danger", text: label("severity", a.severity, S.lang) }),
+      a.details && h("span", { class: "small", text: alertDetails(a.details) }),
     );
   } else {
     alertBox.hidden = true;

@@ -325,6 +325,8 @@ async def test_security_agent_gets_urgent_frozen_chat_and_unfreezes(
     await item.wait_for(timeout=15000)
     await page.wait_for_selector("#urgent-banner:not([hidden])")
     await page.wait_for_selector("#conv-alert:not([hidden])")
+    strip = await page.inner_text("#conv-alert")
+    assert "risk test" in strip and "{" not in strip  # the reason in words, not raw JSON
     await page.wait_for_selector("#cp-frozen")
     await page.wait_for_selector("#alert-list [data-alert=account_frozen]")
     await item.click()  # opening it clears the urgent flag
@@ -335,6 +337,7 @@ async def test_security_agent_gets_urgent_frozen_chat_and_unfreezes(
     await page.click("#unfreeze-go")
     await page.wait_for_selector("#cp-frozen", state="detached", timeout=15000)
     await page.wait_for_selector("#customer .badge-ok")
+    await page.wait_for_selector("#conv-alert.resolved .tag.ok", timeout=15000)  # 已解冻
     account = await db.fetchrow("select frozen from accounts where user_id = 'u-frozen'")
     assert account["frozen"] is False
     problems.assert_clean(allow=EXPECTED_NOISE)

@@ -148,6 +148,15 @@ async def test_widget_english_notifications_and_security_banner(hub, clean, db, 
         await screenshot(page, "widget-security-alert")
         await banner.locator(".alert-close").click()
         await page.wait_for_selector("#alert-banner", state="hidden")
+        # frozen again, then unfrozen by the security agent: the banner goes by itself
+        async with hub.http(hub.token("sec", "agent", name="Sec")) as http:
+            for step in ("unfreeze", "freeze"):
+                r = await http.post(f"/api/accounts/u-en/{step}", json={"reason": "test"})
+                assert r.status_code == 200, r.text
+            await banner.wait_for(timeout=15000)
+            r = await http.post("/api/accounts/u-en/unfreeze", json={"reason": "confirmed"})
+            assert r.status_code == 200, r.text
+        await page.wait_for_selector("#alert-banner", state="hidden", timeout=15000)
     else:
         print("payments module not available: security banner step skipped")
     problems.assert_clean(allow=EXPECTED_NOISE)

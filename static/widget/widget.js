@@ -836,6 +836,10 @@ function onNotification(n) {
     state.feed.length = Math.min(state.feed.length, FEED_LIMIT);
   }
   const fresh = n.seq > state.acked;
+  const banner = $("alert-banner");
+  if (n.kind === "security.alert" && n.data?.alert === "account_unfrozen" && !banner.hidden && n.seq > Number(banner.dataset.seq || 0)) {
+    banner.hidden = true; // the freeze it warned about is over
+  }
   if (n.kind === "security.alert" && n.data?.severity === "critical" && fresh) showAlert(n);
   else if (fresh && Date.now() - state.welcomedAt > 1500) toast(n.title || n.body);
   renderBell();
