@@ -293,3 +293,12 @@ def test_search_endpoint_rejects_bad_queries(client: TestClient, params: dict[st
 def test_bad_lang_on_article_routes(client: TestClient) -> None:
     assert client.get("/api/help/articles", params={"lang": "de"}).status_code == 422
     assert client.get("/api/help/articles/refund", params={"lang": "de"}).status_code == 422
+
+
+def test_summaries_the_bot_sends_are_plain_text():
+    from hub.helpbot.catalog import read_articles
+
+    articles = read_articles()
+    assert any("**" in a.body for a in articles)  # the bodies do use markup...
+    for a in articles:  # ...but what goes into a chat message does not
+        assert "**" not in a.summary and "`" not in a.summary and "](" not in a.summary, a.slug

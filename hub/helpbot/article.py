@@ -69,10 +69,19 @@ def parse_article(text: str, slug: str, lang: str) -> Article:
         lang=lang,
         title=meta["title"],
         topic=meta["topic"],
-        summary=meta.get("summary") or first_paragraph(body),
+        summary=plain_text(meta.get("summary") or first_paragraph(body)),
         body=body,
         keywords=keywords,
     )
+
+
+_INLINE_MARKUP = re.compile(r"\*\*([^*]+)\*\*|`([^`]+)`|\[([^\]]+)\]\([^)\s]+\)")
+
+
+def plain_text(markdown: str) -> str:
+    """Inline Markdown (**bold**, `code`, [label](url)) as plain words: the summary goes into
+    chat messages, which are shown as text."""
+    return _INLINE_MARKUP.sub(lambda m: m.group(1) or m.group(2) or m.group(3), markdown)
 
 
 def first_paragraph(body: str) -> str:
