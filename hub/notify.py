@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ import msgpack
 from hub import metrics
 from hub.auth import issue_token
 from hub.bus import agent_channel, user_channel
+from hub.helpbot.transactions import format_time
 from hub.protocol import encode_msgpack
 from hub.writer import (
     MessageWrite,
@@ -97,10 +97,12 @@ def render(event: dict, lang: str) -> tuple[str, str, str] | None:
         title, body = texts[lang]
         eta = ""
         if status == "processing" and event.get("expected_by"):
+            when = format_time(event["expected_by"]) or str(event["expected_by"])
+            # the same clock as the bot's answers: Beijing time, said so
             eta = (
-                f"，预计 {_short_time(event['expected_by'])} 前到账"
+                f"，预计 {when}（北京时间）前到账"
                 if lang == "zh"
-                else f", expected by {_short_time(event['expected_by'])}"
+                else f", expected by {when} (Beijing time)"
             )
         reason = REASONS.get(event.get("reason") or "", {}).get(lang, event.get("reason") or "")
         body = body.format(
@@ -122,17 +124,6 @@ def render(event: dict, lang: str) -> tuple[str, str, str] | None:
             title, body = texts[lang]
         return kind, title, body
     return None
-
-
-def _short_time(iso: str) -> str:
-    try:
-        return (
-            datetime.fromisoformat(iso.replace("Z", "+00:00"))
-            .astimezone(UTC)
-            .strftime("%Y-%m-%d %H:%M UTC")
-        )
-    except ValueError:
-        return iso
 
 
 def valid_event(event: Any) -> bool:
