@@ -146,7 +146,12 @@ async def test_widget_english_notifications_and_security_banner(hub, clean, db, 
         banner = page.locator("#alert-banner:not([hidden])")
         await banner.wait_for(timeout=15000)
         await screenshot(page, "widget-security-alert")
-        await banner.locator(".alert-close").click()
+        # the user was in another open chat: the banner offers the security chat
+        await banner.locator("button >> text=Talk to security").click()
+        await page.wait_for_selector("#hdr-sub >> text=Waiting for an agent")
+        cid = await page.evaluate("window.__supporthub.state.current")
+        assert await db.fetchval("select topic from conversations where id = $1", cid) == "security"
+        await banner.locator(".alert-close >> text=Dismiss").click()
         await page.wait_for_selector("#alert-banner", state="hidden")
         # frozen again, then unfrozen by the security agent: the banner goes by itself
         async with hub.http(hub.token("sec", "agent", name="Sec")) as http:

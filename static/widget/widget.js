@@ -64,6 +64,7 @@ const TEXT = {
   rate_thanks: { zh: "感谢您的评价！", en: "Thanks for your feedback!" },
   star: { zh: "{n} 星", en: "{n} star(s)" },
   dismiss: { zh: "知道了", en: "Dismiss" },
+  open_security_chat: { zh: "联系安全专员", en: "Talk to security" },
   error_generic: { zh: "操作失败，请稍后重试", en: "Something went wrong, please try again" },
   error_start: { zh: "无法连接客服系统，请稍后再试", en: "Could not reach support, please try again" },
   expected_by: { zh: "预计 {time} 前到账", en: "Expected by {time}" },
@@ -240,6 +241,14 @@ async function connect() {
     c.status = f.status;
     c.topic = f.topic || c.topic;
     client.track(f.conversation_id);
+    if (f.priority === "urgent") {
+      // the hub opened a security chat for this user (account frozen): show it at once
+      // unless the user is in the middle of another open chat
+      const current = currentConv();
+      if (!current || !OPEN.has(current.status)) openChat(c.cid);
+      else renderOtherConvs();
+      if (state.lastAlert && !$("alert-banner").hidden) showAlert(state.lastAlert); // + its button
+    }
   });
   client.on("message", onMessage);
   client.on("chat.queued", (f) => {
@@ -712,6 +721,12 @@ function renderChatChrome() {
   }
 }
 
+function openChat(cid) {
+  state.current = cid;
+  persist();
+  showView("chat");
+}
+
 /** Other open conversations (e.g. the security chat opened for a frozen account). */
 function renderOtherConvs() {
   const bar = $("other-convs");
@@ -730,11 +745,7 @@ function renderOtherConvs() {
           type: "button",
           class: "oc-item",
           dataset: { cid: c.cid },
-          onclick: () => {
-            state.current = c.cid;
-            persist();
-            showView("chat");
-          },
+          onclick: () => openChat(c.cid),
         },
         `${c.topic ? label("topic", c.topic, state.lang) : t("title")} · ${label("conv", c.status, state.lang)} ›`,
       ),
@@ -858,7 +869,11 @@ function renderBell() {
   $("btn-bell").classList.toggle("has-unread", unread > 0);
 }
 
+const securityChat = () =>
+  [...state.convs.values()].find((c) => c.topic === "security" && OPEN.has(c.status)) || null;
+
 function showAlert(n) {
+  state.lastAlert = n;
   const box = $("alert-banner");
   box.hidden = false;
   box.dataset.seq = n.seq;
@@ -866,6 +881,13 @@ function showAlert(n) {
     box,
     h("span", { class: "alert-icon", text: "⚠", attrs: { "aria-hidden": "true" } }),
     h("div", { class: "alert-text" }, h("strong", { text: n.title }), h("div", { text: n.body })),
+    securityChat() &&
+      h("button", {
+        type: "button",
+        class: "alert-close",
+        text: t("open_security_chat"),
+        onclick: () => openChat(securityChat().cid),
+      }),
     h("button", {
       type: "button",
       class: "alert-close",
