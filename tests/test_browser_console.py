@@ -84,6 +84,8 @@ async def test_console_and_widget_end_to_end(hub, clean, db, services, browser):
     await user.wait_for_selector(".msg.agent >> text=您好，我是小王，我来帮您查一下")
     await agent.wait_for_selector(".msg.mine.is-read")  # the user saw it: ✓✓
     await user.wait_for_selector(".msg.mine.is-read")  # and the agent saw the user's
+    await user.reload()  # the read mark is the server's, not this page's memory
+    await user.wait_for_selector(".msg.mine.is-read >> text=你好，我的付款一直在处理中")
 
     # --- hostile text is shown as text on both sides, nothing runs, nothing is injected
     await user.fill("#input", XSS)

@@ -310,6 +310,8 @@ function onWelcome(w) {
     c.status = info.status;
     c.topic = info.topic;
     if (info.agent) c.agent = info.agent;
+    // how far the agent has read, also for messages read while this device was away
+    if (typeof info.agent_read_seq === "number") c.agentRead = Math.max(c.agentRead || 0, info.agent_read_seq);
     state.client.track(cid);
   }
   // a chat we show as open but the server no longer lists was closed while we were away
