@@ -470,8 +470,14 @@ async def test_password_guessing_is_rate_limited(hub, db):
 async def test_dev_token_endpoint_exists_only_in_dev(services, hub):
     from tests.conftest import start_hub
 
+    from payments.seed import add_account
+
+    await add_account(services.dsn, "u-named", "Zhang Wei", "10.00")
     async with hub.http() as http:
         assert (await http.get("/api/dev/token", params={"user": "u-demo"})).status_code == 200
+        # a demo user with a payment account is greeted by the account's name, not the id
+        named = (await http.get("/api/dev/token", params={"user": "u-named"})).json()
+        assert named["name"] == "Zhang Wei"
     server = await start_hub(services, dev=False)
     try:
         async with server.http() as http:

@@ -6,6 +6,7 @@ import secrets
 import time
 from typing import Annotated
 
+import asyncpg
 from pydantic import BaseModel, Field, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -183,11 +184,20 @@ async def send_broadcast(node, title: str, body: str, data: dict) -> int:
 async def dev_token(request: Request) -> JSONResponse:
     """Dev only: a demo user token for the web chat (absent from `serve`)."""
     user_id = request.query_params.get("user") or f"demo-{secrets.token_hex(3)}"
-    name = request.query_params.get("name") or user_id
     if len(user_id) > 64:
         raise Invalid("user id too long")
+    name = request.query_params.get("name") or await _account_name(request, user_id) or user_id
     token = issue_token(request.app.state.secret, user_id, "user", name=name, ttl=TOKEN_TTL)
     return JSONResponse({"token": token, "user_id": user_id, "name": name})
+
+
+async def _account_name(request: Request, user_id: str) -> str | None:
+    """The demo user's name from their payment account (dev runs payments in this database)."""
+    try:
+        async with request.app.state.node.pool.acquire() as db:
+            return await db.fetchval("select name from accounts where user_id = $1", user_id)
+    except asyncpg.PostgresError:
+        return None
 
 
 routes = [
