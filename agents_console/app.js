@@ -131,6 +131,12 @@ function start() {
   client.on("chat.closed", onClosed);
   client.on("chat.transferred", onTransferred);
   client.on("chat.rated", onRated);
+  client.on("customer.lang", (f) => {
+    const chat = S.chats.get(f.conversation_id);
+    if (!chat?.user) return;
+    chat.user = { ...chat.user, lang: f.lang };
+    if (S.selected === chat.cid) renderConversation();
+  });
   client.on("customer.event", (f) => {
     customer.applyEvent(f);
     if (f.kind === "security.alert" && f.data?.alert === "account_unfrozen") {

@@ -81,6 +81,24 @@ async def notifications_ack(node: Node, conn: Connection, f: p.NotificationsAck)
     conn.send_frame(ack_frame(f.id, up_to=acked))
 
 
+async def user_lang(node: Node, conn: Connection, f: p.UserLang) -> None:
+    user_id = conn.claims.sub
+    async with node.pool.acquire() as db, db.transaction():
+        await db.execute("update users set lang = $2 where id = $1", user_id, f.lang)
+        convs = await db.fetch(
+            "update conversations set lang = $2 where user_id = $1"
+            " and status = any('{bot,queued,assigned}'::text[]) returning id, agent_id",
+            user_id, f.lang,
+        )  # fmt: skip
+    if "notifier" in node.services:
+        node.services["notifier"].forget_lang(user_id)
+    for conv in convs:
+        if conv["agent_id"]:
+            await node.to_agent(conv["agent_id"], {"type": "customer.lang", "user_id": user_id,
+                                                   "conversation_id": conv["id"], "lang": f.lang})  # fmt: skip
+    conn.send_frame(ack_frame(f.id, lang=f.lang))
+
+
 async def agent_status(node: Node, conn: Connection, f: p.AgentStatus) -> None:
     state = await chat(node).set_status(conn.claims, f.status)
     reply = dict(state)
@@ -125,6 +143,7 @@ TABLE = {
     "chat.close": (chat_close, USER),
     "chat.rate": (chat_rate, USER),
     "notifications.ack": (notifications_ack, USER),
+    "user.lang": (user_lang, USER),
     "agent.status": (agent_status, STAFF),
     "chat.note": (chat_note, STAFF),
     "chat.transfer": (chat_transfer, STAFF),

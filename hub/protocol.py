@@ -98,6 +98,14 @@ class NotificationsAck(Frame):
     up_to: Seq
 
 
+class UserLang(Frame):
+    """Extension: the user switched language; texts from now on (notifications, system
+    messages) and the agent's view follow it."""
+
+    type: Literal["user.lang"]
+    lang: Literal["zh", "en"]
+
+
 class AgentStatus(Frame):
     type: Literal["agent.status"]
     status: Literal["online", "away", "offline"]
@@ -135,6 +143,7 @@ ClientFrame = Annotated[
     | ChatClose
     | ChatRate
     | NotificationsAck
+    | UserLang
     | AgentStatus
     | ChatNote
     | ChatTransfer

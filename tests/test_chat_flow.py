@@ -468,9 +468,8 @@ async def test_password_guessing_is_rate_limited(hub, db):
 
 
 async def test_dev_token_endpoint_exists_only_in_dev(services, hub):
-    from tests.conftest import start_hub
-
     from payments.seed import add_account
+    from tests.conftest import start_hub
 
     await add_account(services.dsn, "u-named", "Zhang Wei", "10.00")
     async with hub.http() as http:
@@ -540,5 +539,33 @@ async def test_chat_opened_comes_before_the_opening_message(hub, db, handoff):
         await user.expect("message", conversation_id=cid, seq=1)
         order = [f["type"] for f in user.frames if f.get("conversation_id") == cid]
         assert order.index("chat.opened") < order.index("message"), order
+    for c in (agent, user):
+        await c.close()
+
+
+async def test_a_user_switching_language_is_followed_by_texts_and_the_agent(hub, db, services):
+    from tests.test_delivery import publish_events, tx_event
+
+    agent = await online_agent(hub, db, "alice", ["account"])
+    user_id = uid()
+    user = await hub.client(user_id)
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "account", "handoff": "agent", "text": "hi"}
+        )
+    )["conversation_id"]
+    await agent.expect("chat.assigned", conversation_id=cid)
+    ack = await user.request({"type": "user.lang", "lang": "en"})
+    assert ack["type"] == "ack" and ack["lang"] == "en"
+    told = await agent.expect("customer.lang", conversation_id=cid)
+    assert told["lang"] == "en" and told["user_id"] == user_id
+    assert await db.fetchval("select lang from users where id = $1", user_id) == "en"
+    await publish_events(services, [tx_event(user_id)])
+    n = await user.expect("notification")
+    assert n["title"] == "Transfer succeeded"
+    err = await user.request({"type": "user.lang", "lang": "fr"})
+    assert err["code"] == "bad_frame"
+    err = await agent.request({"type": "user.lang", "lang": "en"})
+    assert err["code"] == "forbidden"
     for c in (agent, user):
         await c.close()

@@ -1007,6 +1007,8 @@ function wire() {
     state.lang = state.lang === "en" ? "zh" : "en";
     persist();
     applyLang();
+    // notifications and the agent's view follow the user's language from now on
+    state.client?.send({ type: "user.lang", lang: state.lang });
   });
   $("btn-start").addEventListener("click", () => startChat("bot"));
   $("btn-start-agent").addEventListener("click", () => startChat("agent"));
