@@ -943,8 +943,15 @@ async function cannedDialog() {
       if (!q) shown = articles;
       else {
         try {
-          const hits = await api(`/api/help/search?q=${encodeURIComponent(q)}&lang=${lang}&limit=10`);
-          shown = hits.map((hit) => bySlug.get(hit.slug) || hit);
+          const query = `/api/help/search?q=${encodeURIComponent(q)}&limit=10`;
+          let hits = await api(`${query}&lang=${lang}`);
+          // typed in the other language ("password" in a Chinese chat): search both, and
+          // still insert the article in the chat's language
+          if (!hits.length) hits = await api(query);
+          const seen = new Set();
+          shown = hits
+            .filter((hit) => !seen.has(hit.slug) && seen.add(hit.slug))
+            .map((hit) => bySlug.get(hit.slug) || hit);
         } catch {
           const ql = q.toLowerCase();
           shown = articles.filter((a) => `${a.title} ${a.summary}`.toLowerCase().includes(ql));

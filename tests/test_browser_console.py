@@ -107,6 +107,11 @@ async def test_console_and_widget_end_to_end(hub, clean, db, services, browser):
     # --- canned answer from the help center
     await agent.click("#btn-canned")
     await agent.wait_for_selector("#canned-list .canned")
+    # typed in English in a Chinese chat: found anyway, offered in Chinese
+    await agent.fill("#canned-search", "forgot password")
+    found = agent.locator("#canned-list .canned[data-slug=reset-password]")
+    await found.wait_for()
+    assert "密码" in await found.inner_text()
     await agent.fill("#canned-search", "付款失败")
     await agent.wait_for_selector("#canned-list .canned[data-slug=payment-failed]")
     await agent.click("#canned-list .canned[data-slug=payment-failed]")
