@@ -79,6 +79,8 @@ async def notifications_ack(node: Node, conn: Connection, f: p.NotificationsAck)
     async with node.pool.acquire() as db:
         acked = await notif_store.ack(db, conn.claims.sub, f.up_to)
     conn.send_frame(ack_frame(f.id, up_to=acked))
+    # the user's other devices clear their unread count too
+    await node.to_user(conn.claims.sub, {"type": "notifications.acked", "up_to": acked})
 
 
 async def user_lang(node: Node, conn: Connection, f: p.UserLang) -> None:

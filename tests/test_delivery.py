@@ -119,9 +119,14 @@ async def test_resume_replays_missed_notifications_nothing_lost_or_doubled(hub, 
     seqs = [(await back.expect("notification"))["seq"] for _ in range(6)]
     assert seqs == [4, 5, 6, 7, 8, 9]
     await back.quiet("notification", 0.5)
+    phone = await hub.client(user_id)
     ack = await back.request({"type": "notifications.ack", "up_to": 9})
     assert ack["up_to"] == 9
-    await back.close()
+    # seen on one device, seen on all: the phone clears its unread count too
+    assert (await phone.expect("notifications.acked"))["up_to"] == 9
+    assert phone.welcome["notifications_acked"] == 0
+    for c in (back, phone):
+        await c.close()
 
 
 async def test_unknown_user_events_are_stored_and_delivered_later(hub, services):

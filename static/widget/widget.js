@@ -294,6 +294,14 @@ async function connect() {
     if (f.conversation_id === state.current) renderChat();
   });
   client.on("notification", onNotification);
+  client.on("notifications.acked", (f) => {
+    // seen on another device of this user
+    if (typeof f.up_to !== "number" || f.up_to <= state.acked) return;
+    state.acked = f.up_to;
+    renderBell();
+    if (!$("panel-notif").hidden) renderFeed();
+    persist();
+  });
   client.on("error", (f) => {
     if (!f.id && f.code === "rate_limited") toast(f.message);
   });
