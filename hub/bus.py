@@ -283,7 +283,12 @@ class Bus:
 
     async def _probe_forever(self) -> None:
         while True:
+            before = time.monotonic()
             await asyncio.sleep(self._probe_interval)
+            if time.monotonic() - before > self._probe_interval + self._probe_timeout / 2:
+                # this process stalled (the loop was blocked or not running): the probes
+                # did not fail, we did not listen; give them a fresh window
+                self._last_probe_heard = time.monotonic()
             if self._connected.is_set():
                 await self.publish(self._probe_channel, repr(time.time()).encode())
                 if time.monotonic() - self._last_probe_heard > self._probe_timeout:

@@ -496,3 +496,16 @@ async def test_events_of_a_node_killed_mid_stream_are_taken_over(isolated):
             doomed.kill()
             doomed.wait()
         await survivor.stop()
+
+
+async def test_a_stalled_process_is_not_mistaken_for_a_deaf_bus(services):
+    server = await start_hub(services)
+    try:
+        client = await server.client(uid())
+        await asyncio.sleep(1.0)  # a few probes go round
+        time.sleep(server.node.settings.bus_probe_timeout_s + 1.0)  # the whole loop stalls
+        await client.quiet("session.resync", 2.0)  # no reconnect, no resync
+        assert server.node.bus.healthy
+        await client.close()
+    finally:
+        await server.stop()
