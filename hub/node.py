@@ -17,6 +17,7 @@ from hub.bus import (
     FANOUT_CHANNEL,
     FANOUT_CHUNK,
     NODES_CHANNEL,
+    NODES_KEY,
     STAFF_CHANNEL,
     Bus,
     agent_channel,
@@ -26,7 +27,7 @@ from hub.connection import NOTIFICATIONS, Connection
 from hub.errors import CloseCode
 from hub.protocol import Hello, decode_msgpack, encode_msgpack
 from hub.registry import Registry
-from hub.ring import NODE_BEAT_S, NODE_TTL_S, NODES_KEY, NodeRing
+from hub.ring import NODE_BEAT_S, NODE_TTL_S, NodeRing
 from hub.settings import Settings
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store

@@ -20,7 +20,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
-NODES_KEY = "sh:nodes:live"
 NODE_BEAT_S = 1.0
 NODE_TTL_S = 4.0
 
