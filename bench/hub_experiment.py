@@ -23,7 +23,7 @@ break; the code of those up to P5 is in this file's history):
   os.urandom ids); pipeline (P1: two ordered notifier stages), onestmt (P2: one-statement
   write_notifications), slimfan (P3: fan-out items carry type and seq,
   Registry.deliver_sequenced), smallchunk (P4: fan-out chunks of 200), twowriters (P5:
-  hub.writer.Writers, HUB_WRITERS, default 2), memlean (M1: handshake request/response and
+  hub.store.writer.Writers, HUB_WRITERS, default 2), memlean (M1: handshake request/response and
   scope headers dropped after accept; `bench/mem_breakdown.py --experiment` re-applies the
   same patch harmlessly); batchin (e4aeb84: payments.events payloads parsed from one Redis
   read decoded and offered to the notifier together) and batchfut (f62174d: one future
@@ -54,7 +54,7 @@ LANDED = {
 
 
 def exp_gc() -> None:
-    from hub.node import Node
+    from hub.cluster.node import Node
 
     gc.set_threshold(10_000, 50, 100)
     start = Node.start
@@ -70,7 +70,7 @@ def exp_gc() -> None:
 def exp_rawpub() -> None:
     from redis.asyncio.connection import parse_url
 
-    from hub.bus import Bus, log
+    from hub.cluster.bus import Bus, log
 
     async def publish_many(self, items):
         items = list(items)
@@ -118,9 +118,9 @@ def exp_trace() -> None:
     import json
     import time
 
-    from hub.node import Node
-    from hub.notify import Notifier
-    from hub.writer import GroupWriter
+    from hub.cluster.node import Node
+    from hub.services.notify import Notifier
+    from hub.store.writer import GroupWriter
 
     events: list = []
     t = time.monotonic
@@ -173,10 +173,10 @@ def exp_fastframe() -> None:
     COMMIT's `now`) instead of once per row."""
     import msgpack
 
-    import hub.notify
-    from hub.writer import StoredNotification
+    import hub.services.notify
+    from hub.store.writer import StoredNotification
 
-    hub.notify.encode_msgpack = msgpack.Packer(use_bin_type=True).pack
+    hub.services.notify.encode_msgpack = msgpack.Packer(use_bin_type=True).pack
     last = [None, ""]
 
     def frame(self) -> dict:

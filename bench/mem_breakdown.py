@@ -37,10 +37,10 @@ async def main(a) -> None:
     import uvicorn
 
     from hub.app import create_app
-    from hub.auth import issue_token
     from hub.embedded import EmbeddedPostgres, EmbeddedRedis
-    from hub.settings import Settings
-    from hub.store.db import migrate
+    from supporthub_core.auth import issue_token
+    from supporthub_core.db import migrate
+    from supporthub_core.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="shm-", dir="/tmp"))
     pg, redis = EmbeddedPostgres(tmp / "pg", durable=False), EmbeddedRedis(tmp / "r")
@@ -135,7 +135,7 @@ def apply_experiment() -> None:
     - Connection.bad_frames is created on the first bad frame, not per connection."""
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-    from hub.connection import Connection
+    from hub.ws.connection import Connection
 
     send = WebSocketsSansIOProtocol.send
 

@@ -5,7 +5,7 @@ embedded PostgreSQL), all on this machine.
     .venv/bin/python bench/run.py                      # everything
     .venv/bin/python bench/run.py --only supporthub --connections 1000 --events 100000
 
-Run it with the project venv (it uses hub.embedded and hub.auth); the peers, the load
+Run it with the project venv (it uses hub.embedded and supporthub_core.auth); the peers, the load
 client and the driver run in bench/.venv-peers (see bench/README.md).
 """
 
@@ -188,7 +188,7 @@ class Bench:
         if need_pg:
             self.pg = EmbeddedPostgres(self.tmp / "pg", durable=not self.a.pg_fast)
             self.pg.start()
-            from hub.store.db import migrate
+            from supporthub_core.db import migrate
 
             asyncio.run(migrate(self.pg.dsn))
             if self.a.pin == "split":
@@ -219,7 +219,7 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def write_tokens(self, n: int) -> None:
-        from hub.auth import issue_token
+        from supporthub_core.auth import issue_token
 
         tokens = {
             user_id(i): issue_token(SECRET, user_id(i), "user", ttl=6 * 3600) for i in range(n)

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hub import handlers
-from hub.endpoint import WebSocketEndpoint
-from hub.errors import HubError, error_body, error_response
-from hub.metrics import metrics_endpoint
-from hub.node import Node
-from hub.settings import Settings
+from hub.cluster.node import Node
+from hub.services import broadcasts
+from hub.ws import handlers
+from hub.ws.endpoint import WebSocketEndpoint
+from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
+from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-HTTP_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "invalid", 409: "conflict", 413: "invalid", 422: "invalid", 429: "rate_limited"}  # fmt: skip
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -45,17 +43,6 @@ async def readyz(request: Request) -> JSONResponse:
         pass
     ok = all(checks.values())
     return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
-
-
-async def _hub_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HubError)
-    return error_response(exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    code = HTTP_CODES.get(exc.status_code, "invalid")
-    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
 
 def create_app(
@@ -85,7 +72,7 @@ def create_app(
         await handlers.install(node)
         extra = []
         if with_payments:
-            extra = await _start_payments(app, node, settings)
+            extra = await _start_payments(app, node, settings, secret)
         try:
             yield
         finally:
@@ -96,7 +83,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HubError: _hub_error, HTTPException: _http_error},
+        exception_handlers=ERROR_HANDLERS,
     )
     app.state.node = node
     app.state.secret = secret
@@ -149,12 +136,11 @@ def _payments_routes() -> list:
     return list(routes)
 
 
-async def _start_payments(app: Starlette, node: Node, settings: Settings) -> list:
-    try:
-        from payments.service import start_in_process
-    except ImportError:
-        return []
-    return await start_in_process(app, node.pool, node.bus.redis, settings)
+async def _start_payments(app: Starlette, node: Node, settings: Settings, secret: str) -> list:
+    from payments.service import start_in_process
+
+    announce = functools.partial(broadcasts.announce, node.pool, node.bus.redis, secret)
+    return await start_in_process(app, node.pool, node.bus.redis, settings, announce)
 
 
 def _static_routes() -> list:

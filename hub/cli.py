@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from hub.settings import Settings
+from supporthub_core.settings import Settings
 
 log = logging.getLogger("supporthub")
 
@@ -47,7 +47,7 @@ def _run(coro):
 
 
 async def _migrate(dsn: str) -> list[str]:
-    from hub.store.db import migrate
+    from supporthub_core.db import migrate
 
     return await migrate(dsn)
 
@@ -55,7 +55,7 @@ async def _migrate(dsn: str) -> list[str]:
 async def _seed_demo(dsn: str) -> None:
     import asyncpg
 
-    from hub import agents
+    from hub.store import agents
 
     db = await asyncpg.connect(dsn)
     try:
@@ -180,10 +180,11 @@ def cmd_payments(args) -> None:
     setup_logging(settings.log_format or "json")
     rt = start_runtime(settings, dev=False)
     _run(_migrate(rt.dsn))
+    from hub.services.broadcasts import announcer
     from payments.service import serve_standalone
 
     try:
-        serve_standalone(settings, rt)
+        serve_standalone(settings, rt, announcer(rt.secret))
     finally:
         rt.stop()
 
@@ -202,8 +203,8 @@ def cmd_migrate(args) -> None:
 
 
 def cmd_token(args) -> None:
-    from hub.auth import issue_token
     from hub.runtime import resolve_secret
+    from supporthub_core.auth import issue_token
 
     secret = resolve_secret(Settings(), dev=True)
     print(issue_token(secret, args.sub, args.role, name=args.name, ttl=args.ttl))
@@ -217,7 +218,7 @@ def cmd_agent_add(args) -> None:
     async def go():
         import asyncpg
 
-        from hub import agents
+        from hub.store import agents
 
         await _migrate(rt.dsn)
         db = await asyncpg.connect(rt.dsn)
@@ -260,7 +261,7 @@ async def _with_store(fn):
     import redis.asyncio as aioredis
 
     from hub.runtime import resolve_secret, start_runtime
-    from hub.store.db import create_pool
+    from supporthub_core.db import create_pool
 
     rt = start_runtime(Settings(), dev=True, need_secret=False)
     try:
@@ -277,7 +278,7 @@ async def _with_store(fn):
 
 
 def cmd_broadcast(args) -> None:
-    from hub.broadcasts import announce
+    from hub.services.broadcasts import announce
 
     async def go(pool, redis, secret):
         return await announce(pool, redis, secret, args.title, args.body, {})
@@ -287,7 +288,7 @@ def cmd_broadcast(args) -> None:
 
 
 def cmd_maintenance(args) -> None:
-    from hub.broadcasts import announce
+    from hub.services.broadcasts import announce
     from payments import ledger
     from payments.api import MAINTENANCE_BODY, MAINTENANCE_TITLE
 
@@ -306,7 +307,7 @@ def cmd_maintenance(args) -> None:
 
 
 def cmd_simulate(args) -> None:
-    from payments.simulate import main as simulate_main
+    from hub.simulate import main as simulate_main
 
     simulate_main(args)
 
@@ -370,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hub.errors import HubError
+    from supporthub_core.errors import HubError
 
     args = build_parser().parse_args(argv)
     try:

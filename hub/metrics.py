@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily
-from starlette.requests import Request
-from starlette.responses import Response
 
 CONNECTIONS = Gauge("supporthub_connections", "Open WebSocket connections on this node", ["role"])
 
@@ -70,7 +66,3 @@ QUEUE_WAIT = Histogram(
     buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 EVENTS_IN = Counter("supporthub_payment_events_total", "Payment events handled", ["type"])
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

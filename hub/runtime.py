@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.embedded import EmbeddedPostgres, EmbeddedRedis
-from hub.settings import Settings
+from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Who may do what: a `user` token acts on its own account only; agents, supervisors and
 `service` tokens may read any account or payment. Unfreezing needs an agent (or
-supervisor) whose skills include `security`. Errors are hub.errors exceptions.
+supervisor) whose skills include `security`. Errors are supporthub_core.errors exceptions.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub.auth import Claims, require_role
-from hub.errors import Forbidden, Invalid, NotFound
-from hub.http.common import caller, json_body
 from payments import ledger, outbox
+from supporthub_core.auth import Claims, require_role
+from supporthub_core.errors import Forbidden, Invalid, NotFound
+from supporthub_core.http import caller, json_body
 
 log = logging.getLogger(__name__)
 
@@ -250,19 +250,9 @@ async def set_maintenance(request: Request) -> JSONResponse:
 
 
 async def _announce(request: Request, message: str | None) -> int:
-    """Tell every user: a system notice through the hub's broadcast (shared store and Redis)."""
-    from hub.broadcasts import announce
-
-    service = _service(request)
+    """Tell every user: a system notice through the hub's broadcast."""
     body = message or MAINTENANCE_BODY
-    return await announce(
-        service.pool,
-        service.redis,
-        request.app.state.secret,
-        MAINTENANCE_TITLE,
-        body,
-        {"maintenance": True},
-    )
+    return await _service(request).announce(MAINTENANCE_TITLE, body, {"maintenance": True})
 
 
 routes = [

@@ -35,10 +35,9 @@ from typing import Any
 
 import asyncpg
 
-from hub.errors import Conflict, Invalid, NotFound
-
 # settlement imports ledger too: both refer to each other's attributes at call time only
 from payments import outbox, risk, settlement
+from supporthub_core.errors import Conflict, Invalid, NotFound
 
 CURRENCY = "CNY"
 CENT = Decimal("0.01")

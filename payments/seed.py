@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from hub.store.db import _init_connection
 from payments import ledger
+from supporthub_core.db import init_connection
 
 # user id, name, balance after the demo history below
 DEMO_ACCOUNTS = [
@@ -31,7 +31,7 @@ DEMO_HISTORY = [
 
 async def _connect(dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
-    await _init_connection(conn)
+    await init_connection(conn)
     return conn
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -20,9 +21,14 @@ from payments.settlement import SettlementWorker
 log = logging.getLogger(__name__)
 
 
+#: Tells every user a system notice (the hub's broadcast): title, body, data -> broadcast id.
+Announce = Callable[[str, str, dict], Awaitable[int]]
+
+
 class PaymentsService:
-    def __init__(self, pool: asyncpg.Pool, redis: Any, settings: Any):
+    def __init__(self, pool: asyncpg.Pool, redis: Any, settings: Any, announce: Announce):
         self.pool = pool
+        self.announce = announce
         self.redis = redis
         self.settings = settings
         self.config = ledger.LedgerConfig.from_settings(settings)
@@ -86,10 +92,10 @@ class PaymentsService:
 
 
 async def start_in_process(
-    app: Any, pool: asyncpg.Pool, redis: Any, settings: Any
+    app: Any, pool: asyncpg.Pool, redis: Any, settings: Any, announce: Announce
 ) -> list[Callable[[], Awaitable[None]]]:
     """Run the payments service inside an app whose lifespan owns `pool` and `redis`."""
-    service = PaymentsService(pool, redis, settings)
+    service = PaymentsService(pool, redis, settings, announce)
     app.state.payments = service
     service.start()
     log.info("payments service started (settlement worker, outbox relay)")
@@ -98,21 +104,23 @@ async def start_in_process(
 
 # --- standalone: `supporthub payments` ------------------------------------------------
 
+#: `Announce` before the standalone app's own pool and Redis are bound to it.
+AnnounceWith = Callable[[asyncpg.Pool, Any, str, str, dict], Awaitable[int]]
 
-def create_app(settings: Any, *, dsn: str, redis_url: str, secret: str):
+
+def create_app(
+    settings: Any, *, dsn: str, redis_url: str, secret: str, announce: AnnounceWith
+) -> Any:
     """The payments API alone: payments routes, /healthz, /readyz, /metrics."""
     import redis.asyncio as aioredis
     from starlette.applications import Starlette
-    from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from hub.app import _http_error, _hub_error
-    from hub.errors import HubError
-    from hub.metrics import metrics_endpoint
-    from hub.store.db import create_pool
     from payments.api import routes as payment_routes
+    from supporthub_core.db import create_pool
+    from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "payments"})
@@ -132,7 +140,8 @@ def create_app(settings: Any, *, dsn: str, redis_url: str, secret: str):
     async def lifespan(app: Starlette):
         pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-        stops = await start_in_process(app, pool, redis, settings)
+        bound = functools.partial(announce, pool, redis)
+        stops = await start_in_process(app, pool, redis, settings, bound)
         try:
             yield
         finally:
@@ -149,20 +158,22 @@ def create_app(settings: Any, *, dsn: str, redis_url: str, secret: str):
             *payment_routes,
         ],
         lifespan=lifespan,
-        exception_handlers={HubError: _hub_error, HTTPException: _http_error},
+        exception_handlers=ERROR_HANDLERS,
     )
     app.state.secret = secret
     app.state.settings = settings
     return app
 
 
-def serve_standalone(settings: Any, rt: Any) -> None:
+def serve_standalone(settings: Any, rt: Any, announce: AnnounceWith) -> None:
     """`supporthub payments`: the API and its workers on settings.host:port."""
     import importlib.util
 
     import uvicorn
 
-    app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret)
+    app = create_app(
+        settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret, announce=announce
+    )
     has = importlib.util.find_spec
     uvicorn.run(
         app,

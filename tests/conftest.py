@@ -21,10 +21,10 @@ import pytest
 import uvicorn
 
 from hub.app import create_app
-from hub.auth import issue_token
 from hub.embedded import PG_DB, EmbeddedPostgres, EmbeddedRedis
-from hub.settings import Settings
-from hub.store.db import migrate
+from supporthub_core.auth import issue_token
+from supporthub_core.db import migrate
+from supporthub_core.settings import Settings
 from tests.client import HubClient
 
 SECRET = "test-secret-" + uuid.uuid4().hex
@@ -192,9 +192,9 @@ async def hub(services):
 @pytest.fixture
 async def db(services):
     conn = await asyncpg.connect(services.dsn)
-    from hub.store.db import _init_connection
+    from supporthub_core.db import init_connection
 
-    await _init_connection(conn)
+    await init_connection(conn)
     yield conn
     await conn.close()
 

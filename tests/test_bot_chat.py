@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from hub import agents
+from hub.store import agents
 
 pytestmark = pytest.mark.usefixtures("clean")
 

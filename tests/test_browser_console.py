@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from hub import agents as agent_store
+from hub.store import agents as agent_store
 from tests.browser import (  # noqa: F401  (browser is a fixture)
     EXPECTED_NOISE,
     browser,

@@ -4,7 +4,7 @@ article opened inside the widget, English, a socket cut mid-conversation, notifi
 
 from __future__ import annotations
 
-from hub import agents as agent_store
+from hub.store import agents as agent_store
 from tests.browser import (  # noqa: F401  (browser is a fixture)
     EXPECTED_NOISE,
     browser,

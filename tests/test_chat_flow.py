@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from hub import agents
+from hub.store import agents
 
 pytestmark = pytest.mark.usefixtures("clean")
 

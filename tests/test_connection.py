@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.connection import NOTIFICATIONS, Connection, RateLimiter
+from hub.ws.connection import NOTIFICATIONS, Connection, RateLimiter
 
 
 def conn() -> Connection:

@@ -293,8 +293,8 @@ async def _wait_ready(port: int, proc: subprocess.Popen) -> None:
 
 
 async def test_two_serve_processes_chat_across_nodes_and_sigterm_closes_1001(services, db):
-    from hub import agents
-    from hub.auth import issue_token
+    from hub.store import agents
+    from supporthub_core.auth import issue_token
 
     await agents.upsert(db, username="nodeagent", password="pw", name="Node Agent",
                         skills=["payment"], capacity=2)  # fmt: skip

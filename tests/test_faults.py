@@ -9,8 +9,8 @@ import uuid
 import asyncpg
 import pytest
 
-from hub import agents
-from hub.store.db import migrate, migration_files
+from hub.store import agents
+from supporthub_core.db import migrate, migration_files
 from tests.conftest import start_hub
 
 pytestmark = pytest.mark.usefixtures("clean")

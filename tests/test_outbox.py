@@ -12,9 +12,9 @@ import msgpack
 import pytest
 import redis.asyncio as aioredis
 
-from hub.store.db import create_pool
 from payments import ledger, outbox
 from payments.seed import add_account
+from supporthub_core.db import create_pool
 from tests.conftest import make_settings
 
 CFG = ledger.LedgerConfig.from_settings(make_settings())

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from hub import agents
+from hub.store import agents
 from payments.seed import add_account
 
 TX_ID = re.compile(r"tx_[0-9a-f]{16}")

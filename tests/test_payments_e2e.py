@@ -11,7 +11,7 @@ import uuid
 import asyncpg
 import pytest
 
-from hub import agents
+from hub.store import agents
 from payments.seed import add_account
 from tests.conftest import start_hub
 
@@ -219,10 +219,12 @@ async def _payments_only(services, settings):
 
     import uvicorn
 
+    from hub.services.broadcasts import announcer
     from payments.service import create_app
     from tests.conftest import SECRET, HubServer
 
-    app = create_app(settings, dsn=services.dsn, redis_url=services.redis_url, secret=SECRET)
+    app = create_app(settings, dsn=services.dsn, redis_url=services.redis_url, secret=SECRET,
+                     announce=announcer(SECRET))  # fmt: skip
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from hub.errors import Conflict, NotFound
-from hub.store.db import create_pool
 from payments import ledger, outbox, settlement
 from payments.ledger import LedgerConfig, PaymentRequest
+from supporthub_core.db import create_pool
+from supporthub_core.errors import Conflict, NotFound
 from tests.conftest import make_settings
 
 CFG = LedgerConfig.from_settings(make_settings())

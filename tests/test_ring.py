@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.ring import NodeRing
+from hub.cluster.ring import NodeRing
 
 USERS = [f"user-{i}" for i in range(3000)]
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.routing import (
+from hub.rules.routing import (
     PRIORITY_RANK,
     TOPICS,
     AgentLoad,

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 import redis.asyncio as aioredis
 
-from hub import agents
+from hub.store import agents
 from tests.conftest import start_hub
 
 pytestmark = pytest.mark.usefixtures("clean")

@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub.errors import HubError, Invalid, NotFound, error_response
 from hub.helpbot.article import LANGS
 from hub.helpbot.catalog import DEFAULT_LANG, load_help_center
 from hub.helpbot.search import MAX_QUERY_CHARS
+from supporthub_core.errors import HubError, Invalid, NotFound, error_response
 
 MAX_LIMIT = 20
 # Articles change only with a deploy; let browsers and proxies keep them a few minutes.

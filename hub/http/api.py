@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub import agents as agent_store
-from hub import broadcasts
-from hub import stats as stats_mod
-from hub.auth import issue_token, require_role
-from hub.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from hub.http.common import caller, json_body
+from hub.services import broadcasts
+from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import stats as stats_mod
+from supporthub_core.auth import issue_token, require_role
+from supporthub_core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from supporthub_core.http import caller, json_body
 
 STATUSES = ("bot", "queued", "assigned", "resolved", "closed", "open")
 TOKEN_TTL = 12 * 3600

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from hub.writer import new_id
+from hub.store.writer import new_id
 
 BROADCAST_MAX_AGE = "7 days"  # a user first seen later still gets notices this recent
 

@@ -53,7 +53,7 @@ def seal(key: bytes, channel: str, payload: bytes) -> bytes:
 
 STAFF_CHANNEL = f"{PREFIX}staff"  # queue and load changes every agent console shows
 NODES_CHANNEL = f"{PREFIX}nodes"  # node-to-node control (broadcasts)
-NODES_KEY = f"{PREFIX}nodes:live"  # sorted set: live node -> last beat (ms); see hub.ring
+NODES_KEY = f"{PREFIX}nodes:live"  # sorted set: live node -> last beat (ms); see hub.cluster.ring
 # batches of (channel, frame) pairs every node receives and delivers to its own listeners:
 # one publish, one signature and one Redis hop per batch instead of per frame
 FANOUT_CHANNEL = f"{PREFIX}fanout"

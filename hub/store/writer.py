@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from hub import metrics
-from hub.errors import Conflict, Forbidden, HubError, NotFound, Unavailable
+from supporthub_core.errors import Conflict, Forbidden, HubError, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from hub import metrics
-from hub.auth import verify_token
-from hub.connection import Connection, RateLimiter, direct_protocol
-from hub.errors import BadFrame, CloseCode, Forbidden, HubError, RateLimited, TooLarge
-from hub.protocol import (
+from hub.ws.connection import Connection, RateLimiter, direct_protocol
+from hub.ws.protocol import (
     JSON,
     MSGPACK,
     Frame,
@@ -29,9 +27,11 @@ from hub.protocol import (
     frame_id,
     parse_frame,
 )
+from supporthub_core.auth import verify_token
+from supporthub_core.errors import BadFrame, CloseCode, Forbidden, HubError, RateLimited, TooLarge
 
 if TYPE_CHECKING:
-    from hub.node import Node
+    from hub.cluster.node import Node
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from hub import metrics
-from hub.bus import (
+from hub.cluster.bus import (
     FANOUT_CHANNEL,
     FANOUT_CHUNK,
     NODES_CHANNEL,
@@ -23,15 +23,15 @@ from hub.bus import (
     agent_channel,
     user_channel,
 )
-from hub.connection import NOTIFICATIONS, Connection
-from hub.errors import CloseCode
-from hub.protocol import Hello, decode_msgpack, encode_msgpack
-from hub.registry import Registry
-from hub.ring import NODE_BEAT_S, NODE_TTL_S, NodeRing
-from hub.settings import Settings
+from hub.cluster.ring import NODE_BEAT_S, NODE_TTL_S, NodeRing
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
-from hub.writer import Writers
+from hub.store.writer import Writers
+from hub.ws.connection import NOTIFICATIONS, Connection
+from hub.ws.protocol import Hello, decode_msgpack, encode_msgpack
+from hub.ws.registry import Registry
+from supporthub_core.errors import CloseCode
+from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class Node:
         for conn in list(self.registry.all()):
             conn.send_frame(resync)
 
-    # --- hub membership (who handles which user's payment events: hub.ring) -------------
+    # --- hub membership (who handles which user's payment events: hub.cluster.ring) ---
 
     async def _membership_beat(self) -> None:
         while True:
@@ -322,6 +322,6 @@ class Node:
 
 
 async def _create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
-    from hub.store.db import create_pool
+    from supporthub_core.db import create_pool
 
     return await create_pool(dsn, min_size=min_size, max_size=max_size)

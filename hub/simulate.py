@@ -30,10 +30,10 @@ async def _prepare(n_users: int) -> tuple[list[str], str]:
     import asyncpg
 
     from hub.runtime import resolve_secret, start_runtime
-    from hub.settings import Settings
-    from hub.store.db import _init_connection, migrate
     from payments import ledger
     from payments.seed import add_account
+    from supporthub_core.db import init_connection, migrate
+    from supporthub_core.settings import Settings
 
     settings = Settings()
     rt = start_runtime(settings, dev=True, need_secret=False)
@@ -50,7 +50,7 @@ async def _prepare(n_users: int) -> tuple[list[str], str]:
     await add_account(rt.dsn, BURSTER, "Sim Burst", "10000.00")
     conn = await asyncpg.connect(rt.dsn)
     try:
-        await _init_connection(conn)
+        await init_connection(conn)
         # accounts a previous run got frozen start afresh
         for r in await conn.fetch(
             "select user_id from accounts where frozen and user_id like 'sim-%'"
@@ -123,8 +123,8 @@ def _amount(rng: random.Random) -> str:
 
 
 async def run(url: str, n_users: int, seconds: float, rate: float) -> Stats:
-    from hub.auth import issue_token
-    from hub.settings import Settings
+    from supporthub_core.auth import issue_token
+    from supporthub_core.settings import Settings
 
     payers, secret = await _prepare(n_users)
     tokens = {u: issue_token(secret, u, "user", ttl=int(seconds) + 600) for u in payers}

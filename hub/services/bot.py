@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import httpx
 
-from hub.auth import issue_token
-from hub.errors import Conflict
 from hub.helpbot import dialogue
-from hub.writer import MessageWrite
+from hub.store.writer import MessageWrite
+from supporthub_core.auth import issue_token
+from supporthub_core.errors import Conflict
 
 log = logging.getLogger(__name__)
 

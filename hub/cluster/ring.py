@@ -12,7 +12,7 @@ moment ago), an event may be handled by two nodes, which the unique `event_id` t
 one notification, or by none, which the outbox poller of every node picks up within its
 interval. Nothing is lost either way; the ring only keeps the common case cheap.
 
-Pure: the membership I/O is in `hub.node`.
+Pure: the membership I/O is in `hub.cluster.node`.
 """
 
 from __future__ import annotations

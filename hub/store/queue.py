@@ -12,7 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
-from hub import metrics, routing
+from hub import metrics
+from hub.rules import routing
 from hub.store import conversations as conv_store
 
 log = logging.getLogger(__name__)

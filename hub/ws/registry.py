@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 import orjson
 
 from hub import metrics
-from hub.bus import STAFF_CHANNEL, agent_channel, user_channel
-from hub.connection import Connection
-from hub.protocol import decode_msgpack, encode_msgpack
+from hub.cluster.bus import STAFF_CHANNEL, agent_channel, user_channel
+from hub.ws.connection import Connection
+from hub.ws.protocol import decode_msgpack, encode_msgpack
 
 ControlHandler = Callable[[str, dict, set[Connection]], None]
 

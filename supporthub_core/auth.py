@@ -9,7 +9,7 @@ from typing import Literal
 
 import jwt
 
-from hub.errors import Forbidden, Unauthorized
+from supporthub_core.errors import Forbidden, Unauthorized
 
 Role = Literal["user", "agent", "supervisor", "service"]
 ROLES: tuple[str, ...] = ("user", "agent", "supervisor", "service")

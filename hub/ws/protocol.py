@@ -14,7 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as _ValidationError
 
-from hub.errors import BadFrame
+from supporthub_core.errors import BadFrame
 
 MSGPACK = "supporthub.msgpack.v1"
 JSON = "supporthub.json.v1"

@@ -24,9 +24,9 @@ from collections import deque
 from websockets.protocol import State
 
 from hub import metrics
-from hub.auth import Claims
-from hub.errors import CloseCode
-from hub.protocol import encode_json_bytes, encode_msgpack
+from hub.ws.protocol import encode_json_bytes, encode_msgpack
+from supporthub_core.auth import Claims
+from supporthub_core.errors import CloseCode
 
 log = logging.getLogger(__name__)
 OPEN = State.OPEN

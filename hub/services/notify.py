@@ -21,11 +21,9 @@ import httpx
 import msgpack
 
 from hub import metrics
-from hub.auth import issue_token
-from hub.bus import agent_channel, user_channel
+from hub.cluster.bus import agent_channel, user_channel
 from hub.helpbot.transactions import format_time
-from hub.protocol import encode_msgpack
-from hub.writer import (
+from hub.store.writer import (
     MessageWrite,
     NotificationWrite,
     StoredNotification,
@@ -33,6 +31,8 @@ from hub.writer import (
     write_messages,
     write_notifications,
 )
+from hub.ws.protocol import encode_msgpack
+from supporthub_core.auth import issue_token
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class Notifier:
 
     def offer(self, events: list, *, owned_only: bool = False) -> None:
         """Queue events for storing and pushing. Live events (`owned_only`) are taken only
-        for the users this node owns (hub.ring); the outbox poller offers all it reads."""
+        for the users this node owns (hub.cluster.ring); the outbox poller offers all it reads."""
         good = [e for e in events if valid_event(e)]
         if len(good) != len(events):
             log.warning("dropped %d malformed payment events", len(events) - len(good))

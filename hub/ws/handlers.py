@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hub import protocol as p
-from hub.bot import Bot
-from hub.chat import Chat
-from hub.connection import Connection
-from hub.notify import Notifier
-from hub.protocol import ack_frame
+from hub.services.bot import Bot
+from hub.services.chat import Chat
+from hub.services.notify import Notifier
+from hub.services.sweeper import Sweeper
 from hub.store import notifications as notif_store
-from hub.sweeper import Sweeper
+from hub.ws import protocol as p
+from hub.ws.connection import Connection
+from hub.ws.protocol import ack_frame
 
 if TYPE_CHECKING:
-    from hub.node import Node
+    from hub.cluster.node import Node
 
 USER = frozenset({"user"})
 STAFF = frozenset({"agent", "supervisor"})
@@ -125,7 +125,7 @@ async def chat_resolve(node: Node, conn: Connection, f: p.ChatResolve) -> None:
 
 
 async def queue_get(node: Node, conn: Connection, f: p.QueueWatch) -> None:
-    from hub.assigner import queue_snapshot
+    from hub.store.queue import queue_snapshot
 
     async with node.pool.acquire() as db:
         queue = await queue_snapshot(db)

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from hub import assigner, routing
-from hub.auth import Claims
-from hub.connection import Connection
-from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.rules import routing
 from hub.store import conversations as conv_store
-from hub.writer import MessageWrite, StoredMessage, new_id
+from hub.store import queue as assigner
+from hub.store.writer import MessageWrite, StoredMessage, new_id
+from hub.ws.connection import Connection
+from supporthub_core.auth import Claims
+from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound
 
 log = logging.getLogger(__name__)
 

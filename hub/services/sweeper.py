@@ -8,8 +8,8 @@ import asyncio
 import logging
 import time
 
-from hub import stats
-from hub.assigner import PRESENCE_FRESH_S
+from hub.store import stats
+from hub.store.queue import PRESENCE_FRESH_S
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ MIGRATION_PACKAGES = ("hub.store", "payments")
 _MIGRATION_LOCK = 0x5375_7070  # "Supp"
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     # binary format: jsonb is a version byte and the JSON text; no str round trip per value
     await conn.set_type_codec(
         "jsonb",
@@ -35,7 +35,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
         dsn,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=init_connection,
         command_timeout=30,
         server_settings={"application_name": "supporthub"},
     )

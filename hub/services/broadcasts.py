@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncpg
 import redis.asyncio as aioredis
 
-from hub.bus import NODES_CHANNEL, seal
-from hub.protocol import encode_msgpack
+from hub.cluster.bus import NODES_CHANNEL, seal
 from hub.store import notifications as notif_store
+from hub.ws.protocol import encode_msgpack
 
 
 async def announce(
@@ -28,3 +28,14 @@ async def announce(
 
         logging.getLogger(__name__).warning("broadcast %s stored, live push failed: %s", bid, exc)
     return bid
+
+
+def announcer(secret: str):
+    """`announce` with the secret bound, for a process that owns its own pool and Redis
+    (the standalone payments app)."""
+
+    async def announce_with(pool: asyncpg.Pool, redis: aioredis.Redis, title: str, body: str,
+                            data: dict) -> int:  # fmt: skip
+        return await announce(pool, redis, secret, title, body, data)
+
+    return announce_with

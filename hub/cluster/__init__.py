@@ -1,0 +1,1 @@
+"""The cluster layer: the Redis bus, node membership and delivery across nodes."""

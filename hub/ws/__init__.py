@@ -1,0 +1,1 @@
+"""The connection edge: the WebSocket endpoint, connections, frames and the local registry."""

@@ -1,0 +1,1 @@
+"""What hub and payments share: errors, tokens, settings, the database pool and migrations."""
