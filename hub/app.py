@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hub.cluster.node import Node
+from hub.composition import Hub
 from hub.services import broadcasts
 from hub.ws import handlers
 from hub.ws.endpoint import WebSocketEndpoint
@@ -26,19 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok", "node": request.app.state.node.node_id})
+    return JSONResponse({"status": "ok", "node": request.app.state.hub.node.node_id})
 
 
 async def readyz(request: Request) -> JSONResponse:
-    node: Node = request.app.state.node
-    checks = {"postgres": False, "redis": False, "bus": node.bus.healthy}
+    hub: Hub = request.app.state.hub
+    checks = {"postgres": False, "redis": False, "bus": hub.node.bus.healthy}
     try:
-        async with node.pool.acquire(timeout=2) as db:
+        async with hub.store.acquire(timeout=2) as db:
             checks["postgres"] = await db.fetchval("select 1", timeout=2) == 1
     except Exception:
         pass
     try:
-        checks["redis"] = bool(await node.bus.redis.ping())
+        checks["redis"] = bool(await hub.node.bus.redis.ping())
     except Exception:
         pass
     ok = all(checks.values())
@@ -54,7 +54,7 @@ def create_app(
     with_payments: bool = True,
     dev: bool = False,
 ) -> Starlette:
-    node = Node(settings, dsn=dsn, redis_url=redis_url, secret=secret)
+    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret)
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
@@ -68,28 +68,27 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        await node.start()
-        await handlers.install(node)
+        await hub.start()
         extra = []
         if with_payments:
-            extra = await _start_payments(app, node, settings, secret)
+            extra = await _start_payments(app, hub, settings, secret)
         try:
             yield
         finally:
             for stop in extra:
                 await stop()
-            await node.stop()
+            await hub.stop()
 
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
     )
-    app.state.node = node
+    app.state.hub = hub
     app.state.secret = secret
     app.state.settings = settings
     app.state.dev = dev
-    return HubApp(app, WebSocketEndpoint(node, handlers.TABLE))
+    return HubApp(app, WebSocketEndpoint(hub, handlers.TABLE))
 
 
 class HubApp:
@@ -136,11 +135,12 @@ def _payments_routes() -> list:
     return list(routes)
 
 
-async def _start_payments(app: Starlette, node: Node, settings: Settings, secret: str) -> list:
+async def _start_payments(app: Starlette, hub: Hub, settings: Settings, secret: str) -> list:
     from payments.service import start_in_process
 
-    announce = functools.partial(broadcasts.announce, node.pool, node.bus.redis, secret)
-    return await start_in_process(app, node.pool, node.bus.redis, settings, announce)
+    pool, redis = hub.store.pool, hub.node.bus.redis
+    announce = functools.partial(broadcasts.announce, pool, redis, secret)
+    return await start_in_process(app, pool, redis, settings, announce)
 
 
 def _static_routes() -> list:

@@ -152,7 +152,7 @@ def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
                          with_payments=with_payments, dev=dev)  # fmt: skip
         if dev:
             _print_dev_banner(settings)
-        serve_app(app, settings, app.state.node)
+        serve_app(app, settings, app.state.hub.node)
     finally:
         rt.stop()
 

@@ -94,8 +94,12 @@ class HubServer:
     secret: str = SECRET
 
     @property
+    def hub(self):
+        return self.app.state.hub
+
+    @property
     def node(self):
-        return self.app.state.node
+        return self.app.state.hub.node
 
     def token(
         self, sub: str, role: str = "user", *, name: str | None = None, ttl: int = 3600

@@ -119,8 +119,8 @@ async def test_the_bot_cannot_post_into_a_closed_chat(hub, db):
     await user.request({"type": "chat.close", "conversation_id": cid})
     conv = await db.fetchrow("select * from conversations where id = $1", cid)
     before = await db.fetchval("select count(*) from messages where conversation_id = $1", cid)
-    assert await hub.node.services["bot"].say(conv, "too late") is False
-    await hub.node.services["bot"].on_user_message(cid, "转人工")
+    assert await hub.hub.bot.say(conv, "too late") is False
+    await hub.hub.bot.on_user_message(cid, "转人工")
     assert (
         await db.fetchval("select count(*) from messages where conversation_id = $1", cid) == before
     )

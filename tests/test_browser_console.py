@@ -64,7 +64,7 @@ async def test_console_and_widget_end_to_end(hub, clean, db, services, browser):
     await user.click("[data-topic=payment]")
     await user.click("#btn-start")
     await user.wait_for_selector("#view-chat:not([hidden])")
-    if hub.node.services.get("bot") is not None:
+    if hub.hub.bot is not None:
         await user.wait_for_selector(".msg.bot")
     await user.click("#btn-escalate")
     await agent.wait_for_selector(".chat-item")

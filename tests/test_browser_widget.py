@@ -47,7 +47,7 @@ async def test_widget_on_a_phone_with_bot_article_and_reconnect(hub, clean, brow
     await start.click()
     await page.wait_for_selector("#view-chat:not([hidden])")
     await page.wait_for_selector(".msg.mine >> text=我的转账一直没到账")
-    has_bot = hub.node.services.get("bot") is not None
+    has_bot = hub.hub.bot is not None
     if has_bot:
         await page.wait_for_selector(".msg.bot")
         await page.fill("#input", "付款失败了怎么办")

@@ -403,7 +403,7 @@ async def test_two_nodes_split_payment_events_and_each_is_stored_once(isolated):
             await asyncio.sleep(0.05)
         users = [uid() for _ in range(60)]
         on_a, on_b = await a.client(users[0]), await b.client(users[0])
-        offered = (a.node.services["notifier"]._offered, b.node.services["notifier"]._offered)
+        offered = (a.hub.notifier._offered, b.hub.notifier._offered)
         events = [tx_event(u, amount=f"{i}.00") for u in users for i in (1, 2)]
         await publish_events(isolated, events)
         for c in (on_a, on_b):  # a user on both nodes gets everything, whoever stored it
@@ -412,8 +412,8 @@ async def test_two_nodes_split_payment_events_and_each_is_stored_once(isolated):
         while await db.fetchval("select count(*) from notifications") < len(events):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        took_a = a.node.services["notifier"]._offered - offered[0]
-        took_b = b.node.services["notifier"]._offered - offered[1]
+        took_a = a.hub.notifier._offered - offered[0]
+        took_b = b.hub.notifier._offered - offered[1]
         assert took_a > 0 and took_b > 0 and took_a + took_b == len(events)
         rows = await db.fetch(
             "select user_id, array_agg(seq order by seq) s from notifications group by 1"

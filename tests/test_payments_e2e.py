@@ -187,7 +187,7 @@ async def test_hub_down_mid_stream_catches_up_from_the_outbox(isolated):
 async def test_events_that_never_crossed_redis_are_read_from_the_outbox(isolated):
     server = await start_hub(isolated)
     db = await asyncpg.connect(isolated.dsn)
-    notifier = server.node.services["notifier"]
+    notifier = server.hub.notifier
     try:
         payer = uid()
         await add_account(isolated.dsn, payer, "Payer", "100.00")

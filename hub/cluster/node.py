@@ -1,6 +1,5 @@
-"""A hub node at run time: its store pool, group writer, bus and registry, and the
-delivery paths every use case shares (publish to a user/agent/staff, register a socket,
-replay what a reconnecting client missed)."""
+"""A hub node in the cluster: its Redis bus, the local registry of sockets, delivery to
+any node, membership of the event ring (hub.cluster.ring) and the nodes' control frames."""
 
 from __future__ import annotations
 
@@ -8,91 +7,70 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
-
 from hub import metrics
+from hub.background import Background
 from hub.cluster.bus import (
     FANOUT_CHANNEL,
-    FANOUT_CHUNK,
     NODES_CHANNEL,
     NODES_KEY,
-    STAFF_CHANNEL,
     Bus,
-    agent_channel,
-    user_channel,
 )
+from hub.cluster.delivery import Delivery
 from hub.cluster.ring import NODE_BEAT_S, NODE_TTL_S, NodeRing
-from hub.store import conversations as conv_store
-from hub.store import notifications as notif_store
-from hub.store.writer import Writers
-from hub.ws.connection import NOTIFICATIONS, Connection
-from hub.ws.protocol import Hello, decode_msgpack, encode_msgpack
+from hub.ws.protocol import decode_msgpack, encode_msgpack
 from hub.ws.registry import Registry
 from supporthub_core.errors import CloseCode
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REPLAY_LIMIT = 5000
-PRESENCE_BEAT_S = 5.0
+BroadcastHandler = Callable[[int], Awaitable[None]]
+ReconnectHandler = Callable[[], Awaitable[None]]
 
 
 class Node:
-    def __init__(self, settings: Settings, *, dsn: str, redis_url: str, secret: str):
+    def __init__(self, settings: Settings, *, redis_url: str, secret: str, tasks: Background):
         self.settings = settings
-        self.dsn = dsn
-        self.redis_url = redis_url
         self.secret = secret
+        self.tasks = tasks
         self.node_id = settings.node_id or uuid.uuid4().hex[:12]
-        self.pool: asyncpg.Pool | None = None
-        self.writer: Writers | None = None
-        self.registry = Registry(on_control=self._on_control)
+        self.registry = Registry()
         self.ring = NodeRing(self.node_id)
         self.bus = Bus(
             redis_url,
             secret,
             self.node_id,
             self._on_bus_message,
-            on_reconnect=self.catch_up_all,
+            on_reconnect=self._after_reconnect,
             probe_interval_s=settings.bus_probe_interval_s,
             probe_timeout_s=settings.bus_probe_timeout_s,
         )
+        self.delivery = Delivery(self.bus)
         self.draining = False
-        self.services: dict[str, Any] = {"node:nodes.changed": self._on_nodes_changed}
-        self._tasks: list[asyncio.Task] = []
+        self._on_broadcast: BroadcastHandler | None = None
+        self._on_reconnect: ReconnectHandler | None = None
         self._left = False
+
+    def when_broadcast(self, handler: BroadcastHandler) -> None:
+        """`handler(broadcast_id)` pushes a stored broadcast to this node's users."""
+        self._on_broadcast = handler
+
+    def when_reconnected(self, handler: ReconnectHandler) -> None:
+        """`handler()` runs after a bus outage, to send clients what they may have missed."""
+        self._on_reconnect = handler
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        s = self.settings
-        self.pool = await _create_pool(self.dsn, s.db_pool_min, s.db_pool_max)
-        self.writer = Writers(self.pool, count=s.writers, max_batch=s.writer_max_batch)
-        self.writer.start()
         await self.bus.start()
         await self.bus.subscribe(NODES_CHANNEL)
         await self.bus.subscribe(FANOUT_CHANNEL)
         await self._beat_membership()
         await self._announce_membership()
-        self.spawn(self._presence_beat(), "presence-beat")
-        self.spawn(self._membership_beat(), "membership-beat")
-
-    def spawn(self, coro, name: str) -> asyncio.Task:
-        """A background task that lives as long as the node; it logs when it dies."""
-
-        async def guarded():
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background task %s died", name)
-
-        task = asyncio.create_task(guarded(), name=name)
-        self._tasks.append(task)
-        return task
+        self.tasks.spawn(self._membership_beat(), "membership-beat")
 
     async def drain(self) -> None:
         """SIGTERM: refuse new sockets, tell every client to go elsewhere (1001)."""
@@ -102,46 +80,10 @@ class Node:
         await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        await self.drain()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.writer is not None:
-            await self.writer.close()  # finishes writes in flight
         await self._leave_membership()
         await self.bus.close()
-        if self.pool is not None:
-            async with self.pool.acquire() as db:
-                await db.execute("delete from agent_presence where node_id = $1", self.node_id)
-            await self.pool.close()
 
-    # --- publishing --------------------------------------------------------------------
-
-    async def to_user(self, user_id: str, frame: dict) -> None:
-        await self.bus.publish(user_channel(user_id), encode_msgpack(frame))
-
-    async def to_agent(self, agent_id: str, frame: dict) -> None:
-        await self.bus.publish(agent_channel(agent_id), encode_msgpack(frame))
-
-    async def to_staff(self, frame: dict) -> None:
-        await self.bus.publish(STAFF_CHANNEL, encode_msgpack(frame))
-
-    async def to_conversation(self, conv: dict, frame: dict, *, include_user: bool = True) -> None:
-        """A frame for both sides of a conversation, encoded once."""
-        packed = encode_msgpack(frame)
-        items = []
-        if include_user:
-            items.append((user_channel(conv["user_id"]), packed))
-        if conv.get("agent_id"):
-            items.append((agent_channel(conv["agent_id"]), packed))
-        await self.bus.publish_many(items)
-
-    async def fan_out(self, items: list[tuple[str, bytes]]) -> None:
-        """Many frames for many channels in one signed publish per chunk (every node
-        delivers the ones its listeners want)."""
-        for i in range(0, len(items), FANOUT_CHUNK):
-            chunk = items[i : i + FANOUT_CHUNK]
-            await self.bus.publish(FANOUT_CHANNEL, encode_msgpack(chunk))
+    # --- what arrives from the bus ------------------------------------------------------
 
     def _on_bus_message(self, channel: str, payload: bytes) -> None:
         if channel == FANOUT_CHANNEL:
@@ -153,122 +95,20 @@ class Node:
                     registry.deliver(item[0], item[1])
             return
         if channel == NODES_CHANNEL:
-            frame = decode_msgpack(payload)
-            handler = self.services.get("node:" + str(frame.get("type")))
-            if handler is not None:
-                self.spawn(handler(frame), "node-control")
+            self._on_node_frame(decode_msgpack(payload))
             return
         self.registry.deliver(channel, payload)
 
-    def _on_control(self, channel: str, frame: dict, listeners: set[Connection]) -> None:
-        handler = self.services.get("control:" + frame["type"])
-        if handler is not None:
-            handler(channel, frame, listeners)
+    def _on_node_frame(self, frame: Any) -> None:
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind == "nodes.changed":
+            self.tasks.spawn(self._beat_membership(), "nodes-changed")
+        elif kind == "broadcast" and self._on_broadcast is not None:
+            self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"])), "broadcast")
 
-    # --- sessions ----------------------------------------------------------------------
-
-    async def register(self, conn: Connection, hello: Hello) -> None:
-        """Make `conn` reachable, send `welcome`, then replay what `resume` asks for.
-        Live frames that arrive meanwhile are held and released after the replay, with
-        duplicates dropped by seq."""
-        claims = conn.claims
-        conn.hold()
-        self.registry.add(conn)
-        for ch in conn.channels:
-            await self.bus.subscribe(ch)
-        async with self.pool.acquire() as db:
-            if claims.is_staff:
-                state = await conv_store.agent_session(db, claims.sub)
-                await conv_store.presence_add(db, claims.sub, self.node_id, 1)
-            else:
-                await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
-                if hello.lang and "notifier" in self.services:
-                    self.services["notifier"].forget_lang(claims.sub)
-                await notif_store.materialise_broadcasts(db, claims.sub)
-                state = await conv_store.user_session(db, claims.sub)
-        conn.send_frame(
-            {
-                "type": "welcome",
-                "role": claims.role,
-                "sub": claims.sub,
-                "session_id": conn.session_id,
-                "node": self.node_id,
-                **state,
-            }
-        )
-        try:
-            await self.replay(conn, hello, state)
-        finally:
-            conn.release()
-        on_connect = self.services.get("on_connect")
-        if on_connect is not None:
-            await on_connect(conn)
-
-    async def unregister(self, conn: Connection) -> None:
-        channels = conn.channels
-        self.registry.remove(conn)
-        for ch in channels:
-            await self.bus.unsubscribe(ch)
-        if conn.claims is not None and conn.claims.is_staff and self.pool is not None:
-            try:
-                async with self.pool.acquire() as db:
-                    await conv_store.presence_add(db, conn.claims.sub, self.node_id, -1)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("presence update failed: %s", exc)
-
-    async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
-        """Set where each stream of this connection starts, then send what `resume` asks
-        for: notifications after `notifications_after`, and messages after the given seq of
-        each named conversation plus all of every open one the client did not name."""
-        resume = hello.resume
-        claims = conn.claims
-        async with self.pool.acquire() as db:
-            if claims.is_staff:
-                await self.services["resume_agent"](db, conn, resume)
-                return
-            open_convs = {c["conversation_id"]: c["last_seq"] for c in state["conversations"]}
-            if resume is None:
-                conn.set_base(NOTIFICATIONS, state["notifications_seq"])
-                for cid, last in open_convs.items():
-                    conn.set_base(cid, last)
-                return
-            after = resume.notifications_after
-            conn.set_base(NOTIFICATIONS, state["notifications_seq"] if after is None else after)
-            if after is not None:
-                for n in await notif_store.after(db, claims.sub, after, REPLAY_LIMIT):
-                    conn.push(n, conn.encode(n))
-            known = resume.conversations or {}
-            for cid, last in await conv_store.resumable(db, claims.sub, known):
-                conn.set_base(cid, last)
-                for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
-                    conn.push(m, conn.encode(m))
-
-    async def catch_up_all(self) -> None:
-        """After a bus outage: send every local client what it may have missed."""
-        for conn in list(self.registry.all()):
-            if conn.closed or conn.claims is None:
-                continue
-            try:
-                async with self.pool.acquire() as db:
-                    if not conn.claims.is_staff:
-                        for n in await notif_store.after(
-                            db, conn.claims.sub, conn.notif_seq, REPLAY_LIMIT
-                        ):
-                            conn.push(n, conn.encode(n))
-                    for cid, last in list(conn.conv_seq.items()):
-                        for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
-                            conn.push(m, conn.encode(m))
-            except Exception as exc:
-                log.warning("catch-up failed for a connection: %s", exc)
-        notifier = self.services.get("notifier")
-        if notifier is not None:
-            try:
-                await notifier.catch_up()
-            except Exception as exc:
-                log.warning("outbox catch-up after reconnect failed: %s", exc)
-        resync = {"type": "session.resync"}
-        for conn in list(self.registry.all()):
-            conn.send_frame(resync)
+    async def _after_reconnect(self) -> None:
+        if self._on_reconnect is not None:
+            await self._on_reconnect()
 
     # --- hub membership (who handles which user's payment events: hub.cluster.ring) ---
 
@@ -305,23 +145,3 @@ class Node:
             log.debug("could not leave membership: %s", exc)
             return
         await self._announce_membership()
-
-    async def _on_nodes_changed(self, frame: dict) -> None:
-        await self._beat_membership()
-
-    async def _presence_beat(self) -> None:
-        while True:
-            await asyncio.sleep(PRESENCE_BEAT_S)
-            try:
-                async with self.pool.acquire() as db:
-                    await db.execute(
-                        "update agent_presence set seen_at = now() where node_id = $1", self.node_id
-                    )
-            except Exception as exc:
-                log.warning("presence beat failed: %s", exc)
-
-
-async def _create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
-    from supporthub_core.db import create_pool
-
-    return await create_pool(dsn, min_size=min_size, max_size=max_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 from pydantic import BaseModel, Field, StrictStr
@@ -19,6 +19,9 @@ from hub.store import stats as stats_mod
 from supporthub_core.auth import issue_token, require_role
 from supporthub_core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from supporthub_core.http import caller, json_body
+
+if TYPE_CHECKING:
+    from hub.composition import Hub
 
 STATUSES = ("bot", "queued", "assigned", "resolved", "closed", "open")
 TOKEN_TTL = 12 * 3600
@@ -65,8 +68,8 @@ async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
     attempt = f"{body.username}\0{request.client.host if request.client else ''}"
     login_guard.check(attempt)
-    node = request.app.state.node
-    async with node.pool.acquire() as db:
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
         agent = await agent_store.authenticate(db, body.username, body.password)
     if agent is None:
         login_guard.failed(attempt)
@@ -92,8 +95,8 @@ async def login(request: Request) -> JSONResponse:
 async def get_conversation(request: Request) -> JSONResponse:
     claims = caller(request)
     cid = request.path_params["conversation_id"]
-    node = request.app.state.node
-    async with node.pool.acquire() as db:
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
         conv = await conv_store.get(db, cid)
         if conv is None:
             raise NotFound("no such conversation")
@@ -129,8 +132,8 @@ async def list_conversations(request: Request) -> JSONResponse:
     if not 1 <= limit <= 500:
         raise Invalid("limit must be between 1 and 500")
     user_id = request.query_params.get("user_id") or None
-    node = request.app.state.node
-    async with node.pool.acquire() as db:
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
         if claims.role == "user":
             rows = await conv_store.listing(db, status=status, limit=limit, user_id=claims.sub)
         elif claims.role == "agent":
@@ -155,16 +158,16 @@ async def list_agents(request: Request) -> JSONResponse:
     claims = caller(request)
     if not claims.is_staff:
         raise Forbidden("agents only")
-    node = request.app.state.node
-    async with node.pool.acquire() as db:
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
         return JSONResponse({"agents": await agent_store.listing(db)})
 
 
 async def stats(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor")
-    node = request.app.state.node
-    async with node.pool.acquire() as db:
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
         return JSONResponse(await stats_mod.compute(db))
 
 
@@ -172,13 +175,15 @@ async def broadcast(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor", "service")
     body = await json_body(request, Broadcast)
-    node = request.app.state.node
-    bid = await send_broadcast(node, body.title, body.body, body.data or {})
+    hub: Hub = request.app.state.hub
+    bid = await send_broadcast(hub, body.title, body.body, body.data or {})
     return JSONResponse({"broadcast_id": bid, "status": "accepted"}, status_code=202)
 
 
-async def send_broadcast(node, title: str, body: str, data: dict) -> int:
-    return await broadcasts.announce(node.pool, node.bus.redis, node.secret, title, body, data)
+async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
+    return await broadcasts.announce(
+        hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data
+    )
 
 
 async def dev_token(request: Request) -> JSONResponse:
@@ -194,7 +199,7 @@ async def dev_token(request: Request) -> JSONResponse:
 async def _account_name(request: Request, user_id: str) -> str | None:
     """The demo user's name from their payment account (dev runs payments in this database)."""
     try:
-        async with request.app.state.node.pool.acquire() as db:
+        async with request.app.state.hub.store.acquire() as db:
             return await db.fetchval("select name from accounts where user_id = $1", user_id)
     except asyncpg.PostgresError:
         return None

@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Protocol
 
 import httpx
 
+from hub.cluster.delivery import Delivery
 from hub.helpbot import dialogue
+from hub.store import Store
 from hub.store.writer import MessageWrite
 from supporthub_core.auth import issue_token
 from supporthub_core.errors import Conflict
+from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +27,26 @@ BOT_NAME = {"zh": "小助手", "en": "Help bot"}
 TRANSACTIONS_LIMIT = 10
 
 
+class HandOver(Protocol):
+    """What the bot needs of the chat: to hand a conversation to the human queue."""
+
+    async def escalate(self, claims: None, cid: str, topic: str | None = None) -> str: ...
+
+
 class Bot:
-    def __init__(self, node):
-        self.node = node
+    def __init__(
+        self,
+        store: Store,
+        delivery: Delivery,
+        hand_over: HandOver,
+        settings: Settings,
+        secret: str,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.hand_over = hand_over
+        self.settings = settings
+        self.secret = secret
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, cid: str) -> asyncio.Lock:
@@ -41,10 +62,10 @@ class Bot:
         lang = conv["lang"] if conv["lang"] in BOT_NAME else "zh"
         op = MessageWrite(conv["id"], "bot", BOT_ID, BOT_NAME[lang], text)
         try:
-            msg = await self.node.writer.submit(op)
+            msg = await self.store.writer.submit(op)
         except Conflict:
             return False
-        await self.node.to_conversation(
+        await self.delivery.to_conversation(
             {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
         )
         return True
@@ -58,7 +79,7 @@ class Bot:
 
     async def on_user_message(self, cid: str, text: str) -> None:
         async with self._lock(cid):
-            async with self.node.pool.acquire() as db:
+            async with self.store.acquire() as db:
                 conv = await db.fetchrow("select * from conversations where id = $1", cid)
             if conv is None or conv["status"] != "bot":
                 return
@@ -76,13 +97,13 @@ class Bot:
                     return
         if turn.escalate:
             try:
-                await self.node.services["chat"].escalate(None, cid, turn.escalate_topic)
+                await self.hand_over.escalate(None, cid, turn.escalate_topic)
             except Conflict:
                 pass  # the user closed the chat meanwhile: nobody to hand over
 
     async def on_transaction_updates(self, updates: list[tuple[str, dict]]) -> None:
         """Follow-ups for transactions users asked the bot about; one query per batch."""
-        async with self.node.pool.acquire() as db:
+        async with self.store.acquire() as db:
             convs = await db.fetch(
                 "select * from conversations where user_id = any($1::text[]) and bot_state is not null"
                 " and status = any('{bot,queued,assigned}'::text[])",
@@ -95,7 +116,7 @@ class Bot:
 
     async def _follow_up(self, conv, tx: dict) -> None:
         async with self._lock(conv["id"]):
-            async with self.node.pool.acquire() as db:
+            async with self.store.acquire() as db:
                 stored = await db.fetchval(
                     "select bot_state from conversations where id = $1", conv["id"]
                 )
@@ -109,16 +130,16 @@ class Bot:
                     return
 
     async def _save(self, cid: str, state: dialogue.BotState) -> None:
-        async with self.node.pool.acquire() as db:
+        async with self.store.acquire() as db:
             await db.execute(
                 "update conversations set bot_state = $2 where id = $1", cid, state.to_dict()
             )
 
     async def recent_transactions(self, user_id: str) -> list[dict]:
         """The user's latest payments from the payments API (the hub owns no ledger)."""
-        s = self.node.settings
+        s = self.settings
         base = s.payments_url or f"http://{s.host}:{s.port}"
-        token = issue_token(self.node.secret, "hub", "service", ttl=60)
+        token = issue_token(self.secret, "hub", "service", ttl=60)
         try:
             async with httpx.AsyncClient(base_url=base, timeout=5) as http:
                 resp = await http.get(

@@ -6,16 +6,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import asyncpg
 
+from hub.background import Background
+from hub.cluster.delivery import Delivery
 from hub.rules import routing
+from hub.services.languages import Languages
+from hub.store import Store
 from hub.store import conversations as conv_store
 from hub.store import queue as assigner
 from hub.store.writer import MessageWrite, StoredMessage, new_id
 from hub.ws.connection import Connection
 from supporthub_core.auth import Claims
 from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound
+from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +57,35 @@ def system_text(key: str, lang: str, **fields) -> str:
     return texts.get(lang, texts["zh"]).format(**fields)
 
 
+class BotSeat(Protocol):
+    """What a chat needs of the help bot: it answers first in a `bot` chat."""
+
+    async def on_open(self, conv: Any, text: str | None) -> None: ...
+
+    async def on_user_message(self, cid: str, text: str) -> None: ...
+
+
 class Chat:
-    def __init__(self, node):
-        self.node = node
+    def __init__(
+        self,
+        store: Store,
+        delivery: Delivery,
+        languages: Languages,
+        tasks: Background,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.languages = languages
+        self.tasks = tasks
+        self.settings = settings
+        self.bot: BotSeat | None = None
         self._route_lock = asyncio.Lock()
         self._route_again = False
 
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self.node.pool
+    def seat_bot(self, bot: BotSeat) -> None:
+        """The help bot answers `bot` chats (chats open without one: straight to humans)."""
+        self.bot = bot
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -88,11 +114,11 @@ class Chat:
     ) -> StoredMessage:
         """Store a message, then push it to both sides."""
         op = MessageWrite(conv["id"], role, sender_id, name, text, client_msg_id)
-        msg: StoredMessage = await self.node.writer.submit(op)
+        msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
             raise msg
         if not msg.duplicate:
-            await self.node.to_conversation(
+            await self.delivery.to_conversation(
                 {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
             )
         return msg
@@ -115,11 +141,10 @@ class Chat:
         cid = new_id()
         status = "bot" if handoff == "bot" else "queued"
         priority = routing.priority_for_topic(topic)
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             if lang:  # the chat's language becomes the user's for notifications too
                 await db.execute("update users set lang = $2 where id = $1", claims.sub, lang)
-                if "notifier" in self.node.services:
-                    self.node.services["notifier"].forget_lang(claims.sub)
+                self.languages.forget(claims.sub)
             else:
                 lang = await db.fetchval("select lang from users where id = $1", claims.sub) or "zh"
             conv = await db.fetchrow(
@@ -133,7 +158,7 @@ class Chat:
             )  # fmt: skip
 
         async def reply() -> None:
-            async with self.pool.acquire() as db:
+            async with self.store.acquire() as db:
                 now = await db.fetchval("select status from conversations where id = $1", cid)
             frame = {"type": "chat.opened", "conversation_id": cid, "status": now, "topic": topic}
             if fid is not None:
@@ -155,14 +180,13 @@ class Chat:
         finally:
             if holding:
                 conn.release()
-        bot = self.node.services.get("bot")
-        if conv["status"] == "bot" and bot is not None:
-            self.node.spawn(bot.on_open(conv, text), "bot-open")
+        if conv["status"] == "bot" and self.bot is not None:
+            self.tasks.spawn(self.bot.on_open(conv, text), "bot-open")
         return {"conversation_id": cid}
 
     async def escalate(self, claims: Claims | None, cid: str, topic: str | None = None) -> str:
         """From the bot to the human queue; `claims` None when the bot itself hands over."""
-        async with self.pool.acquire() as db, db.transaction():
+        async with self.store.acquire() as db, db.transaction():
             if claims is None:
                 conv = await conv_store.get(db, cid, lock=True)
                 if conv is None:
@@ -185,7 +209,7 @@ class Chat:
         return "queued"
 
     async def close(self, claims: Claims, cid: str) -> None:
-        async with self.pool.acquire() as db, db.transaction():
+        async with self.store.acquire() as db, db.transaction():
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] in ("resolved", "closed"):
                 return
@@ -194,7 +218,7 @@ class Chat:
                 " queue_position = null where id = $1 returning *",
                 cid,
             )
-        await self.node.to_conversation(
+        await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "user"}
         )
         if conv["agent_id"]:
@@ -202,7 +226,7 @@ class Chat:
         await self.route()
 
     async def close_idle(self, conv) -> None:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             row = await db.fetchrow(
                 "update conversations set status = 'closed', closed_at = now(), closed_by = 'system',"
                 " queue_position = null where id = $1 and status = any('{bot,queued,assigned}'::text[])"
@@ -213,14 +237,14 @@ class Chat:
         if row is None:
             return  # something happened meanwhile
         await self.post(row, "system", *SYSTEM, system_text("idle", row["lang"]))
-        await self.node.to_conversation(
+        await self.delivery.to_conversation(
             row, {"type": "chat.closed", "conversation_id": row["id"], "by": "system"}
         )
         if row["agent_id"]:
             await self.push_agent_state(row["agent_id"])
 
     async def rate(self, claims: Claims, cid: str, score: int, comment: str | None) -> None:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
             if conv["status"] not in ("resolved", "closed"):
                 raise Conflict("a chat can be rated once it is closed")
@@ -234,7 +258,7 @@ class Chat:
                 return  # the same rating again (a retry after a reconnect): already done
             raise Conflict("this chat has been rated already")
         # the agent sees it; the user's other devices stop offering the form
-        await self.node.to_conversation(
+        await self.delivery.to_conversation(
             conv, {"type": "chat.rated", "conversation_id": cid, "score": score, "comment": comment}
         )
 
@@ -245,13 +269,12 @@ class Chat:
         conv = {"id": cid, "lang": "zh"}
         msg = await self.post(conv, role, claims.sub, claims.display_name, text, client_msg_id)
         if role == "user" and not msg.duplicate and msg.conversation_status == "bot":
-            bot = self.node.services.get("bot")
-            if bot is not None:
-                self.node.spawn(bot.on_user_message(cid, text), "bot-reply")
+            if self.bot is not None:
+                self.tasks.spawn(self.bot.on_user_message(cid, text), "bot-reply")
         return msg
 
     async def typing(self, claims: Claims, cid: str, state: bool) -> None:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
         frame = {"type": "typing", "conversation_id": cid, "state": state,
                  "from": {"role": _side(claims), "id": claims.sub, "name": claims.display_name}}  # fmt: skip
@@ -259,7 +282,7 @@ class Chat:
 
     async def read(self, claims: Claims, cid: str, seq: int) -> None:
         column = "user_read_seq" if claims.role == "user" else "agent_read_seq"
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
             seq = min(seq, conv["last_seq"])
             await db.execute(
@@ -274,14 +297,14 @@ class Chat:
     async def _to_other_side(self, conv, claims: Claims, frame: dict) -> None:
         if claims.role == "user":
             if conv["agent_id"]:
-                await self.node.to_agent(conv["agent_id"], frame)
+                await self.delivery.to_agent(conv["agent_id"], frame)
         else:
-            await self.node.to_user(conv["user_id"], frame)
+            await self.delivery.to_user(conv["user_id"], frame)
 
     # --- agent -------------------------------------------------------------------------
 
     async def note(self, claims: Claims, cid: str, text: str) -> dict:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
             row = await db.fetchrow(
                 "insert into notes (id, conversation_id, agent_id, agent_name, text)"
@@ -294,22 +317,22 @@ class Chat:
         # notes go to agent channels only: never to the user's channel
         targets = {claims.sub} | ({conv["agent_id"]} if conv["agent_id"] else set())
         for agent_id in targets:
-            await self.node.to_agent(agent_id, frame)
+            await self.delivery.to_agent(agent_id, frame)
         return frame
 
     async def resolve(self, claims: Claims, cid: str) -> None:
-        async with self.pool.acquire() as db, db.transaction():
+        async with self.store.acquire() as db, db.transaction():
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "assigned":
                 raise Conflict("only an assigned chat can be resolved")
         await self.system_message(conv, "resolved")
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             conv = await db.fetchrow(
                 "update conversations set status = 'resolved', resolved_at = now() where id = $1"
                 " returning *",
                 cid,
             )
-        await self.node.to_conversation(
+        await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
         await self.push_agent_state(conv["agent_id"])
@@ -320,7 +343,7 @@ class Chat:
     ) -> None:
         if not to_agent and not to_topic:
             raise Invalid("give to_agent or to_topic")
-        async with self.pool.acquire() as db, db.transaction():
+        async with self.store.acquire() as db, db.transaction():
             await db.execute("select pg_advisory_xact_lock($1)", assigner.ROUTING_LOCK)
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "assigned":
@@ -354,7 +377,7 @@ class Chat:
                     " previous_agent_id = null, queue_position = null where id = $1 returning *",
                     cid, to_topic, old,
                 )  # fmt: skip
-        await self.node.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
+        await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
                                        "to_agent": to_agent, "to_topic": to_topic})  # fmt: skip
         await self.push_agent_state(old)
         if to_agent:
@@ -364,7 +387,7 @@ class Chat:
             await self.route()
 
     async def set_status(self, claims: Claims, status: str) -> dict:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             row = await db.fetchrow(
                 "update agents set status = $2, status_at = now() where id = $1 returning id",
                 claims.sub,
@@ -380,21 +403,21 @@ class Chat:
 
     async def requeue_agent_chats(self, agent_id: str) -> None:
         """Put an agent's open chats back at the head of the queue (original enqueue time)."""
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             rows = await db.fetch(
                 "update conversations set status = 'queued', agent_id = null, previous_agent_id = $1,"
                 " queue_position = null where agent_id = $1 and status = 'assigned' returning *",
                 agent_id,
             )
         for conv in rows:
-            await self.node.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": conv["id"],
+            await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": conv["id"],
                                                 "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
             await self.system_message(conv, "requeued")
 
     async def take_back(self, cid: str, agent_id: str) -> None:
         """A new chat the agent did not answer in time goes back to the queue head,
         offered to someone else first."""
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             conv = await db.fetchrow(
                 "update conversations set status = 'queued', agent_id = null, queue_position = null,"
                 " excluded_agents = array_append(excluded_agents, $2), previous_agent_id = null"
@@ -404,17 +427,17 @@ class Chat:
             )
         if conv is None:
             return
-        await self.node.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
+        await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
         await self.system_message(conv, "requeued")
         await self.push_agent_state(agent_id)
 
     async def push_agent_state(self, agent_id: str) -> dict:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             state = (await conv_store.agent_session(db, agent_id))["agent"]
         frame = {"type": "agent.state", "status": state["status"], "capacity": state["capacity"],
                  "active": state["active"], "agent_id": agent_id}  # fmt: skip
-        await self.node.to_agent(agent_id, frame)
+        await self.delivery.to_agent(agent_id, frame)
         return frame
 
     # --- routing -----------------------------------------------------------------------
@@ -433,7 +456,7 @@ class Chat:
             while True:
                 self._route_again = False
                 result = await assigner.route_once(
-                    self.pool, self.node.settings.default_handle_time_s
+                    self.store.pool, self.settings.default_handle_time_s
                 )
                 if before_announce is not None:
                     await before_announce()
@@ -446,24 +469,24 @@ class Chat:
         for conv in result.assigned:
             await self.announce_assignment(conv)
         for conv, position, eta in result.positions:
-            await self.node.to_user(conv["user_id"], {"type": "chat.queued", "conversation_id": conv["id"],
+            await self.delivery.to_user(conv["user_id"], {"type": "chat.queued", "conversation_id": conv["id"],
                                                       "position": position, "eta_s": eta})  # fmt: skip
         if result.assigned or result.positions:
             await self.publish_queue()
 
     async def announce_assignment(self, conv) -> None:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             agent = await db.fetchrow("select id, name from agents where id = $1", conv["agent_id"])
             user = await db.fetchrow(
                 "select id, name, lang from users where id = $1", conv["user_id"]
             )
             history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
             notes = await conv_store.notes(db, conv["id"])
-        await self.node.to_user(conv["user_id"], {
+        await self.delivery.to_user(conv["user_id"], {
             "type": "chat.assigned", "conversation_id": conv["id"],
             "agent": {"id": agent["id"], "name": agent["name"]},
         })  # fmt: skip
-        await self.node.to_agent(agent["id"], assigned_frame(conv, user, history, notes))
+        await self.delivery.to_agent(agent["id"], assigned_frame(conv, user, history, notes))
         if (
             conv["previous_agent_id"]
             and conv["previous_agent_id"] != agent["id"]
@@ -473,9 +496,9 @@ class Chat:
         await self.push_agent_state(agent["id"])
 
     async def publish_queue(self) -> None:
-        async with self.pool.acquire() as db:
+        async with self.store.acquire() as db:
             queue = await assigner.queue_snapshot(db)
-        await self.node.to_staff({"type": "queue.snapshot", "queue": queue, "ts": _now()})
+        await self.delivery.to_staff({"type": "queue.snapshot", "queue": queue, "ts": _now()})
 
     async def resume_agent(self, db, conn: Connection, resume) -> None:
         """An agent (re)connecting gets every chat assigned to them, with history."""

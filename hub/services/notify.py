@@ -15,14 +15,19 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import msgpack
 
 from hub import metrics
+from hub.background import Background
 from hub.cluster.bus import agent_channel, user_channel
+from hub.cluster.delivery import Delivery
+from hub.cluster.node import Node
 from hub.helpbot.transactions import format_time
+from hub.services.languages import Languages
+from hub.store import Store
 from hub.store.writer import (
     MessageWrite,
     NotificationWrite,
@@ -33,13 +38,12 @@ from hub.store.writer import (
 )
 from hub.ws.protocol import encode_msgpack
 from supporthub_core.auth import issue_token
+from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "payments.events"
 BATCH = 2000
-LANG_TTL_S = 10.0
-LANG_CACHE_SIZE = 200_000
 POLL_INTERVAL_S = 5.0
 BUFFER_LIMIT = 100_000
 WATCH_AFTER_S = 3.0  # check another node's events this long after they arrived...
@@ -137,24 +141,51 @@ def valid_event(event: Any) -> bool:
     )
 
 
+class Reactions(Protocol):
+    """What other use cases do when notifications go out."""
+
+    async def transactions_changed(self, updates: list[tuple[str, dict]]) -> None:
+        """The bot follows up on transactions users asked it about."""
+
+    async def route(self) -> None:
+        """The router places the urgent chat a freeze opened."""
+
+
 class Notifier:
-    def __init__(self, node):
-        self.node = node
+    def __init__(
+        self,
+        store: Store,
+        delivery: Delivery,
+        cluster: Node,
+        languages: Languages,
+        reactions: Reactions,
+        tasks: Background,
+        settings: Settings,
+        secret: str,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.ring = cluster.ring
+        self.bus = cluster.bus
+        self.languages = languages
+        self.reactions = reactions
+        self.tasks = tasks
+        self.settings = settings
+        self.secret = secret
         self._buffer: deque[dict] = deque()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._offered = 0
         self._finished = 0
-        self._lang_cache: dict[str, tuple[str, float]] = {}
         self._raw: list[bytes] = []
         # events other nodes own, kept a while in case their owner died with them
         self._watch: deque[tuple[float, str, dict]] = deque(maxlen=WATCH_LIMIT)
 
     async def start(self) -> None:
-        await self.node.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
-        self.node.spawn(self._consume(), "events-consumer")
-        self.node.spawn(self._poll_forever(), "events-poller")
-        self.node.spawn(self._watch_forever(), "events-watch")
+        await self.bus.subscribe_raw(EVENTS_CHANNEL, self._on_raw)
+        self.tasks.spawn(self._consume(), "events-consumer")
+        self.tasks.spawn(self._poll_forever(), "events-poller")
+        self.tasks.spawn(self._watch_forever(), "events-watch")
 
     def _on_raw(self, data: bytes) -> None:
         # events read from one socket read are decoded and offered together, once the
@@ -179,7 +210,7 @@ class Notifier:
         good = [e for e in events if valid_event(e)]
         if len(good) != len(events):
             log.warning("dropped %d malformed payment events", len(events) - len(good))
-        ring = self.node.ring
+        ring = self.ring
         if owned_only and not ring.alone:
             mine = []
             for e in good:
@@ -214,7 +245,7 @@ class Notifier:
 
     async def _consume(self) -> None:
         staged: asyncio.Queue = asyncio.Queue(maxsize=4)
-        self.node.spawn(self._push_stage(staged), "events-push")
+        self.tasks.spawn(self._push_stage(staged), "events-push")
         buffer = self._buffer
         while True:
             await self._wake.wait()
@@ -238,7 +269,7 @@ class Notifier:
     async def _freeze_in_order(self, event: dict) -> None:
         metrics.EVENTS_IN.labels("security.alert").inc()
         try:
-            langs = await self._langs({event["user_id"]})
+            langs = await self.languages.of({event["user_id"]})
             await self.freeze_incident(event, langs[event["user_id"]])
         except Exception:
             log.exception(
@@ -263,7 +294,7 @@ class Notifier:
         self._progress.set()
 
     async def _stage(self, events: list[dict]) -> _Staged:
-        langs = await self._langs({e["user_id"] for e in events})
+        langs = await self.languages.of({e["user_id"] for e in events})
         ops = []
         for e in events:
             r = render(e, langs.get(e["user_id"], "zh"))
@@ -272,7 +303,7 @@ class Notifier:
                 ops.append(
                     NotificationWrite(e["user_id"], kind, title, body, _data(e), e["event_id"])
                 )
-        writes = self.node.writer.enqueue_many(ops)
+        writes = self.store.writer.enqueue_many(ops)
         metrics.EVENTS_IN.labels("transaction.status").inc(
             sum(e["type"] == "transaction.status" for e in events)
         )
@@ -288,28 +319,6 @@ class Notifier:
                 raise r
         await self.push([r for r in results if isinstance(r, StoredNotification)])
 
-    def forget_lang(self, user_id: str) -> None:
-        self._lang_cache.pop(user_id, None)
-
-    async def _langs(self, user_ids: set[str]) -> dict[str, str]:
-        """Each user's language, remembered for a while: it changes rarely, and a text in
-        the previous language for a few seconds is harmless."""
-        now = time.monotonic()
-        cache = self._lang_cache
-        missing = [u for u in user_ids if (hit := cache.get(u)) is None or hit[1] < now]
-        if missing:
-            async with self.node.pool.acquire() as db:
-                rows = await db.fetch(
-                    "select id, lang from users where id = any($1::text[])", missing
-                )
-            if len(cache) > LANG_CACHE_SIZE:
-                cache.clear()
-            for user_id in missing:
-                cache[user_id] = ("zh", now + LANG_TTL_S)  # unknown users read Chinese
-            for row in rows:
-                cache[row["id"]] = (row["lang"], now + LANG_TTL_S)
-        return {u: cache[u][0] for u in user_ids}
-
     async def handle(self, events: list[dict]) -> None:
         """Store and push these events through the same ordered pipeline; return when done."""
         self.offer(events)
@@ -323,7 +332,7 @@ class Notifier:
             (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
             for n in stored
         ]
-        async with self.node.pool.acquire() as db:
+        async with self.store.acquire() as db:
             serving = await db.fetch(
                 "select distinct user_id, agent_id from conversations where status = 'assigned'"
                 " and user_id = any($1::text[])",
@@ -337,18 +346,16 @@ class Notifier:
                 frame = {"type": "customer.event", "user_id": n.user_id, "kind": n.kind,
                          "title": n.title, "body": n.body, "data": n.data, "ts": n.ts.isoformat()}  # fmt: skip
                 items.append((agent_channel(agent_id), encode_msgpack(frame)))
-        await self.node.fan_out(items)
-        bot = self.node.services.get("bot")
+        await self.delivery.fan_out(items)
         updates = [(n.user_id, n.data) for n in stored if n.kind == "transaction.status"]
-        if bot is not None and updates:
-            await bot.on_transaction_updates(updates)
+        if updates:
+            await self.reactions.transactions_changed(updates)
 
     async def freeze_incident(self, event: dict, lang: str) -> None:
         """The critical alert and the urgent security chat, in one transaction."""
-        node = self.node
         kind, title, body = render(event, lang)
         op = NotificationWrite(event["user_id"], kind, title, body, _data(event), event["event_id"])
-        async with node.pool.acquire() as db, db.transaction():
+        async with self.store.acquire() as db, db.transaction():
             [stored] = await write_notifications(db, [op])
             if stored is None:
                 return  # handled before, here or on another node
@@ -373,13 +380,13 @@ class Notifier:
                 [MessageWrite(conv["id"], "system", "system", "supporthub", URGENT_OPENING[lang])],
             )
         await self.push([stored])
-        await node.to_user(event["user_id"], {"type": "chat.opened", "conversation_id": conv["id"],
+        await self.delivery.to_user(event["user_id"], {"type": "chat.opened", "conversation_id": conv["id"],
                                               "status": "queued", "topic": "security", "priority": "urgent",
                                               "alert": _data(event)})  # fmt: skip
-        await node.to_conversation(
+        await self.delivery.to_conversation(
             {"user_id": conv["user_id"], "agent_id": conv["agent_id"]}, msg.frame()
         )
-        await node.services["chat"].route()
+        await self.reactions.route()
 
     # --- events of other nodes -----------------------------------------------------------
 
@@ -404,7 +411,7 @@ class Notifier:
         if not due:
             return 0
         missing = {e["event_id"] for e in await self._not_yet_handled([e for _, _, e in due])}
-        ring, orphans, later = self.node.ring, [], []
+        ring, orphans, later = self.ring, [], []
         for item in due:
             arrived, owner, event = item
             if event["event_id"] not in missing:
@@ -432,14 +439,14 @@ class Notifier:
 
     async def catch_up(self) -> int:
         """Read the payments outbox past our cursor; hand every event to `handle`."""
-        s = self.node.settings
+        s = self.settings
         base = s.payments_url or f"http://{s.host}:{s.port}"
-        token = issue_token(self.node.secret, "hub", "service", ttl=300)
+        token = issue_token(self.secret, "hub", "service", ttl=300)
         total = 0
         async with httpx.AsyncClient(
             base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
         ) as http:
-            async with self.node.pool.acquire() as db:
+            async with self.store.acquire() as db:
                 cursor = (
                     await db.fetchval("select after_id from event_cursor where source = 'payments'")
                     or 0
@@ -458,7 +465,7 @@ class Notifier:
                 if new_cursor == cursor or not events:
                     return total
                 cursor = new_cursor
-                async with self.node.pool.acquire() as db:
+                async with self.store.acquire() as db:
                     await db.execute(
                         "insert into event_cursor (source, after_id) values ('payments', $1)"
                         " on conflict (source) do update set after_id = greatest(event_cursor.after_id, $1)",
@@ -470,7 +477,7 @@ class Notifier:
         with one index lookup instead of rendering and writing them again."""
         if not events:
             return events
-        async with self.node.pool.acquire() as db:
+        async with self.store.acquire() as db:
             rows = await db.fetch(
                 "select event_id from notifications where event_id = any($1::text[])",
                 [e["event_id"] for e in events],

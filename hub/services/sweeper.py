@@ -8,8 +8,11 @@ import asyncio
 import logging
 import time
 
-from hub.store import stats
+from hub.background import Background
+from hub.services.chat import Chat
+from hub.store import Store, stats
 from hub.store.queue import PRESENCE_FRESH_S
+from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -18,25 +21,26 @@ SAMPLE_EVERY_S = 60.0
 
 
 class Sweeper:
-    def __init__(self, node):
-        self.node = node
+    def __init__(self, store: Store, chat: Chat, settings: Settings) -> None:
+        self.store = store
+        self.chat = chat
+        self.settings = settings
         self._last_sample = 0.0
 
-    def start(self) -> None:
-        self.node.spawn(self._forever(), "sweeper")
+    def start(self, tasks: Background) -> None:
+        tasks.spawn(self._forever(), "sweeper")
 
     async def _forever(self) -> None:
         while True:
-            await asyncio.sleep(self.node.settings.routing_sweep_s)
+            await asyncio.sleep(self.settings.routing_sweep_s)
             try:
                 await self.sweep_once()
             except Exception as exc:
                 log.warning("sweep failed: %s", exc)
 
     async def sweep_once(self) -> None:
-        node, s = self.node, self.node.settings
-        chat = node.services["chat"]
-        async with node.pool.acquire() as db:
+        s, chat = self.settings, self.chat
+        async with self.store.acquire() as db:
             got = await db.fetchval("select pg_try_advisory_lock($1)", SWEEP_LOCK)
             if not got:
                 return
@@ -71,7 +75,7 @@ class Sweeper:
             finally:
                 await db.execute("select pg_advisory_unlock($1)", SWEEP_LOCK)
         for row in gone:
-            async with node.pool.acquire() as db:
+            async with self.store.acquire() as db:
                 await db.execute(
                     "update agents set status = 'away', status_at = now() where id = $1 and status = 'online'",
                     row["id"],

@@ -120,18 +120,6 @@ def agent_view(row: asyncpg.Record) -> dict:
     }
 
 
-async def presence_add(db: asyncpg.Connection, agent_id: str, node_id: str, delta: int) -> None:
-    await db.execute(
-        "insert into agent_presence (agent_id, node_id, connections) select $1, $2, greatest($3, 0)"
-        " where exists (select 1 from agents where id = $1)"
-        " on conflict (agent_id, node_id) do update set"
-        " connections = greatest(agent_presence.connections + $3, 0), seen_at = now()",
-        agent_id,
-        node_id,
-        delta,
-    )
-
-
 async def resumable(
     db: asyncpg.Connection, user_id: str, known: dict[str, int]
 ) -> list[tuple[str, int]]:

@@ -31,11 +31,11 @@ from supporthub_core.auth import verify_token
 from supporthub_core.errors import BadFrame, CloseCode, Forbidden, HubError, RateLimited, TooLarge
 
 if TYPE_CHECKING:
-    from hub.cluster.node import Node
+    from hub.composition import Hub
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Node", Connection, Frame], Awaitable[None]]
+Handler = Callable[["Hub", Connection, Frame], Awaitable[None]]
 
 
 def choose_subprotocol(offered: list[str]) -> str | None:
@@ -82,21 +82,21 @@ class AddressLimits:
 
 
 class WebSocketEndpoint:
-    def __init__(self, node: Node, handlers: dict[str, tuple[Handler, frozenset[str]]]):
-        self.node = node
+    def __init__(self, hub: Hub, handlers: dict[str, tuple[Handler, frozenset[str]]]):
+        self.hub = hub
         self.handlers = handlers
-        s = node.settings
+        s = hub.settings
         self.limits = AddressLimits(s.max_connections_per_address, s.connects_per_s_per_address)
 
     async def __call__(self, scope, receive, send) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        s = self.node.settings
+        s = self.hub.settings
         if not origin_allowed(scope, s.origins):
             await send({"type": "websocket.close", "code": CloseCode.POLICY})
             return
-        if self.node.draining:
+        if self.hub.node.draining:
             await send({"type": "websocket.close", "code": CloseCode.GOING_AWAY})
             return
         address = (scope.get("client") or ("?", 0))[0]
@@ -109,7 +109,7 @@ class WebSocketEndpoint:
             self.limits.release(address)
 
     async def _session(self, scope, receive, send) -> None:
-        s = self.node.settings
+        s = self.hub.settings
         proto = choose_subprotocol(scope.get("subprotocols") or [])
         accept: dict = {"type": "websocket.accept"}
         if proto is not None:
@@ -130,7 +130,7 @@ class WebSocketEndpoint:
             await self._read_loop(conn, receive)
         finally:
             if registered:
-                await self.node.unregister(conn)
+                await self.hub.sessions.unregister(conn)
             if not conn.closed:
                 conn.close(CloseCode.NORMAL)
             await conn.finish()
@@ -139,7 +139,7 @@ class WebSocketEndpoint:
         """Wait for a hello with a good token. A bad or missing token closes with 4001; a
         hello whose token is good but whose other fields are malformed (`resume`, `lang`)
         gets an error and the client may send a corrected hello in the time left."""
-        s = self.node.settings
+        s = self.hub.settings
         deadline = time.monotonic() + s.hello_timeout_s
         while True:
             try:
@@ -155,7 +155,7 @@ class WebSocketEndpoint:
                 raw = decode_raw(*_payload(message))
                 if raw["type"] != "hello":
                     raise BadFrame("the first frame must be hello")
-                claims = verify_token(self.node.secret, raw.get("token"))
+                claims = verify_token(self.hub.secret, raw.get("token"))
                 if claims.role == "service":
                     raise Forbidden("service tokens cannot open a session")
             except HubError as exc:
@@ -172,17 +172,17 @@ class WebSocketEndpoint:
         conn.claims = claims
         conn.session_id = uuid.uuid4().hex
         try:
-            await self.node.register(conn, frame)
+            await self.hub.sessions.register(conn, frame)
         except Exception:
             log.exception("could not register a connection")
-            await self.node.unregister(conn)
+            await self.hub.sessions.unregister(conn)
             conn.send_frame(error_frame("invalid", "the hub cannot take this session now, retry"))
             conn.close(CloseCode.TRY_AGAIN, "try again")
             return False
         return True
 
     async def _read_loop(self, conn: Connection, receive) -> None:
-        s = self.node.settings
+        s = self.hub.settings
         handlers = self.handlers
         while not conn.closed:
             message = await receive()
@@ -204,7 +204,7 @@ class WebSocketEndpoint:
                 handler, roles = entry
                 if conn.claims.role not in roles:
                     raise Forbidden(f"{raw['type']} is not allowed for role {conn.claims.role}")
-                await handler(self.node, conn, frame)
+                await handler(self.hub, conn, frame)
             except HubError as exc:
                 self._refuse(conn, exc, frame_id(raw))
             except Exception:
@@ -218,7 +218,7 @@ class WebSocketEndpoint:
             conn.close(CloseCode.TOO_BIG, "frame too large")
             return
         if exc.code in ("bad_frame", "rate_limited"):
-            s = self.node.settings
+            s = self.hub.settings
             now = time.monotonic()
             bad = conn.bad_frames
             if bad is None:

@@ -8,7 +8,7 @@ per codec.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import orjson
 
@@ -16,8 +16,6 @@ from hub import metrics
 from hub.cluster.bus import STAFF_CHANNEL, agent_channel, user_channel
 from hub.ws.connection import Connection
 from hub.ws.protocol import decode_msgpack, encode_msgpack
-
-ControlHandler = Callable[[str, dict, set[Connection]], None]
 
 
 def channels_for(conn: Connection) -> tuple[str, ...]:
@@ -29,9 +27,8 @@ def channels_for(conn: Connection) -> tuple[str, ...]:
 
 
 class Registry:
-    def __init__(self, on_control: ControlHandler | None = None):
+    def __init__(self) -> None:
         self._by_channel: dict[str, set[Connection]] = {}
-        self._on_control = on_control
         self.count = 0
 
     def add(self, conn: Connection) -> None:
@@ -81,10 +78,6 @@ class Registry:
             return
         frame = decode_msgpack(payload)
         if not isinstance(frame, dict):
-            return
-        if frame.get("type", "").startswith("_"):
-            if self._on_control is not None:
-                self._on_control(channel, frame, listeners)
             return
         self.fan_out(listeners, frame, payload)
 

@@ -1,0 +1,106 @@
+"""The hub process assembled: each part built once, in the app's lifespan, and handed
+what it uses — no part looks another up by name.
+
+    Store ─┬─ Languages
+           ├─ Chat ── (seats) Bot
+           ├─ Notifier ── reacts through Chat and Bot
+           ├─ Sessions ── register, replay, catch up
+           └─ Sweeper
+    Node (bus, ring, registry) ── Delivery
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.background import Background
+from hub.cluster.delivery import Delivery
+from hub.cluster.node import Node
+from hub.services.bot import Bot
+from hub.services.chat import Chat
+from hub.services.languages import Languages
+from hub.services.notify import Notifier
+from hub.services.sessions import Sessions
+from hub.services.sweeper import Sweeper
+from hub.store import Store
+from hub.store import notifications as notif_store
+from supporthub_core.settings import Settings
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    secret: str
+    tasks: Background
+    store: Store
+    node: Node
+    delivery: Delivery
+    languages: Languages
+    chat: Chat
+    bot: Bot
+    notifier: Notifier
+    sessions: Sessions
+    sweeper: Sweeper
+
+    @classmethod
+    def build(cls, settings: Settings, *, dsn: str, redis_url: str, secret: str) -> Hub:
+        tasks = Background()
+        store = Store(
+            dsn,
+            pool_min=settings.db_pool_min,
+            pool_max=settings.db_pool_max,
+            writers=settings.writers,
+            max_batch=settings.writer_max_batch,
+        )
+        node = Node(settings, redis_url=redis_url, secret=secret, tasks=tasks)
+        delivery = node.delivery
+        languages = Languages(store)
+        chat = Chat(store, delivery, languages, tasks, settings)
+        bot = Bot(store, delivery, chat, settings, secret)
+        chat.seat_bot(bot)
+        notifier = Notifier(
+            store, delivery, node, languages, _Reactions(chat, bot), tasks, settings, secret
+        )
+        sessions = Sessions(store, node, chat, languages, notifier.catch_up)
+        sweeper = Sweeper(store, chat, settings)
+        return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
+                   notifier, sessions, sweeper)  # fmt: skip
+
+    async def start(self) -> None:
+        await self.store.start()
+        await self.node.start()
+        self.node.when_broadcast(self._push_broadcast)
+        self.node.when_reconnected(self.sessions.catch_up_all)
+        self.sessions.start(self.tasks)
+        await self.notifier.start()
+        self.sweeper.start(self.tasks)
+
+    async def stop(self) -> None:
+        await self.node.drain()
+        await self.tasks.stop()
+        await self.store.writer.close()  # finishes writes in flight
+        await self.node.stop()
+        await self.sessions.stop()
+        await self.store.close()
+
+    async def _push_broadcast(self, broadcast_id: int) -> None:
+        registry = self.node.registry
+        users = registry.local_users()
+        if not users:
+            return
+        async with self.store.acquire() as db:
+            copies = await notif_store.broadcast_copies(db, broadcast_id, users)
+        for user_id, notification in copies:
+            registry.fan_out(registry.of_user(user_id), notification)
+
+
+class _Reactions:
+    def __init__(self, chat: Chat, bot: Bot) -> None:
+        self._chat = chat
+        self._bot = bot
+
+    async def transactions_changed(self, updates: list[tuple[str, dict]]) -> None:
+        await self._bot.on_transaction_updates(updates)
+
+    async def route(self) -> None:
+        await self._chat.route()

@@ -1,0 +1,157 @@
+"""Sessions: a socket made reachable, welcomed and brought up to date — the replay of what
+`resume` asks for, and the catch-up after a bus outage — and agents' presence."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from hub.background import Background
+from hub.cluster.node import Node
+from hub.services.chat import Chat
+from hub.services.languages import Languages
+from hub.store import Store, presence
+from hub.store import conversations as conv_store
+from hub.store import notifications as notif_store
+from hub.ws.connection import NOTIFICATIONS, Connection
+from hub.ws.protocol import Hello
+
+log = logging.getLogger(__name__)
+
+REPLAY_LIMIT = 5000
+PRESENCE_BEAT_S = 5.0
+
+
+class Sessions:
+    def __init__(
+        self,
+        store: Store,
+        node: Node,
+        chat: Chat,
+        languages: Languages,
+        outbox_catch_up: Callable[[], Awaitable[int]],
+    ) -> None:
+        self.store = store
+        self.node = node
+        self.chat = chat
+        self.languages = languages
+        self.outbox_catch_up = outbox_catch_up
+
+    def start(self, tasks: Background) -> None:
+        tasks.spawn(self._presence_beat(), "presence-beat")
+
+    async def stop(self) -> None:
+        async with self.store.acquire() as db:
+            await presence.forget_node(db, self.node.node_id)
+
+    # --- sessions ----------------------------------------------------------------------
+
+    async def register(self, conn: Connection, hello: Hello) -> None:
+        """Make `conn` reachable, send `welcome`, then replay what `resume` asks for.
+        Live frames that arrive meanwhile are held and released after the replay, with
+        duplicates dropped by seq."""
+        claims = conn.claims
+        conn.hold()
+        self.node.registry.add(conn)
+        for ch in conn.channels:
+            await self.node.bus.subscribe(ch)
+        async with self.store.acquire() as db:
+            if claims.is_staff:
+                state = await conv_store.agent_session(db, claims.sub)
+                await presence.presence_add(db, claims.sub, self.node.node_id, 1)
+            else:
+                await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
+                if hello.lang:
+                    self.languages.forget(claims.sub)
+                await notif_store.materialise_broadcasts(db, claims.sub)
+                state = await conv_store.user_session(db, claims.sub)
+        conn.send_frame(
+            {
+                "type": "welcome",
+                "role": claims.role,
+                "sub": claims.sub,
+                "session_id": conn.session_id,
+                "node": self.node.node_id,
+                **state,
+            }
+        )
+        try:
+            await self.replay(conn, hello, state)
+        finally:
+            conn.release()
+
+    async def unregister(self, conn: Connection) -> None:
+        channels = conn.channels
+        self.node.registry.remove(conn)
+        for ch in channels:
+            await self.node.bus.unsubscribe(ch)
+        if conn.claims is not None and conn.claims.is_staff and True:
+            try:
+                async with self.store.acquire() as db:
+                    await presence.presence_add(db, conn.claims.sub, self.node.node_id, -1)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("presence update failed: %s", exc)
+
+    async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
+        """Set where each stream of this connection starts, then send what `resume` asks
+        for: notifications after `notifications_after`, and messages after the given seq of
+        each named conversation plus all of every open one the client did not name."""
+        resume = hello.resume
+        claims = conn.claims
+        async with self.store.acquire() as db:
+            if claims.is_staff:
+                await self.chat.resume_agent(db, conn, resume)
+                return
+            open_convs = {c["conversation_id"]: c["last_seq"] for c in state["conversations"]}
+            if resume is None:
+                conn.set_base(NOTIFICATIONS, state["notifications_seq"])
+                for cid, last in open_convs.items():
+                    conn.set_base(cid, last)
+                return
+            after = resume.notifications_after
+            conn.set_base(NOTIFICATIONS, state["notifications_seq"] if after is None else after)
+            if after is not None:
+                for n in await notif_store.after(db, claims.sub, after, REPLAY_LIMIT):
+                    conn.push(n, conn.encode(n))
+            known = resume.conversations or {}
+            for cid, last in await conv_store.resumable(db, claims.sub, known):
+                conn.set_base(cid, last)
+                for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                    conn.push(m, conn.encode(m))
+
+    async def catch_up_all(self) -> None:
+        """After a bus outage: send every local client what it may have missed."""
+        for conn in list(self.node.registry.all()):
+            if conn.closed or conn.claims is None:
+                continue
+            try:
+                async with self.store.acquire() as db:
+                    if not conn.claims.is_staff:
+                        for n in await notif_store.after(
+                            db, conn.claims.sub, conn.notif_seq, REPLAY_LIMIT
+                        ):
+                            conn.push(n, conn.encode(n))
+                    for cid, last in list(conn.conv_seq.items()):
+                        for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                            conn.push(m, conn.encode(m))
+            except Exception as exc:
+                log.warning("catch-up failed for a connection: %s", exc)
+        try:
+            await self.outbox_catch_up()
+        except Exception as exc:
+            log.warning("outbox catch-up after reconnect failed: %s", exc)
+        resync = {"type": "session.resync"}
+        for conn in list(self.node.registry.all()):
+            conn.send_frame(resync)
+
+    async def _presence_beat(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_BEAT_S)
+            try:
+                async with self.store.acquire() as db:
+                    await presence.beat(db, self.node.node_id)
+            except Exception as exc:
+                log.warning("presence beat failed: %s", exc)

@@ -1,0 +1,33 @@
+"""Users as the hub knows them: a name and a language."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def langs(db: asyncpg.Connection, user_ids: list[str]) -> dict[str, str]:
+    rows = await db.fetch("select id, lang from users where id = any($1::text[])", user_ids)
+    return {r["id"]: r["lang"] for r in rows}
+
+
+async def lang(db: asyncpg.Connection, user_id: str) -> str | None:
+    return await db.fetchval("select lang from users where id = $1", user_id)
+
+
+async def set_lang(db: asyncpg.Connection, user_id: str, lang: str) -> None:
+    await db.execute("update users set lang = $2 where id = $1", user_id, lang)
+
+
+async def brief(db: asyncpg.Connection, user_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow("select id, name, lang from users where id = $1", user_id)
+
+
+async def switch_lang(db: asyncpg.Connection, user_id: str, lang: str) -> list[asyncpg.Record]:
+    """The user's language, and that of their open chats; returns those chats."""
+    async with db.transaction():
+        await set_lang(db, user_id, lang)
+        return await db.fetch(
+            "update conversations set lang = $2 where user_id = $1"
+            " and status = any('{bot,queued,assigned}'::text[]) returning id, agent_id",
+            user_id, lang,
+        )  # fmt: skip
