@@ -5,10 +5,10 @@
 import { HubClient, clientMsgId } from "/static/shared/ws-client.js";
 import { api, clock, dateTime, duration, h, hasHelpLink, linkifyHelp, mount, renderMarkdown } from "/static/shared/dom.js";
 import { TOPICS, label, makeT } from "/static/shared/labels.js";
-import { CustomerPanel, initial } from "./customer.js";
+import { CustomerPanel, initial } from "./views/customer.js";
 import { TEXT } from "./i18n.js";
 import { beep, unlock } from "./sound.js";
-import { SupervisorView } from "./supervisor.js";
+import { SupervisorView } from "./views/supervisor.js";
 
 const SESSION_KEY = "supporthub.console";
 const LANG_KEY = "supporthub.console.lang";
