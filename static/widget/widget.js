@@ -5,72 +5,13 @@
 import { HubClient, clientMsgId } from "/static/shared/ws-client.js";
 import { api, clock, h, linkifyHelp, money, mount, renderMarkdown } from "/static/shared/dom.js";
 import { TOPICS, TOPIC_ICONS, label, makeT } from "/static/shared/labels.js";
+import { TEXT } from "./i18n.js";
 
 const STORE_KEY = "supporthub.widget";
 const FEED_LIMIT = 50;
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
 const OPEN = new Set(["bot", "queued", "assigned"]);
-
-const TEXT = {
-  title: { zh: "在线客服", en: "Support" },
-  hello: { zh: "您好，{name} 👋", en: "Hi {name} 👋" },
-  hello_anon: { zh: "您好 👋", en: "Hi there 👋" },
-  home_lead: {
-    zh: "请选择您要咨询的问题类型，智能助手会先为您解答，随时可以转人工。",
-    en: "Pick a topic. Our assistant answers first, and you can talk to a person at any time.",
-  },
-  topic: { zh: "问题类型", en: "Topic" },
-  describe: { zh: "简单描述一下问题（可选）", en: "Describe the problem (optional)" },
-  start: { zh: "开始咨询", en: "Start chat" },
-  start_agent: { zh: "直接联系人工客服", en: "Talk to a person now" },
-  escalate: { zh: "转人工", en: "Talk to a person" },
-  end_chat: { zh: "结束对话", en: "End chat" },
-  placeholder: { zh: "输入消息，按 Enter 发送", en: "Type a message, Enter to send" },
-  send: { zh: "发送", en: "Send" },
-  back: { zh: "返回", en: "Back" },
-  new_chat: { zh: "发起新对话", en: "New chat" },
-  notifications: { zh: "消息通知", en: "Notifications" },
-  no_notifications: { zh: "暂无通知", en: "No notifications yet" },
-  help_center: { zh: "帮助中心", en: "Help center" },
-  read_article: { zh: "查看文章 ›", en: "Read article ›" },
-  loading: { zh: "加载中…", en: "Loading…" },
-  article_missing: { zh: "文章暂时无法打开，请稍后再试。", en: "The article could not be loaded. Please try again." },
-  connecting: { zh: "连接中…", en: "Connecting…" },
-  reconnecting: { zh: "网络不稳定，重新连接中…", en: "Connection lost, reconnecting…" },
-  offline_hint: { zh: "消息会在恢复连接后自动发送", en: "Messages will be sent once you are back online" },
-  sub_bot: { zh: "智能助手为您服务", en: "Assistant" },
-  sub_queued: { zh: "正在为您转接人工客服", en: "Waiting for an agent" },
-  sub_assigned: { zh: "客服 {name} 为您服务", en: "{name} is helping you" },
-  sub_closed: { zh: "对话已结束", en: "Chat ended" },
-  queue_next: { zh: "您是下一位，客服马上就来", en: "You're next in line" },
-  queue_pos: { zh: "您前面还有 {n} 位用户", en: "{n} people ahead of you" },
-  queue_eta: { zh: "预计等待约 {m} 分钟", en: "Estimated wait about {m} min" },
-  queue_eta_short: { zh: "预计等待不到 1 分钟", en: "Estimated wait under a minute" },
-  queue_waiting: { zh: "正在排队，请稍候", en: "You're in the queue" },
-  queue_note: { zh: "排队期间可以继续留言，客服接入后会看到全部记录。", en: "Keep writing while you wait: the agent will see everything." },
-  agent_joined: { zh: "客服 {name} 已接入", en: "{name} joined the chat" },
-  typing: { zh: "{name} 正在输入…", en: "{name} is typing…" },
-  bot_name: { zh: "智能助手", en: "Assistant" },
-  agent: { zh: "客服", en: "Agent" },
-  sending: { zh: "发送中…", en: "Sending…" },
-  sent: { zh: "已送达", en: "Delivered" },
-  read: { zh: "已读", en: "Read" },
-  failed: { zh: "发送失败，点击重试", en: "Not sent, tap to retry" },
-  closed_title: { zh: "本次对话已结束", en: "This chat has ended" },
-  rate_prompt: { zh: "请为本次服务打分", en: "How did we do?" },
-  rate_comment: { zh: "还有什么想告诉我们的？（可选）", en: "Anything else to tell us? (optional)" },
-  rate_submit: { zh: "提交评价", en: "Submit" },
-  rate_thanks: { zh: "感谢您的评价！", en: "Thanks for your feedback!" },
-  star: { zh: "{n} 星", en: "{n} star(s)" },
-  dismiss: { zh: "知道了", en: "Dismiss" },
-  open_security_chat: { zh: "联系安全专员", en: "Talk to security" },
-  error_generic: { zh: "操作失败，请稍后重试", en: "Something went wrong, please try again" },
-  error_start: { zh: "无法连接客服系统，请稍后再试", en: "Could not reach support, please try again" },
-  expected_by: { zh: "预计 {time} 前到账", en: "Expected by {time}" },
-  other_open: { zh: "进行中的对话", en: "Open chats" },
-  continue_chat: { zh: "继续", en: "Continue" },
-};
 
 // --- state -----------------------------------------------------------------------------
 
