@@ -4,6 +4,8 @@
 //
 // This module wires the page together and starts it; the state and frame handling live in
 // state.js, auth.js, connection.js and chats.js, each view in views/, the panels in dialogs/.
+// Views and handlers import each other's functions (a few import cycles): that is safe
+// because no module calls into another while it loads, only later, from events and frames.
 
 import { $ } from "/static/shared/dom.js";
 import { connect } from "./connection.js";
