@@ -5,6 +5,9 @@
 // only markup built from server text is help-article links and the few Markdown constructs
 // below, and those are built element by element.
 
+/** The element with this id. */
+export const $ = (id) => document.getElementById(id);
+
 /**
  * Build an element. `props`: class, text, dataset, attrs, on{Event} handlers, and any DOM
  * property (hidden, disabled, value, type...). Children: nodes, strings (as text), arrays,

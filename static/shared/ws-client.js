@@ -95,6 +95,16 @@ export class HubClient {
     return () => this.listeners.get(type).delete(fn);
   }
 
+  /**
+   * Route every frame to `handlers[frame.type]` (a table of frame type -> function);
+   * types the table does not name are ignored.
+   */
+  dispatch(handlers) {
+    return this.on("*", (frame) => {
+      if (Object.hasOwn(handlers, frame.type)) handlers[frame.type](frame);
+    });
+  }
+
   _emit(type, payload) {
     for (const key of [type, "*"]) {
       if (type === "state" && key === "*") continue;

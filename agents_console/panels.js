@@ -1,0 +1,21 @@
+// The two panels that keep their own data (REST-loaded): the customer panel beside the
+// chat and the supervisor view, bound to the store and to the dialogs they open.
+
+import { $ } from "/static/shared/dom.js";
+import { conversationDialog } from "./dialogs/readers.js";
+import { unfreezeDialog } from "./dialogs/unfreeze.js";
+import { S, skills, t, token } from "./state.js";
+import { CustomerPanel } from "./views/customer.js";
+import { SupervisorView } from "./views/supervisor.js";
+
+export const customer = new CustomerPanel({
+  el: $("customer"),
+  token,
+  t,
+  lang: () => S.lang,
+  canUnfreeze: () => skills().includes("security"),
+  onUnfreeze: (userId) => unfreezeDialog(userId),
+  onOpenConversation: (cid) => conversationDialog(cid),
+});
+
+export const supervisor = new SupervisorView({ el: $("supervisor-view"), token, t, lang: () => S.lang });

@@ -1,0 +1,117 @@
+// The reply box: reply or private-note mode, sending (a failed message is sent again on a
+// click), and the typing signal to the customer.
+
+import { $ } from "/static/shared/dom.js";
+import { clientMsgId } from "/static/shared/ws-client.js";
+import { cannedDialog } from "../dialogs/canned.js";
+import { S, selectedChat, t } from "../state.js";
+import { toast } from "./notifications.js";
+import { appendPending, repaintPending } from "./transcript.js";
+
+const TYPING_EVERY_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+const SEND_TIMEOUT_MS = 120000;
+
+export function setMode(mode) {
+  const chat = selectedChat();
+  if (chat) chat.mode = mode;
+  const form = $("composer");
+  form.dataset.mode = mode;
+  for (const b of form.querySelectorAll(".composer-tabs button")) b.setAttribute("aria-selected", b.dataset.mode === mode ? "true" : "false");
+  $("reply").placeholder = mode === "note" ? t("note_ph") : t("reply_ph");
+  $("btn-send").textContent = mode === "note" ? t("add_note") : t("send");
+}
+
+async function submitComposer(ev) {
+  ev?.preventDefault();
+  const chat = selectedChat();
+  const input = $("reply");
+  const text = input.value.trim();
+  if (!chat || !text || chat.status !== "assigned") return;
+  input.value = "";
+  chat.draft = "";
+  if (chat.mode === "note") {
+    try {
+      await S.client.request({ type: "chat.note", conversation_id: chat.cid, text });
+    } catch (e) {
+      input.value = text;
+      toast(t("error", { msg: e.message }), "error");
+    }
+    return;
+  }
+  stopTyping(chat);
+  const cmid = clientMsgId();
+  const p = { text, failed: false };
+  chat.pending.set(cmid, p);
+  appendPending(cmid, p);
+  deliver(chat, cmid);
+}
+
+function deliver(chat, cmid) {
+  const p = chat.pending.get(cmid);
+  S.client
+    .request({ type: "chat.send", conversation_id: chat.cid, client_msg_id: cmid, text: p.text }, { retry: true, timeout: SEND_TIMEOUT_MS })
+    .catch((e) => {
+      if (!chat.pending.has(cmid)) return;
+      p.failed = true;
+      repaintPending(cmid, p);
+      toast(t("error", { msg: e.message }), "error");
+    });
+}
+
+export function retry(cmid) {
+  const chat = selectedChat();
+  const p = chat?.pending.get(cmid);
+  if (!p) return;
+  p.failed = false;
+  repaintPending(cmid, p);
+  deliver(chat, cmid);
+}
+
+/** Insert text at the cursor, on a line of its own. */
+export function insertIntoReply(text) {
+  const input = $("reply");
+  const start = input.selectionStart ?? input.value.length;
+  const before = input.value.slice(0, start);
+  input.value = `${before}${before && !before.endsWith("\n") ? "\n" : ""}${text}${input.value.slice(input.selectionEnd ?? start)}`;
+}
+
+// --- typing signal -----------------------------------------------------------------------
+
+function onReplyInput() {
+  const chat = selectedChat();
+  if (!chat || chat.mode !== "reply" || chat.status !== "assigned" || !$("reply").value) return;
+  const now = Date.now();
+  if (now - S.typingSentAt > TYPING_EVERY_MS) {
+    S.typingSentAt = now;
+    S.client.send({ type: "typing", conversation_id: chat.cid, state: true }, { queue: false });
+  }
+  clearTimeout(S.typingStop);
+  S.typingStop = setTimeout(() => stopTyping(chat), TYPING_IDLE_MS);
+}
+
+export function stopTyping(chat) {
+  clearTimeout(S.typingStop);
+  if (!S.typingSentAt || !chat) return;
+  S.typingSentAt = 0;
+  if (chat.status === "assigned") S.client?.send({ type: "typing", conversation_id: chat.cid, state: false }, { queue: false });
+}
+
+export function wireComposer() {
+  const reply = $("reply");
+  for (const b of $("composer").querySelectorAll(".composer-tabs button")) {
+    b.addEventListener("click", () => {
+      setMode(b.dataset.mode);
+      reply.focus();
+    });
+  }
+  $("composer").addEventListener("submit", submitComposer);
+  reply.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+      ev.preventDefault();
+      submitComposer();
+    }
+  });
+  reply.addEventListener("input", onReplyInput);
+  $("btn-canned").addEventListener("click", cannedDialog);
+}

@@ -1,0 +1,69 @@
+// What calls for the agent's attention: toasts, the alert sound (with a screen flash when
+// urgent), the urgent banner and the unread count in the tab title.
+
+import { $, h, mount } from "/static/shared/dom.js";
+import { label } from "/static/shared/labels.js";
+import { select } from "../chats.js";
+import { beep } from "../sound.js";
+import { S, t } from "../state.js";
+
+const TOAST_MS = 4000;
+const URGENT_TOAST_MS = 8000;
+
+export function toast(text, kind = "info") {
+  const el = h("div", { class: ["toast", kind], text });
+  $("toasts").appendChild(el);
+  setTimeout(() => el.remove(), kind === "urgent" ? URGENT_TOAST_MS : TOAST_MS);
+}
+
+export function alertSound(kind) {
+  if (S.sound) beep(kind);
+  if (kind === "urgent") {
+    document.body.classList.remove("urgent-flash");
+    void document.body.offsetWidth; // restart the animation
+    document.body.classList.add("urgent-flash");
+  }
+}
+
+/** Urgent chats of mine not opened yet, and how many urgent ones are queued. */
+export function renderUrgentBanner() {
+  const banner = $("urgent-banner");
+  const mine = [...S.chats.values()].filter((c) => c.priority === "urgent" && c.status === "assigned" && c.fresh);
+  const queued = S.queue.filter((q) => q.priority === "urgent").length;
+  if (!mine.length && !queued) {
+    banner.hidden = true;
+    return;
+  }
+  banner.hidden = false;
+  const parts = mine.map((c) =>
+    h(
+      "span",
+      { class: "ub-item" },
+      t("urgent_banner", { name: c.user?.name || c.user?.id, topic: label("topic", c.topic, S.lang) }),
+      h("button", { type: "button", class: "btn small light", text: t("open"), onclick: () => select(c.cid) }),
+    ),
+  );
+  if (queued) parts.push(h("span", { class: "ub-item", text: t("urgent_queue", { n: queued }) }));
+  mount(banner, h("span", { class: "ub-icon", text: "⚠", attrs: { "aria-hidden": "true" } }), parts);
+}
+
+/** "(3) 客服工作台", blinking a 【new urgent chat】 prefix while one is unopened. */
+export function updateTitle() {
+  const base = t("app_title");
+  let n = 0;
+  let urgent = false;
+  for (const c of S.chats.values()) {
+    n += c.unread || (c.fresh ? 1 : 0);
+    if (c.fresh && c.priority === "urgent") urgent = true;
+  }
+  clearInterval(S.titleBlink);
+  const plain = n ? `(${n}) ${base}` : base;
+  document.title = plain;
+  if (urgent) {
+    let on = false;
+    S.titleBlink = setInterval(() => {
+      on = !on;
+      document.title = on ? `【${t("new_urgent")}】${plain}` : plain;
+    }, 1000);
+  }
+}

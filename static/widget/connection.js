@@ -1,0 +1,89 @@
+// The connection to the hub and the dispatch table that routes each frame type to its
+// handler. Resumes from what the last visit had seen (notifications, open chats).
+
+import { HubClient } from "/static/shared/ws-client.js";
+import { ensureToken } from "./auth.js";
+import * as chats from "./chats.js";
+import { OPEN, conv, currentConv, persist, saved, state } from "./state.js";
+import { renderConnection, toast } from "./views/banners.js";
+import { renderChat, showView } from "./views/chat.js";
+import { onAcked, onNotification, renderBell } from "./views/notifications.js";
+
+const RESTART_AFTER_MS = 3000;
+
+const FRAMES = {
+  welcome: onWelcome,
+  "chat.opened": chats.onOpened,
+  message: chats.onMessage,
+  "chat.queued": chats.onQueued,
+  "chat.assigned": chats.onAssigned,
+  "chat.rated": chats.onRated,
+  typing: chats.onTyping,
+  read: chats.onRead,
+  "chat.closed": chats.onClosed,
+  notification: onNotification,
+  "notifications.acked": onAcked,
+  error: onError,
+};
+
+export async function connect() {
+  try {
+    // before the client exists: a different demo user resets what we resume from
+    await ensureToken();
+  } catch {
+    /* the client asks again and backs off */
+  }
+  const client = new HubClient({
+    token: () => ensureToken(),
+    notificationsAfter: saved.notifAfter ?? 0,
+    onUnauthorized: async () => {
+      try {
+        await ensureToken(true);
+        client.restart();
+      } catch {
+        setTimeout(() => client.restart(), RESTART_AFTER_MS);
+      }
+    },
+  });
+  state.client = client;
+  window.__supporthub = { client, state };
+  client.on("state", ({ state: s }) => renderConnection(s));
+  client.dispatch(FRAMES);
+  client.start();
+}
+
+function onWelcome(w) {
+  const first = state.welcomedAt === 0;
+  state.welcomedAt = Date.now();
+  if (typeof w.notifications_acked === "number") state.acked = Math.max(state.acked, w.notifications_acked);
+  const open = new Map((w.conversations || []).map((c) => [c.conversation_id, c]));
+  for (const [cid, info] of open) {
+    const c = conv(cid);
+    c.status = info.status;
+    c.topic = info.topic;
+    if (info.agent) c.agent = info.agent;
+    // how far the agent has read, also for messages read while this device was away
+    if (typeof info.agent_read_seq === "number") c.agentRead = Math.max(c.agentRead || 0, info.agent_read_seq);
+    state.client.track(cid);
+  }
+  // a chat we show as open but the server no longer lists was closed while we were away
+  for (const c of state.convs.values()) {
+    if (OPEN.has(c.status) && !open.has(c.cid) && c.messages.size + c.pending.size > 0) c.status = "closed";
+  }
+  const cur = currentConv();
+  if (first) {
+    if (!state.current || !open.has(state.current)) {
+      const latest = [...open.keys()].pop() || null;
+      state.current = latest;
+    }
+    showView(state.current ? "chat" : "home");
+  } else if (cur) {
+    renderChat();
+  }
+  renderBell();
+  persist();
+}
+
+function onError(f) {
+  if (!f.id && f.code === "rate_limited") toast(f.message);
+}
