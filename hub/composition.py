@@ -71,6 +71,7 @@ class Hub:
         await self.node.start()
         self.node.when_broadcast(self._push_broadcast)
         self.node.when_reconnected(self.sessions.catch_up_all)
+        self.node.when_lost(self.sessions.hold_all)
         self.sessions.start(self.tasks)
         await self.notifier.start()
         self.sweeper.start(self.tasks)

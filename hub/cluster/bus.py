@@ -69,6 +69,7 @@ class Bus:
         on_message: MessageHandler,
         *,
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        on_lost: Callable[[], None] | None = None,
         probe_interval_s: float = 3.0,
         probe_timeout_s: float = 5.0,
     ):
@@ -77,6 +78,7 @@ class Bus:
         self._node_id = node_id
         self._on_message = on_message
         self._on_reconnect = on_reconnect
+        self._on_lost = on_lost
         self._probe_channel = f"{PREFIX}probe:{node_id}"
         self._probe_interval = probe_interval_s
         self._probe_timeout = probe_timeout_s
@@ -246,6 +248,8 @@ class Bus:
             backoff = min(backoff * 2, 2.0)
 
     def _mark_down(self) -> None:
+        if self.healthy and self._on_lost is not None:
+            self._on_lost()
         self.healthy = False
         self._connected.clear()
         metrics.BUS_HEALTHY.set(0)

@@ -45,6 +45,7 @@ class Node:
             self.node_id,
             self._on_bus_message,
             on_reconnect=self._after_reconnect,
+            on_lost=self._bus_lost,
             probe_interval_s=settings.bus_probe_interval_s,
             probe_timeout_s=settings.bus_probe_timeout_s,
         )
@@ -52,6 +53,7 @@ class Node:
         self.draining = False
         self._on_broadcast: BroadcastHandler | None = None
         self._on_reconnect: ReconnectHandler | None = None
+        self._on_lost: Callable[[], None] | None = None
         self._left = False
 
     def when_broadcast(self, handler: BroadcastHandler) -> None:
@@ -61,6 +63,10 @@ class Node:
     def when_reconnected(self, handler: ReconnectHandler) -> None:
         """`handler()` runs after a bus outage, to send clients what they may have missed."""
         self._on_reconnect = handler
+
+    def when_lost(self, handler: Callable[[], None]) -> None:
+        """`handler()` runs when the bus loses Redis, before it subscribes again."""
+        self._on_lost = handler
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -105,6 +111,10 @@ class Node:
             self.tasks.spawn(self._beat_membership(), "nodes-changed")
         elif kind == "broadcast" and self._on_broadcast is not None:
             self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"])), "broadcast")
+
+    def _bus_lost(self) -> None:
+        if self._on_lost is not None:
+            self._on_lost()
 
     async def _after_reconnect(self) -> None:
         if self._on_reconnect is not None:

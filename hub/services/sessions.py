@@ -17,7 +17,7 @@ from hub.store import Store, presence
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.ws.connection import NOTIFICATIONS, Connection
-from hub.ws.protocol import Hello
+from hub.ws.protocol import Hello, Resume
 
 log = logging.getLogger(__name__)
 
@@ -122,23 +122,26 @@ class Sessions:
                 for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
                     conn.push(m, conn.encode(m))
 
+    def hold_all(self) -> None:
+        """The bus is down: from now until the catch-up, live frames wait on each
+        connection, so that what the catch-up replays and what arrives live meanwhile go
+        out merged, in seq order."""
+        for conn in self.node.registry.all():
+            if conn.held is None:
+                conn.hold()
+
     async def catch_up_all(self) -> None:
         """After a bus outage: send every local client what it may have missed."""
         for conn in list(self.node.registry.all()):
-            if conn.closed or conn.claims is None:
-                continue
+            if conn.held is None:
+                conn.hold()  # frames that came in after the resubscribe
+        for conn in list(self.node.registry.all()):
             try:
-                async with self.store.acquire() as db:
-                    if not conn.claims.is_staff:
-                        for n in await notif_store.after(
-                            db, conn.claims.sub, conn.notif_seq, REPLAY_LIMIT
-                        ):
-                            conn.push(n, conn.encode(n))
-                    for cid, last in list(conn.conv_seq.items()):
-                        for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
-                            conn.push(m, conn.encode(m))
+                await self._catch_up(conn)
             except Exception as exc:
                 log.warning("catch-up failed for a connection: %s", exc)
+            finally:
+                conn.release()
         try:
             await self.outbox_catch_up()
         except Exception as exc:
@@ -146,6 +149,33 @@ class Sessions:
         resync = {"type": "session.resync"}
         for conn in list(self.node.registry.all()):
             conn.send_frame(resync)
+
+    async def _catch_up(self, conn: Connection) -> None:
+        claims = conn.claims
+        if conn.closed or claims is None:
+            return
+        async with self.store.acquire() as db:
+            if claims.is_staff:
+                streams = await self._agent_streams(db, conn)
+            else:
+                for n in await notif_store.after(db, claims.sub, conn.notif_seq, REPLAY_LIMIT):
+                    conn.push(n, conn.encode(n))
+                streams = await conv_store.resumable(db, claims.sub, dict(conn.conv_seq))
+            for cid, last in streams:
+                last = max(last, conn.conv_seq.get(cid, 0))
+                for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                    conn.push(m, conn.encode(m))
+
+    async def _agent_streams(
+        self, db: asyncpg.Connection, conn: Connection
+    ) -> list[tuple[str, int]]:
+        """The agent's chats to bring up to date message by message; a chat assigned
+        during the outage comes whole instead (with the others, as on a resume)."""
+        assigned = await conv_store.assigned_ids(db, conn.claims.sub)
+        if any(cid not in conn.conv_seq for cid in assigned):
+            await self.chat.resume_agent(db, conn, Resume(conversations=dict(conn.conv_seq)))
+            return []
+        return [(cid, conn.conv_seq[cid]) for cid in assigned]
 
     async def _presence_beat(self) -> None:
         while True:

@@ -214,3 +214,11 @@ async def listing(
         item["rating"] = r["rating"]
         out.append(item)
     return out
+
+
+async def assigned_ids(db: asyncpg.Connection, agent_id: str) -> list[str]:
+    """The conversations assigned to an agent now."""
+    rows = await db.fetch(
+        "select id from conversations where agent_id = $1 and status = 'assigned'", agent_id
+    )
+    return [r["id"] for r in rows]

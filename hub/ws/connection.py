@@ -193,7 +193,7 @@ class Connection:
 
     def release(self) -> None:
         held, self.held = self.held or [], None
-        for frame, data in held:
+        for frame, data in in_seq_order(held):
             self.push(frame, data)
 
     def _enqueue(self, data: bytes) -> None:
@@ -306,3 +306,32 @@ class Connection:
             await asyncio.wait_for(asyncio.shield(writer), timeout)
         except (TimeoutError, asyncio.CancelledError):
             writer.cancel()
+
+
+def _stream_of(frame: dict) -> str | None:
+    kind = frame.get("type")
+    if kind == "notification":
+        return NOTIFICATIONS
+    if kind == "message":
+        return frame["conversation_id"]
+    return None
+
+
+def in_seq_order(held: list[tuple[dict, bytes]]) -> list[tuple[dict, bytes]]:
+    """Held frames with each stream's frames sorted by seq, in the places that stream's
+    frames held: frames from two nodes (or a replay and the live bus) can arrive out of
+    order, and a client must see every stream in seq order. Other frames keep their
+    place, so `chat.opened` still comes before the chat's first message."""
+    places: dict[str, list[int]] = {}
+    for i, (frame, _) in enumerate(held):
+        stream = _stream_of(frame)
+        if stream is not None:
+            places.setdefault(stream, []).append(i)
+    if not places:
+        return held
+    ordered = list(held)
+    for positions in places.values():
+        items = sorted((held[i] for i in positions), key=lambda item: item[0]["seq"])
+        for i, item in zip(positions, items, strict=True):
+            ordered[i] = item
+    return ordered

@@ -1,0 +1,125 @@
+"""A Redis outage under traffic: what the catch-up replays and what arrives live meanwhile
+reach every client merged, each once, in seq order; agents miss nothing either."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import asyncpg
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.store import agents
+from hub.ws.connection import NOTIFICATIONS, in_seq_order
+from tests.conftest import start_hub
+
+
+def _frame(stream: str, seq: int) -> dict:
+    if stream == NOTIFICATIONS:
+        return {"type": "notification", "seq": seq}
+    return {"type": "message", "conversation_id": stream, "seq": seq}
+
+
+@given(st.lists(st.tuples(st.sampled_from([NOTIFICATIONS, "c1", "c2", None]), st.integers(1, 50))))
+def test_held_frames_come_out_in_seq_order_per_stream_others_in_place(items):
+    held = [({"type": "typing", "n": i} if s is None else _frame(s, q), b"") for i, (s, q) in enumerate(items)]  # fmt: skip
+    out = in_seq_order(held)
+    assert sorted(map(repr, out)) == sorted(map(repr, held))
+    for i, (frame, _) in enumerate(held):
+        if frame["type"] == "typing":
+            assert out[i][0] is frame
+    for stream in (NOTIFICATIONS, "c1", "c2"):
+        seqs = [f["seq"] for f, _ in out if f.get("conversation_id", NOTIFICATIONS) == stream
+                and f["type"] != "typing"]  # fmt: skip
+        assert seqs == sorted(seqs)
+
+
+def _event(user_id: str) -> dict:
+    return {
+        "event_id": f"ev-{uuid.uuid4().hex}", "type": "transaction.status", "user_id": user_id,
+        "occurred_at": "2026-11-25T08:00:00+00:00", "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
+        "status": "succeeded", "amount": "1.00", "currency": "CNY", "speed": "instant",
+    }  # fmt: skip
+
+
+async def _until(predicate, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def _send(client, cid: str, n: int) -> None:
+    ack = await client.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": f"m{n}", "text": f"m{n}"}
+    )
+    assert ack["type"] == "ack", ack
+
+
+async def test_redis_restart_under_traffic_keeps_every_stream_whole_and_in_order(isolated):
+    db = await asyncpg.connect(isolated.dsn)
+    try:
+        await agents.upsert(db, username="outage-agent", password="pw", name="O",
+                            skills=["other"], capacity=3)  # fmt: skip
+    finally:
+        await db.close()
+    server = await start_hub(isolated)
+    clients = []
+    try:
+        user_id = f"u-{uuid.uuid4().hex[:8]}"
+        agent = await server.client("outage-agent", "agent")
+        await agent.request({"type": "agent.status", "status": "online"})
+        user = await server.client(user_id)
+        watcher = await server.client(user_id)  # the user's other device: only listens
+        clients = [agent, user, watcher]
+        opened = await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"})
+        cid = opened["conversation_id"]
+        await agent.expect("chat.assigned", conversation_id=cid)
+        counts = {"sent": 0, "events": 0}
+        running = True
+
+        async def chat_traffic() -> None:
+            while running:
+                counts["sent"] += 1
+                await _send(user, cid, counts["sent"])
+                await asyncio.sleep(0.05)
+
+        async def event_traffic() -> None:
+            while running:
+                await server.hub.notifier.handle([_event(user_id) for _ in range(2)])
+                counts["events"] += 2
+                await asyncio.sleep(0.005)
+
+        traffic = [asyncio.create_task(chat_traffic()), asyncio.create_task(event_traffic())]
+        await asyncio.sleep(0.5)
+        bus = server.node.bus
+        isolated.redis.stop()
+        await _until(lambda: not bus.healthy, 15)
+        await asyncio.sleep(1.0)  # stored, not pushed
+        isolated.redis.start()
+        await _until(lambda: bus.healthy, 20)
+        await asyncio.sleep(1.5)  # live again, racing the catch-up
+        running = False
+        await asyncio.gather(*traffic)
+        sent, events = counts["sent"], counts["events"]
+
+        async def seqs(client, kind: str) -> list[int]:
+            return [f["seq"] for f in client.unread(kind)
+                    if kind == "notification" or f["conversation_id"] == cid]  # fmt: skip
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if (len(set(await seqs(agent, "message"))) >= sent
+                    and len(set(await seqs(watcher, "message"))) >= sent
+                    and len(set(await seqs(watcher, "notification"))) >= events):  # fmt: skip
+                break
+            await asyncio.sleep(0.1)
+        assert await seqs(agent, "message") == list(range(1, sent + 1))
+        assert await seqs(watcher, "message") == list(range(1, sent + 1))
+        assert await seqs(watcher, "notification") == list(range(1, events + 1))
+    finally:
+        for c in clients:
+            await c.close()
+        await server.stop()
