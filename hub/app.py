@@ -64,10 +64,12 @@ def create_app(
     dsn: str,
     redis_url: str,
     secret: str,
+    events_key: str | None = None,  # None: resolved from settings and secret
     with_payments: bool = True,
     dev: bool = False,
 ) -> Starlette:
-    node = Node(settings, dsn=dsn, redis_url=redis_url, secret=secret)
+    events_key = events_key or settings.resolved_events_key(secret)
+    node = Node(settings, dsn=dsn, redis_url=redis_url, secret=secret, events_key=events_key)
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
@@ -154,7 +156,9 @@ async def _start_payments(app: Starlette, node: Node, settings: Settings) -> lis
         from payments.service import start_in_process
     except ImportError:
         return []
-    return await start_in_process(app, node.pool, node.bus.redis, settings)
+    return await start_in_process(
+        app, node.pool, node.bus.redis, settings, events_key=node.events_key
+    )
 
 
 def _static_routes() -> list:

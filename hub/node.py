@@ -40,11 +40,14 @@ PRESENCE_BEAT_S = 5.0
 
 
 class Node:
-    def __init__(self, settings: Settings, *, dsn: str, redis_url: str, secret: str):
+    def __init__(
+        self, settings: Settings, *, dsn: str, redis_url: str, secret: str, events_key: str
+    ):
         self.settings = settings
         self.dsn = dsn
         self.redis_url = redis_url
         self.secret = secret
+        self.events_key = events_key  # verifies payments.events (hub.notify)
         self.node_id = settings.node_id or uuid.uuid4().hex[:12]
         self.pool: asyncpg.Pool | None = None
         self.writer: Writers | None = None

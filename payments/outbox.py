@@ -113,9 +113,12 @@ class Relay:
     """Publishes unpublished outbox rows to Redis. `run` never returns on errors: it
     logs, backs off and tries again; `wake` makes it look at once (after a commit)."""
 
-    def __init__(self, pool: asyncpg.Pool, redis: Any, *, poll_s: float = 0.2):
+    def __init__(self, pool: asyncpg.Pool, redis: Any, *, events_key: bytes, poll_s: float = 0.2):
+        if not events_key:
+            raise ValueError("the outbox relay needs the events key (HUB_EVENTS_KEY)")
         self.pool = pool
         self.redis = redis
+        self._key = events_key
         self.poll_s = poll_s
         self.published = 0
         self._wake = asyncio.Event()

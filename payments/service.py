@@ -21,12 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class PaymentsService:
-    def __init__(self, pool: asyncpg.Pool, redis: Any, settings: Any):
+    def __init__(self, pool: asyncpg.Pool, redis: Any, settings: Any, *, events_key: str):
         self.pool = pool
         self.redis = redis
         self.settings = settings
         self.config = ledger.LedgerConfig.from_settings(settings)
-        self.relay = outbox.Relay(pool, redis, poll_s=settings.outbox_poll_s)
+        self.relay = outbox.Relay(
+            pool, redis, events_key=events_key.encode(), poll_s=settings.outbox_poll_s
+        )
         self.settlement = SettlementWorker(pool, on_settled=self.relay.wake)
         self._tasks: list[asyncio.Task] = []
 
@@ -86,10 +88,11 @@ class PaymentsService:
 
 
 async def start_in_process(
-    app: Any, pool: asyncpg.Pool, redis: Any, settings: Any
+    app: Any, pool: asyncpg.Pool, redis: Any, settings: Any, *, events_key: str
 ) -> list[Callable[[], Awaitable[None]]]:
-    """Run the payments service inside an app whose lifespan owns `pool` and `redis`."""
-    service = PaymentsService(pool, redis, settings)
+    """Run the payments service inside an app whose lifespan owns `pool` and `redis`;
+    `events_key` signs what the outbox relay publishes."""
+    service = PaymentsService(pool, redis, settings, events_key=events_key)
     app.state.payments = service
     service.start()
     log.info("payments service started (settlement worker, outbox relay)")
@@ -99,8 +102,11 @@ async def start_in_process(
 # --- standalone: `supporthub payments` ------------------------------------------------
 
 
-def create_app(settings: Any, *, dsn: str, redis_url: str, secret: str):
-    """The payments API alone: payments routes, /healthz, /readyz, /metrics."""
+def create_app(
+    settings: Any, *, dsn: str, redis_url: str, secret: str, events_key: str | None = None
+):
+    """The payments API alone: payments routes, /healthz, /readyz, /metrics. `events_key`
+    None: resolved from settings and secret, as the hub does."""
     import redis.asyncio as aioredis
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -113,6 +119,8 @@ def create_app(settings: Any, *, dsn: str, redis_url: str, secret: str):
     from hub.metrics import metrics_endpoint
     from hub.store.db import create_pool
     from payments.api import routes as payment_routes
+
+    events_key = events_key or settings.resolved_events_key(secret)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "payments"})
@@ -132,7 +140,7 @@ def create_app(settings: Any, *, dsn: str, redis_url: str, secret: str):
     async def lifespan(app: Starlette):
         pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-        stops = await start_in_process(app, pool, redis, settings)
+        stops = await start_in_process(app, pool, redis, settings, events_key=events_key)
         try:
             yield
         finally:
@@ -162,7 +170,9 @@ def serve_standalone(settings: Any, rt: Any) -> None:
 
     import uvicorn
 
-    app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret)
+    app = create_app(
+        settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret, events_key=rt.events_key
+    )
     has = importlib.util.find_spec
     uvicorn.run(
         app,
