@@ -172,7 +172,7 @@ async def install(node: Node) -> None:
     node.services["node:broadcast"] = on_broadcast
 
     node.services["bot"] = Bot(node)
-    notifier = Notifier(node)
+    notifier = Notifier(node, events_key=node.events_key)
     node.services["notifier"] = notifier
     await notifier.start()
     Sweeper(node).start()

@@ -1,6 +1,7 @@
 """Payment events -> user notifications.
 
-Events arrive on the Redis channel `payments.events` (the fast path) and, as a safety net,
+Events arrive on the Redis channel `payments.events` (the fast path: signed, and verified by
+hub.event_gate before anything else looks at them) and, as a safety net,
 from the payments outbox over HTTP (`GET /api/events`), polled at start, after a bus
 reconnect and every few seconds. Each `event_id` is handled once across all nodes (the
 unique `event_id` of stored notifications decides), so the two paths may overlap freely.
@@ -18,11 +19,11 @@ from collections import deque
 from typing import Any
 
 import httpx
-import msgpack
 
 from hub import metrics
 from hub.auth import issue_token
 from hub.bus import agent_channel, user_channel
+from hub.event_gate import EventGate
 from hub.helpbot.transactions import format_time
 from hub.protocol import encode_msgpack
 from hub.writer import (
@@ -138,8 +139,9 @@ def valid_event(event: Any) -> bool:
 
 
 class Notifier:
-    def __init__(self, node):
+    def __init__(self, node, *, events_key: str):
         self.node = node
+        self.gate = EventGate(events_key.encode())
         self._buffer: deque[dict] = deque()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
@@ -165,13 +167,8 @@ class Notifier:
 
     def _take_raw(self) -> None:
         raw, self._raw = self._raw, []
-        events = []
-        for data in raw:
-            try:
-                events.append(msgpack.unpackb(data, raw=False, strict_map_key=False))
-            except Exception:
-                log.warning("dropped an undecodable payment event")
-        self.offer(events, owned_only=True)
+        opened = map(self.gate.open, raw)  # None: not signed with the key; counted there
+        self.offer([e for e in opened if e is not None], owned_only=True)
 
     def offer(self, events: list, *, owned_only: bool = False) -> None:
         """Queue events for storing and pushing. Live events (`owned_only`) are taken only

@@ -12,8 +12,9 @@ integer id cursor below an xmin watermark can still skip a row. The lock seriali
 only the final insert and the COMMIT of the transactions that emit events.
 
 Relaying: `Relay` publishes unpublished rows in id order on the Redis channel
-`payments.events`, one msgpack map per event (the stored payload, encoded once), then
-marks them published. One relay at a time publishes (a try-lock), so several payments
+`payments.events`, one signed envelope per event (CONTRACT section 4:
+`{event: <the stored payload bytes, encoded once>, sig: <HMAC with HUB_EVENTS_KEY>}`),
+then marks them published. One relay at a time publishes (a try-lock), so several payments
 processes do not interleave. Delivery is at least once: a crash between PUBLISH and
 the UPDATE sends a row again, and the hub handles each `event_id` once. Redis down:
 rows stay unpublished, the relay backs off and logs, and they go out when it returns.
@@ -31,6 +32,8 @@ from typing import Any
 import asyncpg
 import msgpack
 from redis.exceptions import RedisError
+
+from supporthub_core.event_signing import sign_event
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +143,8 @@ class Relay:
                 return 0
             async with self.redis.pipeline(transaction=False) as pipe:
                 for r in rows:
-                    pipe.publish(CHANNEL, r["payload"])
+                    # exactly the stored bytes are signed: they are the event's encoding
+                    pipe.publish(CHANNEL, sign_event(r["payload"], self._key))
                 await pipe.execute()
             await conn.execute(
                 "update outbox set published_at = now() where id = any($1::bigint[])",

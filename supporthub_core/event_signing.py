@@ -29,7 +29,7 @@ from typing import Any
 
 import msgpack
 
-MAX_MESSAGE_BYTES = 256 * 1024  # events are a few hundred bytes; this is generous
+MAX_MESSAGE_BYTES = 1 << 20  # events are a few hundred bytes; refused unread above this
 REASONS = (
     "too_large",
     "not_msgpack",
