@@ -22,6 +22,7 @@ empty) is a programming error and raises TypeError/ValueError.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -52,7 +53,7 @@ class SignedEventError(ValueError):
 def signature(event_bytes: bytes, key: bytes) -> str:
     """Lowercase hex HMAC-SHA256 of `event_bytes` keyed with `key`."""
     _check_key(key)
-    return hmac.digest(key, event_bytes, hashlib.sha256).hex()
+    return _hmac_hex(key, event_bytes)
 
 
 def sign_event(event_bytes: bytes, key: bytes) -> bytes:
@@ -84,8 +85,7 @@ def open_signed(message: Any, key: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES)
     # says nothing about the key
     if _HEX_SHA256.fullmatch(sig) is None:
         raise SignedEventError("bad_signature")
-    expected = hmac.digest(key, event_bytes, hashlib.sha256).hex()
-    if not hmac.compare_digest(expected, sig):
+    if not hmac.compare_digest(_hmac_hex(key, event_bytes), sig):
         raise SignedEventError("bad_signature")
     event = _unpack(event_bytes, "bad_event")
     if not isinstance(event, dict):
@@ -102,6 +102,17 @@ def _unpack(data: bytes, reason: str) -> Any:
         # TypeError (an unhashable map key), UnicodeDecodeError, OverflowError...; all of
         # them mean the same thing here
         raise SignedEventError(reason) from None
+
+
+def _hmac_hex(key: bytes, data: bytes) -> str:
+    mac = _keyed(bytes(key)).copy()  # the keyed state is set up once per key
+    mac.update(data)
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _check_key(key: bytes) -> None:
