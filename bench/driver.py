@@ -2,7 +2,8 @@
 them (--rate 0) or at a fixed rate; every event carries its send time (`sent_at`).
 
   bare      PUBLISH bench.fanout msgpack {"user", "frame"}      (raw RESP, batches)
-  hub       PUBLISH payments.events <CONTRACT section 4 event>  (raw RESP, batches)
+  hub       PUBLISH payments.events <CONTRACT section 4 event, signed with $BENCH_EVENTS_KEY>
+            (raw RESP, batches)
   sio       socketio.AsyncRedisManager(url, write_only=True).emit("notification", frame,
             room=user), --concurrency emits in flight
   channels  channel_layer.group_send("u.<user>", {"type": "notify", "data": frame}) via
@@ -25,8 +26,11 @@ from urllib.parse import urlparse
 import msgpack
 import uvloop
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BARE_CHANNEL, HUB_EVENTS_CHANNEL, hub_event, peer_frame, user_id  # noqa: E402
+
+from supporthub_core.event_signing import sign_event  # noqa: E402  (pure: msgpack, stdlib)
 
 SENTINEL = 1.2345678901234567e-300  # placeholder for `sent_at` in pre-packed messages
 
@@ -47,31 +51,41 @@ async def run(a) -> dict:
         # `sent_at` (a msgpack float64) that is patched with the real time as each batch
         # is written, and sent as raw RESP over one connection, a batch at a time. This
         # keeps the driver far cheaper than any server, so it never sets the pace.
+        # The hub's events are signed (CONTRACT section 4), so their envelope is made as
+        # each is sent, over the event bytes with the real time patched in.
         reader, writer = await open_redis(a.redis_url)
         placeholder = struct.pack(">d", SENTINEL)
         channel = (HUB_EVENTS_CHANNEL if a.kind == "hub" else BARE_CHANNEL).encode()
+        key = os.environ.get("BENCH_EVENTS_KEY", "").encode()
+        if a.kind == "hub" and not key:
+            raise SystemExit("driver: set BENCH_EVENTS_KEY to the hub's HUB_EVENTS_KEY")
+        head = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%%d\r\n" % (len(channel), channel)
         msgs: list[tuple[bytes, bytes, int]] = []
         for j in range(events):
             if a.kind == "hub":
                 body = pack(hub_event(run_id, j, users, SENTINEL))
+                off = body.index(placeholder)
+                msgs.append((body[:off], body[off + 8 :], j))  # signed at send time
             else:
                 frame = pack(peer_frame(run_id, j, users, SENTINEL))
                 body = pack({"user": user_id(j % users), "frame": frame})
-            off = body.index(placeholder)
-            head = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n" % (
-                len(channel),
-                channel,
-                len(body),
-            )
-            msgs.append((head + body[:off], body[off + 8 :] + b"\r\n", j))
+                off = body.index(placeholder)
+                msgs.append((head % len(body) + body[:off], body[off + 8 :] + b"\r\n", j))
         stamp = struct.Struct(">d").pack
 
         async def send_batch(lo: int, hi: int) -> None:
             out = []
-            for pre, post, _ in msgs[lo:hi]:
-                out.append(pre)
-                out.append(stamp(time.time()))
-                out.append(post)
+            if a.kind == "hub":
+                for pre, post, _ in msgs[lo:hi]:
+                    message = sign_event(pre + stamp(time.time()) + post, key)
+                    out.append(head % len(message))
+                    out.append(message)
+                    out.append(b"\r\n")
+            else:
+                for pre, post, _ in msgs[lo:hi]:
+                    out.append(pre)
+                    out.append(stamp(time.time()))
+                    out.append(post)
             writer.write(b"".join(out))
             need = hi - lo  # one ":<subscribers>\r\n" reply per PUBLISH
             while need:

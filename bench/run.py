@@ -46,6 +46,7 @@ LABEL = {
 }
 KIND = {"bare": "bare", "sio": "sio", "channels": "channels", "supporthub": "hub"}
 SECRET = "bench-secret-" + os.urandom(8).hex()
+EVENTS_KEY = "bench-events-key-" + os.urandom(8).hex()  # HUB_EVENTS_KEY; the driver signs with it
 PEER_MODULES = ["websockets", "python-socketio", "python-engineio", "channels", "channels_redis",
                 "daphne", "Django", "uvicorn", "uvloop", "redis", "hiredis", "msgpack", "orjson"]  # fmt: skip
 HUB_MODULES = ["starlette", "uvicorn", "websockets", "uvloop", "redis", "hiredis", "asyncpg",
@@ -259,6 +260,7 @@ class Bench:
                 "HUB_DATABASE_URL": self.pg.dsn,
                 "HUB_REDIS_URL": url,
                 "HUB_SECRET": SECRET,
+                "HUB_EVENTS_KEY": EVENTS_KEY,
                 "HUB_DATA_DIR": str(self.tmp / "hubdata"),
                 # one load-generator address opens thousands of sockets in a few seconds
                 "HUB_CONNECTS_PER_S_PER_ADDRESS": "20000",
@@ -353,7 +355,8 @@ class Bench:
                                 "--kind", KIND[name], "--redis-url", self.redis.url,
                                 "--users", a.connections, "--events", events, "--rate", rate,
                                 "--run-id", run_id],
-                               "driver", env={"BENCH_CHANNELS_LAYER": a.channels_layer})  # fmt: skip
+                               "driver", env={"BENCH_CHANNELS_LAYER": a.channels_layer,
+                                              "BENCH_EVENTS_KEY": EVENTS_KEY})  # fmt: skip
         await drv.line("PREPARED", timeout=300)
         spy = None
         if a.profile and phase == "throughput":

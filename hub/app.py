@@ -51,10 +51,12 @@ def create_app(
     dsn: str,
     redis_url: str,
     secret: str,
+    events_key: str | None = None,  # None: resolved from settings and secret
     with_payments: bool = True,
     dev: bool = False,
 ) -> Starlette:
-    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret)
+    events_key = events_key or settings.resolved_events_key(secret)
+    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret, events_key=events_key)
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
@@ -140,7 +142,9 @@ async def _start_payments(app: Starlette, hub: Hub, settings: Settings, secret: 
 
     pool, redis = hub.store.pool, hub.node.bus.redis
     announce = functools.partial(broadcasts.announce, pool, redis, secret)
-    return await start_in_process(app, pool, redis, settings, announce)
+    return await start_in_process(
+        app, pool, redis, settings, announce, events_key=hub.notifier.events_key
+    )
 
 
 def _static_routes() -> list:

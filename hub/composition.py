@@ -43,7 +43,9 @@ class Hub:
     sweeper: Sweeper
 
     @classmethod
-    def build(cls, settings: Settings, *, dsn: str, redis_url: str, secret: str) -> Hub:
+    def build(
+        cls, settings: Settings, *, dsn: str, redis_url: str, secret: str, events_key: str
+    ) -> Hub:
         tasks = Background()
         store = Store(
             dsn,
@@ -59,8 +61,9 @@ class Hub:
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
         notifier = Notifier(
-            store, delivery, node, languages, _Reactions(chat, bot), tasks, settings, secret
-        )
+            store, delivery, node, languages, _Reactions(chat, bot), tasks, settings, secret,
+            events_key,
+        )  # fmt: skip
         sessions = Sessions(store, node, chat, languages, notifier.catch_up)
         sweeper = Sweeper(store, chat, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,

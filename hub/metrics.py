@@ -66,3 +66,8 @@ QUEUE_WAIT = Histogram(
     buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 EVENTS_IN = Counter("supporthub_payment_events_total", "Payment events handled", ["type"])
+EVENTS_REJECTED = Counter(
+    "supporthub_payment_events_rejected_total",
+    "payments.events messages dropped: not signed with the events key, or not in the signed form",
+    ["reason"],
+)

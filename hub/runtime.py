@@ -1,5 +1,6 @@
 """Where the servers and the secret come from: configured URLs, or embedded ones under
-HUB_DATA_DIR; `HUB_SECRET`, or (in `dev` only) one generated once and kept there."""
+HUB_DATA_DIR; `HUB_SECRET`, or (in `dev` only) one generated once and kept there; and the
+key of `payments.events`, `HUB_EVENTS_KEY` or else that secret."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Runtime:
     redis_url: str
     secret: str
     embedded: list = field(default_factory=list)
+    events_key: str = ""  # Settings.resolved_events_key
 
     def stop(self) -> None:
         """Stop the embedded servers this process started (not ones it found running,
@@ -64,4 +66,10 @@ def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) ->
         embedded.append(r)
         log.info("embedded Redis at %s", r.socket)
     secret = resolve_secret(settings, dev=dev) if need_secret else ""
-    return Runtime(dsn=dsn, redis_url=redis_url, secret=secret, embedded=embedded)
+    return Runtime(
+        dsn=dsn,
+        redis_url=redis_url,
+        secret=secret,
+        embedded=embedded,
+        events_key=settings.resolved_events_key(secret),
+    )

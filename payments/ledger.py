@@ -35,8 +35,7 @@ from typing import Any
 
 import asyncpg
 
-# settlement imports ledger too: both refer to each other's attributes at call time only
-from payments import outbox, risk, settlement
+from payments import business_calendar, outbox, risk
 from supporthub_core.errors import Conflict, Invalid, NotFound
 
 CURRENCY = "CNY"
@@ -93,7 +92,7 @@ def _iso(at: datetime | None) -> str | None:
 @dataclass(frozen=True, slots=True)
 class LedgerConfig:
     rules: risk.RiskRules
-    calendar: settlement.BusinessCalendar
+    calendar: business_calendar.BusinessCalendar
     settlement_delay_s: float = 30.0
     maintenance: bool = False  # settings.maintenance: on whatever the runtime switch says
 
@@ -101,7 +100,7 @@ class LedgerConfig:
     def from_settings(cls, settings: Any) -> LedgerConfig:
         return cls(
             rules=risk.RiskRules.from_settings(settings),
-            calendar=settlement.BusinessCalendar.parse(
+            calendar=business_calendar.BusinessCalendar.parse(
                 settings.business_hours, settings.business_days, settings.business_tz
             ),
             settlement_delay_s=settings.settlement_delay_s,
@@ -396,7 +395,7 @@ async def _pay_locked(
         status, expected_by, settled_at = "succeeded", None, now
     else:
         status, settled_at = "processing", None
-        expected_by = settlement.due_time(now, cfg.settlement_delay_s, cfg.calendar)
+        expected_by = business_calendar.due_time(now, cfg.settlement_delay_s, cfg.calendar)
     row = await conn.fetchrow(
         "insert into transactions (transaction_id, from_user, to_user, amount, currency, speed,"
         " status, reason, memo, idempotency_key, created_at, expected_by, settled_at)"

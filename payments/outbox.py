@@ -12,8 +12,9 @@ integer id cursor below an xmin watermark can still skip a row. The lock seriali
 only the final insert and the COMMIT of the transactions that emit events.
 
 Relaying: `Relay` publishes unpublished rows in id order on the Redis channel
-`payments.events`, one msgpack map per event (the stored payload, encoded once), then
-marks them published. One relay at a time publishes (a try-lock), so several payments
+`payments.events`, one signed envelope per event (CONTRACT section 4:
+`{event: <the stored payload bytes, encoded once>, sig: <HMAC with HUB_EVENTS_KEY>}`),
+then marks them published. One relay at a time publishes (a try-lock), so several payments
 processes do not interleave. Delivery is at least once: a crash between PUBLISH and
 the UPDATE sends a row again, and the hub handles each `event_id` once. Redis down:
 rows stay unpublished, the relay backs off and logs, and they go out when it returns.
@@ -31,6 +32,8 @@ from typing import Any
 import asyncpg
 import msgpack
 from redis.exceptions import RedisError
+
+from supporthub_core.event_signing import sign_event
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +116,12 @@ class Relay:
     """Publishes unpublished outbox rows to Redis. `run` never returns on errors: it
     logs, backs off and tries again; `wake` makes it look at once (after a commit)."""
 
-    def __init__(self, pool: asyncpg.Pool, redis: Any, *, poll_s: float = 0.2):
+    def __init__(self, pool: asyncpg.Pool, redis: Any, *, events_key: bytes, poll_s: float = 0.2):
+        if not events_key:
+            raise ValueError("the outbox relay needs the events key (HUB_EVENTS_KEY)")
         self.pool = pool
         self.redis = redis
+        self._key = events_key
         self.poll_s = poll_s
         self.published = 0
         self._wake = asyncio.Event()
@@ -137,7 +143,8 @@ class Relay:
                 return 0
             async with self.redis.pipeline(transaction=False) as pipe:
                 for r in rows:
-                    pipe.publish(CHANNEL, r["payload"])
+                    # exactly the stored bytes are signed: they are the event's encoding
+                    pipe.publish(CHANNEL, sign_event(r["payload"], self._key))
                 await pipe.execute()
             await conn.execute(
                 "update outbox set published_at = now() where id = any($1::bigint[])",

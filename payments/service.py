@@ -26,13 +26,17 @@ Announce = Callable[[str, str, dict], Awaitable[int]]
 
 
 class PaymentsService:
-    def __init__(self, pool: asyncpg.Pool, redis: Any, settings: Any, announce: Announce):
+    def __init__(
+        self, pool: asyncpg.Pool, redis: Any, settings: Any, announce: Announce, *, events_key: str
+    ):
         self.pool = pool
         self.announce = announce
         self.redis = redis
         self.settings = settings
         self.config = ledger.LedgerConfig.from_settings(settings)
-        self.relay = outbox.Relay(pool, redis, poll_s=settings.outbox_poll_s)
+        self.relay = outbox.Relay(
+            pool, redis, events_key=events_key.encode(), poll_s=settings.outbox_poll_s
+        )
         self.settlement = SettlementWorker(pool, on_settled=self.relay.wake)
         self._tasks: list[asyncio.Task] = []
 
@@ -92,10 +96,17 @@ class PaymentsService:
 
 
 async def start_in_process(
-    app: Any, pool: asyncpg.Pool, redis: Any, settings: Any, announce: Announce
+    app: Any,
+    pool: asyncpg.Pool,
+    redis: Any,
+    settings: Any,
+    announce: Announce,
+    *,
+    events_key: str,
 ) -> list[Callable[[], Awaitable[None]]]:
-    """Run the payments service inside an app whose lifespan owns `pool` and `redis`."""
-    service = PaymentsService(pool, redis, settings, announce)
+    """Run the payments service inside an app whose lifespan owns `pool` and `redis`;
+    `events_key` signs what the outbox relay publishes."""
+    service = PaymentsService(pool, redis, settings, announce, events_key=events_key)
     app.state.payments = service
     service.start()
     log.info("payments service started (settlement worker, outbox relay)")
@@ -109,9 +120,16 @@ AnnounceWith = Callable[[asyncpg.Pool, Any, str, str, dict], Awaitable[int]]
 
 
 def create_app(
-    settings: Any, *, dsn: str, redis_url: str, secret: str, announce: AnnounceWith
+    settings: Any,
+    *,
+    dsn: str,
+    redis_url: str,
+    secret: str,
+    announce: AnnounceWith,
+    events_key: str | None = None,
 ) -> Any:
-    """The payments API alone: payments routes, /healthz, /readyz, /metrics."""
+    """The payments API alone: payments routes, /healthz, /readyz, /metrics. `events_key`
+    None: resolved from settings and secret, as the hub does."""
     import redis.asyncio as aioredis
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -121,6 +139,8 @@ def create_app(
     from payments.api import routes as payment_routes
     from supporthub_core.db import create_pool
     from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
+
+    events_key = events_key or settings.resolved_events_key(secret)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "payments"})
@@ -141,7 +161,7 @@ def create_app(
         pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         bound = functools.partial(announce, pool, redis)
-        stops = await start_in_process(app, pool, redis, settings, bound)
+        stops = await start_in_process(app, pool, redis, settings, bound, events_key=events_key)
         try:
             yield
         finally:
@@ -172,7 +192,12 @@ def serve_standalone(settings: Any, rt: Any, announce: AnnounceWith) -> None:
     import uvicorn
 
     app = create_app(
-        settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret, announce=announce
+        settings,
+        dsn=rt.dsn,
+        redis_url=rt.redis_url,
+        secret=rt.secret,
+        announce=announce,
+        events_key=rt.events_key,
     )
     has = importlib.util.find_spec
     uvicorn.run(

@@ -13,6 +13,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     secret: str | None = None
+    # HMAC key of `payments.events` (CONTRACT section 4); unset: the secret (hub.runtime)
+    events_key: str | None = None
     data_dir: Path = Path("./.supporthub")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -65,6 +67,11 @@ class Settings(BaseSettings):
     business_tz: str = "Asia/Shanghai"
     outbox_poll_s: float = 0.2
     maintenance: bool = False
+
+    def resolved_events_key(self, secret: str) -> str:
+        """The HMAC key of `payments.events`: `HUB_EVENTS_KEY`, or the resolved secret
+        (hub.runtime) when unset. Payments and every hub node must arrive at one value."""
+        return self.events_key or secret
 
     @property
     def origins(self) -> list[str]:

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from tests.client import MSGPACK, HubClient
 from tests.conftest import ROOT, SECRET, free_port, start_hub
+from tests.events import publish_raw, publish_signed, signed
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -48,14 +49,7 @@ def tx_event(user_id: str, status: str = "succeeded", **extra) -> dict:
 
 
 async def publish_events(services, events: list[dict]) -> None:
-    r = aioredis.from_url(services.redis_url)
-    try:
-        async with r.pipeline(transaction=False) as pipe:
-            for e in events:
-                pipe.publish("payments.events", msgpack.packb(e))
-            await pipe.execute()
-    finally:
-        await r.aclose()
+    await publish_signed(services.redis_url, events)
 
 
 async def test_payment_event_reaches_every_device_with_per_user_seq(hub, services, db):
@@ -94,10 +88,10 @@ async def test_same_event_twice_is_stored_and_shown_once(hub, services, db):
 async def test_malformed_events_are_dropped_not_fatal(hub, services):
     user_id = uid()
     client = await hub.client(user_id)
-    r = aioredis.from_url(services.redis_url)
-    await r.publish("payments.events", b"\xc1garbage")
-    await r.publish("payments.events", msgpack.packb({"type": "transaction.status"}))
-    await r.aclose()
+    await publish_raw(
+        services.redis_url,
+        [b"\xc1garbage", signed({"type": "transaction.status"}), signed({"user_id": user_id})],
+    )
     await publish_events(services, [tx_event(user_id)])
     assert (await client.expect("notification"))["seq"] == 1
     await client.close()

@@ -1,5 +1,6 @@
 """The transactional outbox: events written with their state change, relayed to Redis
-as CONTRACT msgpack maps (also across a Redis outage), and paged by `GET /api/events`."""
+as CONTRACT msgpack maps in signed envelopes (also across a Redis outage), and paged by
+`GET /api/events`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import redis.asyncio as aioredis
 from payments import ledger, outbox
 from payments.seed import add_account
 from supporthub_core.db import create_pool
+from supporthub_core.event_signing import open_signed
 from tests.conftest import make_settings
+from tests.events import EVENTS_KEY
 
 CFG = ledger.LedgerConfig.from_settings(make_settings())
 COMMON = {"event_id", "type", "user_id", "occurred_at"}
@@ -64,11 +67,14 @@ def check_contract(ev: dict) -> None:
 
 
 class Listener:
-    """A raw subscriber of `payments.events`, as a hub node would be."""
+    """A raw subscriber of `payments.events`, as a hub node would be: `messages` as they
+    came, `events` opened with `key` (None: not opened)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, key: str | None = EVENTS_KEY):
+        self.key = key.encode() if key is not None else None
         self.redis = aioredis.from_url(url)
         self.pubsub = self.redis.pubsub()
+        self.messages: list[bytes] = []
         self.events: list[dict] = []
         self._task: asyncio.Task | None = None
 
@@ -80,7 +86,9 @@ class Listener:
     async def _read(self) -> None:
         async for message in self.pubsub.listen():
             if message["type"] == "message":
-                self.events.append(msgpack.unpackb(message["data"], raw=False))
+                self.messages.append(message["data"])
+                if self.key is not None:
+                    self.events.append(open_signed(message["data"], self.key))
 
     async def wait_for(self, count: int, timeout: float = 10) -> list[dict]:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -169,6 +177,11 @@ async def test_relay_publishes_contract_maps_in_order(funded, services, db):
     assert events[0]["amount"] == "3.00" and events[0]["speed"] == "standard"
     assert events[1]["reason"] == "insufficient_balance" and events[1]["user_id"] == "alice"
     await _wait_published(db)
+    # each message signs exactly the bytes the outbox stored
+    stored = [r["payload"] for r in await db.fetch("select payload from outbox order by id")]
+    envelopes = [msgpack.unpackb(m, raw=False) for m in listener.messages]
+    assert [set(e) for e in envelopes] == [{"event", "sig"}] * 3
+    assert [e["event"] for e in envelopes] == stored
 
 
 async def _wait_published(db, timeout: float = 10) -> None:

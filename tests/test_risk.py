@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from payments.business_calendar import BusinessCalendar, due_time
 from payments.risk import (
     ALLOW,
     Attempt,
@@ -18,7 +19,6 @@ from payments.risk import (
     assess_payment,
     unusual_threshold,
 )
-from payments.settlement import BusinessCalendar, due_time
 
 RULES = RiskRules()
 NOW = 1_000_000.0
@@ -194,3 +194,25 @@ def test_due_time_is_never_early_and_always_in_business_hours(minutes, delay):
     due = due_time(now, delay, cal)
     assert due >= now + timedelta(seconds=delay)
     assert cal.is_open(due)
+
+
+def test_payments_imports_run_one_way():
+    """settlement -> ledger -> business_calendar: the ledger loads without the settlement
+    worker, and the calendar without either."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    check = (
+        "import sys, importlib; importlib.import_module(sys.argv[1]);"
+        " sys.exit(sorted(set(sys.argv[2:]) & set(sys.modules)) or 0)"
+    )
+    for module, absent in (
+        ("payments.ledger", ["payments.settlement"]),
+        ("payments.business_calendar", ["payments.ledger", "payments.settlement"]),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", check, module, *absent], cwd=ROOT, capture_output=True, text=True
+        )
+        assert out.returncode == 0, (module, out.stderr)

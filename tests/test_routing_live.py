@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import msgpack
 import pytest
-import redis.asyncio as aioredis
 
 from hub.store import agents
 from tests.conftest import start_hub
+from tests.events import publish_signed
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -147,10 +146,7 @@ async def test_account_frozen_alert_opens_an_urgent_chat_for_a_security_agent(hu
         "occurred_at": "2026-11-25T08:00:00+00:00", "alert": "account_frozen", "severity": "critical",
         "details": {"rule": "velocity", "count": 11, "window_s": 60},
     }  # fmt: skip
-    r = aioredis.from_url(services.redis_url)
-    await r.publish("payments.events", msgpack.packb(event))
-    await r.publish("payments.events", msgpack.packb(event))  # twice: handled once
-    await r.aclose()
+    await publish_signed(services.redis_url, [event, event])  # twice: handled once
     for device in (phone, tablet):
         n = await device.expect("notification", kind="security.alert")
         assert n["data"]["alert"] == "account_frozen" and n["data"]["severity"] == "critical"

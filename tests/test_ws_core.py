@@ -204,6 +204,7 @@ async def test_pushes_arrive_intact_with_and_without_compression(services, proto
     import redis.asyncio as aioredis
 
     from tests.conftest import start_hub
+    from tests.events import signed
 
     server = await start_hub(services, ws_compression=compression)
     try:
@@ -216,7 +217,7 @@ async def test_pushes_arrive_intact_with_and_without_compression(services, proto
                      "occurred_at": "2026-11-25T00:00:00+00:00", "transaction_id": "tx_1",
                      "status": "succeeded", "amount": "1.00", "currency": "CNY", "speed": "instant",
                      "memo": "备" * size}  # fmt: skip
-            await r.publish("payments.events", msgpack.packb(event))
+            await r.publish("payments.events", signed(event))
             got = await client.expect("notification")
             assert got["data"]["memo"] == "备" * size
         await r.aclose()

@@ -83,7 +83,7 @@ class Bus:
         self._probe_interval = probe_interval_s
         self._probe_timeout = probe_timeout_s
         self._refs: dict[str, int] = {}
-        self._raw: dict[str, RawHandler] = {}  # unsigned channels (payments.events)
+        self._raw: dict[str, RawHandler] = {}  # foreign channels (payments.events)
         self._confirm: dict[str, list[asyncio.Future]] = {}
         self._redis: aioredis.Redis | None = None
         self._sub: Subscriber | None = None
@@ -183,7 +183,8 @@ class Bus:
             self._refs[channel] = count - 1
 
     async def subscribe_raw(self, channel: str, handler: RawHandler) -> None:
-        """An unsigned channel written by another program (payments.events)."""
+        """A channel written by another program, without the bus envelope; its handler
+        authenticates what comes (payments.events: hub.services.event_gate)."""
         self._raw[channel] = handler
         await self.subscribe(channel)
 

@@ -1,6 +1,7 @@
 """Payment events -> user notifications.
 
-Events arrive on the Redis channel `payments.events` (the fast path) and, as a safety net,
+Events arrive on the Redis channel `payments.events` (the fast path: signed, and verified by
+hub.services.event_gate before anything else looks at them) and, as a safety net,
 from the payments outbox over HTTP (`GET /api/events`), polled at start, after a bus
 reconnect and every few seconds. Each `event_id` is handled once across all nodes (the
 unique `event_id` of stored notifications decides), so the two paths may overlap freely.
@@ -18,7 +19,6 @@ from collections import deque
 from typing import Any, Protocol
 
 import httpx
-import msgpack
 
 from hub import metrics
 from hub.background import Background
@@ -26,6 +26,7 @@ from hub.cluster.bus import agent_channel, user_channel
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
 from hub.helpbot.transactions import format_time
+from hub.services.event_gate import EventGate
 from hub.services.languages import Languages
 from hub.store import Store
 from hub.store.writer import (
@@ -162,6 +163,7 @@ class Notifier:
         tasks: Background,
         settings: Settings,
         secret: str,
+        events_key: str,
     ) -> None:
         self.store = store
         self.delivery = delivery
@@ -172,6 +174,8 @@ class Notifier:
         self.tasks = tasks
         self.settings = settings
         self.secret = secret
+        self.gate = EventGate(events_key.encode())
+        self.events_key = events_key
         self._buffer: deque[dict] = deque()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
@@ -196,13 +200,8 @@ class Notifier:
 
     def _take_raw(self) -> None:
         raw, self._raw = self._raw, []
-        events = []
-        for data in raw:
-            try:
-                events.append(msgpack.unpackb(data, raw=False, strict_map_key=False))
-            except Exception:
-                log.warning("dropped an undecodable payment event")
-        self.offer(events, owned_only=True)
+        opened = map(self.gate.open, raw)  # None: not signed with the key; counted there
+        self.offer([e for e in opened if e is not None], owned_only=True)
 
     def offer(self, events: list, *, owned_only: bool = False) -> None:
         """Queue events for storing and pushing. Live events (`owned_only`) are taken only
