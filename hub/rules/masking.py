@@ -5,8 +5,10 @@ What `mask` hides (each secret character is replaced by "*" where it stands):
 
 - otp: 4-8 digits, in one run or split by single spaces or dashes ("123 456",
   "123-456"), at most `OTP_WINDOW` characters before or after a code word (验证码 校验码
-  动态码 短信码 动态密码; code, OTP, passcode in any case) in the same sentence. "error
-  code", "promo code" and the like are not code words. Every digit is masked.
+  动态码 短信码 动态密码; code, OTP, passcode in any case) with no sentence end between
+  them (。！？!?;； or a line break; not ".", which decimals and "No." use). "error code",
+  "promo code" and the like are not code words. Every digit is masked, and so is any
+  other number that close to a code word: never leaking the code comes first.
 - card: 13-19 digits passing the Luhn check, in one run or in groups of four joined by
   single spaces or dashes (the last group may hold 3-7 digits; the 4-6-5 and 4-6-4
   layouts too). Digits are masked in place and separators kept: "4111 1111 1111 1111"
@@ -16,16 +18,18 @@ What `mask` hides (each secret character is replaced by "*" where it stands):
 - id_number: 17 digits and a check character (digit or X) that is right under GB 11643;
   the last four stay visible.
 - password: what follows 密码, 口令, PIN码, password, passwd, pwd or PIN, up to a space, a
-  Chinese character or the end. After 密码/口令/PIN码 or an explicit separator (":", "=",
-  是, 为, full-width colon included) it is always masked; after "is" unless it is an
-  ordinary word ("my password is wrong"); after a bare English word only when it holds
-  more than letters ("password hunter2", not "password reset").
+  Chinese character or full-width punctuation, or the end. Always masked after an
+  explicit separator (":", "=", 是, 为; full-width colon too) or right after a Chinese
+  word ("密码abc123"); after "is" unless it is an ordinary word ("my password is
+  wrong"); otherwise only when it holds more than letters ("password hunter2", not
+  "password reset", nor "密码 reset").
 
-Never masked: digits written against letters, which belong to identifiers ("tx-12345678",
-"order_2024", "A1234"; "OTP123456" is the one exception: the code word itself); numbers
-that follow "+" (phone country codes). Near a code word too, amounts ("88.00", "¥5000",
-"5000元"), times and dates ("12:30", "2024-05-01") are not codes. Elsewhere a number is
-only ever a card or an ID, so phone numbers, dates, amounts and short numbers stay.
+The number rules skip digits written against letters, which belong to identifiers
+("tx-12345678", "order_2024", "A1234"; "OTP123456" is the one exception: the code word
+itself), and numbers after "+" (phone country codes). Near a code word, amounts ("88.00",
+"¥5000", "5000元"), times and dates ("12:30", "2024-05-01") are not codes. Anywhere else
+a number is only ever a card or an ID, so phone numbers, dates, amounts and short
+numbers stay.
 
 Full-width input is read as its ASCII twin (digits, Latin letters, ":", "=", "-", "+",
 "_") and any Unicode space as a space: the rules run on a same-length copy of the text,
@@ -40,8 +44,11 @@ Guarantees (tested on generated text):
 - `Masked.kinds` is empty exactly when nothing was masked.
 
 `asks_for_secret` spots a request for a verification code or password (告诉我/发给我/
-是多少..., tell me/send me/what is...) that is not negated or about third parties, so that
-"请勿向任何人透露验证码" and "we will never ask for your password" pass.
+是多少..., tell me/send me/what is...) unless it is negated, about others or about
+when ("请勿向任何人透露验证码", "we will never ask for your password", "if anyone asks for
+your code", "收到验证码后告诉我"). It reads one sentence at a time and negation one clause
+at a time, so "不要担心，把验证码发给我" is caught; a request split over two sentences
+("验证码收到了吗？发给我") is not.
 """
 
 from __future__ import annotations
@@ -66,7 +73,8 @@ SHARE_WARNINGS: Final[Mapping[Kind, Mapping[Lang, str]]] = {
     },
     "card": {
         "zh": "请勿在聊天中发送完整银行卡号，我们已自动隐藏。处理问题只需卡号后四位。",
-        "en": "Please don't send full card numbers in chat; we have hidden it. The last four digits are all we need.",
+        "en": "Please don't send full card numbers in chat; we have hidden it. "
+        "The last four digits are all we need.",
     },
     "id_number": {
         "zh": "请勿在聊天中发送完整身份证号，我们已自动隐藏。",
@@ -115,9 +123,10 @@ def mask(text: str) -> Masked:
     """`text` with its secrets replaced by "*", and the kinds of secret found."""
     kinds: set[Kind] = set()
     while True:
-        # One pass almost always suffices. Another is needed only when a masked password
-        # swallowed a word that held another rule back ("error" of "error code"); the
-        # loop ends because every pass that finds something adds at least one "*".
+        # Until nothing changes, so that the result is a fixed point and masking is
+        # idempotent by construction. One pass almost always suffices; another is needed
+        # when a masked password swallowed a word that held a rule back ("password: error
+        # code 1234"). Each pass that finds something adds a "*", so the loop ends.
         text, found = _mask_once(text)
         if not found:
             return Masked(text, frozenset(kinds))
@@ -138,14 +147,21 @@ def asks_for_secret(text: str) -> AskedKind | None:
 # --- the view: a same-length ASCII reading of full-width characters and spaces ---------
 
 
-def _view_table() -> dict[int, str]:
-    fullwidth = [*range(0xFF10, 0xFF1B), 0xFF0B, 0xFF0D, 0xFF1D, 0xFF3F]
-    fullwidth += [*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]
-    table = {cp: chr(cp - 0xFEE0) for cp in fullwidth}
-    spaces = [*range(0x1C, 0x20), 0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000]
-    table.update({cp: " " for cp in spaces})
-    table.update({cp: "\n" for cp in (0x85, 0x2028, 0x2029)})
-    return table
+_FULL_WIDTH_AS_ASCII = (
+    "０１２３４５６７８９：＝－＋＿"
+    "ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ"
+    "ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ"
+)
+_SPACES = "\x1c\x1d\x1e\x1f\xa0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+_LINE_BREAKS = "\x85\u2028\u2029"
+
+
+def _view_table() -> dict[int, int]:
+    ascii_twins = "".join(chr(ord(ch) - 0xFEE0) for ch in _FULL_WIDTH_AS_ASCII)
+    return str.maketrans(
+        _FULL_WIDTH_AS_ASCII + _SPACES + _LINE_BREAKS,
+        ascii_twins + " " * len(_SPACES) + "\n" * len(_LINE_BREAKS),
+    )
 
 
 _VIEW: Final = _view_table()
@@ -368,6 +384,7 @@ _PASSWORD = re.compile(
     r"[ \t]*(?P<value>[^\s" + _CJK + r"\U00020000-\U0003ffff]+)",
     _FLAGS,
 )
+# Chinese needs no space: "密码abc123" gives the password, "密码 reset" does not.
 _ALWAYS_SECRET_WORDS = frozenset({"密码", "口令", "pin码"})
 _EXPLICIT_SEPARATOR = re.compile(r"[:=是为]")
 _PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*", _FLAGS)
@@ -382,10 +399,14 @@ _NOT_A_PASSWORD = frozenset(
 )
 
 
-def _password_value_is_secret(word: str, separator: str, value: str) -> bool:
+def _password_value_is_secret(m: re.Match[str]) -> bool:
+    value, separator = m["value"], m["sep"]
     if not any(ch.isalnum() for ch in value):
         return False
-    if word.lower() in _ALWAYS_SECRET_WORDS or _EXPLICIT_SEPARATOR.search(separator):
+    if _EXPLICIT_SEPARATOR.search(separator):
+        return True
+    written_against = m.start("value") == m.end("word")
+    if written_against and m["word"].lower() in _ALWAYS_SECRET_WORDS:
         return True
     bare = value.rstrip(_TRAILING_PUNCTUATION)
     if separator.strip():
@@ -395,7 +416,7 @@ def _password_value_is_secret(word: str, separator: str, value: str) -> bool:
 
 def _passwords(view: str) -> Iterator[list[int]]:
     for m in _PASSWORD.finditer(view):
-        if _password_value_is_secret(m["word"], m["sep"], m["value"]):
+        if _password_value_is_secret(m):
             yield list(range(*m.span("value")))
 
 
@@ -432,21 +453,25 @@ _ZH_SECRET = re.compile(
 )
 _ZH_ASK = re.compile(
     r"(?P<question>是多少|是什么|是啥|多少)"
-    r"|告诉|告知|透露|提供|复述|核对|索要|索取|给我|[问向跟找][您你]要|要一下|我们?需要"
-    r"|报(?:一下|给|出|过来)|念(?:一下|给|出)|读(?:一下|给|出)|说(?:一下|出|给)"
+    # "tell me" may also mean "let me know (whether, when)": see _ZH_TELL_EXCUSES
+    r"|(?P<tell>告诉|告知|说一下|核对)"
+    r"|透露|提供|复述|索要|索取|给我|[问向跟找][您你]要|要一下|我们?需要"
+    r"|报(?:一下|给|出|过来)|念(?:一下|给|出)|读(?:一下|给|出)|说(?:出|给)"
     r"|发(?:给|我|过来|一下|出来|送给|到这)",
     _FLAGS,
 )
-# Harmless phrases that contain a negation character; blanked before looking for one.
+# Phrases that hold a negation character but negate nothing; blanked before looking.
 _ZH_BENIGN = re.compile(
-    r"不好意思|不客气|不错|不少|不仅|不久|不便|不同|对不起|没关系|没问题|别客气"
+    r"不好意思|不客气|不错|不少|不仅|不久|不便|不同|对不起|没关系|没问题|没事|别客气"
+    r"|[不别]用?要?必?担心|[不别]要?着急|不要紧|不麻烦"
 )
 _ZH_NEGATION = re.compile(r"不|勿|别|莫|禁止|严禁|切忌|无需|无须|谨防|警惕|提防|防止|拒绝|没|未")
-_ZH_THIRD_PARTY = re.compile(
-    r"任何|他人|别人|旁人|陌生人|其他人|第三方|有人|对方|冒充|骗子|诈骗|不法分子"
-)
-_ZH_YES_NO = re.compile(r"是否|有没有|有无|收到没|到了没|了吗")
-_ZH_NOT_THE_CODE = re.compile(r"后|时|吗")  # "收到验证码后告诉我": tell me when, not what
+# Others as the asker ("如有人索要") or the recipient ("透露给他人"), and talk of scams.
+_ZH_OTHERS = re.compile(r"任何|他人|别人|旁人|陌生人|其他人|第三方|有人")
+_ZH_SCAM = re.compile(r"冒充|骗子|诈骗|不法分子")
+_ZH_RECIPIENT_REACH = 4
+_ZH_TELL_EXCUSES = re.compile(r"是否|有没有|有无|收到没|到了没|了吗")  # in the clause
+_ZH_TELL_WHEN = re.compile(r"后|时|吗")  # between the code and "tell": "收到验证码后告诉我"
 _ZH_NOUN_REACH = 16
 _ZH_QUESTION_REACH = 3
 
@@ -457,35 +482,45 @@ def _clause(sentence: str, start: int, end: int) -> Span:
     return (before[-1] if before else 0), (after.start() if after else len(sentence))
 
 
-def _zh_negated(sentence: str, verb: re.Match[str]) -> bool:
+def _blank(pattern: re.Pattern[str], text: str) -> str:
+    return pattern.sub(lambda m: " " * len(m.group()), text)
+
+
+def _zh_excused(sentence: str, verb: re.Match[str]) -> bool:
     clause_start, clause_end = _clause(sentence, verb.start(), verb.end())
-    before = _ZH_BENIGN.sub(lambda m: " " * len(m.group()), sentence[clause_start : verb.start()])
+    before = _blank(_ZH_BENIGN, sentence[clause_start : verb.start()])
+    recipient = sentence[verb.end() : min(clause_end, verb.end() + _ZH_RECIPIENT_REACH)]
     clause = sentence[clause_start:clause_end]
     return bool(
-        _ZH_NEGATION.search(before) or _ZH_THIRD_PARTY.search(clause) or _ZH_YES_NO.search(clause)
+        _ZH_NEGATION.search(before)
+        or _ZH_OTHERS.search(before + " " + recipient)
+        or _ZH_SCAM.search(clause)
+        or (verb["tell"] and _ZH_TELL_EXCUSES.search(clause))
     )
 
 
 def _zh_secret_for(sentence: str, verb: re.Match[str]) -> AskedKind | None:
+    """The kind of the nearest code or password word the verb reaches."""
     best: tuple[int, AskedKind] | None = None
     for noun in _ZH_SECRET.finditer(sentence):
         if noun.end() <= verb.start():
             gap = sentence[noun.end() : verb.start()]
             reach = _ZH_QUESTION_REACH if verb["question"] else _ZH_NOUN_REACH
+            if verb["tell"] and _ZH_TELL_WHEN.search(gap):
+                continue
         elif noun.start() >= verb.end() and not verb["question"]:
             gap, reach = sentence[verb.end() : noun.start()], _ZH_NOUN_REACH
         else:
             continue
-        if len(gap) <= reach and not _ZH_NOT_THE_CODE.search(gap):
-            kind: AskedKind = "otp" if noun["otp"] else "password"
-            if best is None or len(gap) < best[0]:
-                best = (len(gap), kind)
+        kind: AskedKind = "otp" if noun["otp"] else "password"
+        if len(gap) <= reach and (best is None or len(gap) < best[0]):
+            best = (len(gap), kind)
     return best[1] if best else None
 
 
 def _zh_request(sentence: str) -> AskedKind | None:
     for verb in _ZH_ASK.finditer(sentence):
-        if not _zh_negated(sentence, verb):
+        if not _zh_excused(sentence, verb):
             kind = _zh_secret_for(sentence, verb)
             if kind is not None:
                 return kind
@@ -514,13 +549,15 @@ _EN_ASKS = [
         rf"|paste|type\s+out|reply\s+with|respond\s+with|send\s+over|hand\s+over|disclose"
         rf"|reveal)\s+(?:{_TO_ME}\s+(?:with\s+)?)?{_DET}?{_FILL}{_EN_SECRET}",
         # send the code to me; the code, send it to me
-        rf"\bsend\s+{_DET}{_FILL}{_EN_SECRET}\s+(?:over\s+)?(?:to\s+)?(?:{_TO_ME}|this\s+chat|here)",
+        rf"\bsend\s+{_DET}{_FILL}{_EN_SECRET}\s+(?:over\s+)?(?:to\s+)?"
+        rf"(?:{_TO_ME}|this\s+chat|here)",
         rf"{_EN_SECRET}[^.?!]{{0,30}}?\b(?:send|tell|give|read|share|forward)\s+(?:it|them)"
         rf"\s+(?:to\s+|with\s+)?{_TO_ME}",
         # I need your OTP; we'd need to see the code; can I have your password
         rf"\b(?:i|we)(?:'d|'ll|\s+will|\s+would)?\s+(?:need|want|require)\s+"
         rf"(?:to\s+(?:have|get|see|know|check|verify)\s+)?{_DET}?{_FILL}{_EN_SECRET}",
-        rf"\b(?:can|could|may)\s+(?:i|we)\s+(?:have|get|see|know|check)\s+{_DET}?{_FILL}{_EN_SECRET}",
+        rf"\b(?:can|could|may)\s+(?:i|we)\s+(?:have|get|see|know|check)\s+"
+        rf"{_DET}?{_FILL}{_EN_SECRET}",
         rf"\bask(?:s|ed|ing)?\s+(?:you\s+)?for\s+{_DET}?{_FILL}{_EN_SECRET}",
         rf"\b(?:type|paste|write|put|enter|post|drop)\s+{_DET}?{_FILL}{_EN_SECRET}\s+"
         rf"(?:here\s+)?in\s+(?:the|this)\s+(?:chat|conversation|window)",
@@ -528,14 +565,23 @@ _EN_ASKS = [
         rf"^\s*(?:please\s+)?{_DET}?{_FILL}{_EN_SECRET}\s*[,:]?\s*(?:please|pls|plz)\s*$",
     )
 ]
+_EN_BENIGN = re.compile(
+    r"(?:don't|dont|do\s+not|never)\s+(?:you\s+)?(?:worry|mind)|no\s+(?:worries|problem|rush)"
+    r"|not\s+a\s+problem",
+    _FLAGS,
+)
 _EN_NEGATION = re.compile(
     r"n't\b|n’t\b|\b(?:never|not|no|nobody|none|nothing|neither|nor|without|cannot|avoid"
     r"|refuse|dont|wont|cant|shouldnt|mustnt)\b",
     _FLAGS,
 )
-_EN_THIRD_PARTY = re.compile(
+_EN_OTHERS = re.compile(
     r"\b(?:anyone|anybody|no[- ]one|nobody|someone|somebody|others|other\s+people|strangers?"
     r"|third[- ]part(?:y|ies)|scammers?|fraudsters?|impostors?|criminals?)\b",
+    _FLAGS,
+)
+_EN_TO_OTHERS = re.compile(
+    r"\s*(?:with|to)\s+(?:no[- ]?one|nobody|anyone|anybody|others|other\s+people|strangers)\b",
     _FLAGS,
 )
 _EN_NOT_THE_CODE = re.compile(r"\b(?:if|when|whether|once|after|as\s+soon\s+as)\b", _FLAGS)
@@ -555,13 +601,16 @@ def _en_request(sentence: str) -> AskedKind | None:
 
 
 def _en_excused(text: str, ask: re.Match[str]) -> bool:
-    """Negated ("never share your code"), about others ("if anyone asks for your code"),
-    about something else ("error code") or about when ("tell me when the code arrives")."""
+    """Negated ("never share your code"), about others ("if anyone asks for your code",
+    "share it with no one"), about another code ("error code") or about when ("tell me
+    when the code arrives")."""
     if ask["otp"] and _NOT_OTP_QUALIFIER.search(text, 0, ask.start("noun")):
         return True
-    clause_start, clause_end = _clause(text, ask.start(), ask.end())
+    clause_start, _ = _clause(text, ask.start(), ask.end())
+    up_to_ask = _blank(_EN_BENIGN, text[clause_start : ask.end()])
     return bool(
-        _EN_NEGATION.search(text, clause_start, ask.end())
+        _EN_NEGATION.search(up_to_ask)
+        or _EN_OTHERS.search(up_to_ask)
         or _EN_NOT_THE_CODE.search(ask.group())
-        or _EN_THIRD_PARTY.search(text, clause_start, clause_end)
+        or _EN_TO_OTHERS.match(text, ask.end())
     )
