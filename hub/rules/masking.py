@@ -21,8 +21,9 @@ What `mask` hides (each secret character is replaced by "*" where it stands):
   Chinese character or full-width punctuation, or the end. Always masked after an
   explicit separator (":", "=", 是, 为; full-width colon too) or right after a Chinese
   word ("密码abc123"); after "is" unless it is an ordinary word ("my password is
-  wrong"); otherwise only when it holds more than letters ("password hunter2", not
-  "password reset", nor "密码 reset").
+  wrong"); otherwise only when it starts with a letter or digit and holds more than
+  letters ("password hunter2"; not "password reset", "password (8-20 characters)" or
+  "密码 reset"). "password_hash" and "password-reset" are other words.
 
 The number rules skip digits written against letters, which belong to identifiers
 ("tx-12345678", "order_2024", "A1234"; "OTP123456" is the one exception: the code word
@@ -44,9 +45,9 @@ Guarantees (tested on generated text):
 - `Masked.kinds` is empty exactly when nothing was masked.
 
 `asks_for_secret` spots a request for a verification code or password (告诉我/发给我/
-是多少..., tell me/send me/what is...) unless it is negated, about others or about
-when ("请勿向任何人透露验证码", "we will never ask for your password", "if anyone asks for
-your code", "收到验证码后告诉我"). It reads one sentence at a time and negation one clause
+是多少..., tell me/send me/what is...) unless it is negated, about others, about scams or
+about when ("请勿向任何人透露验证码", "we will never ask for your password", "if anyone asks
+for your code", "索要验证码的都是骗子", "收到验证码后告诉我"). It reads one sentence at a time and negation one clause
 at a time, so "不要担心，把验证码发给我" is caught; a request split over two sentences
 ("验证码收到了吗？发给我") is not.
 """
@@ -378,7 +379,8 @@ def _otps(view: str) -> Iterator[list[int]]:
 
 _CJK = "\u2e80-\u2fff\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
 _PASSWORD = re.compile(
-    r"(?P<word>密码|口令|(?<![A-Za-z])(?:pin码|password|passwd|pwd|pin)(?![A-Za-z]))"
+    # "password_hash", "password-reset" and "spin" are other words
+    r"(?P<word>密码|口令|(?<![A-Za-z_])(?:pin码|password|passwd|pwd|pin)(?![A-Za-z_]|-[A-Za-z]))"
     # atomic: once "is" or ":" is read as a separator it is not re-read as the value
     r"(?P<sep>(?>(?:[ \t]*[:=是为]|[ \t]+is(?![A-Za-z]))*))"
     r"[ \t]*(?P<value>[^\s" + _CJK + r"\U00020000-\U0003ffff]+)",
@@ -411,7 +413,9 @@ def _password_value_is_secret(m: re.Match[str]) -> bool:
     bare = value.rstrip(_TRAILING_PUNCTUATION)
     if separator.strip():
         return bare.lower() not in _NOT_A_PASSWORD
-    return _PLAIN_WORD.fullmatch(bare) is None
+    # A bare word is followed by a password only when what follows looks like one:
+    # "password hunter2" yes; "password reset", "password (8-20 characters)" no.
+    return value[0].isalnum() and _PLAIN_WORD.fullmatch(bare) is None
 
 
 def _passwords(view: str) -> Iterator[list[int]]:
@@ -466,9 +470,10 @@ _ZH_BENIGN = re.compile(
     r"|[不别]用?要?必?担心|[不别]要?着急|不要紧|不麻烦"
 )
 _ZH_NEGATION = re.compile(r"不|勿|别|莫|禁止|严禁|切忌|无需|无须|谨防|警惕|提防|防止|拒绝|没|未")
-# Others as the asker ("如有人索要") or the recipient ("透露给他人"), and talk of scams.
-_ZH_OTHERS = re.compile(r"任何|他人|别人|旁人|陌生人|其他人|第三方|有人")
-_ZH_SCAM = re.compile(r"冒充|骗子|诈骗|不法分子")
+# Others as the asker ("如有人索要") or the recipient ("透露给他人"); talk of scams
+# anywhere in the sentence makes it a warning ("自称客服要求您提供验证码的，都是诈骗").
+_ZH_OTHERS = re.compile(r"任何|他人|别人|旁人|陌生人|其他人|第三方|有人|自称")
+_ZH_SCAM = re.compile(r"冒充|假冒|骗子|诈骗|骗局|不法分子")
 _ZH_RECIPIENT_REACH = 4
 _ZH_TELL_EXCUSES = re.compile(r"是否|有没有|有无|收到没|到了没|了吗")  # in the clause
 _ZH_TELL_WHEN = re.compile(r"后|时|吗")  # between the code and "tell": "收到验证码后告诉我"
@@ -494,7 +499,7 @@ def _zh_excused(sentence: str, verb: re.Match[str]) -> bool:
     return bool(
         _ZH_NEGATION.search(before)
         or _ZH_OTHERS.search(before + " " + recipient)
-        or _ZH_SCAM.search(clause)
+        or _ZH_SCAM.search(sentence)
         or (verb["tell"] and _ZH_TELL_EXCUSES.search(clause))
     )
 
@@ -545,7 +550,7 @@ _EN_ASKS = [
         rf"\b(?:what|which)\s+{_FILL}{_EN_SECRET}\s+(?:did|do|have|had)\s+you\b",
         rf"\bwhat\s+does\s+{_DET}{_FILL}{_EN_SECRET}\s+say\b",
         # please share your OTP; provide me with the verification code
-        rf"\b(?:share|provide|give|tell|read\s+out|read|repeat|forward|dictate|spell\s+out"
+        rf"\b(?:share|provide|give|tell|read\s+out|repeat|forward|dictate|spell\s+out"
         rf"|paste|type\s+out|reply\s+with|respond\s+with|send\s+over|hand\s+over|disclose"
         rf"|reveal)\s+(?:{_TO_ME}\s+(?:with\s+)?)?{_DET}?{_FILL}{_EN_SECRET}",
         # send the code to me; the code, send it to me
@@ -558,7 +563,9 @@ _EN_ASKS = [
         rf"(?:to\s+(?:have|get|see|know|check|verify)\s+)?{_DET}?{_FILL}{_EN_SECRET}",
         rf"\b(?:can|could|may)\s+(?:i|we)\s+(?:have|get|see|know|check)\s+"
         rf"{_DET}?{_FILL}{_EN_SECRET}",
-        rf"\bask(?:s|ed|ing)?\s+(?:you\s+)?for\s+{_DET}?{_FILL}{_EN_SECRET}",
+        # only we ask: "the app asks for an SMS code" is no request
+        rf"\b(?:i|we)(?:'m|'re|\s+am|\s+are|'ll|\s+will|'d|\s+would|\s+must|\s+need\s+to"
+        rf"|\s+have\s+to)?\s+ask(?:ing)?\s+(?:you\s+)?for\s+{_DET}?{_FILL}{_EN_SECRET}",
         rf"\b(?:type|paste|write|put|enter|post|drop)\s+{_DET}?{_FILL}{_EN_SECRET}\s+"
         rf"(?:here\s+)?in\s+(?:the|this)\s+(?:chat|conversation|window)",
         # a clause that is only "your OTP please"
@@ -577,8 +584,11 @@ _EN_NEGATION = re.compile(
 )
 _EN_OTHERS = re.compile(
     r"\b(?:anyone|anybody|no[- ]one|nobody|someone|somebody|others|other\s+people|strangers?"
-    r"|third[- ]part(?:y|ies)|scammers?|fraudsters?|impostors?|criminals?)\b",
+    r"|third[- ]part(?:y|ies))\b",
     _FLAGS,
+)
+_EN_SCAM = re.compile(
+    r"\b(?:scams?|scammers?|fraud|fraudsters?|impostors?|criminals?|phishing)\b", _FLAGS
 )
 _EN_TO_OTHERS = re.compile(
     r"\s*(?:with|to)\s+(?:no[- ]?one|nobody|anyone|anybody|others|other\s+people|strangers)\b",
@@ -602,9 +612,11 @@ def _en_request(sentence: str) -> AskedKind | None:
 
 def _en_excused(text: str, ask: re.Match[str]) -> bool:
     """Negated ("never share your code"), about others ("if anyone asks for your code",
-    "share it with no one"), about another code ("error code") or about when ("tell me
-    when the code arrives")."""
+    "share it with no one"), about scams, about another code ("error code") or about
+    when ("tell me when the code arrives")."""
     if ask["otp"] and _NOT_OTP_QUALIFIER.search(text, 0, ask.start("noun")):
+        return True
+    if _EN_SCAM.search(text):
         return True
     clause_start, _ = _clause(text, ask.start(), ask.end())
     up_to_ask = _blank(_EN_BENIGN, text[clause_start : ask.end()])
