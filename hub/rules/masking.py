@@ -46,10 +46,10 @@ Guarantees (tested on generated text):
 
 `asks_for_secret` spots a request for a verification code or password (告诉我/发给我/
 是多少..., tell me/send me/what is...) unless it is negated, about others, about scams or
-about when ("请勿向任何人透露验证码", "we will never ask for your password", "if anyone asks
-for your code", "索要验证码的都是骗子", "收到验证码后告诉我"). It reads one sentence at a time and negation one clause
-at a time, so "不要担心，把验证码发给我" is caught; a request split over two sentences
-("验证码收到了吗？发给我") is not.
+about when ("请勿向任何人透露验证码", "we will never ask for your password", "if anyone
+asks for your code", "索要验证码的都是骗子", "收到验证码后告诉我"). It reads one sentence
+at a time, and negation one clause at a time, so "不要担心，把验证码发给我" is caught; a
+request split over two sentences ("验证码收到了吗？发给我") is not.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ SHARE_WARNINGS: Final[Mapping[Kind, Mapping[Lang, str]]] = {
     },
     "card": {
         "zh": "请勿在聊天中发送完整银行卡号，我们已自动隐藏。处理问题只需卡号后四位。",
-        "en": "Please don't send full card numbers in chat; we have hidden it. "
+        "en": "Please don't send your full card number in chat; we have hidden it. "
         "The last four digits are all we need.",
     },
     "id_number": {
@@ -172,12 +172,13 @@ def _view(text: str) -> str:
     return text.translate(_VIEW)
 
 
+Span = tuple[int, int]
 _FLAGS: Final = re.IGNORECASE | re.ASCII
 _SENTENCE_END = re.compile(r"[。！？!?;；\n\r\v\f]|\.(?=\s|$)")
 _CLAUSE_END = re.compile(r"[,，、]")
 
 
-def _sentences(view: str) -> Iterator[tuple[int, int]]:
+def _sentences(view: str) -> Iterator[Span]:
     start = 0
     for end in _SENTENCE_END.finditer(view):
         yield start, end.start()
@@ -193,8 +194,6 @@ _RUN = re.compile(r"[0-9*]+")
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z_+]|[A-Za-z_]-)\Z")
 _GLUED_AFTER = re.compile(r"[A-Za-z_]|-[A-Za-z_]")
 _DIGITS = frozenset("0123456789")
-
-Span = tuple[int, int]
 
 
 def _glued_before(view: str, start: int) -> bool:
