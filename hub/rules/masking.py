@@ -568,7 +568,8 @@ _EN_ASKS = [
         rf"\b(?:type|paste|write|put|enter|post|drop)\s+{_DET}?{_FILL}{_EN_SECRET}\s+"
         rf"(?:here\s+)?in\s+(?:the|this)\s+(?:chat|conversation|window)",
         # a clause that is only "your OTP please"
-        rf"^\s*(?:please\s+)?{_DET}?{_FILL}{_EN_SECRET}\s*[,:]?\s*(?:please|pls|plz)\s*$",
+        rf"(?:^|(?<=[,，、]))\s*(?:please\s+)?{_DET}?{_FILL}{_EN_SECRET}\s*[,:]?\s*"
+        rf"(?:please|pls|plz)\s*(?=$|[,，、])",
     )
 ]
 _EN_BENIGN = re.compile(
@@ -593,19 +594,19 @@ _EN_TO_OTHERS = re.compile(
     r"\s*(?:with|to)\s+(?:no[- ]?one|nobody|anyone|anybody|others|other\s+people|strangers)\b",
     _FLAGS,
 )
+# A negation cut off by a comma or an aside: "never, ever share", "never, under any
+# circumstances, ask". A leading "No," is an answer, not a negation.
+_EN_NEGATION_BEFORE_ASIDE = re.compile(
+    r"(?:\bnever|\bnot|\bcannot|n't|n’t)\s*[,，、](?:[^,，、]{0,40}[,，、])?\s*\Z", _FLAGS
+)
 _EN_NOT_THE_CODE = re.compile(r"\b(?:if|when|whether|once|after|as\s+soon\s+as)\b", _FLAGS)
 
 
 def _en_request(sentence: str) -> AskedKind | None:
-    # Each clause alone (so that "^...$" patterns see it whole), then the sentence, for
-    # requests that run across a comma ("the code, send it to me").
-    cuts = [-1, *(m.start() for m in _CLAUSE_END.finditer(sentence)), len(sentence)]
-    pieces = [sentence[a + 1 : b] for a, b in zip(cuts, cuts[1:], strict=False)]
-    for piece in [*pieces, sentence] if len(pieces) > 1 else pieces:
-        for pattern in _EN_ASKS:
-            for ask in pattern.finditer(piece):
-                if not _en_excused(piece, ask):
-                    return "otp" if ask["otp"] else "password"
+    for pattern in _EN_ASKS:
+        for ask in pattern.finditer(sentence):
+            if not _en_excused(sentence, ask):
+                return "otp" if ask["otp"] else "password"
     return None
 
 
@@ -621,6 +622,7 @@ def _en_excused(text: str, ask: re.Match[str]) -> bool:
     up_to_ask = _blank(_EN_BENIGN, text[clause_start : ask.end()])
     return bool(
         _EN_NEGATION.search(up_to_ask)
+        or _EN_NEGATION_BEFORE_ASIDE.search(text, 0, clause_start)
         or _EN_OTHERS.search(up_to_ask)
         or _EN_NOT_THE_CODE.search(ask.group())
         or _EN_TO_OTHERS.match(text, ask.end())
