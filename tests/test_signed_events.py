@@ -16,8 +16,8 @@ import uuid
 
 import msgpack
 import pytest
-from hub.services.event_gate import EventGate
 
+from hub.services.event_gate import EventGate
 from payments.seed import add_account
 from supporthub_core.event_signing import SignedEventError, open_signed, sign_event
 from supporthub_core.settings import Settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import jwt
 import msgpack
@@ -63,6 +64,8 @@ def _alg_none(sub: str) -> str:
             algorithm="HS256",
         ),
         lambda hub: hub.token("svc", "service"),
+        lambda hub: hub.token("nobody-" + uuid.uuid4().hex[:6], "agent"),
+        lambda hub: hub.token("nobody-" + uuid.uuid4().hex[:6], "supervisor"),
     ],
     ids=[
         "missing",
@@ -74,6 +77,8 @@ def _alg_none(sub: str) -> str:
         "no-exp",
         "bad-role",
         "service",
+        "unknown-agent",
+        "unknown-supervisor",
     ],
 )
 async def test_bad_tokens_close_with_4001(hub, make_token):

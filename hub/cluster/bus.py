@@ -26,6 +26,7 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import RedisError
 
 from hub import metrics
+from hub.cluster.replay import STAMP, ReplayWindow, Stamper
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,15 @@ def agent_channel(agent_id: str) -> str:
     return f"{PREFIX}a:{agent_id}"
 
 
+_STAMPER = Stamper()  # this process's stamps (hub.cluster.replay)
+
+
 def seal(key: bytes, channel: str, payload: bytes) -> bytes:
-    """`payload || HMAC(key, channel || payload)[:16]`: only holders of HUB_SECRET can
-    write frames a node will accept, and only for the channel they were sealed for."""
-    return payload + hmac.digest(key, channel.encode() + payload, "sha256")[:MAC_LEN]
+    """`payload || stamp || HMAC(key, channel || payload || stamp)[:16]`: only holders of
+    HUB_SECRET can write frames a node will accept, only for the channel they were sealed
+    for, and each only once (the stamp)."""
+    body = payload + _STAMPER.stamp(int(time.time() * 1000))
+    return body + hmac.digest(key, channel.encode() + body, "sha256")[:MAC_LEN]
 
 
 STAFF_CHANNEL = f"{PREFIX}staff"  # queue and load changes every agent console shows
@@ -79,6 +85,7 @@ class Bus:
         self._on_message = on_message
         self._on_reconnect = on_reconnect
         self._on_lost = on_lost
+        self._replays = ReplayWindow()
         self._probe_channel = f"{PREFIX}probe:{node_id}"
         self._probe_interval = probe_interval_s
         self._probe_timeout = probe_timeout_s
@@ -128,9 +135,15 @@ class Bus:
         return seal(self._key, channel, payload)
 
     def open(self, channel: str, data: bytes) -> bytes | None:
-        payload, mac = data[:-MAC_LEN], data[-MAC_LEN:]
-        good = hmac.digest(self._key, channel.encode() + payload, "sha256")[:MAC_LEN]
-        return payload if hmac.compare_digest(mac, good) else None
+        """The payload of a frame sealed for `channel`, or None: forged, or replayed."""
+        body, mac = data[:-MAC_LEN], data[-MAC_LEN:]
+        good = hmac.digest(self._key, channel.encode() + body, "sha256")[:MAC_LEN]
+        if not hmac.compare_digest(mac, good):
+            return None
+        payload, stamp = body[: -STAMP.size], body[-STAMP.size :]
+        if not self._replays.accept(stamp, int(time.time() * 1000)):
+            return None
+        return payload
 
     # --- publish -----------------------------------------------------------------------
 
@@ -273,7 +286,7 @@ class Bus:
             return
         payload = self.open(channel, data)
         if payload is None:
-            log.warning("bus: dropped a frame with a bad signature on %s", channel)
+            log.warning("bus: dropped a forged or replayed frame on %s", channel)
             return
         if channel == self._probe_channel:
             self._last_probe_heard = time.monotonic()

@@ -18,6 +18,7 @@ from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.ws.connection import NOTIFICATIONS, Connection
 from hub.ws.protocol import Hello, Resume
+from supporthub_core.errors import Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class Sessions:
         async with self.store.acquire() as db:
             if claims.is_staff:
                 state = await conv_store.agent_session(db, claims.sub)
+                if state["agent"] is None:
+                    raise Unauthorized("no such agent: sign in again")
                 await presence.presence_add(db, claims.sub, self.node.node_id, 1)
             else:
                 await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)

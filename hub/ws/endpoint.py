@@ -28,7 +28,15 @@ from hub.ws.protocol import (
     parse_frame,
 )
 from supporthub_core.auth import verify_token
-from supporthub_core.errors import BadFrame, CloseCode, Forbidden, HubError, RateLimited, TooLarge
+from supporthub_core.errors import (
+    BadFrame,
+    CloseCode,
+    Forbidden,
+    HubError,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+)
 
 if TYPE_CHECKING:
     from hub.composition import Hub
@@ -173,6 +181,11 @@ class WebSocketEndpoint:
         conn.session_id = uuid.uuid4().hex
         try:
             await self.hub.sessions.register(conn, frame)
+        except Unauthorized as exc:  # a well-signed token for an agent that does not exist
+            await self.hub.sessions.unregister(conn)
+            conn.send_frame(error_frame("unauthorized", exc.message, frame_id(raw)))
+            conn.close(CloseCode.UNAUTHORIZED, "unknown agent")
+            return False
         except Exception:
             log.exception("could not register a connection")
             await self.hub.sessions.unregister(conn)
