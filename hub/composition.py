@@ -11,7 +11,8 @@ what it uses — no part looks another up by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from hub.background import Background
 from hub.cluster.delivery import Delivery
@@ -41,6 +42,8 @@ class Hub:
     notifier: Notifier
     sessions: Sessions
     sweeper: Sweeper
+    _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _broadcasts_pushed: int = 0
 
     @classmethod
     def build(
@@ -71,6 +74,8 @@ class Hub:
 
     async def start(self) -> None:
         await self.store.start()
+        async with self.store.acquire() as db:
+            self._broadcasts_pushed = await notif_store.last_broadcast_id(db)
         await self.node.start()
         self.node.when_broadcast(self._push_broadcast)
         self.node.when_reconnected(self.sessions.catch_up_all)
@@ -88,14 +93,23 @@ class Hub:
         await self.store.close()
 
     async def _push_broadcast(self, broadcast_id: int) -> None:
-        registry = self.node.registry
-        users = registry.local_users()
-        if not users:
-            return
-        async with self.store.acquire() as db:
-            copies = await notif_store.broadcast_copies(db, broadcast_id, users)
-        for user_id, notification in copies:
-            registry.fan_out(registry.of_user(user_id), notification)
+        """Push this node's users their copies of every notice up to `broadcast_id` not
+        pushed yet. Ids commit in order (hub.store.notifications.create_broadcast), so
+        all below it are stored; announcements may still arrive out of order, and one
+        pass at a time keeps every user's seq order."""
+        async with self._broadcast_lock:
+            after = self._broadcasts_pushed
+            if broadcast_id <= after:
+                return
+            self._broadcasts_pushed = broadcast_id
+            registry = self.node.registry
+            users = registry.local_users()
+            if not users:
+                return
+            async with self.store.acquire() as db:
+                copies = await notif_store.broadcast_copies(db, after, broadcast_id, users)
+            for user_id, notification in copies:
+                registry.fan_out(registry.of_user(user_id), notification)
 
 
 class _Reactions:

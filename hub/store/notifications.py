@@ -55,10 +55,18 @@ async def ack(db: asyncpg.Connection, user_id: str, up_to: int) -> int:
     )
 
 
+_BROADCAST_LOCK = 0x5368_4263  # "ShBc": one notice committing at a time
+
+
 async def create_broadcast(db: asyncpg.Connection, title: str, body: str, data: dict) -> int:
     """Store a system notice and give every known user their copy with their next seq.
-    Users first seen later get it from `materialise_broadcasts` when they connect."""
+    Users first seen later get it from `materialise_broadcasts` when they connect.
+
+    The lock, held until COMMIT, hands broadcast ids out in commit order (as the payments
+    outbox does): a user's cursor moved past id N never skips an id below N that
+    commits later, which concurrent notices would otherwise do."""
     async with db.transaction():
+        await db.execute("select pg_advisory_xact_lock($1)", _BROADCAST_LOCK)
         bid = await db.fetchval(
             "insert into broadcasts (title, body, data) values ($1, $2, $3) returning id",
             title,
@@ -115,11 +123,18 @@ async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
 
 
 async def broadcast_copies(
-    db: asyncpg.Connection, broadcast_id: int, user_ids: list[str]
+    db: asyncpg.Connection, after_id: int, up_to_id: int, user_ids: list[str]
 ) -> list[tuple[str, dict]]:
+    """The users' copies of the notices after `after_id` up to `up_to_id`, in seq order."""
     rows = await db.fetch(
-        "select * from notifications where broadcast_id = $1 and user_id = any($2::text[])",
-        broadcast_id,
+        "select * from notifications where broadcast_id > $1 and broadcast_id <= $2"
+        " and user_id = any($3::text[]) order by user_id, seq",
+        after_id,
+        up_to_id,
         user_ids,
     )
     return [(r["user_id"], notification_frame(r)) for r in rows]
+
+
+async def last_broadcast_id(db: asyncpg.Connection) -> int:
+    return await db.fetchval("select coalesce(max(id), 0) from broadcasts")
