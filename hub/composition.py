@@ -27,6 +27,8 @@ from hub.store import Store
 from hub.store import notifications as notif_store
 from supporthub_core.settings import Settings
 
+BROADCAST_REPUSH = 32  # notices before an announced one that its pass pushes again
+
 
 @dataclass
 class Hub:
@@ -43,7 +45,6 @@ class Hub:
     sessions: Sessions
     sweeper: Sweeper
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _broadcasts_pushed: int = 0
 
     @classmethod
     def build(
@@ -74,8 +75,6 @@ class Hub:
 
     async def start(self) -> None:
         await self.store.start()
-        async with self.store.acquire() as db:
-            self._broadcasts_pushed = await notif_store.last_broadcast_id(db)
         await self.node.start()
         self.node.when_broadcast(self._push_broadcast)
         self.node.when_reconnected(self.sessions.catch_up_all)
@@ -93,19 +92,17 @@ class Hub:
         await self.store.close()
 
     async def _push_broadcast(self, broadcast_id: int) -> None:
-        """Push this node's users their copies of every notice up to `broadcast_id` not
-        pushed yet. Ids commit in order (hub.store.notifications.create_broadcast), so
-        all below it are stored; announcements may still arrive out of order, and one
-        pass at a time keeps every user's seq order."""
+        """Push this node's users their copies of the notices up to `broadcast_id`, the
+        recent ones before it included: ids commit in order
+        (hub.store.notifications.create_broadcast), but announcements may arrive out of
+        order, and a copy pushed twice is dropped by the connection (seq). One pass at a
+        time keeps every user's seq order."""
         async with self._broadcast_lock:
-            after = self._broadcasts_pushed
-            if broadcast_id <= after:
-                return
-            self._broadcasts_pushed = broadcast_id
             registry = self.node.registry
             users = registry.local_users()
             if not users:
                 return
+            after = max(0, broadcast_id - BROADCAST_REPUSH)
             async with self.store.acquire() as db:
                 copies = await notif_store.broadcast_copies(db, after, broadcast_id, users)
             for user_id, notification in copies:

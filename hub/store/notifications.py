@@ -134,7 +134,3 @@ async def broadcast_copies(
         user_ids,
     )
     return [(r["user_id"], notification_frame(r)) for r in rows]
-
-
-async def last_broadcast_id(db: asyncpg.Connection) -> int:
-    return await db.fetchval("select coalesce(max(id), 0) from broadcasts")
