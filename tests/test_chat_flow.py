@@ -220,6 +220,26 @@ async def test_transfer_to_agent_and_to_topic(hub, db):
         await c.close()
 
 
+async def test_a_chat_transferred_to_another_topic_takes_that_topics_priority(hub, db):
+    tech = await online_agent(hub, db, "tess", ["technical"])
+    pay = await online_agent(hub, db, "paul", ["payment"])
+    user = await hub.client(uid())
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "technical", "handoff": "agent", "text": "app crashes"}
+        )
+    )["conversation_id"]
+    assert (await tech.expect("chat.assigned", conversation_id=cid))["priority"] == "normal"
+    ack = await tech.request(
+        {"type": "chat.transfer", "conversation_id": cid, "to_topic": "payment"}
+    )
+    assert ack["type"] == "ack", ack
+    got = await pay.expect("chat.assigned", conversation_id=cid)
+    assert (got["topic"], got["priority"]) == ("payment", "high")
+    for c in (tech, pay, user):
+        await c.close()
+
+
 async def test_transfer_errors(hub, db):
     alice = await online_agent(hub, db, "alice", ["payment"])
     user = await hub.client(uid())

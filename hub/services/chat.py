@@ -315,12 +315,8 @@ class Chat:
                     raise Conflict("that agent is not online or has no free capacity")
                 conv = await conv_store.transfer_to_agent(db, cid, target, old)
             else:
-                conv = await db.fetchrow(
-                    "update conversations set status = 'queued', agent_id = null, topic = $2,"
-                    " excluded_agents = array_append(excluded_agents, $3),"
-                    " previous_agent_id = null, queue_position = null where id = $1 returning *",
-                    cid, to_topic, old,
-                )  # fmt: skip
+                entry = routing.requeued(assigner.queued_chat(conv), old, to_topic=to_topic)
+                conv = await conv_store.requeue(db, entry)
         await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
                                        "to_agent": to_agent, "to_topic": to_topic})  # fmt: skip
         await self.push_agent_state(old)
@@ -341,7 +337,9 @@ class Chat:
         return state
 
     async def requeue_agent_chats(self, agent_id: str) -> None:
-        """Put an agent's open chats back at the head of the queue (original enqueue time)."""
+        """Put an agent's open chats back at the head of the queue (original enqueue time).
+        They stay the agent's (preferred, not excluded as `routing.requeued()` would): it
+        gets them back if it returns before someone else takes them."""
         async with self.store.acquire() as db:
             rows = await conv_store.requeue_agent_chats(db, agent_id)
         for conv in rows:
@@ -352,16 +350,12 @@ class Chat:
     async def take_back(self, cid: str, agent_id: str) -> None:
         """A new chat the agent did not answer in time goes back to the queue head,
         offered to someone else first."""
-        async with self.store.acquire() as db:
-            conv = await db.fetchrow(
-                "update conversations set status = 'queued', agent_id = null, queue_position = null,"
-                " excluded_agents = array_append(excluded_agents, $2), previous_agent_id = null"
-                " where id = $1 and agent_id = $2 and status = 'assigned' returning *",
-                cid,
-                agent_id,
-            )
-        if conv is None:
-            return
+        async with self.store.acquire() as db, db.transaction():
+            conv = await conv_store.get(db, cid, lock=True)
+            if conv is None or conv["agent_id"] != agent_id or conv["status"] != "assigned":
+                return  # transferred, closed or requeued meanwhile
+            entry = routing.requeued(assigner.queued_chat(conv), agent_id)
+            conv = await conv_store.requeue(db, entry)
         await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
         await self.system_message(conv, "requeued")
