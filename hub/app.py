@@ -33,8 +33,7 @@ async def readyz(request: Request) -> JSONResponse:
     hub: Hub = request.app.state.hub
     checks = {"postgres": False, "redis": False, "bus": hub.node.bus.healthy}
     try:
-        async with hub.store.acquire(timeout=2) as db:
-            checks["postgres"] = await db.fetchval("select 1", timeout=2) == 1
+        checks["postgres"] = await hub.store.ping(timeout=2)
     except Exception:
         pass
     try:

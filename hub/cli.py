@@ -60,8 +60,7 @@ async def _seed_demo(dsn: str) -> None:
     db = await asyncpg.connect(dsn)
     try:
         for username, password, name, skills, capacity, supervisor in DEMO_AGENTS:
-            exists = await db.fetchval("select 1 from agents where username = $1", username)
-            if not exists:
+            if not await agents.has_username(db, username):
                 await agents.upsert(db, username=username, password=password, name=name,
                                     skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
     finally:

@@ -30,6 +30,7 @@ async def _prepare(n_users: int) -> tuple[list[str], str]:
     import asyncpg
 
     from hub.runtime import resolve_secret, start_runtime
+    from hub.store import accounts
     from payments import ledger
     from payments.seed import add_account
     from supporthub_core.db import init_connection, migrate
@@ -52,16 +53,9 @@ async def _prepare(n_users: int) -> tuple[list[str], str]:
     try:
         await init_connection(conn)
         # accounts a previous run got frozen start afresh
-        for r in await conn.fetch(
-            "select user_id from accounts where frozen and user_id like 'sim-%'"
-        ):
-            await ledger.unfreeze(conn, r["user_id"], "simulator run starts", "simulator")
-        demo = [
-            r["user_id"]
-            for r in await conn.fetch(
-                "select user_id from accounts where user_id = any($1::text[])", DEMO_USERS
-            )
-        ]
+        for user_id in await accounts.frozen(conn, "sim-"):
+            await ledger.unfreeze(conn, user_id, "simulator run starts", "simulator")
+        demo = await accounts.existing(conn, DEMO_USERS)
     finally:
         await conn.close()
     if len(demo) < len(DEMO_USERS):

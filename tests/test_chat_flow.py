@@ -220,6 +220,26 @@ async def test_transfer_to_agent_and_to_topic(hub, db):
         await c.close()
 
 
+async def test_a_chat_transferred_to_another_topic_takes_that_topics_priority(hub, db):
+    tech = await online_agent(hub, db, "tess", ["technical"])
+    pay = await online_agent(hub, db, "paul", ["payment"])
+    user = await hub.client(uid())
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "technical", "handoff": "agent", "text": "app crashes"}
+        )
+    )["conversation_id"]
+    assert (await tech.expect("chat.assigned", conversation_id=cid))["priority"] == "normal"
+    ack = await tech.request(
+        {"type": "chat.transfer", "conversation_id": cid, "to_topic": "payment"}
+    )
+    assert ack["type"] == "ack", ack
+    got = await pay.expect("chat.assigned", conversation_id=cid)
+    assert (got["topic"], got["priority"]) == ("payment", "high")
+    for c in (tech, pay, user):
+        await c.close()
+
+
 async def test_transfer_errors(hub, db):
     alice = await online_agent(hub, db, "alice", ["payment"])
     user = await hub.client(uid())
@@ -374,6 +394,36 @@ async def test_rest_conversations_authorization(hub, db):
     async with hub.http() as http:
         assert (await http.get(f"/api/conversations/{cid}")).status_code == 401
     for c in (alice, user):
+        await c.close()
+
+
+async def test_rest_conversation_is_read_by_every_agent_who_held_it(hub, db):
+    alice = await online_agent(hub, db, "alice", ["account"])
+    bob = await online_agent(hub, db, "bob", ["account"])
+    await add_agent(db, "carol", ["account"])
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    holder = (await user.expect("chat.assigned", conversation_id=cid))["agent"]["id"]
+    other = "bob" if holder == "alice" else "alice"
+    sender = alice if holder == "alice" else bob
+    ack = await sender.request({"type": "chat.transfer", "conversation_id": cid, "to_agent": other})
+    assert ack["type"] == "ack", ack
+    for agent_id in (holder, other):  # the one who handed it over still reads it
+        async with hub.http(hub.token(agent_id, "agent")) as http:
+            r = await http.get(f"/api/conversations/{cid}")
+            assert r.status_code == 200
+            assert r.json()["participants"]["agents"] == [holder, other]
+    async with hub.http(hub.token("carol", "agent")) as http:
+        r = await http.get(f"/api/conversations/{cid}")
+        assert r.status_code == 403 and r.json()["error"]["message"] == "not your conversation"
+    async with hub.http(hub.token("payments", "service")) as http:
+        assert (await http.get(f"/api/conversations/{cid}")).status_code == 403
+    async with hub.http(hub.token("sam", "supervisor")) as http:
+        assert (await http.get(f"/api/conversations/{cid}")).status_code == 200
+        assert (await http.get("/api/conversations/nope")).status_code == 404
+    for c in (alice, bob, user):
         await c.close()
 
 

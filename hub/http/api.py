@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hub.rules import access
 from hub.services import broadcasts
+from hub.store import accounts, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import stats as stats_mod
 from supporthub_core.auth import issue_token, require_role
-from supporthub_core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from supporthub_core.errors import Forbidden, Invalid, RateLimited, Unauthorized
 from supporthub_core.http import caller, json_body
 
 if TYPE_CHECKING:
@@ -98,25 +100,12 @@ async def get_conversation(request: Request) -> JSONResponse:
     hub: Hub = request.app.state.hub
     async with hub.store.acquire() as db:
         conv = await conv_store.get(db, cid)
-        if conv is None:
-            raise NotFound("no such conversation")
-        if claims.role == "user":
-            if conv["user_id"] != claims.sub:
-                raise NotFound("no such conversation")
-        elif claims.role == "agent":
-            had = await db.fetchval(
-                "select 1 from conversation_agents where conversation_id = $1 and agent_id = $2",
-                cid,
-                claims.sub,
-            )
-            if not had and conv["agent_id"] != claims.sub:
-                raise Forbidden("not your conversation")
-        elif claims.role != "supervisor":
-            raise Forbidden("not allowed")
+        past_agents = await conv_store.agent_ids(db, cid) if conv is not None else []
+        access.ensure(access.may_read(claims.role, claims.sub, conv, past_agents))
         body = await conv_store.detail(db, conv)
         body["messages"] = await conv_store.messages_after(db, cid, 0, 10_000)
         if claims.is_staff:  # private notes never reach a user
-            body["notes"] = await conv_store.notes(db, cid)
+            body["notes"] = await notes.listing(db, cid)
     return JSONResponse(body)
 
 
@@ -138,11 +127,7 @@ async def list_conversations(request: Request) -> JSONResponse:
             rows = await conv_store.listing(db, status=status, limit=limit, user_id=claims.sub)
         elif claims.role == "agent":
             # an agent serving a customer sees that customer's past chats, whoever had them
-            serving = user_id is not None and await db.fetchval(
-                "select 1 from conversations where user_id = $1 and agent_id = $2 and status = 'assigned'",
-                user_id,
-                claims.sub,
-            )
+            serving = user_id is not None and await conv_store.is_serving(db, claims.sub, user_id)
             agent_id = None if serving else claims.sub
             rows = await conv_store.listing(
                 db, status=status, limit=limit, agent_id=agent_id, user_id=user_id
@@ -200,7 +185,7 @@ async def _account_name(request: Request, user_id: str) -> str | None:
     """The demo user's name from their payment account (dev runs payments in this database)."""
     try:
         async with request.app.state.hub.store.acquire() as db:
-            return await db.fetchval("select name from accounts where user_id = $1", user_id)
+            return await accounts.name(db, user_id)
     except asyncpg.PostgresError:
         return None
 

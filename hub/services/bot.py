@@ -15,6 +15,7 @@ import httpx
 from hub.cluster.delivery import Delivery
 from hub.helpbot import dialogue
 from hub.store import Store
+from hub.store import conversations as conv_store
 from hub.store.writer import MessageWrite
 from supporthub_core.auth import issue_token
 from supporthub_core.errors import Conflict
@@ -80,7 +81,7 @@ class Bot:
     async def on_user_message(self, cid: str, text: str) -> None:
         async with self._lock(cid):
             async with self.store.acquire() as db:
-                conv = await db.fetchrow("select * from conversations where id = $1", cid)
+                conv = await conv_store.get(db, cid)
             if conv is None or conv["status"] != "bot":
                 return
             state = dialogue.BotState.from_dict(conv["bot_state"])
@@ -104,10 +105,8 @@ class Bot:
     async def on_transaction_updates(self, updates: list[tuple[str, dict]]) -> None:
         """Follow-ups for transactions users asked the bot about; one query per batch."""
         async with self.store.acquire() as db:
-            convs = await db.fetch(
-                "select * from conversations where user_id = any($1::text[]) and bot_state is not null"
-                " and status = any('{bot,queued,assigned}'::text[])",
-                list({user_id for user_id, _ in updates}),
+            convs = await conv_store.open_with_bot_state(
+                db, list({user_id for user_id, _ in updates})
             )
         for conv in convs:
             for user_id, tx in updates:
@@ -117,9 +116,7 @@ class Bot:
     async def _follow_up(self, conv, tx: dict) -> None:
         async with self._lock(conv["id"]):
             async with self.store.acquire() as db:
-                stored = await db.fetchval(
-                    "select bot_state from conversations where id = $1", conv["id"]
-                )
+                stored = await conv_store.bot_state(db, conv["id"])
             state = dialogue.BotState.from_dict(stored)
             turn = dialogue.on_transaction_update(state, tx, datetime.now(UTC))
             if not turn.replies:
@@ -131,9 +128,7 @@ class Bot:
 
     async def _save(self, cid: str, state: dialogue.BotState) -> None:
         async with self.store.acquire() as db:
-            await db.execute(
-                "update conversations set bot_state = $2 where id = $1", cid, state.to_dict()
-            )
+            await conv_store.save_bot_state(db, cid, state.to_dict())
 
     async def recent_transactions(self, user_id: str) -> list[dict]:
         """The user's latest payments from the payments API (the hub owns no ledger)."""

@@ -12,15 +12,17 @@ import asyncpg
 
 from hub.background import Background
 from hub.cluster.delivery import Delivery
-from hub.rules import routing
+from hub.rules import access, routing
 from hub.services.languages import Languages
-from hub.store import Store
+from hub.store import Store, notes
+from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import queue as assigner
+from hub.store import users as user_store
 from hub.store.writer import MessageWrite, StoredMessage, new_id
 from hub.ws.connection import Connection
 from supporthub_core.auth import Claims
-from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound
+from supporthub_core.errors import Conflict, Invalid, NotFound
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,17 +92,13 @@ class Chat:
     # --- helpers -----------------------------------------------------------------------
 
     async def _conversation(
-        self, db, cid: str, claims: Claims, *, lock: bool = False
+        self, db, cid: str, claims: Claims | None, *, lock: bool = False
     ) -> asyncpg.Record:
+        """The conversation the caller may act on (`claims` None: the hub itself, as when
+        the bot hands a chat over); raises the access rule's refusal otherwise."""
         conv = await conv_store.get(db, cid, lock=lock)
-        if conv is None:
-            raise NotFound("no such conversation")
-        if claims.role == "user":
-            if conv["user_id"] != claims.sub:
-                raise NotFound("no such conversation")
-        elif claims.role == "agent":
-            if conv["agent_id"] != claims.sub:
-                raise Forbidden("the conversation is not assigned to you")
+        role, caller = ("system", SYSTEM[1]) if claims is None else (claims.role, claims.sub)
+        access.ensure(access.may_act(role, caller, conv))
         return conv
 
     async def post(
@@ -143,23 +141,17 @@ class Chat:
         priority = routing.priority_for_topic(topic)
         async with self.store.acquire() as db:
             if lang:  # the chat's language becomes the user's for notifications too
-                await db.execute("update users set lang = $2 where id = $1", claims.sub, lang)
+                await user_store.set_lang(db, claims.sub, lang)
                 self.languages.forget(claims.sub)
             else:
-                lang = await db.fetchval("select lang from users where id = $1", claims.sub) or "zh"
-            conv = await db.fetchrow(
-                "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
-                " previous_agent_id)"
-                " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
-                " (select ca.agent_id from conversation_agents ca join conversations c on c.id ="
-                "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1))"
-                " returning *",
-                cid, claims.sub, topic, priority, status, lang,
-            )  # fmt: skip
+                lang = await user_store.lang(db, claims.sub) or "zh"
+            conv = await conv_store.create(
+                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang
+            )
 
         async def reply() -> None:
             async with self.store.acquire() as db:
-                now = await db.fetchval("select status from conversations where id = $1", cid)
+                now = await conv_store.status(db, cid)
             frame = {"type": "chat.opened", "conversation_id": cid, "status": now, "topic": topic}
             if fid is not None:
                 frame["id"] = fid
@@ -187,23 +179,14 @@ class Chat:
     async def escalate(self, claims: Claims | None, cid: str, topic: str | None = None) -> str:
         """From the bot to the human queue; `claims` None when the bot itself hands over."""
         async with self.store.acquire() as db, db.transaction():
-            if claims is None:
-                conv = await conv_store.get(db, cid, lock=True)
-                if conv is None:
-                    raise NotFound("no such conversation")
-            else:
-                conv = await self._conversation(db, cid, claims, lock=True)
+            conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "bot":
                 if conv["status"] in ("queued", "assigned"):
                     return conv["status"]
                 raise Conflict("the conversation is closed")
             topic = topic or conv["topic"]
-            conv = await db.fetchrow(
-                "update conversations set status = 'queued', enqueued_at = now(), topic = $2,"
-                " priority = case when priority = 'urgent' then priority else $3 end,"
-                " last_activity_at = now() where id = $1 returning *",
-                cid, topic, routing.priority_for_topic(topic),
-            )  # fmt: skip
+            priority = routing.priority_for_topic(topic)
+            conv = await conv_store.hand_to_queue(db, cid, topic, priority)
         await self.system_message(conv, "queued")
         await self.route()
         return "queued"
@@ -213,11 +196,7 @@ class Chat:
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] in ("resolved", "closed"):
                 return
-            conv = await db.fetchrow(
-                "update conversations set status = 'closed', closed_at = now(), closed_by = 'user',"
-                " queue_position = null where id = $1 returning *",
-                cid,
-            )
+            conv = await conv_store.close_by_user(db, cid)
         await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "user"}
         )
@@ -227,13 +206,7 @@ class Chat:
 
     async def close_idle(self, conv) -> None:
         async with self.store.acquire() as db:
-            row = await db.fetchrow(
-                "update conversations set status = 'closed', closed_at = now(), closed_by = 'system',"
-                " queue_position = null where id = $1 and status = any('{bot,queued,assigned}'::text[])"
-                " and last_activity_at = $2 returning *",
-                conv["id"],
-                conv["last_activity_at"],
-            )
+            row = await conv_store.close_if_idle(db, conv["id"], conv["last_activity_at"])
         if row is None:
             return  # something happened meanwhile
         await self.post(row, "system", *SYSTEM, system_text("idle", row["lang"]))
@@ -248,11 +221,7 @@ class Chat:
             conv = await self._conversation(db, cid, claims)
             if conv["status"] not in ("resolved", "closed"):
                 raise Conflict("a chat can be rated once it is closed")
-            rated = await db.fetchval(
-                "update conversations set rating = $2, rating_comment = $3"
-                " where id = $1 and rating is null returning true",
-                cid, score, comment,
-            )  # fmt: skip
+            rated = await conv_store.rate_once(db, cid, score, comment)
         if not rated:
             if (conv["rating"], conv["rating_comment"]) == (score, comment):
                 return  # the same rating again (a retry after a reconnect): already done
@@ -281,15 +250,10 @@ class Chat:
         await self._to_other_side(conv, claims, frame)
 
     async def read(self, claims: Claims, cid: str, seq: int) -> None:
-        column = "user_read_seq" if claims.role == "user" else "agent_read_seq"
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
             seq = min(seq, conv["last_seq"])
-            await db.execute(
-                f"update conversations set {column} = greatest({column}, $2) where id = $1",
-                cid,
-                seq,
-            )
+            await conv_store.mark_read(db, cid, _side(claims), seq)
         frame = {"type": "read", "conversation_id": cid, "seq": seq,
                  "by": {"role": _side(claims), "id": claims.sub}}  # fmt: skip
         await self._to_other_side(conv, claims, frame)
@@ -306,14 +270,8 @@ class Chat:
     async def note(self, claims: Claims, cid: str, text: str) -> dict:
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
-            row = await db.fetchrow(
-                "insert into notes (id, conversation_id, agent_id, agent_name, text)"
-                " values ($1, $2, $3, $4, $5) returning *",
-                new_id(), cid, claims.sub, claims.display_name, text,
-            )  # fmt: skip
-        frame = {"type": "note", "conversation_id": cid, "note_id": row["id"],
-                 "agent": {"id": claims.sub, "name": claims.display_name}, "text": text,
-                 "ts": row["created_at"].isoformat()}  # fmt: skip
+            note = await notes.add(db, cid, claims.sub, claims.display_name, text)
+        frame = {"type": "note", **note}
         # notes go to agent channels only: never to the user's channel
         targets = {claims.sub} | ({conv["agent_id"]} if conv["agent_id"] else set())
         for agent_id in targets:
@@ -327,11 +285,7 @@ class Chat:
                 raise Conflict("only an assigned chat can be resolved")
         await self.system_message(conv, "resolved")
         async with self.store.acquire() as db:
-            conv = await db.fetchrow(
-                "update conversations set status = 'resolved', resolved_at = now() where id = $1"
-                " returning *",
-                cid,
-            )
+            conv = await conv_store.mark_resolved(db, cid)
         await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
@@ -344,7 +298,7 @@ class Chat:
         if not to_agent and not to_topic:
             raise Invalid("give to_agent or to_topic")
         async with self.store.acquire() as db, db.transaction():
-            await db.execute("select pg_advisory_xact_lock($1)", assigner.ROUTING_LOCK)
+            await assigner.lock_routing(db)
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "assigned":
                 raise Conflict("only an assigned chat can be transferred")
@@ -356,27 +310,13 @@ class Chat:
                 chat = routing.QueuedChat(cid, conv["topic"], conv["priority"], 0.0)
                 target = routing.pick_agent_for_transfer(chat, agents, to_agent)
                 if target is None:
-                    exists = await db.fetchval("select 1 from agents where id = $1", to_agent)
-                    if not exists:
+                    if not await agent_store.exists(db, to_agent):
                         raise NotFound("no such agent")
                     raise Conflict("that agent is not online or has no free capacity")
-                conv = await db.fetchrow(
-                    "update conversations set agent_id = $2, assigned_at = now(),"
-                    " previous_agent_id = $3 where id = $1 returning *",
-                    cid, target, old,
-                )  # fmt: skip
-                await db.execute(
-                    "insert into conversation_agents (conversation_id, agent_id) values ($1, $2)"
-                    " on conflict do nothing",
-                    cid, target,
-                )  # fmt: skip
+                conv = await conv_store.transfer_to_agent(db, cid, target, old)
             else:
-                conv = await db.fetchrow(
-                    "update conversations set status = 'queued', agent_id = null, topic = $2,"
-                    " excluded_agents = array_append(excluded_agents, $3),"
-                    " previous_agent_id = null, queue_position = null where id = $1 returning *",
-                    cid, to_topic, old,
-                )  # fmt: skip
+                entry = routing.requeued(assigner.queued_chat(conv), old, to_topic=to_topic)
+                conv = await conv_store.requeue(db, entry)
         await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
                                        "to_agent": to_agent, "to_topic": to_topic})  # fmt: skip
         await self.push_agent_state(old)
@@ -388,12 +328,7 @@ class Chat:
 
     async def set_status(self, claims: Claims, status: str) -> dict:
         async with self.store.acquire() as db:
-            row = await db.fetchrow(
-                "update agents set status = $2, status_at = now() where id = $1 returning id",
-                claims.sub,
-                status,
-            )
-            if row is None:
+            if not await agent_store.set_status(db, claims.sub, status):
                 raise NotFound("no such agent: create it with `supporthub agent add`")
         if status == "offline":
             await self.requeue_agent_chats(claims.sub)
@@ -402,13 +337,11 @@ class Chat:
         return state
 
     async def requeue_agent_chats(self, agent_id: str) -> None:
-        """Put an agent's open chats back at the head of the queue (original enqueue time)."""
+        """Put an agent's open chats back at the head of the queue (original enqueue time).
+        They stay the agent's (preferred, not excluded as `routing.requeued()` would): it
+        gets them back if it returns before someone else takes them."""
         async with self.store.acquire() as db:
-            rows = await db.fetch(
-                "update conversations set status = 'queued', agent_id = null, previous_agent_id = $1,"
-                " queue_position = null where agent_id = $1 and status = 'assigned' returning *",
-                agent_id,
-            )
+            rows = await conv_store.requeue_agent_chats(db, agent_id)
         for conv in rows:
             await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": conv["id"],
                                                 "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
@@ -417,16 +350,12 @@ class Chat:
     async def take_back(self, cid: str, agent_id: str) -> None:
         """A new chat the agent did not answer in time goes back to the queue head,
         offered to someone else first."""
-        async with self.store.acquire() as db:
-            conv = await db.fetchrow(
-                "update conversations set status = 'queued', agent_id = null, queue_position = null,"
-                " excluded_agents = array_append(excluded_agents, $2), previous_agent_id = null"
-                " where id = $1 and agent_id = $2 and status = 'assigned' returning *",
-                cid,
-                agent_id,
-            )
-        if conv is None:
-            return
+        async with self.store.acquire() as db, db.transaction():
+            conv = await conv_store.get(db, cid, lock=True)
+            if conv is None or conv["agent_id"] != agent_id or conv["status"] != "assigned":
+                return  # transferred, closed or requeued meanwhile
+            entry = routing.requeued(assigner.queued_chat(conv), agent_id)
+            conv = await conv_store.requeue(db, entry)
         await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
         await self.system_message(conv, "requeued")
@@ -476,17 +405,15 @@ class Chat:
 
     async def announce_assignment(self, conv) -> None:
         async with self.store.acquire() as db:
-            agent = await db.fetchrow("select id, name from agents where id = $1", conv["agent_id"])
-            user = await db.fetchrow(
-                "select id, name, lang from users where id = $1", conv["user_id"]
-            )
+            agent = await agent_store.brief(db, conv["agent_id"])
+            user = await user_store.brief(db, conv["user_id"])
             history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
-            notes = await conv_store.notes(db, conv["id"])
+            conv_notes = await notes.listing(db, conv["id"])
         await self.delivery.to_user(conv["user_id"], {
             "type": "chat.assigned", "conversation_id": conv["id"],
             "agent": {"id": agent["id"], "name": agent["name"]},
         })  # fmt: skip
-        await self.delivery.to_agent(agent["id"], assigned_frame(conv, user, history, notes))
+        await self.delivery.to_agent(agent["id"], assigned_frame(conv, user, history, conv_notes))
         if (
             conv["previous_agent_id"]
             and conv["previous_agent_id"] != agent["id"]
@@ -502,18 +429,12 @@ class Chat:
 
     async def resume_agent(self, db, conn: Connection, resume) -> None:
         """An agent (re)connecting gets every chat assigned to them, with history."""
-        rows = await db.fetch(
-            "select * from conversations where agent_id = $1 and status = 'assigned' order by assigned_at",
-            conn.claims.sub,
-        )
         known = (resume.conversations or {}) if resume is not None else {}
-        for conv in rows:
-            user = await db.fetchrow(
-                "select id, name, lang from users where id = $1", conv["user_id"]
-            )
+        for conv in await conv_store.assigned_to(db, conn.claims.sub):
+            user = await user_store.brief(db, conv["user_id"])
             history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
-            notes = await conv_store.notes(db, conv["id"])
-            frame = assigned_frame(conv, user, history, notes)
+            conv_notes = await notes.listing(db, conv["id"])
+            frame = assigned_frame(conv, user, history, conv_notes)
             frame["resumed"] = True
             conn.send_frame(frame)
             conn.set_base(

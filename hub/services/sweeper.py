@@ -10,7 +10,9 @@ import time
 
 from hub.background import Background
 from hub.services.chat import Chat
-from hub.store import Store, stats
+from hub.store import Store, locks, stats
+from hub.store import agents as agent_store
+from hub.store import conversations as conv_store
 from hub.store.queue import PRESENCE_FRESH_S
 from supporthub_core.settings import Settings
 
@@ -40,48 +42,22 @@ class Sweeper:
 
     async def sweep_once(self) -> None:
         s, chat = self.settings, self.chat
-        async with self.store.acquire() as db:
-            got = await db.fetchval("select pg_try_advisory_lock($1)", SWEEP_LOCK)
-            if not got:
-                return
-            try:
-                gone = await db.fetch(
-                    "select a.id from agents a where (a.status <> 'offline' or exists (select 1 from"
-                    "  conversations c where c.agent_id = a.id and c.status = 'assigned'))"
-                    " and not exists (select 1 from agent_presence p where p.agent_id = a.id"
-                    "  and p.connections > 0 and p.seen_at > now() - make_interval(secs => $1))"
-                    " and greatest(a.status_at, (select max(seen_at) from agent_presence p"
-                    "  where p.agent_id = a.id)) < now() - make_interval(secs => $2)",
-                    PRESENCE_FRESH_S,
-                    s.agent_grace_s,
-                )
-                idle = await db.fetch(
-                    "select * from conversations where status = any('{bot,queued,assigned}'::text[])"
-                    " and last_activity_at < now() - make_interval(secs => $1) limit 100",
-                    s.chat_idle_close_s,
-                )
-                unanswered = []
-                if s.assignment_timeout_s > 0:
-                    unanswered = await db.fetch(
-                        "select c.id, c.agent_id from conversations c where c.status = 'assigned'"
-                        " and c.assigned_at < now() - make_interval(secs => $1)"
-                        " and not exists (select 1 from messages m where m.conversation_id = c.id"
-                        "  and m.sender_id = c.agent_id and m.created_at >= c.assigned_at) limit 100",
-                        s.assignment_timeout_s,
-                    )
-                if time.monotonic() - self._last_sample > SAMPLE_EVERY_S:
-                    self._last_sample = time.monotonic()
-                    await stats.sample_queue(db)
-            finally:
-                await db.execute("select pg_advisory_unlock($1)", SWEEP_LOCK)
-        for row in gone:
+        async with self.store.acquire() as db, locks.try_hold(db, SWEEP_LOCK) as mine:
+            if not mine:
+                return  # another node sweeps
+            gone = await agent_store.vanished(db, PRESENCE_FRESH_S, s.agent_grace_s)
+            idle = await conv_store.idle(db, s.chat_idle_close_s)
+            unanswered = []
+            if s.assignment_timeout_s > 0:
+                unanswered = await conv_store.unanswered(db, s.assignment_timeout_s)
+            if time.monotonic() - self._last_sample > SAMPLE_EVERY_S:
+                self._last_sample = time.monotonic()
+                await stats.sample_queue(db)
+        for agent_id in gone:
             async with self.store.acquire() as db:
-                await db.execute(
-                    "update agents set status = 'away', status_at = now() where id = $1 and status = 'online'",
-                    row["id"],
-                )
-            await chat.requeue_agent_chats(row["id"])
-            await chat.push_agent_state(row["id"])
+                await agent_store.mark_away(db, agent_id)
+            await chat.requeue_agent_chats(agent_id)
+            await chat.push_agent_state(agent_id)
         for conv in idle:
             await chat.close_idle(conv)
         for row in unanswered:

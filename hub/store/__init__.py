@@ -1,5 +1,5 @@
 """The store of record: every SQL statement of the hub lives in this package, grouped by
-aggregate (conversations, messages, notifications, users, agents, presence, queue,
+aggregate (conversations, notes, messages, notifications, users, agents, presence, queue,
 stats), and `Store` is the port the use cases receive."""
 
 from __future__ import annotations
@@ -48,3 +48,8 @@ class Store:
     def acquire(self, *, timeout: float | None = None) -> AbstractAsyncContextManager:
         """A connection for a few statements (`async with store.acquire() as db`)."""
         return self.pool.acquire(timeout=timeout)
+
+    async def ping(self, timeout: float = 2) -> bool:
+        """Whether PostgreSQL answers within `timeout` seconds (raises when it cannot)."""
+        async with self.acquire(timeout=timeout) as db:
+            return await db.fetchval("select 1", timeout=timeout) == 1

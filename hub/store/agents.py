@@ -64,3 +64,50 @@ async def listing(db: asyncpg.Connection) -> list[dict]:
         }  # fmt: skip
         for r in rows
     ]
+
+
+async def exists(db: asyncpg.Connection, agent_id: str) -> bool:
+    return bool(await db.fetchval("select 1 from agents where id = $1", agent_id))
+
+
+async def has_username(db: asyncpg.Connection, username: str) -> bool:
+    return bool(await db.fetchval("select 1 from agents where username = $1", username))
+
+
+async def brief(db: asyncpg.Connection, agent_id: str) -> asyncpg.Record | None:
+    """(id, name) of the agent."""
+    return await db.fetchrow("select id, name from agents where id = $1", agent_id)
+
+
+async def set_status(db: asyncpg.Connection, agent_id: str, status: str) -> bool:
+    """The status the agent chose; False when there is no such agent."""
+    row = await db.fetchrow(
+        "update agents set status = $2, status_at = now() where id = $1 returning id",
+        agent_id,
+        status,
+    )
+    return row is not None
+
+
+async def mark_away(db: asyncpg.Connection, agent_id: str) -> None:
+    """An online agent whose consoles are all gone is away."""
+    await db.execute(
+        "update agents set status = 'away', status_at = now() where id = $1 and status = 'online'",
+        agent_id,
+    )
+
+
+async def vanished(db: asyncpg.Connection, fresh_s: float, grace_s: float) -> list[str]:
+    """Agents online or holding chats with no console seen in the last `fresh_s` seconds,
+    and no sign of life (status change, presence) for `grace_s`: they left without saying."""
+    rows = await db.fetch(
+        "select a.id from agents a where (a.status <> 'offline' or exists (select 1 from"
+        "  conversations c where c.agent_id = a.id and c.status = 'assigned'))"
+        " and not exists (select 1 from agent_presence p where p.agent_id = a.id"
+        "  and p.connections > 0 and p.seen_at > now() - make_interval(secs => $1))"
+        " and greatest(a.status_at, (select max(seen_at) from agent_presence p"
+        "  where p.agent_id = a.id)) < now() - make_interval(secs => $2)",
+        fresh_s,
+        grace_s,
+    )
+    return [r["id"] for r in rows]

@@ -1,10 +1,13 @@
-"""Queries on conversations, messages, notes and agent presence."""
+"""Queries on conversations and their messages: open, route, hand over, close, rate."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import asyncpg
+
+from hub.rules import routing
 
 OPEN = ("bot", "queued", "assigned")
 
@@ -55,22 +58,6 @@ async def messages_after(
         limit,
     )
     return [message_frame(r) for r in rows]
-
-
-async def notes(db: asyncpg.Connection, conversation_id: str) -> list[dict]:
-    rows = await db.fetch(
-        "select * from notes where conversation_id = $1 order by created_at", conversation_id
-    )
-    return [
-        {
-            "note_id": r["id"],
-            "conversation_id": conversation_id,
-            "agent": {"id": r["agent_id"], "name": r["agent_name"]},
-            "text": r["text"],
-            "ts": r["created_at"].isoformat(),
-        }
-        for r in rows
-    ]
 
 
 async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
@@ -147,14 +134,7 @@ async def detail(db: asyncpg.Connection, conv: asyncpg.Record) -> dict:
             "agent": {"id": agent["id"], "name": agent["name"]} if agent else None,
             "participants": {
                 "user_id": conv["user_id"],
-                "agents": [
-                    r["agent_id"]
-                    for r in await db.fetch(
-                        "select agent_id from conversation_agents where conversation_id = $1"
-                        " order by assigned_at",
-                        conv["id"],
-                    )
-                ],
+                "agents": await agent_ids(db, conv["id"]),
             },
             "rating": conv["rating"],
             "rating_comment": conv["rating_comment"],
@@ -222,3 +202,224 @@ async def assigned_ids(db: asyncpg.Connection, agent_id: str) -> list[str]:
         "select id from conversations where agent_id = $1 and status = 'assigned'", agent_id
     )
     return [r["id"] for r in rows]
+
+
+# --- the life of a chat -------------------------------------------------------------------
+
+
+async def create(
+    db: asyncpg.Connection,
+    conversation_id: str,
+    user_id: str,
+    *,
+    topic: str,
+    priority: str,
+    status: str,
+    lang: str,
+) -> asyncpg.Record:
+    """A new chat, `bot` or `queued` (enqueued now). The agent who last served this
+    user is its preferred agent."""
+    return await db.fetchrow(
+        "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
+        " previous_agent_id)"
+        " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
+        " (select ca.agent_id from conversation_agents ca join conversations c on c.id ="
+        "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1))"
+        " returning *",
+        conversation_id, user_id, topic, priority, status, lang,
+    )  # fmt: skip
+
+
+async def status(db: asyncpg.Connection, conversation_id: str) -> str | None:
+    return await db.fetchval("select status from conversations where id = $1", conversation_id)
+
+
+async def hand_to_queue(
+    db: asyncpg.Connection, conversation_id: str, topic: str, priority: str
+) -> asyncpg.Record:
+    """From the bot to the human queue on `topic`, enqueued now; an urgent chat stays
+    urgent."""
+    return await db.fetchrow(
+        "update conversations set status = 'queued', enqueued_at = now(), topic = $2,"
+        " priority = case when priority = 'urgent' then priority else $3 end,"
+        " last_activity_at = now() where id = $1 returning *",
+        conversation_id, topic, priority,
+    )  # fmt: skip
+
+
+async def close_by_user(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Record:
+    return await db.fetchrow(
+        "update conversations set status = 'closed', closed_at = now(), closed_by = 'user',"
+        " queue_position = null where id = $1 returning *",
+        conversation_id,
+    )
+
+
+async def close_if_idle(
+    db: asyncpg.Connection, conversation_id: str, last_activity_at: datetime
+) -> asyncpg.Record | None:
+    """Close an open chat for inactivity; None when it moved on since `last_activity_at`
+    (a message, a close) and stays as it is."""
+    return await db.fetchrow(
+        "update conversations set status = 'closed', closed_at = now(), closed_by = 'system',"
+        " queue_position = null where id = $1 and status = any('{bot,queued,assigned}'::text[])"
+        " and last_activity_at = $2 returning *",
+        conversation_id,
+        last_activity_at,
+    )
+
+
+async def idle(db: asyncpg.Connection, idle_s: float, limit: int = 100) -> list[asyncpg.Record]:
+    """Open chats with no activity for `idle_s` seconds."""
+    return await db.fetch(
+        "select * from conversations where status = any('{bot,queued,assigned}'::text[])"
+        " and last_activity_at < now() - make_interval(secs => $1) limit $2",
+        idle_s,
+        limit,
+    )
+
+
+async def mark_resolved(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Record:
+    return await db.fetchrow(
+        "update conversations set status = 'resolved', resolved_at = now() where id = $1"
+        " returning *",
+        conversation_id,
+    )
+
+
+async def rate_once(
+    db: asyncpg.Connection, conversation_id: str, score: int, comment: str | None
+) -> bool:
+    """Store the rating; False when the chat has one already."""
+    rated = await db.fetchval(
+        "update conversations set rating = $2, rating_comment = $3"
+        " where id = $1 and rating is null returning true",
+        conversation_id, score, comment,
+    )  # fmt: skip
+    return bool(rated)
+
+
+async def mark_read(
+    db: asyncpg.Connection, conversation_id: str, side: Literal["user", "agent"], seq: int
+) -> None:
+    """The user's or the agents' read mark moves up to `seq`, never back."""
+    column = "user_read_seq" if side == "user" else "agent_read_seq"
+    await db.execute(
+        f"update conversations set {column} = greatest({column}, $2) where id = $1",
+        conversation_id,
+        seq,
+    )
+
+
+# --- who holds a chat ---------------------------------------------------------------------
+
+
+async def record_agent(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> None:
+    """Remember that `agent_id` held the chat (it may read it ever after)."""
+    await db.execute(
+        "insert into conversation_agents (conversation_id, agent_id) values ($1, $2)"
+        " on conflict do nothing",
+        conversation_id,
+        agent_id,
+    )
+
+
+async def agent_ids(db: asyncpg.Connection, conversation_id: str) -> list[str]:
+    """Every agent that held the chat, first first."""
+    rows = await db.fetch(
+        "select agent_id from conversation_agents where conversation_id = $1 order by assigned_at",
+        conversation_id,
+    )
+    return [r["agent_id"] for r in rows]
+
+
+async def is_serving(db: asyncpg.Connection, agent_id: str, user_id: str) -> bool:
+    """Whether the agent holds an assigned chat of this user now."""
+    return bool(
+        await db.fetchval(
+            "select 1 from conversations where user_id = $1 and agent_id = $2"
+            " and status = 'assigned'",
+            user_id,
+            agent_id,
+        )
+    )
+
+
+async def assigned_to(db: asyncpg.Connection, agent_id: str) -> list[asyncpg.Record]:
+    """The agent's assigned chats, oldest assignment first."""
+    return await db.fetch(
+        "select * from conversations where agent_id = $1 and status = 'assigned'"
+        " order by assigned_at",
+        agent_id,
+    )
+
+
+async def transfer_to_agent(
+    db: asyncpg.Connection, conversation_id: str, agent_id: str, from_agent: str
+) -> asyncpg.Record:
+    """Hand an assigned chat to `agent_id` by name. Run it in the caller's transaction."""
+    conv = await db.fetchrow(
+        "update conversations set agent_id = $2, assigned_at = now(),"
+        " previous_agent_id = $3 where id = $1 returning *",
+        conversation_id, agent_id, from_agent,
+    )  # fmt: skip
+    await record_agent(db, conversation_id, agent_id)
+    return conv
+
+
+async def requeue(db: asyncpg.Connection, entry: routing.QueuedChat) -> asyncpg.Record:
+    """Put a chat back in the queue as `entry` says (topic, priority, preferred and
+    excluded agents); it keeps its original enqueue time."""
+    return await db.fetchrow(
+        "update conversations set status = 'queued', agent_id = null, queue_position = null,"
+        " topic = $2, priority = $3, previous_agent_id = $4, excluded_agents = $5"
+        " where id = $1 returning *",
+        entry.conversation_id, entry.topic, entry.priority, entry.preferred_agent,
+        sorted(entry.excluded_agents),
+    )  # fmt: skip
+
+
+async def requeue_agent_chats(db: asyncpg.Connection, agent_id: str) -> list[asyncpg.Record]:
+    """Put the assigned chats of an agent who left back in the queue, kept for that agent
+    (preferred, not excluded) should it come back before someone else takes them."""
+    return await db.fetch(
+        "update conversations set status = 'queued', agent_id = null, previous_agent_id = $1,"
+        " queue_position = null where agent_id = $1 and status = 'assigned' returning *",
+        agent_id,
+    )
+
+
+async def unanswered(
+    db: asyncpg.Connection, timeout_s: float, limit: int = 100
+) -> list[asyncpg.Record]:
+    """(id, agent_id) of chats assigned over `timeout_s` seconds ago that the agent has
+    not written in since."""
+    return await db.fetch(
+        "select c.id, c.agent_id from conversations c where c.status = 'assigned'"
+        " and c.assigned_at < now() - make_interval(secs => $1)"
+        " and not exists (select 1 from messages m where m.conversation_id = c.id"
+        "  and m.sender_id = c.agent_id and m.created_at >= c.assigned_at) limit $2",
+        timeout_s, limit,
+    )  # fmt: skip
+
+
+# --- the help bot's memory ----------------------------------------------------------------
+
+
+async def bot_state(db: asyncpg.Connection, conversation_id: str) -> dict | None:
+    return await db.fetchval("select bot_state from conversations where id = $1", conversation_id)
+
+
+async def save_bot_state(db: asyncpg.Connection, conversation_id: str, state: dict) -> None:
+    await db.execute(
+        "update conversations set bot_state = $2 where id = $1", conversation_id, state
+    )
+
+
+async def open_with_bot_state(db: asyncpg.Connection, user_ids: list[str]) -> list[asyncpg.Record]:
+    """The open chats of these users in which the bot keeps a state."""
+    return await db.fetch(
+        "select * from conversations where user_id = any($1::text[]) and bot_state is not null"
+        " and status = any('{bot,queued,assigned}'::text[])",
+        user_ids,
+    )

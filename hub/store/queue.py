@@ -53,17 +53,19 @@ async def load_queue(db: asyncpg.Connection) -> list[routing.QueuedChat]:
         "select id, topic, priority, enqueued_at, previous_agent_id, excluded_agents"
         " from conversations where status = 'queued' order by enqueued_at limit 5000"
     )
-    return [
-        routing.QueuedChat(
-            conversation_id=r["id"],
-            topic=r["topic"],
-            priority=r["priority"],
-            enqueued_at=_ts(r["enqueued_at"]),
-            preferred_agent=r["previous_agent_id"],
-            excluded_agents=frozenset(r["excluded_agents"]),
-        )
-        for r in rows
-    ]
+    return [queued_chat(r) for r in rows]
+
+
+def queued_chat(row: asyncpg.Record) -> routing.QueuedChat:
+    """A stored conversation as routing sees it in the queue."""
+    return routing.QueuedChat(
+        conversation_id=row["id"],
+        topic=row["topic"],
+        priority=row["priority"],
+        enqueued_at=_ts(row["enqueued_at"]),
+        preferred_agent=row["previous_agent_id"],
+        excluded_agents=frozenset(row["excluded_agents"]),
+    )
 
 
 class RouteResult:
@@ -76,10 +78,16 @@ class RouteResult:
         self.agents: list[routing.AgentLoad] = []
 
 
+async def lock_routing(db: asyncpg.Connection) -> None:
+    """Hold the routing lock until the transaction ends: one decider at a time across all
+    nodes (the router, a transfer)."""
+    await db.execute("select pg_advisory_xact_lock($1)", ROUTING_LOCK)
+
+
 async def route_once(pool: asyncpg.Pool, handle_time_s: float) -> RouteResult:
     result = RouteResult()
     async with pool.acquire() as db, db.transaction():
-        await db.execute("select pg_advisory_xact_lock($1)", ROUTING_LOCK)
+        await lock_routing(db)
         agents = await load_agents(db)
         queue = routing.relax_exclusions(await load_queue(db), agents)
         decisions = routing.plan(queue, agents) if queue else []
@@ -94,12 +102,7 @@ async def route_once(pool: asyncpg.Pool, handle_time_s: float) -> RouteResult:
             )
             if row is None:
                 continue
-            await db.execute(
-                "insert into conversation_agents (conversation_id, agent_id) values ($1, $2)"
-                " on conflict do nothing",
-                a.conversation_id,
-                a.agent_id,
-            )
+            await conv_store.record_agent(db, a.conversation_id, a.agent_id)
             await db.execute("update agents set idle_since = now() where id = $1", a.agent_id)
             metrics.QUEUE_WAIT.observe(
                 max(0.0, (row["assigned_at"] - row["enqueued_at"]).total_seconds())
