@@ -17,7 +17,7 @@ from hub.cluster.node import Node
 from hub.services import broadcasts
 from hub.ws import handlers
 from hub.ws.endpoint import WebSocketEndpoint
-from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
+from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
+        middleware=edge_middleware(),
     )
     app.state.node = node
     app.state.secret = secret

@@ -120,7 +120,7 @@ def create_app(
 
     from payments.api import routes as payment_routes
     from supporthub_core.db import create_pool
-    from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
+    from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "payments"})
@@ -159,6 +159,7 @@ def create_app(
         ],
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
+        middleware=edge_middleware(),
     )
     app.state.secret = secret
     app.state.settings = settings

@@ -1,14 +1,16 @@
 """The HTTP edge both services share: who is calling, a JSON body that fails clearly, the
-error shape, and the metrics page."""
+error shape, the metrics page, and the middleware that caps request bodies."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -23,7 +25,11 @@ from supporthub_core.errors import (
     error_response,
 )
 
+#: The default cap of a request body, for every HTTP endpoint of hub and payments.
 MAX_BODY = 64 * 1024
+#: Larger caps by path prefix (the longest matching prefix wins), for endpoints that take
+#: more than a JSON document: a multipart upload route adds its prefix here.
+BODY_LIMITS: dict[str, int] = {}
 
 
 def caller(request: Request) -> Claims:
@@ -76,3 +82,89 @@ ERROR_HANDLERS: dict[Any, Any] = {HubError: _hub_error, HTTPException: _http_err
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text format of this process's default registry."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- the body cap ----------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over its cap is refused with 413 and the JSON
+    error shape, and the connection is closed, without reading the rest.
+
+    A `Content-Length` over the cap is refused before a byte of the body is read; a chunked
+    (or lying) body is counted as it is received and cut off at the cap: the handler that
+    reads it gets TooLarge (mapped to 413 by ERROR_HANDLERS) and the server stops reading.
+    Only `http` scopes are looked at; WebSocket scopes pass untouched.
+    """
+
+    def __init__(self, app, *, default: int = MAX_BODY, limits: Mapping[str, int] | None = None):
+        self.app = app
+        self.default = default
+        limits = BODY_LIMITS if limits is None else limits
+        self.limits = sorted(limits.items(), key=lambda item: -len(item[0]))
+
+    def cap(self, path: str) -> int:
+        for prefix, cap in self.limits:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return cap
+        return self.default
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = self.cap(scope["path"])
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+            status = 413 if declared.isdigit() else 400
+            await _refuse(scope, receive, send, status, "request body too large", close=True)
+            return
+        received = 0
+        over = False
+
+        async def capped_receive():
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    over = True
+                    raise TooLarge(f"request body too large (over {cap} bytes)")
+            return message
+
+        started = False
+
+        async def closing_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if over:  # the rest of the body is not read: end the connection after this
+                    headers = [h for h in message.get("headers", []) if h[0] != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, closing_send)
+        except TooLarge:
+            if started:
+                raise
+            await _refuse(scope, receive, send, 413, "request body too large", close=True)
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value.decode("latin-1").strip()
+    return None
+
+
+async def _refuse(scope, receive, send, status: int, message: str, *, close: bool) -> None:
+    code = HTTP_CODES.get(status, "invalid")
+    headers = {"Connection": "close"} if close else None
+    response = JSONResponse(error_body(code, message), status_code=status, headers=headers)
+    await response(scope, receive, send)
+
+
+def edge_middleware(limits: Mapping[str, int] | None = None) -> list[Middleware]:
+    """The middleware every app of hub and payments runs its HTTP routes behind."""
+    return [Middleware(BodyLimit, limits=limits)]
