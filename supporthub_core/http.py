@@ -3,6 +3,7 @@ error shape, the metrics page, and the middleware that caps request bodies."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,14 +17,19 @@ from starlette.responses import JSONResponse, Response
 
 from supporthub_core.auth import Claims, bearer, verify_token
 from supporthub_core.errors import (
+    DATA_ERRORS,
+    OUTAGES,
     BadFrame,
     HubError,
     Invalid,
     TooLarge,
     Unauthorized,
+    as_hub_error,
     error_body,
     error_response,
 )
+
+log = logging.getLogger(__name__)
 
 #: The default cap of a request body, for every HTTP endpoint of hub and payments.
 MAX_BODY = 64 * 1024
@@ -72,11 +78,30 @@ async def _hub_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, "invalid")
-    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
 
 
-#: Starlette `exception_handlers` for every app: errors as `{"error": {code, message}}`.
-ERROR_HANDLERS: dict[Any, Any] = {HubError: _hub_error, HTTPException: _http_error}
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    """The store or the bus is down (503 `unavailable`, Retry-After), or refused a value
+    that got past the edge (422 `invalid`)."""
+    error = as_hub_error(exc)
+    assert error is not None
+    if error.status == 503:
+        log.warning("%s %s: store or bus unavailable: %r", request.method, request.url.path, exc)
+    else:
+        log.warning("%s %s: the store refused a value: %r", request.method, request.url.path, exc)
+    return error_response(error)
+
+
+#: Starlette `exception_handlers` for every app: errors as `{"error": {code, message}}`;
+#: an outage of PostgreSQL or Redis is 503 `unavailable` with Retry-After, never a 500.
+ERROR_HANDLERS: dict[Any, Any] = {
+    HubError: _hub_error,
+    HTTPException: _http_error,
+    **{cls: _store_error for cls in OUTAGES + DATA_ERRORS},
+}
 
 
 async def metrics_endpoint(request: Request) -> Response:
