@@ -95,3 +95,25 @@ async def test_payments_alone_answers_unavailable_while_postgres_is_down(own_pg,
         finally:
             own_pg.start()
 
+
+async def test_a_broadcast_while_redis_is_down_is_stored_and_accepted(isolated, services):
+    """Stored first, pushed live when it can be: with Redis down the answer is 202 (the
+    users get it when they reconnect), not a 503 that would make the caller send it twice."""
+    import asyncpg
+
+    server = await start_hub(isolated)
+    try:
+        isolated.redis.stop()
+        try:
+            async with server.http(server.token("s1", "supervisor")) as http:
+                resp = await http.post("/api/broadcasts", json={"title": "t", "body": "b"})
+            assert resp.status_code == 202, resp.text
+        finally:
+            isolated.redis.start()
+        conn = await asyncpg.connect(isolated.dsn)
+        try:
+            assert await conn.fetchval("select count(*) from broadcasts") == 1
+        finally:
+            await conn.close()
+    finally:
+        await server.stop()
