@@ -18,7 +18,8 @@ from starlette.routing import Route
 from payments import ledger, outbox
 from supporthub_core.auth import Claims, require_role
 from supporthub_core.errors import Forbidden, Invalid, NotFound
-from supporthub_core.http import caller, json_body
+from supporthub_core.http import caller, json_body, query
+from supporthub_core.validation import INT64_MAX, QueryInt
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +72,20 @@ def _service(request: Request):
     return request.app.state.payments
 
 
-def _limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid("limit: must be an integer") from None
-    if not 1 <= value <= maximum:
-        raise Invalid(f"limit: must be between 1 and {maximum}")
-    return value
+Limit = Annotated[QueryInt, Field(ge=1, le=MAX_LIMIT)]
+
+
+class LimitQuery(BaseModel):
+    limit: Limit = DEFAULT_LIMIT
+
+
+class PaymentsQuery(LimitQuery):
+    user_id: Id | None = None
+
+
+class EventsQuery(BaseModel):
+    after_id: Annotated[QueryInt, Field(ge=0, le=INT64_MAX)] = 0
+    limit: Annotated[QueryInt, Field(ge=1, le=1000)] = 100
 
 
 def _may_read_account(claims: Claims, user_id: str) -> None:
@@ -129,8 +133,8 @@ async def get_payment(request: Request) -> JSONResponse:
 
 async def list_payments(request: Request) -> JSONResponse:
     claims = caller(request)
-    limit = _limit(request)
-    user_id = request.query_params.get("user_id") or None
+    params = query(request, PaymentsQuery)
+    limit, user_id = params.limit, params.user_id
     if claims.role == "user":
         if user_id is not None and user_id != claims.sub:
             raise Forbidden("you may only list your own payments")
@@ -184,7 +188,7 @@ async def account_alerts(request: Request) -> JSONResponse:
     claims = caller(request)
     user_id = request.path_params["user_id"]
     _may_read_account(claims, user_id)
-    limit = _limit(request)
+    limit = query(request, LimitQuery).limit
     async with _service(request).pool.acquire() as conn:
         alerts = await outbox.alerts_for(conn, user_id, limit)
     return JSONResponse({"user_id": user_id, "alerts": alerts})
@@ -216,14 +220,9 @@ async def events(request: Request) -> JSONResponse:
     """Outbox catch-up for the hub: events with outbox_id > after_id, in commit order."""
     claims = caller(request)
     require_role(claims, "service", "supervisor")
-    raw = request.query_params.get("after_id", "0")
-    try:
-        after_id = int(raw)
-    except ValueError:
-        raise Invalid("after_id: must be an integer") from None
-    limit = _limit(request, default=100, maximum=1000)
+    params = query(request, EventsQuery)
     async with _service(request).pool.acquire() as conn:
-        items, next_after = await outbox.read_after(conn, max(after_id, 0), limit)
+        items, next_after = await outbox.read_after(conn, params.after_id, params.limit)
     return JSONResponse({"events": items, "next_after_id": next_after})
 
 

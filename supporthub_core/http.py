@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,8 +28,10 @@ from supporthub_core.errors import (
     error_body,
     error_response,
 )
+from supporthub_core.validation import NUL, NUL_MESSAGE, has_nul
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 #: The default cap of a request body, for every HTTP endpoint of hub and payments.
 MAX_BODY = 64 * 1024
@@ -45,7 +47,10 @@ def caller(request: Request) -> Claims:
     return verify_token(request.app.state.secret, token)
 
 
-async def json_body(request: Request, model: type[BaseModel] | None = None) -> Any:
+async def json_body(request: Request, model: type[M] | None = None) -> Any:
+    """The request's JSON body, validated into `model`: 400 if it is not JSON or holds a
+    NUL character anywhere (keys included), 422 (with the field and why) if it does not
+    fit the model. Bodies over the cap never get here (RequestGuard)."""
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise TooLarge("request body too large")
@@ -53,6 +58,9 @@ async def json_body(request: Request, model: type[BaseModel] | None = None) -> A
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
         raise BadFrame("the body is not valid JSON", status=400) from None
+    # JSON can only carry NUL as the escape \u0000: look deeper only when that is there
+    if b"\\u0000" in raw and has_nul(data):
+        raise Invalid(f"the body {NUL_MESSAGE}", status=400)
     if model is None:
         return data
     if not isinstance(data, dict):
@@ -60,9 +68,24 @@ async def json_body(request: Request, model: type[BaseModel] | None = None) -> A
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "body"
-        raise Invalid(f"{loc}: {first['msg']}") from None
+        raise Invalid(_explain(exc, "body")) from None
+
+
+def query(request: Request, model: type[M]) -> M:
+    """The query string validated into `model` (the last value of a repeated name; an
+    empty value is as good as absent): 422 with the parameter and why. NUL characters
+    never get here (RequestGuard answers 400)."""
+    data = {k: v for k, v in request.query_params.items() if v != ""}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(_explain(exc, "query")) from None
+
+
+def _explain(exc: ValidationError, where: str) -> str:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or where
+    return f"{loc}: {first['msg']}"
 
 
 HTTP_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -109,12 +132,15 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-# --- the body cap ----------------------------------------------------------------------
+# --- the guard in front of every route ------------------------------------------------
 
 
-class BodyLimit:
-    """Pure ASGI middleware: a request body over its cap is refused with 413 and the JSON
-    error shape, and the connection is closed, without reading the rest.
+class RequestGuard:
+    """Pure ASGI middleware in front of every HTTP route of hub and payments.
+
+    A request body over its cap is refused with 413 and the JSON error shape, and the
+    connection is closed, without reading the rest. A NUL character in the path or the
+    query string (so in any path or query parameter) is refused with 400.
 
     A `Content-Length` over the cap is refused before a byte of the body is read; a chunked
     (or lying) body is counted as it is received and cut off at the cap: the handler that
@@ -137,6 +163,11 @@ class BodyLimit:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _nul_in_target(scope):
+            await _refuse(
+                scope, receive, send, 400, f"the path or query {NUL_MESSAGE}", close=False
+            )
             return
         cap = self.cap(scope["path"])
         declared = _header(scope, b"content-length")
@@ -176,6 +207,20 @@ class BodyLimit:
             await _refuse(scope, receive, send, 413, "request body too large", close=True)
 
 
+def _nul_in_target(scope) -> bool:
+    """A NUL in the path or the query string, raw or percent-encoded: path parameters and
+    query parameters come from these, so no handler ever sees one."""
+    query = scope.get("query_string") or b""
+    raw_path = scope.get("raw_path") or b""
+    return (
+        NUL in scope["path"]
+        or b"%00" in query
+        or b"\x00" in query
+        or b"%00" in raw_path
+        or b"\x00" in raw_path
+    )
+
+
 def _header(scope, name: bytes) -> str | None:
     for key, value in scope.get("headers") or ():
         if key == name:
@@ -192,4 +237,4 @@ async def _refuse(scope, receive, send, status: int, message: str, *, close: boo
 
 def edge_middleware(limits: Mapping[str, int] | None = None) -> list[Middleware]:
     """The middleware every app of hub and payments runs its HTTP routes behind."""
-    return [Middleware(BodyLimit, limits=limits)]
+    return [Middleware(RequestGuard, limits=limits)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -9,33 +12,34 @@ from starlette.routing import Route
 from hub.helpbot.article import LANGS
 from hub.helpbot.catalog import DEFAULT_LANG, load_help_center
 from hub.helpbot.search import MAX_QUERY_CHARS
-from supporthub_core.errors import HubError, Invalid, NotFound, error_response
+from supporthub_core.errors import HubError, NotFound, error_response
+from supporthub_core.http import query
+from supporthub_core.validation import QueryInt
 
 MAX_LIMIT = 20
 # Articles change only with a deploy; let browsers and proxies keep them a few minutes.
 CACHE_HEADERS = {"Cache-Control": "public, max-age=300"}
 
 
-def _lang(request: Request, default: str | None = DEFAULT_LANG) -> str | None:
-    lang = request.query_params.get("lang")
-    if lang is None or lang == "":
-        return default
-    if lang not in LANGS:
-        raise Invalid(f"lang must be one of {', '.join(LANGS)}")
-    return lang
+Lang = Literal["zh", "en"]
+assert get_args(Lang) == LANGS
 
 
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "5")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise Invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
+class LangQuery(BaseModel):
+    lang: Lang | None = None
+
+
+class SearchQuery(LangQuery):
+    q: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)
+    ]
+    limit: Annotated[QueryInt, Field(ge=1, le=MAX_LIMIT)] = 5
 
 
 async def list_articles(request: Request) -> JSONResponse:
     """GET /api/help/articles?lang=zh|en -> [{slug, title, topic, summary, lang}]."""
     try:
-        lang = _lang(request)
+        lang = query(request, LangQuery).lang
     except HubError as exc:
         return error_response(exc)
     articles = load_help_center().articles(lang or DEFAULT_LANG)
@@ -45,7 +49,7 @@ async def list_articles(request: Request) -> JSONResponse:
 async def get_article(request: Request) -> JSONResponse:
     """GET /api/help/articles/{slug}?lang= -> the article with its body (Markdown)."""
     try:
-        lang = _lang(request) or DEFAULT_LANG
+        lang = query(request, LangQuery).lang or DEFAULT_LANG
         slug = request.path_params["slug"]
         help_center = load_help_center()
         article = help_center.get(slug, lang)
@@ -67,16 +71,10 @@ async def search_articles(request: Request) -> JSONResponse:
     Without `lang` the language is detected from the question.
     """
     try:
-        lang = _lang(request, default=None)
-        q = request.query_params.get("q", "").strip()
-        if not q:
-            raise Invalid("q is required")
-        if len(q) > MAX_QUERY_CHARS:
-            raise Invalid(f"q is longer than {MAX_QUERY_CHARS} characters")
-        limit = _limit(request)
+        params = query(request, SearchQuery)
     except HubError as exc:
         return error_response(exc)
-    hits = load_help_center().search(q, lang, limit)
+    hits = load_help_center().search(params.q, params.lang, params.limit)
     return JSONResponse([h.as_dict() for h in hits])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field, StrictStr
@@ -17,10 +17,11 @@ from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import stats as stats_mod
 from supporthub_core.auth import issue_token, require_role
-from supporthub_core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from supporthub_core.http import caller, json_body
+from supporthub_core.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from supporthub_core.http import caller, json_body, query
+from supporthub_core.validation import QueryInt
 
-STATUSES = ("bot", "queued", "assigned", "resolved", "closed", "open")
+Status = Literal["bot", "queued", "assigned", "resolved", "closed", "open"]
 TOKEN_TTL = 12 * 3600
 
 
@@ -33,6 +34,17 @@ class Broadcast(BaseModel):
     title: Annotated[StrictStr, Field(min_length=1, max_length=200)]
     body: Annotated[StrictStr, Field(min_length=1, max_length=4000)]
     data: dict | None = None
+
+
+class ConversationsQuery(BaseModel):
+    status: Status | None = None
+    limit: Annotated[QueryInt, Field(ge=1, le=500)] = 50
+    user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class DevTokenQuery(BaseModel):
+    user: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
 class LoginGuard:
@@ -119,16 +131,8 @@ async def get_conversation(request: Request) -> JSONResponse:
 
 async def list_conversations(request: Request) -> JSONResponse:
     claims = caller(request)
-    status = request.query_params.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise Invalid(f"status must be one of {', '.join(STATUSES)}")
-    try:
-        limit = int(request.query_params.get("limit", "50"))
-    except ValueError:
-        raise Invalid("limit must be a number") from None
-    if not 1 <= limit <= 500:
-        raise Invalid("limit must be between 1 and 500")
-    user_id = request.query_params.get("user_id") or None
+    params = query(request, ConversationsQuery)
+    status, limit, user_id = params.status, params.limit, params.user_id
     node = request.app.state.node
     async with node.pool.acquire() as db:
         if claims.role == "user":
@@ -183,10 +187,9 @@ async def send_broadcast(node, title: str, body: str, data: dict) -> int:
 
 async def dev_token(request: Request) -> JSONResponse:
     """Dev only: a demo user token for the web chat (absent from `serve`)."""
-    user_id = request.query_params.get("user") or f"demo-{secrets.token_hex(3)}"
-    if len(user_id) > 64:
-        raise Invalid("user id too long")
-    name = request.query_params.get("name") or await _account_name(request, user_id) or user_id
+    params = query(request, DevTokenQuery)
+    user_id = params.user or f"demo-{secrets.token_hex(3)}"
+    name = params.name or await _account_name(request, user_id) or user_id
     token = issue_token(request.app.state.secret, user_id, "user", name=name, ttl=TOKEN_TTL)
     return JSONResponse({"token": token, "user_id": user_id, "name": name})
 
