@@ -111,16 +111,18 @@ AnnounceWith = Callable[[asyncpg.Pool, Any, str, str, dict], Awaitable[int]]
 def create_app(
     settings: Any, *, dsn: str, redis_url: str, secret: str, announce: AnnounceWith
 ) -> Any:
-    """The payments API alone: payments routes, /healthz, /readyz, /metrics."""
+    """The payments API alone: payments routes, /healthz, /readyz, /metrics, and its own
+    /openapi.json and /api/docs."""
     import redis.asyncio as aioredis
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from payments.api import routes as payment_routes
+    from payments.api import api as payments_api
     from supporthub_core.db import create_pool
     from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
+    from supporthub_core.openapi import docs_routes
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "payments"})
@@ -155,7 +157,8 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
-            *payment_routes,
+            *payments_api.routes(),
+            *docs_routes(payments_api.operations, title="supporthub payments"),
         ],
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, StrictStr
+from pydantic import AfterValidator, BeforeValidator, Field, StrictStr
 
 #: The largest integer the store holds (PostgreSQL bigint).
 INT64_MAX = 2**63 - 1
@@ -54,5 +54,7 @@ def _ascii_int(value: object) -> object:
     return value
 
 
-#: An integer from a query string: ASCII digits only; bound it with Field(ge=, le=).
-QueryInt = Annotated[int, BeforeValidator(_ascii_int)]
+def query_int(ge: int, le: int) -> Any:
+    """An integer from a query string: ASCII digits only, from `ge` to `le`. (The bounds
+    go before the validator so that the JSON schema shows them as minimum and maximum.)"""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_ascii_int)]

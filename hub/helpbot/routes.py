@@ -7,14 +7,14 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from hub.helpbot.article import LANGS
 from hub.helpbot.catalog import DEFAULT_LANG, load_help_center
 from hub.helpbot.search import MAX_QUERY_CHARS
 from supporthub_core.errors import HubError, NotFound, error_response
 from supporthub_core.http import query
-from supporthub_core.validation import QueryInt
+from supporthub_core.openapi import Api
+from supporthub_core.validation import query_int
 
 MAX_LIMIT = 20
 # Articles change only with a deploy; let browsers and proxies keep them a few minutes.
@@ -31,11 +31,45 @@ class LangQuery(BaseModel):
 
 class SearchQuery(LangQuery):
     q: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S"
+        ),
     ]
-    limit: Annotated[QueryInt, Field(ge=1, le=MAX_LIMIT)] = 5
+    limit: query_int(1, MAX_LIMIT) = 5
 
 
+class ArticleListing(BaseModel):
+    slug: str
+    title: str
+    topic: str
+    summary: str
+    lang: Lang
+
+
+class ArticleOut(ArticleListing):
+    body: str = Field(description="Markdown.")
+    other_langs: list[Lang]
+
+
+class SearchHit(BaseModel):
+    slug: str
+    title: str
+    score: float
+
+
+api = Api("help")
+
+
+@api.route(
+    "GET",
+    "/api/help/articles",
+    summary="Help articles",
+    query=LangQuery,
+    response=list[ArticleListing],
+    auth=False,
+    store=False,
+)
 async def list_articles(request: Request) -> JSONResponse:
     """GET /api/help/articles?lang=zh|en -> [{slug, title, topic, summary, lang}]."""
     try:
@@ -46,6 +80,16 @@ async def list_articles(request: Request) -> JSONResponse:
     return JSONResponse([a.listing() for a in articles], headers=CACHE_HEADERS)
 
 
+@api.route(
+    "GET",
+    "/api/help/articles/{slug}",
+    summary="One help article",
+    query=LangQuery,
+    response=ArticleOut,
+    errors=(404,),
+    auth=False,
+    store=False,
+)
 async def get_article(request: Request) -> JSONResponse:
     """GET /api/help/articles/{slug}?lang= -> the article with its body (Markdown)."""
     try:
@@ -65,6 +109,15 @@ async def get_article(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=CACHE_HEADERS)
 
 
+@api.route(
+    "GET",
+    "/api/help/search",
+    summary="Search the help articles, best first",
+    query=SearchQuery,
+    response=list[SearchHit],
+    auth=False,
+    store=False,
+)
 async def search_articles(request: Request) -> JSONResponse:
     """GET /api/help/search?q=&lang=zh|en[&limit=] -> [{slug, title, score}], best first.
 
@@ -78,8 +131,4 @@ async def search_articles(request: Request) -> JSONResponse:
     return JSONResponse([h.as_dict() for h in hits])
 
 
-routes: list[Route] = [
-    Route("/api/help/articles", list_articles, methods=["GET"]),
-    Route("/api/help/articles/{slug}", get_article, methods=["GET"]),
-    Route("/api/help/search", search_articles, methods=["GET"]),
-]
+routes = api.routes()

@@ -10,7 +10,6 @@ import asyncpg
 from pydantic import BaseModel, Field, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from hub.services import broadcasts
 from hub.store import agents as agent_store
@@ -19,7 +18,8 @@ from hub.store import stats as stats_mod
 from supporthub_core.auth import issue_token, require_role
 from supporthub_core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from supporthub_core.http import caller, json_body, query
-from supporthub_core.validation import QueryInt
+from supporthub_core.openapi import Api
+from supporthub_core.validation import query_int
 
 Status = Literal["bot", "queued", "assigned", "resolved", "closed", "open"]
 TOKEN_TTL = 12 * 3600
@@ -36,9 +36,168 @@ class Broadcast(BaseModel):
     data: dict | None = None
 
 
+# --- responses (documented in /openapi.json) -------------------------------------------
+
+
+class AgentInfo(BaseModel):
+    id: str
+    name: str
+    role: Literal["agent", "supervisor"]
+    skills: list[str]
+    capacity: int
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="Bearer token for the console and the socket (12 h).")
+    agent: AgentInfo
+
+
+class Party(BaseModel):
+    id: str
+    name: str | None
+
+
+class Participants(BaseModel):
+    user_id: str
+    agents: list[str]
+
+
+class ConversationSummary(BaseModel):
+    conversation_id: str
+    user_id: str
+    topic: str
+    priority: Literal["urgent", "high", "normal"]
+    status: Literal["bot", "queued", "assigned", "resolved", "closed"]
+    agent_id: str | None
+    last_seq: int
+    created_at: str
+    lang: str
+
+
+class ConversationItem(ConversationSummary):
+    user: Party
+    agent: Party | None
+    rating: int | None
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationItem]
+
+
+class Sender(BaseModel):
+    role: Literal["user", "agent", "bot", "system"]
+    id: str
+    name: str
+
+
+class MessageOut(BaseModel):
+    type: Literal["message"]
+    conversation_id: str
+    seq: int
+    message_id: str
+    client_msg_id: str | None = None
+    sender: Sender
+    text: str
+    ts: str
+
+
+class NoteOut(BaseModel):
+    note_id: str
+    conversation_id: str
+    agent: Party
+    text: str
+    ts: str
+
+
+class ConversationDetail(ConversationSummary):
+    user: Party
+    agent: Party | None
+    participants: Participants
+    rating: int | None
+    rating_comment: str | None
+    alert: dict | None
+    closed_by: str | None
+    resolved_at: str | None
+    closed_at: str | None
+    user_read_seq: int
+    agent_read_seq: int
+    messages: list[MessageOut]
+    notes: list[NoteOut] | None = Field(None, description="Staff only: private notes.")
+
+
+class AgentRow(BaseModel):
+    id: str
+    name: str
+    skills: list[str]
+    capacity: int
+    status: Literal["online", "away", "offline"]
+    active: int
+    supervisor: bool
+
+
+class AgentList(BaseModel):
+    agents: list[AgentRow]
+
+
+class QueueStats(BaseModel):
+    total: int
+    by_priority: dict[str, int]
+    oldest_wait_s: float
+
+
+class AgentStats(BaseModel):
+    online: int
+    away: int
+    busy: int
+
+
+class Average(BaseModel):
+    avg: float | None
+
+
+class WaitStats(Average):
+    p90: float | None
+
+
+class Csat(Average):
+    count: int
+
+
+class QueueSample(BaseModel):
+    ts: str
+    queued: int
+    avg_wait_s: float
+
+
+class Stats(BaseModel):
+    window: str
+    queue: QueueStats
+    agents: AgentStats
+    waiting_time_s: WaitStats
+    first_response_s: Average
+    resolution_s: Average
+    csat: Csat
+    conversations: int
+    history: list[QueueSample]
+
+
+class BroadcastOut(BaseModel):
+    broadcast_id: int
+    status: Literal["accepted"]
+
+
+class DevToken(BaseModel):
+    token: str
+    user_id: str
+    name: str
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
 class ConversationsQuery(BaseModel):
     status: Status | None = None
-    limit: Annotated[QueryInt, Field(ge=1, le=500)] = 50
+    limit: query_int(1, 500) = 50
     user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
@@ -71,8 +230,19 @@ class LoginGuard:
 
 
 login_guard = LoginGuard()
+api = Api("hub")
+dev_api = Api("dev")
 
 
+@api.route(
+    "POST",
+    "/api/agents/login",
+    summary="Agent login",
+    body=Login,
+    response=LoginOut,
+    auth=False,
+    errors=(401, 429),
+)
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
     attempt = f"{body.username}\0{request.client.host if request.client else ''}"
@@ -101,6 +271,13 @@ async def login(request: Request) -> JSONResponse:
     )
 
 
+@api.route(
+    "GET",
+    "/api/conversations/{conversation_id}",
+    summary="A conversation with its messages (participants and supervisors)",
+    response=ConversationDetail,
+    errors=(403, 404),
+)
 async def get_conversation(request: Request) -> JSONResponse:
     claims = caller(request)
     cid = request.path_params["conversation_id"]
@@ -129,6 +306,14 @@ async def get_conversation(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+@api.route(
+    "GET",
+    "/api/conversations",
+    summary="Conversations (users: their own)",
+    query=ConversationsQuery,
+    response=ConversationList,
+    errors=(403,),
+)
 async def list_conversations(request: Request) -> JSONResponse:
     claims = caller(request)
     params = query(request, ConversationsQuery)
@@ -155,6 +340,9 @@ async def list_conversations(request: Request) -> JSONResponse:
     return JSONResponse({"conversations": rows})
 
 
+@api.route(
+    "GET", "/api/agents", summary="Agents and their load (staff)", response=AgentList, errors=(403,)
+)
 async def list_agents(request: Request) -> JSONResponse:
     claims = caller(request)
     if not claims.is_staff:
@@ -164,6 +352,13 @@ async def list_agents(request: Request) -> JSONResponse:
         return JSONResponse({"agents": await agent_store.listing(db)})
 
 
+@api.route(
+    "GET",
+    "/api/stats",
+    summary="Queue, agents, waiting and resolution times, CSAT",
+    response=Stats,
+    errors=(403,),
+)
 async def stats(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor")
@@ -172,6 +367,15 @@ async def stats(request: Request) -> JSONResponse:
         return JSONResponse(await stats_mod.compute(db))
 
 
+@api.route(
+    "POST",
+    "/api/broadcasts",
+    summary="A system notice to every user",
+    body=Broadcast,
+    response=BroadcastOut,
+    status=202,
+    errors=(403,),
+)
 async def broadcast(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor", "service")
@@ -185,6 +389,22 @@ async def send_broadcast(node, title: str, body: str, data: dict) -> int:
     return await broadcasts.announce(node.pool, node.bus.redis, node.secret, title, body, data)
 
 
+@dev_api.route(
+    "GET",
+    "/api/dev/token",
+    summary="A demo user token (dev only)",
+    query=DevTokenQuery,
+    response=DevToken,
+    auth=False,
+)
+@dev_api.route(
+    "POST",
+    "/api/dev/token",
+    summary="A demo user token (dev only)",
+    query=DevTokenQuery,
+    response=DevToken,
+    auth=False,
+)
 async def dev_token(request: Request) -> JSONResponse:
     """Dev only: a demo user token for the web chat (absent from `serve`)."""
     params = query(request, DevTokenQuery)
@@ -203,12 +423,5 @@ async def _account_name(request: Request, user_id: str) -> str | None:
         return None
 
 
-routes = [
-    Route("/api/agents/login", login, methods=["POST"]),
-    Route("/api/conversations", list_conversations, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
-    Route("/api/agents", list_agents, methods=["GET"]),
-    Route("/api/stats", stats, methods=["GET"]),
-    Route("/api/broadcasts", broadcast, methods=["POST"]),
-]
-dev_routes = [Route("/api/dev/token", dev_token, methods=["GET", "POST"])]
+routes = api.routes()
+dev_routes = dev_api.routes()
