@@ -256,6 +256,8 @@ def _query_parameters(model: type[BaseModel], schemas: dict) -> list[dict]:
     for name, prop in schema.get("properties", {}).items():
         prop = _not_null(prop)
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if name not in required:
+            param["allowEmptyValue"] = True  # `?limit=` is as good as no limit (query())
         field = model.model_fields[name]
         if field.description:
             param["description"] = field.description
