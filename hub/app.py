@@ -17,7 +17,8 @@ from hub.composition import Hub
 from hub.services import broadcasts
 from hub.ws import handlers
 from hub.ws.endpoint import WebSocketEndpoint
-from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
+from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
+from supporthub_core.openapi import Operation, docs_routes, routes_for
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,9 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
     ]
-    routes += _api_routes(dev=dev)
-    if with_payments:
-        routes += _payments_routes()
+    operations = _operations(dev=dev, with_payments=with_payments)
+    routes += routes_for(operations)
+    routes += docs_routes(operations, title="supporthub")
     routes += _static_routes()
 
     @contextlib.asynccontextmanager
@@ -84,6 +85,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
+        middleware=edge_middleware(),
     )
     app.state.hub = hub
     app.state.secret = secret
@@ -113,27 +115,26 @@ class HubApp:
         return getattr(self.app, name)
 
 
-def _api_routes(*, dev: bool) -> list:
+def _operations(*, dev: bool, with_payments: bool) -> list[Operation]:
+    """The REST operations this process serves: its routes and its /openapi.json."""
     from hub.http import api
 
-    routes = list(api.routes)
+    operations = list(api.api.operations)
     try:
-        from hub.helpbot.routes import routes as help_routes
+        from hub.helpbot.routes import api as help_api
 
-        routes += help_routes
+        operations += help_api.operations
     except ImportError:
         log.warning("help center not available")
     if dev:
-        routes += api.dev_routes
-    return routes
-
-
-def _payments_routes() -> list:
-    try:
-        from payments.api import routes
-    except ImportError:
-        return []
-    return list(routes)
+        operations += api.dev_api.operations
+    if with_payments:
+        try:
+            from payments.api import api as payments_api
+        except ImportError:
+            return operations
+        operations += payments_api.operations
+    return operations
 
 
 async def _start_payments(app: Starlette, hub: Hub, settings: Settings, secret: str) -> list:

@@ -10,21 +10,31 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from payments import ledger, outbox
 from supporthub_core.auth import Claims, require_role
 from supporthub_core.errors import Forbidden, Invalid, NotFound
-from supporthub_core.http import caller, json_body
+from supporthub_core.http import caller, json_body, query
+from supporthub_core.openapi import Api
+from supporthub_core.validation import INT64_MAX, query_int
 
 log = logging.getLogger(__name__)
 
 READERS = frozenset({"agent", "supervisor", "service"})
 Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+api = Api("payments")
 MAINTENANCE_TITLE = "系统维护通知 / Scheduled maintenance"
 MAINTENANCE_BODY = (
     "支付服务正在维护，暂时无法付款，请稍后再试。"
@@ -32,9 +42,18 @@ MAINTENANCE_BODY = (
 )
 
 
+AMOUNT_SCHEMA = {
+    "type": "string",
+    "pattern": "^[0-9]{1,16}(\\.[0-9]{1,2})?$",
+    "description": 'A decimal string, more than 0 and at most 1000000.00, such as "12.50".',
+    "examples": ["12.50"],
+}
+
+
 class PaymentIn(BaseModel):
-    to_account: Id
-    amount: Any  # a decimal string; checked by ledger.parse_amount
+    to_account: Id = Field(description="The payee's user id (accounts are keyed by user).")
+    # a decimal string; checked by ledger.parse_amount
+    amount: Annotated[Any, WithJsonSchema(AMOUNT_SCHEMA)]
     speed: Literal["instant", "standard"]
     idempotency_key: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     memo: Annotated[StrictStr, Field(max_length=200)] | None = None
@@ -67,21 +86,97 @@ class MaintenanceIn(BaseModel):
     message: Annotated[StrictStr, Field(max_length=1000)] | None = None
 
 
+# --- responses (documented in /openapi.json) -------------------------------------------
+
+
+class PaymentOut(BaseModel):
+    transaction_id: str
+    status: Literal["processing", "succeeded", "failed"]
+    from_account: str
+    to_account: str
+    amount: str
+    currency: str
+    speed: Literal["instant", "standard"]
+    created_at: str
+    reason: str | None = Field(None, description="Why it failed (only when failed).")
+    expected_by: str | None = None
+    settled_at: str | None = None
+    memo: str | None = None
+    direction: Literal["in", "out"] | None = Field(None, description="For a user: in or out.")
+
+
+class PaymentList(BaseModel):
+    payments: list[PaymentOut]
+    user_id: str | None
+
+
+class AccountOut(BaseModel):
+    user_id: str
+    name: str
+    balance: str
+    currency: str
+    frozen: bool
+    created_at: str | None
+    frozen_reason: str | None = None
+    frozen_at: str | None = None
+
+
+class Event(BaseModel):
+    """An event as in the payments.events channel, with its outbox id."""
+
+    model_config = ConfigDict(extra="allow")
+    event_id: str
+    type: Literal["transaction.status", "security.alert"]
+    user_id: str
+    occurred_at: str
+    outbox_id: int
+
+
+class AlertList(BaseModel):
+    user_id: str
+    alerts: list[Event]
+
+
+class DeviceLoginOut(BaseModel):
+    user_id: str
+    device_id: str
+    new_device: bool
+    alert: str | None
+
+
+class EventList(BaseModel):
+    events: list[Event]
+    next_after_id: int
+
+
+class MaintenanceOut(BaseModel):
+    active: bool
+    message: str | None
+    updated_by: str | None = None
+    updated_at: str | None = None
+    forced_by_settings: bool | None = None
+    changed: bool | None = None
+    broadcast_id: int | None = None
+
+
 def _service(request: Request):
     return request.app.state.payments
 
 
-def _limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid("limit: must be an integer") from None
-    if not 1 <= value <= maximum:
-        raise Invalid(f"limit: must be between 1 and {maximum}")
-    return value
+Limit = query_int(1, MAX_LIMIT)
+
+
+class LimitQuery(BaseModel):
+    limit: Limit = DEFAULT_LIMIT
+
+
+class PaymentsQuery(LimitQuery):
+    user_id: Id | None = None
+
+
+class EventsQuery(BaseModel):
+    after_id: query_int(0, INT64_MAX) = 0
+    limit: query_int(1, 1000) = 100
 
 
 def _may_read_account(claims: Claims, user_id: str) -> None:
@@ -95,6 +190,15 @@ def _may_read_account(claims: Claims, user_id: str) -> None:
 # --- payments ---------------------------------------------------------------------------
 
 
+@api.route(
+    "POST",
+    "/api/payments",
+    summary="Pay from the caller's account (user tokens)",
+    body=PaymentIn,
+    response=PaymentOut,
+    status=202,
+    errors=(403, 404, 409),
+)
 async def create_payment(request: Request) -> JSONResponse:
     claims = caller(request)
     if claims.role != "user":
@@ -111,6 +215,13 @@ async def create_payment(request: Request) -> JSONResponse:
     return JSONResponse(payment, status_code=202)
 
 
+@api.route(
+    "GET",
+    "/api/payments/{transaction_id}",
+    summary="A payment (payer, payee or staff)",
+    response=PaymentOut,
+    errors=(403, 404),
+)
 async def get_payment(request: Request) -> JSONResponse:
     claims = caller(request)
     tx_id = request.path_params["transaction_id"]
@@ -127,10 +238,18 @@ async def get_payment(request: Request) -> JSONResponse:
     return JSONResponse(ledger.payment_view(row))
 
 
+@api.route(
+    "GET",
+    "/api/payments",
+    summary="Payments, newest first (users: their own)",
+    query=PaymentsQuery,
+    response=PaymentList,
+    errors=(403,),
+)
 async def list_payments(request: Request) -> JSONResponse:
     claims = caller(request)
-    limit = _limit(request)
-    user_id = request.query_params.get("user_id") or None
+    params = query(request, PaymentsQuery)
+    limit, user_id = params.limit, params.user_id
     if claims.role == "user":
         if user_id is not None and user_id != claims.sub:
             raise Forbidden("you may only list your own payments")
@@ -145,6 +264,13 @@ async def list_payments(request: Request) -> JSONResponse:
 # --- accounts ---------------------------------------------------------------------------
 
 
+@api.route(
+    "GET",
+    "/api/accounts/{user_id}",
+    summary="An account (its user or staff)",
+    response=AccountOut,
+    errors=(403, 404),
+)
 async def get_account(request: Request) -> JSONResponse:
     claims = caller(request)
     user_id = request.path_params["user_id"]
@@ -164,6 +290,14 @@ async def _security_agent(request: Request, claims: Claims) -> None:
         raise Forbidden("only agents with the security skill may do this")
 
 
+@api.route(
+    "POST",
+    "/api/accounts/{user_id}/unfreeze",
+    summary="Unfreeze an account (agents with the security skill)",
+    body=ReasonIn,
+    response=AccountOut,
+    errors=(403, 404, 409),
+)
 async def unfreeze_account(request: Request) -> JSONResponse:
     claims = caller(request)
     await _security_agent(request, claims)
@@ -172,6 +306,14 @@ async def unfreeze_account(request: Request) -> JSONResponse:
     return JSONResponse(ledger.account_view(row))
 
 
+@api.route(
+    "POST",
+    "/api/accounts/{user_id}/freeze",
+    summary="Freeze an account (agents with the security skill)",
+    body=ReasonIn,
+    response=AccountOut,
+    errors=(403, 404, 409),
+)
 async def freeze_account(request: Request) -> JSONResponse:
     claims = caller(request)
     await _security_agent(request, claims)
@@ -180,16 +322,32 @@ async def freeze_account(request: Request) -> JSONResponse:
     return JSONResponse(ledger.account_view(row))
 
 
+@api.route(
+    "GET",
+    "/api/accounts/{user_id}/alerts",
+    summary="A user's security alerts",
+    query=LimitQuery,
+    response=AlertList,
+    errors=(403,),
+)
 async def account_alerts(request: Request) -> JSONResponse:
     claims = caller(request)
     user_id = request.path_params["user_id"]
     _may_read_account(claims, user_id)
-    limit = _limit(request)
+    limit = query(request, LimitQuery).limit
     async with _service(request).pool.acquire() as conn:
         alerts = await outbox.alerts_for(conn, user_id, limit)
     return JSONResponse({"user_id": user_id, "alerts": alerts})
 
 
+@api.route(
+    "POST",
+    "/api/devices/login",
+    summary="Report a device login (user or service)",
+    body=DeviceLoginIn,
+    response=DeviceLoginOut,
+    errors=(403,),
+)
 async def device_login(request: Request) -> JSONResponse:
     claims = caller(request)
     body: DeviceLoginIn = await json_body(request, DeviceLoginIn)
@@ -212,21 +370,25 @@ async def device_login(request: Request) -> JSONResponse:
 # --- operations -------------------------------------------------------------------------
 
 
+@api.route(
+    "GET",
+    "/api/events",
+    summary="Outbox catch-up (service, supervisor)",
+    query=EventsQuery,
+    response=EventList,
+    errors=(403,),
+)
 async def events(request: Request) -> JSONResponse:
     """Outbox catch-up for the hub: events with outbox_id > after_id, in commit order."""
     claims = caller(request)
     require_role(claims, "service", "supervisor")
-    raw = request.query_params.get("after_id", "0")
-    try:
-        after_id = int(raw)
-    except ValueError:
-        raise Invalid("after_id: must be an integer") from None
-    limit = _limit(request, default=100, maximum=1000)
+    params = query(request, EventsQuery)
     async with _service(request).pool.acquire() as conn:
-        items, next_after = await outbox.read_after(conn, max(after_id, 0), limit)
+        items, next_after = await outbox.read_after(conn, params.after_id, params.limit)
     return JSONResponse({"events": items, "next_after_id": next_after})
 
 
+@api.route("GET", "/api/maintenance", summary="The maintenance switch", response=MaintenanceOut)
 async def get_maintenance(request: Request) -> JSONResponse:
     caller(request)
     service = _service(request)
@@ -237,6 +399,14 @@ async def get_maintenance(request: Request) -> JSONResponse:
     return JSONResponse(state)
 
 
+@api.route(
+    "POST",
+    "/api/maintenance",
+    summary="Turn maintenance on or off (supervisor, service)",
+    body=MaintenanceIn,
+    response=MaintenanceOut,
+    errors=(403,),
+)
 async def set_maintenance(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor", "service")
@@ -255,16 +425,4 @@ async def _announce(request: Request, message: str | None) -> int:
     return await _service(request).announce(MAINTENANCE_TITLE, body, {"maintenance": True})
 
 
-routes = [
-    Route("/api/payments", create_payment, methods=["POST"]),
-    Route("/api/payments", list_payments, methods=["GET"]),
-    Route("/api/payments/{transaction_id}", get_payment, methods=["GET"]),
-    Route("/api/accounts/{user_id}", get_account, methods=["GET"]),
-    Route("/api/accounts/{user_id}/unfreeze", unfreeze_account, methods=["POST"]),
-    Route("/api/accounts/{user_id}/freeze", freeze_account, methods=["POST"]),
-    Route("/api/accounts/{user_id}/alerts", account_alerts, methods=["GET"]),
-    Route("/api/devices/login", device_login, methods=["POST"]),
-    Route("/api/events", events, methods=["GET"]),
-    Route("/api/maintenance", get_maintenance, methods=["GET"]),
-    Route("/api/maintenance", set_maintenance, methods=["POST"]),
-]
+routes = api.routes()

@@ -128,17 +128,19 @@ def create_app(
     announce: AnnounceWith,
     events_key: str | None = None,
 ) -> Any:
-    """The payments API alone: payments routes, /healthz, /readyz, /metrics. `events_key`
-    None: resolved from settings and secret, as the hub does."""
+    """The payments API alone: payments routes, /healthz, /readyz, /metrics, and its own
+    /openapi.json and /api/docs. `events_key` None: resolved from settings and secret, as
+    the hub does."""
     import redis.asyncio as aioredis
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from payments.api import routes as payment_routes
+    from payments.api import api as payments_api
     from supporthub_core.db import create_pool
-    from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
+    from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
+    from supporthub_core.openapi import docs_routes
 
     events_key = events_key or settings.resolved_events_key(secret)
 
@@ -175,10 +177,12 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
-            *payment_routes,
+            *payments_api.routes(),
+            *docs_routes(payments_api.operations, title="supporthub payments"),
         ],
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
+        middleware=edge_middleware(),
     )
     app.state.secret = secret
     app.state.settings = settings

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import asyncpg
+import redis.exceptions
+from asyncpg.exceptions import _base as asyncpg_base
 from starlette.responses import JSONResponse
 
 
@@ -73,7 +76,51 @@ class TooLarge(HubError):
 
 
 class Unavailable(HubError):
+    """The store or the bus is down: nothing was done, retry later."""
+
     code, status = "unavailable", 503
+
+
+#: Seconds a client is told to wait (`Retry-After`) when the store or the bus is down.
+RETRY_AFTER_S = 5
+
+#: What the store (asyncpg) and the bus (redis-py) raise when the server is down,
+#: restarting, out of connections or too slow. Each becomes Unavailable at the edge:
+#: HTTP 503 `unavailable` with Retry-After, WebSocket `error {code: "unavailable"}`.
+OUTAGES: tuple[type[BaseException], ...] = (
+    # connection refused, a Unix socket gone (FileNotFoundError), a reset, and timeouts
+    # (TimeoutError, which asyncio.TimeoutError is, e.g. on pool acquire)
+    OSError,
+    asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+#: A value the store refused (a string with NUL, a number out of range). The edges are
+#: meant to refuse these first; if one gets through it is the caller's input, not an
+#: outage: 422 `invalid`, never a 500.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg_base.DataError,  # client side: a query argument out of range (int64)
+    asyncpg.exceptions.DataError,  # SQLSTATE class 22
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OUTAGES) and not isinstance(exc, DATA_ERRORS)
+
+
+def as_hub_error(exc: BaseException) -> HubError | None:
+    """The caller-facing error for an exception from the store or the bus, if it is one."""
+    if isinstance(exc, HubError):
+        return exc
+    if isinstance(exc, DATA_ERRORS):
+        return Invalid("a value in the request cannot be stored")
+    if isinstance(exc, OUTAGES):
+        return Unavailable("the store or the bus is unavailable, retry later")
+    return None
 
 
 def error_body(code: str, message: str) -> dict:
@@ -81,4 +128,5 @@ def error_body(code: str, message: str) -> dict:
 
 
 def error_response(exc: HubError) -> JSONResponse:
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
+    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=headers)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from hub.rules import access
 from hub.services import broadcasts
@@ -19,13 +18,15 @@ from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import stats as stats_mod
 from supporthub_core.auth import issue_token, require_role
-from supporthub_core.errors import Forbidden, Invalid, RateLimited, Unauthorized
-from supporthub_core.http import caller, json_body
+from supporthub_core.errors import Forbidden, RateLimited, Unauthorized
+from supporthub_core.http import caller, json_body, query
+from supporthub_core.openapi import Api
+from supporthub_core.validation import query_int
 
 if TYPE_CHECKING:
     from hub.composition import Hub
 
-STATUSES = ("bot", "queued", "assigned", "resolved", "closed", "open")
+Status = Literal["bot", "queued", "assigned", "resolved", "closed", "open"]
 TOKEN_TTL = 12 * 3600
 
 
@@ -38,6 +39,176 @@ class Broadcast(BaseModel):
     title: Annotated[StrictStr, Field(min_length=1, max_length=200)]
     body: Annotated[StrictStr, Field(min_length=1, max_length=4000)]
     data: dict | None = None
+
+
+# --- responses (documented in /openapi.json) -------------------------------------------
+
+
+class AgentInfo(BaseModel):
+    id: str
+    name: str
+    role: Literal["agent", "supervisor"]
+    skills: list[str]
+    capacity: int
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="Bearer token for the console and the socket (12 h).")
+    agent: AgentInfo
+
+
+class Party(BaseModel):
+    id: str
+    name: str | None
+
+
+class Participants(BaseModel):
+    user_id: str
+    agents: list[str]
+
+
+class ConversationSummary(BaseModel):
+    conversation_id: str
+    user_id: str
+    topic: str
+    priority: Literal["urgent", "high", "normal"]
+    status: Literal["bot", "queued", "assigned", "resolved", "closed"]
+    agent_id: str | None
+    last_seq: int
+    created_at: str
+    lang: str
+
+
+class ConversationItem(ConversationSummary):
+    user: Party
+    agent: Party | None
+    rating: int | None
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationItem]
+
+
+class Sender(BaseModel):
+    role: Literal["user", "agent", "bot", "system"]
+    id: str
+    name: str
+
+
+class MessageOut(BaseModel):
+    type: Literal["message"]
+    conversation_id: str
+    seq: int
+    message_id: str
+    client_msg_id: str | None = None
+    sender: Sender
+    text: str
+    ts: str
+
+
+class NoteOut(BaseModel):
+    note_id: str
+    conversation_id: str
+    agent: Party
+    text: str
+    ts: str
+
+
+class ConversationDetail(ConversationSummary):
+    user: Party
+    agent: Party | None
+    participants: Participants
+    rating: int | None
+    rating_comment: str | None
+    alert: dict | None
+    closed_by: str | None
+    resolved_at: str | None
+    closed_at: str | None
+    user_read_seq: int
+    agent_read_seq: int
+    messages: list[MessageOut]
+    notes: list[NoteOut] | None = Field(None, description="Staff only: private notes.")
+
+
+class AgentRow(BaseModel):
+    id: str
+    name: str
+    skills: list[str]
+    capacity: int
+    status: Literal["online", "away", "offline"]
+    active: int
+    supervisor: bool
+
+
+class AgentList(BaseModel):
+    agents: list[AgentRow]
+
+
+class QueueStats(BaseModel):
+    total: int
+    by_priority: dict[str, int]
+    oldest_wait_s: float
+
+
+class AgentStats(BaseModel):
+    online: int
+    away: int
+    busy: int
+
+
+class Average(BaseModel):
+    avg: float | None
+
+
+class WaitStats(Average):
+    p90: float | None
+
+
+class Csat(Average):
+    count: int
+
+
+class QueueSample(BaseModel):
+    ts: str
+    queued: int
+    avg_wait_s: float
+
+
+class Stats(BaseModel):
+    window: str
+    queue: QueueStats
+    agents: AgentStats
+    waiting_time_s: WaitStats
+    first_response_s: Average
+    resolution_s: Average
+    csat: Csat
+    conversations: int
+    history: list[QueueSample]
+
+
+class BroadcastOut(BaseModel):
+    broadcast_id: int
+    status: Literal["accepted"]
+
+
+class DevToken(BaseModel):
+    token: str
+    user_id: str
+    name: str
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class ConversationsQuery(BaseModel):
+    status: Status | None = None
+    limit: query_int(1, 500) = 50
+    user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class DevTokenQuery(BaseModel):
+    user: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
 class LoginGuard:
@@ -64,8 +235,19 @@ class LoginGuard:
 
 
 login_guard = LoginGuard()
+api = Api("hub")
+dev_api = Api("dev")
 
 
+@api.route(
+    "POST",
+    "/api/agents/login",
+    summary="Agent login",
+    body=Login,
+    response=LoginOut,
+    auth=False,
+    errors=(401, 429),
+)
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
     attempt = f"{body.username}\0{request.client.host if request.client else ''}"
@@ -94,6 +276,13 @@ async def login(request: Request) -> JSONResponse:
     )
 
 
+@api.route(
+    "GET",
+    "/api/conversations/{conversation_id}",
+    summary="A conversation with its messages (participants and supervisors)",
+    response=ConversationDetail,
+    errors=(403, 404),
+)
 async def get_conversation(request: Request) -> JSONResponse:
     claims = caller(request)
     cid = request.path_params["conversation_id"]
@@ -109,18 +298,18 @@ async def get_conversation(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+@api.route(
+    "GET",
+    "/api/conversations",
+    summary="Conversations (users: their own)",
+    query=ConversationsQuery,
+    response=ConversationList,
+    errors=(403,),
+)
 async def list_conversations(request: Request) -> JSONResponse:
     claims = caller(request)
-    status = request.query_params.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise Invalid(f"status must be one of {', '.join(STATUSES)}")
-    try:
-        limit = int(request.query_params.get("limit", "50"))
-    except ValueError:
-        raise Invalid("limit must be a number") from None
-    if not 1 <= limit <= 500:
-        raise Invalid("limit must be between 1 and 500")
-    user_id = request.query_params.get("user_id") or None
+    params = query(request, ConversationsQuery)
+    status, limit, user_id = params.status, params.limit, params.user_id
     hub: Hub = request.app.state.hub
     async with hub.store.acquire() as db:
         if claims.role == "user":
@@ -139,6 +328,9 @@ async def list_conversations(request: Request) -> JSONResponse:
     return JSONResponse({"conversations": rows})
 
 
+@api.route(
+    "GET", "/api/agents", summary="Agents and their load (staff)", response=AgentList, errors=(403,)
+)
 async def list_agents(request: Request) -> JSONResponse:
     claims = caller(request)
     if not claims.is_staff:
@@ -148,6 +340,13 @@ async def list_agents(request: Request) -> JSONResponse:
         return JSONResponse({"agents": await agent_store.listing(db)})
 
 
+@api.route(
+    "GET",
+    "/api/stats",
+    summary="Queue, agents, waiting and resolution times, CSAT",
+    response=Stats,
+    errors=(403,),
+)
 async def stats(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor")
@@ -156,6 +355,15 @@ async def stats(request: Request) -> JSONResponse:
         return JSONResponse(await stats_mod.compute(db))
 
 
+@api.route(
+    "POST",
+    "/api/broadcasts",
+    summary="A system notice to every user",
+    body=Broadcast,
+    response=BroadcastOut,
+    status=202,
+    errors=(403,),
+)
 async def broadcast(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor", "service")
@@ -171,12 +379,27 @@ async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
     )
 
 
+@dev_api.route(
+    "GET",
+    "/api/dev/token",
+    summary="A demo user token (dev only)",
+    query=DevTokenQuery,
+    response=DevToken,
+    auth=False,
+)
+@dev_api.route(
+    "POST",
+    "/api/dev/token",
+    summary="A demo user token (dev only)",
+    query=DevTokenQuery,
+    response=DevToken,
+    auth=False,
+)
 async def dev_token(request: Request) -> JSONResponse:
     """Dev only: a demo user token for the web chat (absent from `serve`)."""
-    user_id = request.query_params.get("user") or f"demo-{secrets.token_hex(3)}"
-    if len(user_id) > 64:
-        raise Invalid("user id too long")
-    name = request.query_params.get("name") or await _account_name(request, user_id) or user_id
+    params = query(request, DevTokenQuery)
+    user_id = params.user or f"demo-{secrets.token_hex(3)}"
+    name = params.name or await _account_name(request, user_id) or user_id
     token = issue_token(request.app.state.secret, user_id, "user", name=name, ttl=TOKEN_TTL)
     return JSONResponse({"token": token, "user_id": user_id, "name": name})
 
@@ -190,12 +413,5 @@ async def _account_name(request: Request, user_id: str) -> str | None:
         return None
 
 
-routes = [
-    Route("/api/agents/login", login, methods=["POST"]),
-    Route("/api/conversations", list_conversations, methods=["GET"]),
-    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
-    Route("/api/agents", list_agents, methods=["GET"]),
-    Route("/api/stats", stats, methods=["GET"]),
-    Route("/api/broadcasts", broadcast, methods=["POST"]),
-]
-dev_routes = [Route("/api/dev/token", dev_token, methods=["GET", "POST"])]
+routes = api.routes()
+dev_routes = dev_api.routes()

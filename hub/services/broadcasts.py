@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from hub.cluster.bus import NODES_CHANNEL, seal
 from hub.store import notifications as notif_store
@@ -23,7 +24,7 @@ async def announce(
     frame = encode_msgpack({"type": "broadcast", "broadcast_id": bid})
     try:
         await redis.publish(NODES_CHANNEL, seal(secret.encode(), NODES_CHANNEL, frame))
-    except (OSError, ConnectionError) as exc:  # stored: users get it when they reconnect
+    except (OSError, RedisError) as exc:  # stored: users get it when they reconnect
         import logging
 
         logging.getLogger(__name__).warning("broadcast %s stored, live push failed: %s", bid, exc)

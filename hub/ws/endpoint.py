@@ -36,6 +36,7 @@ from supporthub_core.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    as_hub_error,
 )
 
 if TYPE_CHECKING:
@@ -186,10 +187,15 @@ class WebSocketEndpoint:
             conn.send_frame(error_frame("unauthorized", exc.message, frame_id(raw)))
             conn.close(CloseCode.UNAUTHORIZED, "unknown agent")
             return False
-        except Exception:
-            log.exception("could not register a connection")
+        except Exception as exc:
+            if as_hub_error(exc) is None:
+                log.exception("could not register a connection")
+            else:
+                log.warning("could not register a connection: %r", exc)
             await self.hub.sessions.unregister(conn)
-            conn.send_frame(error_frame("invalid", "the hub cannot take this session now, retry"))
+            conn.send_frame(
+                error_frame("unavailable", "the hub cannot take this session now, retry later")
+            )
             conn.close(CloseCode.TRY_AGAIN, "try again")
             return False
         return True
@@ -220,9 +226,15 @@ class WebSocketEndpoint:
                 await handler(self.hub, conn, frame)
             except HubError as exc:
                 self._refuse(conn, exc, frame_id(raw))
-            except Exception:
-                log.exception("handler failed")
-                conn.send_frame(error_frame("invalid", "internal error", frame_id(raw)))
+            except Exception as exc:
+                # the store or the bus down: `unavailable` (nothing was done, retry later)
+                error = as_hub_error(exc)
+                if error is None:
+                    log.exception("handler failed")
+                    conn.send_frame(error_frame("invalid", "internal error", frame_id(raw)))
+                else:
+                    log.warning("%s: %r", raw.get("type") if raw else "frame", exc)
+                    self._refuse(conn, error, frame_id(raw))
 
     def _refuse(self, conn: Connection, exc: HubError, fid: str | None) -> None:
         metrics.BAD_FRAMES.labels(exc.code).inc()

@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal
 
 import msgpack
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter
 from pydantic import ValidationError as _ValidationError
 
 from supporthub_core.errors import BadFrame
+from supporthub_core.validation import INT64_MAX, Str
 
 MSGPACK = "supporthub.msgpack.v1"
 JSON = "supporthub.json.v1"
@@ -24,14 +25,16 @@ TOPICS = ("account", "payment", "arrival", "security", "technical", "feedback", 
 Topic = Literal["account", "payment", "arrival", "security", "technical", "feedback", "other"]
 MAX_TEXT = 4000
 
-Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
-Text = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT)]
-Seq = Annotated[StrictInt, Field(ge=0)]
+#: Every string field of every client frame is a Str (no NUL character: PostgreSQL text
+#: cannot hold it) or a Literal; every integer is bounded, at most INT64_MAX (bigint).
+Id = Annotated[Str, Field(min_length=1, max_length=128)]
+Text = Annotated[Str, Field(min_length=1, max_length=MAX_TEXT)]
+Seq = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
 
 
 class Frame(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-    id: Annotated[StrictStr, Field(max_length=128)] | None = None
+    id: Annotated[Str, Field(max_length=128)] | None = None
 
 
 class Resume(BaseModel):
@@ -42,7 +45,7 @@ class Resume(BaseModel):
 
 class Hello(Frame):
     type: Literal["hello"]
-    token: StrictStr
+    token: Str
     resume: Resume | None = None
     lang: Literal["zh", "en"] | None = None  # extension: the user's language for texts
 
@@ -54,7 +57,7 @@ class Ping(Frame):
 class ChatOpen(Frame):
     type: Literal["chat.open"]
     topic: Topic
-    text: Annotated[StrictStr, Field(max_length=MAX_TEXT)] | None = None
+    text: Annotated[Str, Field(max_length=MAX_TEXT)] | None = None
     handoff: Literal["bot", "agent"] = "bot"
     lang: Literal["zh", "en"] | None = None
 
@@ -90,7 +93,7 @@ class ChatClose(ConversationFrame):
 class ChatRate(ConversationFrame):
     type: Literal["chat.rate"]
     score: Annotated[StrictInt, Field(ge=1, le=5)]
-    comment: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    comment: Annotated[Str, Field(max_length=2000)] | None = None
 
 
 class NotificationsAck(Frame):
@@ -152,11 +155,13 @@ ClientFrame = Annotated[
     Field(discriminator="type"),
 ]
 _client_frame = TypeAdapter(ClientFrame)
-CLIENT_TYPES = frozenset(
-    m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+#: type -> model of every frame a client may send
+CLIENT_MODELS: dict[str, type[Frame]] = {
+    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
     for m in Frame.__subclasses__() + ConversationFrame.__subclasses__()
     if "type" in m.model_fields
-)
+}
+CLIENT_TYPES = frozenset(CLIENT_MODELS)
 
 
 # --- codecs ---------------------------------------------------------------------------
@@ -195,7 +200,7 @@ def decode_raw(data: bytes | str, binary: bool) -> dict:
 def parse_frame(obj: dict) -> Frame:
     """Validate a decoded map into its frame model; BadFrame with a readable reason."""
     if obj["type"] not in CLIENT_TYPES:
-        raise BadFrame(f"unknown frame type {obj['type']!r}")
+        raise BadFrame(f"unknown frame type {obj['type'][:64]!r}")
     try:
         return _client_frame.validate_python(obj)
     except _ValidationError as exc:

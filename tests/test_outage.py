@@ -1,0 +1,119 @@
+"""PostgreSQL really stopped under a running hub (and a payments service alone): REST
+answers 503 `unavailable` with Retry-After and the JSON error shape, never a 500, and the
+WebSocket answers `error {code: "unavailable"}` with the connection kept."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hub.embedded import EmbeddedPostgres
+from supporthub_core.db import migrate
+from tests.conftest import start_hub
+from tests.edge import payments_alone
+
+
+@pytest.fixture
+async def own_pg():
+    """A PostgreSQL of this test's own, to stop at will."""
+    root = Path(tempfile.mkdtemp(prefix="sh-pg-", dir="/tmp"))
+    pg = EmbeddedPostgres(root / "pg", durable=False)
+    pg.start()
+    await migrate(pg.dsn)
+    try:
+        yield pg
+    finally:
+        pg.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _unavailable(resp) -> None:
+    assert resp.status_code == 503, (resp.status_code, resp.text)
+    assert resp.headers["content-type"].startswith("application/json")
+    assert int(resp.headers["retry-after"]) > 0
+    error = resp.json()["error"]
+    assert error["code"] == "unavailable" and error["message"]
+
+
+PAYMENT = {"to_account": "bob", "amount": "1.00", "speed": "instant", "idempotency_key": "k1"}
+
+
+async def test_rest_and_ws_answer_unavailable_while_postgres_is_down(own_pg, isolated):
+    class Stores:
+        dsn = own_pg.dsn
+        redis_url = isolated.redis_url
+
+    server = await start_hub(Stores)
+    try:
+        user = await server.client(f"u-{uuid.uuid4().hex[:8]}")
+        own_pg.stop("immediate")
+        agent, supervisor = server.token("a1", "agent"), server.token("s1", "supervisor")
+        async with server.http(agent) as http:
+            _unavailable(await http.get("/api/conversations"))
+            _unavailable(await http.get("/api/conversations/c-1"))
+            _unavailable(await http.get("/api/accounts/bob"))
+            _unavailable(await http.get("/api/payments"))
+        async with server.http(server.token("alice")) as http:
+            _unavailable(await http.post("/api/payments", json=PAYMENT))
+            _unavailable(await http.get("/api/payments/tx_0000000000000000"))
+        async with server.http(supervisor) as http:
+            _unavailable(await http.get("/api/stats"))
+            _unavailable(await http.post("/api/broadcasts", json={"title": "t", "body": "b"}))
+        async with server.http() as http:
+            _unavailable(
+                await http.post("/api/agents/login", json={"username": "u", "password": "p"})
+            )
+        for frame in [
+            {"type": "notifications.ack", "up_to": 1},
+            {"type": "chat.open", "topic": "other", "handoff": "agent"},
+            {"type": "user.lang", "lang": "en"},
+        ]:
+            err = await user.request(frame)
+            assert err["type"] == "error" and err["code"] == "unavailable", (frame, err)
+            assert (await user.request({"type": "ping"}))["type"] == "pong"
+        own_pg.start()
+        await user.close()
+    finally:
+        await server.stop()
+
+
+async def test_payments_alone_answers_unavailable_while_postgres_is_down(own_pg, isolated):
+    async with payments_alone(own_pg.dsn, isolated.redis_url) as server:
+        from supporthub_core.auth import issue_token
+        from tests.conftest import SECRET
+
+        own_pg.stop("immediate")
+        try:
+            async with server.http(issue_token(SECRET, "alice", "user")) as http:
+                _unavailable(await http.post("/api/payments", json=PAYMENT))
+                _unavailable(await http.get("/api/accounts/alice"))
+                _unavailable(await http.get("/api/maintenance"))
+        finally:
+            own_pg.start()
+
+
+async def test_a_broadcast_while_redis_is_down_is_stored_and_accepted(isolated, services):
+    """Stored first, pushed live when it can be: with Redis down the answer is 202 (the
+    users get it when they reconnect), not a 503 that would make the caller send it twice."""
+    import asyncpg
+
+    server = await start_hub(isolated)
+    try:
+        isolated.redis.stop()
+        try:
+            async with server.http(server.token("s1", "supervisor")) as http:
+                resp = await http.post("/api/broadcasts", json={"title": "t", "body": "b"})
+            assert resp.status_code == 202, resp.text
+        finally:
+            isolated.redis.start()
+        conn = await asyncpg.connect(isolated.dsn)
+        try:
+            assert await conn.fetchval("select count(*) from broadcasts") == 1
+        finally:
+            await conn.close()
+    finally:
+        await server.stop()
