@@ -28,14 +28,9 @@ from hub.cluster.node import Node
 from hub.helpbot.transactions import format_time
 from hub.services.languages import Languages
 from hub.store import Store
-from hub.store.writer import (
-    MessageWrite,
-    NotificationWrite,
-    StoredNotification,
-    new_id,
-    write_messages,
-    write_notifications,
-)
+from hub.store.ids import new_id
+from hub.store.messages import MessageWrite, write_messages
+from hub.store.notifications import NotificationWrite, StoredNotification, write_notifications
 from hub.ws.protocol import encode_msgpack
 from supporthub_core.auth import issue_token
 from supporthub_core.settings import Settings

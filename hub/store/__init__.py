@@ -5,11 +5,17 @@ stats), and `Store` is the port the use cases receive."""
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import asyncpg
 
+from hub.store import messages, notifications
+from hub.store.messages import MessageWrite
+from hub.store.notifications import NotificationWrite
 from hub.store.writer import Writers
 from supporthub_core.db import create_pool
+
+Write = MessageWrite | NotificationWrite
 
 
 class Store:
@@ -20,18 +26,22 @@ class Store:
         self._pool_size = (pool_min, pool_max)
         self._writers = (writers, max_batch)
         self._pool: asyncpg.Pool | None = None
-        self._writer: Writers | None = None
+        self._writer: Writers[Write] | None = None
 
     async def start(self) -> None:
+        """Open the pool and start the writers."""
         self._pool = await create_pool(
             self._dsn, min_size=self._pool_size[0], max_size=self._pool_size[1]
         )
-        self._writer = Writers(self._pool, count=self._writers[0], max_batch=self._writers[1])
+        self._writer = Writers(
+            self._commit, shard_key=shard_key, count=self._writers[0], max_batch=self._writers[1]
+        )
         self._writer.start()
 
     async def close(self) -> None:
+        """Finish the writes in flight, then close the pool."""
         if self._writer is not None:
-            await self._writer.close()  # finishes writes in flight
+            await self._writer.close()
         if self._pool is not None:
             await self._pool.close()
 
@@ -41,10 +51,33 @@ class Store:
         return self._pool
 
     @property
-    def writer(self) -> Writers:
+    def writer(self) -> Writers[Write]:
         assert self._writer is not None, "the store is not started"
         return self._writer
 
     def acquire(self, *, timeout: float | None = None) -> AbstractAsyncContextManager:
         """A connection for a few statements (`async with store.acquire() as db`)."""
         return self.pool.acquire(timeout=timeout)
+
+    async def _commit(self, ops: list[Write]) -> list[Any]:
+        """One group-commit batch: its messages, then its notifications, in one transaction."""
+        msgs = [(i, op) for i, op in enumerate(ops) if isinstance(op, MessageWrite)]
+        notes = [(i, op) for i, op in enumerate(ops) if isinstance(op, NotificationWrite)]
+        results: list[Any] = [None] * len(ops)
+        # messages first: every batch locks conversation rows before user rows (each in id
+        # order), so two batches never deadlock
+        async with self.pool.acquire() as conn, conn.transaction():
+            if msgs:
+                stored = await messages.write_messages(conn, [m for _, m in msgs])
+                for (i, _), r in zip(msgs, stored, strict=True):
+                    results[i] = r
+            if notes:
+                stored = await notifications.write_notifications(conn, [n for _, n in notes])
+                for (i, _), r in zip(notes, stored, strict=True):
+                    results[i] = r
+        return results
+
+
+def shard_key(op: Write) -> str:
+    """The row a write locks: its conversation (messages) or its user (notifications)."""
+    return op.conversation_id if isinstance(op, MessageWrite) else op.user_id
