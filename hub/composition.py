@@ -4,6 +4,7 @@ what it uses — no part looks another up by name.
     Store ─┬─ Languages
            ├─ Chat ── (seats) Bot
            ├─ Notifier ── reacts through Chat and Bot
+           ├─ OutboxPoller ── feeds the Notifier what the live channel missed
            ├─ Sessions ── register, replay, catch up
            └─ Sweeper
     Node (bus, ring, registry) ── Delivery
@@ -20,6 +21,7 @@ from hub.services.bot import Bot
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.services.notify import Notifier
+from hub.services.outbox_poller import OutboxPoller
 from hub.services.sessions import Sessions
 from hub.services.sweeper import Sweeper
 from hub.store import Store
@@ -39,6 +41,7 @@ class Hub:
     chat: Chat
     bot: Bot
     notifier: Notifier
+    outbox: OutboxPoller
     sessions: Sessions
     sweeper: Sweeper
 
@@ -58,13 +61,12 @@ class Hub:
         chat = Chat(store, delivery, languages, tasks, settings)
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
-        notifier = Notifier(
-            store, delivery, node, languages, _Reactions(chat, bot), tasks, settings, secret
-        )
-        sessions = Sessions(store, node, chat, languages, notifier.catch_up)
+        notifier = Notifier(store, delivery, node, languages, _Reactions(chat, bot), tasks)
+        outbox = OutboxPoller(store, notifier.handle, settings, secret)
+        sessions = Sessions(store, node, chat, languages, outbox.catch_up)
         sweeper = Sweeper(store, chat, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
-                   notifier, sessions, sweeper)  # fmt: skip
+                   notifier, outbox, sessions, sweeper)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -73,6 +75,7 @@ class Hub:
         self.node.when_reconnected(self.sessions.catch_up_all)
         self.sessions.start(self.tasks)
         await self.notifier.start()
+        self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)
 
     async def stop(self) -> None:

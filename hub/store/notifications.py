@@ -166,6 +166,42 @@ async def broadcast_copies(
     return [(r["user_id"], notification_frame(r)) for r in rows]
 
 
+async def agents_serving(db: asyncpg.Connection, user_ids: list[str]) -> dict[str, list[str]]:
+    """The agents of each user's assigned chats: they see the user's notifications too."""
+    rows = await db.fetch(
+        "select distinct user_id, agent_id from conversations where status = 'assigned'"
+        " and user_id = any($1::text[])",
+        user_ids,
+    )
+    agents_of: dict[str, list[str]] = {}
+    for row in rows:
+        agents_of.setdefault(row["user_id"], []).append(row["agent_id"])
+    return agents_of
+
+
+async def handled_events(db: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+    """Those of `event_ids` that already made their notification (one index lookup)."""
+    rows = await db.fetch(
+        "select event_id from notifications where event_id = any($1::text[])", event_ids
+    )
+    return {r["event_id"] for r in rows}
+
+
+async def event_cursor(db: asyncpg.Connection, source: str) -> int:
+    """The outbox id up to which `source`'s events are known to be stored (0: none)."""
+    return await db.fetchval("select after_id from event_cursor where source = $1", source) or 0
+
+
+async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: int) -> None:
+    """Move `source`'s cursor to `after_id`; it never moves backwards."""
+    await db.execute(
+        "insert into event_cursor (source, after_id) values ($1, $2)"
+        " on conflict (source) do update set after_id = greatest(event_cursor.after_id, $2)",
+        source,
+        after_id,
+    )
+
+
 # One statement, one round trip per batch: skip events already stored (the unique index
 # on event_id makes a concurrent copy on another node fail this batch, which is retried
 # and then skips it), bump each user's counter (the upsert locks user rows in id order,
