@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from hub.background import Background
-from hub.rules.notices import valid_event
+from hub.rules.notices import has_notice, valid_event
 from hub.services.notify import not_yet_handled
 from hub.store import Store
 from hub.store import notifications as notif_store
@@ -61,11 +61,15 @@ class OutboxPoller:
         )
 
     async def catch_up(self) -> int:
-        """Read the payments outbox past our cursor; hand every event to `handle`."""
+        """Read the payments outbox past our cursor and hand every event not stored yet to
+        `handle`; return how many were handed over. The stored cursor moves only past
+        events that were stored (or make no notification): one whose handling failed is
+        read again by the next poll, and so is everything after it."""
         total = 0
         async with self._client() as http:
             async with self.store.acquire() as db:
                 cursor = await notif_store.event_cursor(db, SOURCE)
+            gap = False  # an event failed: later pages are still handled, the cursor stays
             while True:
                 resp = await http.get(
                     "/api/events", params={"after_id": cursor, "limit": PAGE_SIZE}
@@ -75,12 +79,34 @@ class OutboxPoller:
                 body = resp.json()
                 events = body.get("events") or []
                 good = await not_yet_handled(self.store, [e for e in events if valid_event(e)])
+                missing: set[str] = set()
                 if good:
                     await self.handle(good)
                     total += len(good)
+                    still = await not_yet_handled(self.store, [e for e in good if has_notice(e)])
+                    missing = {e["event_id"] for e in still}
                 new_cursor = body.get("next_after_id", cursor)
                 if new_cursor == cursor or not events:
                     return total
+                if not gap:
+                    stored_to = _stored_up_to(events, missing, cursor, new_cursor)
+                    if stored_to != cursor:
+                        async with self.store.acquire() as db:
+                            await notif_store.advance_event_cursor(db, SOURCE, stored_to)
+                    if missing:
+                        gap = True
+                        log.warning(
+                            "%d outbox events were not stored; the next poll retries them",
+                            len(missing),
+                        )
                 cursor = new_cursor
-                async with self.store.acquire() as db:
-                    await notif_store.advance_event_cursor(db, SOURCE, cursor)
+
+
+def _stored_up_to(events: list[dict], missing: set[str], cursor: int, page_end: int) -> int:
+    """The outbox id just before the page's first event still missing (`cursor` if that
+    is the first event), or `page_end` when none is missing. Events are in outbox order."""
+    for event in events:
+        if event.get("event_id") in missing:
+            return cursor
+        cursor = event.get("outbox_id", cursor)
+    return page_end
