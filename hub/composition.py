@@ -54,6 +54,8 @@ class Hub:
             pool_max=settings.db_pool_max,
             writers=settings.writers,
             max_batch=settings.writer_max_batch,
+            write_timeout_s=settings.write_timeout_s,
+            acquire_timeout_s=settings.db_acquire_timeout_s,
         )
         node = Node(settings, redis_url=redis_url, secret=secret, tasks=tasks)
         delivery = node.delivery

@@ -59,6 +59,9 @@ WRITER_BATCH = Histogram(
     "Writes per group commit",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
 )
+WRITER_RESTARTS = Counter(
+    "supporthub_writer_restarts_total", "Group writer tasks that died (and were replaced)"
+)
 QUEUE_LENGTH = Gauge("supporthub_queue_length", "Chats waiting for an agent", ["priority"])
 QUEUE_WAIT = Histogram(
     "supporthub_queue_wait_seconds",

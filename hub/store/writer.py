@@ -8,6 +8,11 @@ second into a few round trips each.
 The engine does not know what it writes: it is generic over the write type and is given
 the function that commits one batch in one transaction (`hub.store.Store` gives it the
 message and notification SQL of hub.store.messages and hub.store.notifications).
+
+No wait is unbounded: a write whose COMMIT has not come within `timeout` seconds fails
+with `Unavailable` (one still queued is dropped, never stored after its caller was told
+it failed), a COMMIT running longer is abandoned, and a writer task that dies is logged,
+replaced at once, and the writes it held fail with `Unavailable`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ Op = TypeVar("Op")
 Commit = Callable[[list[Op]], Awaitable[list[Any]]]
 
 ATTEMPTS = 3
+DEFAULT_TIMEOUT_S = 10.0
 # A race lost to another transaction (a deadlock; another node stored the same unique
 # row meanwhile): try again soon.
 RETRY_SOON = (
@@ -49,43 +55,103 @@ class _Pending:
     """Writes queued together with one future: a single write's result, or the list of
     results of a batch (an exception in place of a refused write)."""
 
-    __slots__ = ("ops", "future", "many")
+    __slots__ = ("ops", "future", "many", "deadline")
 
-    def __init__(self, ops: list, future: asyncio.Future, many: bool):
+    def __init__(self, ops: list, future: asyncio.Future, many: bool, deadline: float):
         self.ops = ops
         self.future = future
         self.many = many
+        self.deadline = deadline  # event-loop time
 
 
 class GroupWriter(Generic[Op]):
     """One writer task: each COMMIT holds whatever queued while the previous one ran."""
 
-    def __init__(self, commit: Commit[Op], *, max_batch: int = 2000):
+    def __init__(
+        self,
+        commit: Commit[Op],
+        *,
+        max_batch: int = 2000,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        name: str = "group-writer",
+    ):
         self._commit = commit
         self._max_batch = max_batch
+        self._timeout = timeout
+        self._name = name
         self._pending: deque[_Pending] = deque()
+        self._committing: list[_Pending] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
         self._closing = False
 
     def start(self) -> None:
-        """Start the writer task."""
-        self._task = asyncio.create_task(self._run(), name="group-writer")
+        """Start the writer task (again, after it died)."""
+        self._task = asyncio.create_task(self._run(), name=self._name)
+        self._task.add_done_callback(self._on_exit)
 
     async def close(self) -> None:
         """Finish every write in flight, then stop."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _on_exit(self, task: asyncio.Task) -> None:
+        """The task ended: after `close()` that is the plan; otherwise it died. Nobody
+        awaits the writer, so say so loudly, fail what it held and start a new one."""
+        died = None if task.cancelled() else task.exception()
+        stranded = [*self._committing, *self._pending]
+        self._committing = []
+        self._pending.clear()
+        _fail(stranded, Unavailable("the store writer stopped, try again"))
+        if self._closing:
+            return
+        if died is None:  # cancelled: only the event loop's shutdown does that
+            log.error("group writer %s was cancelled; writes fail from now on", self._name)
+            self._closing = True
+            return
+        metrics.WRITER_RESTARTS.inc()
+        log.error("group writer %s died; restarting it", self._name, exc_info=died)
+        self.start()
 
     def _queue(self, ops: list, many: bool) -> asyncio.Future:
         if self._closing:
             raise Unavailable("node is shutting down")
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(ops, future, many))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        deadline = loop.time() + self._timeout
+        self._pending.append(_Pending(ops, future, many, deadline))
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(deadline, self._expire)
         self._wake.set()
         return future
+
+    # Deadlines are kept by one timer per writer, not one per write (as `wait_for` would):
+    # writes queue in order with the same timeout, so the oldest is always the next due.
+    def _expire(self) -> None:
+        """Fail the writes past their deadline: those queued are dropped, those in the
+        COMMIT under way learn nothing more (the COMMIT itself is bounded too)."""
+        self._watchdog = None
+        now = asyncio.get_running_loop().time()
+        late = Unavailable("the store did not answer in time, try again")
+        for item in self._committing:
+            if item.deadline <= now and not item.future.done():
+                item.future.set_exception(late)
+        pending = self._pending
+        while pending and pending[0].deadline <= now:
+            item = pending.popleft()
+            if not item.future.done():
+                item.future.set_exception(late)
+        due = next((i.deadline for i in self._committing if not i.future.done()), None)
+        if due is None and pending:
+            due = pending[0].deadline
+        if due is not None:
+            self._watchdog = asyncio.get_running_loop().call_at(due, self._expire)
 
     def enqueue(self, op: Op) -> asyncio.Future:
         """Queue a write; the future resolves after the COMMIT that holds it."""
@@ -96,7 +162,7 @@ class GroupWriter(Generic[Op]):
         return self._queue(ops, True)
 
     async def submit(self, op: Op) -> Any:
-        """One write; its result once committed."""
+        """One write; its result once committed, or `Unavailable` after `timeout`."""
         return await self.enqueue(op)
 
     async def _run(self) -> None:
@@ -110,29 +176,42 @@ class GroupWriter(Generic[Op]):
                 while pending and size + len(pending[0].ops) <= self._max_batch:
                     size += len(pending[0].ops)
                     batch.append(pending.popleft())
-                await self._commit_with_retry(batch)
+                await self._commit_batch(batch)
             if self._closing:
                 return
 
-    async def _commit_with_retry(self, batch: list[_Pending]) -> None:
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        self._committing = batch  # failed by `_on_exit` if the task dies meanwhile
         ops = [op for item in batch for op in item.ops]
+        try:
+            results = await self._commit_with_retry(ops)
+        except HubError as exc:
+            _fail(batch, exc)
+        else:
+            if len(results) != len(ops):
+                raise RuntimeError(f"a commit returned {len(results)} results for {len(ops)}")
+            metrics.WRITER_BATCH.observe(len(ops))
+            _resolve(batch, results)
+        self._committing = []
+
+    async def _commit_with_retry(self, ops: list[Op]) -> list[Any]:
         for attempt in range(ATTEMPTS):
             try:
-                results = await self._commit(ops)
+                async with asyncio.timeout(self._timeout):
+                    return await self._commit(ops)
             except RETRY_SOON:
                 await asyncio.sleep(0.01 * (attempt + 1))
-                continue
+            except TimeoutError:
+                # its callers have been told already; the next batch must not wait too
+                log.warning("group commit took over %.1fs; abandoned", self._timeout)
+                raise Unavailable("the store did not answer in time, try again") from None
             except Exception as exc:  # connection lost, server down: fail the batch, keep running
                 log.warning("group commit failed: %s", exc)
                 if attempt < ATTEMPTS - 1 and isinstance(exc, RETRY_AFTER_PAUSE):
                     await asyncio.sleep(0.2 * (attempt + 1))
                     continue
-                _fail(batch, Unavailable("the store is unavailable, try again"))
-                return
-            metrics.WRITER_BATCH.observe(len(ops))
-            _resolve(batch, results)
-            return
-        _fail(batch, Unavailable("the store is busy, try again"))
+                raise Unavailable("the store is unavailable, try again") from None
+        raise Unavailable("the store is busy, try again")
 
 
 def _resolve(batch: list[_Pending], results: list[Any]) -> None:
@@ -168,9 +247,13 @@ class Writers(Generic[Op]):
         shard_key: Callable[[Op], str],
         count: int = 2,
         max_batch: int = 2000,
+        timeout: float = DEFAULT_TIMEOUT_S,
     ):
         self._shard_key = shard_key
-        self._writers = [GroupWriter(commit, max_batch=max_batch) for _ in range(max(1, count))]
+        self._writers = [
+            GroupWriter(commit, max_batch=max_batch, timeout=timeout, name=f"group-writer-{i}")
+            for i in range(max(1, count))
+        ]
 
     def start(self) -> None:
         """Start every writer task."""
@@ -202,7 +285,7 @@ class Writers(Generic[Op]):
         return BatchWrite(len(ops), parts)
 
     async def submit(self, op: Op) -> Any:
-        """One write; its result once committed."""
+        """One write; its result once committed, or `Unavailable` after the timeout."""
         return await self.enqueue(op)
 
     async def submit_many(self, ops: Sequence[Op]) -> list[Any]:
@@ -220,7 +303,8 @@ class BatchWrite:
         self.parts = parts
 
     async def results(self) -> list[Any]:
-        """Every write's result (or exception) in the order they were queued."""
+        """Every write's result (or exception, `Unavailable` past the timeout) in the
+        order they were queued."""
         out: list[Any] = [None] * self.size
         for positions, future in self.parts:
             try:
