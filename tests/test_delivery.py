@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 from payments import outbox
 from tests.client import MSGPACK, HubClient
-from tests.conftest import ROOT, SECRET, free_port, start_hub
+from tests.conftest import ROOT, SECRET, free_port, reap, start_hub
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -352,9 +352,7 @@ async def test_two_serve_processes_chat_across_nodes_and_sigterm_closes_1001(ser
         assert "eyJ" not in out
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            reap(proc)
 
 
 async def test_deaf_listener_is_noticed_by_the_probe_and_healed(services):
@@ -494,9 +492,7 @@ async def test_events_of_a_node_killed_mid_stream_are_taken_over(isolated):
         await device.close()
     finally:
         await db.close()
-        if doomed.poll() is None:
-            doomed.kill()
-            doomed.wait()
+        reap(doomed)
         await survivor.stop()
 
 
