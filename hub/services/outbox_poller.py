@@ -66,40 +66,50 @@ class OutboxPoller:
         events that were stored (or make no notification): one whose handling failed is
         read again by the next poll, and so is everything after it."""
         total = 0
+        gap = False  # an event failed: later pages are still handled, the cursor stays
         async with self._client() as http:
             async with self.store.acquire() as db:
                 cursor = await notif_store.event_cursor(db, SOURCE)
-            gap = False  # an event failed: later pages are still handled, the cursor stays
             while True:
-                resp = await http.get(
-                    "/api/events", params={"after_id": cursor, "limit": PAGE_SIZE}
-                )
-                if resp.status_code != 200:
+                page = await _read_page(http, cursor)
+                if page is None:
                     return total
-                body = resp.json()
-                events = body.get("events") or []
-                good = await not_yet_handled(self.store, [e for e in events if valid_event(e)])
-                missing: set[str] = set()
-                if good:
-                    await self.handle(good)
-                    total += len(good)
-                    still = await not_yet_handled(self.store, [e for e in good if has_notice(e)])
-                    missing = {e["event_id"] for e in still}
-                new_cursor = body.get("next_after_id", cursor)
-                if new_cursor == cursor or not events:
+                events, page_end = page
+                handed, missing = await self._handle_page(events)
+                total += handed
+                if page_end == cursor or not events:
                     return total
                 if not gap:
-                    stored_to = _stored_up_to(events, missing, cursor, new_cursor)
-                    if stored_to != cursor:
-                        async with self.store.acquire() as db:
-                            await notif_store.advance_event_cursor(db, SOURCE, stored_to)
-                    if missing:
-                        gap = True
-                        log.warning(
-                            "%d outbox events were not stored; the next poll retries them",
-                            len(missing),
-                        )
-                cursor = new_cursor
+                    await self._advance(cursor, _stored_up_to(events, missing, cursor, page_end))
+                    gap = bool(missing)
+                cursor = page_end
+
+    async def _handle_page(self, events: list[dict]) -> tuple[int, set[str]]:
+        """Hand the events no notification was made for yet to the pipeline. Returns how
+        many, and the ids of those that should have made one and still have not."""
+        todo = await not_yet_handled(self.store, [e for e in events if valid_event(e)])
+        if not todo:
+            return 0, set()
+        await self.handle(todo)
+        still = await not_yet_handled(self.store, [e for e in todo if has_notice(e)])
+        if still:
+            log.warning("%d outbox events were not stored; the next poll retries", len(still))
+        return len(todo), {e["event_id"] for e in still}
+
+    async def _advance(self, cursor: int, stored_to: int) -> None:
+        if stored_to != cursor:
+            async with self.store.acquire() as db:
+                await notif_store.advance_event_cursor(db, SOURCE, stored_to)
+
+
+async def _read_page(http: httpx.AsyncClient, after_id: int) -> tuple[list[dict], int] | None:
+    """(events, the id to read after next) of the outbox page after `after_id`; None when
+    the payments API does not answer it."""
+    resp = await http.get("/api/events", params={"after_id": after_id, "limit": PAGE_SIZE})
+    if resp.status_code != 200:
+        return None
+    body = resp.json()
+    return body.get("events") or [], body.get("next_after_id", after_id)
 
 
 def _stored_up_to(events: list[dict], missing: set[str], cursor: int, page_end: int) -> int:
