@@ -120,7 +120,7 @@ def exp_trace() -> None:
 
     from hub.cluster.node import Node
     from hub.services.notify import Notifier
-    from hub.store.writer import GroupWriter
+    from hub.store import Store
 
     events: list = []
     t = time.monotonic
@@ -137,7 +137,7 @@ def exp_trace() -> None:
 
         setattr(cls, name, w)
 
-    wrap(GroupWriter, "_commit", "commit")
+    wrap(Store, "_commit", "commit")
     wrap(Notifier, "_stage", "stage")  # languages, render, enqueue with the writers
     wrap(Notifier, "_finish", "finish", lambda a: a[0].size)  # await COMMITs, push
     wrap(Notifier, "push", "push")
@@ -174,7 +174,7 @@ def exp_fastframe() -> None:
     import msgpack
 
     import hub.services.notify
-    from hub.store.writer import StoredNotification
+    from hub.store.notifications import StoredNotification
 
     hub.services.notify.encode_msgpack = msgpack.Packer(use_bin_type=True).pack
     last = [None, ""]

@@ -4,6 +4,7 @@ what it uses — no part looks another up by name.
     Store ─┬─ Languages
            ├─ Chat ── (seats) Bot
            ├─ Notifier ── reacts through Chat and Bot
+           ├─ OutboxPoller ── feeds the Notifier what the live channel missed
            ├─ Sessions ── register, replay, catch up
            └─ Sweeper
     Node (bus, ring, registry) ── Delivery
@@ -21,6 +22,7 @@ from hub.services.bot import Bot
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.services.notify import Notifier
+from hub.services.outbox_poller import OutboxPoller
 from hub.services.sessions import Sessions
 from hub.services.sweeper import Sweeper
 from hub.store import Store
@@ -42,6 +44,7 @@ class Hub:
     chat: Chat
     bot: Bot
     notifier: Notifier
+    outbox: OutboxPoller
     sessions: Sessions
     sweeper: Sweeper
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -57,6 +60,8 @@ class Hub:
             pool_max=settings.db_pool_max,
             writers=settings.writers,
             max_batch=settings.writer_max_batch,
+            write_timeout_s=settings.write_timeout_s,
+            acquire_timeout_s=settings.db_acquire_timeout_s,
         )
         node = Node(settings, redis_url=redis_url, secret=secret, tasks=tasks)
         delivery = node.delivery
@@ -65,13 +70,13 @@ class Hub:
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
         notifier = Notifier(
-            store, delivery, node, languages, _Reactions(chat, bot), tasks, settings, secret,
-            events_key,
-        )  # fmt: skip
-        sessions = Sessions(store, node, chat, languages, notifier.catch_up)
+            store, delivery, node, languages, _Reactions(chat, bot), tasks, events_key
+        )
+        outbox = OutboxPoller(store, notifier.handle, settings, secret)
+        sessions = Sessions(store, node, chat, languages, outbox.catch_up)
         sweeper = Sweeper(store, chat, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
-                   notifier, sessions, sweeper)  # fmt: skip
+                   notifier, outbox, sessions, sweeper)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -81,6 +86,7 @@ class Hub:
         self.node.when_lost(self.sessions.hold_all)
         self.sessions.start(self.tasks)
         await self.notifier.start()
+        self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)
 
     async def stop(self) -> None:

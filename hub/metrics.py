@@ -28,6 +28,7 @@ class HotCounter:
 
 FRAMES_IN = HotCounter()
 FRAMES_OUT = HotCounter()
+FRAMES_DIRECT = HotCounter()
 
 
 class _HotCollector:
@@ -35,6 +36,11 @@ class _HotCollector:
         for name, doc, counter in (
             ("supporthub_frames_in", "Frames received from clients", FRAMES_IN),
             ("supporthub_frames_out", "Frames queued to clients", FRAMES_OUT),
+            (
+                "supporthub_frames_direct",
+                "Frames written straight to the socket, without ASGI (hub.ws.uvicorn_fast)",
+                FRAMES_DIRECT,
+            ),
         ):
             family = CounterMetricFamily(name, doc)
             family.add_metric([], counter.value)
@@ -43,6 +49,10 @@ class _HotCollector:
 
 REGISTRY.register(_HotCollector())
 BAD_FRAMES = Counter("supporthub_bad_frames_total", "Frames refused with an error", ["code"])
+WS_WITHOUT_FAST_PATH = Counter(
+    "supporthub_ws_without_fast_path_total",
+    "WebSocket connections whose server protocol allows no direct writes (all through ASGI)",
+)
 QUEUE_DROPS = Counter(
     "supporthub_queue_drops_total", "Connections dropped because their send queue was full"
 )
@@ -58,6 +68,9 @@ WRITER_BATCH = Histogram(
     "supporthub_writer_batch_size",
     "Writes per group commit",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
+)
+WRITER_RESTARTS = Counter(
+    "supporthub_writer_restarts_total", "Group writer tasks that died (and were replaced)"
 )
 QUEUE_LENGTH = Gauge("supporthub_queue_length", "Chats waiting for an agent", ["priority"])
 QUEUE_WAIT = Histogram(

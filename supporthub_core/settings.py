@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     db_pool_max: int = 12
     writer_max_batch: int = 2000
     writers: int = 2  # group writers committing side by side
+    write_timeout_s: float = 10.0  # a write not committed by then fails as unavailable
+    db_acquire_timeout_s: float = 10.0  # no pooled connection by then: unavailable
 
     # routing
     agent_grace_s: float = 30.0

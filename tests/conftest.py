@@ -245,3 +245,14 @@ def run_cli(
         [sys.executable, "-m", "hub.cli", *args],
         cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def reap(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Make sure `proc` has ended (killed if it has not) and close its pipes, which are
+    otherwise left to the garbage collector."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()

@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.rules.access import ensure, may_act, may_read, may_write
-from hub.store import writer
 from supporthub_core.errors import Conflict, Forbidden, HubError, NotFound
 
 STATUSES = ("bot", "queued", "assigned", "resolved", "closed")
@@ -138,14 +137,3 @@ def test_whoever_may_write_may_act(role, caller, c) -> None:
 def test_whoever_may_act_may_read(role, caller, c, agents) -> None:
     if may_act(role, caller, c) is None:
         assert may_read(role, caller, c, agents) is None
-
-
-legacy = getattr(writer, "_may_write", None)
-
-
-@pytest.mark.skipif(legacy is None, reason="the writer calls may_write itself")
-@given(st.sampled_from(SENDER_ROLES), ids, st.none() | convs)
-def test_may_write_is_the_writers_rule(role, sender, c) -> None:
-    op = writer.MessageWrite("c1", role, sender, "name", "text")
-    old, new = legacy(op, c), may_write(role, sender, c)
-    assert (type(new), new and new.message) == (type(old), old and old.message)

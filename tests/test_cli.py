@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from tests.client import HubClient
-from tests.conftest import ROOT, SECRET, free_port, run_cli
+from tests.conftest import ROOT, SECRET, free_port, reap, run_cli
 
 
 def test_token_command_prints_a_verifiable_token():
@@ -119,7 +119,8 @@ async def test_dev_runs_on_embedded_servers_and_keeps_data_across_restarts():
             try:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                pass
+        reap(proc)
         subprocess.run(["pkill", "-f", data_dir], check=False)
 
 

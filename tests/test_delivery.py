@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -19,8 +20,9 @@ import msgpack
 import pytest
 import redis.asyncio as aioredis
 
+from payments import outbox
 from tests.client import MSGPACK, HubClient
-from tests.conftest import ROOT, SECRET, free_port, start_hub
+from tests.conftest import ROOT, SECRET, free_port, reap, start_hub
 from tests.events import publish_raw, publish_signed, signed
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -344,9 +346,7 @@ async def test_two_serve_processes_chat_across_nodes_and_sigterm_closes_1001(ser
         assert "eyJ" not in out
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            reap(proc)
 
 
 async def test_deaf_listener_is_noticed_by_the_probe_and_healed(services):
@@ -486,9 +486,7 @@ async def test_events_of_a_node_killed_mid_stream_are_taken_over(isolated):
         await device.close()
     finally:
         await db.close()
-        if doomed.poll() is None:
-            doomed.kill()
-            doomed.wait()
+        reap(doomed)
         await survivor.stop()
 
 
@@ -502,4 +500,38 @@ async def test_a_stalled_process_is_not_mistaken_for_a_deaf_bus(services):
         assert server.node.bus.healthy
         await client.close()
     finally:
+        await server.stop()
+
+
+_RELAY_LOCK = 0x5061_7952  # payments.outbox: the relay publishes only while it holds it
+_REFUSE_NOTIFICATIONS = """
+create function refuse_notification() returns trigger language plpgsql
+  as $$ begin raise exception 'notifications refused by the test'; end $$;
+create trigger refuse_notification before insert on notifications
+  for each row execute function refuse_notification();
+"""
+
+
+async def test_the_outbox_poller_retries_an_event_it_could_not_store(isolated):
+    """A poll whose event fails to store leaves the cursor before it; the next poll
+    stores it. (The live path is held off: only the poller sees the event.)"""
+    server = await start_hub(isolated)
+    db = await asyncpg.connect(isolated.dsn)
+    try:
+        await db.execute("select pg_advisory_lock($1)", _RELAY_LOCK)
+        await db.execute(_REFUSE_NOTIFICATIONS)
+        user_id = uid()
+        alert = outbox.event("security.alert", user_id, datetime.now(UTC),
+                             alert="password_changed", severity="warning", details={})  # fmt: skip
+        async with db.transaction():
+            await outbox.append(db, [alert])
+        await server.hub.outbox.catch_up()  # the store refuses it
+        assert await db.fetchval("select count(*) from notifications") == 0
+        assert not await db.fetchval("select after_id from event_cursor")
+        await db.execute("drop trigger refuse_notification on notifications")
+        await server.hub.outbox.catch_up()
+        stored = await db.fetch("select event_id from notifications where user_id = $1", user_id)
+        assert [r["event_id"] for r in stored] == [alert["event_id"]]
+    finally:
+        await db.close()
         await server.stop()

@@ -72,3 +72,53 @@ async def test_postgres_down_gives_errors_not_crashes_and_recovers(services, db)
             await c.close()
     finally:
         await server.stop()
+
+
+async def test_a_hung_commit_fails_the_send_in_time_and_the_writer_recovers(services, monkeypatch):
+    from hub.store import messages
+
+    server = await start_hub(services, write_timeout_s=1.0)
+    try:
+        user = await server.client(f"u-{uuid.uuid4().hex[:8]}")
+        opened = await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"})
+        cid = opened["conversation_id"]
+        store_them = messages.write_messages
+
+        async def hang(conn, ops):
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(messages, "write_messages", hang)
+        started = time.monotonic()
+        err = await user.request(
+            {"type": "chat.send", "conversation_id": cid, "client_msg_id": "hung", "text": "x"},
+            timeout=8,
+        )
+        assert err["type"] == "error" and err["code"] == "unavailable", err
+        assert time.monotonic() - started < 3
+        monkeypatch.setattr(messages, "write_messages", store_them)
+        ack = await user.request(
+            {"type": "chat.send", "conversation_id": cid, "client_msg_id": "ok", "text": "y"}
+        )
+        assert ack["type"] == "ack", ack
+        await user.close()
+    finally:
+        monkeypatch.undo()
+        await server.stop()
+
+
+async def test_an_exhausted_pool_answers_unavailable_not_never(services):
+    server = await start_hub(services, db_pool_min=1, db_pool_max=2, db_acquire_timeout_s=0.5)
+    held = []
+    try:
+        user = await server.client(f"u-{uuid.uuid4().hex[:8]}")
+        pool = server.hub.store.pool
+        held = [await pool.acquire() for _ in range(2)]
+        started = time.monotonic()
+        err = await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"})
+        assert err["type"] == "error" and err["code"] == "unavailable", err
+        assert time.monotonic() - started < 3
+        await user.close()
+    finally:
+        for conn in held:
+            await pool.release(conn)
+        await server.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.services.notify import render
+from hub.rules.notices import render
 
 PROCESSING = {"type": "transaction.status", "status": "processing", "amount": "12.50",
               "currency": "CNY", "speed": "standard", "expected_by": "2026-11-25T13:03:00+00:00"}  # fmt: skip

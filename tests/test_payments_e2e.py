@@ -187,7 +187,7 @@ async def test_hub_down_mid_stream_catches_up_from_the_outbox(isolated):
 async def test_events_that_never_crossed_redis_are_read_from_the_outbox(isolated):
     server = await start_hub(isolated)
     db = await asyncpg.connect(isolated.dsn)
-    notifier = server.hub.notifier
+    outbox = server.hub.outbox
     try:
         payer = uid()
         await add_account(isolated.dsn, payer, "Payer", "100.00")
@@ -196,7 +196,7 @@ async def test_events_that_never_crossed_redis_are_read_from_the_outbox(isolated
         try:
             await pay(server, payer, "shop-6")
             await pay(server, payer, "shop-6")
-            await notifier.catch_up()  # the periodic poll may have been first: either will do
+            await outbox.catch_up()  # the periodic poll may have been first: either will do
             stored = await db.fetch(
                 "select seq, data from notifications where user_id = $1 order by seq", payer
             )
@@ -204,7 +204,7 @@ async def test_events_that_never_crossed_redis_are_read_from_the_outbox(isolated
             assert {json.loads(r["data"])["status"] for r in stored} == {"succeeded"}
             # read again from the start, the poll finds both stored and hands on nothing
             await db.execute("update event_cursor set after_id = 0")
-            assert await notifier.catch_up() == 0
+            assert await outbox.catch_up() == 0
             assert await db.fetchval("select count(*) from notifications") == 2
         finally:
             isolated.redis.start()

@@ -16,7 +16,7 @@ from hub.cluster.delivery import Delivery
 from hub.helpbot import dialogue
 from hub.store import Store
 from hub.store import conversations as conv_store
-from hub.store.writer import MessageWrite
+from hub.store.messages import MessageWrite
 from supporthub_core.auth import issue_token
 from supporthub_core.errors import Conflict
 from supporthub_core.settings import Settings

@@ -19,7 +19,8 @@ from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import queue as assigner
 from hub.store import users as user_store
-from hub.store.writer import MessageWrite, StoredMessage, new_id
+from hub.store.ids import new_id
+from hub.store.messages import MessageWrite, StoredMessage
 from hub.ws.connection import Connection
 from supporthub_core.auth import Claims
 from supporthub_core.errors import Conflict, Invalid, NotFound

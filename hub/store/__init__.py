@@ -4,34 +4,60 @@ stats), and `Store` is the port the use cases receive."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import asyncpg
 
+from hub.store import messages, notifications
+from hub.store.messages import MessageWrite
+from hub.store.notifications import NotificationWrite
 from hub.store.writer import Writers
 from supporthub_core.db import create_pool
+from supporthub_core.errors import Unavailable
+
+Write = MessageWrite | NotificationWrite
 
 
 class Store:
     """The PostgreSQL pool and the group-commit writers of one hub process."""
 
-    def __init__(self, dsn: str, *, pool_min: int, pool_max: int, writers: int, max_batch: int):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_min: int,
+        pool_max: int,
+        writers: int,
+        max_batch: int,
+        write_timeout_s: float = 10.0,
+        acquire_timeout_s: float = 10.0,
+    ):
         self._dsn = dsn
         self._pool_size = (pool_min, pool_max)
         self._writers = (writers, max_batch)
+        self._write_timeout = write_timeout_s
+        self._acquire_timeout = acquire_timeout_s
         self._pool: asyncpg.Pool | None = None
-        self._writer: Writers | None = None
+        self._writer: Writers[Write] | None = None
 
     async def start(self) -> None:
+        """Open the pool and start the writers."""
         self._pool = await create_pool(
             self._dsn, min_size=self._pool_size[0], max_size=self._pool_size[1]
         )
-        self._writer = Writers(self._pool, count=self._writers[0], max_batch=self._writers[1])
+        self._writer = Writers(
+            self._commit,
+            shard_key=shard_key,
+            count=self._writers[0],
+            max_batch=self._writers[1],
+            timeout=self._write_timeout,
+        )
         self._writer.start()
 
     async def close(self) -> None:
+        """Finish the writes in flight, then close the pool."""
         if self._writer is not None:
-            await self._writer.close()  # finishes writes in flight
+            await self._writer.close()
         if self._pool is not None:
             await self._pool.close()
 
@@ -41,15 +67,59 @@ class Store:
         return self._pool
 
     @property
-    def writer(self) -> Writers:
+    def writer(self) -> Writers[Write]:
         assert self._writer is not None, "the store is not started"
         return self._writer
 
-    def acquire(self, *, timeout: float | None = None) -> AbstractAsyncContextManager:
-        """A connection for a few statements (`async with store.acquire() as db`)."""
-        return self.pool.acquire(timeout=timeout)
+    def acquire(self, *, timeout: float | None = None) -> Acquired:
+        """A connection for a few statements (`async with store.acquire() as db`);
+        `Unavailable` when none frees up within `timeout` (default: the store's)."""
+        if timeout is None:
+            timeout = self._acquire_timeout
+        return Acquired(self.pool.acquire(timeout=timeout))
 
     async def ping(self, timeout: float = 2) -> bool:
         """Whether PostgreSQL answers within `timeout` seconds (raises when it cannot)."""
         async with self.acquire(timeout=timeout) as db:
             return await db.fetchval("select 1", timeout=timeout) == 1
+
+    async def _commit(self, ops: list[Write]) -> list[Any]:
+        """One group-commit batch: its messages, then its notifications, in one transaction."""
+        msgs = [(i, op) for i, op in enumerate(ops) if isinstance(op, MessageWrite)]
+        notes = [(i, op) for i, op in enumerate(ops) if isinstance(op, NotificationWrite)]
+        results: list[Any] = [None] * len(ops)
+        # messages first: every batch locks conversation rows before user rows (each in id
+        # order), so two batches never deadlock
+        async with self.pool.acquire() as conn, conn.transaction():
+            if msgs:
+                stored = await messages.write_messages(conn, [m for _, m in msgs])
+                for (i, _), r in zip(msgs, stored, strict=True):
+                    results[i] = r
+            if notes:
+                stored = await notifications.write_notifications(conn, [n for _, n in notes])
+                for (i, _), r in zip(notes, stored, strict=True):
+                    results[i] = r
+        return results
+
+
+class Acquired:
+    """`pool.acquire()` whose timeout reaches the caller as `Unavailable`."""
+
+    __slots__ = ("_acquiring",)
+
+    def __init__(self, acquiring: Any):
+        self._acquiring = acquiring
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        try:
+            return await self._acquiring.__aenter__()
+        except TimeoutError:
+            raise Unavailable("the store is busy, try again") from None
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._acquiring.__aexit__(*exc_info)
+
+
+def shard_key(op: Write) -> str:
+    """The row a write locks: its conversation (messages) or its user (notifications)."""
+    return op.conversation_id if isinstance(op, MessageWrite) else op.user_id

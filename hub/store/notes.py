@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from hub.store.writer import new_id
+from hub.store.ids import new_id
 
 
 def note_view(r: asyncpg.Record) -> dict:

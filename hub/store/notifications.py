@@ -1,12 +1,53 @@
-"""Queries on users, notifications and broadcasts."""
+"""Queries on users, notifications and broadcasts, and the notification writes of the
+group writer: what a write asks for, what the store returns and the SQL of one batch."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
 import asyncpg
 
-from hub.store.writer import new_id
+from hub.store.ids import new_id
 
 BROADCAST_MAX_AGE = "7 days"  # a user first seen later still gets notices this recent
+
+
+@dataclass(slots=True)
+class NotificationWrite:
+    user_id: str
+    kind: str
+    title: str
+    body: str
+    data: dict = field(default_factory=dict)
+    event_id: str | None = None
+
+
+@dataclass(slots=True)
+class StoredNotification:
+    notification_id: str
+    user_id: str
+    seq: int
+    kind: str
+    title: str
+    body: str
+    data: dict
+    ts: datetime
+    ts_text: str = ""  # ts.isoformat(), made once per batch (every row shares the COMMIT time)
+
+    def frame(self) -> dict:
+        """The `notification` frame clients receive."""
+        return {
+            "type": "notification",
+            "seq": self.seq,
+            "notification_id": self.notification_id,
+            "kind": self.kind,
+            "title": self.title,
+            "body": self.body,
+            "data": self.data,
+            "ts": self.ts_text or self.ts.isoformat(),
+        }
 
 
 def notification_frame(r: asyncpg.Record) -> dict:
@@ -134,3 +175,107 @@ async def broadcast_copies(
         user_ids,
     )
     return [(r["user_id"], notification_frame(r)) for r in rows]
+
+
+async def agents_serving(db: asyncpg.Connection, user_ids: list[str]) -> dict[str, list[str]]:
+    """The agents of each user's assigned chats: they see the user's notifications too."""
+    rows = await db.fetch(
+        "select distinct user_id, agent_id from conversations where status = 'assigned'"
+        " and user_id = any($1::text[])",
+        user_ids,
+    )
+    agents_of: dict[str, list[str]] = {}
+    for row in rows:
+        agents_of.setdefault(row["user_id"], []).append(row["agent_id"])
+    return agents_of
+
+
+async def handled_events(db: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+    """Those of `event_ids` that already made their notification (one index lookup)."""
+    rows = await db.fetch(
+        "select event_id from notifications where event_id = any($1::text[])", event_ids
+    )
+    return {r["event_id"] for r in rows}
+
+
+async def event_cursor(db: asyncpg.Connection, source: str) -> int:
+    """The outbox id up to which `source`'s events are known to be stored (0: none)."""
+    return await db.fetchval("select after_id from event_cursor where source = $1", source) or 0
+
+
+async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: int) -> None:
+    """Move `source`'s cursor to `after_id`; it never moves backwards."""
+    await db.execute(
+        "insert into event_cursor (source, after_id) values ($1, $2)"
+        " on conflict (source) do update set after_id = greatest(event_cursor.after_id, $2)",
+        source,
+        after_id,
+    )
+
+
+# One statement, one round trip per batch: skip events already stored (the unique index
+# on event_id makes a concurrent copy on another node fail this batch, which is retried
+# and then skips it), bump each user's counter (the upsert locks user rows in id order,
+# so batches never deadlock) and number the new rows from it in batch order.
+_WRITE_NOTIFICATIONS = """
+with ops as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::jsonb[], $7::text[], $8::int[])
+    as t(id, user_id, kind, title, body, data, event_id, ord)
+),
+fresh as (
+  (select * from ops where event_id is null)
+  union all
+  (select distinct on (ops.event_id) ops.* from ops
+   where ops.event_id is not null
+     and not exists (select 1 from notifications n where n.event_id = ops.event_id)
+   order by ops.event_id, ops.ord)
+),
+counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
+bumped as (
+  insert into users (id, notif_seq) select user_id, n from counts order by user_id
+  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
+  returning id, notif_seq
+),
+numbered as (
+  select f.*, b.notif_seq - c.n + row_number() over (partition by f.user_id order by f.ord) as seq
+  from fresh f join bumped b on b.id = f.user_id join counts c on c.user_id = f.user_id
+)
+insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
+select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
+returning id, seq
+"""
+
+
+async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWrite]) -> list[Any]:
+    """Insert notifications with each user's next seq. An op whose `event_id` was already
+    handled (here or on another node) yields None and writes nothing."""
+    if not ops:
+        return []
+    ids = [new_id() for _ in ops]
+    now = datetime.now(UTC)
+    rows = await conn.fetch(
+        _WRITE_NOTIFICATIONS,
+        ids,
+        [o.user_id for o in ops],
+        [o.kind for o in ops],
+        [o.title for o in ops],
+        [o.body for o in ops],
+        [o.data for o in ops],
+        [o.event_id for o in ops],
+        list(range(len(ops))),
+        now,
+    )
+    seq_of = {r["id"]: r["seq"] for r in rows}
+    ts_text = now.isoformat()
+    out: list[Any] = []
+    for nid, o in zip(ids, ops, strict=True):
+        seq = seq_of.get(nid)
+        out.append(
+            None
+            if seq is None
+            else StoredNotification(
+                nid, o.user_id, seq, o.kind, o.title, o.body, o.data, now, ts_text
+            )
+        )
+    return out

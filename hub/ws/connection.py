@@ -2,8 +2,8 @@
 into a bounded queue drained by a writer task that exists only while there is a backlog.
 
 Fan-out never awaits a socket: `push()` either writes already-encoded bytes to the
-transport at once (uvicorn's sans-I/O protocol, when the transport is writable and
-nothing is queued) or appends them to the queue and returns. When the queue is full the
+transport at once (hub.ws.uvicorn_fast, when the transport is writable and nothing is
+queued) or appends them to the queue and returns. When the queue is full the
 client is too slow; it is cut off and resumes from the store when it reconnects, so a
 stalled phone never slows delivery to anyone else and never grows the node's memory
 without bound. Idle connections hold no task and no queue: a few hundred bytes of ours.
@@ -16,24 +16,20 @@ live push) is sent once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import struct
 import time
 from collections import deque
 
-from websockets.protocol import State
-
 from hub import metrics
 from hub.ws.protocol import encode_json_bytes, encode_msgpack
+from hub.ws.uvicorn_fast import abort_connection, protocol_of, write_frame
 from supporthub_core.auth import Claims
 from supporthub_core.errors import CloseCode
 
 log = logging.getLogger(__name__)
-OPEN = State.OPEN
 
 _CLOSE = object()
-_HEADER16 = struct.Struct("!BBH")
-_HEADER64 = struct.Struct("!BBQ")
 NOTIFICATIONS = "\x00notifications"  # the stream key of a user's notifications
 MAX_AHEAD = 256
 
@@ -55,20 +51,6 @@ class RateLimiter:
             self.tokens -= 1.0
             return True
         return False
-
-
-def direct_protocol(send):
-    """uvicorn's sans-I/O WebSocket protocol behind an ASGI `send`, if that is what runs
-    us: it lets a frame be written without a coroutine. Anything else: None (the writer
-    task path works with every ASGI server)."""
-    proto = getattr(send, "__self__", None)
-    if type(proto).__name__ != "WebSocketsSansIOProtocol":
-        return None
-    if not all(
-        hasattr(proto, a) for a in ("conn", "transport", "writable", "close_sent", "disconnected")
-    ):
-        return None
-    return proto
 
 
 class Connection:
@@ -95,7 +77,9 @@ class Connection:
 
     def __init__(self, send, *, binary: bool, max_queue: int, limiter: RateLimiter):
         self._send = send
-        self._proto = direct_protocol(send)
+        self._proto = protocol_of(send)
+        if self._proto is None:
+            _without_fast_path()
         self.binary = binary
         self.claims: Claims | None = None
         self.session_id = ""
@@ -111,6 +95,11 @@ class Connection:
         self.ahead: dict[str, set[int]] | None = None
         self.held: list | None = None  # frames held back while a resume replays
         self.channels: tuple[str, ...] = ()
+
+    @property
+    def direct(self) -> bool:
+        """True when frames can be written straight to the socket (hub.ws.uvicorn_fast)."""
+        return self._proto is not None
 
     # --- outgoing ----------------------------------------------------------------------
 
@@ -200,8 +189,11 @@ class Connection:
         if self.closed:
             return
         metrics.FRAMES_OUT.value += 1
-        if self._writer is None and self._write_now(data):
-            return
+        proto = self._proto
+        if self._writer is None and proto is not None:
+            if write_frame(proto, data, self.binary):
+                metrics.FRAMES_DIRECT.value += 1
+                return
         out = self._out
         if out is None:
             out = self._out = deque()
@@ -213,34 +205,6 @@ class Connection:
         out.append(data)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
-
-    def _write_now(self, data: bytes) -> bool:
-        """Write on the socket at once if the transport takes it; False to queue instead."""
-        p = self._proto
-        if p is None or p.close_sent or p.disconnected or not p.writable.is_set():
-            return False
-        ws = p.conn
-        if ws.state is not OPEN:
-            return False  # closing: let the ASGI path report it
-        if ws.extensions:  # e.g. per-message deflate: the protocol must frame it
-            if self.binary:
-                ws.send_binary(data)
-            else:
-                ws.send_text(data)
-            p.transport.write(b"".join(ws.data_to_send()))
-            return True
-        # A server frame is a 2-10 byte header and the payload (RFC 6455 5.2, unmasked);
-        # building it here skips a Frame object and the protocol's buffers per message.
-        opcode = 0x82 if self.binary else 0x81
-        n = len(data)
-        if n < 126:
-            header = bytes((opcode, n))
-        elif n < 65536:
-            header = _HEADER16.pack(opcode, 126, n)
-        else:
-            header = _HEADER64.pack(opcode, 127, n)
-        p.transport.write(header + data)
-        return True
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "", *, flush: bool = True) -> None:
         """Stop accepting frames; what is queued is sent (unless `flush` is False), then
@@ -265,10 +229,7 @@ class Connection:
         """Drop the TCP connection now. A client that stopped reading cannot receive a
         close frame (our writes wait for it), so a slow consumer is cut off instead; it
         resumes from the store when it comes back."""
-        protocol = self._proto or getattr(self._send, "__self__", None)
-        transport = getattr(protocol, "transport", None)
-        if transport is not None:
-            transport.abort()
+        abort_connection(self._send)
 
     @property
     def queued(self) -> int:
@@ -306,6 +267,19 @@ class Connection:
             await asyncio.wait_for(asyncio.shield(writer), timeout)
         except (TimeoutError, asyncio.CancelledError):
             writer.cancel()
+
+
+def _without_fast_path() -> None:
+    metrics.WS_WITHOUT_FAST_PATH.inc()
+    _warn_once()
+
+
+@functools.cache
+def _warn_once() -> None:
+    log.warning(
+        "the server's WebSocket protocol allows no direct writes: every frame goes through"
+        " ASGI, slower (see hub.ws.uvicorn_fast)"
+    )
 
 
 def _stream_of(frame: dict) -> str | None:

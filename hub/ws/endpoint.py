@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from hub import metrics
-from hub.ws.connection import Connection, RateLimiter, direct_protocol
+from hub.ws import uvicorn_fast
+from hub.ws.connection import Connection, RateLimiter
 from hub.ws.protocol import (
     JSON,
     MSGPACK,
@@ -259,10 +260,7 @@ def _forget_handshake(scope: dict, send) -> None:
     """The handshake's request, response and headers are never read again; a socket may
     live for hours, so let them go (about a fifth of a connection's memory)."""
     scope["headers"] = []
-    proto = direct_protocol(send)
-    if proto is not None:
-        proto.request = None
-        proto.response = None
+    uvicorn_fast.forget_handshake(send)
 
 
 def _payload(message: dict) -> tuple[bytes | str, bool]:

@@ -1,0 +1,115 @@
+"""What a payment event tells its user: validation, the texts in both languages and their
+rendering. Pure: no I/O, no clock, no awaits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.helpbot.transactions import format_time
+
+REASONS = {
+    "insufficient_balance": {"zh": "余额不足", "en": "insufficient balance"},
+    "invalid_payee": {"zh": "收款账户无效", "en": "invalid payee"},
+    "maintenance": {"zh": "系统维护中", "en": "system maintenance"},
+    "network_error": {"zh": "网络异常", "en": "network error"},
+    "account_frozen": {"zh": "账户已冻结", "en": "account frozen"},
+}
+TX_TEXT = {
+    "processing": {
+        "zh": ("转账处理中", "您的 {amount} {currency} 转账正在处理中{eta}。"),
+        "en": ("Transfer processing", "Your transfer of {amount} {currency} is processing{eta}."),
+    },
+    "succeeded": {
+        "zh": ("转账成功", "您的 {amount} {currency} 转账已成功到账。"),
+        "en": ("Transfer succeeded", "Your transfer of {amount} {currency} has arrived."),
+    },
+    "failed": {
+        "zh": ("转账失败", "您的 {amount} {currency} 转账失败：{reason}。"),
+        "en": ("Transfer failed", "Your transfer of {amount} {currency} failed: {reason}."),
+    },
+}
+ALERT_TEXT = {
+    "new_device_login": {"zh": ("新设备登录", "您的账户在新设备上登录。如非本人操作，请立即联系客服。"),
+                         "en": ("New device sign-in", "Your account signed in on a new device. If it was not you, contact support now.")},
+    "suspicious_activity": {"zh": ("账户异常活动", "我们检测到您的账户存在异常活动。"),
+                            "en": ("Suspicious activity", "We detected suspicious activity on your account.")},
+    "account_frozen": {"zh": ("账户已临时冻结", "为保护您的资金安全，账户已临时冻结，安全专员将与您联系。"),
+                       "en": ("Account frozen", "To protect your money your account is frozen; a security agent will contact you.")},
+    "account_unfrozen": {"zh": ("账户已解冻", "您的账户已恢复正常使用。"),
+                         "en": ("Account unfrozen", "Your account is active again.")},
+    "password_changed": {"zh": ("密码已修改", "您的登录密码已修改。如非本人操作，请立即联系客服。"),
+                         "en": ("Password changed", "Your password was changed. If it was not you, contact support now.")},
+}  # fmt: skip
+URGENT_OPENING = {
+    "zh": "安全提醒：我们检测到您的账户存在异常活动，已临时冻结。安全专员正在接入，请稍候确认是否为本人操作。",
+    "en": "Security notice: we saw unusual activity and froze your account for your protection. A security agent is joining to confirm with you.",
+}
+
+
+def render(event: dict, lang: str) -> tuple[str, str, str] | None:
+    """(kind, title, body) for an event in the user's language; None for unknown types."""
+    lang = lang if lang in ("zh", "en") else "zh"
+    kind = event.get("type")
+    if kind == "transaction.status":
+        status = event.get("status")
+        texts = TX_TEXT.get(status)
+        if texts is None:
+            return None
+        title, body = texts[lang]
+        eta = ""
+        if status == "processing" and event.get("expected_by"):
+            when = format_time(event["expected_by"]) or str(event["expected_by"])
+            # the same clock as the bot's answers: Beijing time, said so
+            eta = (
+                f"，预计 {when}（北京时间）前到账"
+                if lang == "zh"
+                else f", expected by {when} (Beijing time)"
+            )
+        reason = REASONS.get(event.get("reason") or "", {}).get(lang, event.get("reason") or "")
+        body = body.format(
+            amount=event.get("amount", ""),
+            currency=event.get("currency", "CNY"),
+            eta=eta,
+            reason=reason,
+        )
+        return kind, title, body
+    if kind == "security.alert":
+        texts = ALERT_TEXT.get(event.get("alert"), None)
+        if texts is None:
+            title, body = (
+                ("安全提醒", "您的账户有一条安全提醒。")
+                if lang == "zh"
+                else ("Security alert", "There is a security alert on your account.")
+            )
+        else:
+            title, body = texts[lang]
+        return kind, title, body
+    return None
+
+
+def valid_event(event: Any) -> bool:
+    """An event the hub can take: an id and a user of sane length, a type it knows."""
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("event_id"), str)
+        and 0 < len(event["event_id"]) <= 200
+        and isinstance(event.get("user_id"), str)
+        and 0 < len(event["user_id"]) <= 128
+        and event.get("type") in ("transaction.status", "security.alert")
+    )
+
+
+def has_notice(event: dict) -> bool:
+    """True when a valid event makes a notification (its text does not depend on the
+    language); False for the ones that are dropped, such as an unknown status."""
+    return valid_event(event) and render(event, "zh") is not None
+
+
+def is_freeze(event: dict) -> bool:
+    """A freeze opens an urgent security chat as well as notifying."""
+    return event["type"] == "security.alert" and event.get("alert") == "account_frozen"
+
+
+def event_data(event: dict) -> dict:
+    """The `data` of the notification: the event without its envelope fields."""
+    return {k: v for k, v in event.items() if k not in ("type", "outbox_id")}

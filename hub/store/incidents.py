@@ -1,0 +1,56 @@
+"""A security incident: the freeze alert and the urgent security chat it opens, stored in
+one transaction so that neither exists without the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from hub.store.ids import new_id
+from hub.store.messages import MessageWrite, StoredMessage, write_messages
+from hub.store.notifications import NotificationWrite, StoredNotification, write_notifications
+
+
+@dataclass(slots=True)
+class Freeze:
+    notification: StoredNotification
+    conversation: asyncpg.Record
+    opening: StoredMessage
+
+
+async def record_freeze(
+    db: asyncpg.Connection, alert: NotificationWrite, lang: str, opening: str
+) -> Freeze | None:
+    """Store the freeze `alert` and put the user's security chat at urgent priority (a new
+    queued one if none is open) with `opening` as its next system message. None when the
+    alert's event was handled before, here or on another node."""
+    async with db.transaction():
+        [stored] = await write_notifications(db, [alert])
+        if stored is None:
+            return None
+        conv = await _urgent_security_chat(db, alert.user_id, lang, alert.data)
+        [msg] = await write_messages(
+            db, [MessageWrite(conv["id"], "system", "system", "supporthub", opening)]
+        )
+    return Freeze(stored, conv, msg)
+
+
+async def _urgent_security_chat(
+    db: asyncpg.Connection, user_id: str, lang: str, alert: dict
+) -> asyncpg.Record:
+    conv = await db.fetchrow(
+        "select * from conversations where user_id = $1 and topic = 'security'"
+        " and status = any('{queued,assigned}'::text[]) order by created_at desc limit 1 for update",
+        user_id,
+    )
+    if conv is None:
+        return await db.fetchrow(
+            "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at, alert)"
+            " values ($1, $2, 'security', 'urgent', 'queued', $3, now(), $4) returning *",
+            new_id(), user_id, lang, alert,
+        )  # fmt: skip
+    return await db.fetchrow(
+        "update conversations set priority = 'urgent', alert = $2 where id = $1 returning *",
+        conv["id"], alert,
+    )  # fmt: skip

@@ -1,0 +1,98 @@
+"""The direct write path: the one module that reaches into uvicorn's internals.
+
+Why: fan-out sends one frame to thousands of sockets. Through ASGI each send is a
+coroutine (`await send(...)`) and its scheduling; under uvicorn's sans-I/O WebSocket
+protocol (`ws="websockets-sansio"`), the object behind the ASGI `send` owns the socket's
+transport, so a frame can be written at once, synchronously, when the transport is
+writable. That protocol object is private to uvicorn; what we rely on, all on
+`uvicorn.protocols.websockets.websockets_sansio_impl.WebSocketsSansIOProtocol`:
+
+* the ASGI `send` is a bound method of the protocol (`send.__self__`);
+* `conn`: the websockets `ServerProtocol` (`state`, `extensions`, `send_binary`,
+  `send_text`, `data_to_send`);
+* `transport`: the asyncio transport (`write`, `abort`);
+* `writable`: an `asyncio.Event` cleared while the transport has paused writing;
+* `close_sent`, `disconnected`: flags set when the close frame went out, when the peer
+  went away;
+* `request`, `response`: the handshake, kept for the connection's life unless dropped.
+
+pyproject.toml pins uvicorn to the versions this was tested with, and
+tests/test_ws_fast_path.py fails if a connection of a real server stops getting the
+direct path. Under any other server (or a uvicorn without these), `protocol_of` returns
+None and connections send through ASGI: correct, only slower; such connections are
+counted in `supporthub_ws_without_fast_path_total`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from websockets.protocol import State
+
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+except ImportError:  # another server, or a uvicorn without the sans-I/O protocol
+    WebSocketsSansIOProtocol = None
+
+OPEN = State.OPEN
+_REQUIRED = ("conn", "transport", "writable", "close_sent", "disconnected")
+_HEADER16 = struct.Struct("!BBH")
+_HEADER64 = struct.Struct("!BBQ")
+
+
+def protocol_of(send: Any) -> Any | None:
+    """uvicorn's sans-I/O protocol behind an ASGI `send`, if that is what runs us and it
+    has everything `write_frame` uses; otherwise None."""
+    proto = getattr(send, "__self__", None)
+    if WebSocketsSansIOProtocol is None or not isinstance(proto, WebSocketsSansIOProtocol):
+        return None
+    if not all(hasattr(proto, name) for name in _REQUIRED):
+        return None
+    return proto
+
+
+def write_frame(proto: Any, data: bytes, binary: bool) -> bool:
+    """Write one message on the socket now if the transport takes it; False when the
+    caller must queue it and send through ASGI instead (closing, paused, gone)."""
+    if proto.close_sent or proto.disconnected or not proto.writable.is_set():
+        return False
+    ws = proto.conn
+    if ws.state is not OPEN:
+        return False  # closing: let the ASGI path report it
+    if ws.extensions:  # e.g. per-message deflate: the protocol must frame it
+        if binary:
+            ws.send_binary(data)
+        else:
+            ws.send_text(data)
+        proto.transport.write(b"".join(ws.data_to_send()))
+        return True
+    # A server frame is a 2-10 byte header and the payload (RFC 6455 5.2, unmasked);
+    # building it here skips a Frame object and the protocol's buffers per message.
+    opcode = 0x82 if binary else 0x81
+    n = len(data)
+    if n < 126:
+        header = bytes((opcode, n))
+    elif n < 65536:
+        header = _HEADER16.pack(opcode, 126, n)
+    else:
+        header = _HEADER64.pack(opcode, 127, n)
+    proto.transport.write(header + data)
+    return True
+
+
+def forget_handshake(send: Any) -> None:
+    """Drop the handshake's request and response the protocol keeps: a socket may live
+    for hours and they are never read again (about a fifth of a connection's memory)."""
+    proto = protocol_of(send)
+    if proto is not None:
+        proto.request = None
+        proto.response = None
+
+
+def abort_connection(send: Any) -> None:
+    """Drop the TCP connection now, under any uvicorn WebSocket protocol (each keeps its
+    transport as `transport`); nothing under another server."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None:
+        transport.abort()

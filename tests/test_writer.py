@@ -1,0 +1,111 @@
+"""The group-commit engine on its own (no database): batching, bounded waits, and a
+writer task that dies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from prometheus_client import REGISTRY
+
+from hub.store.writer import GroupWriter, Writers
+from supporthub_core.errors import Unavailable
+
+
+class Recorder:
+    """A commit function that stores every op and returns it doubled."""
+
+    def __init__(self):
+        self.batches: list[list[int]] = []
+
+    async def __call__(self, ops: list[int]) -> list[int]:
+        self.batches.append(list(ops))
+        await asyncio.sleep(0)
+        return [op * 2 for op in ops]
+
+
+async def test_writes_queued_during_a_commit_share_the_next_one():
+    commit = Recorder()
+    writer = GroupWriter(commit, max_batch=3)
+    writer.start()
+    try:
+        results = await asyncio.gather(*(writer.submit(i) for i in range(7)))
+    finally:
+        await writer.close()
+    assert results == [i * 2 for i in range(7)]
+    assert [len(b) for b in commit.batches] == [3, 3, 1]
+
+
+async def test_a_hung_commit_fails_its_writes_in_time_and_the_next_batch_commits():
+    commit = Recorder()
+    hung = True
+
+    async def sometimes_hangs(ops):
+        if hung:
+            await asyncio.Event().wait()
+        return await commit(ops)
+
+    writer = GroupWriter(sometimes_hangs, timeout=0.3)
+    writer.start()
+    try:
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(writer.submit(1), 2)
+        hung = False
+        assert await asyncio.wait_for(writer.submit(2), 2) == 4
+    finally:
+        await writer.close()
+    assert commit.batches == [[2]]
+
+
+async def test_a_write_that_timed_out_in_the_queue_is_never_stored():
+    commit = Recorder()
+    writer = GroupWriter(commit, timeout=0.2)
+    with pytest.raises(Unavailable):  # no writer task yet: as if it were stuck
+        await asyncio.wait_for(writer.submit(1), 2)
+    writer.start()
+    try:
+        assert await writer.submit(2) == 4
+    finally:
+        await writer.close()
+    assert commit.batches == [[2]]
+
+
+async def test_a_dead_writer_task_fails_its_writes_and_is_replaced(caplog):
+    broken = True
+
+    async def commit(ops):
+        if broken:
+            return []  # a bug: fewer results than writes
+        return [op * 2 for op in ops]
+
+    writer = GroupWriter(commit, timeout=5)
+    restarts = _restarts()
+    writer.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="hub.store.writer"):
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(writer.submit(1), 2)
+        assert "died; restarting it" in caplog.text
+        assert _restarts() == restarts + 1
+        broken = False
+        assert await asyncio.wait_for(writer.submit(2), 2) == 4
+    finally:
+        await writer.close()
+
+
+async def test_a_batch_write_past_its_deadline_yields_unavailable_for_its_part():
+    async def hang(ops):
+        await asyncio.Event().wait()
+
+    writers = Writers(hang, shard_key=str, count=2, timeout=0.3)
+    writers.start()
+    try:
+        results = await asyncio.wait_for(writers.submit_many(["a", "b", "c"]), 2)
+    finally:
+        await writers.close()
+    assert all(isinstance(r, Unavailable) for r in results)
+
+
+def _restarts() -> float:
+    return REGISTRY.get_sample_value("supporthub_writer_restarts_total") or 0.0
