@@ -64,3 +64,9 @@ async def listing(db: asyncpg.Connection) -> list[dict]:
         }  # fmt: skip
         for r in rows
     ]
+
+
+async def skills(db: asyncpg.Connection, agent_id: str) -> list[str]:
+    """The agent's skills; none for an id that is not an agent."""
+    found = await db.fetchval("select skills from agents where id = $1", agent_id)
+    return list(found or ())
