@@ -15,6 +15,8 @@ from starlette.staticfiles import StaticFiles
 
 from hub.composition import Hub
 from hub.services import broadcasts
+from hub.services.sms import sms_sender_for
+from hub.services.verification import passed_verification
 from hub.ws import handlers
 from hub.ws.endpoint import WebSocketEndpoint
 from supporthub_core.http import ERROR_HANDLERS, metrics_endpoint
@@ -54,7 +56,8 @@ def create_app(
     with_payments: bool = True,
     dev: bool = False,
 ) -> Starlette:
-    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret)
+    sms = sms_sender_for(settings, secret, dev=dev)
+    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret, sms=sms)
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
@@ -140,7 +143,9 @@ async def _start_payments(app: Starlette, hub: Hub, settings: Settings, secret: 
 
     pool, redis = hub.store.pool, hub.node.bus.redis
     announce = functools.partial(broadcasts.announce, pool, redis, secret)
-    return await start_in_process(app, pool, redis, settings, announce)
+    return await start_in_process(
+        app, pool, redis, settings, announce, verified=passed_verification
+    )
 
 
 def _static_routes() -> list:

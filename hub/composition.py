@@ -5,7 +5,9 @@ what it uses — no part looks another up by name.
            ├─ Chat ── (seats) Bot
            ├─ Notifier ── reacts through Chat and Bot
            ├─ Sessions ── register, replay, catch up
-           └─ Sweeper
+           ├─ Sweeper
+           ├─ Verification ── (SmsSender) step-up codes
+           └─ Audit
     Node (bus, ring, registry) ── Delivery
 """
 
@@ -16,12 +18,15 @@ from dataclasses import dataclass
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
+from hub.services.audit import Audit
 from hub.services.bot import Bot
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.services.notify import Notifier
 from hub.services.sessions import Sessions
+from hub.services.sms import SmsSender, UnconfiguredSmsSender
 from hub.services.sweeper import Sweeper
+from hub.services.verification import Verification
 from hub.store import Store
 from hub.store import notifications as notif_store
 from supporthub_core.settings import Settings
@@ -41,9 +46,20 @@ class Hub:
     notifier: Notifier
     sessions: Sessions
     sweeper: Sweeper
+    sms: SmsSender
+    verification: Verification
+    audit: Audit
 
     @classmethod
-    def build(cls, settings: Settings, *, dsn: str, redis_url: str, secret: str) -> Hub:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        dsn: str,
+        redis_url: str,
+        secret: str,
+        sms: SmsSender | None = None,
+    ) -> Hub:
         tasks = Background()
         store = Store(
             dsn,
@@ -63,8 +79,11 @@ class Hub:
         )
         sessions = Sessions(store, node, chat, languages, notifier.catch_up)
         sweeper = Sweeper(store, chat, settings)
+        sms = sms or UnconfiguredSmsSender()
+        verification = Verification(store, delivery, languages, sms, settings, secret)
+        audit = Audit(store)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
-                   notifier, sessions, sweeper)  # fmt: skip
+                   notifier, sessions, sweeper, sms, verification, audit)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()

@@ -1,4 +1,4 @@
-"""REST routes of the hub: agent login, conversations, stats, broadcasts."""
+"""REST routes of the hub: agent login, conversations, stats, broadcasts, the audit log."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hub.services import broadcasts
+from hub.services.sms import DevOutbox
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import stats as stats_mod
+from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import issue_token, require_role
 from supporthub_core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from supporthub_core.http import caller, json_body
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 STATUSES = ("bot", "queued", "assigned", "resolved", "closed", "open")
 TOKEN_TTL = 12 * 3600
+AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT = 100, 1000
 
 
 class Login(BaseModel):
@@ -66,15 +69,19 @@ login_guard = LoginGuard()
 
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
-    attempt = f"{body.username}\0{request.client.host if request.client else ''}"
+    address = _address(request)
+    attempt = f"{body.username}\0{address or ''}"
     login_guard.check(attempt)
     hub: Hub = request.app.state.hub
     async with hub.store.acquire() as db:
         agent = await agent_store.authenticate(db, body.username, body.password)
     if agent is None:
         login_guard.failed(attempt)
+        await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
+                                          address=address))  # fmt: skip
         raise Unauthorized("wrong username or password")
     role = "supervisor" if agent["supervisor"] else "agent"
+    await hub.audit.record(AuditEntry(role, agent["id"], "agent.login", address=address))
     token = issue_token(
         request.app.state.secret, agent["id"], role, name=agent["name"], ttl=TOKEN_TTL
     )
@@ -180,6 +187,38 @@ async def broadcast(request: Request) -> JSONResponse:
     return JSONResponse({"broadcast_id": bid, "status": "accepted"}, status_code=202)
 
 
+async def audit_log(request: Request) -> JSONResponse:
+    """Supervisors: the audit log, newest first, by subject, actor and action."""
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    params = request.query_params
+    hub: Hub = request.app.state.hub
+    entries = await hub.audit.recent(
+        subject_user_id=params.get("subject_user_id") or None,
+        actor_id=params.get("actor_id") or None,
+        action=params.get("action") or None,
+        limit=_audit_limit(params.get("limit")),
+    )
+    return JSONResponse(entries)
+
+
+def _audit_limit(raw: str | None) -> int:
+    """Default 100; anything above 1000 is capped to 1000."""
+    if raw is None or raw == "":
+        return AUDIT_DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise Invalid("limit must be a number") from None
+    if limit < 1:
+        raise Invalid("limit must be at least 1")
+    return min(limit, AUDIT_MAX_LIMIT)
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
     return await broadcasts.announce(
         hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data
@@ -194,6 +233,25 @@ async def dev_token(request: Request) -> JSONResponse:
     name = request.query_params.get("name") or await _account_name(request, user_id) or user_id
     token = issue_token(request.app.state.secret, user_id, "user", name=name, ttl=TOKEN_TTL)
     return JSONResponse({"token": token, "user_id": user_id, "name": name})
+
+
+async def dev_otp(request: Request) -> JSONResponse:
+    """Dev only: the last one-time code sent to a user (what their phone would show)."""
+    user_id = request.query_params.get("user_id") or ""
+    if not user_id:
+        raise Invalid("user_id is required")
+    outbox = request.app.state.hub.sms
+    sent = outbox.latest(user_id) if isinstance(outbox, DevOutbox) else None
+    if sent is None:
+        raise NotFound("no code was sent to this user")
+    return JSONResponse(
+        {
+            "user_id": sent.user_id,
+            "challenge_id": sent.challenge_id,
+            "code": sent.code,
+            "expires_at": sent.expires_at.isoformat(),
+        }
+    )
 
 
 async def _account_name(request: Request, user_id: str) -> str | None:
@@ -212,5 +270,9 @@ routes = [
     Route("/api/agents", list_agents, methods=["GET"]),
     Route("/api/stats", stats, methods=["GET"]),
     Route("/api/broadcasts", broadcast, methods=["POST"]),
+    Route("/api/audit", audit_log, methods=["GET"]),
 ]
-dev_routes = [Route("/api/dev/token", dev_token, methods=["GET", "POST"])]
+dev_routes = [
+    Route("/api/dev/token", dev_token, methods=["GET", "POST"]),
+    Route("/api/dev/otp", dev_otp, methods=["GET"]),
+]
