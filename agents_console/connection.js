@@ -23,6 +23,7 @@ const FRAMES = {
   "chat.rated": chats.onRated,
   "customer.lang": chats.onCustomerLang,
   "customer.event": onCustomerEvent,
+  "verify.result": (f) => customer.applyVerifyResult(f),
   "session.resync": () => customer.refresh(),
   error: onError,
 };

@@ -5,6 +5,7 @@ import { $ } from "/static/shared/dom.js";
 import { conversationDialog } from "./dialogs/readers.js";
 import { unfreezeDialog } from "./dialogs/unfreeze.js";
 import { S, skills, t, token } from "./state.js";
+import { requestVerification } from "./verification.js";
 import { CustomerPanel } from "./views/customer.js";
 import { SupervisorView } from "./views/supervisor.js";
 
@@ -15,6 +16,8 @@ export const customer = new CustomerPanel({
   lang: () => S.lang,
   canUnfreeze: () => skills().includes("security"),
   onUnfreeze: (userId) => unfreezeDialog(userId),
+  canVerify: () => skills().includes("security"),
+  onVerify: (userId, cid) => requestVerification(userId, cid),
   onOpenConversation: (cid) => conversationDialog(cid),
 });
 

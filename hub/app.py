@@ -15,6 +15,8 @@ from starlette.staticfiles import StaticFiles
 
 from hub.composition import Hub
 from hub.services import broadcasts
+from hub.services.sms import sms_sender_for
+from hub.services.verification import passed_verification
 from hub.ws import handlers
 from hub.ws.endpoint import WebSocketEndpoint
 from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
@@ -56,7 +58,10 @@ def create_app(
     dev: bool = False,
 ) -> Starlette:
     events_key = events_key or settings.resolved_events_key(secret)
-    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret, events_key=events_key)
+    sms = sms_sender_for(settings, secret, dev=dev)
+    hub = Hub.build(
+        settings, dsn=dsn, redis_url=redis_url, secret=secret, events_key=events_key, sms=sms
+    )
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
@@ -143,7 +148,13 @@ async def _start_payments(app: Starlette, hub: Hub, settings: Settings, secret: 
     pool, redis = hub.store.pool, hub.node.bus.redis
     announce = functools.partial(broadcasts.announce, pool, redis, secret)
     return await start_in_process(
-        app, pool, redis, settings, announce, events_key=hub.notifier.events_key
+        app,
+        pool,
+        redis,
+        settings,
+        announce,
+        verified=passed_verification,
+        events_key=hub.notifier.events_key,
     )
 
 

@@ -180,10 +180,11 @@ def cmd_payments(args) -> None:
     rt = start_runtime(settings, dev=False)
     _run(_migrate(rt.dsn))
     from hub.services.broadcasts import announcer
+    from hub.services.verification import passed_verification
     from payments.service import serve_standalone
 
     try:
-        serve_standalone(settings, rt, announcer(rt.secret))
+        serve_standalone(settings, rt, announcer(rt.secret), passed_verification)
     finally:
         rt.stop()
 

@@ -6,7 +6,9 @@ what it uses — no part looks another up by name.
            ├─ Notifier ── reacts through Chat and Bot
            ├─ OutboxPoller ── feeds the Notifier what the live channel missed
            ├─ Sessions ── register, replay, catch up
-           └─ Sweeper
+           ├─ Sweeper
+           ├─ Verification ── (SmsSender) step-up codes
+           └─ Audit
     Node (bus, ring, registry) ── Delivery
 """
 
@@ -18,13 +20,16 @@ from dataclasses import dataclass, field
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
+from hub.services.audit import Audit
 from hub.services.bot import Bot
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.services.notify import Notifier
 from hub.services.outbox_poller import OutboxPoller
 from hub.services.sessions import Sessions
+from hub.services.sms import SmsSender, UnconfiguredSmsSender
 from hub.services.sweeper import Sweeper
+from hub.services.verification import Verification
 from hub.store import Store
 from hub.store import notifications as notif_store
 from supporthub_core.settings import Settings
@@ -47,11 +52,21 @@ class Hub:
     outbox: OutboxPoller
     sessions: Sessions
     sweeper: Sweeper
+    sms: SmsSender
+    verification: Verification
+    audit: Audit
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def build(
-        cls, settings: Settings, *, dsn: str, redis_url: str, secret: str, events_key: str
+        cls,
+        settings: Settings,
+        *,
+        dsn: str,
+        redis_url: str,
+        secret: str,
+        events_key: str,
+        sms: SmsSender | None = None,
     ) -> Hub:
         tasks = Background()
         store = Store(
@@ -75,8 +90,11 @@ class Hub:
         outbox = OutboxPoller(store, notifier.handle, settings, secret)
         sessions = Sessions(store, node, chat, languages, outbox.catch_up)
         sweeper = Sweeper(store, chat, settings)
+        sms = sms or UnconfiguredSmsSender()
+        verification = Verification(store, delivery, languages, sms, settings, secret)
+        audit = Audit(store)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
-                   notifier, outbox, sessions, sweeper)  # fmt: skip
+                   notifier, outbox, sessions, sweeper, sms, verification, audit)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()

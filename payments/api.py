@@ -2,7 +2,9 @@
 
 Who may do what: a `user` token acts on its own account only; agents, supervisors and
 `service` tokens may read any account or payment. Unfreezing needs an agent (or
-supervisor) whose skills include `security`. Errors are supporthub_core.errors exceptions.
+supervisor) whose skills include `security`, and a step-up verification of the user passed
+within `unfreeze_verification_window_s` (the check is injected: see PaymentsService).
+Errors are supporthub_core.errors exceptions.
 """
 
 from __future__ import annotations
@@ -299,10 +301,13 @@ async def _security_agent(request: Request, claims: Claims) -> None:
     errors=(403, 404, 409),
 )
 async def unfreeze_account(request: Request) -> JSONResponse:
+    """409 `verification_required` unless the user passed a step-up verification lately."""
     claims = caller(request)
     await _security_agent(request, claims)
     body: ReasonIn = await json_body(request, ReasonIn)
-    row = await _service(request).unfreeze(request.path_params["user_id"], body.reason, claims.sub)
+    address = request.client.host if request.client else None
+    row = await _service(request).unfreeze(request.path_params["user_id"], body.reason,
+                                           claims.sub, by_role=claims.role, address=address)  # fmt: skip
     return JSONResponse(ledger.account_view(row))
 
 
@@ -318,7 +323,8 @@ async def freeze_account(request: Request) -> JSONResponse:
     claims = caller(request)
     await _security_agent(request, claims)
     body: ReasonIn = await json_body(request, ReasonIn)
-    row = await _service(request).freeze(request.path_params["user_id"], body.reason, claims.sub)
+    row = await _service(request).freeze(request.path_params["user_id"], body.reason, claims.sub,
+                                         by_role=claims.role)  # fmt: skip
     return JSONResponse(ledger.account_view(row))
 
 

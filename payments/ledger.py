@@ -11,7 +11,8 @@ Invariants kept here:
 - The same idempotency key (per payer) never moves money twice: it is looked up again
   once the payer's row is locked (a concurrent retry waits for the first attempt), and
   the unique constraint catches anything that still races.
-- Each state change writes its events to the outbox in the same transaction.
+- Each state change writes its events to the outbox in the same transaction, and a freeze
+  its `account.freeze` audit entry (`mark_frozen`, whoever freezes).
 
 Event sequence per transaction (`transaction.status`, to the payer):
 - instant: `succeeded` (debit and credit commit together; it is never seen processing);
@@ -36,6 +37,7 @@ from typing import Any
 import asyncpg
 
 from payments import business_calendar, outbox, risk
+from supporthub_core import audit
 from supporthub_core.errors import Conflict, Invalid, NotFound
 
 CURRENCY = "CNY"
@@ -380,13 +382,8 @@ async def _pay_locked(
         events += [alert_event(payer, a, now) for a in verdict.alerts]
         if verdict.freeze:
             failure = failure or "account_frozen"
-            await conn.execute(
-                "update accounts set frozen = true, frozen_reason = $2, frozen_at = $3"
-                " where user_id = $1",
-                payer,
-                verdict.reason,
-                now,
-            )
+            frozen_by = Freezer("system", "risk", dict(verdict.alerts[-1].details))
+            await mark_frozen(conn, payer, verdict.reason or "", now, frozen_by)
             events += await stop_pending_transfers(conn, payer, now)
 
     if failure is not None:
@@ -463,7 +460,36 @@ async def get_account(conn: asyncpg.Connection, user_id: str) -> asyncpg.Record 
     return await conn.fetchrow("select * from accounts where user_id = $1", user_id)
 
 
-async def freeze(conn: asyncpg.Connection, user_id: str, reason: str, by: str) -> asyncpg.Record:
+@dataclass(frozen=True, slots=True)
+class Freezer:
+    """Who froze an account (the risk rules are `system`/`risk`), for the audit log."""
+
+    role: str
+    id: str
+    details: dict
+
+
+async def mark_frozen(
+    conn: asyncpg.Connection, user_id: str, reason: str, now: datetime, by: Freezer
+) -> asyncpg.Record:
+    """The one place an account becomes frozen, risk rule or agent alike: the row, and its
+    `account.freeze` audit entry in the same transaction."""
+    row = await conn.fetchrow(
+        "update accounts set frozen = true, frozen_reason = $2, frozen_at = $3"
+        " where user_id = $1 returning *",
+        user_id,
+        reason,
+        now,
+    )
+    details = {**by.details, "reason": reason}
+    await audit.append(conn, audit.AuditEntry(by.role, by.id, "account.freeze", user_id,
+                                              details=details))  # fmt: skip
+    return row
+
+
+async def freeze(
+    conn: asyncpg.Connection, user_id: str, reason: str, by: str, *, by_role: str = "agent"
+) -> asyncpg.Record:
     """Freeze by hand (a security agent): the same alerts as a risk freeze."""
     async with conn.transaction():
         acc = (await lock_accounts(conn, [user_id])).get(user_id)
@@ -472,14 +498,8 @@ async def freeze(conn: asyncpg.Connection, user_id: str, reason: str, by: str) -
         if acc["frozen"]:
             raise Conflict(f"account {user_id} is already frozen")
         now = await conn.fetchval("select clock_timestamp()")
-        row = await conn.fetchrow(
-            "update accounts set frozen = true, frozen_reason = $2, frozen_at = $3"
-            " where user_id = $1 returning *",
-            user_id,
-            reason,
-            now,
-        )
         details = {"reason": reason, "rule": "manual", "by": by, "transaction_ids": []}
+        row = await mark_frozen(conn, user_id, reason, now, Freezer(by_role, by, details))
         await outbox.append(
             conn,
             [

@@ -17,6 +17,8 @@ import asyncpg
 
 from payments import ledger, outbox
 from payments.settlement import SettlementWorker
+from supporthub_core import audit
+from supporthub_core.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +26,26 @@ log = logging.getLogger(__name__)
 #: Tells every user a system notice (the hub's broadcast): title, body, data -> broadcast id.
 Announce = Callable[[str, str, dict], Awaitable[int]]
 
+#: The user's step-up verification passed within the last `window_s` seconds, read in the
+#: caller's transaction (the hub's verification store): (db, user_id, window_s) -> the
+#: verification ({challenge_id, verified_at, ...}) or None.
+VerifiedCheck = Callable[[asyncpg.Connection, str, float], Awaitable[dict | None]]
+
 
 class PaymentsService:
     def __init__(
-        self, pool: asyncpg.Pool, redis: Any, settings: Any, announce: Announce, *, events_key: str
+        self,
+        pool: asyncpg.Pool,
+        redis: Any,
+        settings: Any,
+        announce: Announce,
+        verified: VerifiedCheck,
+        *,
+        events_key: str,
     ):
         self.pool = pool
         self.announce = announce
+        self.verified = verified
         self.redis = redis
         self.settings = settings
         self.config = ledger.LedgerConfig.from_settings(settings)
@@ -76,15 +91,43 @@ class PaymentsService:
         self.relay.wake()
         return result
 
-    async def unfreeze(self, user_id: str, reason: str, by: str) -> asyncpg.Record:
-        async with self.pool.acquire() as conn:
+    async def unfreeze(
+        self, user_id: str, reason: str, by: str, *, by_role: str = "agent",
+        address: str | None = None,
+    ) -> asyncpg.Record:  # fmt: skip
+        """Unfreeze, if the user passed a step-up verification recently (409
+        `verification_required` otherwise); audited with the verification used."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            account = await ledger.get_account(conn, user_id)
+            if account is None:
+                raise NotFound(f"no account {user_id}")
+            verification = await self._recent_verification(conn, user_id)
             row = await ledger.unfreeze(conn, user_id, reason, by)
+            details = {"reason": reason, "frozen_reason": account["frozen_reason"],
+                       "verification": verification}  # fmt: skip
+            entry = audit.AuditEntry(by_role, by, "account.unfreeze", user_id, details=details,
+                                     address=address)  # fmt: skip
+            await audit.append(conn, entry)
         self.relay.wake()
         return row
 
-    async def freeze(self, user_id: str, reason: str, by: str) -> asyncpg.Record:
+    async def _recent_verification(self, conn: asyncpg.Connection, user_id: str) -> dict:
+        window_s = self.settings.unfreeze_verification_window_s
+        verification = await self.verified(conn, user_id, window_s)
+        if verification is None:
+            minutes = round(window_s / 60)
+            raise Conflict(
+                f"unfreezing needs the customer to pass an identity verification first (within"
+                f" the last {minutes} minutes): press Verify identity in their chat",
+                code="verification_required",
+            )
+        return verification
+
+    async def freeze(
+        self, user_id: str, reason: str, by: str, *, by_role: str = "agent"
+    ) -> asyncpg.Record:
         async with self.pool.acquire() as conn:
-            row = await ledger.freeze(conn, user_id, reason, by)
+            row = await ledger.freeze(conn, user_id, reason, by, by_role=by_role)
         self.relay.wake()
         return row
 
@@ -102,11 +145,12 @@ async def start_in_process(
     settings: Any,
     announce: Announce,
     *,
+    verified: VerifiedCheck,
     events_key: str,
 ) -> list[Callable[[], Awaitable[None]]]:
     """Run the payments service inside an app whose lifespan owns `pool` and `redis`;
     `events_key` signs what the outbox relay publishes."""
-    service = PaymentsService(pool, redis, settings, announce, events_key=events_key)
+    service = PaymentsService(pool, redis, settings, announce, verified, events_key=events_key)
     app.state.payments = service
     service.start()
     log.info("payments service started (settlement worker, outbox relay)")
@@ -126,6 +170,7 @@ def create_app(
     redis_url: str,
     secret: str,
     announce: AnnounceWith,
+    verified: VerifiedCheck,
     events_key: str | None = None,
 ) -> Any:
     """The payments API alone: payments routes, /healthz, /readyz, /metrics, and its own
@@ -163,7 +208,9 @@ def create_app(
         pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         bound = functools.partial(announce, pool, redis)
-        stops = await start_in_process(app, pool, redis, settings, bound, events_key=events_key)
+        stops = await start_in_process(
+            app, pool, redis, settings, bound, verified=verified, events_key=events_key
+        )
         try:
             yield
         finally:
@@ -189,20 +236,16 @@ def create_app(
     return app
 
 
-def serve_standalone(settings: Any, rt: Any, announce: AnnounceWith) -> None:
+def serve_standalone(
+    settings: Any, rt: Any, announce: AnnounceWith, verified: VerifiedCheck
+) -> None:
     """`supporthub payments`: the API and its workers on settings.host:port."""
     import importlib.util
 
     import uvicorn
 
-    app = create_app(
-        settings,
-        dsn=rt.dsn,
-        redis_url=rt.redis_url,
-        secret=rt.secret,
-        announce=announce,
-        events_key=rt.events_key,
-    )
+    app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret,
+                     announce=announce, verified=verified, events_key=rt.events_key)  # fmt: skip
     has = importlib.util.find_spec
     uvicorn.run(
         app,

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 0.2
     maintenance: bool = False
 
+    # step-up verification (codes sent out of band) and unfreezing
+    verify_code_ttl_s: float = 300.0
+    verify_max_attempts: int = 5
+    unfreeze_verification_window_s: float = 600.0  # a passed verification allows unfreezing
+    sms_webhook_url: str | None = None  # unset: codes are only logged as undeliverable
+    sms_webhook_key: str | None = None  # signs webhook bodies; default: HUB_SECRET
+
     def resolved_events_key(self, secret: str) -> str:
         """The HMAC key of `payments.events`: `HUB_EVENTS_KEY`, or the resolved secret
         (hub.runtime) when unset. Payments and every hub node must arrive at one value."""

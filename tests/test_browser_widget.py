@@ -13,6 +13,7 @@ from tests.browser import (  # noqa: F401  (browser is a fixture)
     new_page,
     screenshot,
 )
+from tests.verification import record_passed_verification
 
 PHONE = {
     "viewport": {"width": 375, "height": 667},
@@ -156,6 +157,7 @@ async def test_widget_english_notifications_and_security_banner(hub, clean, db, 
         await banner.locator(".alert-close >> text=Dismiss").click()
         await page.wait_for_selector("#alert-banner", state="hidden")
         # frozen again, then unfrozen by the security agent: the banner goes by itself
+        await record_passed_verification(db, "u-en")
         async with hub.http(hub.token("sec", "agent", name="Sec")) as http:
             for step in ("unfreeze", "freeze"):
                 r = await http.post(f"/api/accounts/u-en/{step}", json={"reason": "test"})

@@ -19,6 +19,7 @@ from supporthub_core.db import create_pool
 from supporthub_core.event_signing import open_signed
 from tests.conftest import make_settings
 from tests.events import EVENTS_KEY
+from tests.verification import record_passed_verification
 
 CFG = ledger.LedgerConfig.from_settings(make_settings())
 COMMON = {"event_id", "type", "user_id", "occurred_at"}
@@ -140,6 +141,7 @@ async def test_each_state_change_commits_with_its_event(funded, relays_held, db)
 
     await db.execute("update accounts set frozen = true where user_id = 'alice'")
     await db.execute("insert into agents (id, username, password_hash, name, skills) values ('sec', 'sec', 'x', 'Sec', '{security}')")  # fmt: skip
+    await record_passed_verification(db, "alice")
     async with hub.http(hub.token("sec", "agent")) as http:
         resp = await http.post("/api/accounts/alice/unfreeze", json={"reason": "ok"})
     assert resp.status_code == 200

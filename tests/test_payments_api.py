@@ -11,6 +11,7 @@ import pytest
 
 from hub.store import agents
 from payments.seed import add_account
+from tests.verification import record_passed_verification
 
 TX_ID = re.compile(r"tx_[0-9a-f]{16}")
 
@@ -198,6 +199,10 @@ async def test_unfreeze_needs_a_security_agent(people, db):
     async with hub.http(hub.token("sec", "agent")) as http:
         assert (await http.post(url, json={})).status_code == 422
         assert (await http.post("/api/accounts/nobody/unfreeze", json=reason)).status_code == 404
+        refused = await http.post(url, json=reason)
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "verification_required"
+        await record_passed_verification(db, "alice")
         resp = await http.post(url, json=reason)
         assert resp.status_code == 200 and resp.json()["frozen"] is False
         assert (await http.post(url, json=reason)).status_code == 409

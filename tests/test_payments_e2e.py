@@ -14,6 +14,7 @@ import pytest
 from hub.store import agents
 from payments.seed import add_account
 from tests.conftest import start_hub
+from tests.verification import pass_verification
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -104,6 +105,8 @@ async def test_burst_freezes_the_account_alerts_devices_and_opens_urgent_chat(hu
     async with hub.http(hub.token("guard", "agent")) as http:
         account = (await http.get(f"/api/accounts/{user_id}")).json()
         assert account["frozen"] is True
+    await pass_verification(hub, guard, phone, cid)
+    async with hub.http(hub.token("guard", "agent")) as http:
         r = await http.post(
             f"/api/accounts/{user_id}/unfreeze", json={"reason": "confirmed with customer"}
         )
@@ -220,11 +223,12 @@ async def _payments_only(services, settings):
     import uvicorn
 
     from hub.services.broadcasts import announcer
+    from hub.services.verification import passed_verification
     from payments.service import create_app
     from tests.conftest import SECRET, HubServer
 
     app = create_app(settings, dsn=services.dsn, redis_url=services.redis_url, secret=SECRET,
-                     announce=announcer(SECRET))  # fmt: skip
+                     announce=announcer(SECRET), verified=passed_verification)  # fmt: skip
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -309,6 +309,8 @@ EXAMPLES = {
     "chat.transfer": {"conversation_id": "c-1", "to_agent": "a-1", "to_topic": "payment"},
     "chat.resolve": {"conversation_id": "c-1"},
     "queue.get": {},
+    "verify.request": {"conversation_id": "c-1"},
+    "verify.submit": {"challenge_id": "ch-1", "code": "123456"},
 }  # fmt: skip
 
 

@@ -1,8 +1,9 @@
-// The customer panel: account (balance, frozen), recent transactions with live status,
-// security alerts and past conversations. REST on selection; `customer.event` frames update
-// it in place while a chat is open.
+// The customer panel: account (balance, frozen), the identity check (for security agents),
+// recent transactions with live status, security alerts and past conversations. REST on
+// selection; `customer.event` and `verify.result` frames update it in place while a chat is
+// open.
 
-import { api, dateTime, h, money, mount } from "/static/shared/dom.js";
+import { api, clock, dateTime, h, money, mount } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
 
 const TX_LIMIT = 8;
@@ -16,11 +17,14 @@ export class CustomerPanel {
    * @param {() => string} o.lang
    * @param {() => boolean} o.canUnfreeze
    * @param {(userId: string) => void} o.onUnfreeze
+   * @param {() => boolean} o.canVerify
+   * @param {(userId: string, cid: string) => void} o.onVerify
    * @param {(cid: string) => void} o.onOpenConversation
    */
   constructor(o) {
     this.o = o;
     this.cache = new Map(); // user_id -> {account, payments, alerts, convs, errors}
+    this.checks = new Map(); // user_id -> identity check {state, challengeId, expiresAt, verifiedAt, ...}
     this.user = null;
     this.currentCid = null;
     this.flash = new Set(); // transaction ids / alert keys to highlight once
@@ -122,6 +126,22 @@ export class CustomerPanel {
     }
   }
 
+  /** What the console knows of this customer's identity check (after verify.request). */
+  setVerification(userId, check) {
+    this.checks.set(userId, check);
+    if (this.user?.id === userId) this.render();
+  }
+
+  /** A `verify.result` frame: passed, a wrong code (attempts left), or over. */
+  applyVerifyResult(f) {
+    const check = this.checks.get(f.user_id) || {};
+    if (check.state === "verified" && !f.ok) return; // e.g. the same code sent again: "used"
+    if (check.challengeId && check.challengeId !== f.challenge_id) return; // an older code
+    if (f.ok) this.setVerification(f.user_id, { state: "verified", challengeId: f.challenge_id, verifiedAt: f.verified_at });
+    else if (f.reason === "wrong_code") this.setVerification(f.user_id, { ...check, attemptsLeft: f.attempts_left });
+    else this.setVerification(f.user_id, { state: "failed", challengeId: f.challenge_id, reason: f.reason });
+  }
+
   render() {
     const { el, t } = this.o;
     const lang = this.o.lang();
@@ -145,6 +165,7 @@ export class CustomerPanel {
         ),
       ),
       this.accountSection(d, lang),
+      this.verificationSection(),
       this.paymentsSection(d, lang),
       this.alertsSection(d, lang),
       this.pastSection(d, lang),
@@ -185,6 +206,35 @@ export class CustomerPanel {
       );
     }
     return h("section", { class: "cp-card" }, h("h3", { text: t("account") }), body);
+  }
+
+  verificationSection() {
+    const { t } = this.o;
+    if (!this.o.canVerify() || !this.currentCid) return null;
+    const check = this.checks.get(this.user.id) || { state: "idle" };
+    const ask = (key) =>
+      h("button", {
+        class: "btn ghost small",
+        type: "button",
+        id: "btn-verify",
+        text: t(key),
+        onclick: () => this.o.onVerify(this.user.id, this.currentCid),
+      });
+    let body;
+    if (check.state === "verified") {
+      body = [h("span", { class: "badge-ok", id: "cp-verified", text: `✓ ${t("verified_at", { time: clock(check.verifiedAt) })}` })];
+    } else if (check.state === "pending") {
+      body = [
+        h("div", { class: "verify-state", id: "verify-pending", text: t("verify_pending", { time: clock(check.expiresAt) }) }),
+        check.attemptsLeft < check.attempts && h("div", { class: "form-error small", id: "verify-attempts", text: t("verify_attempts", { n: check.attemptsLeft }) }),
+        ask("verify_again"),
+      ];
+    } else if (check.state === "failed") {
+      body = [h("div", { class: "form-error small", id: "verify-failed", text: t(`verify_${check.reason}`) }), ask("verify_again")];
+    } else {
+      body = [h("p", { class: "muted small", text: t("verify_lead") }), ask("verify_identity")];
+    }
+    return h("section", { class: "cp-card cp-verify", dataset: { state: check.state } }, h("h3", { text: t("verify_title") }), body);
   }
 
   paymentsSection(d, lang) {

@@ -1,4 +1,4 @@
-"""REST routes of the hub: agent login, conversations, stats, broadcasts."""
+"""REST routes of the hub: agent login, conversations, stats, broadcasts, the audit log."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from starlette.responses import JSONResponse
 
 from hub.rules import access
 from hub.services import broadcasts
+from hub.services.sms import DevOutbox
 from hub.store import accounts, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import stats as stats_mod
+from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import issue_token, require_role
-from supporthub_core.errors import Forbidden, RateLimited, Unauthorized
+from supporthub_core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from supporthub_core.http import caller, json_body, query
 from supporthub_core.openapi import Api
 from supporthub_core.validation import query_int
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 Status = Literal["bot", "queued", "assigned", "resolved", "closed", "open"]
 TOKEN_TTL = 12 * 3600
+AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT = 100, 1000
 
 
 class Login(BaseModel):
@@ -206,6 +209,38 @@ class ConversationsQuery(BaseModel):
     user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
+class AuditQuery(BaseModel):
+    subject_user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    actor_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    action: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    limit: query_int(1, 2**63 - 1) = AUDIT_DEFAULT_LIMIT  # above AUDIT_MAX_LIMIT: capped
+
+
+class AuditActor(BaseModel):
+    role: str
+    id: str
+
+
+class AuditEntryOut(BaseModel):
+    ts: str
+    actor: AuditActor
+    action: str
+    subject_user_id: str | None = None
+    conversation_id: str | None = None
+    details: dict
+
+
+class OtpQuery(BaseModel):
+    user_id: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class OtpOut(BaseModel):
+    user_id: str
+    challenge_id: str
+    code: str
+    expires_at: str
+
+
 class DevTokenQuery(BaseModel):
     user: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -250,15 +285,19 @@ dev_api = Api("dev")
 )
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
-    attempt = f"{body.username}\0{request.client.host if request.client else ''}"
+    address = _address(request)
+    attempt = f"{body.username}\0{address or ''}"
     login_guard.check(attempt)
     hub: Hub = request.app.state.hub
     async with hub.store.acquire() as db:
         agent = await agent_store.authenticate(db, body.username, body.password)
     if agent is None:
         login_guard.failed(attempt)
+        await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
+                                          address=address))  # fmt: skip
         raise Unauthorized("wrong username or password")
     role = "supervisor" if agent["supervisor"] else "agent"
+    await hub.audit.record(AuditEntry(role, agent["id"], "agent.login", address=address))
     token = issue_token(
         request.app.state.secret, agent["id"], role, name=agent["name"], ttl=TOKEN_TTL
     )
@@ -373,6 +412,33 @@ async def broadcast(request: Request) -> JSONResponse:
     return JSONResponse({"broadcast_id": bid, "status": "accepted"}, status_code=202)
 
 
+@api.route(
+    "GET",
+    "/api/audit",
+    summary="The audit log, newest first (supervisors)",
+    query=AuditQuery,
+    response=list[AuditEntryOut],
+    errors=(403,),
+)
+async def audit_log(request: Request) -> JSONResponse:
+    """Supervisors: the audit log, newest first, by subject, actor and action."""
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    params = query(request, AuditQuery)
+    hub: Hub = request.app.state.hub
+    entries = await hub.audit.recent(
+        subject_user_id=params.subject_user_id,
+        actor_id=params.actor_id,
+        action=params.action,
+        limit=min(params.limit, AUDIT_MAX_LIMIT),
+    )
+    return JSONResponse(entries)
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
     return await broadcasts.announce(
         hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data
@@ -402,6 +468,32 @@ async def dev_token(request: Request) -> JSONResponse:
     name = params.name or await _account_name(request, user_id) or user_id
     token = issue_token(request.app.state.secret, user_id, "user", name=name, ttl=TOKEN_TTL)
     return JSONResponse({"token": token, "user_id": user_id, "name": name})
+
+
+@dev_api.route(
+    "GET",
+    "/api/dev/otp",
+    summary="The last one-time code sent to a user (dev only)",
+    query=OtpQuery,
+    response=OtpOut,
+    auth=False,
+    errors=(404,),
+)
+async def dev_otp(request: Request) -> JSONResponse:
+    """Dev only: the last one-time code sent to a user (what their phone would show)."""
+    user_id = query(request, OtpQuery).user_id
+    outbox = request.app.state.hub.sms
+    sent = outbox.latest(user_id) if isinstance(outbox, DevOutbox) else None
+    if sent is None:
+        raise NotFound("no code was sent to this user")
+    return JSONResponse(
+        {
+            "user_id": sent.user_id,
+            "challenge_id": sent.challenge_id,
+            "code": sent.code,
+            "expires_at": sent.expires_at.isoformat(),
+        }
+    )
 
 
 async def _account_name(request: Request, user_id: str) -> str | None:

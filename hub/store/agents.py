@@ -111,3 +111,9 @@ async def vanished(db: asyncpg.Connection, fresh_s: float, grace_s: float) -> li
         grace_s,
     )
     return [r["id"] for r in rows]
+
+
+async def skills(db: asyncpg.Connection, agent_id: str) -> list[str]:
+    """The agent's skills; none for an id that is not an agent."""
+    found = await db.fetchval("select skills from agents where id = $1", agent_id)
+    return list(found or ())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.services.audit import entry_by
 from hub.store import notifications as notif_store
 from hub.store import queue as queue_store
 from hub.store import users as user_store
@@ -91,6 +92,7 @@ async def user_lang(hub: Hub, conn: Connection, f: p.UserLang) -> None:
 
 async def agent_status(hub: Hub, conn: Connection, f: p.AgentStatus) -> None:
     state = await hub.chat.set_status(conn.claims, f.status)
+    await hub.audit.record(entry_by(conn.claims, "agent.status", details={"status": f.status}))
     reply = dict(state)
     if f.id is not None:
         reply["id"] = f.id
@@ -104,12 +106,29 @@ async def chat_note(hub: Hub, conn: Connection, f: p.ChatNote) -> None:
 
 async def chat_transfer(hub: Hub, conn: Connection, f: p.ChatTransfer) -> None:
     await hub.chat.transfer(conn.claims, f.conversation_id, f.to_agent, f.to_topic)
+    details = {"to_agent": f.to_agent, "to_topic": f.to_topic}
+    await hub.audit.record(entry_by(conn.claims, "chat.transfer", conversation_id=f.conversation_id,
+                                    details=details))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
 
 
 async def chat_resolve(hub: Hub, conn: Connection, f: p.ChatResolve) -> None:
     await hub.chat.resolve(conn.claims, f.conversation_id)
+    await hub.audit.record(entry_by(conn.claims, "chat.resolve", conversation_id=f.conversation_id))
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
+
+
+async def verify_request(hub: Hub, conn: Connection, f: p.VerifyRequest) -> None:
+    challenge = await hub.verification.request(conn.claims, f.conversation_id)
+    fields = {k: v for k, v in challenge.items() if k != "type"}
+    conn.send_frame(ack_frame(f.id, **fields))
+
+
+async def verify_submit(hub: Hub, conn: Connection, f: p.VerifySubmit) -> None:
+    # every device of the user (this one too) and the agent get `verify.result`
+    result = await hub.verification.submit(conn.claims, f.challenge_id, f.code)
+    fields = {k: v for k, v in result.items() if k != "type"}
+    conn.send_frame(ack_frame(f.id, **fields))
 
 
 async def queue_get(hub: Hub, conn: Connection, f: p.QueueWatch) -> None:
@@ -137,4 +156,6 @@ TABLE = {
     "chat.transfer": (chat_transfer, STAFF),
     "chat.resolve": (chat_resolve, STAFF),
     "queue.get": (queue_get, STAFF),
+    "verify.request": (verify_request, STAFF),
+    "verify.submit": (verify_submit, USER),
 }

@@ -129,6 +129,16 @@ class ChatResolve(ConversationFrame):
     type: Literal["chat.resolve"]
 
 
+class VerifyRequest(ConversationFrame):
+    type: Literal["verify.request"]
+
+
+class VerifySubmit(Frame):
+    type: Literal["verify.submit"]
+    challenge_id: Id
+    code: Annotated[Str, Field(min_length=1, max_length=32)]
+
+
 class QueueWatch(Frame):
     """Extension: an agent asks for the current queue (also pushed when it changes)."""
 
@@ -151,6 +161,8 @@ ClientFrame = Annotated[
     | ChatNote
     | ChatTransfer
     | ChatResolve
+    | VerifyRequest
+    | VerifySubmit
     | QueueWatch,
     Field(discriminator="type"),
 ]

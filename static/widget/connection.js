@@ -8,6 +8,7 @@ import { OPEN, conv, currentConv, persist, saved, state } from "./state.js";
 import { renderConnection, toast } from "./views/banners.js";
 import { renderChat, showView } from "./views/chat.js";
 import { onAcked, onNotification, renderBell } from "./views/notifications.js";
+import { onChallenge, onResult } from "./views/verify.js";
 
 const RESTART_AFTER_MS = 3000;
 
@@ -23,6 +24,8 @@ const FRAMES = {
   "chat.closed": chats.onClosed,
   notification: onNotification,
   "notifications.acked": onAcked,
+  "verify.challenge": onChallenge,
+  "verify.result": onResult,
   error: onError,
 };
 

@@ -28,6 +28,7 @@ export const state = {
   readSent: new Map(), // cid -> seq
   typingHide: null,
   lastAlert: null, // the critical alert the banner shows (or showed last)
+  verify: pendingCheck(saved.verify), // the identity check the code box shows
   client: null,
 };
 export const t = makeT(TEXT, () => state.lang);
@@ -38,6 +39,11 @@ function loadStore() {
   } catch {
     return {};
   }
+}
+
+/** A code box left open on the last visit, while its code is still valid. */
+function pendingCheck(check) {
+  return check?.phase === "pending" && Date.parse(check.expiresAt) > Date.now() ? check : null;
 }
 
 export function persist() {
@@ -51,6 +57,7 @@ export function persist() {
     acked: state.acked,
     notifAfter,
     rated: [...state.rated].slice(-50),
+    verify: pendingCheck(state.verify),
   };
   try {
     localStorage.setItem(STORE_KEY, JSON.stringify(data));
@@ -65,6 +72,7 @@ export function forgetUser() {
   state.feed = [];
   state.acked = 0;
   state.rated = new Set();
+  state.verify = null;
   saved.notifAfter = 0;
 }
 

@@ -1,5 +1,5 @@
 // The users' web chat: topic choice, the help bot, the human queue, the agent's chat,
-// notifications and the satisfaction rating. Every piece of user, agent or bot text is put
+// notifications, the identity-check code box and the satisfaction rating. Every piece of user, agent or bot text is put
 // in the page as text (see ../shared/dom.js); only help-article links become elements.
 //
 // This module wires the page together and starts it; the state and frame handling live in
@@ -18,6 +18,7 @@ import { renderHeader } from "./views/header.js";
 import { renderHome, wireHome } from "./views/home.js";
 import { renderFeed, wireNotifications } from "./views/notifications.js";
 import { markRead } from "./views/transcript.js";
+import { renderVerify } from "./views/verify.js";
 
 function applyLang() {
   document.documentElement.lang = state.lang === "en" ? "en" : "zh-CN";
@@ -32,6 +33,7 @@ function applyLang() {
   if (state.view === "home") renderHome();
   else renderChat();
   renderHeader();
+  renderVerify();
   if (!$("panel-notif").hidden) renderFeed();
 }
 
