@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.composition import Hub
+from hub.push.config import PushConfig
 from hub.services import broadcasts
 from hub.ws import handlers
 from hub.ws.endpoint import WebSocketEndpoint
@@ -53,8 +54,12 @@ def create_app(
     secret: str,
     with_payments: bool = True,
     dev: bool = False,
+    vapid_private_key: str | None = None,
 ) -> Starlette:
-    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret)
+    """`vapid_private_key` as hub.runtime resolved it (else HUB_VAPID_PRIVATE_KEY; neither:
+    Web Push is off)."""
+    push = PushConfig.from_settings(settings, dev=dev, private_key=vapid_private_key)
+    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret, push=push)
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
@@ -113,9 +118,9 @@ class HubApp:
 
 
 def _api_routes(*, dev: bool) -> list:
-    from hub.http import api
+    from hub.http import api, push
 
-    routes = list(api.routes)
+    routes = list(api.routes) + push.routes
     try:
         from hub.helpbot.routes import routes as help_routes
 

@@ -1,5 +1,6 @@
 """Where the servers and the secret come from: configured URLs, or embedded ones under
-HUB_DATA_DIR; `HUB_SECRET`, or (in `dev` only) one generated once and kept there."""
+HUB_DATA_DIR; `HUB_SECRET`, or (in `dev` only) one generated once and kept there; the
+same for the VAPID key of Web Push (`HUB_VAPID_PRIVATE_KEY`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Runtime:
     redis_url: str
     secret: str
     embedded: list = field(default_factory=list)
+    vapid_private_key: str | None = None
 
     def stop(self) -> None:
         """Stop the embedded servers this process started (not ones it found running,
@@ -48,6 +50,37 @@ def resolve_secret(settings: Settings, *, dev: bool) -> str:
     return value
 
 
+def resolve_vapid(settings: Settings, *, dev: bool) -> str | None:
+    """The VAPID private key: HUB_VAPID_PRIVATE_KEY, or in `dev` one generated once and
+    kept in HUB_DATA_DIR (browsers' subscriptions are bound to it, so it must not change
+    between runs). None: Web Push is off (the hub says so when it starts)."""
+    from hub.push.config import VapidKey, valid_subject
+
+    if settings.vapid_private_key:
+        try:
+            VapidKey.parse(settings.vapid_private_key)
+        except ValueError as exc:
+            raise ConfigError(f"HUB_VAPID_PRIVATE_KEY: {exc}") from None
+        if not dev and not settings.vapid_subject:
+            raise ConfigError(
+                "HUB_VAPID_SUBJECT is required with HUB_VAPID_PRIVATE_KEY"
+                " (mailto:ops@example.com or an https URL of yours)"
+            )
+        if settings.vapid_subject and not valid_subject(settings.vapid_subject):
+            raise ConfigError("HUB_VAPID_SUBJECT must be a mailto: address or an https URL")
+        return settings.vapid_private_key
+    if not dev:
+        return None
+    path = Path(settings.data_dir) / "vapid_private_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = VapidKey.generate().private_key
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
 def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) -> Runtime:
     data_dir = Path(settings.data_dir).resolve()
     embedded: list = []
@@ -64,4 +97,7 @@ def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) ->
         embedded.append(r)
         log.info("embedded Redis at %s", r.socket)
     secret = resolve_secret(settings, dev=dev) if need_secret else ""
-    return Runtime(dsn=dsn, redis_url=redis_url, secret=secret, embedded=embedded)
+    vapid = resolve_vapid(settings, dev=dev) if need_secret else None
+    return Runtime(
+        dsn=dsn, redis_url=redis_url, secret=secret, embedded=embedded, vapid_private_key=vapid
+    )

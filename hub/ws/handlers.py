@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.push.subscriptions import PushRegistration
 from hub.store import notifications as notif_store
 from hub.store import queue as queue_store
 from hub.store import users as user_store
@@ -121,6 +122,17 @@ async def queue_get(hub: Hub, conn: Connection, f: p.QueueWatch) -> None:
     conn.send_frame(frame)
 
 
+async def push_register(hub: Hub, conn: Connection, f: p.PushRegister) -> None:
+    registration = PushRegistration(kind=f.kind, subscription=f.subscription)
+    view = await hub.push_out.register(conn.claims, registration)
+    conn.send_frame(ack_frame(f.id, subscription_id=view["subscription_id"]))
+
+
+async def push_unregister(hub: Hub, conn: Connection, f: p.PushUnregister) -> None:
+    removed = await hub.push_out.unregister(conn.claims, endpoint=f.endpoint)
+    conn.send_frame(ack_frame(f.id, removed=removed))
+
+
 TABLE = {
     "ping": (ping, ANY),
     "chat.open": (chat_open, USER),
@@ -137,4 +149,6 @@ TABLE = {
     "chat.transfer": (chat_transfer, STAFF),
     "chat.resolve": (chat_resolve, STAFF),
     "queue.get": (queue_get, STAFF),
+    "push.register": (push_register, USER),
+    "push.unregister": (push_unregister, USER),
 }

@@ -14,6 +14,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as _ValidationError
 
+from hub.push.subscriptions import Kind as PushKind
+from hub.push.subscriptions import WebPushSubscription
 from supporthub_core.errors import BadFrame
 
 MSGPACK = "supporthub.msgpack.v1"
@@ -126,6 +128,21 @@ class ChatResolve(ConversationFrame):
     type: Literal["chat.resolve"]
 
 
+class PushRegister(Frame):
+    """Web Push for when no socket is open: the browser's PushSubscription (hub.push)."""
+
+    type: Literal["push.register"]
+    kind: PushKind
+    subscription: WebPushSubscription
+
+
+class PushUnregister(Frame):
+    """Extension: this device no longer wants pushes."""
+
+    type: Literal["push.unregister"]
+    endpoint: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+
+
 class QueueWatch(Frame):
     """Extension: an agent asks for the current queue (also pushed when it changes)."""
 
@@ -148,7 +165,9 @@ ClientFrame = Annotated[
     | ChatNote
     | ChatTransfer
     | ChatResolve
-    | QueueWatch,
+    | QueueWatch
+    | PushRegister
+    | PushUnregister,
     Field(discriminator="type"),
 ]
 _client_frame = TypeAdapter(ClientFrame)
