@@ -12,6 +12,7 @@ import pytest
 
 from hub.store import agents
 from payments.seed import add_account
+from tests.conftest import start_hub
 from tests.pushservice import (
     SUBJECT,
     VAPID,
@@ -312,3 +313,43 @@ async def test_push_is_off_without_a_vapid_key(hub):
     )
     assert err["type"] == "error"
     await client.close()
+
+
+async def test_a_socket_on_another_node_counts_as_online(env: PushEnv):
+    """Two hub nodes: the user's events are handled by one, their socket is on the other.
+    (Last in this module: while the second node runs, users are split between the two.)"""
+    first = env.hub
+    second = await start_hub(env.iso, vapid_private_key=VAPID.private_key, vapid_subject=SUBJECT)
+    try:
+        for node in (first, second):
+            await _eventually(lambda node=node: len(node.node.ring.nodes) == 2)
+        me = first.node.node_id
+        payer = next(u for u in (uid() for _ in range(200)) if first.node.ring.owner(u) == me)
+        await add_account(env.iso.dsn, payer, "Payer", "100.00")
+        phone = env.push.device(uid("phone"))
+        await env.register(payer, phone)
+        elsewhere = await second.client(payer)
+        await env.pay(payer, "shop-" + payer, "1.00")
+        await elsewhere.expect("notification", timeout=15)
+        for node in (first, second):
+            await node.hub.push_out.settled()
+        assert env.push.attempts.get(phone.name) is None
+        await elsewhere.close()
+        await _eventually(lambda: env.offline(payer))
+        await env.pay(payer, "shop-" + payer, "1.00")
+        push = await env.push.next_push(phone.name)
+        assert push.payload["kind"] == "transaction.status"
+    finally:
+        await second.stop()
+
+
+async def _eventually(check, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
