@@ -14,6 +14,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.composition import Hub
+from hub.http import push as push_http
+from hub.push.config import PushConfig
 from hub.services import broadcasts
 from hub.services.sms import sms_sender_for
 from hub.services.verification import passed_verification
@@ -56,12 +58,13 @@ def create_app(
     events_key: str | None = None,  # None: resolved from settings and secret
     with_payments: bool = True,
     dev: bool = False,
+    vapid_private_key: str | None = None,
 ) -> Starlette:
     events_key = events_key or settings.resolved_events_key(secret)
     sms = sms_sender_for(settings, secret, dev=dev)
-    hub = Hub.build(
-        settings, dsn=dsn, redis_url=redis_url, secret=secret, events_key=events_key, sms=sms
-    )
+    push = PushConfig.from_settings(settings, dev=dev, private_key=vapid_private_key)
+    hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret,
+                    events_key=events_key, sms=sms, push=push)  # fmt: skip
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
@@ -71,6 +74,7 @@ def create_app(
     operations = _operations(dev=dev, with_payments=with_payments)
     routes += routes_for(operations)
     routes += docs_routes(operations, title="supporthub")
+    routes += push_http.asset_routes  # before the widget's static mount: its headers
     routes += _static_routes()
 
     @contextlib.asynccontextmanager
@@ -122,9 +126,9 @@ class HubApp:
 
 def _operations(*, dev: bool, with_payments: bool) -> list[Operation]:
     """The REST operations this process serves: its routes and its /openapi.json."""
-    from hub.http import api
+    from hub.http import api, push
 
-    operations = list(api.api.operations)
+    operations = list(api.api.operations) + list(push.api.operations)
     try:
         from hub.helpbot.routes import api as help_api
 

@@ -148,7 +148,8 @@ def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
         if dev:
             _run(_seed_demo(rt.dsn))
         app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret,
-                         events_key=rt.events_key, with_payments=with_payments, dev=dev)  # fmt: skip
+                         events_key=rt.events_key, with_payments=with_payments, dev=dev,
+                         vapid_private_key=rt.vapid_private_key)  # fmt: skip
         if dev:
             _print_dev_banner(settings)
         serve_app(app, settings, app.state.hub.node)

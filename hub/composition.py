@@ -8,8 +8,11 @@ what it uses — no part looks another up by name.
            ├─ Sessions ── register, replay, catch up
            ├─ Sweeper
            ├─ Verification ── (SmsSender) step-up codes
-           └─ Audit
+           ├─ Audit
+           └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
+
+Chat and Notifier tell PushOut what they stored (`push_out`, seated after they are built).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from dataclasses import dataclass, field
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
+from hub.push.config import PushConfig
+from hub.push.presence import BusPresence
+from hub.push.providers import WebPushProvider
+from hub.push.sender import PushSender
 from hub.services.audit import Audit
 from hub.services.bot import Bot
 from hub.services.chat import Chat
@@ -30,6 +37,7 @@ from hub.services.sessions import Sessions
 from hub.services.sms import SmsSender, UnconfiguredSmsSender
 from hub.services.sweeper import Sweeper
 from hub.services.verification import Verification
+from hub.services.webpush import PushOut
 from hub.store import Store
 from hub.store import notifications as notif_store
 from supporthub_core.settings import Settings
@@ -55,6 +63,7 @@ class Hub:
     sms: SmsSender
     verification: Verification
     audit: Audit
+    push_out: PushOut
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -67,6 +76,7 @@ class Hub:
         secret: str,
         events_key: str,
         sms: SmsSender | None = None,
+        push: PushConfig | None = None,
     ) -> Hub:
         tasks = Background()
         store = Store(
@@ -93,8 +103,12 @@ class Hub:
         sms = sms or UnconfiguredSmsSender()
         verification = Verification(store, delivery, languages, sms, settings, secret)
         audit = Audit(store)
+        push_out = _push_out(settings, push or PushConfig(), store, node, languages, tasks)
+        chat.push_out = push_out  # type: ignore[attr-defined]
+        notifier.push_out = push_out  # type: ignore[attr-defined]
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
-                   notifier, outbox, sessions, sweeper, sms, verification, audit)  # fmt: skip
+                   notifier, outbox, sessions, sweeper, sms, verification, audit,
+                   push_out)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -106,10 +120,12 @@ class Hub:
         await self.notifier.start()
         self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)
+        await self.push_out.start()
 
     async def stop(self) -> None:
         await self.node.drain()
         await self.tasks.stop()
+        await self.push_out.close()  # pushes still queued are dropped: the app replays on open
         await self.store.writer.close()  # finishes writes in flight
         await self.node.stop()
         await self.sessions.stop()
@@ -121,6 +137,7 @@ class Hub:
         (hub.store.notifications.create_broadcast), but announcements may arrive out of
         order, and a copy pushed twice is dropped by the connection (seq). One pass at a
         time keeps every user's seq order."""
+        self.push_out.broadcast_stored(broadcast_id)  # devices of users with no socket
         async with self._broadcast_lock:
             registry = self.node.registry
             users = registry.local_users()
@@ -131,6 +148,31 @@ class Hub:
                 copies = await notif_store.broadcast_copies(db, after, broadcast_id, users)
             for user_id, notification in copies:
                 registry.fan_out(registry.of_user(user_id), notification)
+
+
+def _push_out(
+    settings: Settings,
+    config: PushConfig,
+    store: Store,
+    node: Node,
+    languages: Languages,
+    tasks: Background,
+) -> PushOut:
+    sender = None
+    if config.vapid is not None:
+        webpush = WebPushProvider(config.vapid, config.subject, timeout_s=settings.push_timeout_s)
+        sender = PushSender(
+            {webpush.kind: webpush},
+            store,
+            workers=settings.push_workers,
+            queue_size=settings.push_queue_size,
+            timeout_s=settings.push_timeout_s,
+            retries=settings.push_retries,
+            backoff_s=settings.push_backoff_s,
+            backoff_max_s=settings.push_backoff_max_s,
+        )
+    presence = BusPresence(node.bus)
+    return PushOut(store, node.bus, presence, languages, tasks, settings, config, sender)
 
 
 class _Reactions:

@@ -1,6 +1,7 @@
 """Where the servers and the secret come from: configured URLs, or embedded ones under
-HUB_DATA_DIR; `HUB_SECRET`, or (in `dev` only) one generated once and kept there; and the
-key of `payments.events`, `HUB_EVENTS_KEY` or else that secret."""
+HUB_DATA_DIR; `HUB_SECRET`, or (in `dev` only) one generated once and kept there; the
+key of `payments.events`, `HUB_EVENTS_KEY` or else that secret; and the VAPID key of Web
+Push (`HUB_VAPID_PRIVATE_KEY`, or in `dev` one generated once)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Runtime:
     secret: str
     embedded: list = field(default_factory=list)
     events_key: str = ""  # Settings.resolved_events_key
+    vapid_private_key: str | None = None
 
     def stop(self) -> None:
         """Stop the embedded servers this process started (not ones it found running,
@@ -50,6 +52,37 @@ def resolve_secret(settings: Settings, *, dev: bool) -> str:
     return value
 
 
+def resolve_vapid(settings: Settings, *, dev: bool) -> str | None:
+    """The VAPID private key: HUB_VAPID_PRIVATE_KEY, or in `dev` one generated once and
+    kept in HUB_DATA_DIR (browsers' subscriptions are bound to it, so it must not change
+    between runs). None: Web Push is off (the hub says so when it starts)."""
+    from hub.push.config import VapidKey, valid_subject
+
+    if settings.vapid_private_key:
+        try:
+            VapidKey.parse(settings.vapid_private_key)
+        except ValueError as exc:
+            raise ConfigError(f"HUB_VAPID_PRIVATE_KEY: {exc}") from None
+        if not dev and not settings.vapid_subject:
+            raise ConfigError(
+                "HUB_VAPID_SUBJECT is required with HUB_VAPID_PRIVATE_KEY"
+                " (mailto:ops@example.com or an https URL of yours)"
+            )
+        if settings.vapid_subject and not valid_subject(settings.vapid_subject):
+            raise ConfigError("HUB_VAPID_SUBJECT must be a mailto: address or an https URL")
+        return settings.vapid_private_key
+    if not dev:
+        return None
+    path = Path(settings.data_dir) / "vapid_private_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = VapidKey.generate().private_key
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
 def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) -> Runtime:
     data_dir = Path(settings.data_dir).resolve()
     embedded: list = []
@@ -66,10 +99,12 @@ def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) ->
         embedded.append(r)
         log.info("embedded Redis at %s", r.socket)
     secret = resolve_secret(settings, dev=dev) if need_secret else ""
+    vapid = resolve_vapid(settings, dev=dev) if need_secret else None
     return Runtime(
         dsn=dsn,
         redis_url=redis_url,
         secret=secret,
         embedded=embedded,
         events_key=settings.resolved_events_key(secret),
+        vapid_private_key=vapid,
     )

@@ -70,6 +70,21 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 0.2
     maintenance: bool = False
 
+    # web push (hub.push): to devices with no open socket
+    vapid_private_key: str | None = None  # P-256 key: raw base64url (32 bytes), PEM or DER
+    vapid_subject: str | None = None  # mailto: or https: contact the push services may use
+    push_endpoint_hosts: str | None = None  # comma-separated; default: the browsers' services
+    push_allow_loopback: bool | None = None  # http://127.0.0.1 endpoints; default: dev only
+    push_workers: int = 4
+    push_queue_size: int = 10_000
+    push_timeout_s: float = 10.0
+    push_retries: int = 4
+    push_backoff_s: float = 1.0
+    push_backoff_max_s: float = 60.0
+    push_ttl_s: int = 86_400  # how long a push service keeps a push for an unreachable device
+    push_message_preview: bool = True  # an agent's reply shows its first words
+    push_max_subscriptions_per_user: int = 20
+
     # step-up verification (codes sent out of band) and unfreezing
     verify_code_ttl_s: float = 300.0
     verify_max_attempts: int = 5

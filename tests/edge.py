@@ -91,9 +91,8 @@ async def serve_app(app) -> AppServer:
 @contextlib.asynccontextmanager
 async def payments_alone(dsn: str, redis_url: str):
     """`supporthub payments`: the payments API on its own port."""
-    from payments.service import create_app
-
     from hub.services.verification import passed_verification
+    from payments.service import create_app
 
     async def announce(pool, redis, title, body, data) -> int:
         return 0

@@ -290,7 +290,24 @@ def test_surrogates_and_nul_as_raw_bytes():
 
 # --- every field of every frame model -------------------------------------------------
 
+
 #: A valid example of every client frame, with every optional field set.
+def _p256_public_key() -> str:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    )
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+_P256_PUBLIC = _p256_public_key()
+
 EXAMPLES = {
     "hello": {"token": "t", "lang": "zh",
               "resume": {"notifications_after": 3, "conversations": {"c-1": 4}}},
@@ -311,6 +328,10 @@ EXAMPLES = {
     "queue.get": {},
     "verify.request": {"conversation_id": "c-1"},
     "verify.submit": {"challenge_id": "ch-1", "code": "123456"},
+    "push.register": {"kind": "webpush", "subscription": {
+        "endpoint": "https://push.example/abc",
+        "keys": {"p256dh": _P256_PUBLIC, "auth": "A" * 22}}},
+    "push.unregister": {"endpoint": "https://push.example/abc"},
 }  # fmt: skip
 
 

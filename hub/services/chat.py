@@ -120,6 +120,7 @@ class Chat:
             await self.delivery.to_conversation(
                 {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
             )
+        self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
         return msg
 
     async def system_message(self, conv, key: str, **fields) -> None:

@@ -236,6 +236,7 @@ class Notifier:
                          "title": n.title, "body": n.body, "data": n.data, "ts": n.ts.isoformat()}  # fmt: skip
                 items.append((agent_channel(agent_id), encode_msgpack(frame)))
         await self.delivery.fan_out(items)
+        self.push_out.notifications_stored(stored)  # push: to users with no socket anywhere
         updates = [(n.user_id, n.data) for n in stored if n.kind == "transaction.status"]
         if updates:
             await self.reactions.transactions_changed(updates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.push.subscriptions import PushRegistration
 from hub.services.audit import entry_by
 from hub.store import notifications as notif_store
 from hub.store import queue as queue_store
@@ -140,6 +141,17 @@ async def queue_get(hub: Hub, conn: Connection, f: p.QueueWatch) -> None:
     conn.send_frame(frame)
 
 
+async def push_register(hub: Hub, conn: Connection, f: p.PushRegister) -> None:
+    registration = PushRegistration(kind=f.kind, subscription=f.subscription)
+    view = await hub.push_out.register(conn.claims, registration)
+    conn.send_frame(ack_frame(f.id, subscription_id=view["subscription_id"]))
+
+
+async def push_unregister(hub: Hub, conn: Connection, f: p.PushUnregister) -> None:
+    removed = await hub.push_out.unregister(conn.claims, endpoint=f.endpoint)
+    conn.send_frame(ack_frame(f.id, removed=removed))
+
+
 TABLE = {
     "ping": (ping, ANY),
     "chat.open": (chat_open, USER),
@@ -158,4 +170,6 @@ TABLE = {
     "queue.get": (queue_get, STAFF),
     "verify.request": (verify_request, STAFF),
     "verify.submit": (verify_submit, USER),
+    "push.register": (push_register, USER),
+    "push.unregister": (push_unregister, USER),
 }

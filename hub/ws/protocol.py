@@ -14,6 +14,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter
 from pydantic import ValidationError as _ValidationError
 
+from hub.push.subscriptions import Kind as PushKind
+from hub.push.subscriptions import WebPushSubscription
 from supporthub_core.errors import BadFrame
 from supporthub_core.validation import INT64_MAX, Str
 
@@ -139,6 +141,21 @@ class VerifySubmit(Frame):
     code: Annotated[Str, Field(min_length=1, max_length=32)]
 
 
+class PushRegister(Frame):
+    """Web Push for when no socket is open: the browser's PushSubscription (hub.push)."""
+
+    type: Literal["push.register"]
+    kind: PushKind
+    subscription: WebPushSubscription
+
+
+class PushUnregister(Frame):
+    """Extension: this device no longer wants pushes."""
+
+    type: Literal["push.unregister"]
+    endpoint: Annotated[Str, Field(min_length=1, max_length=2048)]
+
+
 class QueueWatch(Frame):
     """Extension: an agent asks for the current queue (also pushed when it changes)."""
 
@@ -163,7 +180,9 @@ ClientFrame = Annotated[
     | ChatResolve
     | VerifyRequest
     | VerifySubmit
-    | QueueWatch,
+    | QueueWatch
+    | PushRegister
+    | PushUnregister,
     Field(discriminator="type"),
 ]
 _client_frame = TypeAdapter(ClientFrame)

@@ -74,4 +74,10 @@ export const TEXT = {
   verify_used: { zh: "该验证码已使用", en: "This code was already used." },
   verify_close: { zh: "关闭", en: "Close" },
   continue_chat: { zh: "继续", en: "Continue" },
+  push_label: { zh: "关闭页面后也通知我", en: "Notify me when this page is closed" },
+  push_off: { zh: "开启后，转账结果和客服回复会以系统通知提醒您", en: "Get transfer results and support replies as system notifications" },
+  push_on: { zh: "已开启：关闭页面后也会收到通知", en: "On: you'll be notified even when this page is closed" },
+  push_working: { zh: "正在设置…", en: "Setting up…" },
+  push_blocked: { zh: "浏览器已禁止本站通知，请在浏览器设置中允许", en: "Notifications are blocked for this site in your browser settings" },
+  push_failed: { zh: "此浏览器暂时无法开启推送通知", en: "Push notifications could not be turned on in this browser" },
 };

@@ -10,6 +10,7 @@
 import { $ } from "/static/shared/dom.js";
 import { connect } from "./connection.js";
 import { wirePanels } from "./dialogs/panels.js";
+import { initPush } from "./push.js";
 import { persist, state, t } from "./state.js";
 import { renderConnection } from "./views/banners.js";
 import { renderChat, showView, wireChat } from "./views/chat.js";
@@ -59,4 +60,4 @@ function wire() {
 wire();
 applyLang();
 showView("home");
-connect();
+connect().then(initPush);
