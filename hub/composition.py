@@ -116,7 +116,7 @@ class Hub:
         self.node.when_broadcast(self._push_broadcast)
         self.node.when_reconnected(self.sessions.catch_up_all)
         self.node.when_lost(self.sessions.hold_all)
-        self.sessions.start(self.tasks)
+        self.sessions.start(self.tasks, position_check_s=self.settings.position_check_s)
         await self.notifier.start()
         self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)

@@ -84,3 +84,7 @@ EVENTS_REJECTED = Counter(
     "payments.events messages dropped: not signed with the events key, or not in the signed form",
     ["reason"],
 )
+POSITION_REPAIRS = Counter(
+    "supporthub_position_repairs_total",
+    "Connections found behind the store by the periodic position check and caught up",
+)

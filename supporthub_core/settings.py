@@ -39,6 +39,7 @@ class Settings(BaseSettings):
 
     # bus
     bus_probe_interval_s: float = 3.0
+    position_check_s: float = 30.0  # how often a node checks its sockets missed nothing
     bus_probe_timeout_s: float = 5.0
 
     # store

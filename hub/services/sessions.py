@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from hub import metrics
 from hub.background import Background
 from hub.cluster.node import Node
 from hub.services.chat import Chat
@@ -41,8 +42,10 @@ class Sessions:
         self.languages = languages
         self.outbox_catch_up = outbox_catch_up
 
-    def start(self, tasks: Background) -> None:
+    def start(self, tasks: Background, *, position_check_s: float) -> None:
         tasks.spawn(self._presence_beat(), "presence-beat")
+        if position_check_s > 0:
+            tasks.spawn(self._check_positions_forever(position_check_s), "position-check")
 
     async def stop(self) -> None:
         async with self.store.acquire() as db:
@@ -188,3 +191,65 @@ class Sessions:
                     await presence.beat(db, self.node.node_id)
             except Exception as exc:
                 log.warning("presence beat failed: %s", exc)
+
+    # --- the periodic position check ---------------------------------------------------
+
+    async def _check_positions_forever(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.check_positions()
+            except Exception as exc:
+                log.warning("position check failed: %s", exc)
+
+    async def check_positions(self, grace_s: float = 1.0) -> int:
+        """Catch up every local socket that is behind the store: a frame lost between
+        Redis and this node (or dropped by Redis) would otherwise stay missing until the
+        client reconnects. A stream counts as behind only if it still is `grace_s` later,
+        so frames on their way are not fetched twice. Returns the sockets caught up."""
+        behind = await self._behind(list(self.node.registry.all()))
+        if not behind:
+            return 0
+        await asyncio.sleep(grace_s)
+        repaired = 0
+        for conn, targets in behind:
+            if conn.closed or conn.held is not None or not _still_behind(conn, targets):
+                continue
+            try:
+                await self._catch_up(conn)
+                repaired += 1
+            except Exception as exc:
+                log.warning("position repair failed for a connection: %s", exc)
+        metrics.POSITION_REPAIRS.inc(repaired)
+        return repaired
+
+    async def _behind(self, conns: list[Connection]) -> list[tuple[Connection, dict[str, int]]]:
+        live = [c for c in conns if c.claims is not None and not c.closed and c.held is None]
+        users = sorted({c.claims.sub for c in live if not c.claims.is_staff})
+        agents = sorted({c.claims.sub for c in live if c.claims.is_staff})
+        if not live:
+            return []
+        async with self.store.acquire() as db:
+            notif_seqs, convs = await conv_store.positions(db, users, agents)
+        streams: dict[str, dict[str, int]] = {}
+        for cid, (user_id, agent_id, last) in convs.items():
+            streams.setdefault(user_id, {})[cid] = last
+            if agent_id:
+                streams.setdefault(agent_id, {})[cid] = last
+        found = []
+        for conn in live:
+            sub = conn.claims.sub
+            targets = dict(streams.get(sub, {}))
+            if not conn.claims.is_staff and sub in notif_seqs:
+                targets[NOTIFICATIONS] = notif_seqs[sub]
+            if _still_behind(conn, targets):
+                found.append((conn, targets))
+        return found
+
+
+def _still_behind(conn: Connection, targets: dict[str, int]) -> bool:
+    for stream, last in targets.items():
+        have = conn.notif_seq if stream == NOTIFICATIONS else conn.conv_seq.get(stream, 0)
+        if have < last:
+            return True
+    return False

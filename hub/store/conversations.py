@@ -423,3 +423,22 @@ async def open_with_bot_state(db: asyncpg.Connection, user_ids: list[str]) -> li
         " and status = any('{bot,queued,assigned}'::text[])",
         user_ids,
     )
+
+
+async def positions(
+    db: asyncpg.Connection, user_ids: list[str], agent_ids: list[str]
+) -> tuple[dict[str, int], dict[str, tuple[str, str | None, int]]]:
+    """Where the store stands for these users and agents: each user's last notification
+    seq, and each of their open chats (and the agents' assigned ones) as
+    conversation id -> (user, agent, last seq)."""
+    users = await db.fetch("select id, notif_seq from users where id = any($1::text[])", user_ids)
+    convs = await db.fetch(
+        "select id, user_id, agent_id, last_seq from conversations"
+        " where status = any($3::text[]) and (user_id = any($1::text[])"
+        " or (agent_id = any($2::text[]) and status = 'assigned'))",
+        user_ids, agent_ids, list(OPEN),
+    )  # fmt: skip
+    return (
+        {r["id"]: r["notif_seq"] for r in users},
+        {r["id"]: (r["user_id"], r["agent_id"], r["last_seq"]) for r in convs},
+    )

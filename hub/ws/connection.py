@@ -139,9 +139,10 @@ class Connection:
                 self.conv_seq[cid] = seq
                 return False
             return self._seen(cid, seq)
-        if kind == "chat.assigned" and frame.get("history"):
-            cid = frame["conversation_id"]
-            self.conv_seq[cid] = max(self.conv_seq.get(cid, 0), frame["history"][-1]["seq"])
+        if kind == "chat.assigned" and "history" in frame:  # the agent's copy: a stream now
+            cid, history = frame["conversation_id"], frame["history"]
+            last = history[-1]["seq"] if history else 0
+            self.conv_seq[cid] = max(self.conv_seq.get(cid, 0), last)
         return False
 
     def _seen(self, stream: str, seq: int) -> bool:
