@@ -137,3 +137,11 @@ def test_whoever_may_write_may_act(role, caller, c) -> None:
 def test_whoever_may_act_may_read(role, caller, c, agents) -> None:
     if may_act(role, caller, c) is None:
         assert may_read(role, caller, c, agents) is None
+
+
+@given(ids, convs, past)
+def test_serving_a_customer_opens_their_history_to_read_only(caller, c, agents) -> None:
+    assert may_read("agent", caller, c, agents, serving_customer=True) is None
+    if caller != c["agent_id"]:
+        assert may_act("agent", caller, c) is not None
+        assert may_write("agent", caller, c) is not None

@@ -619,3 +619,36 @@ async def test_a_user_switching_language_is_followed_by_texts_and_the_agent(hub,
     assert err["code"] == "forbidden"
     for c in (agent, user):
         await c.close()
+
+
+async def test_an_agent_serving_a_customer_opens_their_past_chats_read_only(hub, db):
+    alice = await online_agent(hub, db, "alice", ["account"])
+    await add_agent(db, "carol", ["account"])
+    user_id = uid()
+    user = await hub.client(user_id)
+    past = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await alice.expect("chat.assigned", conversation_id=past)
+    await user.request({"type": "chat.send", "conversation_id": past, "client_msg_id": "p1",
+                        "text": "上次的问题"})  # fmt: skip
+    await alice.request({"type": "chat.resolve", "conversation_id": past})
+    await alice.request({"type": "agent.status", "status": "offline"})
+    carol = await online_agent(hub, db, "carol", ["account"])
+    async with hub.http(hub.token("carol", "agent")) as http:  # not serving this customer yet
+        assert (await http.get(f"/api/conversations/{past}")).status_code == 403
+    now = (await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await carol.expect("chat.assigned", conversation_id=now)
+    async with hub.http(hub.token("carol", "agent")) as http:
+        listed = await http.get("/api/conversations", params={"user_id": user_id})
+        assert past in [c["conversation_id"] for c in listed.json()["conversations"]]
+        r = await http.get(f"/api/conversations/{past}")
+        assert r.status_code == 200, r.text
+        assert [m["text"] for m in r.json()["messages"]][-2:][0] == "上次的问题"
+    err = await carol.request({"type": "chat.send", "conversation_id": past, "client_msg_id": "x",
+                               "text": "hi"})  # fmt: skip
+    assert err["type"] == "error"  # read-only
+    for c in (alice, carol, user):
+        await c.close()

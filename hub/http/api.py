@@ -329,7 +329,14 @@ async def get_conversation(request: Request) -> JSONResponse:
     async with hub.store.acquire() as db:
         conv = await conv_store.get(db, cid)
         past_agents = await conv_store.agent_ids(db, cid) if conv is not None else []
-        access.ensure(access.may_read(claims.role, claims.sub, conv, past_agents))
+        serving = (
+            claims.role == "agent"
+            and conv is not None
+            and await conv_store.is_serving(db, claims.sub, conv["user_id"])
+        )
+        access.ensure(
+            access.may_read(claims.role, claims.sub, conv, past_agents, serving_customer=serving)
+        )
         body = await conv_store.detail(db, conv)
         body["messages"] = await conv_store.messages_after(db, cid, 0, 10_000)
         if claims.is_staff:  # private notes never reach a user

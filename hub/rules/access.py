@@ -6,7 +6,8 @@ no such conversation) and returns the error to raise, or None when the caller ma
 * A user reaches only their own chats. Anyone else's answers `not_found`, exactly like
   a chat that does not exist, so that conversation ids cannot be probed.
 * An agent acts on and writes to the chats assigned to it, and reads those it holds or
-  once held (`forbidden` otherwise: staff may know that a chat exists).
+  once held, and every chat of a customer it is serving now, read-only (the customer's
+  history); `forbidden` otherwise: staff may know that a chat exists.
 * A supervisor reads and acts on any chat; its messages are written as an agent's.
 * The bot posts only to open chats (the user may close one while it answers); the
   system posts to any, e.g. the notice that follows an idle chat's close.
@@ -44,13 +45,20 @@ def _someone_elses(role: str, caller_id: str, conv: ConversationRow) -> bool:
 
 
 def may_read(
-    role: str, caller_id: str, conv: ConversationRow | None, past_agents: Collection[str] = ()
+    role: str,
+    caller_id: str,
+    conv: ConversationRow | None,
+    past_agents: Collection[str] = (),
+    *,
+    serving_customer: bool = False,
 ) -> HubError | None:
     """Whether the caller may read the conversation and its history (REST).
-    `past_agents`: every agent that ever held it (only an agent's read needs it)."""
+    `past_agents`: every agent that ever held it; `serving_customer`: the agent holds an
+    assigned chat of this conversation's user now (only an agent's read needs these)."""
     if conv is None or _someone_elses(role, caller_id, conv):
         return _no_such()
-    if role == "agent" and caller_id != conv["agent_id"] and caller_id not in past_agents:
+    mine = caller_id == conv["agent_id"] or caller_id in past_agents
+    if role == "agent" and not mine and not serving_customer:
         return Forbidden("not your conversation")
     if role not in ("user", "agent", "supervisor"):
         return Forbidden("not allowed")
