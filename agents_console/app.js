@@ -22,6 +22,7 @@ import { renderConnection, renderHeader, wireHeader } from "./views/header.js";
 import { showLogin, wireLogin } from "./views/login.js";
 import { renderUrgentBanner, updateTitle } from "./views/notifications.js";
 import { renderQueue } from "./views/queue.js";
+import { wireSearch } from "./views/search.js";
 import { markRead } from "./views/transcript.js";
 
 function startSession() {
@@ -55,6 +56,7 @@ function renderAll() {
 function applyLang() {
   document.documentElement.lang = S.lang === "en" ? "en" : "zh-CN";
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const b of document.querySelectorAll("[data-lang-toggle]")) b.textContent = S.lang === "en" ? "中文" : "English";
   if (!$("app-view").hidden) renderAll();
   updateTitle();
@@ -112,6 +114,7 @@ function wire() {
   wireHeader();
   wireComposer();
   wireConversation();
+  wireSearch();
   document.addEventListener("keydown", onShortcut);
   document.addEventListener("visibilitychange", onVisible);
   // after a reload there was no login click: the first gesture unlocks sound

@@ -17,10 +17,11 @@ from hub.services.sms import DevOutbox
 from hub.store import accounts, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import search as search_store
 from hub.store import stats as stats_mod
 from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import issue_token, require_role
-from supporthub_core.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from supporthub_core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from supporthub_core.http import caller, json_body, query
 from supporthub_core.openapi import Api
 from supporthub_core.validation import query_int
@@ -203,6 +204,28 @@ class DevToken(BaseModel):
 # --- requests ---------------------------------------------------------------------------
 
 
+class SearchQuery(BaseModel):
+    q: Annotated[str, Field(min_length=1, max_length=200)]
+    limit: query_int(1, 100) = 30
+
+
+class SearchHit(BaseModel):
+    conversation_id: str
+    user: Party
+    status: str
+    topic: str
+    created_at: str
+    agent_id: str | None = None
+    matched: Literal["message", "customer", "transaction"]
+    snippet: str | None = None
+    highlight: list[int] | None = None  # [start, end) of the match in `snippet`
+    seq: int | None = None
+
+
+class SearchResults(BaseModel):
+    results: list[SearchHit]
+
+
 class ConversationsQuery(BaseModel):
     status: Status | None = None
     limit: query_int(1, 500) = 50
@@ -313,6 +336,55 @@ async def login(request: Request) -> JSONResponse:
             },
         }  # fmt: skip
     )
+
+
+@api.route(
+    "GET",
+    "/api/search",
+    summary="Search conversations by text, customer id or name, or transaction id (staff)",
+    query=SearchQuery,
+    response=SearchResults,
+    errors=(403,),
+)
+async def search(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "agent", "supervisor")
+    params = query(request, SearchQuery)
+    text = params.q.strip()
+    if not text:
+        raise Invalid("q: give something to search for")
+    hub: Hub = request.app.state.hub
+    agent_id = None if claims.role == "supervisor" else claims.sub
+    async with hub.store.acquire() as db:
+        rows = await search_store.conversations(db, text, agent_id=agent_id, limit=params.limit)
+    return JSONResponse({"results": [_search_hit(row, text) for row in rows]})
+
+
+def _search_hit(row: asyncpg.Record, query_text: str) -> dict:
+    hit = {
+        "conversation_id": row["conversation_id"],
+        "user": {"id": row["user_id"], "name": row["user_name"] or row["user_id"]},
+        "status": row["status"],
+        "topic": row["topic"],
+        "created_at": row["created_at"].isoformat(),
+        "agent_id": row["agent_id"],
+        "matched": row["matched"],
+        "seq": row["seq"],
+    }
+    if row["text"] is not None:
+        hit["snippet"], hit["highlight"] = snippet_around(row["text"], query_text)
+    return hit
+
+
+def snippet_around(text: str, query_text: str, width: int = 60) -> tuple[str, list[int] | None]:
+    """Up to `width` characters on each side of the first match (case-insensitive), and
+    where the match sits in that snippet."""
+    at = text.lower().find(query_text.lower())
+    if at < 0:
+        return text[: 2 * width], None
+    start = max(0, at - width)
+    snippet = text[start : at + len(query_text) + width]
+    return snippet, [at - start, at - start + len(query_text)]
 
 
 @api.route(
