@@ -125,6 +125,7 @@ async def chat_pair(url: str, n: int, rate: float, stats: Stats, stop: asyncio.E
             if frame.get("type") == "chat.opened":
                 cid = frame["conversation_id"]
         reader = asyncio.create_task(_read_agent(a, stats, stop))
+        drain = asyncio.create_task(_drain(u))  # a client that reads what it is sent
         k = 0
         while not stop.is_set():
             k += 1
@@ -133,6 +134,7 @@ async def chat_pair(url: str, n: int, rate: float, stats: Stats, stop: asyncio.E
             await u.send(orjson.dumps(frame).decode())
             await asyncio.sleep(1 / rate)
         reader.cancel()
+        drain.cancel()
 
 
 async def _read_agent(ws, stats: Stats, stop: asyncio.Event) -> None:
@@ -143,6 +145,14 @@ async def _read_agent(ws, stats: Stats, stop: asyncio.Event) -> None:
                 stats.chat_latencies.append(time.time() - float(frame["text"][2:]))
     except websockets.WebSocketException:
         stats.disconnects += 1
+
+
+async def _drain(ws) -> None:
+    try:
+        async for _ in ws:
+            pass
+    except websockets.WebSocketException:
+        pass
 
 
 async def _quietly(coro) -> None:
