@@ -84,6 +84,8 @@ class BotSeat(Protocol):
 
     async def on_user_message(self, cid: str, text: str) -> None: ...
 
+    def handover_topic(self, conv: Any) -> str | None: ...
+
 
 class Chat:
     def __init__(
@@ -215,6 +217,8 @@ class Chat:
                 if conv["status"] in ("queued", "assigned"):
                     return conv["status"]
                 raise Conflict("the conversation is closed")
+            if topic is None and self.bot is not None:
+                topic = self.bot.handover_topic(conv)  # what its last reply offered, if any
             topic = topic or conv["topic"]
             priority = routing.priority_for_topic(topic)
             conv = await conv_store.hand_to_queue(db, cid, topic, priority)
