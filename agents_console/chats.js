@@ -6,7 +6,7 @@ import { label } from "/static/shared/labels.js";
 import { customer } from "./panels.js";
 import { S, selectedChat, stars, t } from "./state.js";
 import { renderChatList } from "./views/chat-list.js";
-import { stopTyping } from "./views/composer.js";
+import { setNotice, stopTyping } from "./views/composer.js";
 import { renderConversation } from "./views/conversation.js";
 import { alertSound, renderUrgentBanner, toast, updateTitle } from "./views/notifications.js";
 import {
@@ -40,6 +40,7 @@ function newChat(f) {
     fresh: false,
     rating: null,
     draft: "",
+    notice: null, // above the reply box: a refused message, or a secret hidden
     mode: "reply",
     readSent: 0,
     stale: false,
@@ -110,6 +111,12 @@ export function onMessage(m) {
   }
   renderChatList();
   updateTitle();
+}
+
+/** A code, card number or password in the agent's own message or note was hidden before it
+ * was stored: say so above the reply box (in the console's language). */
+export function onSecurityWarning(f) {
+  setNotice(S.chats.get(f.conversation_id), { kind: "masked" });
 }
 
 export function onNote(n) {

@@ -16,6 +16,7 @@ const FRAMES = {
   "chat.assigned": chats.onAssigned,
   message: chats.onMessage,
   note: chats.onNote,
+  "security.warning": chats.onSecurityWarning,
   typing: chats.onTyping,
   read: chats.onRead,
   "chat.closed": chats.onClosed,

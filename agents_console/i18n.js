@@ -33,6 +33,15 @@ export const TEXT = {
   reconnecting: { zh: "连接中断，重新连接中…", en: "Connection lost, reconnecting…" },
   connected: { zh: "已连接", en: "Connected" },
   reply: { zh: "回复", en: "Reply" },
+  secret_hidden_staff: {
+    zh: "消息中的验证码、卡号、证件号或密码已自动隐藏，客户和记录里只有隐藏后的内容。",
+    en: "Codes, card numbers, ID numbers and passwords in your message were hidden: the customer and the records only have the masked text.",
+  },
+  secret_ask_blocked: {
+    zh: "消息未发送：工作人员不得向客户索要验证码或密码。",
+    en: "Message not sent: staff must never ask a customer for a code or a password.",
+  },
+  notice_close: { zh: "关闭", en: "Close" },
   note: { zh: "内部备注", en: "Internal note" },
   reply_ph: { zh: "输入回复，Enter 发送，Shift+Enter 换行", en: "Write a reply. Enter sends, Shift+Enter new line" },
   note_ph: { zh: "内部备注仅客服可见，用户看不到", en: "Internal notes are visible to agents only" },

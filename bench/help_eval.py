@@ -73,7 +73,7 @@ def evaluate(questions: list[dict[str, str]]) -> tuple[dict[str, Tally], list[st
 
 def table(tallies: dict[str, Tally]) -> str:
     """The figures as a Markdown table."""
-    order = ["zh", "en", "dev", "holdout", "fresh", "all"]
+    order = ["zh", "en", "dev", "holdout", "fresh", "fraud", "all"]
     lines = [
         "| questions | n | top-1 | top-3 | confident | top-1 when confident |",
         "|---|---|---|---|---|---|",

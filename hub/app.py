@@ -19,7 +19,7 @@ from hub.push.config import PushConfig
 from hub.services import broadcasts
 from hub.services.sms import sms_sender_for
 from hub.services.verification import passed_verification
-from hub.ws import handlers
+from hub.ws import frame_log, handlers
 from hub.ws.endpoint import WebSocketEndpoint
 from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
 from supporthub_core.openapi import Operation, docs_routes, routes_for
@@ -60,6 +60,7 @@ def create_app(
     dev: bool = False,
     vapid_private_key: str | None = None,
 ) -> Starlette:
+    frame_log.install()  # before any socket: websockets reads the level when one opens
     events_key = events_key or settings.resolved_events_key(secret)
     sms = sms_sender_for(settings, secret, dev=dev)
     push = PushConfig.from_settings(settings, dev=dev, private_key=vapid_private_key)

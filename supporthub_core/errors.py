@@ -6,7 +6,9 @@ HTTP edge into `{"error": {code, message}}` bodies. Nothing else maps errors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
+from typing import Any
 
 import asyncpg
 import redis.exceptions
@@ -26,14 +28,23 @@ class CloseCode(IntEnum):
 
 
 class HubError(Exception):
-    """Base of every error a caller may see. `code` is the contract's error code."""
+    """Base of every error a caller may see. `code` is the contract's error code; `details`
+    are extra fields of the WebSocket `error` frame (an extension: `reason`, ...)."""
 
     code = "invalid"
     status = 400
 
-    def __init__(self, message: str = "", *, code: str | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ):
         super().__init__(message or self.__class__.__name__)
         self.message = message or self.default_message()
+        self.details: Mapping[str, Any] = details or {}
         if code is not None:
             self.code = code
         if status is not None:

@@ -126,3 +126,57 @@ async def test_the_bot_cannot_post_into_a_closed_chat(hub, db):
     )
     await user.quiet(lambda f: f.get("text") == "too late", 0.5)
     await user.close()
+
+
+async def two_agents(hub, db):
+    """A general agent and a security one, both online: where a chat lands shows its topic."""
+    await agents.upsert(db, username="gen", password="pw", name="Gen",
+                        skills=["other", "account", "payment"], capacity=3)  # fmt: skip
+    await agents.upsert(db, username="sec", password="pw", name="Sec",
+                        skills=["security"], capacity=3)  # fmt: skip
+    clients = []
+    for username in ("gen", "sec"):
+        client = await hub.client(username, "agent")
+        await client.request({"type": "agent.status", "status": "online"})
+        clients.append(client)
+    return clients
+
+
+async def test_a_fraud_question_gets_the_guidance_and_yes_reaches_security(hub, db):
+    general, security = await two_agents(hub, db)
+    user = await hub.client(uid())
+    opened = await user.request(
+        {"type": "chat.open", "topic": "other", "text": "有人打电话让我说验证码 123456"}
+    )
+    cid = opened["conversation_id"]
+    _, guidance, offer = await bot_messages(user, cid, 3)
+    assert "/widget/help/anti-fraud?lang=zh" in guidance["text"]
+    assert "绝不会索要验证码或密码" in guidance["text"] and "安全专员" in offer["text"]
+    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "y",
+                        "text": "是"})  # fmt: skip
+    assigned = await security.expect("chat.assigned", conversation_id=cid, timeout=15)
+    assert assigned["topic"] == "security"
+    texts = [m["text"] for m in assigned["history"]]
+    assert texts[0] == "有人打电话让我说验证码 ******"  # the bot read, and kept, only this
+    assert not any("123456" in t for t in texts)
+    await general.quiet(lambda f: f.get("conversation_id") == cid)
+    for c in (user, general, security):
+        await c.close()
+
+
+async def test_one_tap_on_talk_to_a_person_after_the_guidance_reaches_security(hub, db):
+    general, security = await two_agents(hub, db)
+    user = await hub.client(uid())
+    opened = await user.request({"type": "chat.open", "topic": "other", "lang": "en"})
+    cid = opened["conversation_id"]
+    await bot_messages(user, cid, 1)
+    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "q",
+                        "text": "I got a text with a link asking me to log in"})  # fmt: skip
+    guidance, offer = await bot_messages(user, cid, 2)
+    assert "never ask for codes or passwords" in guidance["text"]
+    ack = await user.request({"type": "chat.escalate", "conversation_id": cid})
+    assert ack["status"] == "queued"
+    assigned = await security.expect("chat.assigned", conversation_id=cid, timeout=15)
+    assert assigned["topic"] == "security"
+    for c in (user, general, security):
+        await c.close()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.helpbot.catalog import HelpCenter, load_help_center
 from hub.helpbot.dialogue import (
     BotContext,
     BotState,
@@ -17,7 +19,16 @@ from hub.helpbot.dialogue import (
     on_transaction_update,
     respond,
 )
-from hub.helpbot.intents import asks_where_money, choice_number, is_no, is_yes, wants_human
+from hub.helpbot.intents import (
+    accepts_offer,
+    asks_about_fraud,
+    asks_where_money,
+    choice_number,
+    is_no,
+    is_yes,
+    mentions_security,
+    wants_human,
+)
 from hub.helpbot.transactions import describe_transaction, find_transaction_ids
 
 PROCESSING = {
@@ -50,6 +61,7 @@ SUCCEEDED = {
     "to_account": "u_cat",
 }
 TXS = [FAILED, SUCCEEDED, PROCESSING]  # not in date order on purpose
+QUESTIONS = Path(__file__).parent / "data" / "help_questions.json"
 
 
 def talk(messages: list[str], ctx: BotContext, state: BotState | None = None) -> list[BotTurn]:
@@ -288,3 +300,115 @@ def test_any_text_gives_a_valid_turn(messages: list[str], lang: str, topic: str)
             "technical",
             "other",
         )
+
+
+# --- anti-fraud answers -------------------------------------------------------------------
+
+FRAUD_QUESTIONS = [
+    ("有人打电话让我说验证码", "zh"),
+    ("客服让我把验证码告诉他", "zh"),
+    ("陌生人知道我的验证码", "zh"),
+    ("收到中奖短信让我点链接", "zh"),
+    ("someone asked for my verification code", "en"),
+    ("I got a text with a link asking me to log in", "en"),
+]
+NOT_FRAUD = [
+    "收不到验证码",
+    "验证码过期了怎么办",
+    "验证码发给我了但是过期了",
+    "忘记密码了",
+    "the app asks for a code but it never arrives",
+    "how do I change my password",
+    "客服电话多少",
+]
+SECURITY_MARKERS = ["账号被盗了", "不是我本人操作的", "有陌生设备登录", "my account was hacked",
+                    "it wasn't me", "someone asked for my code", "有人让我说验证码"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "lang"), FRAUD_QUESTIONS)
+def test_fraud_questions_get_the_guidance_and_an_offer_of_the_security_team(text, lang):
+    (turn,) = talk([text], BotContext(lang="zh" if lang == "zh" else "en", topic="other"))
+    assert asks_about_fraud(text)
+    assert not turn.escalate and turn.article == "anti-fraud"
+    guidance, offer = turn.replies
+    assert f"/widget/help/anti-fraud?lang={lang}" in guidance
+    if lang == "zh":
+        assert "绝不会索要验证码或密码" in guidance
+        assert "修改登录密码" in guidance and "登录设备" in guidance and "安全专员" in guidance
+        assert "安全专员" in offer
+    else:
+        assert "never ask for codes or passwords" in guidance
+        assert "Change your login password" in guidance and "Devices" in guidance
+        assert "security team" in offer
+    assert turn.new_state.handover_topic == "security"
+
+
+@pytest.mark.parametrize("text", NOT_FRAUD)
+def test_code_trouble_is_not_fraud(text):
+    assert not asks_about_fraud(text)
+    (turn,) = talk([text], BotContext())
+    assert turn.article != "anti-fraud" and turn.new_state.handover_topic is None
+
+
+@pytest.mark.parametrize("reply", ["是", "好的", "要", "yes", "yes please", "转人工"])
+def test_one_yes_hands_the_chat_to_the_security_queue(reply):
+    turns = talk(["有人冒充客服找我要验证码", reply], BotContext(topic="payment"))
+    assert turns[1].escalate and turns[1].escalate_topic == "security"
+    assert turns[1].new_state.escalated
+
+
+@pytest.mark.parametrize("reply", ["知道了，谢谢", "谢谢", "不用了"])
+def test_thanks_or_no_to_the_offer_does_not_hand_over(reply):
+    turns = talk(["someone asked for my verification code", reply], BotContext(lang="en"))
+    assert not turns[1].escalate and turns[1].new_state.handover_topic is None
+
+
+def test_the_offer_lasts_one_reply():
+    turns = talk(["陌生人知道我的验证码", "忘记密码了", "是"], BotContext(topic="other"))
+    assert turns[1].article == "reset-password"
+    assert not turns[2].escalate
+
+
+def test_fraud_and_asking_for_a_person_goes_to_security_at_once():
+    (turn,) = talk(["someone claiming to be your staff asked for my otp"], BotContext(lang="en"))
+    assert turn.escalate and turn.escalate_topic == "security"
+    assert "/widget/help/anti-fraud" in turn.replies[0] and "security team" in turn.replies[1]
+    (turn,) = talk(["转人工，我的账号被盗了"], BotContext(topic="other"))
+    assert turn.escalate and turn.escalate_topic == "security"
+
+
+def test_no_confident_security_article_means_the_guidance_not_another_article():
+    (turn,) = talk(["someone logged into my account and changed my number"], BotContext(lang="en"))
+    assert turn.article == "anti-fraud" and turn.new_state.handover_topic == "security"
+    # a help center with no security article: never answer with another topic's article
+    help_center = HelpCenter(
+        a for lang in ("zh", "en") for a in load_help_center().articles(lang)
+        if a.topic != "security"
+    )  # fmt: skip
+    for text in ("我的账号被盗了，钱被转走了", "my account was hacked and my password changed"):
+        (turn,) = talk([text], BotContext(help_center=help_center))
+        assert turn.article == "anti-fraud" and not turn.escalate, text
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(json.loads(QUESTIONS.read_text(encoding="utf-8"))),
+    st.sampled_from(SECURITY_MARKERS),
+    st.booleans(),
+)
+def test_a_security_question_never_gets_another_topics_article(question, marker, first):
+    text = f"{marker} {question['q']}" if first else f"{question['q']} {marker}"
+    (turn,) = talk([text], BotContext(lang=question["lang"], topic="payment"))
+    help_center = load_help_center()
+    if turn.article is not None:
+        assert help_center.get(turn.article).topic == "security", (text, turn.article)
+    if turn.escalate:
+        assert turn.escalate_topic == "security", text
+    assert turn.article is not None or turn.escalate, text
+
+
+@given(st.text(max_size=120))
+def test_fraud_is_a_kind_of_security_and_the_checks_never_fail(text):
+    if asks_about_fraud(text):
+        assert mentions_security(text)
+    accepts_offer(text)

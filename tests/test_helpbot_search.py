@@ -135,7 +135,11 @@ def test_detect_lang(text: str, lang: str) -> None:
         ("付款失败", "payment-failed"),
         ("怎么注册", "register-account"),
         ("怎么联系客服", "contact-support"),
-        ("有人冒充客服要验证码", "account-security"),
+        ("有人冒充客服要验证码", "anti-fraud"),
+        ("有人打电话让我说验证码", "anti-fraud"),
+        ("陌生人知道我的验证码", "anti-fraud"),
+        ("收到中奖短信让我点链接", "anti-fraud"),
+        ("有陌生人登录我的账号", "account-security"),
         ("my transfer is stuck", "arrival-delay"),
         ("money hasn't arrived", "arrival-delay"),
         ("forgot my password", "reset-password"),
@@ -144,6 +148,9 @@ def test_detect_lang(text: str, lang: str) -> None:
         ("how do i sign up", "register-account"),
         ("contact customer service", "contact-support"),
         ("turn on two-step verification", "account-security"),
+        ("someone asked for my verification code", "anti-fraud"),
+        ("I got a text with a link asking me to log in", "anti-fraud"),
+        ("i think my account was hacked", "account-security"),
     ],
 )
 def test_colloquial_questions_find_their_article(q: str, slug: str) -> None:

@@ -191,6 +191,31 @@ async def test_an_agents_reply_to_an_offline_user_is_pushed(env: PushEnv):
     await agent.close()
 
 
+async def test_a_pushed_reply_holds_only_the_masked_text(env: PushEnv):
+    db = await env.db()
+    try:
+        await agents.upsert(db, username="pushmask", password="pw", name="Wang Fang",
+                            skills=["security"], capacity=3)  # fmt: skip
+    finally:
+        await db.close()
+    agent = await env.hub.client("pushmask", "agent", name="Wang Fang")
+    await agent.request({"type": "agent.status", "status": "online"})
+    user = await env.hub.client(uid(), name="Zhao")
+    opened = await user.request({"type": "chat.open", "topic": "security", "handoff": "agent"})
+    cid = opened["conversation_id"]
+    await agent.expect("chat.assigned", conversation_id=cid)
+    phone = env.push.device(uid("phone"))
+    await user.request(
+        {"type": "push.register", "kind": "webpush", "subscription": phone.subscription()}
+    )
+    await user.close()
+    await agent.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "a1",
+                         "text": "退款已退回尾号卡 4111 1111 1111 1111"})  # fmt: skip
+    push = await env.push.next_push(phone.name)
+    assert push.payload["body"] == "退款已退回尾号卡 **** **** **** 1111"
+    await agent.close()
+
+
 async def test_a_broadcast_reaches_offline_devices(env: PushEnv):
     user_id = uid()
     ipad = env.push.device(uid("ipad"))

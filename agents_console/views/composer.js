@@ -1,12 +1,12 @@
 // The reply box: reply or private-note mode, sending (a failed message is sent again on a
 // click), and the typing signal to the customer.
 
-import { $ } from "/static/shared/dom.js";
+import { $, h, mount } from "/static/shared/dom.js";
 import { clientMsgId } from "/static/shared/ws-client.js";
 import { cannedDialog } from "../dialogs/canned.js";
 import { S, selectedChat, t } from "../state.js";
 import { toast } from "./notifications.js";
-import { appendPending, repaintPending } from "./transcript.js";
+import { appendPending, removePending, repaintPending } from "./transcript.js";
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
@@ -30,6 +30,7 @@ async function submitComposer(ev) {
   if (!chat || !text || chat.status !== "assigned") return;
   input.value = "";
   chat.draft = "";
+  setNotice(chat, null);
   if (chat.mode === "note") {
     try {
       await S.client.request({ type: "chat.note", conversation_id: chat.cid, text });
@@ -53,10 +54,47 @@ function deliver(chat, cmid) {
     .request({ type: "chat.send", conversation_id: chat.cid, client_msg_id: cmid, text: p.text }, { retry: true, timeout: SEND_TIMEOUT_MS })
     .catch((e) => {
       if (!chat.pending.has(cmid)) return;
+      if (e.frame?.reason === "asks_for_secret") {
+        refused(chat, cmid, p, e);
+        return;
+      }
       p.failed = true;
       repaintPending(cmid, p);
       toast(t("error", { msg: e.message }), "error");
     });
+}
+
+/** The hub refused a message asking the customer for a code or a password: nothing was
+ * sent, so no bubble; the text goes back into the reply box to be reworded, and the reason
+ * stays above it. */
+function refused(chat, cmid, p, e) {
+  chat.pending.delete(cmid);
+  removePending(cmid);
+  const explanation = e.frame?.explanation?.[S.lang] || e.message || t("secret_ask_blocked");
+  if (S.selected === chat.cid && !$("reply").value) $("reply").value = p.text;
+  else if (!chat.draft) chat.draft = p.text;
+  setNotice(chat, { kind: "blocked", text: explanation });
+}
+
+/** A notice above the reply box for `chat`: `{kind: "blocked"|"masked", text?}` or null. */
+export function setNotice(chat, notice) {
+  if (!chat) return;
+  chat.notice = notice;
+  if (S.selected === chat.cid) renderNotice();
+}
+
+export function renderNotice() {
+  const box = $("composer-notice");
+  const notice = selectedChat()?.notice;
+  box.hidden = !notice;
+  if (!notice) return;
+  box.className = `composer-notice ${notice.kind}`;
+  mount(
+    box,
+    h("span", { class: "cn-icon", text: notice.kind === "blocked" ? "⛔" : "⚠", attrs: { "aria-hidden": "true" } }),
+    h("span", { class: "cn-text", text: notice.text || t("secret_hidden_staff") }),
+    h("button", { type: "button", class: "cn-close", text: t("notice_close"), onclick: () => setNotice(selectedChat(), null) }),
+  );
 }
 
 export function retry(cmid) {

@@ -6,7 +6,7 @@ import { label } from "/static/shared/labels.js";
 import { removeChat } from "../chats.js";
 import { transferDialog } from "../dialogs/transfer.js";
 import { S, selectedChat, stars, t } from "../state.js";
-import { setMode } from "./composer.js";
+import { renderNotice, setMode } from "./composer.js";
 import { initial } from "./customer.js";
 import { toast } from "./notifications.js";
 import { renderTranscript, renderTyping } from "./transcript.js";
@@ -24,6 +24,7 @@ export function renderConversation() {
   $("composer").hidden = !active;
   renderClosedBar(chat, active);
   setMode(chat.mode);
+  renderNotice();
   renderTranscript(false);
   renderTyping();
 }

@@ -6,14 +6,20 @@ sends `BotTurn.replies` as `bot` messages, escalates to the human queue when tol
 and watches the listed transactions, calling `on_transaction_update` when one changes.
 
 One turn, in order of precedence:
-1. asks for a person            -> escalate
-2. mentions transaction ids     -> their live status (watched while processing)
-3. picks from offered list      -> that transaction's status
-4. answers "did it help?"       -> yes: close politely; no: a miss (2nd miss escalates)
-5. greeting / thanks            -> short reply
-6. "where is my money?"         -> offer the recent transactions
-7. anything else                -> search: confident -> article + "did it help?";
-                                   unsure -> escalate with suggestions; nothing -> a miss
+1. phishing or a code given away -> the anti-fraud guidance and an offer of the security
+                                    team (asked for a person too: straight to it)
+2. asks for a person, or "yes"
+   to an offered hand-over       -> escalate (to the offered topic, if any)
+3. mentions transaction ids     -> their live status (watched while processing)
+4. picks from offered list      -> that transaction's status
+5. answers "did it help?"       -> yes: close politely; no: a miss (2nd miss escalates)
+6. greeting / thanks            -> short reply
+7. "where is my money?"         -> offer the recent transactions
+8. anything else                -> search: confident -> article + "did it help?";
+                                   unsure -> escalate with suggestions; nothing -> a miss.
+                                   About the account's safety (hacked, not me...) but no
+                                   confident security article: the anti-fraud guidance,
+                                   never another topic's article.
 """
 
 from __future__ import annotations
@@ -25,15 +31,19 @@ from datetime import datetime
 from hub.helpbot.article import LANGS, TOPICS
 from hub.helpbot.catalog import HelpCenter, load_help_center
 from hub.helpbot.intents import (
+    accepts_offer,
+    asks_about_fraud,
     asks_where_money,
     choice_number,
     is_greeting,
     is_no,
     is_thanks,
     is_yes,
+    mentions_security,
     wants_human,
 )
 from hub.helpbot.messages import TOPIC_EXAMPLES, TOPIC_NAMES, article_link, say
+from hub.helpbot.search import is_confident
 from hub.helpbot.text import detect_lang
 from hub.helpbot.transactions import (
     Tx,
@@ -50,6 +60,8 @@ MAX_MISSES = 2
 MAX_WATCHED = 10  # a chat never needs more; keeps the stored state small
 MAX_OFFERED = 3
 SUGGESTIONS = 3
+FRAUD_SLUG = "anti-fraud"
+SECURITY_TOPIC = "security"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class BotState:
     watched: tuple[str, ...] = ()
     escalated: bool = False
     resolved: bool = False
+    handover_topic: str | None = None  # offered in the last reply: "yes" escalates to it
 
     @property
     def reply_lang(self) -> str:
@@ -82,6 +95,7 @@ class BotState:
         data = data or {}
         lang = data.get("lang")
         last_slug = data.get("last_slug")
+        handover = data.get("handover_topic")
         return cls(
             lang=lang if lang in LANGS else None,
             misses=_count(data.get("misses")),
@@ -91,6 +105,7 @@ class BotState:
             watched=_str_tuple(data.get("watched"))[:MAX_WATCHED],
             escalated=bool(data.get("escalated")),
             resolved=bool(data.get("resolved")),
+            handover_topic=handover if handover in TOPICS else None,
         )
 
 
@@ -131,11 +146,18 @@ def respond(state: BotState, text: str, ctx: BotContext) -> BotTurn:
     if state.escalated:
         return BotTurn([], state)  # a person has the chat now; the bot stays quiet
     lang = _reply_lang(state, text, ctx)
-    state = replace(state, lang=lang, resolved=False)
+    offered = state.handover_topic  # an offer stands for one reply only
+    state = replace(state, lang=lang, resolved=False, handover_topic=None)
     if not text.strip():
         return BotTurn([say("not_understood", lang)], state)
-    if wants_human(text):
-        return _escalate(state, ctx, "escalate_asked")
+    if asks_about_fraud(text):
+        return _security_guidance(state, ctx, connect=wants_human(text))
+    if wants_human(text) or (offered and accepts_offer(text)):
+        turn = _escalate(state, ctx, "escalate_asked")
+        topic = offered or (SECURITY_TOPIC if mentions_security(text) else None)
+        return replace(turn, escalate_topic=topic) if topic else turn
+    if offered and is_no(text):
+        return BotTurn([say("anything_else", lang)], state)
     for step in (_by_transaction_id, _by_choice, _by_feedback, _by_small_talk, _by_where_money):
         turn = step(state, text, ctx)
         if turn is not None:
@@ -153,6 +175,12 @@ def on_transaction_update(state: BotState, tx: Tx, now: datetime | None = None) 
     text = say("tx_update", lang, text=describe_transaction(tx, lang, now))
     watched = state.watched if is_pending(tx) else tuple(i for i in state.watched if i != tx_id)
     return BotTurn([text], replace(state, watched=watched))
+
+
+def handover_topic(stored: Mapping[str, object] | None) -> str | None:
+    """The queue the bot's last reply offered to hand the chat to, if any: where the
+    user's own escalation (the widget's button) should go."""
+    return BotState.from_dict(stored).handover_topic
 
 
 def escalation_topic(slug: str | None, chat_topic: str | None, help_center: HelpCenter) -> str:
@@ -230,11 +258,20 @@ def _by_search(state: BotState, text: str, ctx: BotContext) -> BotTurn:
     lang = state.reply_lang
     help_center = ctx.help_center or load_help_center()
     query = strip_transaction_ids(text)
-    hit, confident = help_center.best(query, lang)
+    security = mentions_security(text)
+    # The anti-fraud article is for questions about fraud, which step 1 answers: a search
+    # that ranks it first for "the app asks for a code" judges the other articles alone.
+    hits = [
+        h
+        for h in help_center.search(query, lang, limit=SUGGESTIONS + 1)
+        if security or h.slug != FRAUD_SLUG
+    ][:SUGGESTIONS]
+    hit, confident = (hits[0] if hits else None), is_confident(hits[:2], lang)
+    if security and not (confident and _topic_of(hit, help_center) == SECURITY_TOPIC):
+        return _security_guidance(state, ctx)  # never another topic's article, never a guess
     if hit is None:
         return _miss(state, ctx, "not_understood")
     if not confident:
-        hits = help_center.search(query, lang, limit=SUGGESTIONS)
         lines = [
             say("suggestion", lang, title=h.title, link=article_link(h.slug, lang)) for h in hits
         ]
@@ -277,6 +314,30 @@ def _miss(state: BotState, ctx: BotContext, message: str) -> BotTurn:
     if state.misses >= MAX_MISSES:
         return _escalate(state, ctx, "escalate_missed")
     return BotTurn([say(message, state.reply_lang)], state)
+
+
+def _security_guidance(state: BotState, ctx: BotContext, *, connect: bool = False) -> BotTurn:
+    """What to do about a scam now, and a one-tap way to the security team: "yes" (or the
+    widget's escalate button) hands the chat to the `security` queue. `connect`: the user
+    asked for a person as well, so hand it over at once."""
+    lang = state.reply_lang
+    state = replace(state, last_slug=FRAUD_SLUG, awaiting_feedback=False, offered=(), misses=0)
+    guidance = say("fraud_guidance", lang, link=article_link(FRAUD_SLUG, lang))
+    if connect:
+        turn = _escalate(state, ctx, "fraud_connecting")
+        return replace(
+            turn,
+            replies=[guidance, *turn.replies],
+            escalate_topic=SECURITY_TOPIC,
+            article=FRAUD_SLUG,
+        )
+    offer = replace(state, handover_topic=SECURITY_TOPIC)
+    return BotTurn([guidance, say("fraud_offer", lang)], offer, article=FRAUD_SLUG)
+
+
+def _topic_of(hit, help_center: HelpCenter) -> str | None:
+    article = help_center.get(hit.slug) if hit is not None else None
+    return article.topic if article is not None else None
 
 
 def _escalate(state: BotState, ctx: BotContext, message: str) -> BotTurn:

@@ -102,6 +102,34 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "I'll tell you here as soon as its status changes.",
     },
     "tx_update": {"zh": "交易状态更新：{text}", "en": "Transaction update: {text}"},
+    "fraud_guidance": {
+        "zh": "防骗提醒：验证码、登录密码和支付密码只能由您本人在 App 内使用，任何人向您索要都是诈骗，"
+        "包括自称客服、银行或警察的人。我们的工作人员绝不会索要验证码或密码，也不会发链接让您登录。\n"
+        "如果已经说出验证码或点了链接，请马上：\n"
+        "1. 修改登录密码和支付密码；\n"
+        "2. 在「账户与安全」→「登录设备」中移除不认识的设备；\n"
+        "3. 联系安全专员，我们可以先冻结账户，保护您的资金。\n"
+        "详细说明：{link}",
+        "en": "Scam warning: verification codes, your login password and payment PIN are for you "
+        "alone, in the app. Anyone who asks for them is a scammer, even someone claiming to be "
+        "support, a bank or the police. Our staff never ask for codes or passwords, and never "
+        "send links to log in.\n"
+        "If you already gave a code away or tapped a link, right now:\n"
+        "1. Change your login password and payment PIN;\n"
+        "2. Remove devices you don't know in Account & security → Devices;\n"
+        "3. Talk to our security team: we can freeze the account to keep your money safe.\n"
+        "More: {link}",
+    },
+    "fraud_offer": {
+        "zh": "需要安全专员帮您检查账户吗？回复「是」或点击「转人工」，立即为您转接安全专员。",
+        "en": 'Would you like our security team to check your account? Reply "yes" or tap "Talk to '
+        'a person" to be connected now.',
+    },
+    "fraud_connecting": {
+        "zh": "正在为您转接安全专员，请稍候。等待期间，请不要再向任何人提供验证码。",
+        "en": "I'm connecting you to our security team now. While you wait, don't give a code "
+        "to anyone.",
+    },
     "anything_else": {
         "zh": "还有其他可以帮您的吗？",
         "en": "Is there anything else I can help with?",

@@ -11,6 +11,18 @@ every rule can be checked with generated inputs.
 - A challenge is single use, expires, and allows `max_attempts` wrong codes; the last
   allowed wrong code locks it, and after that even the right code is refused.
 - Codes are compared in constant time (`hmac.compare_digest` on the hashes).
+- Only judged submissions count: a used, locked, superseded or expired challenge answers
+  without changing, and an expired code costs no attempt.
+- The plain code is in no field of a challenge, in any state.
+
+Misuse is refused with ValueError rather than judged: a naive `now` (expiry compares
+instants), a key shorter than `MIN_KEY_BYTES`, a `ttl_s` that is not positive or fewer
+than one attempt.
+
+(This is the only step-up core; an earlier second design, with a salt per challenge and
+the user id in the hash, was folded in here: the challenge id is random and unique, so it
+already does a salt's work, and binding the user adds nothing a database writer could not
+undo by setting `status` directly.)
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from typing import Literal
 
 CODE_DIGITS = 6
 MAX_ATTEMPTS = 5
+MIN_KEY_BYTES = 16
 
 Status = Literal["pending", "passed", "locked", "superseded"]
 Reason = Literal["wrong_code", "expired", "used", "locked", "superseded"]
@@ -60,6 +73,7 @@ def derive_key(secret: str) -> bytes:
 
 
 def hash_code(key: bytes, challenge_id: str, code: str) -> str:
+    _require_key(key)
     message = f"{challenge_id}\x00{normalize(code)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
@@ -74,6 +88,9 @@ def normalize(code: str) -> str:
 def issue(
     key: bytes, challenge_id: str, user_id: str, code: str, now: datetime, ttl_s: float
 ) -> Challenge:
+    _require_aware(now)
+    if not ttl_s > 0:
+        raise ValueError("ttl_s must be positive")
     return Challenge(
         challenge_id=challenge_id,
         user_id=user_id,
@@ -94,6 +111,10 @@ def submit(
     max_attempts: int = MAX_ATTEMPTS,
 ) -> Verdict:
     """The verdict on `code` for `challenge` at `now`, and the challenge's next state."""
+    _require_aware(now)
+    _require_key(key)
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
     refusal = _refusal(challenge, now, max_attempts)
     if refusal is not None:
         return Verdict(False, refusal, attempts_left(challenge, max_attempts), challenge)
@@ -132,6 +153,17 @@ def _wrong(challenge: Challenge, max_attempts: int) -> Verdict:
 
 def verified_within(verified_at: datetime | None, now: datetime, window_s: float) -> bool:
     """A verification passed at `verified_at` still counts at `now`."""
+    _require_aware(now)
     if verified_at is None:
         return False
     return timedelta(0) <= now - verified_at <= timedelta(seconds=window_s)
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def _require_key(key: bytes) -> None:
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the key must have at least {MIN_KEY_BYTES} bytes")

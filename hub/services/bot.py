@@ -71,6 +71,11 @@ class Bot:
         )
         return True
 
+    def handover_topic(self, conv) -> str | None:
+        """The queue the bot just offered this chat to (the anti-fraud answer offers
+        `security`): a user's one tap on "talk to a person" goes there."""
+        return dialogue.handover_topic(conv["bot_state"])
+
     async def on_open(self, conv, text: str | None) -> None:
         async with self._lock(conv["id"]):
             if not await self.say(conv, dialogue.greeting(conv["lang"], conv["topic"])):

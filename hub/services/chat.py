@@ -1,5 +1,11 @@
 """Chat use cases: open, escalate, send, typing, read, note, transfer, resolve, close, rate,
-agent status. Thin: each checks who may do it, changes the store, then publishes."""
+agent status. Thin: each checks who may do it, changes the store, then publishes.
+
+What people type (messages of users and agents, notes, rating comments) is masked before it
+is written (hub.rules.masking): codes, card numbers, ID numbers and passwords never reach
+the store, the bus, other devices, agents, pushes or the log in clear. The sender's own
+connection gets a `security.warning` saying what was hidden. Staff asking a customer for a
+code or a password are refused (`error invalid`, `reason: asks_for_secret`)."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import asyncpg
 
 from hub.background import Background
 from hub.cluster.delivery import Delivery
-from hub.rules import access, routing
+from hub.rules import access, masking, routing
 from hub.services.languages import Languages
 from hub.store import Store, notes
 from hub.store import agents as agent_store
@@ -55,6 +61,17 @@ SYSTEM_TEXT = {
 }
 
 
+#: Senders whose text is typed by a person, so masked before it is stored.
+TYPED_BY_PEOPLE = frozenset({"user", "agent"})
+LANGS: tuple[masking.Lang, ...] = ("zh", "en")
+
+#: The `security.warning` text for staff, whose own message had a secret hidden.
+STAFF_MASKED = {
+    "zh": "消息中的验证码、卡号、证件号或密码已自动隐藏。",
+    "en": "Codes, card numbers, ID numbers and passwords in your message were hidden.",
+}
+
+
 def system_text(key: str, lang: str, **fields) -> str:
     texts = SYSTEM_TEXT[key]
     return texts.get(lang, texts["zh"]).format(**fields)
@@ -66,6 +83,8 @@ class BotSeat(Protocol):
     async def on_open(self, conv: Any, text: str | None) -> None: ...
 
     async def on_user_message(self, cid: str, text: str) -> None: ...
+
+    def handover_topic(self, conv: Any) -> str | None: ...
 
 
 class Chat:
@@ -110,9 +129,15 @@ class Chat:
         name: str,
         text: str,
         client_msg_id: str | None = None,
+        *,
+        sender: Connection | None = None,
     ) -> StoredMessage:
-        """Store a message, then push it to both sides."""
-        op = MessageWrite(conv["id"], role, sender_id, name, text, client_msg_id)
+        """Store a message, then push it to both sides. Every message goes through here, so
+        this is where a person's text is masked: the masked text is what is stored, pushed,
+        replayed and echoed to the sender; `sender`, the connection it came from, is told
+        what was hidden."""
+        masked = masking.mask(text) if role in TYPED_BY_PEOPLE else masking.Masked(text)
+        op = MessageWrite(conv["id"], role, sender_id, name, masked.text, client_msg_id)
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
             raise msg
@@ -121,6 +146,9 @@ class Chat:
                 {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
             )
         self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
+        if masked.kinds and sender is not None:
+            lang = conv.get("lang") or (await self.languages.of({msg.user_id}))[msg.user_id]
+            warn(sender, msg.conversation_id, masked, lang)
         return msg
 
     async def system_message(self, conv, key: str, **fields) -> None:
@@ -166,7 +194,10 @@ class Chat:
             conn.hold()
         try:
             if text:
-                await self.post(conv, "user", claims.sub, claims.display_name, text)
+                first = await self.post(
+                    conv, "user", claims.sub, claims.display_name, text, sender=conn
+                )
+                text = first.text  # masked: all the bot ever reads
             if status == "queued":
                 await self.route(before_announce=reply)
             else:
@@ -186,6 +217,8 @@ class Chat:
                 if conv["status"] in ("queued", "assigned"):
                     return conv["status"]
                 raise Conflict("the conversation is closed")
+            if topic is None and self.bot is not None:
+                topic = self.bot.handover_topic(conv)  # what its last reply offered, if any
             topic = topic or conv["topic"]
             priority = routing.priority_for_topic(topic)
             conv = await conv_store.hand_to_queue(db, cid, topic, priority)
@@ -219,6 +252,8 @@ class Chat:
             await self.push_agent_state(row["agent_id"])
 
     async def rate(self, claims: Claims, cid: str, score: int, comment: str | None) -> None:
+        if comment:
+            comment = masking.mask(comment).text
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
             if conv["status"] not in ("resolved", "closed"):
@@ -235,14 +270,41 @@ class Chat:
 
     # --- both sides --------------------------------------------------------------------
 
-    async def send(self, claims: Claims, cid: str, client_msg_id: str, text: str) -> StoredMessage:
-        role = "user" if claims.role == "user" else "agent"
-        conv = {"id": cid, "lang": "zh"}
-        msg = await self.post(conv, role, claims.sub, claims.display_name, text, client_msg_id)
+    async def send(
+        self,
+        claims: Claims,
+        cid: str,
+        client_msg_id: str,
+        text: str,
+        sender: Connection | None = None,
+    ) -> StoredMessage:
+        role = _side(claims)
+        if role == "agent":
+            await self._refuse_requests_for_secrets(claims, cid, text)
+        conv = {"id": cid}  # the writer checks the conversation in its batch
+        msg = await self.post(
+            conv, role, claims.sub, claims.display_name, text, client_msg_id, sender=sender
+        )
         if role == "user" and not msg.duplicate and msg.conversation_status == "bot":
             if self.bot is not None:
-                self.tasks.spawn(self.bot.on_user_message(cid, text), "bot-reply")
+                self.tasks.spawn(self.bot.on_user_message(cid, msg.text), "bot-reply")
         return msg
+
+    async def _refuse_requests_for_secrets(self, claims: Claims, cid: str, text: str) -> None:
+        """Staff never ask a customer for a verification code or a password: such a message
+        is refused, and the agent told why (in the chat's language, and both in `details`).
+        Someone else's chat is refused as such first, with no explanation."""
+        kind = masking.asks_for_secret(text)
+        if kind is None:
+            return
+        async with self.store.acquire() as db:
+            conv = await self._conversation(db, cid, claims)
+        lang = conv["lang"] if conv["lang"] in LANGS else "zh"
+        explanation = {each: masking.ask_explanation(kind, each) for each in LANGS}
+        raise Invalid(
+            explanation[lang],
+            details={"reason": "asks_for_secret", "kind": kind, "explanation": explanation},
+        )
 
     async def typing(self, claims: Claims, cid: str, state: bool) -> None:
         async with self.store.acquire() as db:
@@ -269,10 +331,15 @@ class Chat:
 
     # --- agent -------------------------------------------------------------------------
 
-    async def note(self, claims: Claims, cid: str, text: str) -> dict:
+    async def note(
+        self, claims: Claims, cid: str, text: str, sender: Connection | None = None
+    ) -> dict:
+        masked = masking.mask(text)
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
-            note = await notes.add(db, cid, claims.sub, claims.display_name, text)
+            note = await notes.add(db, cid, claims.sub, claims.display_name, masked.text)
+        if masked.kinds and sender is not None:
+            warn(sender, cid, masked, conv["lang"])
         frame = {"type": "note", **note}
         # notes go to agent channels only: never to the user's channel
         targets = {claims.sub} | ({conv["agent_id"]} if conv["agent_id"] else set())
@@ -444,6 +511,20 @@ class Chat:
             )
         queue = await assigner.queue_snapshot(db)
         conn.send_frame({"type": "queue.snapshot", "queue": queue, "ts": _now()})
+
+
+def warn(conn: Connection, cid: str, masked: masking.Masked, lang: str) -> None:
+    """`security.warning` to the connection a masked text came from, in the chat's language:
+    to a user why not to share it, to staff that it was hidden. Queued behind what the
+    connection holds back, so a new chat's `chat.opened` comes first."""
+    lang = lang if lang in LANGS else "zh"
+    if conn.claims is not None and conn.claims.role == "user":
+        text = ("" if lang == "zh" else " ").join(masked.warnings(lang))
+    else:
+        text = STAFF_MASKED[lang]
+    frame = {"type": "security.warning", "conversation_id": cid,
+             "kinds": [k for k in masking.KINDS if k in masked.kinds], "text": text}  # fmt: skip
+    conn.push(frame, conn.encode(frame))
 
 
 def assigned_frame(conv, user, history: list[dict], notes: list[dict]) -> dict:

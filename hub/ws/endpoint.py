@@ -239,7 +239,7 @@ class WebSocketEndpoint:
 
     def _refuse(self, conn: Connection, exc: HubError, fid: str | None) -> None:
         metrics.BAD_FRAMES.labels(exc.code).inc()
-        conn.send_frame(error_frame(exc.code, exc.message, fid))
+        conn.send_frame(error_frame(exc.code, exc.message, fid, exc.details))
         if isinstance(exc, TooLarge):
             conn.close(CloseCode.TOO_BIG, "frame too large")
             return

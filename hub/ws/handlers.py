@@ -38,7 +38,7 @@ async def chat_escalate(hub: Hub, conn: Connection, f: p.ChatEscalate) -> None:
 
 
 async def chat_send(hub: Hub, conn: Connection, f: p.ChatSend) -> None:
-    msg = await hub.chat.send(conn.claims, f.conversation_id, f.client_msg_id, f.text)
+    msg = await hub.chat.send(conn.claims, f.conversation_id, f.client_msg_id, f.text, conn)
     conn.send_frame(
         ack_frame(
             f.id,
@@ -101,7 +101,7 @@ async def agent_status(hub: Hub, conn: Connection, f: p.AgentStatus) -> None:
 
 
 async def chat_note(hub: Hub, conn: Connection, f: p.ChatNote) -> None:
-    note = await hub.chat.note(conn.claims, f.conversation_id, f.text)
+    note = await hub.chat.note(conn.claims, f.conversation_id, f.text, conn)
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, note_id=note["note_id"]))
 
 

@@ -7,6 +7,7 @@ Client frames are parsed once at the edge; anything that does not parse becomes 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgpack
@@ -258,8 +259,10 @@ def frame_id(obj: object) -> str | None:
 # --- server frames --------------------------------------------------------------------
 
 
-def error_frame(code: str, message: str, fid: str | None = None) -> dict:
-    frame: dict = {"type": "error", "code": code, "message": message}
+def error_frame(
+    code: str, message: str, fid: str | None = None, details: Mapping[str, Any] | None = None
+) -> dict:
+    frame: dict = {**(details or {}), "type": "error", "code": code, "message": message}
     if fid is not None:
         frame["id"] = fid
     return frame

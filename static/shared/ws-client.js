@@ -43,9 +43,11 @@ class SeqTracker {
 }
 
 export class HubError extends Error {
-  constructor(code, message) {
+  /** `frame`: the whole `error` frame, with any extension fields (`reason`, ...). */
+  constructor(code, message, frame = null) {
     super(message || code);
     this.code = code;
+    this.frame = frame;
   }
 }
 
@@ -379,7 +381,7 @@ export class HubClient {
     if (!entry) return;
     this.pending.delete(id);
     clearTimeout(entry.timer);
-    if (frame.type === "error") entry.reject(new HubError(frame.code, frame.message));
+    if (frame.type === "error") entry.reject(new HubError(frame.code, frame.message, frame));
     else entry.resolve(frame);
   }
 

@@ -4,6 +4,7 @@
 import { OPEN, conv, currentConv, persist, state, t } from "./state.js";
 import { refreshAlert, toast } from "./views/banners.js";
 import { openChat, renderChat, renderChatChrome } from "./views/chat.js";
+import { showSecretNotice } from "./views/composer.js";
 import { renderOtherConvs } from "./views/chat-list.js";
 import { renderClosedCard } from "./views/rating.js";
 import {
@@ -48,6 +49,12 @@ export function onMessage(m) {
   insertMessage(m);
   if (m.sender?.role === "agent") hideTyping();
   markRead();
+}
+
+/** A code, card number, ID number or password in our message was hidden before it was
+ * stored: the transcript shows the masked text; this says why (in the chat's language). */
+export function onSecurityWarning(f) {
+  if (isCurrent(f) && state.view === "chat") showSecretNotice(f.text);
 }
 
 export function onQueued(f) {

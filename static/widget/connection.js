@@ -22,6 +22,7 @@ const FRAMES = {
   typing: chats.onTyping,
   read: chats.onRead,
   "chat.closed": chats.onClosed,
+  "security.warning": chats.onSecurityWarning,
   notification: onNotification,
   "notifications.acked": onAcked,
   "verify.challenge": onChallenge,

@@ -52,6 +52,10 @@ export const TEXT = {
   rate_thanks: { zh: "感谢您的评价！", en: "Thanks for your feedback!" },
   star: { zh: "{n} 星", en: "{n} star(s)" },
   dismiss: { zh: "知道了", en: "Dismiss" },
+  secret_hidden: {
+    zh: "为保护您的账户，消息中的敏感信息已隐藏。请勿向任何人透露验证码或密码，我们的工作人员绝不会索要。",
+    en: "To protect your account, sensitive details in your message were hidden. Never share a code or password: our staff will never ask for them.",
+  },
   open_security_chat: { zh: "联系安全专员", en: "Talk to security" },
   error_generic: { zh: "操作失败，请稍后重试", en: "Something went wrong, please try again" },
   error_start: { zh: "无法连接客服系统，请稍后再试", en: "Could not reach support, please try again" },

@@ -7,6 +7,7 @@ import { OPEN, currentConv, persist, state, t } from "../state.js";
 import { toast } from "./banners.js";
 import { renderHeader } from "./header.js";
 import { renderHome } from "./home.js";
+import { hideSecretNotice } from "./composer.js";
 import { renderClosedCard } from "./rating.js";
 import { clearTranscript, fillTranscript, hideTyping, markRead, scrollToBottom } from "./transcript.js";
 
@@ -36,6 +37,7 @@ export function newChat() {
 
 export function renderChat() {
   const c = currentConv();
+  hideSecretNotice();
   clearTranscript();
   hideTyping();
   if (!c) {

@@ -1,7 +1,7 @@
 // The message box: sending (queued while offline, a failed message is sent again on a tap),
 // growing with its text, and the typing signal to the agent.
 
-import { $ } from "/static/shared/dom.js";
+import { $, h, mount } from "/static/shared/dom.js";
 import { clientMsgId } from "/static/shared/ws-client.js";
 import { OPEN, currentConv, state, t } from "../state.js";
 import { toast } from "./banners.js";
@@ -70,6 +70,25 @@ function stopTyping() {
   if (c && OPEN.has(c.status)) {
     state.client.send({ type: "typing", conversation_id: c.cid, state: false }, { queue: false });
   }
+}
+
+// --- the notice above the composer: a secret in the user's message was hidden -------------
+
+/** Show why a code, card number or password in the last message was hidden; it stays (not a
+ * toast that may be missed) until dismissed or another chat is opened, and blocks nothing. */
+export function showSecretNotice(text) {
+  const box = $("secret-notice");
+  mount(
+    box,
+    h("span", { class: "sn-icon", text: "⚠", attrs: { "aria-hidden": "true" } }),
+    h("span", { class: "sn-text", text: text || t("secret_hidden") }),
+    h("button", { type: "button", class: "sn-close", text: t("dismiss"), onclick: hideSecretNotice }),
+  );
+  box.hidden = false;
+}
+
+export function hideSecretNotice() {
+  $("secret-notice").hidden = true;
 }
 
 function autosize(el) {
