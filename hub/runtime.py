@@ -11,13 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.embedded import EmbeddedPostgres, EmbeddedRedis
+from hub.exits import USAGE, CommandError
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class ConfigError(SystemExit):
-    pass
+class ConfigError(CommandError):
+    """A setting is missing or invalid: exit code 2 (hub.exits)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, USAGE)
 
 
 @dataclass
@@ -83,7 +87,9 @@ def resolve_vapid(settings: Settings, *, dev: bool) -> str | None:
     return value
 
 
-def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) -> Runtime:
+def start_runtime(
+    settings: Settings, *, dev: bool, need_secret: bool = True, need_redis: bool = True
+) -> Runtime:
     data_dir = Path(settings.data_dir).resolve()
     embedded: list = []
     dsn = settings.database_url
@@ -92,8 +98,8 @@ def start_runtime(settings: Settings, *, dev: bool, need_secret: bool = True) ->
         dsn = pg.start()
         embedded.append(pg)
         log.info("embedded PostgreSQL at %s", pg.socket_dir)
-    redis_url = settings.redis_url
-    if not redis_url:
+    redis_url = settings.redis_url or ""
+    if not redis_url and need_redis:
         r = EmbeddedRedis(data_dir / "redis")
         redis_url = r.start()
         embedded.append(r)
