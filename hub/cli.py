@@ -152,7 +152,8 @@ def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
     # the port first: a second `dev` must say so before it starts anything or prints a banner
     sock = listen_socket(settings.host, settings.port, args.command)
     try:
-        rt = start_runtime(settings, dev=dev)
+        rt = start_runtime(settings, dev=dev, command=args.command, adopt=args.adopt,
+                           url=_own_url(settings))  # fmt: skip
         try:
             applied = _run(_migrate(rt.dsn))
             _run(check_redis(rt.redis_url))
@@ -170,6 +171,13 @@ def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
             rt.stop()
     finally:
         sock.close()
+
+
+def _own_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 def _print_dev_banner(settings: Settings) -> None:
@@ -196,7 +204,8 @@ def cmd_payments(args) -> None:
     setup_logging(settings.log_format or "json")
     sock = listen_socket(settings.host, settings.port, args.command)
     try:
-        rt = start_runtime(settings, dev=False)
+        rt = start_runtime(settings, dev=False, command="payments", adopt=args.adopt,
+                           url=_own_url(settings))  # fmt: skip
         try:
             _run(_migrate(rt.dsn))
             _run(check_redis(rt.redis_url))
@@ -216,7 +225,8 @@ def cmd_migrate(args) -> None:
     from hub.runtime import start_runtime
 
     setup_logging("text")
-    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False)
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="migrate", create=args.init)  # fmt: skip
     try:
         applied = _run(_migrate(rt.dsn))
     finally:
@@ -225,17 +235,21 @@ def cmd_migrate(args) -> None:
 
 
 def cmd_token(args) -> None:
+    from hub.datadir import open_data_dir
     from hub.runtime import resolve_secret
     from supporthub_core.auth import issue_token
 
-    secret = resolve_secret(Settings(), dev=True)
+    settings = Settings()
+    data_dir = None if settings.secret else open_data_dir(settings, create=args.init)
+    secret = resolve_secret(settings, dev=True, data_dir=data_dir)
     print(issue_token(secret, args.sub, args.role, name=args.name, ttl=args.ttl))
 
 
 def cmd_agent_add(args) -> None:
     from hub.runtime import start_runtime
 
-    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="agent add", create=args.init)  # fmt: skip
 
     async def go():
         import asyncpg
@@ -263,7 +277,8 @@ def cmd_agent_add(args) -> None:
 def cmd_account_add(args) -> None:
     from hub.runtime import start_runtime
 
-    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="account add", create=args.init)  # fmt: skip
 
     async def go():
         from payments.seed import add_account
@@ -278,22 +293,23 @@ def cmd_account_add(args) -> None:
         rt.stop()
 
 
-async def _with_store(fn):
-    """Run `fn(pool, redis, secret)` against the configured (or embedded) servers."""
+async def _with_store(fn, args):
+    """Run `fn(pool, redis, secret)` against the configured servers, or the embedded ones
+    of the data directory (those of the `dev` running there)."""
     import redis.asyncio as aioredis
 
     from hub.preflight import check_redis
-    from hub.runtime import resolve_secret, start_runtime
+    from hub.runtime import start_runtime
     from supporthub_core.db import create_pool
 
-    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    rt = start_runtime(Settings(), dev=True, command=args.command, create=args.init)
     try:
         await _migrate(rt.dsn)
         await check_redis(rt.redis_url)
         pool = await create_pool(rt.dsn, min_size=1, max_size=2)
         redis = aioredis.from_url(rt.redis_url)
         try:
-            return await fn(pool, redis, resolve_secret(Settings(), dev=True))
+            return await fn(pool, redis, rt.secret)
         finally:
             await redis.aclose()
             await pool.close()
@@ -307,7 +323,7 @@ def cmd_broadcast(args) -> None:
     async def go(pool, redis, secret):
         return await announce(pool, redis, secret, args.title, args.body, {})
 
-    bid = _run(_with_store(go))
+    bid = _run(_with_store(go, args))
     print(f"broadcast {bid} stored; connected users get it now, the others when they connect")
 
 
@@ -326,7 +342,7 @@ def cmd_maintenance(args) -> None:
                            {"maintenance": True})  # fmt: skip
         return state
 
-    state = _run(_with_store(go))
+    state = _run(_with_store(go, args))
     print(f"maintenance {'on' if state['active'] else 'off'}")
 
 
@@ -338,6 +354,10 @@ def cmd_simulate(args) -> None:
 
 HOST_HELP = "address to listen on (default: HUB_HOST or 127.0.0.1; 0.0.0.0 for every interface)"
 PORT_HELP = "port to listen on (default: HUB_PORT or 8000)"
+ADOPT_HELP = (
+    "take over the embedded PostgreSQL and Redis that a killed run left running in the data"
+    " directory (default: stop them and start afresh); they stop with this run"
+)
 INIT_HELP = (
     "create a data directory here if none is found (by default the command refuses, so that"
     " it never works against a new, empty one by mistake)"
@@ -364,8 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
         p.add_argument("--host", help=HOST_HELP)
         p.add_argument("--port", type=int, help=PORT_HELP)
+        p.add_argument("--adopt", action="store_true", help=ADOPT_HELP)
 
     p = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("token", help="print a signed token (for scripts and tests)")
     p.add_argument("--sub", required=True, metavar="ID",
@@ -375,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="display name carried in the token (default: none)")
     p.add_argument("--ttl", type=int, default=3600, metavar="SECONDS",
                    help="lifetime in seconds (default: 3600)")  # fmt: skip
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("agent", help="manage agents")
     agent_sub = p.add_subparsers(dest="agent_command", required=True, metavar="ACTION")
@@ -388,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chats the agent holds at once (default: 3)")  # fmt: skip
     a.add_argument("--supervisor", action="store_true",
                    help="make the agent a supervisor (queue, stats, audit log, transfers)")  # fmt: skip
+    a.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("account", help="manage payment accounts")
     account_sub = p.add_subparsers(dest="account_command", required=True, metavar="ACTION")
@@ -396,10 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--name", required=True, help="the account holder's name")
     a.add_argument("--balance", required=True, metavar="AMOUNT",
                    help="balance to set, with at most 2 decimals (e.g. 100.00)")  # fmt: skip
+    a.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("broadcast", help="send a system notice to every user")
     p.add_argument("--title", required=True, help="the notice's title")
     p.add_argument("--body", required=True, help="the notice's text")
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser(
         "maintenance", help="switch payments maintenance on or off (tells every user)"
@@ -408,10 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
         "state", choices=["on", "off"], help="on: new payments fail; off: back to normal"
     )
     p.add_argument("--message", help="text of the notice sent to users (default: a standard one)")
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("simulate", help="drive realistic payment traffic")
-    p.add_argument("--url", default="http://127.0.0.1:8000",
-                   help="base URL of the running server (default: http://127.0.0.1:8000)")  # fmt: skip
+    p.add_argument("--url", help="base URL of the running `supporthub dev` (default: the one"
+                   " running on this data directory, else http://HUB_HOST:HUB_PORT)")  # fmt: skip
     p.add_argument("--users", type=int, default=20, metavar="N",
                    help="simulated users paying each other (default: 20)")  # fmt: skip
     p.add_argument("--seconds", type=float, default=30, help="how long to run (default: 30)")
