@@ -229,7 +229,7 @@ def create_app(
         ],
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
-        middleware=edge_middleware(),
+        middleware=edge_middleware(access_log=bool(getattr(settings, "access_log", False))),
     )
     app.state.secret = secret
     app.state.settings = settings

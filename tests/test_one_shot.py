@@ -5,6 +5,7 @@ nearest `.supporthub` upward) and refuse to make a new one unless given --init;
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -122,6 +123,15 @@ async def test_one_shot_commands_work_against_the_running_dev(running_dev):
     # the running dev's servers were used, and are still the same ones
     assert server_pids(running_dev.data_dir) == servers
     assert not (below / ".supporthub").exists()
+
+    # its log: the requests, and the socket's open and close (no bare "connection open")
+    log = running_dev.dev.output()
+    assert '"POST /api/agents/login HTTP/1.1" 200' in log
+    assert "ws open: user u-ops from 127.0.0.1" in log
+    assert re.search(
+        r"ws closed: user u-ops from 127.0.0.1 after [\d.]+s, code 1000 by client", log
+    )
+    assert "connection open" not in log
 
     # a second dev on the same data directory is refused, whatever its port
     out = await asyncio.to_thread(cli, "dev", "--port", str(free_port()), cwd=below)
