@@ -346,6 +346,20 @@ def cmd_maintenance(args) -> None:
     print(f"maintenance {'on' if state['active'] else 'off'}")
 
 
+def cmd_doctor(args) -> None:
+    from hub.doctor import Doctor, probe_secret, report
+    from hub.simulate import default_url
+
+    settings = Settings()
+    secret = probe_secret(settings)
+    urls = [u.rstrip("/") for u in (args.url or [default_url()])]
+    print(f"supporthub doctor: {', '.join(urls)}", flush=True)
+    doctor = Doctor(urls, args.payments_url, secret, timeout=args.timeout, max_skew=args.max_skew)
+    code = report(_run(doctor.run()))
+    if code:
+        raise SystemExit(code)
+
+
 def cmd_simulate(args) -> None:
     from hub.simulate import main as simulate_main
 
@@ -436,6 +450,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="text of the notice sent to users (default: a standard one)")
     p.add_argument("--init", action="store_true", help=INIT_HELP)
 
+    p = sub.add_parser(
+        "doctor",
+        help="self-test a running deployment: sockets, a probe notification end to end,"
+        " readiness, routing, clocks",
+    )
+    p.add_argument("--url", action="append", metavar="URL",
+                   help="a hub node's base URL; repeat it for every node (default: the running"
+                   " `dev` of this data directory, else http://HUB_HOST:HUB_PORT)")  # fmt: skip
+    p.add_argument("--payments-url", metavar="URL",
+                   help="the payments API's base URL (default: the first --url, as in `dev`)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=10, metavar="SECONDS",
+                   help="how long to wait for each answer and for the probe (default: 10)")  # fmt: skip
+    p.add_argument("--max-skew", type=float, default=2, metavar="SECONDS",
+                   help="clock difference allowed between a node and this machine, and between"
+                   " nodes (default: 2)")  # fmt: skip
+
     p = sub.add_parser("simulate", help="drive realistic payment traffic")
     p.add_argument("--url", help="base URL of the running `supporthub dev` (default: the one"
                    " running on this data directory, else http://HUB_HOST:HUB_PORT)")  # fmt: skip
@@ -511,6 +541,8 @@ def _dispatch(args) -> None:
             cmd_maintenance(args)
         case "simulate":
             cmd_simulate(args)
+        case "doctor":
+            cmd_doctor(args)
 
 
 if __name__ == "__main__":

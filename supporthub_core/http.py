@@ -242,7 +242,9 @@ class RequestContext:
     """Pure ASGI middleware, outermost: the request id (the client's or a proxy's
     X-Request-ID when it looks like one, else a new one) for every log line written while
     the request is handled, echoed in the response's X-Request-ID; and, when
-    `access_log`, one line a request: client, method, path, status, bytes, duration, id."""
+    `access_log`, one line a request: client, method, path, status, bytes, duration, id
+    (not the successes of our own periodic traffic, a User-Agent `supporthub-...`: the
+    outbox poll of every node every few seconds)."""
 
     def __init__(self, app, *, access_log: bool = False):
         self.app = app
@@ -270,7 +272,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if self.access_log:
+            if self.access_log and not (status < 400 and _internal(scope)):
                 client = scope.get("client")
                 query = scope.get("query_string") or b""
                 target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
@@ -285,6 +287,11 @@ class RequestContext:
                     (time.perf_counter() - started) * 1000,
                 )
             request_id.reset(token)
+
+
+def _internal(scope) -> bool:
+    agent = _header(scope, b"user-agent")
+    return agent is not None and agent.startswith("supporthub-")
 
 
 def edge_middleware(

@@ -1,12 +1,15 @@
-"""One-shot commands find the running `dev`'s data directory (HUB_DATA_DIR, or the
-nearest `.supporthub` upward) and refuse to make a new one unless given --init;
-`simulate` talks to the server over HTTP only."""
+"""Against a running `dev`: one-shot commands find its data directory (HUB_DATA_DIR, or
+the nearest `.supporthub` upward) and refuse to make a new one unless given --init;
+`simulate` talks to it over HTTP only; `doctor` proves the whole path, and says what is
+broken when it is (the last test here stops the dev's Redis)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +135,7 @@ async def test_one_shot_commands_work_against_the_running_dev(running_dev):
         r"ws closed: user u-ops from 127.0.0.1 after [\d.]+s, code 1000 by client", log
     )
     assert "connection open" not in log
+    assert "GET /api/events?" not in log  # the outbox poll of the hub itself is left out
 
     # a second dev on the same data directory is refused, whatever its port
     out = await asyncio.to_thread(cli, "dev", "--port", str(free_port()), cwd=below)
@@ -160,3 +164,53 @@ async def test_simulate_talks_http_only(running_dev, elsewhere):
     out = await asyncio.to_thread(cli, "simulate", "--url", f"http://127.0.0.1:{free_port()}",
                                   "--seconds", "1", cwd=elsewhere)  # fmt: skip
     assert out.returncode == exits.UNREACHABLE and "nothing answers at" in out.stderr
+
+
+@pytest.mark.timeout(180)
+async def test_doctor_passes_on_a_healthy_dev(running_dev, elsewhere):
+    out = await asyncio.to_thread(cli, "doctor", cwd=running_dev.project / "sub")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"supporthub doctor: {running_dev.url}" in out.stdout
+    for line in ("answers: node", "ready: postgres, redis, bus answer", "socket: hello/welcome in",
+                 "routing: ", "clock: between", "probe notification: payments -> outbox -> Redis"
+                 " -> hub -> socket in"):  # fmt: skip
+        assert line in out.stdout, line
+    assert "FAIL" not in out.stdout and "checks passed" in out.stdout
+
+    # from anywhere, with the deployment's secret, and every node named (here one, twice)
+    env = clean_env(HUB_SECRET=running_dev.secret)
+    out = await asyncio.to_thread(cli, "doctor", "--url", running_dev.url, "--url",
+                                  running_dev.url + "/", cwd=elsewhere, env=env)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "(2 nodes)" in out.stdout and "clocks between nodes" in out.stdout
+
+    wrong = clean_env(HUB_SECRET="not-the-deployments-secret")
+    out = await asyncio.to_thread(cli, "doctor", "--url", running_dev.url, "--timeout", "3",
+                                  cwd=elsewhere, env=wrong)  # fmt: skip
+    assert out.returncode == exits.FAILED
+    assert "FAIL" in out.stdout and "HUB_SECRET differs from the deployment's" in out.stdout
+
+    out = await asyncio.to_thread(cli, "doctor", "--url", running_dev.url, cwd=elsewhere)
+    assert out.returncode == exits.USAGE and "set HUB_SECRET" in out.stderr
+    assert list(elsewhere.iterdir()) == []
+
+    out = await asyncio.to_thread(cli, "doctor", "--url", f"http://127.0.0.1:{free_port()}",
+                                  cwd=elsewhere, env=env)  # fmt: skip
+    assert out.returncode == exits.UNREACHABLE and "nothing answered" in out.stdout
+
+
+@pytest.mark.timeout(180)
+async def test_doctor_says_what_is_broken_when_redis_is_down(running_dev):
+    """Last in this module: the dev stays without Redis until it stops."""
+    _, redis_pid = server_pids(running_dev.data_dir)
+    assert redis_pid
+    os.kill(redis_pid, signal.SIGTERM)
+    for _ in range(100):
+        if server_pids(running_dev.data_dir)[1] is None:
+            break
+        await asyncio.sleep(0.1)
+    out = await asyncio.to_thread(cli, "doctor", "--timeout", "4", cwd=running_dev.project)
+    assert out.returncode == exits.FAILED, out.stdout + out.stderr
+    assert "FAIL" in out.stdout and "checks failed" in out.stdout
+    assert "ready: Redis (HUB_REDIS_URL) does not answer" in out.stdout
+    assert "FAIL  probe notification: not received within 4 s" in out.stdout
