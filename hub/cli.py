@@ -165,7 +165,7 @@ def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
                              events_key=rt.events_key, with_payments=with_payments, dev=dev,
                              vapid_private_key=rt.vapid_private_key)  # fmt: skip
             if dev:
-                _print_dev_banner(settings)
+                _print_dev_banner(settings, rt.data_dir)
             serve_app(app, settings, app.state.hub.node, sock)
         finally:
             rt.stop()
@@ -180,7 +180,7 @@ def _own_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def _print_dev_banner(settings: Settings) -> None:
+def _print_dev_banner(settings: Settings, data_dir=None) -> None:
     base = f"http://{settings.host}:{settings.port}"
     lines = [
         "",
@@ -190,6 +190,8 @@ def _print_dev_banner(settings: Settings) -> None:
         f"  health          : {base}/healthz",
         "  demo agents     : " + ", ".join(f"{u}/{p}" for u, p, *_ in DEMO_AGENTS),
         "  demo users      : the web chat signs you in as a demo user (try ?user=u-alice)",
+        f"  data directory  : {data_dir}" if data_dir else "",
+        "  self-test       : supporthub doctor   (stop: Ctrl-C)",
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -491,6 +493,8 @@ def main(argv: list[str] | None = None) -> None:
     except HubError as exc:
         print(f"supporthub: {exc.message}", file=sys.stderr, flush=True)
         raise SystemExit(USAGE) from None
+    except KeyboardInterrupt:  # Ctrl-C before the server runs (it handles its own)
+        raise SystemExit(130) from None
 
 
 class _Terminated(BaseException):
