@@ -2,7 +2,7 @@
 
 It talks to a running `supporthub dev` over HTTP only (it starts nothing and needs no
 data directory): it uses the demo accounts (seeded by `dev`) and creates or refills
-`sim-user-N` accounts through the dev-only `PUT /api/dev/accounts/{user_id}`, with tokens
+`sim-user-N` accounts through the dev-only `PUT /api/dev/account/{user_id}`, with tokens
 from `/api/dev/token`. Then users pay each other at `--rate` payments a
 second for `--seconds`: mostly instant, some standard, some failing (low balances,
 payees that do not exist), a few new-device logins, and one user who bursts more than
@@ -55,7 +55,7 @@ def _auth(token: str) -> dict:
 
 
 async def _account(client: httpx.AsyncClient, user_id: str, name: str, balance: str) -> None:
-    r = await client.put(f"/api/dev/accounts/{user_id}", json={"name": name, "balance": balance})
+    r = await client.put(f"/api/dev/account/{user_id}", json={"name": name, "balance": balance})
     _dev_only(client, r)
     r.raise_for_status()
 

@@ -511,7 +511,7 @@ async def dev_otp(request: Request) -> JSONResponse:
 
 @dev_api.route(
     "PUT",
-    "/api/dev/accounts/{user_id}",
+    "/api/dev/account/{user_id}",
     summary="Create or refill a payment account, unfrozen (dev only)",
     body=DevAccountIn,
     response=DevAccountOut,
