@@ -95,7 +95,9 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
-        middleware=edge_middleware(),
+        middleware=edge_middleware(
+            access_log=dev if settings.access_log is None else settings.access_log
+        ),
     )
     app.state.hub = hub
     app.state.secret = secret

@@ -47,8 +47,11 @@ def _run(coro):
 
 
 async def _migrate(dsn: str) -> list[str]:
+    """Apply the migrations; PostgreSQL not answering is a one-line error (exit code 4)."""
+    from hub.preflight import check_postgres
     from supporthub_core.db import migrate
 
+    await check_postgres(dsn)
     return await migrate(dsn)
 
 
@@ -84,7 +87,7 @@ def _raise_open_files_limit() -> None:
         pass
 
 
-def serve_app(app, settings: Settings, node) -> None:
+def serve_app(app, settings: Settings, node, sock=None) -> None:
     import uvicorn
 
     _raise_open_files_limit()
@@ -120,7 +123,12 @@ def serve_app(app, settings: Settings, node) -> None:
         timeout_graceful_shutdown=10,
         backlog=4096,
     )
-    Server(config).run()
+    server = Server(config)
+    server.run(sockets=[sock] if sock is not None else None)
+    if not server.started:
+        from hub.exits import CommandError
+
+        raise CommandError("the server did not start (the log above says why)")
 
 
 def _has(module: str) -> bool:
@@ -136,28 +144,43 @@ def _has_uvloop() -> bool:
 def cmd_web(args, *, dev: bool, with_payments: bool) -> None:
     from hub.app import create_app
     from hub.logs import setup_logging
+    from hub.preflight import check_redis, listen_socket
     from hub.runtime import start_runtime
 
     settings = _settings(args)
     setup_logging(settings.log_format or ("text" if dev else "json"))
-    rt = start_runtime(settings, dev=dev)
+    # the port first: a second `dev` must say so before it starts anything or prints a banner
+    sock = listen_socket(settings.host, settings.port, args.command)
     try:
-        applied = _run(_migrate(rt.dsn))
-        if applied:
-            log.info("migrations applied: %s", ", ".join(applied))
-        if dev:
-            _run(_seed_demo(rt.dsn))
-        app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret,
-                         events_key=rt.events_key, with_payments=with_payments, dev=dev,
-                         vapid_private_key=rt.vapid_private_key)  # fmt: skip
-        if dev:
-            _print_dev_banner(settings)
-        serve_app(app, settings, app.state.hub.node)
+        rt = start_runtime(settings, dev=dev, command=args.command, adopt=args.adopt,
+                           url=_own_url(settings))  # fmt: skip
+        try:
+            applied = _run(_migrate(rt.dsn))
+            _run(check_redis(rt.redis_url))
+            if applied:
+                log.info("migrations applied: %s", ", ".join(applied))
+            if dev:
+                _run(_seed_demo(rt.dsn))
+            app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret,
+                             events_key=rt.events_key, with_payments=with_payments, dev=dev,
+                             vapid_private_key=rt.vapid_private_key)  # fmt: skip
+            if dev:
+                _print_dev_banner(settings, rt.data_dir)
+            serve_app(app, settings, app.state.hub.node, sock)
+        finally:
+            rt.stop()
     finally:
-        rt.stop()
+        sock.close()
 
 
-def _print_dev_banner(settings: Settings) -> None:
+def _own_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _print_dev_banner(settings: Settings, data_dir=None) -> None:
     base = f"http://{settings.host}:{settings.port}"
     lines = [
         "",
@@ -167,6 +190,8 @@ def _print_dev_banner(settings: Settings) -> None:
         f"  health          : {base}/healthz",
         "  demo agents     : " + ", ".join(f"{u}/{p}" for u, p, *_ in DEMO_AGENTS),
         "  demo users      : the web chat signs you in as a demo user (try ?user=u-alice)",
+        f"  data directory  : {data_dir}" if data_dir else "",
+        "  self-test       : supporthub doctor   (stop: Ctrl-C)",
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -174,20 +199,27 @@ def _print_dev_banner(settings: Settings) -> None:
 
 def cmd_payments(args) -> None:
     from hub.logs import setup_logging
+    from hub.preflight import check_redis, listen_socket
     from hub.runtime import start_runtime
 
     settings = _settings(args)
     setup_logging(settings.log_format or "json")
-    rt = start_runtime(settings, dev=False)
-    _run(_migrate(rt.dsn))
-    from hub.services.broadcasts import announcer
-    from hub.services.verification import passed_verification
-    from payments.service import serve_standalone
-
+    sock = listen_socket(settings.host, settings.port, args.command)
     try:
-        serve_standalone(settings, rt, announcer(rt.secret), passed_verification)
+        rt = start_runtime(settings, dev=False, command="payments", adopt=args.adopt,
+                           url=_own_url(settings))  # fmt: skip
+        try:
+            _run(_migrate(rt.dsn))
+            _run(check_redis(rt.redis_url))
+            from hub.services.broadcasts import announcer
+            from hub.services.verification import passed_verification
+            from payments.service import serve_standalone
+
+            serve_standalone(settings, rt, announcer(rt.secret), passed_verification, sock=sock)
+        finally:
+            rt.stop()
     finally:
-        rt.stop()
+        sock.close()
 
 
 def cmd_migrate(args) -> None:
@@ -195,7 +227,8 @@ def cmd_migrate(args) -> None:
     from hub.runtime import start_runtime
 
     setup_logging("text")
-    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="migrate", create=args.init)  # fmt: skip
     try:
         applied = _run(_migrate(rt.dsn))
     finally:
@@ -204,17 +237,21 @@ def cmd_migrate(args) -> None:
 
 
 def cmd_token(args) -> None:
+    from hub.datadir import open_data_dir
     from hub.runtime import resolve_secret
     from supporthub_core.auth import issue_token
 
-    secret = resolve_secret(Settings(), dev=True)
+    settings = Settings()
+    data_dir = None if settings.secret else open_data_dir(settings, create=args.init)
+    secret = resolve_secret(settings, dev=True, data_dir=data_dir)
     print(issue_token(secret, args.sub, args.role, name=args.name, ttl=args.ttl))
 
 
 def cmd_agent_add(args) -> None:
     from hub.runtime import start_runtime
 
-    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="agent add", create=args.init)  # fmt: skip
 
     async def go():
         import asyncpg
@@ -242,7 +279,8 @@ def cmd_agent_add(args) -> None:
 def cmd_account_add(args) -> None:
     from hub.runtime import start_runtime
 
-    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="account add", create=args.init)  # fmt: skip
 
     async def go():
         from payments.seed import add_account
@@ -257,20 +295,23 @@ def cmd_account_add(args) -> None:
         rt.stop()
 
 
-async def _with_store(fn):
-    """Run `fn(pool, redis, secret)` against the configured (or embedded) servers."""
+async def _with_store(fn, args):
+    """Run `fn(pool, redis, secret)` against the configured servers, or the embedded ones
+    of the data directory (those of the `dev` running there)."""
     import redis.asyncio as aioredis
 
-    from hub.runtime import resolve_secret, start_runtime
+    from hub.preflight import check_redis
+    from hub.runtime import start_runtime
     from supporthub_core.db import create_pool
 
-    rt = start_runtime(Settings(), dev=True, need_secret=False)
+    rt = start_runtime(Settings(), dev=True, command=args.command, create=args.init)
     try:
         await _migrate(rt.dsn)
+        await check_redis(rt.redis_url)
         pool = await create_pool(rt.dsn, min_size=1, max_size=2)
         redis = aioredis.from_url(rt.redis_url)
         try:
-            return await fn(pool, redis, resolve_secret(Settings(), dev=True))
+            return await fn(pool, redis, rt.secret)
         finally:
             await redis.aclose()
             await pool.close()
@@ -284,7 +325,7 @@ def cmd_broadcast(args) -> None:
     async def go(pool, redis, secret):
         return await announce(pool, redis, secret, args.title, args.body, {})
 
-    bid = _run(_with_store(go))
+    bid = _run(_with_store(go, args))
     print(f"broadcast {bid} stored; connected users get it now, the others when they connect")
 
 
@@ -303,8 +344,22 @@ def cmd_maintenance(args) -> None:
                            {"maintenance": True})  # fmt: skip
         return state
 
-    state = _run(_with_store(go))
+    state = _run(_with_store(go, args))
     print(f"maintenance {'on' if state['active'] else 'off'}")
+
+
+def cmd_doctor(args) -> None:
+    from hub.doctor import Doctor, probe_secret, report
+    from hub.simulate import default_url
+
+    settings = Settings()
+    secret = probe_secret(settings)
+    urls = [u.rstrip("/") for u in (args.url or [default_url()])]
+    print(f"supporthub doctor: {', '.join(urls)}", flush=True)
+    doctor = Doctor(urls, args.payments_url, secret, timeout=args.timeout, max_skew=args.max_skew)
+    code = report(_run(doctor.run()))
+    if code:
+        raise SystemExit(code)
 
 
 def cmd_simulate(args) -> None:
@@ -313,74 +368,133 @@ def cmd_simulate(args) -> None:
     simulate_main(args)
 
 
+HOST_HELP = "address to listen on (default: HUB_HOST or 127.0.0.1; 0.0.0.0 for every interface)"
+PORT_HELP = "port to listen on (default: HUB_PORT or 8000)"
+ADOPT_HELP = (
+    "take over the embedded PostgreSQL and Redis that a killed run left running in the data"
+    " directory (default: stop them and start afresh); they stop with this run"
+)
+INIT_HELP = (
+    "create a data directory here if none is found (by default the command refuses, so that"
+    " it never works against a new, empty one by mistake)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from hub.exits import SUMMARY
+
     parser = argparse.ArgumentParser(
-        prog="supporthub", description="support chat and notification hub"
+        prog="supporthub",
+        description="support chat and notification hub",
+        epilog=SUMMARY + "\n\nsettings: environment variables HUB_* (docs/operations.md)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for name, help_text in [
         ("dev", "everything in one process, embedded PostgreSQL and Redis, demo data"),
         ("serve", "the hub web process"),
         ("payments", "the payments API and its workers"),
     ]:
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("--host")
-        p.add_argument("--port", type=int)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=SUMMARY,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+        p.add_argument("--host", help=HOST_HELP)
+        p.add_argument("--port", type=int, help=PORT_HELP)
+        p.add_argument("--adopt", action="store_true", help=ADOPT_HELP)
 
-    sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    p = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
 
-    p = sub.add_parser("token", help="print a signed token")
-    p.add_argument("--sub", required=True)
-    p.add_argument("--role", required=True, choices=["user", "agent", "supervisor", "service"])
-    p.add_argument("--name")
-    p.add_argument("--ttl", type=int, default=3600)
+    p = sub.add_parser("token", help="print a signed token (for scripts and tests)")
+    p.add_argument("--sub", required=True, metavar="ID",
+                   help="whom the token is for: a user id, an agent's id, a service name")  # fmt: skip
+    p.add_argument("--role", required=True, choices=["user", "agent", "supervisor", "service"],
+                   help="what the token may do")  # fmt: skip
+    p.add_argument("--name", help="display name carried in the token (default: none)")
+    p.add_argument("--ttl", type=int, default=3600, metavar="SECONDS",
+                   help="lifetime in seconds (default: 3600)")  # fmt: skip
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("agent", help="manage agents")
-    agent_sub = p.add_subparsers(dest="agent_command", required=True)
+    agent_sub = p.add_subparsers(dest="agent_command", required=True, metavar="ACTION")
     a = agent_sub.add_parser("add", help="create or update an agent")
-    a.add_argument("--username", required=True)
-    a.add_argument("--password", required=True)
-    a.add_argument("--name", required=True)
-    a.add_argument("--skills", default="")
-    a.add_argument("--capacity", type=int, default=3)
-    a.add_argument("--supervisor", action="store_true")
+    a.add_argument("--username", required=True, help="login name (an existing one is updated)")
+    a.add_argument("--password", required=True, help="login password (stored as an argon2 hash)")
+    a.add_argument("--name", required=True, help="name shown to users and colleagues")
+    a.add_argument("--skills", default="", metavar="LIST",
+                   help="comma-separated topics the agent takes, e.g. account,payment,security")  # fmt: skip
+    a.add_argument("--capacity", type=int, default=3, metavar="N",
+                   help="chats the agent holds at once (default: 3)")  # fmt: skip
+    a.add_argument("--supervisor", action="store_true",
+                   help="make the agent a supervisor (queue, stats, audit log, transfers)")  # fmt: skip
+    a.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("account", help="manage payment accounts")
-    account_sub = p.add_subparsers(dest="account_command", required=True)
+    account_sub = p.add_subparsers(dest="account_command", required=True, metavar="ACTION")
     a = account_sub.add_parser("add", help="create a user with a payment account")
-    a.add_argument("--user", required=True)
-    a.add_argument("--name", required=True)
-    a.add_argument("--balance", required=True)
+    a.add_argument("--user", required=True, metavar="ID", help="the user id (e.g. u-alice)")
+    a.add_argument("--name", required=True, help="the account holder's name")
+    a.add_argument("--balance", required=True, metavar="AMOUNT",
+                   help="balance to set, with at most 2 decimals (e.g. 100.00)")  # fmt: skip
+    a.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("broadcast", help="send a system notice to every user")
-    p.add_argument("--title", required=True)
-    p.add_argument("--body", required=True)
+    p.add_argument("--title", required=True, help="the notice's title")
+    p.add_argument("--body", required=True, help="the notice's text")
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser(
         "maintenance", help="switch payments maintenance on or off (tells every user)"
     )
-    p.add_argument("state", choices=["on", "off"])
-    p.add_argument("--message")
+    p.add_argument(
+        "state", choices=["on", "off"], help="on: new payments fail; off: back to normal"
+    )
+    p.add_argument("--message", help="text of the notice sent to users (default: a standard one)")
+    p.add_argument("--init", action="store_true", help=INIT_HELP)
+
+    p = sub.add_parser(
+        "doctor",
+        help="self-test a running deployment: sockets, a probe notification end to end,"
+        " readiness, routing, clocks",
+    )
+    p.add_argument("--url", action="append", metavar="URL",
+                   help="a hub node's base URL; repeat it for every node (default: the running"
+                   " `dev` of this data directory, else http://HUB_HOST:HUB_PORT)")  # fmt: skip
+    p.add_argument("--payments-url", metavar="URL",
+                   help="the payments API's base URL (default: the first --url, as in `dev`)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=10, metavar="SECONDS",
+                   help="how long to wait for each answer and for the probe (default: 10)")  # fmt: skip
+    p.add_argument("--max-skew", type=float, default=2, metavar="SECONDS",
+                   help="clock difference allowed between a node and this machine, and between"
+                   " nodes (default: 2)")  # fmt: skip
 
     p = sub.add_parser("simulate", help="drive realistic payment traffic")
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--users", type=int, default=20)
-    p.add_argument("--seconds", type=float, default=30)
-    p.add_argument("--rate", type=float, default=5, help="payments a second")
+    p.add_argument("--url", help="base URL of the running `supporthub dev` (default: the one"
+                   " running on this data directory, else http://HUB_HOST:HUB_PORT)")  # fmt: skip
+    p.add_argument("--users", type=int, default=20, metavar="N",
+                   help="simulated users paying each other (default: 20)")  # fmt: skip
+    p.add_argument("--seconds", type=float, default=30, help="how long to run (default: 30)")
+    p.add_argument("--rate", type=float, default=5, metavar="N",
+                   help="payments a second (default: 5)")  # fmt: skip
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    from hub.exits import USAGE, CommandError
     from supporthub_core.errors import HubError
 
     args = build_parser().parse_args(argv)
     try:
         with _cleanup_on_sigterm():
             _dispatch(args)
+    except CommandError as exc:
+        print(f"supporthub: {exc.message}", file=sys.stderr, flush=True)
+        raise SystemExit(exc.code) from None
     except HubError as exc:
-        print(f"supporthub: {exc.message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        print(f"supporthub: {exc.message}", file=sys.stderr, flush=True)
+        raise SystemExit(USAGE) from None
+    except KeyboardInterrupt:  # Ctrl-C before the server runs (it handles its own)
+        raise SystemExit(130) from None
 
 
 class _Terminated(BaseException):
@@ -431,6 +545,8 @@ def _dispatch(args) -> None:
             cmd_maintenance(args)
         case "simulate":
             cmd_simulate(args)
+        case "doctor":
+            cmd_doctor(args)
 
 
 if __name__ == "__main__":

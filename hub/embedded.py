@@ -111,16 +111,19 @@ class EmbeddedPostgres:
             "--no-instructions",
         )
 
-    def running(self) -> bool:
-        pid_file = self.pgdata / "postmaster.pid"
-        if not pid_file.exists():
-            return False
+    label = "PostgreSQL"
+
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs."""
         try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
             os.kill(pid, 0)
         except (ValueError, ProcessLookupError, PermissionError, OSError):
-            return False
-        return True
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
 
     def start(self) -> str:
         """Start (or adopt an already running) server; return its DSN."""
@@ -182,17 +185,26 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    label = "Redis"
+
     def _pid_file(self) -> Path:
         return self.root / "redis.pid"
 
-    def running(self) -> bool:
+    def pid(self) -> int | None:
+        """The server's pid while it runs (from its pid file when another process started it)."""
         if self.proc is not None:
-            return self.proc.poll() is None
+            return self.proc.pid if self.proc.poll() is None else None
         try:
-            os.kill(int(self._pid_file().read_text()), 0)
+            pid = int(self._pid_file().read_text())
+            os.kill(pid, 0)
         except (OSError, ValueError):
-            return False
-        return self.socket.exists()
+            return None
+        if not _looks_like_redis(pid) or not self.socket.exists():
+            return None  # a pid file outliving its server, the pid reused since
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
 
     def start(self) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -253,10 +265,53 @@ class EmbeddedRedis:
                     self.proc.kill()
                     self.proc.wait()
             self.proc = None
-        elif self.running():
-            os.kill(int(self._pid_file().read_text()), signal.SIGTERM)
+        else:
+            pid = self.pid()
+            if pid is not None:
+                _terminate(pid)
         self.socket.unlink(missing_ok=True)
 
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _looks_like_redis(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"redis" in f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # no /proc here: trust the pid file
+
+
+def _terminate(pid: int, timeout: float = 10) -> None:
+    """SIGTERM a process that is not our child and wait until it is gone (SIGKILL late)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except (OSError, IndexError):
+        return True

@@ -69,6 +69,11 @@ WRITER_BATCH = Histogram(
     "Writes per group commit",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
 )
+WRITER_COMMIT = Histogram(
+    "supporthub_writer_commit_seconds",
+    "Time one group commit takes, from its first statement to COMMIT (retries included)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 WRITER_RESTARTS = Counter(
     "supporthub_writer_restarts_total", "Group writer tasks that died (and were replaced)"
 )
@@ -79,6 +84,12 @@ QUEUE_WAIT = Histogram(
     buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 EVENTS_IN = Counter("supporthub_payment_events_total", "Payment events handled", ["type"])
+OUTBOX_LAG = Histogram(
+    "supporthub_outbox_lag_seconds",
+    "Time from a payment event (its occurred_at in the payments outbox) to its notification"
+    " stored and pushed by this node, by the live channel or the outbox poll",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 EVENTS_REJECTED = Counter(
     "supporthub_payment_events_rejected_total",
     "payments.events messages dropped: not signed with the events key, or not in the signed form",

@@ -1,7 +1,9 @@
 """`supporthub simulate`: realistic payment traffic over HTTP against a running server.
 
-It needs the demo accounts (seeded by `supporthub dev`) and creates `sim-user-N`
-accounts directly in the database. Then users pay each other at `--rate` payments a
+It talks to a running `supporthub dev` over HTTP only (it starts nothing and needs no
+data directory): it uses the demo accounts (seeded by `dev`) and creates or refills
+`sim-user-N` accounts through the dev-only `PUT /api/dev/account/{user_id}`, with tokens
+from `/api/dev/token`. Then users pay each other at `--rate` payments a
 second for `--seconds`: mostly instant, some standard, some failing (low balances,
 payees that do not exist), a few new-device logins, and one user who bursts more than
 the velocity limit once, to get frozen. Prints a summary.
@@ -19,48 +21,58 @@ from decimal import Decimal
 
 import httpx
 
+from hub.exits import UNREACHABLE, CommandError
+
 DEMO_USERS = ["u-alice", "u-bob", "u-carol", "u-dave"]
 BURSTER = "sim-burst"
 MAX_IN_FLIGHT = 50
 
 
-async def _prepare(n_users: int) -> tuple[list[str], str]:
-    """Create or refill the simulator's accounts; return the payers and the secret.
-    The servers are the running ones (adopted, not started here, and never stopped)."""
-    import asyncpg
-
-    from hub.runtime import resolve_secret, start_runtime
-    from hub.store import accounts
-    from payments import ledger
-    from payments.seed import add_account
-    from supporthub_core.db import init_connection, migrate
-    from supporthub_core.settings import Settings
-
-    settings = Settings()
-    rt = start_runtime(settings, dev=True, need_secret=False)
-    secret = resolve_secret(settings, dev=True)
-    await migrate(rt.dsn)
+async def _prepare(client: httpx.AsyncClient, n_users: int) -> tuple[list[str], dict[str, str]]:
+    """Create or refill the simulator's accounts (unfrozen) and get every payer a token,
+    all over HTTP through the dev server's /api/dev endpoints; return payers and tokens."""
     rng = random.Random(7)
     users = []
     for i in range(1, n_users + 1):
-        uid = f"sim-user-{i}"
         # one in five is nearly broke, so insufficient_balance happens naturally
         balance = rng.choice(["12.00", "35.50"]) if i % 5 == 0 else f"{rng.randint(500, 5000)}.00"
-        await add_account(rt.dsn, uid, f"Sim User {i}", balance)
-        users.append(uid)
-    await add_account(rt.dsn, BURSTER, "Sim Burst", "10000.00")
-    conn = await asyncpg.connect(rt.dsn)
-    try:
-        await init_connection(conn)
-        # accounts a previous run got frozen start afresh
-        for user_id in await accounts.frozen(conn, "sim-"):
-            await ledger.unfreeze(conn, user_id, "simulator run starts", "simulator")
-        demo = await accounts.existing(conn, DEMO_USERS)
-    finally:
-        await conn.close()
+        await _account(client, f"sim-user-{i}", f"Sim User {i}", balance)
+        users.append(f"sim-user-{i}")
+    await _account(client, BURSTER, "Sim Burst", "10000.00")
+    tokens = {u: await _token(client, u) for u in [*DEMO_USERS, *users, BURSTER]}
+    demo = []
+    for user in DEMO_USERS:
+        r = await client.get(f"/api/accounts/{user}", headers=_auth(tokens[user]))
+        if r.status_code == 200:
+            demo.append(user)
     if len(demo) < len(DEMO_USERS):
         print("note: demo accounts missing (run `supporthub dev` once to seed them)")
-    return demo + users, secret
+    return demo + users, tokens
+
+
+def _auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _account(client: httpx.AsyncClient, user_id: str, name: str, balance: str) -> None:
+    r = await client.put(f"/api/dev/account/{user_id}", json={"name": name, "balance": balance})
+    _dev_only(client, r)
+    r.raise_for_status()
+
+
+async def _token(client: httpx.AsyncClient, user_id: str) -> str:
+    r = await client.get("/api/dev/token", params={"user": user_id})
+    _dev_only(client, r)
+    r.raise_for_status()
+    return r.json()["token"]
+
+
+def _dev_only(client: httpx.AsyncClient, r: httpx.Response) -> None:
+    if r.status_code in (404, 405):
+        raise CommandError(
+            f"{client.base_url} has no /api/dev endpoints: simulate drives a `supporthub dev`"
+            " server (pass its address with --url)"
+        )
 
 
 class Stats:
@@ -117,12 +129,16 @@ def _amount(rng: random.Random) -> str:
 
 
 async def run(url: str, n_users: int, seconds: float, rate: float) -> Stats:
-    from supporthub_core.auth import issue_token
     from supporthub_core.settings import Settings
 
-    payers, secret = await _prepare(n_users)
-    tokens = {u: issue_token(secret, u, "user", ttl=int(seconds) + 600) for u in payers}
-    tokens[BURSTER] = issue_token(secret, BURSTER, "user", ttl=int(seconds) + 600)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+            payers, tokens = await _prepare(client, n_users)
+    except httpx.HTTPError as exc:
+        raise CommandError(
+            f"nothing answers at {url} ({exc!r}): start `supporthub dev`, or pass its --url",
+            UNREACHABLE,
+        ) from None
     settings = Settings()
     velocity_max, velocity_window = settings.risk_velocity_max, settings.risk_velocity_window_s
     history: dict[str, deque] = {}
@@ -214,7 +230,22 @@ def _print_summary(stats: Stats, elapsed: float) -> None:
     print(f"frozen accounts: {frozen}")
 
 
+def default_url() -> str:
+    """The address of the `supporthub dev` running on this data directory, if one is,
+    else HUB_HOST:HUB_PORT."""
+    from hub.datadir import running_owner
+    from supporthub_core.settings import Settings
+
+    settings = Settings()
+    owner = running_owner(settings)
+    if owner is not None and owner.url:
+        return owner.url
+    return f"http://{settings.host}:{settings.port}"
+
+
 def main(args) -> None:
     started = time.monotonic()
-    stats = asyncio.run(run(args.url.rstrip("/"), args.users, args.seconds, args.rate))
+    url = (args.url or default_url()).rstrip("/")
+    print(f"simulating against {url}", flush=True)
+    stats = asyncio.run(run(url, args.users, args.seconds, args.rate))
     _print_summary(stats, time.monotonic() - started)

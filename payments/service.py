@@ -229,7 +229,7 @@ def create_app(
         ],
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
-        middleware=edge_middleware(),
+        middleware=edge_middleware(access_log=bool(getattr(settings, "access_log", False))),
     )
     app.state.secret = secret
     app.state.settings = settings
@@ -237,9 +237,10 @@ def create_app(
 
 
 def serve_standalone(
-    settings: Any, rt: Any, announce: AnnounceWith, verified: VerifiedCheck
+    settings: Any, rt: Any, announce: AnnounceWith, verified: VerifiedCheck, *, sock: Any = None
 ) -> None:
-    """`supporthub payments`: the API and its workers on settings.host:port."""
+    """`supporthub payments`: the API and its workers on settings.host:port (or on `sock`,
+    a socket already bound there)."""
     import importlib.util
 
     import uvicorn
@@ -247,7 +248,7 @@ def serve_standalone(
     app = create_app(settings, dsn=rt.dsn, redis_url=rt.redis_url, secret=rt.secret,
                      announce=announce, verified=verified, events_key=rt.events_key)  # fmt: skip
     has = importlib.util.find_spec
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -258,3 +259,9 @@ def serve_standalone(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if sock is not None else None)
+    if not server.started:
+        from hub.exits import CommandError
+
+        raise CommandError("the payments server did not start (the log above says why)")

@@ -4,6 +4,7 @@ error shape, the metrics page, and the middleware that caps request bodies."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from supporthub_core.auth import Claims, bearer, verify_token
+from supporthub_core.context import request_id, request_id_from
 from supporthub_core.errors import (
     DATA_ERRORS,
     OUTAGES,
@@ -31,6 +33,7 @@ from supporthub_core.errors import (
 from supporthub_core.validation import NUL, NUL_MESSAGE, has_nul
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("supporthub.access")
 M = TypeVar("M", bound=BaseModel)
 
 #: The default cap of a request body, for every HTTP endpoint of hub and payments.
@@ -235,6 +238,67 @@ async def _refuse(scope, receive, send, status: int, message: str, *, close: boo
     await response(scope, receive, send)
 
 
-def edge_middleware(limits: Mapping[str, int] | None = None) -> list[Middleware]:
+class RequestContext:
+    """Pure ASGI middleware, outermost: the request id (the client's or a proxy's
+    X-Request-ID when it looks like one, else a new one) for every log line written while
+    the request is handled, echoed in the response's X-Request-ID; and, when
+    `access_log`, one line a request: client, method, path, status, bytes, duration, id
+    (not the successes of our own periodic traffic, a User-Agent `supporthub-...`: the
+    outbox poll of every node every few seconds)."""
+
+    def __init__(self, app, *, access_log: bool = False):
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id_from(scope.get("headers"))
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status, size = 0, 0
+
+        async def send_with_id(message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.access_log and not (status < 400 and _internal(scope)):
+                client = scope.get("client")
+                query = scope.get("query_string") or b""
+                target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+                access.info(
+                    '%s "%s %s HTTP/%s" %s %dB %.1fms',
+                    client[0] if client else "-",
+                    scope["method"],
+                    target,
+                    scope.get("http_version", "1.1"),
+                    status or "-",
+                    size,
+                    (time.perf_counter() - started) * 1000,
+                )
+            request_id.reset(token)
+
+
+def _internal(scope) -> bool:
+    agent = _header(scope, b"user-agent")
+    return agent is not None and agent.startswith("supporthub-")
+
+
+def edge_middleware(
+    limits: Mapping[str, int] | None = None, *, access_log: bool = False
+) -> list[Middleware]:
     """The middleware every app of hub and payments runs its HTTP routes behind."""
-    return [Middleware(RequestGuard, limits=limits)]
+    return [
+        Middleware(RequestContext, access_log=access_log),
+        Middleware(RequestGuard, limits=limits),
+    ]

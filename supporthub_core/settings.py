@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     payments_url: str | None = None
     node_id: str | None = None
     log_format: str | None = None  # "json" or "text"; default depends on the command
+    access_log: bool | None = None  # one line per HTTP request; default: on in dev only
 
     # WebSocket limits
     hello_timeout_s: float = 10.0

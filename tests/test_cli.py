@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import jwt
@@ -16,6 +18,7 @@ import pytest
 
 from tests.client import HubClient
 from tests.conftest import ROOT, SECRET, free_port, reap, run_cli
+from tests.devproc import end_everything_of, processes_of
 
 
 def test_token_command_prints_a_verifiable_token():
@@ -111,8 +114,7 @@ async def test_dev_runs_on_embedded_servers_and_keeps_data_across_restarts():
         # SIGTERM (a process manager's stop) also stops the embedded servers it started
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == -signal.SIGTERM
-        left = subprocess.run(["pgrep", "-f", data_dir], capture_output=True, text=True).stdout
-        assert left.strip() == "", "embedded servers outlived supporthub dev"
+        assert processes_of(Path(data_dir)) == [], "embedded servers outlived supporthub dev"
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -121,7 +123,8 @@ async def test_dev_runs_on_embedded_servers_and_keeps_data_across_restarts():
             except subprocess.TimeoutExpired:
                 pass
         reap(proc)
-        subprocess.run(["pkill", "-f", data_dir], check=False)
+        end_everything_of(Path(data_dir))  # by pid, only what runs in this data directory
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.mark.usefixtures("clean")

@@ -269,6 +269,19 @@ class DevTokenQuery(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
+class DevAccountIn(BaseModel):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    balance: Annotated[StrictStr, Field(min_length=1, max_length=20, description="e.g. 100.00")]
+
+
+class DevAccountOut(BaseModel):
+    user_id: str
+    name: str
+    balance: str
+    currency: str
+    frozen: bool
+
+
 class LoginGuard:
     """Slows password guessing: after `limit` failures for a username from one address
     within `window_s`, further attempts from there get 429 until the window passes.
@@ -573,6 +586,33 @@ async def dev_otp(request: Request) -> JSONResponse:
             "expires_at": sent.expires_at.isoformat(),
         }
     )
+
+
+@dev_api.route(
+    "PUT",
+    "/api/dev/account/{user_id}",
+    summary="Create or refill a payment account, unfrozen (dev only)",
+    body=DevAccountIn,
+    response=DevAccountOut,
+    auth=False,
+)
+async def dev_account(request: Request) -> JSONResponse:
+    """Dev only (`supporthub simulate`): the account with this name and balance, and not
+    frozen, as `supporthub account add` makes it, over HTTP."""
+    from payments import ledger
+
+    user_id = request.path_params["user_id"]
+    if not 1 <= len(user_id) <= 64:
+        raise Invalid("user_id: 1 to 64 characters")
+    body = await json_body(request, DevAccountIn)
+    amount = ledger.parse_amount(body.balance, field="balance", allow_zero=True,
+                                 maximum=ledger.MAX_BALANCE)  # fmt: skip
+    async with request.app.state.hub.store.acquire() as db:
+        row = await ledger.upsert_account(db, user_id, body.name, amount)
+        if row["frozen"]:
+            row = await ledger.unfreeze(db, user_id, "dev account refilled", "dev")
+    view = ledger.account_view(row)
+    return JSONResponse({k: view[k] for k in ("user_id", "name", "balance", "currency", "frozen")})
 
 
 async def _account_name(request: Request, user_id: str) -> str | None:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from datetime import datetime
 from typing import Protocol
 
 from hub import metrics
@@ -179,6 +180,7 @@ class Notifier:
             batch = await staged.get()
             try:
                 await self._finish(batch)
+                batch.observe_lag()
             except Exception:
                 log.exception("could not push %d payment events; the poller will retry", batch.size)
             finally:
@@ -206,7 +208,8 @@ class Notifier:
         metrics.EVENTS_IN.labels("security.alert").inc(
             sum(e["type"] == "security.alert" for e in events)
         )
-        return _Staged(len(events), writes)
+        occurred = [t for t in map(_occurred, events) if t is not None]
+        return _Staged(len(events), writes, occurred)
 
     async def _finish(self, batch: _Staged) -> None:
         results = await batch.writes.results()
@@ -313,10 +316,22 @@ async def not_yet_handled(store: Store, events: list[dict]) -> list[dict]:
 
 
 class _Staged:
-    __slots__ = ("size", "writes")
+    __slots__ = ("size", "writes", "occurred")
 
-    def __init__(self, size: int, writes):
-        self.size, self.writes = size, writes
+    def __init__(self, size: int, writes, occurred: list[float]):
+        self.size, self.writes, self.occurred = size, writes, occurred
+
+    def observe_lag(self) -> None:
+        now = time.time()
+        for at in self.occurred:
+            metrics.OUTBOX_LAG.observe(max(0.0, now - at))
+
+
+def _occurred(event: dict) -> float | None:
+    try:
+        return datetime.fromisoformat(event["occurred_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _split_at_freezes(events: list[dict]):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -182,11 +183,13 @@ class GroupWriter(Generic[Op]):
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         self._committing = batch  # failed by `_on_exit` if the task dies meanwhile
         ops = [op for item in batch for op in item.ops]
+        started = time.perf_counter()
         try:
             results = await self._commit_with_retry(ops)
         except HubError as exc:
             _fail(batch, exc)
         else:
+            metrics.WRITER_COMMIT.observe(time.perf_counter() - started)
             if len(results) != len(ops):
                 raise RuntimeError(f"a commit returned {len(results)} results for {len(ops)}")
             metrics.WRITER_BATCH.observe(len(ops))

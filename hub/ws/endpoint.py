@@ -29,6 +29,7 @@ from hub.ws.protocol import (
     parse_frame,
 )
 from supporthub_core.auth import verify_token
+from supporthub_core.context import request_id, request_id_from
 from supporthub_core.errors import (
     BadFrame,
     CloseCode,
@@ -113,19 +114,23 @@ class WebSocketEndpoint:
         if not self.limits.admit(address):
             await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN})
             return
+        token = request_id.set(request_id_from(scope.get("headers")))
         try:
-            await self._session(scope, receive, send)
+            await self._session(scope, receive, send, address)
         finally:
+            request_id.reset(token)
             self.limits.release(address)
 
-    async def _session(self, scope, receive, send) -> None:
+    async def _session(self, scope, receive, send, address: str) -> None:
         s = self.hub.settings
         proto = choose_subprotocol(scope.get("subprotocols") or [])
-        accept: dict = {"type": "websocket.accept"}
+        rid = request_id.get() or ""
+        accept: dict = {"type": "websocket.accept", "headers": [(b"x-request-id", rid.encode())]}
         if proto is not None:
             accept["subprotocol"] = proto
         await send(accept)
         _forget_handshake(scope, send)
+        started = time.monotonic()
         conn = Connection(
             send,
             binary=proto == MSGPACK,
@@ -133,17 +138,25 @@ class WebSocketEndpoint:
             limiter=RateLimiter(s.rate_per_s, s.rate_burst),
         )
         registered = False
+        peer_code: int | None = None
         try:
             if not await self._hello(conn, receive):
                 return
             registered = True
-            await self._read_loop(conn, receive)
+            log.info("ws open: %s %s from %s", conn.claims.role, conn.claims.sub, address)
+            peer_code = await self._read_loop(conn, receive)
         finally:
             if registered:
                 await self.hub.sessions.unregister(conn)
+            by_server = conn.closed and peer_code is None
             if not conn.closed:
                 conn.close(CloseCode.NORMAL)
             await conn.finish()
+            who = f"{conn.claims.role} {conn.claims.sub}" if registered else "before welcome"
+            code = conn.close_code if by_server else peer_code
+            log.info("ws closed: %s from %s after %.1fs, code %s by %s", who, address,
+                     time.monotonic() - started, code if code is not None else "-",
+                     "server" if by_server else "client")  # fmt: skip
 
     async def _hello(self, conn: Connection, receive) -> bool:
         """Wait for a hello with a good token. A bad or missing token closes with 4001; a
@@ -201,13 +214,14 @@ class WebSocketEndpoint:
             return False
         return True
 
-    async def _read_loop(self, conn: Connection, receive) -> None:
+    async def _read_loop(self, conn: Connection, receive) -> int | None:
+        """Until the client goes (its close code) or the server closes (None)."""
         s = self.hub.settings
         handlers = self.handlers
         while not conn.closed:
             message = await receive()
             if message["type"] != "websocket.receive":
-                return  # websocket.disconnect
+                return int(message.get("code", CloseCode.NORMAL))  # websocket.disconnect
             metrics.FRAMES_IN.inc()
             raw = None
             try:
