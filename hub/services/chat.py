@@ -401,9 +401,10 @@ class Chat:
                 raise NotFound("no such agent: create it with `supporthub agent add`")
         if status == "offline":
             await self.requeue_agent_chats(claims.sub)
-        state = await self.push_agent_state(claims.sub)
+        # route first: the answer is the load after the chats this brought, not before (the
+        # console applies the answer last, so a stale one stuck until a reload)
         await self.route()
-        return state
+        return await self.push_agent_state(claims.sub)
 
     async def requeue_agent_chats(self, agent_id: str) -> None:
         """Put an agent's open chats back at the head of the queue (original enqueue time).
