@@ -178,6 +178,18 @@ class QueueSample(BaseModel):
     avg_wait_s: float
 
 
+class TagCount(BaseModel):
+    tag: str
+    count: int
+
+
+class Outcomes(BaseModel):
+    solved: int
+    follow_up: int
+    duplicate: int
+    spam: int
+
+
 class Stats(BaseModel):
     window: str
     queue: QueueStats
@@ -187,6 +199,8 @@ class Stats(BaseModel):
     resolution_s: Average
     csat: Csat
     conversations: int
+    outcomes: Outcomes = Field(description="Chats resolved in the window, by outcome.")
+    top_tags: list[TagCount] = Field(description="The most used resolve tags in the window.")
     history: list[QueueSample]
 
 

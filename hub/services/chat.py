@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -338,6 +339,7 @@ class Chat:
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
             note = await notes.add(db, cid, claims.sub, claims.display_name, masked.text)
+            mentioned = await agent_store.usernames_to_ids(db, mentions(masked.text))
         if masked.kinds and sender is not None:
             warn(sender, cid, masked, conv["lang"])
         frame = {"type": "note", **note}
@@ -345,16 +347,24 @@ class Chat:
         targets = {claims.sub} | ({conv["agent_id"]} if conv["agent_id"] else set())
         for agent_id in targets:
             await self.delivery.to_agent(agent_id, frame)
+        for agent_id in set(mentioned) - {claims.sub}:
+            await self.delivery.to_agent(agent_id, {
+                "type": "note.mention", "conversation_id": cid, "note": note,
+                "by": {"id": claims.sub, "name": claims.display_name},
+                "user": {"id": conv["user_id"]}, "topic": conv["topic"],
+            })  # fmt: skip
         return frame
 
-    async def resolve(self, claims: Claims, cid: str) -> None:
+    async def resolve(
+        self, claims: Claims, cid: str, outcome: str = "solved", tags: list[str] | None = None
+    ) -> None:
         async with self.store.acquire() as db, db.transaction():
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "assigned":
                 raise Conflict("only an assigned chat can be resolved")
         await self.system_message(conv, "resolved")
         async with self.store.acquire() as db:
-            conv = await conv_store.mark_resolved(db, cid)
+            conv = await conv_store.mark_resolved(db, cid, outcome, tags or [])
         await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
@@ -362,10 +372,18 @@ class Chat:
         await self.route()
 
     async def transfer(
-        self, claims: Claims, cid: str, to_agent: str | None, to_topic: str | None
+        self,
+        claims: Claims,
+        cid: str,
+        to_agent: str | None,
+        to_topic: str | None,
+        note: str | None = None,
     ) -> None:
+        """Hand the chat to an agent or back to a topic's queue. A handover `note` is kept
+        as a note and shown first to whoever gets the chat (`handover` in `chat.assigned`)."""
         if not to_agent and not to_topic:
             raise Invalid("give to_agent or to_topic")
+        note = masking.mask(note).text if note and note.strip() else None
         async with self.store.acquire() as db, db.transaction():
             await assigner.lock_routing(db)
             conv = await self._conversation(db, cid, claims, lock=True)
@@ -386,6 +404,12 @@ class Chat:
             else:
                 entry = routing.requeued(assigner.queued_chat(conv), old, to_topic=to_topic)
                 conv = await conv_store.requeue(db, entry)
+            handover = None
+            if note:
+                stored = await notes.add(db, cid, claims.sub, claims.display_name, note)
+                handover = {"from": {"id": claims.sub, "name": claims.display_name},
+                            "note": note, "note_id": stored["note_id"], "ts": stored["ts"]}  # fmt: skip
+            conv = await conv_store.set_handover(db, cid, handover)
         await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
                                        "to_agent": to_agent, "to_topic": to_topic})  # fmt: skip
         await self.push_agent_state(old)
@@ -539,7 +563,16 @@ def assigned_frame(conv, user, history: list[dict], notes: list[dict]) -> dict:
         "notes": notes,
         "alert": conv["alert"],
         "status": conv["status"],
+        "handover": conv.get("handover"),
     }
+
+
+MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,64})")
+
+
+def mentions(text: str) -> list[str]:
+    """The usernames `@mentioned` in a note, in order, once each."""
+    return list(dict.fromkeys(m.rstrip(".-") for m in MENTION.findall(text)))
 
 
 def _side(claims: Claims) -> str:
