@@ -131,3 +131,48 @@ async def test_an_at_mention_in_a_note_notifies_that_agent(hub, db):
     await user.quiet(lambda f: "carol" in str(f), 0.3)
     for c in (alice, carol, user):
         await c.close()
+
+
+MACRO = {
+    "title": "Refund timing",
+    "body_zh": "{customer_name}您好，您的 {latest_transaction} 退款将在 3 个工作日内到账。",
+    "body_en": "Hi {customer_name}, the refund of {latest_transaction} arrives within 3 days.",
+    "topics": ["payment"],
+}
+
+
+async def test_macros_create_list_and_who_may_change_them(hub, db):
+    await add_agent(db, "alice", ["payment"])
+    await add_agent(db, "bob", ["payment"])
+    await add_agent(db, "boss", ["payment"], supervisor=True)
+    alice = hub.http(hub.token("alice", "agent"))
+    bob = hub.http(hub.token("bob", "agent"))
+    boss = hub.http(hub.token("boss", "supervisor"))
+    user = hub.http(hub.token(uid(), "user"))
+    async with alice, bob, boss, user:
+        mine = await alice.post("/api/macros", json=MACRO)
+        assert mine.status_code == 201, mine.text
+        mine = mine.json()
+        assert mine["scope"] == "personal" and mine["owner_id"] == "alice"
+        assert (await alice.post("/api/macros", json={**MACRO, "scope": "team"})).status_code == 403
+        team = await boss.post("/api/macros", json={**MACRO, "title": "Greeting", "scope": "team",
+                                                     "topics": [], "body_en": "Hi {agent_name}"})  # fmt: skip
+        assert team.status_code == 201
+        team = team.json()
+        titles = lambda r: [m["title"] for m in r.json()["macros"]]  # noqa: E731
+        assert titles(await alice.get("/api/macros")) == ["Greeting", "Refund timing"]
+        assert titles(await bob.get("/api/macros")) == ["Greeting"]  # not alice's own
+        assert (await user.get("/api/macros")).status_code == 403
+        # the owner changes a personal macro; nobody else sees it to change
+        changed = await alice.put(f"/api/macros/{mine['id']}", json={**MACRO, "title": "Refunds"})
+        assert changed.status_code == 200 and changed.json()["title"] == "Refunds"
+        assert (await bob.put(f"/api/macros/{mine['id']}", json=MACRO)).status_code == 404
+        assert (await bob.delete(f"/api/macros/{mine['id']}")).status_code == 404
+        # team macros: supervisors only
+        assert (await alice.put(f"/api/macros/{team['id']}", json={**MACRO, "scope": "team"})).status_code == 403  # fmt: skip
+        assert (await alice.delete(f"/api/macros/{team['id']}")).status_code == 403
+        assert (await boss.delete(f"/api/macros/{team['id']}")).status_code == 204
+        assert (await alice.delete(f"/api/macros/{mine['id']}")).status_code == 204
+        assert titles(await alice.get("/api/macros")) == []
+        bad = await alice.post("/api/macros", json={"title": "x", "topics": ["nope"]})
+        assert bad.status_code == 422
