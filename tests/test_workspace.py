@@ -176,3 +176,23 @@ async def test_macros_create_list_and_who_may_change_them(hub, db):
         assert titles(await alice.get("/api/macros")) == []
         bad = await alice.post("/api/macros", json={"title": "x", "topics": ["nope"]})
         assert bad.status_code == 422
+
+
+async def test_the_serving_agent_sees_the_customer_come_and_go(hub, db):
+    alice = await online_agent(hub, db, "alice", ["payment"])
+    user_id = uid()
+    phone = await hub.client(user_id, name="Wang Wu")
+    cid = (await phone.request({"type": "chat.open", "topic": "payment", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    got = await alice.expect("chat.assigned", conversation_id=cid)
+    assert got["user"]["online"] is True and got["user"]["last_seen"]
+    tablet = await hub.client(user_id)
+    await alice.expect("customer.presence", user_id=user_id, online=True)
+    await phone.close()
+    still = await alice.expect("customer.presence", user_id=user_id)
+    assert still["online"] is True  # the tablet is still there
+    await tablet.close()
+    gone = await alice.expect("customer.presence", user_id=user_id, online=False)
+    assert gone["last_seen"]
+    await alice.close()

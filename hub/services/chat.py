@@ -24,6 +24,7 @@ from hub.services.languages import Languages
 from hub.store import Store, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import notifications as notif_store
 from hub.store import queue as assigner
 from hub.store import users as user_store
 from hub.store.ids import new_id
@@ -88,6 +89,10 @@ class BotSeat(Protocol):
     def handover_topic(self, conv: Any) -> str | None: ...
 
 
+class Presence(Protocol):
+    async def online(self, user_ids) -> set[str]: ...
+
+
 class Chat:
     def __init__(
         self,
@@ -103,6 +108,7 @@ class Chat:
         self.tasks = tasks
         self.settings = settings
         self.bot: BotSeat | None = None
+        self.presence: Presence | None = None  # who of the customers has a socket open
         self._route_lock = asyncio.Lock()
         self._route_again = False
 
@@ -507,7 +513,8 @@ class Chat:
             "type": "chat.assigned", "conversation_id": conv["id"],
             "agent": {"id": agent["id"], "name": agent["name"]},
         })  # fmt: skip
-        await self.delivery.to_agent(agent["id"], assigned_frame(conv, user, history, conv_notes))
+        frame = assigned_frame(conv, user, history, conv_notes, await self._online(user["id"]))
+        await self.delivery.to_agent(agent["id"], frame)
         if (
             conv["previous_agent_id"]
             and conv["previous_agent_id"] != agent["id"]
@@ -515,6 +522,23 @@ class Chat:
         ):
             await self.system_message(conv, "transferred", name=agent["name"])
         await self.push_agent_state(agent["id"])
+
+    async def customer_presence(self, user_id: str) -> None:
+        """A customer's socket opened or closed: tell the agents serving them whether the
+        customer is still reachable anywhere, and since when."""
+        if self.presence is None:
+            return
+        online = user_id in await self.presence.online([user_id])
+        async with self.store.acquire() as db:
+            last_seen = await user_store.seen(db, user_id)
+            serving = (await notif_store.agents_serving(db, [user_id])).get(user_id, [])
+        frame = {"type": "customer.presence", "user_id": user_id, "online": online,
+                 "last_seen": last_seen.isoformat() if last_seen else None}  # fmt: skip
+        for agent_id in serving:
+            await self.delivery.to_agent(agent_id, frame)
+
+    async def _online(self, user_id: str) -> bool | None:
+        return None if self.presence is None else user_id in await self.presence.online([user_id])
 
     async def publish_queue(self) -> None:
         async with self.store.acquire() as db:
@@ -528,7 +552,7 @@ class Chat:
             user = await user_store.brief(db, conv["user_id"])
             history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
             conv_notes = await notes.listing(db, conv["id"])
-            frame = assigned_frame(conv, user, history, conv_notes)
+            frame = assigned_frame(conv, user, history, conv_notes, await self._online(user["id"]))
             frame["resumed"] = True
             conn.send_frame(frame)
             conn.set_base(
@@ -552,11 +576,20 @@ def warn(conn: Connection, cid: str, masked: masking.Masked, lang: str) -> None:
     conn.push(frame, conn.encode(frame))
 
 
-def assigned_frame(conv, user, history: list[dict], notes: list[dict]) -> dict:
+def assigned_frame(
+    conv, user, history: list[dict], notes: list[dict], online: bool | None = None
+) -> dict:
+    last_seen = user.get("last_seen_at")
     return {
         "type": "chat.assigned",
         "conversation_id": conv["id"],
-        "user": {"id": user["id"], "name": user["name"] or user["id"], "lang": user["lang"]},
+        "user": {
+            "id": user["id"],
+            "name": user["name"] or user["id"],
+            "lang": user["lang"],
+            "online": online,
+            "last_seen": last_seen.isoformat() if last_seen else None,
+        },  # fmt: skip
         "topic": conv["topic"],
         "priority": conv["priority"],
         "history": history,

@@ -107,7 +107,9 @@ async def chat_note(hub: Hub, conn: Connection, f: p.ChatNote) -> None:
 
 async def chat_transfer(hub: Hub, conn: Connection, f: p.ChatTransfer) -> None:
     await hub.chat.transfer(conn.claims, f.conversation_id, f.to_agent, f.to_topic, f.note)
-    details = {"to_agent": f.to_agent, "to_topic": f.to_topic, "note": bool(f.note)}
+    details = {"to_agent": f.to_agent, "to_topic": f.to_topic}
+    if f.note:
+        details["handover_note"] = True
     await hub.audit.record(entry_by(conn.claims, "chat.transfer", conversation_id=f.conversation_id,
                                     details=details))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))

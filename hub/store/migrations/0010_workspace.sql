@@ -18,3 +18,6 @@ create table if not exists macros (
     updated_at  timestamptz not null default now()
 );
 create index if not exists macros_owner on macros (owner_id) where scope = 'personal';
+
+-- When a customer's socket last opened or closed (shown to the agent serving them).
+alter table users add column if not exists last_seen_at timestamptz;
