@@ -88,8 +88,8 @@ class Sessions:
             await self.replay(conn, hello, state)
         finally:
             conn.release()
-        if not claims.is_staff:
-            await self._customer_presence(claims.sub)
+        if not claims.is_staff:  # off the session's path: it never holds up or fails it
+            self.chat.tasks.spawn(self._customer_presence(claims.sub), "customer-presence")
 
     async def unregister(self, conn: Connection) -> None:
         channels = conn.channels
@@ -97,7 +97,7 @@ class Sessions:
         for ch in channels:
             await self.node.bus.unsubscribe(ch)
         if conn.claims is not None and conn.claims.role == "user":
-            await self._customer_presence(conn.claims.sub)
+            self.chat.tasks.spawn(self._customer_presence(conn.claims.sub), "customer-presence")
         if conn.claims is not None and conn.claims.is_staff and True:
             try:
                 async with self.store.acquire() as db:
@@ -108,7 +108,7 @@ class Sessions:
     async def _customer_presence(self, user_id: str) -> None:
         try:
             await self.chat.customer_presence(user_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # the store or the bus is down: the next change tells
             log.warning("customer presence update failed: %s", exc)
 
     async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
