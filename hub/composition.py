@@ -94,6 +94,7 @@ class Hub:
         chat = Chat(store, delivery, languages, tasks, settings)
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
+        chat.presence = BusPresence(node.bus)
         notifier = Notifier(
             store, delivery, node, languages, _Reactions(chat, bot), tasks, events_key
         )

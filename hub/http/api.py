@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import asyncpg
 from pydantic import BaseModel, Field, StrictStr
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from hub.rules import access
 from hub.services import broadcasts
@@ -17,6 +17,7 @@ from hub.services.sms import DevOutbox
 from hub.store import accounts, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import macros as macro_store
 from hub.store import search as search_store
 from hub.store import stats as stats_mod
 from supporthub_core.audit import AuditEntry
@@ -178,6 +179,18 @@ class QueueSample(BaseModel):
     avg_wait_s: float
 
 
+class TagCount(BaseModel):
+    tag: str
+    count: int
+
+
+class Outcomes(BaseModel):
+    solved: int
+    follow_up: int
+    duplicate: int
+    spam: int
+
+
 class Stats(BaseModel):
     window: str
     queue: QueueStats
@@ -187,6 +200,8 @@ class Stats(BaseModel):
     resolution_s: Average
     csat: Csat
     conversations: int
+    outcomes: Outcomes = Field(description="Chats resolved in the window, by outcome.")
+    top_tags: list[TagCount] = Field(description="The most used resolve tags in the window.")
     history: list[QueueSample]
 
 
@@ -525,6 +540,131 @@ async def audit_log(request: Request) -> JSONResponse:
         limit=min(params.limit, AUDIT_MAX_LIMIT),
     )
     return JSONResponse(entries)
+
+
+MacroTopic = Literal["account", "payment", "arrival", "security", "technical", "feedback", "other"]
+MacroBody = Annotated[StrictStr, Field(max_length=4000)]
+
+
+class MacroIn(BaseModel):
+    title: Annotated[StrictStr, Field(min_length=1, max_length=120)]
+    body_zh: MacroBody = ""
+    body_en: MacroBody = ""
+    topics: Annotated[list[MacroTopic], Field(max_length=7)] = []
+    scope: Literal["personal", "team"] = "personal"
+
+
+class MacroOut(BaseModel):
+    id: str
+    scope: Literal["personal", "team"]
+    owner_id: str
+    title: str
+    body_zh: str
+    body_en: str
+    topics: list[str]
+    updated_at: str
+
+
+class MacroList(BaseModel):
+    macros: list[MacroOut]
+
+
+def _macro_fields(body: MacroIn) -> dict:
+    if not (body.body_zh.strip() or body.body_en.strip()):
+        raise Invalid("give body_zh or body_en")
+    return {"title": body.title.strip(), "body_zh": body.body_zh, "body_en": body.body_en,
+            "topics": list(dict.fromkeys(body.topics))}  # fmt: skip
+
+
+def _may_edit_macro(claims, macro) -> bool:
+    """Personal macros: their owner; team macros: supervisors."""
+    if macro["scope"] == "team":
+        return claims.role == "supervisor"
+    return macro["owner_id"] == claims.sub
+
+
+@api.route(
+    "GET",
+    "/api/macros",
+    summary="Macros the agent may use: the team's and their own (staff)",
+    response=MacroList,
+    errors=(403,),
+)
+async def list_macros(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "agent", "supervisor")
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        return JSONResponse({"macros": await macro_store.visible_to(db, claims.sub)})
+
+
+@api.route(
+    "POST",
+    "/api/macros",
+    summary="Create a macro: personal (any agent) or team (supervisors)",
+    body=MacroIn,
+    response=MacroOut,
+    status=201,
+    errors=(403,),
+)
+async def create_macro(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "agent", "supervisor")
+    body = await json_body(request, MacroIn)
+    if body.scope == "team" and claims.role != "supervisor":
+        raise Forbidden("only supervisors keep team macros")
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        if not await agent_store.exists(db, claims.sub):
+            raise Forbidden("no such agent")
+        macro = await macro_store.create(db, body.scope, claims.sub, _macro_fields(body))
+    return JSONResponse(macro, status_code=201)
+
+
+@api.route(
+    "PUT",
+    "/api/macros/{macro_id}",
+    summary="Change a macro (its owner; team macros: supervisors)",
+    body=MacroIn,
+    response=MacroOut,
+    errors=(403, 404),
+)
+async def update_macro(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "agent", "supervisor")
+    body = await json_body(request, MacroIn)
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        macro = await _editable_macro(db, claims, request.path_params["macro_id"])
+        if body.scope != macro["scope"]:
+            raise Invalid("a macro's scope cannot change")
+        return JSONResponse(await macro_store.update(db, macro["id"], _macro_fields(body)))
+
+
+@api.route(
+    "DELETE",
+    "/api/macros/{macro_id}",
+    summary="Delete a macro (its owner; team macros: supervisors)",
+    status=204,
+    errors=(403, 404),
+)
+async def delete_macro(request: Request) -> Response:
+    claims = caller(request)
+    require_role(claims, "agent", "supervisor")
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        macro = await _editable_macro(db, claims, request.path_params["macro_id"])
+        await macro_store.delete(db, macro["id"])
+    return Response(status_code=204)
+
+
+async def _editable_macro(db, claims, macro_id: str):
+    macro = await macro_store.get(db, macro_id)
+    if macro is None or (macro["scope"] == "personal" and macro["owner_id"] != claims.sub):
+        raise NotFound("no such macro")  # someone else's personal macro is not shown at all
+    if not _may_edit_macro(claims, macro):
+        raise Forbidden("only supervisors change team macros")
+    return macro
 
 
 def _address(request: Request) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from hub.services.languages import Languages
 from hub.store import Store, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import notifications as notif_store
 from hub.store import queue as assigner
 from hub.store import users as user_store
 from hub.store.ids import new_id
@@ -87,6 +89,10 @@ class BotSeat(Protocol):
     def handover_topic(self, conv: Any) -> str | None: ...
 
 
+class Presence(Protocol):
+    async def online(self, user_ids) -> set[str]: ...
+
+
 class Chat:
     def __init__(
         self,
@@ -102,6 +108,7 @@ class Chat:
         self.tasks = tasks
         self.settings = settings
         self.bot: BotSeat | None = None
+        self.presence: Presence | None = None  # who of the customers has a socket open
         self._route_lock = asyncio.Lock()
         self._route_again = False
 
@@ -338,6 +345,7 @@ class Chat:
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
             note = await notes.add(db, cid, claims.sub, claims.display_name, masked.text)
+            mentioned = await agent_store.usernames_to_ids(db, mentions(masked.text))
         if masked.kinds and sender is not None:
             warn(sender, cid, masked, conv["lang"])
         frame = {"type": "note", **note}
@@ -345,16 +353,24 @@ class Chat:
         targets = {claims.sub} | ({conv["agent_id"]} if conv["agent_id"] else set())
         for agent_id in targets:
             await self.delivery.to_agent(agent_id, frame)
+        for agent_id in set(mentioned) - {claims.sub}:
+            await self.delivery.to_agent(agent_id, {
+                "type": "note.mention", "conversation_id": cid, "note": note,
+                "by": {"id": claims.sub, "name": claims.display_name},
+                "user": {"id": conv["user_id"]}, "topic": conv["topic"],
+            })  # fmt: skip
         return frame
 
-    async def resolve(self, claims: Claims, cid: str) -> None:
+    async def resolve(
+        self, claims: Claims, cid: str, outcome: str = "solved", tags: list[str] | None = None
+    ) -> None:
         async with self.store.acquire() as db, db.transaction():
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "assigned":
                 raise Conflict("only an assigned chat can be resolved")
         await self.system_message(conv, "resolved")
         async with self.store.acquire() as db:
-            conv = await conv_store.mark_resolved(db, cid)
+            conv = await conv_store.mark_resolved(db, cid, outcome, tags or [])
         await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
@@ -362,10 +378,18 @@ class Chat:
         await self.route()
 
     async def transfer(
-        self, claims: Claims, cid: str, to_agent: str | None, to_topic: str | None
+        self,
+        claims: Claims,
+        cid: str,
+        to_agent: str | None,
+        to_topic: str | None,
+        note: str | None = None,
     ) -> None:
+        """Hand the chat to an agent or back to a topic's queue. A handover `note` is kept
+        as a note and shown first to whoever gets the chat (`handover` in `chat.assigned`)."""
         if not to_agent and not to_topic:
             raise Invalid("give to_agent or to_topic")
+        note = masking.mask(note).text if note and note.strip() else None
         async with self.store.acquire() as db, db.transaction():
             await assigner.lock_routing(db)
             conv = await self._conversation(db, cid, claims, lock=True)
@@ -386,6 +410,12 @@ class Chat:
             else:
                 entry = routing.requeued(assigner.queued_chat(conv), old, to_topic=to_topic)
                 conv = await conv_store.requeue(db, entry)
+            handover = None
+            if note:
+                stored = await notes.add(db, cid, claims.sub, claims.display_name, note)
+                handover = {"from": {"id": claims.sub, "name": claims.display_name},
+                            "note": note, "note_id": stored["note_id"], "ts": stored["ts"]}  # fmt: skip
+            conv = await conv_store.set_handover(db, cid, handover)
         await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
                                        "to_agent": to_agent, "to_topic": to_topic})  # fmt: skip
         await self.push_agent_state(old)
@@ -401,9 +431,10 @@ class Chat:
                 raise NotFound("no such agent: create it with `supporthub agent add`")
         if status == "offline":
             await self.requeue_agent_chats(claims.sub)
-        state = await self.push_agent_state(claims.sub)
+        # route first: the answer is the load after the chats this brought, not before (the
+        # console applies the answer last, so a stale one stuck until a reload)
         await self.route()
-        return state
+        return await self.push_agent_state(claims.sub)
 
     async def requeue_agent_chats(self, agent_id: str) -> None:
         """Put an agent's open chats back at the head of the queue (original enqueue time).
@@ -482,7 +513,8 @@ class Chat:
             "type": "chat.assigned", "conversation_id": conv["id"],
             "agent": {"id": agent["id"], "name": agent["name"]},
         })  # fmt: skip
-        await self.delivery.to_agent(agent["id"], assigned_frame(conv, user, history, conv_notes))
+        frame = assigned_frame(conv, user, history, conv_notes, await self._online(user["id"]))
+        await self.delivery.to_agent(agent["id"], frame)
         if (
             conv["previous_agent_id"]
             and conv["previous_agent_id"] != agent["id"]
@@ -490,6 +522,23 @@ class Chat:
         ):
             await self.system_message(conv, "transferred", name=agent["name"])
         await self.push_agent_state(agent["id"])
+
+    async def customer_presence(self, user_id: str) -> None:
+        """A customer's socket opened or closed: tell the agents serving them whether the
+        customer is still reachable anywhere, and since when."""
+        if self.presence is None:
+            return
+        online = user_id in await self.presence.online([user_id])
+        async with self.store.acquire() as db:
+            last_seen = await user_store.seen(db, user_id)
+            serving = (await notif_store.agents_serving(db, [user_id])).get(user_id, [])
+        frame = {"type": "customer.presence", "user_id": user_id, "online": online,
+                 "last_seen": last_seen.isoformat() if last_seen else None}  # fmt: skip
+        for agent_id in serving:
+            await self.delivery.to_agent(agent_id, frame)
+
+    async def _online(self, user_id: str) -> bool | None:
+        return None if self.presence is None else user_id in await self.presence.online([user_id])
 
     async def publish_queue(self) -> None:
         async with self.store.acquire() as db:
@@ -503,7 +552,7 @@ class Chat:
             user = await user_store.brief(db, conv["user_id"])
             history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
             conv_notes = await notes.listing(db, conv["id"])
-            frame = assigned_frame(conv, user, history, conv_notes)
+            frame = assigned_frame(conv, user, history, conv_notes, await self._online(user["id"]))
             frame["resumed"] = True
             conn.send_frame(frame)
             conn.set_base(
@@ -527,18 +576,36 @@ def warn(conn: Connection, cid: str, masked: masking.Masked, lang: str) -> None:
     conn.push(frame, conn.encode(frame))
 
 
-def assigned_frame(conv, user, history: list[dict], notes: list[dict]) -> dict:
+def assigned_frame(
+    conv, user, history: list[dict], notes: list[dict], online: bool | None = None
+) -> dict:
+    last_seen = user.get("last_seen_at")
     return {
         "type": "chat.assigned",
         "conversation_id": conv["id"],
-        "user": {"id": user["id"], "name": user["name"] or user["id"], "lang": user["lang"]},
+        "user": {
+            "id": user["id"],
+            "name": user["name"] or user["id"],
+            "lang": user["lang"],
+            "online": online,
+            "last_seen": last_seen.isoformat() if last_seen else None,
+        },  # fmt: skip
         "topic": conv["topic"],
         "priority": conv["priority"],
         "history": history,
         "notes": notes,
         "alert": conv["alert"],
         "status": conv["status"],
+        "handover": conv.get("handover"),
     }
+
+
+MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,64})")
+
+
+def mentions(text: str) -> list[str]:
+    """The usernames `@mentioned` in a note, in order, once each."""
+    return list(dict.fromkeys(m.rstrip(".-") for m in MENTION.findall(text)))
 
 
 def _side(claims: Claims) -> str:

@@ -231,7 +231,10 @@ class Notifier:
             (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
             for n in stored
         ]
+        unfrozen = [n.user_id for n in stored if n.data.get("alert") == "account_unfrozen"]
         async with self.store.acquire() as db:
+            if unfrozen:  # before anyone hears of it: a console reloading after sees it too
+                await incidents.mark_unfrozen(db, unfrozen)
             agents_of = await notif_store.agents_serving(db, list({n.user_id for n in stored}))
         for n in stored:
             for agent_id in agents_of.get(n.user_id, ()):

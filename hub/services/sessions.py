@@ -88,18 +88,28 @@ class Sessions:
             await self.replay(conn, hello, state)
         finally:
             conn.release()
+        if not claims.is_staff:  # off the session's path: it never holds up or fails it
+            self.chat.tasks.spawn(self._customer_presence(claims.sub), "customer-presence")
 
     async def unregister(self, conn: Connection) -> None:
         channels = conn.channels
         self.node.registry.remove(conn)
         for ch in channels:
             await self.node.bus.unsubscribe(ch)
+        if conn.claims is not None and conn.claims.role == "user":
+            self.chat.tasks.spawn(self._customer_presence(conn.claims.sub), "customer-presence")
         if conn.claims is not None and conn.claims.is_staff and True:
             try:
                 async with self.store.acquire() as db:
                     await presence.presence_add(db, conn.claims.sub, self.node.node_id, -1)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("presence update failed: %s", exc)
+
+    async def _customer_presence(self, user_id: str) -> None:
+        try:
+            await self.chat.customer_presence(user_id)
+        except Exception as exc:  # the store or the bus is down: the next change tells
+            log.warning("customer presence update failed: %s", exc)
 
     async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
         """Set where each stream of this connection starts, then send what `resume` asks

@@ -117,3 +117,14 @@ async def skills(db: asyncpg.Connection, agent_id: str) -> list[str]:
     """The agent's skills; none for an id that is not an agent."""
     found = await db.fetchval("select skills from agents where id = $1", agent_id)
     return list(found or ())
+
+
+async def usernames_to_ids(db: asyncpg.Connection, usernames: list[str]) -> list[str]:
+    """The ids of the agents with these usernames (case-insensitive); unknown ones left out."""
+    if not usernames:
+        return []
+    rows = await db.fetch(
+        "select id from agents where lower(username) = any($1::text[])",
+        [u.lower() for u in usernames],
+    )
+    return [r["id"] for r in rows]

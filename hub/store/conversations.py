@@ -279,12 +279,24 @@ async def idle(db: asyncpg.Connection, idle_s: float, limit: int = 100) -> list[
     )
 
 
-async def mark_resolved(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Record:
+async def mark_resolved(
+    db: asyncpg.Connection, conversation_id: str, outcome: str = "solved", tags: list[str] = ()
+) -> asyncpg.Record:
     return await db.fetchrow(
-        "update conversations set status = 'resolved', resolved_at = now() where id = $1"
-        " returning *",
-        conversation_id,
-    )
+        "update conversations set status = 'resolved', resolved_at = now(), outcome = $2,"
+        " tags = $3 where id = $1 returning *",
+        conversation_id, outcome, list(tags),
+    )  # fmt: skip
+
+
+async def set_handover(
+    db: asyncpg.Connection, conversation_id: str, handover: dict | None
+) -> asyncpg.Record:
+    """The note of the last transfer (None: that transfer left none)."""
+    return await db.fetchrow(
+        "update conversations set handover = $2 where id = $1 returning *",
+        conversation_id, handover,
+    )  # fmt: skip
 
 
 async def rate_once(

@@ -54,3 +54,14 @@ async def _urgent_security_chat(
         "update conversations set priority = 'urgent', alert = $2 where id = $1 returning *",
         conv["id"], alert,
     )  # fmt: skip
+
+
+async def mark_unfrozen(db: asyncpg.Connection, user_ids: list[str]) -> None:
+    """The users' accounts were unfrozen: the alerts of their open chats say so, so that a
+    console that reconnects shows the account as it is now, not as it was at the freeze."""
+    await db.execute(
+        "update conversations set alert = alert || '{\"unfrozen\": true}'::jsonb"
+        " where user_id = any($1::text[]) and alert is not null"
+        " and status = any('{bot,queued,assigned}'::text[])",
+        user_ids,
+    )

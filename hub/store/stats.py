@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 WINDOW = "24 hours"
+OUTCOMES = ("solved", "follow_up", "duplicate", "spam")
+TOP_TAGS = 10
 
 
 async def compute(db: asyncpg.Connection) -> dict:
@@ -40,6 +42,16 @@ async def compute(db: asyncpg.Connection) -> dict:
         " avg(rating) as csat_avg, count(rating) as csat_count,"
         " count(*) as conversations from w"
     )
+    outcomes = await db.fetch(
+        "select outcome, count(*) as n from conversations where outcome is not null"
+        f" and resolved_at > now() - interval '{WINDOW}' group by outcome"
+    )
+    tags = await db.fetch(
+        "select tag, count(*) as n from conversations, unnest(tags) as tag"
+        f" where resolved_at > now() - interval '{WINDOW}'"
+        " group by tag order by n desc, tag limit $1",
+        TOP_TAGS,
+    )
     samples = await db.fetch(
         "select ts, queued, avg_wait_s from queue_samples where ts > now() - interval '1 hour' order by ts"
     )
@@ -56,6 +68,8 @@ async def compute(db: asyncpg.Connection) -> dict:
         "resolution_s": {"avg": _num(times["resolution_avg"])},
         "csat": {"avg": _num(times["csat_avg"]), "count": times["csat_count"]},
         "conversations": times["conversations"],
+        "outcomes": {o: 0 for o in OUTCOMES} | {r["outcome"]: r["n"] for r in outcomes},
+        "top_tags": [{"tag": r["tag"], "count": r["n"]} for r in tags],
         "history": [
             {
                 "ts": r["ts"].isoformat(),

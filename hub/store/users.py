@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 
@@ -19,7 +21,9 @@ async def set_lang(db: asyncpg.Connection, user_id: str, lang: str) -> None:
 
 
 async def brief(db: asyncpg.Connection, user_id: str) -> asyncpg.Record | None:
-    return await db.fetchrow("select id, name, lang from users where id = $1", user_id)
+    return await db.fetchrow(
+        "select id, name, lang, last_seen_at from users where id = $1", user_id
+    )
 
 
 async def switch_lang(db: asyncpg.Connection, user_id: str, lang: str) -> list[asyncpg.Record]:
@@ -31,3 +35,10 @@ async def switch_lang(db: asyncpg.Connection, user_id: str, lang: str) -> list[a
             " and status = any('{bot,queued,assigned}'::text[]) returning id, agent_id",
             user_id, lang,
         )  # fmt: skip
+
+
+async def seen(db: asyncpg.Connection, user_id: str) -> datetime | None:
+    """The user's socket opened or closed now; returns that time."""
+    return await db.fetchval(
+        "update users set last_seen_at = now() where id = $1 returning last_seen_at", user_id
+    )

@@ -106,16 +106,20 @@ async def chat_note(hub: Hub, conn: Connection, f: p.ChatNote) -> None:
 
 
 async def chat_transfer(hub: Hub, conn: Connection, f: p.ChatTransfer) -> None:
-    await hub.chat.transfer(conn.claims, f.conversation_id, f.to_agent, f.to_topic)
+    await hub.chat.transfer(conn.claims, f.conversation_id, f.to_agent, f.to_topic, f.note)
     details = {"to_agent": f.to_agent, "to_topic": f.to_topic}
+    if f.note:
+        details["handover_note"] = True
     await hub.audit.record(entry_by(conn.claims, "chat.transfer", conversation_id=f.conversation_id,
                                     details=details))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
 
 
 async def chat_resolve(hub: Hub, conn: Connection, f: p.ChatResolve) -> None:
-    await hub.chat.resolve(conn.claims, f.conversation_id)
-    await hub.audit.record(entry_by(conn.claims, "chat.resolve", conversation_id=f.conversation_id))
+    tags = list(dict.fromkeys(t.strip().lower() for t in f.tags if t.strip()))
+    await hub.chat.resolve(conn.claims, f.conversation_id, f.outcome, tags)
+    await hub.audit.record(entry_by(conn.claims, "chat.resolve", conversation_id=f.conversation_id,
+                                    details={"outcome": f.outcome, "tags": tags}))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
 
 

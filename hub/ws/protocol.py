@@ -126,10 +126,17 @@ class ChatTransfer(ConversationFrame):
     type: Literal["chat.transfer"]
     to_agent: Id | None = None
     to_topic: Topic | None = None
+    note: Annotated[Str, Field(max_length=MAX_TEXT)] | None = None  # the handover note
+
+
+Outcome = Literal["solved", "follow_up", "duplicate", "spam"]
+Tag = Annotated[Str, Field(min_length=1, max_length=40)]
 
 
 class ChatResolve(ConversationFrame):
     type: Literal["chat.resolve"]
+    outcome: Outcome = "solved"
+    tags: Annotated[list[Tag], Field(max_length=10)] = []
 
 
 class VerifyRequest(ConversationFrame):
