@@ -226,9 +226,13 @@ def cmd_agent_add(args) -> None:
         try:
             skills = [s.strip() for s in args.skills.split(",") if s.strip()]
             row = await agents.upsert(db, username=args.username, password=args.password, name=args.name,
-                                      skills=skills, capacity=args.capacity, supervisor=args.supervisor)  # fmt: skip
+                                      skills=skills, capacity=args.capacity, supervisor=args.supervisor,
+                                      security_backup=args.security_backup)  # fmt: skip
+            flags = [f for f in ("supervisor", "security_backup") if row[f]]
             print(
-                f"agent {row['username']} saved (skills: {', '.join(row['skills'])}, capacity {row['capacity']})"
+                f"agent {row['username']} saved (skills: {', '.join(row['skills'])}, capacity {row['capacity']}"
+                + "".join(f", {f.replace('_', ' ')}" for f in flags)
+                + ")"
             )
         finally:
             await db.close()
@@ -345,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--skills", default="")
     a.add_argument("--capacity", type=int, default=3)
     a.add_argument("--supervisor", action="store_true")
+    a.add_argument(
+        "--security-backup",
+        action="store_true",
+        help="takes urgent security chats when no security agent or supervisor can",
+    )
 
     p = sub.add_parser("account", help="manage payment accounts")
     account_sub = p.add_subparsers(dest="account_command", required=True)

@@ -131,6 +131,20 @@ class ChatResolve(ConversationFrame):
     type: Literal["chat.resolve"]
 
 
+class ChatTake(ConversationFrame):
+    """Extension: staff take a queued chat (or an urgent one left unanswered past its
+    deadline) themselves; hub.rules.urgent.take_refusal."""
+
+    type: Literal["chat.take"]
+
+
+class ChatAssign(ConversationFrame):
+    """Extension: a supervisor gives a queued chat to an agent who is online with room."""
+
+    type: Literal["chat.assign"]
+    agent_id: Id
+
+
 class VerifyRequest(ConversationFrame):
     type: Literal["verify.request"]
 
@@ -178,6 +192,8 @@ ClientFrame = Annotated[
     | ChatNote
     | ChatTransfer
     | ChatResolve
+    | ChatTake
+    | ChatAssign
     | VerifyRequest
     | VerifySubmit
     | QueueWatch
