@@ -163,6 +163,11 @@ async def test_nobody_online_pages_on_call_and_tells_the_customer_the_truth(isol
             assert "alerted the on-call team" in note["text"] and "protected" in note["text"]
             for text in system_texts(phone, cid):
                 assert "next" not in text and "minute" not in text, text
+            # a device that connects now is told the same in `welcome`
+            again = await server.client(user_id)
+            [item] = [c for c in again.welcome["conversations"] if c["conversation_id"] == cid]
+            assert item["staffed"] is False and item["notice"] == queued["notice"]
+            await again.close()
             # still nobody: paged again every escalation step
             await pager.wait_for(cid, 3, timeout=10)
             # the pages are in the audit log

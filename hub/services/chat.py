@@ -494,6 +494,15 @@ class Chat:
             ),
         }
 
+    def describe_urgent(self, conversations: list[dict]) -> None:
+        """The user's open chats in `welcome`: a queued urgent one carries the notice its
+        customer saw last (`notice`, `staffed`), as its `chat.queued` did."""
+        for item in conversations:
+            notice = item.pop("urgent_notice", None)
+            if notice and item["status"] == "queued":
+                fields = self._urgent_fields(item, notice)
+                item.update(notice=fields["notice"], staffed=fields["staffed"])
+
     async def _urgent_notice(self, conv, notice: str) -> None:
         """Tell the customer where their urgent chat stands, in the chat's language; a
         person on it is pushed to their devices if no app is open."""

@@ -74,6 +74,8 @@ async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
         item["position"] = r["queue_position"]
         item["user_read_seq"] = r["user_read_seq"]
         item["agent_read_seq"] = r["agent_read_seq"]
+        if r["priority"] == "urgent" and r["urgent_notice"]:
+            item["urgent_notice"] = r["urgent_notice"]  # what its customer was told last
         if r["agent_id"]:
             item["agent"] = {"id": r["agent_id"], "name": r["agent_name"]}
         convs.append(item)
