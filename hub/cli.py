@@ -16,10 +16,10 @@ from supporthub_core.settings import Settings
 log = logging.getLogger("supporthub")
 
 DEMO_AGENTS = [
-    # username, password, name, skills, capacity, supervisor
-    ("alice", "alice123", "Alice 王丽", ["account", "payment", "arrival", "technical", "feedback", "other"], 4, False),
-    ("bob", "bob123", "Bob 陈波", ["security", "account", "payment"], 3, False),
-    ("sam", "sam123", "Sam 李森 (supervisor)", ["account", "payment", "arrival", "security", "technical", "feedback", "other"], 5, True),
+    # username, password, name, skills, capacity, supervisor, security back-up
+    ("alice", "alice123", "Alice 王丽", ["account", "payment", "arrival", "technical", "feedback", "other"], 4, False, True),
+    ("bob", "bob123", "Bob 陈波", ["security", "account", "payment"], 3, False, False),
+    ("sam", "sam123", "Sam 李森 (supervisor)", ["account", "payment", "arrival", "security", "technical", "feedback", "other"], 5, True, False),
 ]  # fmt: skip
 
 
@@ -59,10 +59,11 @@ async def _seed_demo(dsn: str) -> None:
 
     db = await asyncpg.connect(dsn)
     try:
-        for username, password, name, skills, capacity, supervisor in DEMO_AGENTS:
+        for username, password, name, skills, capacity, supervisor, backup in DEMO_AGENTS:
             if not await agents.has_username(db, username):
                 await agents.upsert(db, username=username, password=password, name=name,
-                                    skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
+                                    skills=skills, capacity=capacity, supervisor=supervisor,
+                                    security_backup=backup)  # fmt: skip
     finally:
         await db.close()
     try:

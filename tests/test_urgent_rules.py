@@ -529,3 +529,38 @@ def test_one_pass_is_one_consistent_plan(specs, policy):
     for ag in agents:
         if got.get(ag.agent_id):
             assert ag.online and ag.active + got[ag.agent_id] <= limit(ag, policy)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spec=agent_spec,
+    active=st.integers(0, 6),
+    status=st.sampled_from(["queued", "assigned", "resolved"]),
+    priority=st.sampled_from(["urgent", "high", "normal"]),
+    topic=st.sampled_from(["security", "payment"]),
+    holder=st.sampled_from([None, "a0", "other"]),
+    answered=st.booleans(),
+    supervisor=st.booleans(),
+    now=st.floats(0, 200),
+    policy=policies,
+)
+def test_take_and_assign_never_break_the_ladder_limits(
+    spec, active, status, priority, topic, holder, answered, supervisor, now, policy
+):
+    """Whatever the chat and whoever asks: a take or an assignment that is allowed goes to
+    someone online, below capacity (plus the urgent slots for an urgent chat only), and
+    never takes an answered chat from its holder."""
+    skills, cap, _, sup, backup, online, _ = spec
+    person = AgentLoad("a0", skills, cap, active, online, 0.0, sup, backup)
+    chat = claim(status=status, priority=priority, topic=topic,
+                 agent_id=holder if status == "assigned" else None, answered=answered)  # fmt: skip
+    bound = limit(person, policy) if priority == "urgent" else cap
+    for refusal in (
+        take_refusal(chat, person, supervisor=supervisor, now=now, policy=policy),
+        assign_refusal(chat, person, policy),
+    ):
+        if refusal is None:
+            assert person.online and person.active < bound
+            assert status in ("queued", "assigned")
+            if status == "assigned":
+                assert priority == "urgent" and not answered and holder != "a0"
