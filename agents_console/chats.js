@@ -166,7 +166,8 @@ export function onTransferred(f) {
   const chat = S.chats.get(f.conversation_id);
   if (!chat) return;
   chat.status = "gone";
-  toast(`${chat.user?.name || ""}: ${t("transferred_away")}`, "info");
+  const why = f.reason === "urgent_escalation" ? t("urgent_escalated") : f.reason === "taken" ? t("taken_away") : t("transferred_away");
+  toast(`${chat.user?.name || ""}: ${why}`, f.reason === "urgent_escalation" ? "urgent" : "info");
   removeChat(chat.cid);
 }
 

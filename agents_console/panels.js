@@ -7,6 +7,7 @@ import { unfreezeDialog } from "./dialogs/unfreeze.js";
 import { S, skills, t, token } from "./state.js";
 import { requestVerification } from "./verification.js";
 import { CustomerPanel } from "./views/customer.js";
+import { queueActions } from "./views/queue.js";
 import { SupervisorView } from "./views/supervisor.js";
 
 export const customer = new CustomerPanel({
@@ -21,4 +22,4 @@ export const customer = new CustomerPanel({
   onOpenConversation: (cid) => conversationDialog(cid),
 });
 
-export const supervisor = new SupervisorView({ el: $("supervisor-view"), token, t, lang: () => S.lang });
+export const supervisor = new SupervisorView({ el: $("supervisor-view"), token, t, lang: () => S.lang, actions: queueActions });

@@ -16,10 +16,10 @@ from supporthub_core.settings import Settings
 log = logging.getLogger("supporthub")
 
 DEMO_AGENTS = [
-    # username, password, name, skills, capacity, supervisor
-    ("alice", "alice123", "Alice 王丽", ["account", "payment", "arrival", "technical", "feedback", "other"], 4, False),
-    ("bob", "bob123", "Bob 陈波", ["security", "account", "payment"], 3, False),
-    ("sam", "sam123", "Sam 李森 (supervisor)", ["account", "payment", "arrival", "security", "technical", "feedback", "other"], 5, True),
+    # username, password, name, skills, capacity, supervisor, security back-up
+    ("alice", "alice123", "Alice 王丽", ["account", "payment", "arrival", "technical", "feedback", "other"], 4, False, True),
+    ("bob", "bob123", "Bob 陈波", ["security", "account", "payment"], 3, False, False),
+    ("sam", "sam123", "Sam 李森 (supervisor)", ["account", "payment", "arrival", "security", "technical", "feedback", "other"], 5, True, False),
 ]  # fmt: skip
 
 
@@ -62,10 +62,11 @@ async def _seed_demo(dsn: str) -> None:
 
     db = await asyncpg.connect(dsn)
     try:
-        for username, password, name, skills, capacity, supervisor in DEMO_AGENTS:
+        for username, password, name, skills, capacity, supervisor, backup in DEMO_AGENTS:
             if not await agents.has_username(db, username):
                 await agents.upsert(db, username=username, password=password, name=name,
-                                    skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
+                                    skills=skills, capacity=capacity, supervisor=supervisor,
+                                    security_backup=backup)  # fmt: skip
     finally:
         await db.close()
     try:
@@ -263,9 +264,13 @@ def cmd_agent_add(args) -> None:
         try:
             skills = [s.strip() for s in args.skills.split(",") if s.strip()]
             row = await agents.upsert(db, username=args.username, password=args.password, name=args.name,
-                                      skills=skills, capacity=args.capacity, supervisor=args.supervisor)  # fmt: skip
+                                      skills=skills, capacity=args.capacity, supervisor=args.supervisor,
+                                      security_backup=args.security_backup)  # fmt: skip
+            flags = [f for f in ("supervisor", "security_backup") if row[f]]
             print(
-                f"agent {row['username']} saved (skills: {', '.join(row['skills'])}, capacity {row['capacity']})"
+                f"agent {row['username']} saved (skills: {', '.join(row['skills'])}, capacity {row['capacity']}"
+                + "".join(f", {f.replace('_', ' ')}" for f in flags)
+                + ")"
             )
         finally:
             await db.close()
@@ -427,6 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chats the agent holds at once (default: 3)")  # fmt: skip
     a.add_argument("--supervisor", action="store_true",
                    help="make the agent a supervisor (queue, stats, audit log, transfers)")  # fmt: skip
+    a.add_argument(
+        "--security-backup",
+        action="store_true",
+        help="takes urgent security chats when no security agent or supervisor can",
+    )
     a.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("account", help="manage payment accounts")

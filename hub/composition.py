@@ -2,7 +2,7 @@
 what it uses — no part looks another up by name.
 
     Store ─┬─ Languages
-           ├─ Chat ── (seats) Bot
+           ├─ Chat ── (seats) Bot; (Pager) on-call pages for urgent chats; Audit
            ├─ Notifier ── reacts through Chat and Bot
            ├─ OutboxPoller ── feeds the Notifier what the live channel missed
            ├─ Sessions ── register, replay, catch up
@@ -33,6 +33,7 @@ from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.services.notify import Notifier
 from hub.services.outbox_poller import OutboxPoller
+from hub.services.pager import Pager, pager_for
 from hub.services.sessions import Sessions
 from hub.services.sms import SmsSender, UnconfiguredSmsSender
 from hub.services.sweeper import Sweeper
@@ -64,6 +65,7 @@ class Hub:
     verification: Verification
     audit: Audit
     push_out: PushOut
+    pager: Pager
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -77,6 +79,7 @@ class Hub:
         events_key: str,
         sms: SmsSender | None = None,
         push: PushConfig | None = None,
+        pager: Pager | None = None,
     ) -> Hub:
         tasks = Background()
         store = Store(
@@ -91,7 +94,9 @@ class Hub:
         node = Node(settings, redis_url=redis_url, secret=secret, tasks=tasks)
         delivery = node.delivery
         languages = Languages(store)
-        chat = Chat(store, delivery, languages, tasks, settings)
+        audit = Audit(store)
+        pager = pager or pager_for(settings, secret)
+        chat = Chat(store, delivery, languages, tasks, settings, pager, audit)
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
         chat.presence = BusPresence(node.bus)
@@ -103,13 +108,12 @@ class Hub:
         sweeper = Sweeper(store, chat, settings)
         sms = sms or UnconfiguredSmsSender()
         verification = Verification(store, delivery, languages, sms, settings, secret)
-        audit = Audit(store)
         push_out = _push_out(settings, push or PushConfig(), store, node, languages, tasks)
         chat.push_out = push_out  # type: ignore[attr-defined]
         notifier.push_out = push_out  # type: ignore[attr-defined]
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
-                   push_out)  # fmt: skip
+                   push_out, pager)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     routing_sweep_s: float = 2.0
     default_handle_time_s: float = 180.0
 
+    # urgent chats (a frozen customer's security chat): hub.rules.urgent
+    urgent_answer_s: float = 60.0  # a person answers within this, or the ladder escalates
+    urgent_escalate_s: float = 30.0  # then: page on-call and re-offer it, this often
+    urgent_extra_slots: int = 1  # urgent chats an agent may hold above its capacity
+    oncall_webhook_url: str | None = None  # the on-call pager; unset: pages are only logged
+    oncall_webhook_key: str | None = None  # signs page bodies; default: HUB_SECRET
+    oncall_timeout_s: float = 5.0
+
     # payments
     risk_velocity_max: int = 10
     risk_velocity_window_s: float = 60.0

@@ -42,6 +42,8 @@ def test_migrate_is_idempotent_and_agent_add_upserts(services):
     assert out.returncode == 0, out.stderr
     out = run_cli(*args[:-1], "5", "--supervisor", env=env)
     assert out.returncode == 0 and "capacity 5" in out.stdout
+    out = run_cli(*args, "--security-backup", env=env)
+    assert out.returncode == 0 and "security backup" in out.stdout, out.stderr
 
 
 def test_serve_refuses_to_start_without_a_secret(services):

@@ -326,6 +326,8 @@ EXAMPLES = {
     "chat.transfer": {"conversation_id": "c-1", "to_agent": "a-1", "to_topic": "payment",
                       "note": "refund requested"},
     "chat.resolve": {"conversation_id": "c-1", "outcome": "follow_up", "tags": ["refund"]},
+    "chat.take": {"conversation_id": "c-1"},
+    "chat.assign": {"conversation_id": "c-1", "agent_id": "a-1"},
     "queue.get": {},
     "verify.request": {"conversation_id": "c-1"},
     "verify.submit": {"challenge_id": "ch-1", "code": "123456"},

@@ -13,6 +13,7 @@ import pytest
 from hub.store import agents
 from payments.seed import add_account
 from tests.conftest import start_hub
+from tests.events import publish_signed
 from tests.pushservice import (
     SUBJECT,
     VAPID,
@@ -344,6 +345,38 @@ async def test_push_is_off_without_a_vapid_key(hub):
     )
     assert err["type"] == "error"
     await client.close()
+
+
+async def test_a_frozen_customer_with_no_app_open_gets_the_alert_and_a_person(env: PushEnv):
+    """No app connected: the freeze alert is pushed, a security agent gets the urgent chat,
+    and the customer is pushed that a person has it (nothing more on the lock screen)."""
+    db = await env.db()
+    try:
+        await agents.upsert(db, username="pushsec", password="pw", name="Guard",
+                            skills=["security"], capacity=1)  # fmt: skip
+    finally:
+        await db.close()
+    guard = await env.hub.client("pushsec", "agent", name="Guard")
+    await guard.request({"type": "agent.status", "status": "online"})
+    user_id = uid()
+    phone = env.push.device(uid("phone"))
+    await env.register(user_id, phone)
+    await publish_signed(env.iso.redis_url, [{
+        "event_id": f"ev-{uuid.uuid4().hex}", "type": "security.alert", "user_id": user_id,
+        "occurred_at": "2026-11-25T08:00:00+00:00", "alert": "account_frozen",
+        "severity": "critical", "details": {"rule": "velocity", "count": 11},
+    }])  # fmt: skip
+    got = await guard.expect("chat.assigned", timeout=15)
+    assert got["priority"] == "urgent" and got["user"]["id"] == user_id
+    pushes = [await env.push.next_push(phone.name) for _ in range(2)]
+    by_kind = {p.payload["kind"]: p for p in pushes}
+    assert set(by_kind) == {"security.alert", "chat.urgent"}
+    person = by_kind["chat.urgent"]
+    assert person.payload["conversation_id"] == got["conversation_id"]
+    assert person.payload["body"] == "安全专员已接入您的对话——请打开应用查看"
+    assert person.headers["urgency"] == "high"
+    assert "Guard" not in str(person.payload) and "velocity" not in str(person.payload)
+    await guard.close()
 
 
 async def test_a_socket_on_another_node_counts_as_online(env: PushEnv):

@@ -6,6 +6,7 @@ import { label } from "/static/shared/labels.js";
 import { select } from "../chats.js";
 import { beep } from "../sound.js";
 import { S, t } from "../state.js";
+import { takeChat } from "../take.js";
 
 const TOAST_MS = 4000;
 const URGENT_TOAST_MS = 8000;
@@ -43,7 +44,18 @@ export function renderUrgentBanner() {
       h("button", { type: "button", class: "btn small light", text: t("open"), onclick: () => select(c.cid) }),
     ),
   );
-  if (queued) parts.push(h("span", { class: "ub-item", text: t("urgent_queue", { n: queued }) }));
+  if (queued) {
+    // the oldest urgent chat first (the snapshot is in queue order)
+    const first = S.queue.find((q) => q.priority === "urgent");
+    parts.push(
+      h(
+        "span",
+        { class: "ub-item" },
+        t("urgent_queue", { n: queued }),
+        h("button", { type: "button", class: "btn small light", id: "ub-take", text: t("take"), onclick: () => takeChat(first.conversation_id) }),
+      ),
+    );
+  }
   mount(banner, h("span", { class: "ub-icon", text: "⚠", attrs: { "aria-hidden": "true" } }), parts);
 }
 

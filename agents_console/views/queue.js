@@ -3,7 +3,9 @@
 
 import { $, duration, h, mount } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
-import { S, t } from "../state.js";
+import { assignDialog } from "../dialogs/assign.js";
+import { S, isSupervisor, t } from "../state.js";
+import { mayOfferTake, takeChat } from "../take.js";
 
 export function renderQueue() {
   const list = $("queue-list");
@@ -36,5 +38,19 @@ function queueItem(q) {
       h("span", { text: label("topic", q.topic, S.lang) }),
       q.position && h("span", { class: "muted", text: t("position", { n: q.position }) }),
     ),
+    queueActions(q),
+  );
+}
+
+/** "Take" (urgent chats; any chat for supervisors) and "Assign to…" (supervisors). */
+export function queueActions(q) {
+  const take = mayOfferTake(q);
+  const assign = isSupervisor();
+  if (!take && !assign) return null;
+  return h(
+    "div",
+    { class: "qi-actions" },
+    take && h("button", { type: "button", class: ["btn", "small", q.priority === "urgent" ? "danger" : "ghost", "qi-take"], text: t("take"), onclick: () => takeChat(q.conversation_id) }),
+    assign && h("button", { type: "button", class: "btn small ghost qi-assign", text: t("assign"), onclick: () => assignDialog(q) }),
   );
 }

@@ -7,11 +7,12 @@ import { label } from "/static/shared/labels.js";
 const REFRESH_MS = 10000;
 
 export class SupervisorView {
-  constructor({ el, token, t, lang }) {
+  constructor({ el, token, t, lang, actions = null }) {
     this.el = el;
     this.token = token;
     this.t = t;
     this.lang = lang;
+    this.actions = actions; // (queued chat) => buttons for its row (take, assign), or null
     this.stats = null;
     this.agents = [];
     this.queue = [];
@@ -184,7 +185,7 @@ export class SupervisorView {
       h(
         "table",
         { class: "sv-table" },
-        h("thead", {}, h("tr", {}, ["col_user", "col_topic", "col_priority", "col_wait"].map((k) => h("th", { text: t(k) })))),
+        h("thead", {}, h("tr", {}, ["col_user", "col_topic", "col_priority", "col_wait", ...(this.actions ? ["col_actions"] : [])].map((k) => h("th", { text: t(k) })))),
         h(
           "tbody",
           {},
@@ -196,6 +197,7 @@ export class SupervisorView {
               h("td", { text: label("topic", q.topic, lang) }),
               h("td", {}, h("span", { class: `prio prio-${q.priority}`, text: label("priority", q.priority, lang) })),
               h("td", { class: "mono", dataset: { since: q.enqueued_at || "" }, text: q.enqueued_at ? duration((Date.now() - Date.parse(q.enqueued_at)) / 1000) : "—" }),
+              this.actions && h("td", { class: "sv-actions" }, this.actions(q)),
             ),
           ),
         ),

@@ -143,6 +143,9 @@ class AgentRow(BaseModel):
     status: Literal["online", "away", "offline"]
     active: int
     supervisor: bool
+    security_backup: bool = Field(
+        False, description="Takes urgent security chats when no security agent or supervisor can."
+    )
 
 
 class AgentList(BaseModel):

@@ -91,6 +91,27 @@ def message(m: StoredMessage, lang: str | None, ttl_s: int, *, preview: bool) ->
     return PushMessage(orjson.dumps(payload), ttl_s, "high")
 
 
+URGENT_STAFFED = {
+    "zh": ("账户安全", "安全专员已接入您的对话——请打开应用查看"),
+    "en": ("Account security", "A security specialist is on your chat — open the app"),
+}
+
+
+def urgent_staffed(m: StoredMessage, lang: str | None, ttl_s: int) -> PushMessage:
+    """A person has the customer's urgent security chat. Like a security alert, the lock
+    screen learns no more than that: the notice itself stays in the app."""
+    title, body = URGENT_STAFFED[_lang(lang)]
+    payload = {
+        "message_id": m.message_id,
+        "kind": "chat.urgent",
+        "title": title,
+        "body": body,
+        "ts": m.ts.isoformat(),
+        "conversation_id": m.conversation_id,
+    }
+    return PushMessage(orjson.dumps(payload), ttl_s, "high", _topic(f"urgent:{m.conversation_id}"))
+
+
 def _topic(key: str) -> str:
     """RFC 8030 Topic: at most 32 characters of the URL-safe base64 alphabet."""
     digest = hashlib.sha256(key.encode()).digest()

@@ -40,9 +40,11 @@ ALERT_TEXT = {
     "password_changed": {"zh": ("密码已修改", "您的登录密码已修改。如非本人操作，请立即联系客服。"),
                          "en": ("Password changed", "Your password was changed. If it was not you, contact support now.")},
 }  # fmt: skip
+# What happens next (who is on it, or that nobody is online yet) follows from the urgent
+# ladder (hub.rules.urgent.notice_text): the opening promises nothing it cannot keep.
 URGENT_OPENING = {
-    "zh": "安全提醒：我们检测到您的账户存在异常活动，已临时冻结。安全专员正在接入，请稍候确认是否为本人操作。",
-    "en": "Security notice: we saw unusual activity and froze your account for your protection. A security agent is joining to confirm with you.",
+    "zh": "安全提醒：我们检测到您的账户存在异常活动，为保护您的资金已临时冻结账户。",
+    "en": "Security notice: we saw unusual activity and froze your account to protect your money.",
 }
 
 

@@ -107,6 +107,9 @@ class AgentLoad:
     active: int
     online: bool
     idle_since: float  # when the agent last got or finished a chat; longest idle wins ties
+    # what the urgent ladder (hub.rules.urgent) reads; `plan()` ignores both
+    supervisor: bool = False
+    security_backup: bool = False
 
     @property
     def free(self) -> int:

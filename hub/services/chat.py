@@ -19,8 +19,10 @@ import asyncpg
 
 from hub.background import Background
 from hub.cluster.delivery import Delivery
-from hub.rules import access, masking, routing
+from hub.rules import access, masking, routing, urgent
+from hub.services.audit import Audit
 from hub.services.languages import Languages
+from hub.services.pager import LogPager, OnCallPage, Pager
 from hub.store import Store, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
@@ -30,8 +32,9 @@ from hub.store import users as user_store
 from hub.store.ids import new_id
 from hub.store.messages import MessageWrite, StoredMessage
 from hub.ws.connection import Connection
+from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import Claims
-from supporthub_core.errors import Conflict, Invalid, NotFound
+from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,12 +104,21 @@ class Chat:
         languages: Languages,
         tasks: Background,
         settings: Settings,
+        pager: Pager | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self.store = store
         self.delivery = delivery
         self.languages = languages
         self.tasks = tasks
         self.settings = settings
+        self.pager: Pager = pager or LogPager()
+        self.audit = audit or Audit(store)
+        self.policy = urgent.UrgentPolicy(
+            answer_s=settings.urgent_answer_s,
+            escalate_s=settings.urgent_escalate_s,
+            extra_slots=settings.urgent_extra_slots,
+        )
         self.bot: BotSeat | None = None
         self.presence: Presence | None = None  # who of the customers has a socket open
         self._route_lock = asyncio.Lock()
@@ -461,6 +473,56 @@ class Chat:
         await self.system_message(conv, "requeued")
         await self.push_agent_state(agent_id)
 
+    async def take(self, claims: Claims, cid: str) -> tuple[asyncpg.Record, str | None]:
+        """Staff take a chat themselves (`chat.take`): a queued one, or an urgent one its
+        holder let pass its deadline unanswered; rules in hub.rules.urgent.take_refusal.
+        The chat as it is now, and the holder it left (if any)."""
+        async with self.store.acquire() as db, db.transaction():
+            await assigner.lock_routing(db)
+            row = await conv_store.claim_view(db, cid)
+            if row is None:
+                raise NotFound("no such conversation")
+            taker = await assigner.load_agent(db, claims.sub)
+            boss = claims.role == "supervisor" or (taker is not None and taker.supervisor)
+            access.ensure(
+                urgent.take_refusal(
+                    _claim(row), taker, supervisor=boss, now=row["now_s"], policy=self.policy
+                )
+            )
+            conv = await conv_store.give(db, cid, claims.sub)
+        return conv, await self._given(row, conv, reason="taken")
+
+    async def assign(self, claims: Claims, cid: str, agent_id: str) -> asyncpg.Record:
+        """A supervisor gives a queued chat to an agent of their choice (`chat.assign`):
+        online, with room (an urgent slot counts for an urgent chat), skills aside."""
+        if claims.role != "supervisor":
+            raise Forbidden("only supervisors assign chats")
+        async with self.store.acquire() as db, db.transaction():
+            await assigner.lock_routing(db)
+            row = await conv_store.claim_view(db, cid)
+            if row is None:
+                raise NotFound("no such conversation")
+            target = await assigner.load_agent(db, agent_id)
+            access.ensure(urgent.assign_refusal(_claim(row), target, self.policy))
+            conv = await conv_store.give(db, cid, agent_id)
+        await self._given(row, conv, reason="assigned")
+        return conv
+
+    async def _given(self, before, conv, *, reason: str) -> str | None:
+        """Frames after a take or an assignment: the holder it left (returned), both
+        sides, the customer's notice, the queue."""
+        old = before["agent_id"] if before["status"] == "assigned" else None
+        if old:
+            await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": conv["id"],
+                                           "to_agent": conv["agent_id"], "to_topic": None, "reason": reason})  # fmt: skip
+            await self.push_agent_state(old)
+        await self.announce_assignment(conv)
+        if conv["priority"] == "urgent" and before["urgent_notice"] != "staffed":
+            await self._urgent_notice(conv, "staffed")
+        await self.publish_queue()
+        await self.route()
+        return old
+
     async def push_agent_state(self, agent_id: str) -> dict:
         async with self.store.acquire() as db:
             state = (await conv_store.agent_session(db, agent_id))["agent"]
@@ -485,7 +547,7 @@ class Chat:
             while True:
                 self._route_again = False
                 result = await assigner.route_once(
-                    self.store.pool, self.settings.default_handle_time_s
+                    self.store.pool, self.settings.default_handle_time_s, self.policy
                 )
                 if before_announce is not None:
                     await before_announce()
@@ -495,13 +557,90 @@ class Chat:
                     return
 
     async def _announce(self, result: assigner.RouteResult) -> None:
+        for page in result.pages:  # first: the on-call team is the slowest to arrive
+            self.tasks.spawn(self._page(page), "oncall-page")
+        for conv, left in result.moved:
+            # the urgent ladder took it from a holder who did not answer in time or left
+            await self.delivery.to_agent(left, {"type": "chat.transferred", "conversation_id": conv["id"],
+                                            "to_agent": conv["agent_id"], "to_topic": None,
+                                            "reason": "urgent_escalation"})  # fmt: skip
+            await self.push_agent_state(left)
         for conv in result.assigned:
             await self.announce_assignment(conv)
+        for conv, notice in result.notices:
+            await self._urgent_notice(conv, notice)
         for conv, position, eta in result.positions:
-            await self.delivery.to_user(conv["user_id"], {"type": "chat.queued", "conversation_id": conv["id"],
-                                                      "position": position, "eta_s": eta})  # fmt: skip
-        if result.assigned or result.positions:
+            frame = {"type": "chat.queued", "conversation_id": conv["id"], "position": position,
+                     "eta_s": eta}  # fmt: skip
+            if conv["id"] in result.urgent:
+                frame.update(self._urgent_fields(conv, result.urgent[conv["id"]][0]))
+            await self.delivery.to_user(conv["user_id"], frame)
+        if result.assigned or result.positions or result.moved:
             await self.publish_queue()
+
+    # --- urgent chats ------------------------------------------------------------------
+
+    def _urgent_fields(self, conv, notice: str) -> dict:
+        """The extension fields of an urgent chat's `chat.queued`: no "you are next" when
+        nobody can answer, but what is true."""
+        return {
+            "priority": "urgent",
+            "staffed": notice == "staffed",
+            "oncall": self.pager.configured,
+            "notice": urgent.notice_text(
+                notice, conv["lang"], policy=self.policy, oncall=self.pager.configured
+            ),
+        }
+
+    def describe_urgent(self, conversations: list[dict]) -> None:
+        """The user's open chats in `welcome`: a queued urgent one carries the notice its
+        customer saw last (`notice`, `staffed`), as its `chat.queued` did."""
+        for item in conversations:
+            notice = item.pop("urgent_notice", None)
+            if notice and item["status"] == "queued":
+                fields = self._urgent_fields(item, notice)
+                item.update(notice=fields["notice"], staffed=fields["staffed"])
+
+    async def _urgent_notice(self, conv, notice: str) -> None:
+        """Tell the customer where their urgent chat stands, in the chat's language; a
+        person on it is pushed to their devices if no app is open."""
+        text = urgent.notice_text(
+            notice, conv["lang"], policy=self.policy, oncall=self.pager.configured
+        )
+        msg = await self.post(conv, "system", *SYSTEM, text)
+        if notice == "staffed":
+            self.push_out.urgent_staffed(msg)
+
+    async def _page(self, page: assigner.Page) -> None:
+        sent = await self.pager.page(
+            OnCallPage(
+                conversation_id=page.conversation_id,
+                user_id=page.user_id,
+                reason=page.reason,
+                agent_id=page.agent_id,
+                missed_by=page.missed_by,
+                urgent_since=page.since,
+                waiting_s=page.waiting_s,
+                topic=page.topic,
+            )
+        )
+        details = {
+            "reason": page.reason,
+            "agent_id": page.agent_id,
+            "missed_by": page.missed_by,
+            "waiting_s": round(page.waiting_s),
+            "delivered": sent,
+        }
+        await self.audit.record(
+            AuditEntry(
+                "system",
+                SYSTEM[1],
+                "urgent.page",
+                subject_user_id=page.user_id,
+                conversation_id=page.conversation_id,
+                details=details,
+            )
+        )
 
     async def announce_assignment(self, conv) -> None:
         async with self.store.acquire() as db:
@@ -606,6 +745,20 @@ MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,64})")
 def mentions(text: str) -> list[str]:
     """The usernames `@mentioned` in a note, in order, once each."""
     return list(dict.fromkeys(m.rstrip(".-") for m in MENTION.findall(text)))
+
+
+def _claim(row) -> urgent.Claim:
+    """A row of `conv_store.claim_view` as the take and assign rules see it."""
+    return urgent.Claim(
+        conversation_id=row["id"],
+        status=row["status"],
+        priority=row["priority"],
+        topic=row["topic"],
+        agent_id=row["agent_id"],
+        answered=row["answered"],
+        since=row["since_s"],
+        due_at=row["due_s"],
+    )
 
 
 def _side(claims: Claims) -> str:

@@ -74,6 +74,7 @@ class Sessions:
                     self.languages.forget(claims.sub)
                 await notif_store.materialise_broadcasts(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
+                self.chat.describe_urgent(state["conversations"])
         conn.send_frame(
             {
                 "type": "welcome",

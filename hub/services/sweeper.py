@@ -1,6 +1,11 @@
 """Periodic housekeeping, run by one node at a time (advisory lock): agents who left
-without saying so, idle chats, queue samples for the chart, and a routing pass that
-catches anything an event-driven pass missed."""
+without saying so, idle chats, unanswered new chats, queue samples for the chart, and a
+routing pass that catches anything an event-driven pass missed and checks the deadlines
+of urgent chats (hub.rules.urgent: pages, re-offers) every pass.
+
+An urgent chat still waiting for a person (queued, or assigned and not answered) is never
+closed for inactivity, and never taken back by the assignment timeout: the urgent ladder
+keeps it, with its own deadlines."""
 
 from __future__ import annotations
 
@@ -62,4 +67,4 @@ class Sweeper:
             await chat.close_idle(conv)
         for row in unanswered:
             await chat.take_back(row["id"], row["agent_id"])
-        await chat.route()
+        await chat.route()  # urgent deadlines: escalate, page, re-offer

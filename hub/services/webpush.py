@@ -71,7 +71,7 @@ class PushOut:
         self.settings = settings
         self.config = config
         self.sender = sender
-        self._intake: deque[StoredNotification | StoredMessage] = deque()
+        self._intake: deque[StoredNotification | StoredMessage | UrgentStaffed] = deque()
         self._wake = asyncio.Event()
         self._screening = False
 
@@ -139,6 +139,12 @@ class PushOut:
         if self.enabled and msg.sender_role == "agent" and not msg.duplicate:
             self._take([msg])
 
+    def urgent_staffed(self, msg: StoredMessage) -> None:
+        """A person has just got the user's urgent security chat (the system notice that
+        says so is `msg`): push it to an offline user, who was told to expect it."""
+        if self.enabled and not msg.duplicate:
+            self._take([UrgentStaffed(msg)])
+
     def broadcast_stored(self, broadcast_id: int) -> None:
         """A system notice stored for every user: push the copies of offline users (one
         node does it: the first to claim the broadcast)."""
@@ -175,7 +181,9 @@ class PushOut:
                 finally:
                     self._screening = False
 
-    async def _screen(self, batch: list[StoredNotification | StoredMessage]) -> None:
+    async def _screen(
+        self, batch: list[StoredNotification | StoredMessage | UrgentStaffed]
+    ) -> None:
         subs = await self._offline_devices({item.user_id for item in batch}, batch)
         if not subs:
             return
@@ -189,6 +197,8 @@ class PushOut:
             lang = langs.get(item.user_id)
             if isinstance(item, StoredNotification):
                 message = payloads.notification(item, lang, ttl)
+            elif isinstance(item, UrgentStaffed):
+                message = payloads.urgent_staffed(item.msg, lang, ttl)
             else:
                 preview = self.settings.push_message_preview
                 message = payloads.message(item, lang, ttl, preview=preview)
@@ -210,7 +220,7 @@ class PushOut:
         if online:
             for item in batch:
                 if item.user_id in online:
-                    kind = "message" if isinstance(item, StoredMessage) else item.kind
+                    kind = item.kind if isinstance(item, StoredNotification) else "message"
                     PUSH_SKIPPED.labels(kind).inc()
         return subs
 
@@ -234,6 +244,19 @@ class PushOut:
             for row in rows:
                 for sub in subs.get(row["user_id"], ()):
                     await self.sender.submit_bulk(PushJob(sub, payloads.broadcast_copy(row, ttl)))
+
+
+class UrgentStaffed:
+    """In the intake: the notice that a person has the user's urgent chat."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: StoredMessage) -> None:
+        self.msg = msg
+
+    @property
+    def user_id(self) -> str:
+        return self.msg.user_id
 
 
 def subscription_view(row) -> dict:

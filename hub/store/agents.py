@@ -20,18 +20,24 @@ async def upsert(
     skills: list[str],
     capacity: int,
     supervisor: bool = False,
+    security_backup: bool = False,
 ) -> asyncpg.Record:
+    """Create or update an agent. `security_backup`: the agent takes urgent security chats
+    when no security agent and no supervisor can (hub.rules.urgent)."""
     return await db.fetchrow(
-        "insert into agents (id, username, password_hash, name, skills, capacity, supervisor)"
-        " values ($1, $1, $2, $3, $4, $5, $6) on conflict (username) do update set"
-        " password_hash = excluded.password_hash, name = excluded.name, skills = excluded.skills,"
-        " capacity = excluded.capacity, supervisor = excluded.supervisor returning *",
+        "insert into agents (id, username, password_hash, name, skills, capacity, supervisor,"
+        " security_backup) values ($1, $1, $2, $3, $4, $5, $6, $7) on conflict (username) do"
+        " update set password_hash = excluded.password_hash, name = excluded.name,"
+        " skills = excluded.skills, capacity = excluded.capacity,"
+        " supervisor = excluded.supervisor, security_backup = excluded.security_backup"
+        " returning *",
         username,
         _hasher.hash(password),
         name,
         skills,
         capacity,
         supervisor,
+        security_backup,
     )
 
 
@@ -48,7 +54,7 @@ async def authenticate(
 
 async def listing(db: asyncpg.Connection) -> list[dict]:
     rows = await db.fetch(
-        "select a.id, a.name, a.skills, a.capacity, a.status, a.supervisor,"
+        "select a.id, a.name, a.skills, a.capacity, a.status, a.supervisor, a.security_backup,"
         " (select count(*) from conversations c where c.agent_id = a.id and c.status = 'assigned') as active"
         " from agents a order by a.name"
     )
@@ -61,6 +67,7 @@ async def listing(db: asyncpg.Connection) -> list[dict]:
             "status": r["status"],
             "active": r["active"],
             "supervisor": r["supervisor"],
+            "security_backup": r["security_backup"],
         }  # fmt: skip
         for r in rows
     ]

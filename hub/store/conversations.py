@@ -74,6 +74,8 @@ async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
         item["position"] = r["queue_position"]
         item["user_read_seq"] = r["user_read_seq"]
         item["agent_read_seq"] = r["agent_read_seq"]
+        if r["priority"] == "urgent" and r["urgent_notice"]:
+            item["urgent_notice"] = r["urgent_notice"]  # what its customer was told last
         if r["agent_id"]:
             item["agent"] = {"id": r["agent_id"], "name": r["agent_name"]}
         convs.append(item)
@@ -104,6 +106,7 @@ def agent_view(row: asyncpg.Record) -> dict:
         "active": row["active"],
         "skills": list(row["skills"]),
         "supervisor": row["supervisor"],
+        "security_backup": row["security_backup"],
     }
 
 
@@ -255,25 +258,43 @@ async def close_by_user(db: asyncpg.Connection, conversation_id: str) -> asyncpg
     )
 
 
+# An urgent chat still waiting for a person: queued, or assigned and its holder has not
+# written since it got it (SQL over `conversations c`).
+URGENT_WAITING = (
+    "(c.priority = 'urgent' and (c.status = 'queued' or (c.status = 'assigned' and not exists"
+    " (select 1 from messages m where m.conversation_id = c.id and m.sender_role = 'agent'"
+    "  and m.sender_id = c.agent_id and m.created_at >= c.assigned_at))))"
+)
+# Whether the holder of an assigned chat wrote in it since it got it.
+ANSWERED = (
+    "(c.status = 'assigned' and exists (select 1 from messages m where m.conversation_id = c.id"
+    " and m.sender_role = 'agent' and m.sender_id = c.agent_id and m.created_at >= c.assigned_at))"
+)
+
+
 async def close_if_idle(
     db: asyncpg.Connection, conversation_id: str, last_activity_at: datetime
 ) -> asyncpg.Record | None:
     """Close an open chat for inactivity; None when it moved on since `last_activity_at`
-    (a message, a close) and stays as it is."""
+    (a message, a close) and stays as it is, or when it is an urgent chat still waiting
+    for a person (never closed for inactivity)."""
     return await db.fetchrow(
-        "update conversations set status = 'closed', closed_at = now(), closed_by = 'system',"
-        " queue_position = null where id = $1 and status = any('{bot,queued,assigned}'::text[])"
-        " and last_activity_at = $2 returning *",
+        "update conversations c set status = 'closed', closed_at = now(), closed_by = 'system',"
+        " queue_position = null where c.id = $1"
+        " and c.status = any('{bot,queued,assigned}'::text[])"
+        f" and c.last_activity_at = $2 and not {URGENT_WAITING} returning *",
         conversation_id,
         last_activity_at,
     )
 
 
 async def idle(db: asyncpg.Connection, idle_s: float, limit: int = 100) -> list[asyncpg.Record]:
-    """Open chats with no activity for `idle_s` seconds."""
+    """Open chats with no activity for `idle_s` seconds, except urgent chats still waiting
+    for a person: the urgent ladder keeps those until someone answers."""
     return await db.fetch(
-        "select * from conversations where status = any('{bot,queued,assigned}'::text[])"
-        " and last_activity_at < now() - make_interval(secs => $1) limit $2",
+        "select * from conversations c where c.status = any('{bot,queued,assigned}'::text[])"
+        f" and c.last_activity_at < now() - make_interval(secs => $1) and not {URGENT_WAITING}"
+        " limit $2",
         idle_s,
         limit,
     )
@@ -324,6 +345,12 @@ async def mark_read(
 
 
 # --- who holds a chat ---------------------------------------------------------------------
+# A chat that changes hands outside the urgent ladder (a transfer, a take, an assignment,
+# back to the queue) starts a new wait: an urgent one gets a fresh deadline from now.
+_NEW_HANDS = (
+    "urgent_since = case when priority = 'urgent' then now() else urgent_since end,"
+    " urgent_due_at = null"
+)
 
 
 async def record_agent(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> None:
@@ -372,11 +399,43 @@ async def transfer_to_agent(
     """Hand an assigned chat to `agent_id` by name. Run it in the caller's transaction."""
     conv = await db.fetchrow(
         "update conversations set agent_id = $2, assigned_at = now(),"
-        " previous_agent_id = $3 where id = $1 returning *",
+        f" previous_agent_id = $3, {_NEW_HANDS} where id = $1 returning *",
         conversation_id, agent_id, from_agent,
     )  # fmt: skip
     await record_agent(db, conversation_id, agent_id)
     return conv
+
+
+async def give(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> asyncpg.Record:
+    """Give a queued chat, or an urgent one its holder has not answered, to `agent_id`
+    (`chat.take`, `chat.assign`). A holder it leaves becomes its previous agent and is
+    excluded from it. Run it in the caller's transaction, under the routing lock."""
+    conv = await db.fetchrow(
+        "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
+        " last_activity_at = now(), queue_position = null,"
+        " previous_agent_id = coalesce(agent_id, previous_agent_id),"
+        " excluded_agents = case when agent_id is null or agent_id = any(excluded_agents)"
+        "  then excluded_agents else array_append(excluded_agents, agent_id) end,"
+        " urgent_notice = case when priority = 'urgent' then 'staffed' else urgent_notice end,"
+        f" {_NEW_HANDS} where id = $1 returning *",
+        conversation_id, agent_id,
+    )  # fmt: skip
+    await record_agent(db, conversation_id, agent_id)
+    await db.execute("update agents set idle_since = now() where id = $1", agent_id)
+    return conv
+
+
+async def claim_view(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Record | None:
+    """The chat as `chat.take` and `chat.assign` judge it (locked): its row, whether its
+    holder answered, and its times on the database's clock."""
+    return await db.fetchrow(
+        f"select c.*, {ANSWERED} as answered,"
+        " extract(epoch from coalesce(c.urgent_since, c.enqueued_at, c.created_at))::float8 as since_s,"
+        " extract(epoch from c.urgent_due_at)::float8 as due_s,"
+        " extract(epoch from now())::float8 as now_s"
+        " from conversations c where c.id = $1 for update",
+        conversation_id,
+    )
 
 
 async def requeue(db: asyncpg.Connection, entry: routing.QueuedChat) -> asyncpg.Record:
@@ -384,8 +443,9 @@ async def requeue(db: asyncpg.Connection, entry: routing.QueuedChat) -> asyncpg.
     excluded agents); it keeps its original enqueue time."""
     return await db.fetchrow(
         "update conversations set status = 'queued', agent_id = null, queue_position = null,"
-        " topic = $2, priority = $3, previous_agent_id = $4, excluded_agents = $5"
-        " where id = $1 returning *",
+        " topic = $2, priority = $3, previous_agent_id = $4, excluded_agents = $5,"
+        " urgent_since = case when $3 = 'urgent' then now() else urgent_since end,"
+        " urgent_due_at = null where id = $1 returning *",
         entry.conversation_id, entry.topic, entry.priority, entry.preferred_agent,
         sorted(entry.excluded_agents),
     )  # fmt: skip
@@ -396,7 +456,8 @@ async def requeue_agent_chats(db: asyncpg.Connection, agent_id: str) -> list[asy
     (preferred, not excluded) should it come back before someone else takes them."""
     return await db.fetch(
         "update conversations set status = 'queued', agent_id = null, previous_agent_id = $1,"
-        " queue_position = null where agent_id = $1 and status = 'assigned' returning *",
+        f" queue_position = null, {_NEW_HANDS} where agent_id = $1 and status = 'assigned'"
+        " returning *",
         agent_id,
     )
 
@@ -405,9 +466,10 @@ async def unanswered(
     db: asyncpg.Connection, timeout_s: float, limit: int = 100
 ) -> list[asyncpg.Record]:
     """(id, agent_id) of chats assigned over `timeout_s` seconds ago that the agent has
-    not written in since."""
+    not written in since. Urgent chats are left to the urgent ladder."""
     return await db.fetch(
         "select c.id, c.agent_id from conversations c where c.status = 'assigned'"
+        " and c.priority <> 'urgent'"
         " and c.assigned_at < now() - make_interval(secs => $1)"
         " and not exists (select 1 from messages m where m.conversation_id = c.id"
         "  and m.sender_id = c.agent_id and m.created_at >= c.assigned_at) limit $2",

@@ -46,12 +46,19 @@ async def _urgent_security_chat(
     )
     if conv is None:
         return await db.fetchrow(
-            "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at, alert)"
-            " values ($1, $2, 'security', 'urgent', 'queued', $3, now(), $4) returning *",
+            "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
+            " alert, urgent_since) values ($1, $2, 'security', 'urgent', 'queued', $3, now(), $4,"
+            " now()) returning *",
             new_id(), user_id, lang, alert,
         )  # fmt: skip
+    # an open security chat becomes urgent now (its deadline starts now); one that was
+    # urgent already keeps its deadline
     return await db.fetchrow(
-        "update conversations set priority = 'urgent', alert = $2 where id = $1 returning *",
+        "update conversations set priority = 'urgent', alert = $2,"
+        " urgent_since = case when priority = 'urgent' and urgent_since is not null"
+        "  then urgent_since else now() end,"
+        " urgent_due_at = case when priority = 'urgent' then urgent_due_at end"
+        " where id = $1 returning *",
         conv["id"], alert,
     )  # fmt: skip
 

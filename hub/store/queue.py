@@ -1,19 +1,25 @@
-"""The routing shell: load the queue and agent load, let the pure router decide, apply.
+"""The routing shell: load the queue and agent load, let the pure routers decide, apply.
 
 One decider at a time across all nodes: the whole load-plan-apply runs in a transaction
 holding a PostgreSQL advisory lock, so two nodes never assign the same chat or fill an
 agent above capacity. Frames go out after COMMIT.
+
+Each pass first walks the urgent chats still waiting for a person with the urgent ladder
+(hub.rules.urgent: deadlines, urgent slots, pages), then gives the other queued chats to
+agents with room (hub.rules.routing) with the loads the ladder left. Times come from the
+database's clock, so every node judges deadlines alike.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
 
 from hub import metrics
-from hub.rules import routing
+from hub.rules import routing, urgent
 from hub.store import conversations as conv_store
 
 log = logging.getLogger(__name__)
@@ -28,7 +34,8 @@ def _ts(value: datetime | None) -> float:
 
 async def load_agents(db: asyncpg.Connection) -> list[routing.AgentLoad]:
     rows = await db.fetch(
-        "select a.id, a.skills, a.capacity, a.status, a.idle_since,"
+        "select a.id, a.skills, a.capacity, a.status, a.idle_since, a.supervisor,"
+        " a.security_backup,"
         " (select count(*) from conversations c where c.agent_id = a.id and c.status = 'assigned') as active,"
         " exists (select 1 from agent_presence p where p.agent_id = a.id and p.connections > 0"
         "   and p.seen_at > now() - make_interval(secs => $1)) as present"
@@ -43,9 +50,16 @@ async def load_agents(db: asyncpg.Connection) -> list[routing.AgentLoad]:
             active=r["active"],
             online=r["status"] == "online" and r["present"],
             idle_since=_ts(r["idle_since"]),
+            supervisor=r["supervisor"],
+            security_backup=r["security_backup"],
         )
         for r in rows
     ]
+
+
+async def load_agent(db: asyncpg.Connection, agent_id: str) -> routing.AgentLoad | None:
+    """One agent as routing sees it (None: no such agent)."""
+    return next((a for a in await load_agents(db) if a.agent_id == agent_id), None)
 
 
 async def load_queue(db: asyncpg.Connection) -> list[routing.QueuedChat]:
@@ -54,6 +68,46 @@ async def load_queue(db: asyncpg.Connection) -> list[routing.QueuedChat]:
         " from conversations where status = 'queued' order by enqueued_at limit 5000"
     )
     return [queued_chat(r) for r in rows]
+
+
+async def load_urgent(db: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Urgent chats still waiting for a person: queued, or held without an answer."""
+    return await db.fetch(
+        "select c.*, extract(epoch from coalesce(c.urgent_since, c.enqueued_at,"
+        "  c.created_at))::float8 as since_s,"
+        " extract(epoch from c.urgent_due_at)::float8 as due_s,"
+        " extract(epoch from c.urgent_paged_at)::float8 as paged_s"
+        f" from conversations c where {conv_store.URGENT_WAITING}"
+        " order by c.urgent_since nulls first, c.id limit 1000"
+    )
+
+
+def urgent_chat(row: asyncpg.Record) -> urgent.UrgentChat:
+    """A stored urgent chat as the ladder sees it (a row of `load_urgent`)."""
+    return urgent.UrgentChat(
+        conversation_id=row["id"],
+        topic=row["topic"],
+        since=row["since_s"],
+        agent_id=row["agent_id"] if row["status"] == "assigned" else None,
+        answered=False,
+        due_at=row["due_s"],
+        paged_at=row["paged_s"],
+        excluded_agents=frozenset(row["excluded_agents"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An on-call page decided by a routing pass (sent after COMMIT)."""
+
+    conversation_id: str
+    user_id: str
+    reason: str  # nobody_online | unanswered
+    agent_id: str | None  # who holds the chat now, if anyone
+    missed_by: str | None  # the holder who let its deadline pass, or left it
+    since: datetime  # when the chat became urgent
+    waiting_s: float
+    topic: str
 
 
 def queued_chat(row: asyncpg.Record) -> routing.QueuedChat:
@@ -69,13 +123,19 @@ def queued_chat(row: asyncpg.Record) -> routing.QueuedChat:
 
 
 class RouteResult:
-    __slots__ = ("assigned", "positions", "queue", "agents")
+    __slots__ = ("assigned", "positions", "queue", "agents", "moved", "pages", "notices", "urgent")
 
     def __init__(self):
         self.assigned: list[asyncpg.Record] = []
         self.positions: list[tuple[asyncpg.Record, int, int]] = []  # conv, position, eta
         self.queue: list[routing.QueuedChat] = []
         self.agents: list[routing.AgentLoad] = []
+        # urgent ladder: (chat, the holder it left) for chats it moved or put back
+        self.moved: list[tuple[asyncpg.Record, str]] = []
+        self.pages: list[Page] = []
+        self.notices: list[tuple[asyncpg.Record, str]] = []  # (chat, notice) newly true
+        # queued urgent chat -> (notice, seconds to its next step) for `chat.queued`
+        self.urgent: dict[str, tuple[str, int]] = {}
 
 
 async def lock_routing(db: asyncpg.Connection) -> None:
@@ -84,13 +144,20 @@ async def lock_routing(db: asyncpg.Connection) -> None:
     await db.execute("select pg_advisory_xact_lock($1)", ROUTING_LOCK)
 
 
-async def route_once(pool: asyncpg.Pool, handle_time_s: float) -> RouteResult:
+async def route_once(
+    pool: asyncpg.Pool, handle_time_s: float, policy: urgent.UrgentPolicy | None = None
+) -> RouteResult:
+    policy = policy or urgent.UrgentPolicy()
     result = RouteResult()
     async with pool.acquire() as db, db.transaction():
         await lock_routing(db)
         agents = await load_agents(db)
-        queue = routing.relax_exclusions(await load_queue(db), agents)
-        decisions = routing.plan(queue, agents) if queue else []
+        agents = await _urgent_pass(db, agents, policy, result)
+        # urgent chats are the ladder's alone; the router sees the loads it left
+        queue = await load_queue(db)
+        still_urgent = [q for q in queue if q.priority == "urgent"]
+        normal = routing.relax_exclusions([q for q in queue if q.priority != "urgent"], agents)
+        decisions = routing.plan(normal, agents) if normal else []
         chosen = {a.conversation_id for a in decisions}
         for a in decisions:
             row = await db.fetchrow(
@@ -108,7 +175,7 @@ async def route_once(pool: asyncpg.Pool, handle_time_s: float) -> RouteResult:
                 max(0.0, (row["assigned_at"] - row["enqueued_at"]).total_seconds())
             )
             result.assigned.append(row)
-        waiting = [q for q in queue if q.conversation_id not in chosen]
+        waiting = [q for q in normal if q.conversation_id not in chosen] + still_urgent
         positions = routing.queue_positions(waiting, by_topic=True)
         loads = _after(agents, decisions)
         changed = await db.fetch(
@@ -119,9 +186,17 @@ async def route_once(pool: asyncpg.Pool, handle_time_s: float) -> RouteResult:
             list(positions.values()),
         )
         by_id = {q.conversation_id: q for q in waiting}
+        told = {row["id"] for row in changed}
+        # an urgent chat whose notice changed is told again, its position unchanged or not
+        changed = list(changed) + [
+            row for row, _ in result.notices if row["id"] in positions and row["id"] not in told
+        ]
         for row in changed:
             pos = positions[row["id"]]
-            eta = routing.estimate_wait_s(pos, loads, by_id[row["id"]].topic, handle_time_s)
+            if row["id"] in result.urgent:
+                eta = result.urgent[row["id"]][1]
+            else:
+                eta = routing.estimate_wait_s(pos, loads, by_id[row["id"]].topic, handle_time_s)
             result.positions.append((row, pos, eta))
         result.queue = waiting
         result.agents = loads
@@ -133,23 +208,106 @@ async def route_once(pool: asyncpg.Pool, handle_time_s: float) -> RouteResult:
     return result
 
 
+async def _urgent_pass(
+    db: asyncpg.Connection,
+    agents: list[routing.AgentLoad],
+    policy: urgent.UrgentPolicy,
+    result: RouteResult,
+) -> list[routing.AgentLoad]:
+    """Walk the urgent ladder over the urgent chats still waiting; apply its steps, and
+    return the agents with the loads it left."""
+    rows = {r["id"]: r for r in await load_urgent(db)}
+    if not rows:
+        return agents
+    now = await db.fetchval("select extract(epoch from now())::float8")
+    steps = urgent.plan([urgent_chat(r) for r in rows.values()], agents, now, policy)
+    delta: dict[str, int] = {}
+    for step in steps:
+        before = rows[step.conversation_id]
+        row = await _apply_step(db, before, step)
+        if step.moved_from is not None:
+            delta[step.moved_from] = delta.get(step.moved_from, 0) - 1
+            result.moved.append((row, step.moved_from))
+        if step.given:
+            delta[step.agent_id] = delta.get(step.agent_id, 0) + 1
+            result.assigned.append(row)
+            if before["status"] == "queued":
+                metrics.QUEUE_WAIT.observe(max(0.0, now - before["enqueued_at"].timestamp()))
+        if step.page:
+            held = before["agent_id"] if before["status"] == "assigned" else None
+            result.pages.append(
+                Page(
+                    conversation_id=row["id"],
+                    user_id=row["user_id"],
+                    reason=step.reason or "unanswered",
+                    agent_id=row["agent_id"],
+                    missed_by=held,
+                    since=row["urgent_since"] or row["enqueued_at"],
+                    waiting_s=max(0.0, now - before["since_s"]),
+                    topic=row["topic"],
+                )
+            )
+        if before["urgent_notice"] != step.notice:
+            result.notices.append((row, step.notice))
+        if row["status"] == "queued":
+            result.urgent[row["id"]] = (step.notice, max(0, round(step.due_at - now)))
+    return [replace(a, active=a.active + delta.get(a.agent_id, 0)) for a in agents]
+
+
+async def _apply_step(
+    db: asyncpg.Connection, conv: asyncpg.Record, step: urgent.Step
+) -> asyncpg.Record:
+    """Store what the ladder decided for one chat; the updated row."""
+    if (
+        not step.given
+        and step.moved_from is None
+        and not step.page
+        and conv["urgent_notice"] == step.notice
+        and conv["due_s"] is not None
+        and abs(conv["due_s"] - step.due_at) < 1e-3
+    ):
+        return conv  # a chat that waits as it did: nothing to write
+    if step.given:
+        row = await db.fetchrow(
+            "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
+            " last_activity_at = now(), queue_position = null,"
+            " previous_agent_id = coalesce($3, previous_agent_id),"
+            " excluded_agents = case when $3::text is null or $3 = any(excluded_agents)"
+            "  then excluded_agents else array_append(excluded_agents, $3) end,"
+            " urgent_due_at = to_timestamp($4), urgent_notice = $5,"
+            " urgent_paged_at = case when $6 then now() else urgent_paged_at end"
+            " where id = $1 returning *",
+            conv["id"], step.agent_id, step.moved_from, step.due_at, step.notice, step.page,
+        )  # fmt: skip
+        await conv_store.record_agent(db, conv["id"], step.agent_id)
+        await db.execute("update agents set idle_since = now() where id = $1", step.agent_id)
+        return row
+    if step.moved_from is not None:  # its holder left and nobody can take it: the queue
+        return await db.fetchrow(
+            "update conversations set status = 'queued', agent_id = null, queue_position = null,"
+            " previous_agent_id = $2,"
+            " excluded_agents = case when $2 = any(excluded_agents) then excluded_agents"
+            "  else array_append(excluded_agents, $2) end,"
+            " urgent_due_at = to_timestamp($3), urgent_notice = $4,"
+            " urgent_paged_at = case when $5 then now() else urgent_paged_at end"
+            " where id = $1 returning *",
+            conv["id"], step.moved_from, step.due_at, step.notice, step.page,
+        )  # fmt: skip
+    return await db.fetchrow(
+        "update conversations set urgent_due_at = to_timestamp($2), urgent_notice = $3,"
+        " urgent_paged_at = case when $4 then now() else urgent_paged_at end"
+        " where id = $1 returning *",
+        conv["id"], step.due_at, step.notice, step.page,
+    )  # fmt: skip
+
+
 def _after(
     agents: list[routing.AgentLoad], decisions: list[routing.Assignment]
 ) -> list[routing.AgentLoad]:
     extra: dict[str, int] = {}
     for a in decisions:
         extra[a.agent_id] = extra.get(a.agent_id, 0) + 1
-    return [
-        routing.AgentLoad(
-            a.agent_id,
-            a.skills,
-            a.capacity,
-            a.active + extra.get(a.agent_id, 0),
-            a.online,
-            a.idle_since,
-        )
-        for a in agents
-    ]
+    return [replace(a, active=a.active + extra.get(a.agent_id, 0)) for a in agents]
 
 
 async def queue_snapshot(db: asyncpg.Connection) -> list[dict]:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 USER = frozenset({"user"})
 STAFF = frozenset({"agent", "supervisor"})
+SUPERVISOR = frozenset({"supervisor"})
 ANY = USER | STAFF
 
 
@@ -123,6 +124,22 @@ async def chat_resolve(hub: Hub, conn: Connection, f: p.ChatResolve) -> None:
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
 
 
+async def chat_take(hub: Hub, conn: Connection, f: p.ChatTake) -> None:
+    conv, left = await hub.chat.take(conn.claims, f.conversation_id)
+    details = {"priority": conv["priority"], "from_agent": left}
+    await hub.audit.record(entry_by(conn.claims, "chat.take", conversation_id=f.conversation_id,
+                                    subject_user_id=conv["user_id"], details=details))  # fmt: skip
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, agent_id=conv["agent_id"]))
+
+
+async def chat_assign(hub: Hub, conn: Connection, f: p.ChatAssign) -> None:
+    conv = await hub.chat.assign(conn.claims, f.conversation_id, f.agent_id)
+    details = {"agent_id": f.agent_id, "priority": conv["priority"]}
+    await hub.audit.record(entry_by(conn.claims, "chat.assign", conversation_id=f.conversation_id,
+                                    subject_user_id=conv["user_id"], details=details))  # fmt: skip
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, agent_id=conv["agent_id"]))
+
+
 async def verify_request(hub: Hub, conn: Connection, f: p.VerifyRequest) -> None:
     challenge = await hub.verification.request(conn.claims, f.conversation_id)
     fields = {k: v for k, v in challenge.items() if k != "type"}
@@ -171,6 +188,8 @@ TABLE = {
     "chat.note": (chat_note, STAFF),
     "chat.transfer": (chat_transfer, STAFF),
     "chat.resolve": (chat_resolve, STAFF),
+    "chat.take": (chat_take, STAFF),
+    "chat.assign": (chat_assign, SUPERVISOR),
     "queue.get": (queue_get, STAFF),
     "verify.request": (verify_request, STAFF),
     "verify.submit": (verify_submit, USER),

@@ -139,6 +139,20 @@ class ChatResolve(ConversationFrame):
     tags: Annotated[list[Tag], Field(max_length=10)] = []
 
 
+class ChatTake(ConversationFrame):
+    """Extension: staff take a queued chat (or an urgent one left unanswered past its
+    deadline) themselves; hub.rules.urgent.take_refusal."""
+
+    type: Literal["chat.take"]
+
+
+class ChatAssign(ConversationFrame):
+    """Extension: a supervisor gives a queued chat to an agent who is online with room."""
+
+    type: Literal["chat.assign"]
+    agent_id: Id
+
+
 class VerifyRequest(ConversationFrame):
     type: Literal["verify.request"]
 
@@ -186,6 +200,8 @@ ClientFrame = Annotated[
     | ChatNote
     | ChatTransfer
     | ChatResolve
+    | ChatTake
+    | ChatAssign
     | VerifyRequest
     | VerifySubmit
     | QueueWatch

@@ -63,7 +63,8 @@ export function onQueued(f) {
     c.status = "queued"; // back in the queue (an agent timed out or went away)
     c.agent = null;
   }
-  c.queue = { position: f.position, eta_s: f.eta_s };
+  // an urgent chat says where it stands (`notice`) instead of a place in line
+  c.queue = { position: f.position, eta_s: f.eta_s, notice: f.notice, staffed: f.staffed, urgent: f.priority === "urgent" };
   if (isCurrent(f)) renderChatChrome();
 }
 

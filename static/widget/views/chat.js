@@ -80,6 +80,16 @@ function renderQueueCard(c) {
   const q = c.queue;
   let line1 = t("queue_waiting");
   let line2 = "";
+  if (q && q.notice) {
+    // an urgent security chat: the truth (who is on it, or that nobody is online yet),
+    // never "you are next" or a waiting time
+    mount(
+      card,
+      h("div", { class: ["queue-spinner", "urgent"], attrs: { "aria-hidden": "true" } }),
+      h("div", {}, h("div", { class: ["queue-line", "queue-urgent"], id: "queue-line", text: q.notice })),
+    );
+    return;
+  }
   if (q && q.position) {
     line1 = q.position <= 1 ? t("queue_next") : t("queue_pos", { n: q.position - 1 });
     const min = Math.ceil((q.eta_s || 0) / 60);
