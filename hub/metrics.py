@@ -84,3 +84,11 @@ EVENTS_REJECTED = Counter(
     "payments.events messages dropped: not signed with the events key, or not in the signed form",
     ["reason"],
 )
+ATTACHMENTS_STORED = Counter(
+    "supporthub_attachments_stored_total", "Files uploaded and stored", ["kind"]
+)
+ATTACHMENTS_REFUSED = Counter(
+    "supporthub_attachments_refused_total",
+    "Uploads refused: too_large, type (by content), image (damaged or a pixel bomb), scan",
+    ["reason"],
+)

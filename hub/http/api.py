@@ -98,6 +98,17 @@ class Sender(BaseModel):
     name: str
 
 
+class MessageAttachment(BaseModel):
+    attachment_id: str
+    content_type: str
+    size: int
+    name: str
+    url: str = Field(description="Signed, short-lived; relative to the hub.")
+    thumbnail_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
 class MessageOut(BaseModel):
     type: Literal["message"]
     conversation_id: str
@@ -107,6 +118,7 @@ class MessageOut(BaseModel):
     sender: Sender
     text: str
     ts: str
+    attachments: list[MessageAttachment] | None = None
 
 
 class NoteOut(BaseModel):
@@ -331,7 +343,8 @@ async def get_conversation(request: Request) -> JSONResponse:
         past_agents = await conv_store.agent_ids(db, cid) if conv is not None else []
         access.ensure(access.may_read(claims.role, claims.sub, conv, past_agents))
         body = await conv_store.detail(db, conv)
-        body["messages"] = await conv_store.messages_after(db, cid, 0, 10_000)
+        messages = await conv_store.messages_after(db, cid, 0, 10_000)
+        body["messages"] = hub.chat.links.frames(messages)
         if claims.is_staff:  # private notes never reach a user
             body["notes"] = await notes.listing(db, cid)
     return JSONResponse(body)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.rules import access, routing
@@ -67,6 +68,8 @@ class BotSeat(Protocol):
 
     async def on_user_message(self, cid: str, text: str) -> None: ...
 
+    async def on_user_files(self, cid: str) -> None: ...
+
 
 class Chat:
     def __init__(
@@ -76,12 +79,14 @@ class Chat:
         languages: Languages,
         tasks: Background,
         settings: Settings,
+        links: AttachmentLinks,
     ) -> None:
         self.store = store
         self.delivery = delivery
         self.languages = languages
         self.tasks = tasks
         self.settings = settings
+        self.links = links  # signs the links of attachments in the frames it sends
         self.bot: BotSeat | None = None
         self._route_lock = asyncio.Lock()
         self._route_again = False
@@ -110,18 +115,24 @@ class Chat:
         name: str,
         text: str,
         client_msg_id: str | None = None,
+        attachments: tuple[str, ...] = (),
     ) -> StoredMessage:
-        """Store a message, then push it to both sides."""
-        op = MessageWrite(conv["id"], role, sender_id, name, text, client_msg_id)
+        """Store a message (with the files it carries, in the same write), then push it
+        to both sides."""
+        op = MessageWrite(conv["id"], role, sender_id, name, text, client_msg_id, attachments)
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
             raise msg
         if not msg.duplicate:
             await self.delivery.to_conversation(
-                {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
+                {"user_id": msg.user_id, "agent_id": msg.agent_id}, self.frame(msg)
             )
         self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
         return msg
+
+    def frame(self, msg: StoredMessage) -> dict:
+        """The `message` frame of a stored message, its attachments' links signed now."""
+        return self.links.frame(msg.frame())
 
     async def system_message(self, conv, key: str, **fields) -> None:
         await self.post(conv, "system", *SYSTEM, system_text(key, conv["lang"], **fields))
@@ -235,13 +246,32 @@ class Chat:
 
     # --- both sides --------------------------------------------------------------------
 
-    async def send(self, claims: Claims, cid: str, client_msg_id: str, text: str) -> StoredMessage:
+    async def send(
+        self,
+        claims: Claims,
+        cid: str,
+        client_msg_id: str,
+        text: str,
+        attachments: tuple[str, ...] = (),
+    ) -> StoredMessage:
+        """A message from the user or the agent: text, files (uploaded to this chat by the
+        sender, POST /api/attachments), or both."""
+        if not text and not attachments:
+            raise Invalid("a message needs text or attachments")
+        if len(attachments) > self.settings.attachment_max_per_message:
+            limit = self.settings.attachment_max_per_message
+            raise Invalid(f"at most {limit} attachments per message")
         role = "user" if claims.role == "user" else "agent"
         conv = {"id": cid, "lang": "zh"}
-        msg = await self.post(conv, role, claims.sub, claims.display_name, text, client_msg_id)
+        msg = await self.post(
+            conv, role, claims.sub, claims.display_name, text, client_msg_id, attachments
+        )
         if role == "user" and not msg.duplicate and msg.conversation_status == "bot":
             if self.bot is not None:
-                self.tasks.spawn(self.bot.on_user_message(cid, text), "bot-reply")
+                if text:
+                    self.tasks.spawn(self.bot.on_user_message(cid, text), "bot-reply")
+                else:  # only files: the bot cannot read them, a person can
+                    self.tasks.spawn(self.bot.on_user_files(cid), "bot-files")
         return msg
 
     async def typing(self, claims: Claims, cid: str, state: bool) -> None:
@@ -409,7 +439,9 @@ class Chat:
         async with self.store.acquire() as db:
             agent = await agent_store.brief(db, conv["agent_id"])
             user = await user_store.brief(db, conv["user_id"])
-            history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            history = self.links.frames(
+                await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            )
             conv_notes = await notes.listing(db, conv["id"])
         await self.delivery.to_user(conv["user_id"], {
             "type": "chat.assigned", "conversation_id": conv["id"],
@@ -434,7 +466,9 @@ class Chat:
         known = (resume.conversations or {}) if resume is not None else {}
         for conv in await conv_store.assigned_to(db, conn.claims.sub):
             user = await user_store.brief(db, conv["user_id"])
-            history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            history = self.links.frames(
+                await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            )
             conv_notes = await notes.listing(db, conv["id"])
             frame = assigned_frame(conv, user, history, conv_notes)
             frame["resumed"] = True
