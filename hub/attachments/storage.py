@@ -83,11 +83,11 @@ class DiskStore:
     async def open(self, key: str) -> Blob | None:
         path = self._path(key)
         try:
-            handle = await asyncio.to_thread(open, path, "rb")
+            size = (await asyncio.to_thread(os.stat, path)).st_size
         except FileNotFoundError:
             return None
-        size = os.fstat(handle.fileno()).st_size
-        return Blob(size, _file_chunks(handle))
+        # opened once read (a HEAD request never reads); files are never changed in place
+        return Blob(size, _file_chunks(path))
 
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -111,7 +111,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
             os.unlink(temporary)
 
 
-async def _file_chunks(handle) -> AsyncIterator[bytes]:
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    handle = await asyncio.to_thread(open, path, "rb")
     try:
         while chunk := await asyncio.to_thread(handle.read, CHUNK):
             yield chunk
@@ -187,9 +188,8 @@ class S3Store:
 
 async def _s3_chunks(body) -> AsyncIterator[bytes]:
     try:
-        async with body as stream:
-            while chunk := await stream.read(CHUNK):
-                yield chunk
+        async for chunk in body.iter_chunks(CHUNK):
+            yield chunk
     finally:
         body.close()
 
