@@ -409,6 +409,22 @@ async def test_an_agent_sends_a_file_to_the_user(hub, db):
     await close_all(agent, user)
 
 
+async def test_files_alone_in_a_bot_chat_get_a_pointer_to_a_person(hub, db):
+    user = await hub.client(f"u-{uuid.uuid4().hex[:8]}")
+    cid = (await user.request({"type": "chat.open", "topic": "payment"}))["conversation_id"]
+    await user.expect(lambda f: f.get("type") == "message" and f["sender"]["role"] == "bot")
+    aid = (await upload(hub, user_token(hub, user), cid, png())).json()["attachment_id"]
+    ack = await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "p",
+                              "attachments": [aid]})  # fmt: skip
+    reply = await user.expect(
+        lambda f: (
+            f.get("type") == "message" and f["seq"] > ack["seq"] and f["sender"]["role"] == "bot"
+        )
+    )
+    assert "转人工" in reply["text"]
+    await user.close()
+
+
 async def test_the_scan_hook_runs_before_anything_is_kept(services, db):
     class Refuse:
         seen: list = []

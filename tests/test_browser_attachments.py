@@ -44,6 +44,17 @@ PASTE = """(b64) => {
   input.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true }));
 }"""
 
+DROP = """(b64) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const file = new File([bytes], "账单.pdf", { type: "application/pdf" });
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  const zone = document.getElementById("view-chat");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }
+}"""
+
 LOADED = "img => img.complete && img.naturalWidth > 0"
 
 
@@ -117,6 +128,33 @@ async def test_a_pasted_screenshot_reaches_the_console_and_downloads_as_stored(
     async with agent.expect_download() as info:
         await agent.click("#transcript .msg.user .att-download")
     assert Path(await (await info.value).path()).read_bytes() == got
+
+    # --- a PDF dropped on the chat: the first upload fails (network), a retry sends it
+    failures = []
+
+    async def fail_once(route):
+        if not failures:
+            failures.append(route.request.url)
+            await route.abort()
+        else:
+            await route.continue_()
+
+    await user.route("**/api/attachments", fail_once)
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    await user.evaluate(DROP, base64.b64encode(pdf).decode())
+    retry = user.locator("#attach-tray .tray-item[data-status=failed] .tray-retry")
+    await retry.wait_for()
+    assert await user.locator("#btn-send").is_disabled()
+    await retry.click()
+    await user.locator("#attach-tray .tray-item[data-status=done]").wait_for()
+    await user.click("#btn-send")
+    chip = agent.locator("#transcript .msg.user .att-file", has_text="账单.pdf")
+    await chip.wait_for()
+    assert failures and "账单.pdf" in await chip.inner_text()
+    async with agent.expect_download() as info:
+        await chip.click()
+    assert Path(await (await info.value).path()).read_bytes() == pdf
+    await user.unroute("**/api/attachments")
 
     for problems in (agent_problems, user_problems):
         problems.assert_clean(allow=EXPECTED_NOISE)
