@@ -34,6 +34,8 @@ export const TEXT = {
   send: { zh: "发送", en: "Send" },
   attach: { zh: "文件", en: "File" },
   download: { zh: "下载", en: "Download" },
+  preview_image: { zh: "[图片]", en: "[Picture]" },
+  preview_file: { zh: "[文件]", en: "[File]" },
   uploading: { zh: "上传中 {p}%", en: "Uploading {p}%" },
   upload_failed: { zh: "上传失败：{msg}", en: "Upload failed: {msg}" },
   too_large: { zh: "{name} 太大（最大 10 MB）", en: "{name} is too large (10 MB at most)" },

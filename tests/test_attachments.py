@@ -104,6 +104,8 @@ async def test_a_png_is_stored_re_encoded_and_served_to_the_uploader(hub, db):
     async with hub.http() as http:  # the signed link alone, as an <img src> asks
         got = await http.get(body["url"])
         thumb = await http.get(body["thumbnail_url"])
+        head = await http.head(body["url"])
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(kept))
     assert got.status_code == 200 and got.content == kept
     assert got.headers["content-type"] == "image/png"
     assert got.headers["x-content-type-options"] == "nosniff"
