@@ -448,6 +448,36 @@ async def test_the_scan_hook_runs_before_anything_is_kept(services, db):
         await server.stop()
 
 
+async def test_a_file_store_that_fails_is_503_and_keeps_nothing(services, db):
+    class Broken:
+        async def put(self, key, data, content_type):
+            raise ConnectionError("the bucket is down")
+
+        async def open(self, key):
+            raise ConnectionError("the bucket is down")
+
+        async def delete(self, key):
+            raise ConnectionError("the bucket is down")
+
+    server = await start_hub(services)
+    try:
+        agent, user, cid = await assigned_chat(server, db, "broken-agent")
+        working = server.hub.attachments.files
+        server.hub.attachments.files = Broken()
+        resp = await upload(server, user_token(server, user), cid, png())
+        assert resp.status_code == 503 and resp.headers["retry-after"]
+        assert await db.fetchval("select count(*) from attachments") == 0
+        server.hub.attachments.files = working
+        aid = (await upload(server, user_token(server, user), cid, png())).json()
+        server.hub.attachments.files = Broken()
+        async with server.http() as http:
+            assert (await http.get(aid["url"])).status_code == 503
+        server.hub.attachments.files = working
+        await close_all(agent, user)
+    finally:
+        await server.stop()
+
+
 async def test_the_endpoints_are_in_the_openapi_document(hub):
     async with hub.http() as http:
         doc = (await http.get("/openapi.json")).json()

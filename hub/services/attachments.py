@@ -21,7 +21,7 @@ from hub.store import attachments as attachment_store
 from hub.store import conversations as conv_store
 from hub.store.ids import new_id
 from supporthub_core.auth import Claims
-from supporthub_core.errors import Invalid, NotFound, Unsupported
+from supporthub_core.errors import Invalid, NotFound, Unavailable, Unsupported
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,14 @@ class Attachments:
             metrics.ATTACHMENTS_REFUSED.labels("scan").inc()
             raise Invalid(f"the file was refused: {verdict.reason or 'it did not pass the scan'}")
         attachment_id = new_id()
-        await self.files.put(attachment_id, data, kind.content_type)
-        if thumbnail is not None:
-            await self.files.put(_thumb_key(attachment_id), thumbnail, THUMBNAIL_TYPE)
-        try:
+        try:  # files first, the row last: a file is visible only once all of it is there
+            try:
+                await self.files.put(attachment_id, data, kind.content_type)
+                if thumbnail is not None:
+                    await self.files.put(_thumb_key(attachment_id), thumbnail, THUMBNAIL_TYPE)
+            except Exception as exc:
+                log.warning("could not store attachment %s: %r", attachment_id, exc)
+                raise Unavailable("the file store is unavailable, try again") from None
             async with self.store.acquire() as db:
                 row = await attachment_store.insert(
                     db,
@@ -177,7 +181,11 @@ class Attachments:
         if thumbnail and row["thumbnail_size"] is None:
             raise _gone()
         key = _thumb_key(attachment_id) if thumbnail else attachment_id
-        blob = await self.files.open(key)
+        try:
+            blob = await self.files.open(key)
+        except Exception as exc:
+            log.warning("could not read attachment file %s: %r", key, exc)
+            raise Unavailable("the file store is unavailable, try again") from None
         if blob is None:
             log.warning("attachment %s has a row but no file %s", attachment_id, key)
             raise _gone()
