@@ -7,6 +7,7 @@
 // Views and handlers import each other's functions (a few import cycles): that is safe
 // because no module calls into another while it loads, only later, from events and frames.
 
+import { configureAttachments, isLightboxOpen } from "/static/shared/attachments.js";
 import { $, duration } from "/static/shared/dom.js";
 import { select } from "./chats.js";
 import { connect, disconnect } from "./connection.js";
@@ -14,7 +15,7 @@ import { cannedDialog } from "./dialogs/canned.js";
 import { isDialogOpen } from "./dialogs/dialog.js";
 import { customer, supervisor } from "./panels.js";
 import { unlock } from "./sound.js";
-import { S, clearSession, selectedChat, t, toggleLang } from "./state.js";
+import { S, clearSession, selectedChat, t, toggleLang, token } from "./state.js";
 import { orderedChats, renderChatList } from "./views/chat-list.js";
 import { setMode, wireComposer } from "./views/composer.js";
 import { renderConversation, wireConversation } from "./views/conversation.js";
@@ -64,7 +65,7 @@ function applyLang() {
 
 /** Ctrl/⌘-K canned answers, Alt-↑/↓ previous/next chat, Alt-N reply/note. */
 function onShortcut(ev) {
-  if ($("app-view").hidden || isDialogOpen()) return;
+  if ($("app-view").hidden || isDialogOpen() || isLightboxOpen()) return;
   if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "k") {
     ev.preventDefault();
     cannedDialog();
@@ -125,6 +126,7 @@ function wire() {
 }
 
 setInterval(tickClocks, 1000);
+configureAttachments({ token, lang: () => S.lang });
 wire();
 applyLang();
 if (S.session?.token) startSession();

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.composition import Hub
+from hub.http import attachments as attachments_http
 from hub.http import push as push_http
 from hub.push.config import PushConfig
 from hub.services import broadcasts
@@ -21,7 +22,7 @@ from hub.services.sms import sms_sender_for
 from hub.services.verification import passed_verification
 from hub.ws import frame_log, handlers
 from hub.ws.endpoint import WebSocketEndpoint
-from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
+from supporthub_core.http import BODY_LIMITS, ERROR_HANDLERS, edge_middleware, metrics_endpoint
 from supporthub_core.openapi import Operation, docs_routes, routes_for
 from supporthub_core.settings import Settings
 
@@ -96,7 +97,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=ERROR_HANDLERS,
         middleware=edge_middleware(
-            access_log=dev if settings.access_log is None else settings.access_log
+            body_limits(settings),
+            access_log=dev if settings.access_log is None else settings.access_log,
         ),
     )
     app.state.hub = hub
@@ -104,6 +106,13 @@ def create_app(
     app.state.settings = settings
     app.state.dev = dev
     return HubApp(app, WebSocketEndpoint(hub, handlers.TABLE))
+
+
+def body_limits(settings: Settings) -> dict[str, int]:
+    """Request body caps by path: uploads take a file (`attachment_max_bytes`) and the
+    multipart around it; everything else the default (RequestGuard)."""
+    upload = settings.attachment_max_bytes + attachments_http.MULTIPART_OVERHEAD
+    return {**BODY_LIMITS, "/api/attachments": upload}
 
 
 class HubApp:
@@ -129,9 +138,10 @@ class HubApp:
 
 def _operations(*, dev: bool, with_payments: bool) -> list[Operation]:
     """The REST operations this process serves: its routes and its /openapi.json."""
-    from hub.http import api, push
+    from hub.http import api, attachments, push
 
     operations = list(api.api.operations) + list(push.api.operations)
+    operations += attachments.api.operations
     try:
         from hub.helpbot.routes import api as help_api
 

@@ -9,8 +9,12 @@ what it uses — no part looks another up by name.
            ├─ Sweeper
            ├─ Verification ── (SmsSender) step-up codes
            ├─ Audit
+           ├─ Attachments ── AttachmentStore (disk or S3), Scanner, AttachmentLinks
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
+
+AttachmentLinks signs the file links in every `message` frame: Chat (live and history),
+Sessions (replay) and the REST conversation detail all get the same one.
 
 Chat and Notifier tell PushOut what they stored (`push_out`, seated after they are built).
 """
@@ -20,6 +24,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from hub.attachments.links import AttachmentLinks
+from hub.attachments.scan import Scanner
+from hub.attachments.storage import AttachmentStore, store_for
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
@@ -27,6 +34,7 @@ from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
 from hub.push.sender import PushSender
+from hub.services.attachments import Attachments
 from hub.services.audit import Audit
 from hub.services.bot import Bot
 from hub.services.chat import Chat
@@ -66,6 +74,8 @@ class Hub:
     audit: Audit
     push_out: PushOut
     pager: Pager
+    links: AttachmentLinks
+    attachments: Attachments
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -80,6 +90,8 @@ class Hub:
         sms: SmsSender | None = None,
         push: PushConfig | None = None,
         pager: Pager | None = None,
+        files: AttachmentStore | None = None,
+        scanner: Scanner | None = None,
     ) -> Hub:
         tasks = Background()
         store = Store(
@@ -96,7 +108,8 @@ class Hub:
         languages = Languages(store)
         audit = Audit(store)
         pager = pager or pager_for(settings, secret)
-        chat = Chat(store, delivery, languages, tasks, settings, pager, audit)
+        links = AttachmentLinks(secret, settings.attachment_url_ttl_s)
+        chat = Chat(store, delivery, languages, tasks, settings, links, pager, audit)
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
         chat.presence = BusPresence(node.bus)
@@ -104,16 +117,17 @@ class Hub:
             store, delivery, node, languages, _Reactions(chat, bot), tasks, events_key
         )
         outbox = OutboxPoller(store, notifier.handle, settings, secret)
-        sessions = Sessions(store, node, chat, languages, outbox.catch_up)
+        sessions = Sessions(store, node, chat, languages, outbox.catch_up, links)
         sweeper = Sweeper(store, chat, settings)
         sms = sms or UnconfiguredSmsSender()
         verification = Verification(store, delivery, languages, sms, settings, secret)
+        attachments = Attachments(store, files or store_for(settings), links, settings, scanner)
         push_out = _push_out(settings, push or PushConfig(), store, node, languages, tasks)
         chat.push_out = push_out  # type: ignore[attr-defined]
         notifier.push_out = push_out  # type: ignore[attr-defined]
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
-                   push_out, pager)  # fmt: skip
+                   push_out, pager, links, attachments)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -126,11 +140,13 @@ class Hub:
         self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)
         await self.push_out.start()
+        await self.attachments.start()
 
     async def stop(self) -> None:
         await self.node.drain()
         await self.tasks.stop()
         await self.push_out.close()  # pushes still queued are dropped: the app replays on open
+        await self.attachments.close()
         await self.store.writer.close()  # finishes writes in flight
         await self.node.stop()
         await self.sessions.stop()

@@ -99,3 +99,11 @@ POSITION_REPAIRS = Counter(
     "supporthub_position_repairs_total",
     "Connections found behind the store by the periodic position check and caught up",
 )
+ATTACHMENTS_STORED = Counter(
+    "supporthub_attachments_stored_total", "Files uploaded and stored", ["kind"]
+)
+ATTACHMENTS_REFUSED = Counter(
+    "supporthub_attachments_refused_total",
+    "Uploads refused: too_large, type (by content), image (damaged or a pixel bomb), scan",
+    ["reason"],
+)

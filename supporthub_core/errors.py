@@ -86,6 +86,12 @@ class TooLarge(HubError):
     code, status = "invalid", 413
 
 
+class Unsupported(HubError):
+    """A body (an upload) whose content is of a type the endpoint does not take."""
+
+    code, status = "invalid", 415
+
+
 class Unavailable(HubError):
     """The store or the bus is down: nothing was done, retry later."""
 

@@ -44,6 +44,7 @@ ERROR_STATUSES = {
     404: "No such resource (or not yours to see).",
     409: "The state does not allow it.",
     413: "Request body over the limit; refused without being read.",
+    415: "The body's content is not of a type this endpoint takes (judged by the content).",
     422: "A field or query parameter does not validate; the message names it.",
     429: "Too many attempts; try again later.",
     503: "PostgreSQL or Redis is unavailable: nothing was done; retry after Retry-After seconds.",
@@ -88,6 +89,8 @@ class Operation:
     errors: tuple[int, ...] = ()
     auth: bool = True  # a bearer token is required
     store: bool = True  # needs PostgreSQL (so 503 when it is down)
+    body_media: str = "application/json"  # or multipart/form-data (bytes fields are files)
+    media: tuple[str, ...] = ()  # a file response (its content types) instead of `response`
 
     @property
     def statuses(self) -> list[int]:
@@ -197,7 +200,7 @@ def document(operations: Iterable[Operation], *, title: str, version: str = "1")
         if op.body is not None:
             item["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": schema_of(op.body, "validation")}},
+                "content": {op.body_media: {"schema": schema_of(op.body, "validation")}},
             }
         responses: dict[str, Any] = {}
         ok: dict[str, Any] = {"description": op.summary}
@@ -205,6 +208,9 @@ def document(operations: Iterable[Operation], *, title: str, version: str = "1")
             ok["content"] = {
                 "application/json": {"schema": schema_of(op.response, "serialization")}
             }
+        elif op.media:
+            binary = {"type": "string", "format": "binary"}
+            ok["content"] = {media: {"schema": binary} for media in op.media}
         responses[str(op.status)] = ok
         error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
         for status in op.statuses[1:]:

@@ -102,6 +102,27 @@ class Settings(BaseSettings):
     sms_webhook_url: str | None = None  # unset: codes are only logged as undeliverable
     sms_webhook_key: str | None = None  # signs webhook bodies; default: HUB_SECRET
 
+    # attachments (POST /api/attachments): what is accepted, where it is kept, its links
+    attachment_max_bytes: int = 10 * 1024 * 1024  # one file; larger uploads get 413 unread
+    attachment_max_pixels: int = 40_000_000  # width x height (x frames): larger images 422
+    attachment_max_per_message: int = 10
+    attachment_thumbnail_px: int = 320  # longest side of a thumbnail
+    attachment_url_ttl_s: int = 900  # how long a signed download link works
+    attachment_dir: Path | None = None  # files on disk; unset: HUB_DATA_DIR/attachments
+    attachment_workers: int = 2  # images decoded and re-encoded at once (CPU)
+    # S3-compatible storage instead of the disk when a bucket is set
+    attachment_s3_bucket: str | None = None
+    attachment_s3_endpoint_url: str | None = None  # unset: AWS itself
+    attachment_s3_region: str | None = None
+    attachment_s3_access_key: str | None = None  # unset: the usual AWS credential chain
+    attachment_s3_secret_key: str | None = None
+    attachment_s3_prefix: str = "attachments/"
+
+    @property
+    def attachments_path(self) -> Path:
+        """Where attachment files live on disk (when no S3 bucket is set)."""
+        return self.attachment_dir or Path(self.data_dir) / "attachments"
+
     def resolved_events_key(self, secret: str) -> str:
         """The HMAC key of `payments.events`: `HUB_EVENTS_KEY`, or the resolved secret
         (hub.runtime) when unset. Payments and every hub node must arrive at one value."""

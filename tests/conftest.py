@@ -128,6 +128,8 @@ async def start_hub(services: Services, **overrides) -> HubServer:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     overrides.setdefault("port", port)
+    # files of every hub of a test share one directory, as nodes of one deployment must
+    overrides.setdefault("attachment_dir", services.root / "attachments")
     settings = make_settings(**overrides)
     app = create_app(
         settings, dsn=services.dsn, redis_url=services.redis_url, secret=SECRET,
@@ -157,6 +159,7 @@ class IsolatedServices:
 
     dsn: str
     redis: EmbeddedRedis
+    root: Path
 
     @property
     def redis_url(self) -> str:
@@ -176,7 +179,7 @@ async def isolated(services):
     redis = EmbeddedRedis(services.root / name)
     redis.start()
     try:
-        yield IsolatedServices(dsn, redis)
+        yield IsolatedServices(dsn, redis, services.root / name)
     finally:
         redis.destroy()
         admin = await asyncpg.connect(services.dsn)

@@ -260,7 +260,7 @@ async def push_env(services):
     await migrate(dsn)
     redis = EmbeddedRedis(services.root / name)
     redis.start()
-    iso = IsolatedServices(dsn, redis)
+    iso = IsolatedServices(dsn, redis, services.root / name)
     server = push = None
     try:
         server = await start_hub(

@@ -46,6 +46,7 @@ async def test_rest_and_ws_answer_unavailable_while_postgres_is_down(own_pg, iso
     class Stores:
         dsn = own_pg.dsn
         redis_url = isolated.redis_url
+        root = isolated.root
 
     server = await start_hub(Stores)
     try:

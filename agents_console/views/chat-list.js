@@ -8,6 +8,13 @@ import { initial } from "./customer.js";
 
 const RANK = { urgent: 0, high: 1, normal: 2 };
 
+/** What an attachment-only message says in the chat list: "[图片]", "[文件] bill.pdf". */
+function filesPreview(m) {
+  const first = m.attachments?.[0];
+  if (!first) return "";
+  return String(first.content_type).startsWith("image/") ? t("preview_image") : `${t("preview_file")} ${first.name}`;
+}
+
 export function orderedChats() {
   const lastSeq = (c) => {
     let max = 0;
@@ -41,7 +48,7 @@ export function renderChatList() {
 
 function chatItem(chat) {
   const last = lastMessage(chat);
-  const preview = chat.typing ? t("typing_short") : last ? `${last.sender?.role === "agent" ? `${t("you")}: ` : ""}${last.text}` : "";
+  const preview = chat.typing ? t("typing_short") : last ? `${last.sender?.role === "agent" ? `${t("you")}: ` : ""}${last.text || filesPreview(last)}` : "";
   const selected = S.selected === chat.cid;
   return h(
     "button",

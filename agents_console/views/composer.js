@@ -1,10 +1,11 @@
 // The reply box: reply or private-note mode, sending (a failed message is sent again on a
 // click), and the typing signal to the customer.
 
+import { MAX_BYTES, MAX_FILES, filesOf, uploadFile } from "/static/shared/attachments.js";
 import { $, h, mount } from "/static/shared/dom.js";
 import { clientMsgId } from "/static/shared/ws-client.js";
 import { cannedDialog } from "../dialogs/canned.js";
-import { S, selectedChat, t } from "../state.js";
+import { S, selectedChat, t, token } from "../state.js";
 import { toast } from "./notifications.js";
 import { appendPending, removePending, repaintPending } from "./transcript.js";
 
@@ -41,8 +42,12 @@ async function submitComposer(ev) {
     return;
   }
   stopTyping(chat);
+  sendReply(chat, text, []);
+}
+
+function sendReply(chat, text, attachments) {
   const cmid = clientMsgId();
-  const p = { text, failed: false };
+  const p = { text, attachments, failed: false };
   chat.pending.set(cmid, p);
   appendPending(cmid, p);
   deliver(chat, cmid);
@@ -50,8 +55,10 @@ async function submitComposer(ev) {
 
 function deliver(chat, cmid) {
   const p = chat.pending.get(cmid);
+  const frame = { type: "chat.send", conversation_id: chat.cid, client_msg_id: cmid, text: p.text };
+  if (p.attachments?.length) frame.attachments = p.attachments.map((a) => a.attachment_id);
   S.client
-    .request({ type: "chat.send", conversation_id: chat.cid, client_msg_id: cmid, text: p.text }, { retry: true, timeout: SEND_TIMEOUT_MS })
+    .request(frame, { retry: true, timeout: SEND_TIMEOUT_MS })
     .catch((e) => {
       if (!chat.pending.has(cmid)) return;
       if (e.frame?.reason === "asks_for_secret") {
@@ -106,6 +113,43 @@ export function retry(cmid) {
   deliver(chat, cmid);
 }
 
+// --- files: uploaded one by one, then sent in one reply with the text typed so far ---------
+
+async function attachFiles(files) {
+  const chat = selectedChat();
+  if (!chat || chat.status !== "assigned" || !files.length) return;
+  const hint = document.querySelector("#composer .hint");
+  const attachments = [];
+  for (const file of files.slice(0, MAX_FILES)) {
+    if (file.size > MAX_BYTES) {
+      toast(t("too_large", { name: file.name || "file" }), "error");
+      continue;
+    }
+    try {
+      const upload = uploadFile({
+        file,
+        conversationId: chat.cid,
+        token: token(),
+        onProgress: (p) => {
+          hint.textContent = t("uploading", { p: Math.round(p * 100) });
+        },
+      });
+      attachments.push(await upload.promise);
+    } catch (e) {
+      toast(t("upload_failed", { msg: e.message }), "error");
+    }
+  }
+  hint.textContent = t("hint");
+  if (!attachments.length || chat.status !== "assigned") return;
+  const input = $("reply");
+  const text = chat.mode === "reply" && S.selected === chat.cid ? input.value.trim() : "";
+  if (text) {
+    input.value = "";
+    chat.draft = "";
+  }
+  sendReply(chat, text, attachments);
+}
+
 /** Insert text at the cursor, on a line of its own. */
 export function insertIntoReply(text) {
   const input = $("reply");
@@ -151,5 +195,17 @@ export function wireComposer() {
     }
   });
   reply.addEventListener("input", onReplyInput);
+  const picker = $("file-input");
+  $("btn-attach").addEventListener("click", () => picker.click());
+  picker.addEventListener("change", () => {
+    attachFiles([...picker.files]);
+    picker.value = "";
+  });
+  reply.addEventListener("paste", (ev) => {
+    const files = filesOf(ev.clipboardData);
+    if (!files.length) return;
+    ev.preventDefault();
+    attachFiles(files);
+  });
   $("btn-canned").addEventListener("click", cannedDialog);
 }

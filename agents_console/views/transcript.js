@@ -1,6 +1,7 @@
 // The transcript of the selected chat: messages in seq order, private notes between them,
 // the agent's own messages still on their way, read receipts and the typing line.
 
+import { attachmentsEl, fresh } from "/static/shared/attachments.js";
 import { $, clock, h, linkifyHelp } from "/static/shared/dom.js";
 import { openArticle } from "../dialogs/readers.js";
 import { S, selectedChat, t } from "../state.js";
@@ -66,16 +67,41 @@ export function messageEl(m) {
   const mine = role === "agent";
   const name = role === "bot" ? t("bot") : m.sender?.id === S.me?.id ? t("you") : m.sender?.name || m.sender?.id;
   const trusted = role === "bot" || role === "agent"; // only these may carry article links
-  const bubble = trusted
-    ? h("div", { class: "bubble" }, linkifyHelp(m.text, openArticle, (slug) => `📄 ${slug}`))
-    : h("div", { class: "bubble", text: m.text });
+  const bubble = !m.text
+    ? null
+    : trusted
+      ? h("div", { class: "bubble" }, linkifyHelp(m.text, openArticle, (slug) => `📄 ${slug}`))
+      : h("div", { class: "bubble", text: m.text });
   return h(
     "div",
     { class: ["msg", role, mine && "mine"], dataset: { seq: m.seq, sort: m.seq, role } },
     h("div", { class: "msg-name", text: name }),
     bubble,
+    attachmentsEl(m.attachments, { extra: downloadLink }),
     h("div", { class: "msg-meta" }, h("time", { text: clock(m.ts), dateTime: m.ts }), mine && h("span", { class: "receipt" })),
   );
+}
+
+/** Under an image: a link that downloads it (the file itself, named as it was sent). */
+function downloadLink(att) {
+  if (!String(att.content_type).startsWith("image/")) return null;
+  const link = h("a", {
+    class: "att-download",
+    href: att.url,
+    download: att.name || "",
+    rel: "noopener",
+    text: `⬇ ${t("download")}`,
+    onclick: async (ev) => {
+      if (link.dataset.fresh) return;
+      ev.preventDefault();
+      await fresh(att);
+      link.href = att.url;
+      link.dataset.fresh = "1";
+      link.click();
+      delete link.dataset.fresh;
+    },
+  });
+  return link;
 }
 
 function noteEl(n, sort) {
@@ -94,7 +120,8 @@ function pendingEl(cmid, p) {
     "div",
     { class: ["msg", "agent", "mine", "pending", p.failed && "failed"], dataset: { pending: cmid } },
     h("div", { class: "msg-name", text: t("you") }),
-    h("div", { class: "bubble", text: p.text }),
+    p.text && h("div", { class: "bubble", text: p.text }),
+    attachmentsEl(p.attachments),
     h("div", { class: "msg-meta" }, h("span", { text: p.failed ? t("failed") : t("sending") })),
   );
   if (p.failed) el.addEventListener("click", () => retry(cmid));

@@ -100,6 +100,17 @@ class Sender(BaseModel):
     name: str
 
 
+class MessageAttachment(BaseModel):
+    attachment_id: str
+    content_type: str
+    size: int
+    name: str
+    url: str = Field(description="Signed, short-lived; relative to the hub.")
+    thumbnail_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
 class MessageOut(BaseModel):
     type: Literal["message"]
     conversation_id: str
@@ -109,6 +120,7 @@ class MessageOut(BaseModel):
     sender: Sender
     text: str
     ts: str
+    attachments: list[MessageAttachment] | None = None
 
 
 class NoteOut(BaseModel):
@@ -441,7 +453,8 @@ async def get_conversation(request: Request) -> JSONResponse:
             access.may_read(claims.role, claims.sub, conv, past_agents, serving_customer=serving)
         )
         body = await conv_store.detail(db, conv)
-        body["messages"] = await conv_store.messages_after(db, cid, 0, 10_000)
+        messages = await conv_store.messages_after(db, cid, 0, 10_000)
+        body["messages"] = hub.chat.links.frames(messages)
         if claims.is_staff:  # private notes never reach a user
             body["notes"] = await notes.listing(db, cid)
     return JSONResponse(body)

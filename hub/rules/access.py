@@ -13,6 +13,8 @@ no such conversation) and returns the error to raise, or None when the caller ma
   system posts to any, e.g. the notice that follows an idle chat's close.
 * A closed chat refuses a user's message with `conflict`.
 * Any other role (a service token) is refused.
+* Files: the participants and supervisors upload to an open chat (`may_attach`); whoever
+  may read a chat may fetch its files, and everyone else gets `not_found` (`may_download`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,28 @@ def may_write(role: str, sender_id: str, conv: ConversationRow | None) -> HubErr
         return Conflict("the conversation is closed")
     if role not in ("user", "agent", "bot", "system"):
         return Forbidden("not allowed")
+    return None
+
+
+def may_attach(role: str, caller_id: str, conv: ConversationRow | None) -> HubError | None:
+    """Whether the caller may upload a file to the conversation: its participants (the
+    user who owns it, the agent it is assigned to) and supervisors, while it is open."""
+    refusal = may_act(role, caller_id, conv)
+    if refusal is not None or role not in ("user", "agent", "supervisor"):
+        return refusal or Forbidden("not allowed")
+    if conv["status"] not in OPEN:
+        return Conflict("the conversation is closed")
+    return None
+
+
+def may_download(
+    role: str, caller_id: str, conv: ConversationRow | None, past_agents: Collection[str] = ()
+) -> HubError | None:
+    """Whether the caller may fetch a file of the conversation: whoever may read it
+    (`may_read`). Every refusal is `not_found`, as for a file that does not exist: a
+    link must not tell a stranger that there is something behind it."""
+    if may_read(role, caller_id, conv, past_agents) is not None:
+        return NotFound("no such attachment")
     return None
 
 

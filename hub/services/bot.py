@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 BOT_ID = "helpbot"
 BOT_NAME = {"zh": "小助手", "en": "Help bot"}
+FILES_REPLY = {
+    "zh": "我暂时看不懂图片和文件。点击“转人工”，客服会查看您发来的内容。",
+    "en": "I can't read pictures or files yet. Tap “Talk to a person” and an agent will look at them.",
+}
 TRANSACTIONS_LIMIT = 10
 
 
@@ -106,6 +110,15 @@ class Bot:
                 await self.hand_over.escalate(None, cid, turn.escalate_topic)
             except Conflict:
                 pass  # the user closed the chat meanwhile: nobody to hand over
+
+    async def on_user_files(self, cid: str) -> None:
+        """The user sent files and no text: the bot says a person will look at them."""
+        async with self._lock(cid):
+            async with self.store.acquire() as db:
+                conv = await conv_store.get(db, cid)
+            if conv is None or conv["status"] != "bot":
+                return
+            await self.say(conv, FILES_REPLY.get(conv["lang"], FILES_REPLY["zh"]))
 
     async def on_transaction_updates(self, updates: list[tuple[str, dict]]) -> None:
         """Follow-ups for transactions users asked the bot about; one query per batch."""

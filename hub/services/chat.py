@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.rules import access, masking, routing, urgent
@@ -91,6 +92,8 @@ class BotSeat(Protocol):
 
     def handover_topic(self, conv: Any) -> str | None: ...
 
+    async def on_user_files(self, cid: str) -> None: ...
+
 
 class Presence(Protocol):
     async def online(self, user_ids) -> set[str]: ...
@@ -104,6 +107,7 @@ class Chat:
         languages: Languages,
         tasks: Background,
         settings: Settings,
+        links: AttachmentLinks,
         pager: Pager | None = None,
         audit: Audit | None = None,
     ) -> None:
@@ -119,6 +123,7 @@ class Chat:
             escalate_s=settings.urgent_escalate_s,
             extra_slots=settings.urgent_extra_slots,
         )
+        self.links = links  # signs the links of attachments in the frames it sends
         self.bot: BotSeat | None = None
         self.presence: Presence | None = None  # who of the customers has a socket open
         self._route_lock = asyncio.Lock()
@@ -148,27 +153,34 @@ class Chat:
         name: str,
         text: str,
         client_msg_id: str | None = None,
+        attachments: tuple[str, ...] = (),
         *,
         sender: Connection | None = None,
     ) -> StoredMessage:
-        """Store a message, then push it to both sides. Every message goes through here, so
-        this is where a person's text is masked: the masked text is what is stored, pushed,
-        replayed and echoed to the sender; `sender`, the connection it came from, is told
-        what was hidden."""
+        """Store a message (with the files it carries, in the same write), then push it to
+        both sides. Every message goes through here, so this is where a person's text is
+        masked: the masked text is what is stored, pushed, replayed and echoed to the
+        sender; `sender`, the connection it came from, is told what was hidden."""
         masked = masking.mask(text) if role in TYPED_BY_PEOPLE else masking.Masked(text)
-        op = MessageWrite(conv["id"], role, sender_id, name, masked.text, client_msg_id)
+        op = MessageWrite(
+            conv["id"], role, sender_id, name, masked.text, client_msg_id, attachments
+        )
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
             raise msg
         if not msg.duplicate:
             await self.delivery.to_conversation(
-                {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
+                {"user_id": msg.user_id, "agent_id": msg.agent_id}, self.frame(msg)
             )
         self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
         if masked.kinds and sender is not None:
             lang = conv.get("lang") or (await self.languages.of({msg.user_id}))[msg.user_id]
             warn(sender, msg.conversation_id, masked, lang)
         return msg
+
+    def frame(self, msg: StoredMessage) -> dict:
+        """The `message` frame of a stored message, its attachments' links signed now."""
+        return self.links.frame(msg.frame())
 
     async def system_message(self, conv, key: str, **fields) -> None:
         await self.post(conv, "system", *SYSTEM, system_text(key, conv["lang"], **fields))
@@ -295,18 +307,30 @@ class Chat:
         cid: str,
         client_msg_id: str,
         text: str,
+        attachments: tuple[str, ...] = (),
         sender: Connection | None = None,
     ) -> StoredMessage:
+        """A message from the user or the agent: text, files (uploaded to this chat by the
+        sender, POST /api/attachments), or both."""
+        if not text and not attachments:
+            raise Invalid("a message needs text or attachments")
+        if len(attachments) > self.settings.attachment_max_per_message:
+            limit = self.settings.attachment_max_per_message
+            raise Invalid(f"at most {limit} attachments per message")
         role = _side(claims)
-        if role == "agent":
+        if role == "agent" and text:
             await self._refuse_requests_for_secrets(claims, cid, text)
         conv = {"id": cid}  # the writer checks the conversation in its batch
         msg = await self.post(
-            conv, role, claims.sub, claims.display_name, text, client_msg_id, sender=sender
-        )
+            conv, role, claims.sub, claims.display_name, text, client_msg_id, attachments,
+            sender=sender,
+        )  # fmt: skip
         if role == "user" and not msg.duplicate and msg.conversation_status == "bot":
             if self.bot is not None:
-                self.tasks.spawn(self.bot.on_user_message(cid, msg.text), "bot-reply")
+                if text:
+                    self.tasks.spawn(self.bot.on_user_message(cid, msg.text), "bot-reply")
+                else:  # only files: the bot cannot read them, a person can
+                    self.tasks.spawn(self.bot.on_user_files(cid), "bot-files")
         return msg
 
     async def _refuse_requests_for_secrets(self, claims: Claims, cid: str, text: str) -> None:
@@ -646,7 +670,9 @@ class Chat:
         async with self.store.acquire() as db:
             agent = await agent_store.brief(db, conv["agent_id"])
             user = await user_store.brief(db, conv["user_id"])
-            history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            history = self.links.frames(
+                await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            )
             conv_notes = await notes.listing(db, conv["id"])
         await self.delivery.to_user(conv["user_id"], {
             "type": "chat.assigned", "conversation_id": conv["id"],
@@ -689,7 +715,9 @@ class Chat:
         known = (resume.conversations or {}) if resume is not None else {}
         for conv in await conv_store.assigned_to(db, conn.claims.sub):
             user = await user_store.brief(db, conv["user_id"])
-            history = await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            history = self.links.frames(
+                await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
+            )
             conv_notes = await notes.listing(db, conv["id"])
             frame = assigned_frame(conv, user, history, conv_notes, await self._online(user["id"]))
             frame["resumed"] = True

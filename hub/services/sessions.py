@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from hub import metrics
+from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.node import Node
 from hub.services.chat import Chat
@@ -35,12 +36,14 @@ class Sessions:
         chat: Chat,
         languages: Languages,
         outbox_catch_up: Callable[[], Awaitable[int]],
+        links: AttachmentLinks,
     ) -> None:
         self.store = store
         self.node = node
         self.chat = chat
         self.languages = languages
         self.outbox_catch_up = outbox_catch_up
+        self.links = links  # signs attachment links in replayed messages
 
     def start(self, tasks: Background, *, position_check_s: float) -> None:
         tasks.spawn(self._presence_beat(), "presence-beat")
@@ -137,6 +140,7 @@ class Sessions:
             for cid, last in await conv_store.resumable(db, claims.sub, known):
                 conn.set_base(cid, last)
                 for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                    m = self.links.frame(m)
                     conn.push(m, conn.encode(m))
 
     def hold_all(self) -> None:
@@ -181,6 +185,7 @@ class Sessions:
             for cid, last in streams:
                 last = max(last, conn.conv_seq.get(cid, 0))
                 for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                    m = self.links.frame(m)
                     conn.push(m, conn.encode(m))
 
     async def _agent_streams(

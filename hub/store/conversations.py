@@ -8,6 +8,7 @@ from typing import Any, Literal
 import asyncpg
 
 from hub.rules import routing
+from hub.store.attachments import REF_SQL
 
 OPEN = ("bot", "queued", "assigned")
 
@@ -24,7 +25,17 @@ def message_frame(r: asyncpg.Record) -> dict:
     }
     if r["client_msg_id"] is not None:
         frame["client_msg_id"] = r["client_msg_id"]
+    refs = r.get("attachments")
+    if refs:  # references: the caller signs their links (AttachmentLinks.frames)
+        frame["attachments"] = refs
     return frame
+
+
+#: a message row with its attachment references, in order (null: none)
+MESSAGE_COLUMNS = (
+    f"m.*, (select jsonb_agg({REF_SQL} order by ma.position) from message_attachments ma"
+    " join attachments a on a.id = ma.attachment_id where ma.message_id = m.id) as attachments"
+)
 
 
 def summary(r: asyncpg.Record) -> dict:
@@ -51,8 +62,10 @@ async def get(
 async def messages_after(
     db: asyncpg.Connection, conversation_id: str, seq: int, limit: int = 5000
 ) -> list[dict]:
+    """Message frames after `seq`; their attachments' links are not signed yet."""
     rows = await db.fetch(
-        "select * from messages where conversation_id = $1 and seq > $2 order by seq limit $3",
+        f"select {MESSAGE_COLUMNS} from messages m where m.conversation_id = $1 and m.seq > $2"
+        " order by m.seq limit $3",
         conversation_id,
         seq,
         limit,

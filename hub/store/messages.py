@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 
 from hub.rules.access import may_write
+from hub.store import attachments as attachment_store
 from hub.store.ids import new_id
+from supporthub_core.errors import NotFound
 
 OPEN_STATUSES = ("bot", "queued", "assigned")
 
@@ -28,6 +30,7 @@ class MessageWrite:
     sender_name: str
     text: str
     client_msg_id: str | None = None
+    attachments: tuple[str, ...] = ()  # attachment ids the sender uploaded to this chat
 
 
 @dataclass(slots=True)
@@ -45,9 +48,13 @@ class StoredMessage:
     agent_id: str | None
     duplicate: bool = False
     conversation_status: str = ""
+    # references (hub.store.attachments.ref) whose links the caller signs
+    # (hub.attachments.links.AttachmentLinks.frame) before the frame goes out
+    attachments: tuple[dict, ...] = ()
 
     def frame(self) -> dict:
-        """The `message` frame clients receive."""
+        """The `message` frame clients receive (attachments still unsigned: a fresh copy
+        each call, for the caller to sign)."""
         frame: dict[str, Any] = {
             "type": "message",
             "conversation_id": self.conversation_id,
@@ -59,6 +66,8 @@ class StoredMessage:
         }
         if self.client_msg_id is not None:
             frame["client_msg_id"] = self.client_msg_id
+        if self.attachments:
+            frame["attachments"] = [dict(ref) for ref in self.attachments]
         return frame
 
 
@@ -85,6 +94,10 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             [o.client_msg_id for o in keyed],
         )
         existing = {(r["conversation_id"], r["sender_id"], r["client_msg_id"]): r for r in rows}
+    files = await _attachments(conn, ops)
+    earlier = {}
+    if files is not None and existing:
+        earlier = await attachment_store.of_messages(conn, [r["id"] for r in existing.values()])
 
     now = datetime.now(UTC)
     last_seq = {cid: r["last_seq"] for cid, r in convs.items()}
@@ -102,6 +115,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
                     r["id"], r["conversation_id"], r["seq"], r["sender_role"], r["sender_id"],
                     r["sender_name"], r["text"], r["client_msg_id"], r["created_at"],
                     conv["user_id"] if conv else "", conv["agent_id"] if conv else None, True,
+                    attachments=tuple(earlier.get(r["id"], ())),
                 )
             )  # fmt: skip
             continue
@@ -110,6 +124,9 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             results.append(StoredMessage(**{**_as_dict(dup), "duplicate": True}))
             continue
         refusal = may_write(op.sender_role, op.sender_id, conv)
+        refs: tuple[dict, ...] = ()
+        if refusal is None and op.attachments:
+            refs, refusal = _attached(op, files or {})
         if refusal is not None:
             results.append(refusal)
             continue
@@ -117,7 +134,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
         msg = StoredMessage(
             new_id(), op.conversation_id, last_seq[op.conversation_id], op.sender_role,
             op.sender_id, op.sender_name, op.text, op.client_msg_id, now,
-            conv["user_id"], conv["agent_id"], False, conv["status"],
+            conv["user_id"], conv["agent_id"], False, conv["status"], refs,
         )  # fmt: skip
         if op.sender_role == "agent":
             first_agent_reply.add(op.conversation_id)
@@ -142,6 +159,13 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             [m.client_msg_id for m in fresh],
             [m.ts for m in fresh],
         )
+        links = [
+            (m.message_id, position, ref["attachment_id"])
+            for m in fresh
+            for position, ref in enumerate(m.attachments)
+        ]
+        if links:  # same transaction as the messages: a message never lacks its files
+            await attachment_store.link(conn, links)
         touched = sorted({m.conversation_id for m in fresh})
         await conn.execute(
             "update conversations c set last_seq = v.seq, last_activity_at = now(),"
@@ -153,6 +177,31 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             [c in first_agent_reply for c in touched],
         )
     return results
+
+
+async def _attachments(conn: asyncpg.Connection, ops: list[MessageWrite]) -> dict | None:
+    """id -> row of every attachment the batch names; None when it names none."""
+    wanted = {a for op in ops for a in op.attachments}
+    if not wanted:
+        return None
+    return {r["id"]: r for r in await attachment_store.for_messages(conn, sorted(wanted))}
+
+
+def _attached(op: MessageWrite, files: dict) -> tuple[tuple[dict, ...], NotFound | None]:
+    """The references of the files `op` names, or the refusal: each must have been
+    uploaded to this conversation by this sender (an upload no message carries yet is
+    seen by its uploader alone)."""
+    refs = []
+    for attachment_id in op.attachments:
+        row = files.get(attachment_id)
+        if (
+            row is None
+            or row["conversation_id"] != op.conversation_id
+            or row["uploader_id"] != op.sender_id
+        ):
+            return (), NotFound(f"no such attachment in this conversation: {attachment_id}")
+        refs.append(attachment_store.ref(row))
+    return tuple(refs), None
 
 
 def _as_dict(msg: StoredMessage) -> dict:

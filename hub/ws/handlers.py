@@ -39,7 +39,9 @@ async def chat_escalate(hub: Hub, conn: Connection, f: p.ChatEscalate) -> None:
 
 
 async def chat_send(hub: Hub, conn: Connection, f: p.ChatSend) -> None:
-    msg = await hub.chat.send(conn.claims, f.conversation_id, f.client_msg_id, f.text, conn)
+    msg = await hub.chat.send(
+        conn.claims, f.conversation_id, f.client_msg_id, f.text, tuple(f.attachments or ()), conn
+    )
     conn.send_frame(
         ack_frame(
             f.id,
@@ -51,7 +53,8 @@ async def chat_send(hub: Hub, conn: Connection, f: p.ChatSend) -> None:
     )
     # the sender's own copy arrives through the bus like everyone else's; make sure this
     # connection does not get it twice after the ack
-    conn.push(msg.frame(), conn.encode(msg.frame()))
+    frame = hub.chat.frame(msg)
+    conn.push(frame, conn.encode(frame))
 
 
 async def typing(hub: Hub, conn: Connection, f: p.Typing) -> None:

@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 import msgpack
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic import ValidationError as _ValidationError
 
 from hub.push.subscriptions import Kind as PushKind
@@ -27,6 +35,9 @@ SUBPROTOCOLS = (MSGPACK, JSON)
 TOPICS = ("account", "payment", "arrival", "security", "technical", "feedback", "other")
 Topic = Literal["account", "payment", "arrival", "security", "technical", "feedback", "other"]
 MAX_TEXT = 4000
+#: A hard bound on a frame's attachment list; the setting attachment_max_per_message
+#: (10 by default) is what the hub accepts.
+MAX_ATTACHMENTS = 50
 
 #: Every string field of every client frame is a Str (no NUL character: PostgreSQL text
 #: cannot hold it) or a Literal; every integer is bounded, at most INT64_MAX (bigint).
@@ -74,9 +85,20 @@ class ChatEscalate(ConversationFrame):
 
 
 class ChatSend(ConversationFrame):
+    """Text, files (ids from POST /api/attachments), or both; never neither."""
+
     type: Literal["chat.send"]
     client_msg_id: Id
-    text: Text
+    text: Annotated[Str, Field(max_length=MAX_TEXT)] = ""
+    attachments: Annotated[list[Id], Field(max_length=MAX_ATTACHMENTS)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ChatSend:
+        if not self.text and not self.attachments:
+            raise ValueError("text: a message needs text or attachments")
+        if self.attachments and len(set(self.attachments)) != len(self.attachments):
+            raise ValueError("attachments: an attachment is named twice")
+        return self
 
 
 class Typing(ConversationFrame):

@@ -7,6 +7,7 @@
 // Views and handlers import each other's functions (a few import cycles): that is safe
 // because no module calls into another while it loads, only later, from events and frames.
 
+import { configureAttachments } from "/static/shared/attachments.js";
 import { $ } from "/static/shared/dom.js";
 import { connect } from "./connection.js";
 import { wirePanels } from "./dialogs/panels.js";
@@ -57,6 +58,7 @@ function wire() {
   window.addEventListener("focus", markRead);
 }
 
+configureAttachments({ token: () => state.token, lang: () => state.lang });
 wire();
 applyLang();
 showView("home");

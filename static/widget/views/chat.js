@@ -5,6 +5,7 @@
 import { $, h, mount } from "/static/shared/dom.js";
 import { OPEN, currentConv, persist, state, t } from "../state.js";
 import { toast } from "./banners.js";
+import { leaveTray } from "./composer.js";
 import { renderHeader } from "./header.js";
 import { renderHome } from "./home.js";
 import { hideSecretNotice } from "./composer.js";
@@ -59,6 +60,9 @@ export function renderChatChrome() {
   $("btn-end").hidden = !open;
   $("composer").hidden = !open;
   $("input").disabled = !open;
+  $("btn-attach").disabled = !open;
+  leaveTray();
+  if (!open) $("attach-tray").hidden = true;
   renderQueueCard(c);
   const closed = $("closed-card");
   if (c && !open) {

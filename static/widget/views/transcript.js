@@ -1,6 +1,7 @@
 // The transcript of the current chat: messages in seq order, the user's own messages still
 // on their way, read receipts, the typing line and the read marks sent to the agent.
 
+import { attachmentsEl } from "/static/shared/attachments.js";
 import { $, clock, h, linkifyHelp } from "/static/shared/dom.js";
 import { openArticle } from "../dialogs/panels.js";
 import { OPEN, currentConv, state, t } from "../state.js";
@@ -33,8 +34,9 @@ function messageEl(m) {
     return h("div", { class: "msg system", dataset: { seq: m.seq } }, h("span", { text: m.text }));
   }
   const mine = role === "user";
-  const body =
-    role === "bot" || role === "agent"
+  const body = !m.text
+    ? null
+    : role === "bot" || role === "agent"
       ? h("div", { class: "bubble" }, linkifyHelp(m.text, openArticle, () => t("read_article")))
       : h("div", { class: "bubble", text: m.text });
   return h(
@@ -42,6 +44,7 @@ function messageEl(m) {
     { class: ["msg", role, mine && "mine"], dataset: { seq: m.seq, role } },
     !mine && h("div", { class: "msg-name", text: senderName(m) }),
     body,
+    attachmentsEl(m.attachments),
     h(
       "div",
       { class: "msg-meta" },
@@ -73,7 +76,8 @@ function pendingEl(cmid, p) {
   const el = h(
     "div",
     { class: ["msg", "user", "mine", "pending", p.failed && "failed"], dataset: { pending: cmid } },
-    h("div", { class: "bubble", text: p.text }),
+    p.text && h("div", { class: "bubble", text: p.text }),
+    attachmentsEl(p.attachments),
     h(
       "div",
       { class: "msg-meta" },

@@ -1,0 +1,1 @@
+"""Files in chats: content checks, re-encoding, storage, signed links, the scan hook."""
