@@ -72,7 +72,7 @@ class SearchIndex:
 
     def search(self, query: str, limit: int = 5) -> list[Hit]:
         """Articles matching `query`, best first; empty when nothing matches."""
-        terms = set(tokenize(expand(normalize(query[:MAX_QUERY_CHARS]))))
+        terms = set(tokenize(expand(normalize(query[:MAX_QUERY_CHARS]), self.lang)))
         if not terms or limit <= 0:
             return []
         hits = []
