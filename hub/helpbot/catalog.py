@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 
@@ -47,8 +49,29 @@ class HelpCenter:
         return index.best(q) if index else (None, False)
 
 
-def read_articles() -> list[Article]:
-    """Parse every `<slug>.<lang>.md` file packaged in `hub.helpbot.articles`."""
+Phrasings = Mapping[str, Mapping[str, Sequence[str]]]  # lang -> slug -> questions
+
+
+def read_phrasings() -> dict[str, dict[str, list[str]]]:
+    """Customer questions per language and article (`hub/helpbot/phrasings.json`): the
+    development part of the labelled questions, written there by `bench/help_eval.py --learn`."""
+    entry = resources.files("hub.helpbot").joinpath("phrasings.json")
+    if not entry.is_file():
+        return {}
+    data: dict[str, dict[str, list[str]]] = json.loads(entry.read_text(encoding="utf-8"))
+    return data
+
+
+def with_phrasings(articles: Iterable[Article], phrasings: Phrasings) -> list[Article]:
+    """The articles, each with the customer questions `phrasings` has for it."""
+    return [
+        replace(a, phrasings=tuple(phrasings.get(a.lang, {}).get(a.slug, ()))) for a in articles
+    ]
+
+
+def read_articles(phrasings: Phrasings | None = None) -> list[Article]:
+    """Parse every `<slug>.<lang>.md` file packaged in `hub.helpbot.articles`, with the
+    packaged customer phrasings (or `phrasings` when given)."""
     articles = []
     for entry in resources.files("hub.helpbot.articles").iterdir():
         name = entry.name
@@ -58,7 +81,7 @@ def read_articles() -> list[Article]:
         if lang not in LANGS or not slug:
             raise ArticleFormatError(f"{name}: expected <slug>.<zh|en>.md")
         articles.append(parse_article(entry.read_text(encoding="utf-8"), slug, lang))
-    return articles
+    return with_phrasings(articles, read_phrasings() if phrasings is None else phrasings)
 
 
 @lru_cache(maxsize=1)
