@@ -93,10 +93,12 @@ def test_yes_ends_politely() -> None:
     assert not turns[1].new_state.awaiting_feedback
 
 
-def test_one_miss_offers_a_person_second_miss_escalates() -> None:
+def test_one_miss_offers_another_article_and_a_person_second_miss_escalates() -> None:
     turns = talk(["收不到验证码", "没用", "忘记密码", "还是不行"], BotContext(topic="account"))
     assert turns[1].new_state.misses == 1 and not turns[1].escalate
-    assert "转人工" in turns[1].replies[0]
+    assert turns[1].article and turns[1].article != "sms-code"  # never the same text again
+    assert turns[1].replies[1] != turns[0].replies[0]
+    assert {"label": "转人工", "text": "转人工"} in turns[1].choices
     assert turns[3].escalate
     assert turns[3].escalate_topic == "account"  # from the article answered last
     assert turns[3].new_state.escalated
@@ -125,10 +127,17 @@ def test_escalation_topic_follows_the_article() -> None:
     assert turns[1].escalate_topic == "arrival"  # contact-support says nothing: chat topic
 
 
-def test_not_confident_escalates_with_suggestions() -> None:
-    (turn,) = talk(["转账"], BotContext(topic="payment"))
-    assert turn.escalate and turn.escalate_topic == "payment"
-    assert "/widget/help/" in turn.replies[0]
+def test_not_confident_offers_the_closest_articles_as_buttons_then_answers_the_pick() -> None:
+    turns = talk(["转账"], BotContext(topic="payment"))
+    turn = turns[0]
+    assert not turn.escalate and "/widget/help/" in turn.replies[0]
+    titles = [c["text"] for c in turn.choices]
+    assert titles[-1] == "转人工" and len(titles) >= 3
+    picked = talk([titles[0]], BotContext(topic="payment"), turn.new_state)[0]
+    assert picked.article == turn.new_state.suggested[0] and picked.replies[0].startswith(titles[0])
+    # a second unclear message hands over, with a summary for the agent
+    again = talk(["转账", "嗯嗯"], BotContext(topic="payment"))
+    assert again[1].escalate and again[1].summary and "转账" in again[1].summary
 
 
 def test_gibberish_is_a_miss_then_escalates() -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 
+from hub.helpbot import brand
 from hub.helpbot.article import LANGS, Article, ArticleFormatError, parse_article
 from hub.helpbot.search import Hit, SearchIndex
 from hub.helpbot.text import detect_lang
@@ -80,7 +81,8 @@ def read_articles(phrasings: Phrasings | None = None) -> list[Article]:
         slug, _, lang = name.removesuffix(".md").rpartition(".")
         if lang not in LANGS or not slug:
             raise ArticleFormatError(f"{name}: expected <slug>.<zh|en>.md")
-        articles.append(parse_article(entry.read_text(encoding="utf-8"), slug, lang))
+        text = brand.current().render(entry.read_text(encoding="utf-8"), lang)
+        articles.append(parse_article(text, slug, lang))
     return with_phrasings(articles, read_phrasings() if phrasings is None else phrasings)
 
 
