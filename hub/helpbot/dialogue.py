@@ -461,7 +461,7 @@ def _failed_payment(lang: str, ctx: BotContext) -> list[str]:
         if tx.get("status") == "failed" and not is_incoming(tx)
     ]
     if not failed:
-        return [say("no_failed_payment", lang)] if ctx.account is not None else []
+        return [say("no_failed_payment", lang)] if ctx.account else []
     tx = failed[0]
     reason_key = str(tx.get("reason") or "")
     entry = REASONS.get(reason_key)
