@@ -10,11 +10,10 @@ Errors are supporthub_core.errors exceptions.
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -185,20 +184,33 @@ class PaymentsQuery(LimitQuery):
         ]
         | None
     ) = None
-    since: AwareDatetime | None = Field(None, description="Created at or after (ISO 8601).")
-    until: AwareDatetime | None = Field(None, description="Created before (ISO 8601).")
+    since: Annotated[StrictStr, Field(max_length=40)] | None = Field(
+        None, description="Created at or after (ISO 8601 with a UTC offset)."
+    )
+    until: Annotated[StrictStr, Field(max_length=40)] | None = Field(
+        None, description="Created before (ISO 8601 with a UTC offset)."
+    )
     counterpart: Id | None = Field(
         None, description="The other side's user id (for staff without user_id: either side)."
     )
 
     def filters(self) -> ledger.PaymentFilter:
         amount = ledger.parse_amount(self.amount, allow_zero=True) if self.amount else None
-        try:
-            since = self.since.astimezone(UTC) if self.since else None
-            until = self.until.astimezone(UTC) if self.until else None
-        except OverflowError:
-            raise Invalid("since/until: out of range") from None
-        return ledger.PaymentFilter(amount, since, until, self.counterpart)
+        return ledger.PaymentFilter(
+            amount, _moment(self.since, "since"), _moment(self.until, "until"), self.counterpart
+        )
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Invalid(f"{name}: must be an ISO 8601 time with a UTC offset") from None
 
 
 class EventsQuery(BaseModel):
