@@ -260,6 +260,21 @@ def test_packaged_phrasings_are_the_dev_part_and_never_a_held_back_question() ->
     assert not shipped & {q["q"] for q in questions if q["part"] == "heldback"}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="held-back top-1 is 0.911 (< 0.92) with 1 confidently wrong security answer: "
+    "not reached yet; strict, so this fails once it is reached and the marker must go",
+)
+def test_held_back_accuracy_and_no_confidently_wrong_security_answer() -> None:
+    from bench.help_eval import evaluate
+
+    held = [q for q in _customer() if q["part"] == "heldback"]
+    tallies, _ = evaluate(held, load_help_center())
+    # The held-back misses are deliberately not printed: they must not be tuned on.
+    assert tallies["heldback"].top1_rate >= HELD_BACK_TOP1_FLOOR, tallies["heldback"].top1_rate
+    assert tallies["heldback"].security_confident_wrong == 0
+
+
 # --- HTTP routes ------------------------------------------------------------------------
 
 
