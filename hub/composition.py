@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
+from hub.helpbot import brand
 from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
@@ -92,6 +93,7 @@ class Hub:
         delivery = node.delivery
         languages = Languages(store)
         chat = Chat(store, delivery, languages, tasks, settings)
+        brand.configure(brand.Brand.from_settings(settings))
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
         notifier = Notifier(

@@ -12,7 +12,8 @@ const TYPING_IDLE_MS = 4000;
 const SEND_TIMEOUT_MS = 5 * 60_000;
 const MAX_HEIGHT_PX = 120;
 
-function sendText(text) {
+/** Send `text` as the user's message in the open chat (the composer, quick replies). */
+export function sendText(text) {
   const c = currentConv();
   if (!c || !OPEN.has(c.status)) return;
   const cmid = clientMsgId();
