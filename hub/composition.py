@@ -30,6 +30,7 @@ from hub.attachments.storage import AttachmentStore, store_for
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
+from hub.helpbot import brand
 from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
@@ -110,6 +111,7 @@ class Hub:
         pager = pager or pager_for(settings, secret)
         links = AttachmentLinks(secret, settings.attachment_url_ttl_s)
         chat = Chat(store, delivery, languages, tasks, settings, links, pager, audit)
+        brand.configure(brand.Brand.from_settings(settings))
         bot = Bot(store, delivery, chat, settings, secret)
         chat.seat_bot(bot)
         chat.presence = BusPresence(node.bus)

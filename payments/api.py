@@ -10,6 +10,7 @@ Errors are supporthub_core.errors exceptions.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -105,6 +106,8 @@ class PaymentOut(BaseModel):
     settled_at: str | None = None
     memo: str | None = None
     direction: Literal["in", "out"] | None = Field(None, description="For a user: in or out.")
+    from_name: str | None = Field(None, description="The payer's account name (in lists).")
+    to_name: str | None = Field(None, description="The payee's account name (in lists).")
 
 
 class PaymentList(BaseModel):
@@ -174,6 +177,40 @@ class LimitQuery(BaseModel):
 
 class PaymentsQuery(LimitQuery):
     user_id: Id | None = None
+    amount: (
+        Annotated[
+            StrictStr,
+            Field(pattern=r"^[0-9]{1,16}(\.[0-9]{1,2})?$", description="Exactly this amount."),
+        ]
+        | None
+    ) = None
+    since: Annotated[StrictStr, Field(max_length=40)] | None = Field(
+        None, description="Created at or after (ISO 8601 with a UTC offset)."
+    )
+    until: Annotated[StrictStr, Field(max_length=40)] | None = Field(
+        None, description="Created before (ISO 8601 with a UTC offset)."
+    )
+    counterpart: Id | None = Field(
+        None, description="The other side's user id (for staff without user_id: either side)."
+    )
+
+    def filters(self) -> ledger.PaymentFilter:
+        amount = ledger.parse_amount(self.amount, allow_zero=True) if self.amount else None
+        return ledger.PaymentFilter(
+            amount, _moment(self.since, "since"), _moment(self.until, "until"), self.counterpart
+        )
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Invalid(f"{name}: must be an ISO 8601 time with a UTC offset") from None
 
 
 class EventsQuery(BaseModel):
@@ -243,7 +280,7 @@ async def get_payment(request: Request) -> JSONResponse:
 @api.route(
     "GET",
     "/api/payments",
-    summary="Payments, newest first (users: their own)",
+    summary="Payments, newest first (users: their own), searchable by amount, time, counterpart",
     query=PaymentsQuery,
     response=PaymentList,
     errors=(403,),
@@ -252,6 +289,7 @@ async def list_payments(request: Request) -> JSONResponse:
     claims = caller(request)
     params = query(request, PaymentsQuery)
     limit, user_id = params.limit, params.user_id
+    filters = params.filters()
     if claims.role == "user":
         if user_id is not None and user_id != claims.sub:
             raise Forbidden("you may only list your own payments")
@@ -259,7 +297,7 @@ async def list_payments(request: Request) -> JSONResponse:
     elif claims.role not in READERS:
         raise Forbidden("not allowed")
     async with _service(request).pool.acquire() as conn:
-        payments = await ledger.list_payments(conn, user_id, limit)
+        payments = await ledger.list_payments(conn, user_id, limit, filters)
     return JSONResponse({"payments": payments, "user_id": user_id})
 
 

@@ -142,6 +142,10 @@ def payment_view(row: TxRow, *, viewer: str | None = None) -> dict:
         view["settled_at"] = _iso(row["settled_at"])
     if row["memo"] is not None:
         view["memo"] = row["memo"]
+    keys = row.keys()
+    if "from_name" in keys:  # lists join the accounts: people are shown by name
+        view["from_name"] = row["from_name"]
+        view["to_name"] = row["to_name"]
     if viewer is not None:
         view["direction"] = "out" if row["from_user"] == viewer else "in"
     return view
@@ -436,22 +440,69 @@ async def get_payment(conn: asyncpg.Connection, transaction_id: str) -> TxRow | 
     )
 
 
-async def list_payments(conn: asyncpg.Connection, user_id: str | None, limit: int) -> list[dict]:
-    """Newest first. For a user: what they paid, and what was paid to them (refused
-    attempts of others are not shown to the payee)."""
+@dataclass(frozen=True, slots=True)
+class PaymentFilter:
+    """What a payments list may be narrowed to (all optional, combined with AND)."""
+
+    amount: Decimal | None = None
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    counterpart: str | None = None  # the other side's user id (or either side, for staff)
+
+
+_WITH_NAMES = (
+    "select t.*, fa.name as from_name, ta.name as to_name from transactions t"
+    " left join accounts fa on fa.user_id = t.from_user"
+    " left join accounts ta on ta.user_id = t.to_user"
+)
+
+
+def _filter_sql(f: PaymentFilter, args: list[Any], counterpart_cols: str) -> str:
+    where = []
+    if f.amount is not None:
+        args.append(f.amount)
+        where.append(f"t.amount = ${len(args)}")
+    if f.since is not None:
+        args.append(f.since)
+        where.append(f"t.created_at >= ${len(args)}")
+    if f.until is not None:
+        args.append(f.until)
+        where.append(f"t.created_at < ${len(args)}")
+    if f.counterpart is not None:
+        args.append(f.counterpart)
+        where.append(counterpart_cols.format(n=len(args)))
+    return "".join(f" and {w}" for w in where)
+
+
+async def list_payments(
+    conn: asyncpg.Connection,
+    user_id: str | None,
+    limit: int,
+    filters: PaymentFilter | None = None,
+) -> list[dict]:
+    """Newest first, with both sides' account names. For a user: what they paid, and what
+    was paid to them (refused attempts of others are not shown to the payee). `filters`
+    search the whole history, not only the latest `limit`."""
+    f = filters or PaymentFilter()
     if user_id is None:
+        args: list[Any] = [limit]
+        cond = _filter_sql(f, args, "(t.from_user = ${n} or t.to_user = ${n})")
         rows = await conn.fetch(
-            "select * from transactions order by created_at desc limit $1", limit
+            f"{_WITH_NAMES} where true{cond} order by t.created_at desc limit $1", *args
         )
         return [payment_view(r) for r in rows]
+    args = [user_id, limit]
+    out_cond = _filter_sql(f, args, "t.to_user = ${n}")
+    in_args: list[Any] = [user_id, limit]
+    in_cond = _filter_sql(f, in_args, "t.from_user = ${n}")
+    assert in_args == args  # both halves bind the same values in the same order
     rows = await conn.fetch(
-        "(select * from transactions where from_user = $1 order by created_at desc limit $2)"
+        f"({_WITH_NAMES} where t.from_user = $1{out_cond} order by t.created_at desc limit $2)"
         " union all"
-        " (select * from transactions where to_user = $1 and from_user <> $1 and status <> 'failed'"
-        "  order by created_at desc limit $2)"
+        f" ({_WITH_NAMES} where t.to_user = $1 and t.from_user <> $1 and t.status <> 'failed'"
+        f"{in_cond} order by t.created_at desc limit $2)"
         " order by created_at desc limit $2",
-        user_id,
-        limit,
+        *args,
     )
     return [payment_view(r, viewer=user_id) for r in rows]
 

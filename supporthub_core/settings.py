@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     log_format: str | None = None  # "json" or "text"; default depends on the command
     access_log: bool | None = None  # one line per HTTP request; default: on in dev only
 
+    # the operator's brand in customer-facing text (help articles, the help bot)
+    brand_name: str = "易币付"
+    brand_name_en: str = "YiBiPay"
+    support_email: str = "support@yibipay.example"
+    support_phone: str = "400-000-0000"
+
     # WebSocket limits
     hello_timeout_s: float = 10.0
     max_frame_bytes: int = 64 * 1024

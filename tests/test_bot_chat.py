@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from hub.store import agents
+from payments.seed import add_account
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -179,4 +180,87 @@ async def test_one_tap_on_talk_to_a_person_after_the_guidance_reaches_security(h
     assigned = await security.expect("chat.assigned", conversation_id=cid, timeout=15)
     assert assigned["topic"] == "security"
     for c in (user, general, security):
+        await c.close()
+
+
+# --- the customer's own payments in the chat --------------------------------------------
+
+
+async def _pay(hub, payer: str, to: str, amount: str) -> dict:
+    async with hub.http(hub.token(payer)) as http:
+        resp = await http.post(
+            "/api/payments",
+            json={"to_account": to, "amount": amount, "speed": "instant",
+                  "idempotency_key": uuid.uuid4().hex},
+        )  # fmt: skip
+    assert resp.status_code == 202, resp.text
+    return resp.json()
+
+
+async def test_failed_payment_gets_its_real_reason_and_the_balance(hub, services):
+    payer, payee = uid(), uid()
+    await add_account(services.dsn, payer, "Dave 赵", "80.00")
+    await add_account(services.dsn, payee, "Alice 张", "0.00")
+    failed = await _pay(hub, payer, payee, "500.00")
+    assert failed["status"] == "failed" and failed["reason"] == "insufficient_balance"
+    user = await hub.client(payer)
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "payment", "text": "付款失败 说我余额不足"}
+        )
+    )["conversation_id"]
+    msgs = await bot_messages(user, cid, 4)  # greeting, article, their payment, "did it help?"
+    text = "\n".join(m["text"] for m in msgs[1:])
+    assert "¥500.00" in text and "Alice 张" in text and "余额不足" in text
+    assert "¥80.00" in text and "¥420.00" in text  # what they have, what is missing
+    assert payee not in text  # people by name, never by id
+    assert [c["text"] for c in msgs[-1]["choices"]] == ["有用", "没用", "转人工"]
+    assert "supporthub" not in text.lower()
+    await user.close()
+
+
+async def test_arrival_found_by_the_counterparts_name_and_shown_by_name(hub, services):
+    payer, carol = uid(), uid()
+    await add_account(services.dsn, payer, "Bob 李", "1000.00")
+    await add_account(services.dsn, carol, "Carol 王", "0.00")
+    sent = await _pay(hub, payer, carol, "88.00")
+    for _ in range(3):  # newer payments to someone else: the 88 is not the latest
+        await _pay(hub, payer, "u-nobody-" + uuid.uuid4().hex[:6], "1.00")
+    user = await hub.client(payer)
+    cid = (
+        await user.request(
+            {"type": "chat.open", "topic": "arrival", "text": "我今天给王的88块她说没收到"}
+        )
+    )["conversation_id"]
+    greeting, answer, *_ = await bot_messages(user, cid, 2)
+    assert sent["transaction_id"] in answer["text"] and "Carol 王" in answer["text"]
+    assert carol not in answer["text"] and "¥88.00" in answer["text"]
+    # and Carol sees it as received, from Bob
+    other = await hub.client(carol)
+    cid2 = (await other.request({"type": "chat.open", "topic": "arrival", "text": "钱呢"}))[
+        "conversation_id"
+    ]
+    _, listing = await bot_messages(other, cid2, 2)
+    assert "Bob 李 转给您" in listing["text"] and payer not in listing["text"]
+    for c in (user, other):
+        await c.close()
+
+
+async def test_hand_over_carries_a_summary_for_the_agent(hub, db):
+    await agents.upsert(db, username="sum", password="pw", name="Sum",
+                        skills=["payment", "account", "other"], capacity=2)  # fmt: skip
+    agent = await hub.client("sum", "agent")
+    await agent.request({"type": "agent.status", "status": "online"})
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "account", "text": "密码忘了"}))[
+        "conversation_id"
+    ]
+    await bot_messages(user, cid, 3)
+    await user.request(
+        {"type": "chat.send", "conversation_id": cid, "client_msg_id": "h", "text": "转人工"}
+    )
+    assigned = await agent.expect("chat.assigned", conversation_id=cid, timeout=15)
+    [note] = [n for n in assigned["notes"] if n["agent"]["id"] == "helpbot"]
+    assert "密码忘了" in note["text"] and "忘记密码" in note["text"]
+    for c in (agent, user):
         await c.close()

@@ -105,10 +105,12 @@ def test_yes_ends_politely() -> None:
     assert not turns[1].new_state.awaiting_feedback
 
 
-def test_one_miss_offers_a_person_second_miss_escalates() -> None:
+def test_one_miss_offers_another_article_and_a_person_second_miss_escalates() -> None:
     turns = talk(["收不到验证码", "没用", "忘记密码", "还是不行"], BotContext(topic="account"))
     assert turns[1].new_state.misses == 1 and not turns[1].escalate
-    assert "转人工" in turns[1].replies[0]
+    assert turns[1].article and turns[1].article != "sms-code"  # never the same text again
+    assert turns[1].replies[1] != turns[0].replies[0]
+    assert {"label": "转人工", "text": "转人工"} in turns[1].choices
     assert turns[3].escalate
     assert turns[3].escalate_topic == "account"  # from the article answered last
     assert turns[3].new_state.escalated
@@ -137,10 +139,17 @@ def test_escalation_topic_follows_the_article() -> None:
     assert turns[1].escalate_topic == "arrival"  # contact-support says nothing: chat topic
 
 
-def test_not_confident_escalates_with_suggestions() -> None:
-    (turn,) = talk(["转账"], BotContext(topic="payment"))
-    assert turn.escalate and turn.escalate_topic == "payment"
-    assert "/widget/help/" in turn.replies[0]
+def test_not_confident_offers_the_closest_articles_as_buttons_then_answers_the_pick() -> None:
+    turns = talk(["转账"], BotContext(topic="payment"))
+    turn = turns[0]
+    assert not turn.escalate and "/widget/help/" in turn.replies[0]
+    titles = [c["text"] for c in turn.choices]
+    assert titles[-1] == "转人工" and len(titles) >= 3
+    picked = talk([titles[0]], BotContext(topic="payment"), turn.new_state)[0]
+    assert picked.article == turn.new_state.suggested[0] and picked.replies[0].startswith(titles[0])
+    # a second unclear message hands over, with a summary for the agent
+    again = talk(["转账", "嗯嗯"], BotContext(topic="payment"))
+    assert again[1].escalate and again[1].summary and "转账" in again[1].summary
 
 
 def test_gibberish_is_a_miss_then_escalates() -> None:
@@ -412,3 +421,224 @@ def test_fraud_is_a_kind_of_security_and_the_checks_never_fail(text):
     if asks_about_fraud(text):
         assert mentions_security(text)
     accepts_offer(text)
+
+
+# --- the customer's own data, quick replies, no repeats, brand -----------------------------
+
+NOW = datetime(2025, 5, 3, 4, 0, tzinfo=UTC)  # 12:00 Beijing time
+TO_CAROL = {
+    "transaction_id": "tx_carol0000088",
+    "status": "succeeded",
+    "amount": "88.00",
+    "currency": "CNY",
+    "speed": "standard",
+    "created_at": "2025-05-02T03:00:00+00:00",  # yesterday, Beijing time
+    "from_account": "u-me",
+    "to_account": "u-carol",
+    "from_name": "Me",
+    "to_name": "Carol 王",
+    "direction": "out",
+}
+FROM_BOB = {
+    "transaction_id": "tx_bob00000200",
+    "status": "succeeded",
+    "amount": "200.00",
+    "currency": "CNY",
+    "speed": "instant",
+    "created_at": "2025-05-03T01:00:00+00:00",
+    "from_account": "u-bob",
+    "to_account": "u-me",
+    "from_name": "Bob 李",
+    "to_name": "Me",
+    "direction": "in",
+}
+FAILED_500 = {
+    "transaction_id": "tx_fail0000500",
+    "status": "failed",
+    "reason": "insufficient_balance",
+    "amount": "500.00",
+    "currency": "CNY",
+    "speed": "instant",
+    "created_at": "2025-05-03T03:00:00+00:00",
+    "from_account": "u-me",
+    "to_account": "u-alice",
+    "to_name": "Alice 张",
+    "direction": "out",
+}
+MINE = [TO_CAROL, FROM_BOB, FAILED_500]
+ACCOUNT = {"user_id": "u-me", "name": "Me", "balance": "80.00", "frozen": False}
+
+
+def test_failed_payment_tells_the_real_reason_balance_and_next_step() -> None:
+    (turn,) = talk(
+        ["付款失败 说我余额不足"], BotContext(transactions=MINE, account=ACCOUNT, now=NOW)
+    )
+    text = "\n".join(turn.replies)
+    assert turn.article == "payment-failed"
+    assert "¥500.00" in text and "Alice 张" in text and "充值" in text
+    assert "¥80.00" in text and "¥420.00" in text and "u-alice" not in text
+    (en,) = talk(["my payment failed"], BotContext(lang="en", transactions=MINE, account=ACCOUNT))
+    assert "insufficient balance" in "\n".join(en.replies) and "Top up" in "\n".join(en.replies)
+
+
+def test_arrival_by_day_amount_and_name_shows_the_name_never_the_id() -> None:
+    ctx = BotContext(transactions=MINE, now=NOW)
+    (turn,) = talk(["我昨天给王的88块"], ctx)
+    assert "tx_carol0000088" in turn.replies[0] and "Carol 王" in turn.replies[0]
+    assert "u-carol" not in "\n".join(turn.replies)
+    (en,) = talk(
+        ["i sent 88 to carol yesterday she says nothing came"],
+        BotContext(lang="en", transactions=MINE, now=NOW),
+    )
+    assert "Carol 王" in en.replies[0]
+    # found in the history by the shell although not among the latest
+    (far,) = talk(
+        ["转给王的88块呢"], BotContext(transactions=[FROM_BOB], found=[TO_CAROL], now=NOW)
+    )
+    assert "tx_carol0000088" in far.replies[0]
+
+
+def test_an_incoming_transfer_is_told_as_received() -> None:
+    (turn,) = talk(["我的钱呢"], BotContext(transactions=[FROM_BOB, TO_CAROL], now=NOW))
+    assert "Bob 李 转给您 ¥200.00" in turn.replies[0] and "-> u-bob" not in turn.replies[0]
+    assert [c["text"] for c in turn.choices] == ["1", "2"]
+    picked = talk(["1"], BotContext(transactions=[FROM_BOB, TO_CAROL]), turn.new_state)[0]
+    assert "Bob 李 转给您的" in picked.replies[0] and "已到账" in picked.replies[0]
+    (en,) = talk(["status of tx_bob00000200"], BotContext(lang="en", transactions=MINE))
+    assert "from Bob 李 to you" in en.replies[0]
+
+
+def test_password_and_registration_get_the_account_state_and_the_code_checklist() -> None:
+    (turn,) = talk(["密码忘了 验证码短信一直收不到"], BotContext(account=ACCOUNT))
+    assert turn.article in ("reset-password", "sms-code") and not turn.escalate
+    text = "\n".join(turn.replies)
+    assert "状态正常" in text and "60 秒" in text
+    frozen = {
+        **ACCOUNT,
+        "frozen": True,
+        "frozen_reason": "velocity",
+        "frozen_at": "2025-05-03T01:00:00+00:00",
+    }
+    (turn,) = talk(["怎么注册"], BotContext(account={}))
+    assert "还没有开通" in turn.replies[1]
+    (turn,) = talk(["forgot my password"], BotContext(lang="en", account=frozen))
+    assert "frozen" in turn.replies[1] and "velocity" in turn.replies[1]
+
+
+def test_security_shows_recent_alerts_and_the_freeze() -> None:
+    alerts = [
+        {"alert": "new_device_login", "occurred_at": "2025-05-03T01:00:00+00:00",
+         "details": {"device_name": "Pixel 8"}},
+    ]  # fmt: skip
+    frozen = {**ACCOUNT, "frozen": True, "frozen_reason": "suspicious"}
+    (turn,) = talk(["我的账号好像被盗了"], BotContext(account=frozen, alerts=alerts))
+    text = "\n".join(turn.replies)
+    assert turn.article == "account-security"
+    assert "新设备登录" in text and "Pixel 8" in text and "已被冻结" in text
+
+
+def test_asking_again_never_repeats_the_same_text() -> None:
+    turns = talk(["忘记密码", "忘记密码", "忘记密码"], BotContext())
+    assert turns[0].article == "reset-password"
+    second = "\n".join(turns[1].replies)
+    assert turns[0].replies[0] not in second
+    third = "\n".join(turns[2].replies)
+    assert third != second and turns[0].replies[0] not in third
+    assert any(c["text"] == "转人工" for c in turns[2].choices + turns[1].choices)
+
+
+def test_answers_carry_feedback_buttons_and_the_greeting_topics() -> None:
+    from hub.helpbot.dialogue import greeting_choices
+
+    (turn,) = talk(["收不到验证码"], BotContext())
+    assert [c["label"] for c in turn.choices] == ["有用", "没用", "转人工"]
+    (en,) = talk(["no sms code"], BotContext(lang="en"))
+    assert [c["label"] for c in en.choices] == ["Yes, it helped", "No", "Talk to a person"]
+    for lang in ("zh", "en"):
+        for chip in greeting_choices(lang):
+            (t,) = talk([chip["text"]], BotContext(lang=lang))
+            assert t.article and not t.escalate, chip
+
+
+def test_brand_fills_articles_and_bot_texts() -> None:
+    from hub.helpbot import brand
+    from hub.helpbot.catalog import load_help_center
+
+    before = brand.current()
+    try:
+        brand.configure(brand.Brand("乐付", "LePay", "help@lepay.example", "400-123-4567"))
+        assert "乐付" in greeting("zh") and "LePay" in greeting("en")
+        contact = load_help_center().get("contact-support", "en")
+        assert contact and "help@lepay.example" in contact.body and "400-123-4567" in contact.body
+    finally:
+        brand.configure(before)
+    for lang in ("zh", "en"):
+        for article in load_help_center().articles(lang):
+            assert "supporthub" not in (article.body + article.summary).lower()
+            assert "{brand}" not in article.body and "{support_" not in article.body
+    assert "易币付" in greeting("zh") and "YiBiPay" in greeting("en")
+
+
+# --- anti-fraud answers with the customer's data, quick replies, no repeats, brand --------
+
+
+def test_the_fraud_answer_carries_yes_no_buttons_that_work() -> None:
+    for lang, text in (("zh", "有人打电话让我说验证码"), ("en", "someone asked for my code")):
+        ctx = BotContext(lang=lang, topic="other")
+        (turn,) = talk([text], ctx)
+        yes, no = [c["text"] for c in turn.choices]
+        assert (yes, no) == (("是", "不用了") if lang == "zh" else ("Yes", "No, thanks"))
+        assert talk([text, yes], ctx)[1].escalate_topic == "security"
+        declined = talk([text, no], ctx)[1]
+        assert not declined.escalate and declined.new_state.handover_topic is None
+
+
+def test_the_fraud_answer_shows_the_alerts_and_freeze_but_never_reassures() -> None:
+    alerts = [{"alert": "new_device_login", "occurred_at": "2025-05-03T01:00:00+00:00",
+               "details": {"device_name": "Pixel 8"}}]  # fmt: skip
+    frozen = {**ACCOUNT, "frozen": True, "frozen_reason": "suspicious"}
+    (turn,) = talk(["有人冒充客服找我要验证码"], BotContext(account=frozen, alerts=alerts))
+    text = "\n".join(turn.replies)
+    assert "Pixel 8" in text and "已被冻结" in text and turn.new_state.handover_topic == "security"
+    (calm,) = talk(["有人冒充客服找我要验证码"], BotContext(account=ACCOUNT))
+    assert len(calm.replies) == 2 and "没有安全提醒" not in "\n".join(calm.replies)
+
+
+def test_the_fraud_guidance_is_sent_once_then_pointed_to() -> None:
+    turns = talk(["有人打电话让我说验证码", "又有人让我说验证码"], BotContext())
+    assert "/widget/help/anti-fraud" in turns[0].replies[0]
+    again = "\n".join(turns[1].replies)
+    assert turns[0].replies[0] not in again and "防骗提醒" in again
+    assert turns[1].new_state.handover_topic == "security"
+    assert turns[1].new_state.answered.count("anti-fraud") == 1
+
+
+def test_the_fraud_hand_over_carries_the_summary() -> None:
+    turns = talk(["陌生人知道我的验证码", "是"], BotContext(account=ACCOUNT))
+    assert turns[1].escalate and turns[1].escalate_topic == "security"
+    assert "陌生人知道我的验证码" in turns[1].summary
+    assert load_help_center().get("anti-fraud").title in turns[1].summary
+
+
+def test_fraud_texts_and_the_anti_fraud_article_use_the_brand() -> None:
+    from hub.helpbot import brand
+
+    before = brand.current()
+    try:
+        brand.configure(brand.Brand("乐付", "LePay", "help@lepay.example", "400-123-4567"))
+        for lang, text in (("zh", "有人让我说验证码"), ("en", "someone asked for my code")):
+            (turn,) = talk([text], BotContext(lang=lang))
+            assert ("乐付" if lang == "zh" else "LePay") in turn.replies[0]
+            assert "400-123-4567" in turn.replies[0]
+            article = load_help_center().get("anti-fraud", lang)
+            assert article and ("乐付" if lang == "zh" else "LePay") in article.body
+            assert "400-123-4567" in article.body
+    finally:
+        brand.configure(before)
+
+
+def test_a_security_question_asked_again_never_gets_another_topics_article() -> None:
+    turns = talk(["我的账号好像被盗了", "我的账号好像被盗了", "我的账号好像被盗了"], BotContext())
+    topics = [load_help_center().get(t.article).topic for t in turns if t.article]
+    assert turns[0].article == "account-security" and set(topics) == {"security"}
+    assert turns[1].article != "account-security"  # another security article, or the guidance

@@ -228,6 +228,60 @@ def test_accuracy_floor(lang: str) -> None:
     assert top3 / len(questions) >= TOP3_FLOOR
 
 
+# --- customer-style questions: dev / held-back (bench/help_eval.py) ----------------------
+
+HELD_BACK_TOP1_FLOOR = 0.92
+
+
+def _customer() -> list[dict]:
+    from bench.help_eval import load_customer_questions
+
+    return load_customer_questions()
+
+
+def test_customer_set_is_large_split_by_hash_and_labelled_with_articles() -> None:
+    from bench.help_eval import part_of
+
+    questions = _customer()
+    slugs = {a.slug for a in load_help_center().articles("zh")}
+    assert len(questions) >= 400 and len({q["q"] for q in questions}) == len(questions)
+    for q in questions:
+        assert q["part"] == part_of(q["q"]), q  # the split is the hash's, nobody moved one
+        assert q["slugs"] and set(q["slugs"]) <= slugs, q
+        assert q["lang"] == ("zh" if any("\u4e00" <= c <= "\u9fff" for c in q["q"]) else "en")
+    held = [q for q in questions if q["part"] == "heldback"]
+    assert 0.25 <= len(held) / len(questions) <= 0.35
+    for lang in ("zh", "en"):
+        covered = {s for q in questions if q["lang"] == lang for s in q["slugs"]}
+        assert covered == slugs, lang
+
+
+def test_packaged_phrasings_are_the_dev_part_and_never_a_held_back_question() -> None:
+    from bench.help_eval import phrasings_of
+    from hub.helpbot.catalog import read_phrasings
+
+    questions = _customer()
+    packaged = read_phrasings()
+    assert packaged == phrasings_of([q for q in questions if q["part"] == "dev"])
+    shipped = {q for by_slug in packaged.values() for qs in by_slug.values() for q in qs}
+    assert not shipped & {q["q"] for q in questions if q["part"] == "heldback"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="held-back top-1 is 0.915 (< 0.92) with 1 confidently wrong security answer: "
+    "not reached yet; strict, so this fails once it is reached and the marker must go",
+)
+def test_held_back_accuracy_and_no_confidently_wrong_security_answer() -> None:
+    from bench.help_eval import evaluate
+
+    held = [q for q in _customer() if q["part"] == "heldback"]
+    tallies, _ = evaluate(held, load_help_center())
+    # The held-back misses are deliberately not printed: they must not be tuned on.
+    assert tallies["heldback"].top1_rate >= HELD_BACK_TOP1_FLOOR, tallies["heldback"].top1_rate
+    assert tallies["heldback"].security_confident_wrong == 0
+
+
 # --- HTTP routes ------------------------------------------------------------------------
 
 

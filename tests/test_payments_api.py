@@ -291,3 +291,43 @@ async def test_maintenance_switch(people):
         await watcher.close()
         async with hub.http(hub.token("hub", "service")) as http:
             await http.post("/api/maintenance", json={"on": False})
+
+
+async def test_the_list_names_both_sides_and_searches_the_whole_history(people):
+    """Account names in lists (the help bot shows people by name); amount, time and
+    counterpart filters look past the latest `limit` payments."""
+    hub = people
+    first = (await post_payment(hub, "alice", body(to="bob", amount="7.00"))).json()
+    for _ in range(3):
+        assert (await post_payment(hub, "alice", body(to="bob", amount="1.00"))).status_code == 202
+    async with hub.http(hub.token("bob")) as http:
+        latest = (await http.get("/api/payments", params={"limit": 2})).json()["payments"]
+        found = (
+            await http.get(
+                "/api/payments", params={"limit": 2, "amount": "7", "counterpart": "alice"}
+            )
+        ).json()["payments"]
+        assert [p["amount"] for p in latest] == ["1.00", "1.00"]
+        none = await http.get("/api/payments", params={"counterpart": "carol"})
+        assert none.json()["payments"] == []
+        later = await http.get(
+            "/api/payments", params={"since": "2999-01-01T00:00:00+08:00", "amount": "7.00"}
+        )
+        assert later.json()["payments"] == []
+        window = await http.get(
+            "/api/payments",
+            params={
+                "since": "2000-01-01T00:00:00Z",
+                "until": "2999-01-01T00:00:00Z",
+                "amount": "7.00",
+            },
+        )
+        for bad in ({"amount": "7.001"}, {"since": "yesterday"}, {"since": "2025-01-01T00:00:00"}):
+            assert (await http.get("/api/payments", params=bad)).status_code == 422, bad
+    assert [p["transaction_id"] for p in found] == [first["transaction_id"]]
+    assert [p["transaction_id"] for p in window.json()["payments"]] == [first["transaction_id"]]
+    p = found[0]
+    assert (p["direction"], p["from_name"], p["to_name"]) == ("in", "Alice", "Bob")
+    async with hub.http(hub.token("hub", "service")) as http:
+        staff = await http.get("/api/payments", params={"counterpart": "bob", "amount": "7.00"})
+    assert [p["transaction_id"] for p in staff.json()["payments"]] == [first["transaction_id"]]

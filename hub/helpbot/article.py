@@ -39,6 +39,8 @@ class Article:
     summary: str
     body: str
     keywords: tuple[str, ...] = field(default=())
+    # How customers asked for this article (hub/helpbot/phrasings.json): searched, not shown.
+    phrasings: tuple[str, ...] = field(default=())
 
     def listing(self) -> dict[str, str]:
         """The fields shown in an article list."""

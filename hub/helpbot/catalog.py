@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 
+from hub.helpbot import brand
 from hub.helpbot.article import LANGS, Article, ArticleFormatError, parse_article
 from hub.helpbot.search import Hit, SearchIndex
 from hub.helpbot.text import detect_lang
@@ -41,14 +44,38 @@ class HelpCenter:
         index = self._indexes.get(lang or detect_lang(q, DEFAULT_LANG))
         return index.search(q, limit) if index else []
 
-    def best(self, q: str, lang: str | None = None) -> tuple[Hit | None, bool]:
-        """The best article for `q` and whether the match is confident."""
+    def best(
+        self, q: str, lang: str | None = None, exclude: Collection[str] = ()
+    ) -> tuple[Hit | None, bool]:
+        """The best article for `q` (other than those in `exclude`) and whether the match
+        is confident."""
         index = self._indexes.get(lang or detect_lang(q, DEFAULT_LANG))
-        return index.best(q) if index else (None, False)
+        return index.best(q, exclude) if index else (None, False)
 
 
-def read_articles() -> list[Article]:
-    """Parse every `<slug>.<lang>.md` file packaged in `hub.helpbot.articles`."""
+Phrasings = Mapping[str, Mapping[str, Sequence[str]]]  # lang -> slug -> questions
+
+
+def read_phrasings() -> dict[str, dict[str, list[str]]]:
+    """Customer questions per language and article (`hub/helpbot/phrasings.json`): the
+    development part of the labelled questions, written there by `bench/help_eval.py --learn`."""
+    entry = resources.files("hub.helpbot").joinpath("phrasings.json")
+    if not entry.is_file():
+        return {}
+    data: dict[str, dict[str, list[str]]] = json.loads(entry.read_text(encoding="utf-8"))
+    return data
+
+
+def with_phrasings(articles: Iterable[Article], phrasings: Phrasings) -> list[Article]:
+    """The articles, each with the customer questions `phrasings` has for it."""
+    return [
+        replace(a, phrasings=tuple(phrasings.get(a.lang, {}).get(a.slug, ()))) for a in articles
+    ]
+
+
+def read_articles(phrasings: Phrasings | None = None) -> list[Article]:
+    """Parse every `<slug>.<lang>.md` file packaged in `hub.helpbot.articles`, with the
+    packaged customer phrasings (or `phrasings` when given)."""
     articles = []
     for entry in resources.files("hub.helpbot.articles").iterdir():
         name = entry.name
@@ -57,8 +84,9 @@ def read_articles() -> list[Article]:
         slug, _, lang = name.removesuffix(".md").rpartition(".")
         if lang not in LANGS or not slug:
             raise ArticleFormatError(f"{name}: expected <slug>.<zh|en>.md")
-        articles.append(parse_article(entry.read_text(encoding="utf-8"), slug, lang))
-    return articles
+        text = brand.current().render(entry.read_text(encoding="utf-8"), lang)
+        articles.append(parse_article(text, slug, lang))
+    return with_phrasings(articles, read_phrasings() if phrasings is None else phrasings)
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,8 @@ added) without touching the state machine.
 
 from __future__ import annotations
 
+from hub.helpbot import brand
+
 HELP_LINK = "/widget/help/{slug}?lang={lang}"
 
 TOPIC_NAMES = {
@@ -45,8 +47,8 @@ TOPIC_EXAMPLES = {
 
 TEXT: dict[str, dict[str, str]] = {
     "greeting": {
-        "zh": "您好，我是智能助手，关于{topic}的问题可以直接问我，例如{examples}。需要人工服务时，随时回复「转人工」。",
-        "en": 'Hello, I\'m the help assistant. Ask me anything about {topic}, for example {examples}. Reply "talk to a person" at any time to reach an agent.',
+        "zh": "您好，我是{brand}智能助手，关于{topic}的问题可以直接问我，例如{examples}。需要人工服务时，随时回复「转人工」。",
+        "en": 'Hello, I\'m the {brand} help assistant. Ask me anything about {topic}, for example {examples}. Reply "talk to a person" at any time to reach an agent.',
     },
     "answer": {
         "zh": "{title}\n{summary}\n完整步骤：{link}",
@@ -104,20 +106,21 @@ TEXT: dict[str, dict[str, str]] = {
     "tx_update": {"zh": "交易状态更新：{text}", "en": "Transaction update: {text}"},
     "fraud_guidance": {
         "zh": "防骗提醒：验证码、登录密码和支付密码只能由您本人在 App 内使用，任何人向您索要都是诈骗，"
-        "包括自称客服、银行或警察的人。我们的工作人员绝不会索要验证码或密码，也不会发链接让您登录。\n"
+        "包括自称客服、银行或警察的人。{brand}的工作人员绝不会索要验证码或密码，也不会发链接让您登录。\n"
         "如果已经说出验证码或点了链接，请马上：\n"
         "1. 修改登录密码和支付密码；\n"
         "2. 在「账户与安全」→「登录设备」中移除不认识的设备；\n"
-        "3. 联系安全专员，我们可以先冻结账户，保护您的资金。\n"
+        "3. 联系安全专员（或拨打 24 小时热线 {support_phone}），我们可以先冻结账户，保护您的资金。\n"
         "详细说明：{link}",
         "en": "Scam warning: verification codes, your login password and payment PIN are for you "
         "alone, in the app. Anyone who asks for them is a scammer, even someone claiming to be "
-        "support, a bank or the police. Our staff never ask for codes or passwords, and never "
-        "send links to log in.\n"
+        "support, a bank or the police. {brand} staff never ask for codes or passwords, and "
+        "never send links to log in.\n"
         "If you already gave a code away or tapped a link, right now:\n"
         "1. Change your login password and payment PIN;\n"
         "2. Remove devices you don't know in Account & security → Devices;\n"
-        "3. Talk to our security team: we can freeze the account to keep your money safe.\n"
+        "3. Talk to our security team (or call {support_phone}, open 24 hours): we can freeze "
+        "the account to keep your money safe.\n"
         "More: {link}",
     },
     "fraud_offer": {
@@ -130,6 +133,63 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "I'm connecting you to our security team now. While you wait, don't give a code "
         "to anyone.",
     },
+    "fraud_again": {
+        "zh": "请先按上面的防骗提醒操作：修改登录密码和支付密码，移除不认识的登录设备。",
+        "en": "Please follow the scam warning above first: change your login password and payment "
+        "PIN, and remove devices you don't know.",
+    },
+    "pick_article": {
+        "zh": "我不太确定您问的是哪一个，是下面这些吗？点一下就行，也可以换个说法或转人工：",
+        "en": "I'm not quite sure which one you mean. Is it one of these? Tap one, say it in other words, or talk to a person:",
+    },
+    "other_article": {
+        "zh": "那换个方向，也许是这个问题：",
+        "en": "Then maybe it is this instead:",
+    },
+    "repeat": {
+        "zh": "「{title}」的步骤我刚才已经发过了，看来还没解决。可以说说卡在哪一步，或者转人工客服帮您处理。",
+        "en": 'I already sent "{title}" above, so it seems that did not solve it. Tell me which step you are stuck at, or talk to a person.',
+    },
+    "failed_personal": {
+        "zh": "我查到您最近一笔失败的付款：{when} {amount} 给 {name}，原因：{reason}。",
+        "en": "I found your latest failed payment: {when}, {amount} to {name}. Reason: {reason}.",
+    },
+    "balance_short": {
+        "zh": "您现在的余额是 {balance}，还差 {short}。",
+        "en": "Your balance is now {balance}, {short} short of it.",
+    },
+    "no_failed_payment": {
+        "zh": "您最近没有失败的付款记录。如果付款页面报错但账单里没有这笔，多半是没有提交成功，可以重新付款。",
+        "en": "I see no failed payment on your account lately. If the app showed an error but the payment is not in Transactions, it was not submitted: you can pay again.",
+    },
+    "tx_found_none": {
+        "zh": "没有找到符合的交易（{what}）。这是您最近的交易：",
+        "en": "I found no transaction matching {what}. Here are your recent ones:",
+    },
+    "account_ok": {
+        "zh": "您的账户（{name}）已注册，状态正常。",
+        "en": "Your account ({name}) is registered and in good standing.",
+    },
+    "account_frozen": {
+        "zh": "您的账户（{name}）目前已被冻结{since}，原因：{reason}。解冻需要安全专员核实身份，回复「转人工」即可。",
+        "en": 'Your account ({name}) is frozen{since}; reason: {reason}. A security specialist has to verify you to unfreeze it: reply "talk to a person".',
+    },
+    "account_none": {
+        "zh": "您还没有开通付款账户，按下面的步骤注册即可。",
+        "en": "You have no payment account yet: the steps below open one.",
+    },
+    "alerts": {
+        "zh": "您最近的安全提醒：\n{lines}\n如果其中有不是您本人的操作，请立即修改密码并回复「转人工」。",
+        "en": 'Your recent security alerts:\n{lines}\nIf any of these was not you, change your password now and reply "talk to a person".',
+    },
+    "no_alerts": {
+        "zh": "您的账户最近没有安全提醒，状态正常。",
+        "en": "There are no recent security alerts on your account.",
+    },
+    "summary": {
+        "zh": "【小助手摘要】问题：{question}｜已发文章：{articles}｜相关交易：{txs}｜账户：{account}",
+        "en": "[Bot summary] Question: {question} | Articles sent: {articles} | Transactions: {txs} | Account: {account}",
+    },
     "anything_else": {
         "zh": "还有其他可以帮您的吗？",
         "en": "Is there anything else I can help with?",
@@ -137,10 +197,49 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
+CHOICES = {
+    "feedback": {
+        "zh": ["有用", "没用", "转人工"],
+        "en": ["Yes, it helped", "No", "Talk to a person"],
+    },
+    "human": {"zh": ["转人工"], "en": ["Talk to a person"]},
+    "repeat": {"zh": ["转人工", "换个问题"], "en": ["Talk to a person", "Ask something else"]},
+    "security_offer": {"zh": ["是", "不用了"], "en": ["Yes", "No, thanks"]},
+    "topics": {
+        "zh": ["转账没到账", "付款失败", "忘记密码", "收不到验证码", "账户安全", "注册账户"],
+        "en": [
+            "My transfer has not arrived",
+            "My payment failed",
+            "Forgot my password",
+            "No SMS code",
+            "Account security",
+            "Create an account",
+        ],
+    },
+}
+CODE_CHECKLIST = {
+    "zh": "收不到验证码时请逐项检查：1. 手机号是注册时的号码；2. 手机有信号、没开飞行模式；"
+    "3. 短信没被拦截（看看骚扰拦截/垃圾短信）；4. 等 60 秒再点「重新发送」，或改用语音验证码；"
+    "5. 旧号码停用了请先更换绑定手机号。",
+    "en": "If the code does not come: 1. it goes to the number you registered with; 2. the phone "
+    "has signal and is not in flight mode; 3. texts are not blocked (check the spam filter); "
+    '4. wait 60 seconds before "Resend", or ask for a voice code; 5. if the old number no '
+    "longer works, change your phone number first.",
+}
+
+
+def choices(key: str, lang: str) -> list[dict[str, str]]:
+    """Quick replies: each a button whose `text` the widget sends as the user's message."""
+    labels = CHOICES[key]["en" if lang == "en" else "zh"]
+    return [{"label": label, "text": label} for label in labels]
+
+
 def say(key: str, lang: str, **fields: str) -> str:
-    """The message `key` in `lang` (Chinese when the language is unknown), filled in."""
+    """The message `key` in `lang` (Chinese when the language is unknown), filled in; the
+    brand's fields ({brand}, {support_email}, {support_phone}) are always available."""
     templates = TEXT[key]
-    return templates.get(lang, templates["zh"]).format(**fields)
+    lang = lang if lang in templates else "zh"
+    return templates[lang].format(**{**brand.current().fields(lang), **fields})
 
 
 def article_link(slug: str, lang: str) -> str:

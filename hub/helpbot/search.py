@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from hub.helpbot.article import Article
-from hub.helpbot.synonyms import expand
+from hub.helpbot.synonyms import expansions
 from hub.helpbot.text import is_unigram, normalize, tokenize
 
-FIELD_WEIGHTS = {"title": 3.0, "keywords": 2.0, "summary": 1.5, "body": 0.5}
+FIELD_WEIGHTS = {"title": 3.0, "keywords": 2.0, "summary": 1.5, "body": 0.5, "phrasings": 0.5}
 # Field weights multiply term counts, so counts run higher than BM25's usual k1=1.2
 # assumes; a larger k1 keeps "mentioned everywhere" apart from "mentioned in passing".
 K1 = 3.0
@@ -27,12 +27,20 @@ B = 0.5  # mild length normalisation: long articles are long because they are th
 # A lone Chinese character in a query ("工" of 人工 and of 工作日) says little; bi-grams
 # carry the meaning, uni-grams only break ties and catch one-character words.
 UNIGRAM_WEIGHT = 0.3
+# Words added by the colloquial table weigh less than the customer's own words: when a
+# question names two things ("how long does a refund take"), the word they typed wins.
+EXPANSION_WEIGHT = 0.6
 
 # Confidence: the best hit must score at least MIN_SCORE and beat the runner-up by MARGIN.
 # Chinese queries yield several terms per word (bi-grams and uni-grams), so their scores
 # run about twice as high as English ones; the floors differ accordingly.
 MIN_SCORE = {"zh": 3.0, "en": 1.5}
 MARGIN = 1.1
+# A wrong answer to a security question costs most (an account being taken over while the
+# bot talks about SMS codes): when an article on such a topic is a close runner-up, the
+# winner must lead it by this much, else the bot asks rather than answers.
+CAREFUL_TOPICS = frozenset({"security"})
+CAREFUL_MARGIN = 1.6
 MAX_QUERY_CHARS = 500  # longer text is cut: a question does not need more, scoring stays cheap
 
 
@@ -55,10 +63,13 @@ class SearchIndex:
     def __init__(self, articles: Iterable[Article], lang: str) -> None:
         self.lang = lang
         self._docs: list[tuple[Article, dict[str, float], float]] = []
+        self._careful: set[str] = set()
         df: Counter[str] = Counter()
         topical_df: Counter[str] = Counter()
         for article in articles:
             tf = _weighted_terms(article)
+            if article.topic in CAREFUL_TOPICS:
+                self._careful.add(article.slug)
             self._docs.append((article, tf, sum(tf.values())))
             df.update(tf.keys())
             topical_df.update(set(tokenize(" ; ".join([article.title, *article.keywords]))))
@@ -72,7 +83,10 @@ class SearchIndex:
 
     def search(self, query: str, limit: int = 5) -> list[Hit]:
         """Articles matching `query`, best first; empty when nothing matches."""
-        terms = set(tokenize(expand(normalize(query[:MAX_QUERY_CHARS]))))
+        text = normalize(query[:MAX_QUERY_CHARS])
+        own = set(tokenize(text))
+        extra = set(tokenize(" ".join(expansions(text, self.lang)))) - own
+        terms = {t: 1.0 for t in own} | {t: EXPANSION_WEIGHT for t in extra}
         if not terms or limit <= 0:
             return []
         hits = []
@@ -83,20 +97,28 @@ class SearchIndex:
         hits.sort(key=lambda h: (-h.score, h.slug))
         return hits[:limit]
 
-    def best(self, query: str) -> tuple[Hit | None, bool]:
-        """The best hit and whether it is clear enough for the bot to answer with it."""
-        hits = self.search(query, limit=2)
+    def best(self, query: str, exclude: Collection[str] = ()) -> tuple[Hit | None, bool]:
+        """The best hit and whether it is clear enough for the bot to answer with it; the
+        articles in `exclude` are left out before judging (as if they did not exist)."""
+        hits = [h for h in self.search(query, limit=3 + len(exclude)) if h.slug not in exclude]
+        hits = hits[:3]
         if not hits:
             return None, False
-        return hits[0], is_confident(hits, self.lang)
+        top = hits[0]
+        careful_runner_up = any(
+            h.slug in self._careful and h.score * CAREFUL_MARGIN > top.score for h in hits[1:]
+        )
+        if top.slug not in self._careful and careful_runner_up:
+            return top, False
+        return top, is_confident(hits[:2], self.lang)
 
-    def _score(self, terms: set[str], tf: Mapping[str, float], length: float) -> float:
+    def _score(self, terms: Mapping[str, float], tf: Mapping[str, float], length: float) -> float:
         norm = K1 * (1 - B + B * length / self._avg_len)
         score = 0.0
-        for term in terms:
+        for term, query_weight in terms.items():
             f = tf.get(term)
             if f:
-                weight = UNIGRAM_WEIGHT if is_unigram(term) else 1.0
+                weight = query_weight * (UNIGRAM_WEIGHT if is_unigram(term) else 1.0)
                 score += weight * self._idf[term] * f * (K1 + 1) / (f + norm)
         return score
 
@@ -118,6 +140,7 @@ def _weighted_terms(article: Article) -> dict[str, float]:
         "keywords": " ; ".join(article.keywords),
         "summary": article.summary,
         "body": article.body,
+        "phrasings": " ; ".join(article.phrasings),
     }
     tf: defaultdict[str, float] = defaultdict(float)
     for name, text in fields.items():

@@ -8,8 +8,10 @@ light suffix-stripping stem, so "arrived", "arrives" and "arrival" meet.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
+from functools import lru_cache
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{CJK}]")
@@ -65,6 +67,28 @@ TYPOS = {
     "emial": "email",
 }
 
+# Frequent Chinese misspellings (homophones typed by pinyin input, the traditional 帐),
+# replaced before anything else reads the query.
+ZH_TYPOS = {
+    "帐": "账",
+    "登陆": "登录",
+    "密马": "密码",
+    "密吗": "密码",
+    "验证吗": "验证码",
+    "验正码": "验证码",
+    "冻洁": "冻结",
+    "冻解": "冻结",
+    "支负": "支付",
+    "注测": "注册",
+    "注删": "注册",
+    "余额不组": "余额不足",
+    "退宽": "退款",
+    "到长": "到账",
+    "手续废": "手续费",
+    "闪推": "闪退",
+}
+_ZH_TYPO_RE = re.compile("|".join(sorted(map(re.escape, ZH_TYPOS), key=len, reverse=True)))
+
 # Words folded onto the one our articles use, so "can't" and "cannot" agree.
 EN_FOLD = {
     "cannot": "cant",
@@ -94,6 +118,15 @@ EN_FOLD = {
     "failure": "fail",
     "e-mail": "email",
     "hrs": "hours",
+    "registration": "register",
+    "registered": "register",
+    "registering": "register",
+    "unauthorised": "unauthorized",
+    "hacker": "hacked",
+    "hack": "hacked",
+    "hacking": "hacked",
+    "recieving": "receiving",
+    "declined": "decline",
 }
 
 # Longest first so that "ication" wins over "ation" and "sses" over "s".
@@ -108,6 +141,7 @@ def normalize(text: str) -> str:
     """NFKC (full-width to half-width), lower case, curly quotes and common typos fixed."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'")
+    text = _ZH_TYPO_RE.sub(lambda m: ZH_TYPOS[m.group()], text)
     return _WORD_RE.sub(lambda m: TYPOS.get(m.group(), m.group()), text)
 
 
@@ -157,10 +191,55 @@ def stem(word: str) -> str:
     return word
 
 
+# How Chinese runs are cut into terms: "bigram" (every two adjacent characters), "jieba"
+# (dictionary words, jieba's search mode) or "both". Chosen by measurement on the dev part of
+# the labelled questions (docs/benchmarks.md); bench/help_eval.py --segmenter compares them.
+SEGMENTERS = ("bigram", "jieba", "both")
+_segmenter = "bigram"
+
+
+def set_segmenter(name: str) -> None:
+    """Switch the Chinese segmenter (indexes built before keep their terms: rebuild them)."""
+    global _segmenter
+    if name not in SEGMENTERS:
+        raise ValueError(f"unknown segmenter {name!r}")
+    _segmenter = name
+
+
+def segmenter() -> str:
+    """The Chinese segmenter in use."""
+    return _segmenter
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # type: ignore[no-untyped-def]
+    import jieba  # the dictionary ships in the wheel; loaded once, on first use
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+def _bigrams(run: str) -> list[str]:
+    return [b for b in (run[i : i + 2] for i in range(len(run) - 1)) if b not in ZH_STOP_BIGRAMS]
+
+
+def _words(run: str) -> list[str]:
+    return [
+        w
+        for w in _jieba().cut_for_search(run, HMM=False)
+        if len(w) > 1 and w not in ZH_STOP_BIGRAMS
+    ]
+
+
 def zh_tokens(run: str) -> list[str]:
-    """Bi-grams and meaningful uni-grams of one run of Chinese characters."""
+    """Meaningful uni-grams of one run of Chinese characters, and its bi-grams or words."""
     tokens = [c for c in run if c not in ZH_STOP_CHARS]
-    tokens += [b for b in (run[i : i + 2] for i in range(len(run) - 1)) if b not in ZH_STOP_BIGRAMS]
+    if _segmenter in ("bigram", "both"):
+        tokens += _bigrams(run)
+    if _segmenter in ("jieba", "both"):
+        tokens += _words(run)
     return tokens
 
 

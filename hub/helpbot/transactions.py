@@ -3,13 +3,18 @@
 A transaction is the dict the I/O shell fetched from the payments API (or received
 in a `transaction.status` event): `transaction_id`, `status`, `reason` (when failed),
 `amount` (decimal string), `currency`, `speed`, `expected_by` (ISO 8601, while
-processing), `created_at`, `to_account`. Missing fields are tolerated.
+processing), `created_at`, `from_account`/`to_account` (user ids), `from_name`/`to_name`
+(account names), `direction` ("in" or "out", seen from the customer). Missing fields are
+tolerated. People are shown by name, never by user id; a transfer the customer received is
+told as received.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
@@ -42,8 +47,17 @@ TX_TEXT = {
         "zh": "交易 {tx_id}：{speed} {amount} 给 {payee}",
         "en": "Transaction {tx_id} ({speed}): {amount} to {payee}",
     },
+    "head_in": {
+        "zh": "交易 {tx_id}：{payer} 转给您的 {amount}（{speed}）",
+        "en": "Transaction {tx_id}: {amount} from {payer} to you ({speed})",
+    },
     "transfer": {"zh": "转账", "en": "transfer"},
     "payee": {"zh": "对方", "en": "the payee"},
+    "payer": {"zh": "对方", "en": "the sender"},
+    "received": {
+        "zh": "，已到账，已计入您的余额。",
+        "en": " has arrived and is in your balance.",
+    },
     "processing_by": {
         "zh": "，处理中，预计 {when}（北京时间）前到账。",
         "en": " is processing and should arrive by {when} (Beijing time).",
@@ -133,22 +147,37 @@ def is_pending(tx: Tx) -> bool:
     return tx.get("status") == "processing"
 
 
+def is_incoming(tx: Tx) -> bool:
+    """Whether the customer received this transfer (rather than sent it)."""
+    return tx.get("direction") == "in"
+
+
+def counterpart_name(tx: Tx, lang: str) -> str:
+    """The other side's name as the customer knows it; never a user id."""
+    name = tx.get("from_name") if is_incoming(tx) else tx.get("to_name")
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    return _say("payer" if is_incoming(tx) else "payee", lang)
+
+
 def describe_transaction(tx: Tx, lang: str, now: datetime | None = None) -> str:
     """The transaction's live status and expected arrival, in one or two sentences."""
     lang = "en" if lang == "en" else "zh"
+    incoming = is_incoming(tx)
     head = _say(
-        "head",
+        "head_in" if incoming else "head",
         lang,
         tx_id=tx.get("transaction_id", "?"),
         speed=_word(SPEED, tx.get("speed"), lang) or _say("transfer", lang),
         amount=format_amount(tx.get("amount"), tx.get("currency")),
-        payee=tx.get("to_account") or _say("payee", lang),
+        payee=counterpart_name(tx, lang),
+        payer=counterpart_name(tx, lang),
     )
     status = tx.get("status")
     if status == "processing":
         return head + _processing_tail(tx, lang, now)
     if status == "succeeded":
-        return head + _say("succeeded", lang)
+        return head + _say("received" if incoming else "succeeded", lang)
     if status == "failed":
         reason = _word(REASONS, tx.get("reason"), lang)
         return head + (
@@ -162,13 +191,119 @@ def summarize_transaction(tx: Tx, lang: str) -> str:
     amount = format_amount(tx.get("amount"), tx.get("currency"))
     status = _word(STATUS, tx.get("status"), lang) or str(tx.get("status", ""))
     when = format_time(tx.get("created_at"))
-    arrow = "to" if lang == "en" else "→"
-    parts = [
-        str(tx.get("transaction_id", "?")),
-        f"{amount} {arrow} {tx.get('to_account', '?')}",
-        status,
-    ]
+    name = counterpart_name(tx, lang)
+    if is_incoming(tx):
+        flow = f"{amount} from {name}" if lang == "en" else f"{name} 转给您 {amount}"
+    else:
+        flow = f"{amount} to {name}" if lang == "en" else f"{amount} → {name}"
+    parts = [str(tx.get("transaction_id", "?")), flow, status]
     return " · ".join(p for p in [*parts, when] if p)
+
+
+# --- finding the transaction a customer means ------------------------------------------
+
+_AMOUNT = re.compile(
+    r"(?:[¥￥]|rmb|cny)\s*(\d{1,9}(?:\.\d{1,2})?)"
+    r"|(?<![\d.a-z_-])(\d{1,9}(?:\.\d{1,2})?)(?![\d.])\s*(块钱|块|元|rmb|cny|yuan|kuai)?"
+    r"(?!\s*(?:天|小时|个|分钟|分|秒|点|号|月|年|次|笔|周|星期|days?|hours?|hrs?|min|mins|minutes?"
+    r"|weeks?|times?|am|pm|st|nd|rd|th))",
+    re.I,
+)
+_DAYS = [
+    (re.compile(r"前天|day before yesterday"), 2),
+    (re.compile(r"(?<!前)昨天|昨晚|昨日|yesterday|last night"), 1),
+    (re.compile(r"今天|今早|今晚|刚才|刚刚|today|this morning|just now"), 0),
+]
+_WEEK = re.compile(r"上周|上星期|这周|本周|last week|this week")
+_NAME_SPLIT = re.compile(r"[\s·・.,，]+")
+
+
+@dataclass(frozen=True)
+class TxQuery:
+    """What a customer said about a transaction: amounts, a time window, words to match
+    against the other side's name or id."""
+
+    amounts: tuple[Decimal, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+
+    @property
+    def dated(self) -> bool:
+        return self.since is not None
+
+    def criteria(self, transactions: Iterable[Tx] = ()) -> int:
+        """How many kinds of detail it has (amount, date, a known counterpart's name)."""
+        named = any(names_in(tx, self.text) for tx in transactions)
+        return bool(self.amounts) + self.dated + named
+
+
+def parse_tx_query(text: str, now: datetime | None) -> TxQuery:
+    """Amounts ("88块", "¥200", "500元") and a day ("昨天", "yesterday") in `text`; days are
+    Beijing days."""
+    lowered = unicodedata.normalize("NFKC", text).lower()
+    cleaned = _TX_ID.sub(" ", lowered)
+    amounts = []
+    for match in _AMOUNT.finditer(cleaned):
+        raw = match.group(1) or match.group(2)
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            continue
+        if value > 0 and value not in amounts:
+            amounts.append(value)
+    since = until = None
+    if now is not None:
+        today = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+        for pattern, days in _DAYS:
+            if pattern.search(cleaned):
+                since = today - timedelta(days=days)
+                until = since + timedelta(days=1)
+                break
+        else:
+            if _WEEK.search(cleaned):
+                since, until = today - timedelta(days=7), today + timedelta(days=1)
+    return TxQuery(tuple(amounts[:3]), since, until, cleaned)
+
+
+def names_in(tx: Tx, text: str) -> bool:
+    """Whether `text` names the other side of `tx`: a part of their account name ("王" of
+    "Carol 王", "carol") or their user id."""
+    lowered = text.lower()
+    other_id = tx.get("from_account") if is_incoming(tx) else tx.get("to_account")
+    if isinstance(other_id, str) and len(other_id) >= 3 and other_id.lower() in lowered:
+        return True
+    name = tx.get("from_name") if is_incoming(tx) else tx.get("to_name")
+    if not isinstance(name, str):
+        return False
+    for part in _NAME_SPLIT.split(name.lower()):
+        if not part:
+            continue
+        if any("\u4e00" <= c <= "\u9fff" for c in part):
+            if part in lowered or (len(part) >= 2 and part[0] in lowered and len(part) <= 3):
+                return True
+        elif len(part) >= 2 and re.search(rf"(?<![a-z]){re.escape(part)}(?![a-z])", lowered):
+            return True
+    return False
+
+
+def match_transactions(transactions: Iterable[Tx], query: TxQuery) -> list[Tx]:
+    """The transactions that fit everything the customer said, newest first."""
+    out = []
+    for tx in transactions:
+        if query.amounts:
+            try:
+                if Decimal(str(tx.get("amount"))) not in query.amounts:
+                    continue
+            except (InvalidOperation, ValueError):
+                continue
+        if query.since is not None:
+            at = parse_time(tx.get("created_at"))
+            if at is None or not (query.since <= at < (query.until or at + timedelta(1))):
+                continue
+        out.append(tx)
+    named = [tx for tx in out if names_in(tx, query.text)]
+    return recent(named or out, len(out))
 
 
 def format_amount(amount: object, currency: object) -> str:

@@ -9,12 +9,13 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Protocol
+from urllib.parse import quote
 
 import httpx
 
 from hub.cluster.delivery import Delivery
 from hub.helpbot import dialogue
-from hub.store import Store
+from hub.store import Store, notes
 from hub.store import conversations as conv_store
 from hub.store.messages import MessageWrite
 from supporthub_core.auth import issue_token
@@ -29,7 +30,11 @@ FILES_REPLY = {
     "zh": "我暂时看不懂图片和文件。点击“转人工”，客服会查看您发来的内容。",
     "en": "I can't read pictures or files yet. Tap “Talk to a person” and an agent will look at them.",
 }
-TRANSACTIONS_LIMIT = 10
+# The latest payments the bot looks through (counterpart names are matched among them);
+# amounts and days the customer mentions are searched in the whole history by the API.
+TRANSACTIONS_LIMIT = 100
+FOUND_LIMIT = 20
+ALERTS_LIMIT = 3
 
 
 class HandOver(Protocol):
@@ -62,16 +67,21 @@ class Bot:
             lock = self._locks[cid] = asyncio.Lock()
         return lock
 
-    async def say(self, conv, text: str) -> bool:
-        """Post a bot message; False (and nothing posted) once the chat is closed."""
+    async def say(self, conv, text: str, choices: list[dict] | None = None) -> bool:
+        """Post a bot message; False (and nothing posted) once the chat is closed. `choices`
+        (quick replies: [{label, text}]) travel with the live frame; the stored message is
+        the text alone."""
         lang = conv["lang"] if conv["lang"] in BOT_NAME else "zh"
         op = MessageWrite(conv["id"], "bot", BOT_ID, BOT_NAME[lang], text)
         try:
             msg = await self.store.writer.submit(op)
         except Conflict:
             return False
+        frame = msg.frame()
+        if choices:
+            frame["choices"] = choices
         await self.delivery.to_conversation(
-            {"user_id": msg.user_id, "agent_id": msg.agent_id}, msg.frame()
+            {"user_id": msg.user_id, "agent_id": msg.agent_id}, frame
         )
         return True
 
@@ -82,7 +92,9 @@ class Bot:
 
     async def on_open(self, conv, text: str | None) -> None:
         async with self._lock(conv["id"]):
-            if not await self.say(conv, dialogue.greeting(conv["lang"], conv["topic"])):
+            greeting = dialogue.greeting(conv["lang"], conv["topic"])
+            chips = None if text else dialogue.greeting_choices(conv["lang"])
+            if not await self.say(conv, greeting, chips):
                 return
         if text:
             await self.on_user_message(conv["id"], text)
@@ -94,17 +106,19 @@ class Bot:
             if conv is None or conv["status"] != "bot":
                 return
             state = dialogue.BotState.from_dict(conv["bot_state"])
-            ctx = dialogue.BotContext(
-                lang=conv["lang"],
-                topic=conv["topic"],
-                transactions=await self.recent_transactions(conv["user_id"]),
-                now=datetime.now(UTC),
-            )
+            now = datetime.now(UTC)
+            ctx = await self._context(conv, text, now)
             turn = dialogue.respond(state, text, ctx)
             await self._save(cid, turn.new_state)
-            for reply in turn.replies:
-                if not await self.say(conv, reply):
+            for n, reply in enumerate(turn.replies, 1):
+                last = n == len(turn.replies)
+                if not await self.say(conv, reply, turn.choices if last else None):
                     return
+            if turn.escalate and turn.summary:
+                async with self.store.acquire() as db:
+                    await notes.add(
+                        db, cid, BOT_ID, BOT_NAME.get(conv["lang"], "小助手"), turn.summary
+                    )
         if turn.escalate:
             try:
                 await self.hand_over.escalate(None, cid, turn.escalate_topic)
@@ -148,27 +162,75 @@ class Bot:
         async with self.store.acquire() as db:
             await conv_store.save_bot_state(db, cid, state.to_dict())
 
-    async def recent_transactions(self, user_id: str) -> list[dict]:
-        """The user's latest payments from the payments API (the hub owns no ledger)."""
+    async def _context(self, conv, text: str, now: datetime) -> dialogue.BotContext:
+        """What the payments API knows of the customer: payments, account, alerts, and the
+        history searched for the amount or day the message mentions."""
+        user_id = conv["user_id"]
+        query = dialogue.tx_query(text, now)
+        async with self._payments() as http:
+            transactions = await self.recent_transactions(user_id, http=http)
+            # None: unknown (the API could not be reached); {}: the user has no account
+            account = await self._get(http, f"/api/accounts/{quote(user_id, safe='')}")
+            alerts_body = await self._get(
+                http, f"/api/accounts/{quote(user_id, safe='')}/alerts", {"limit": ALERTS_LIMIT}
+            )
+            found = None
+            if query.amounts or query.since:
+                params: dict[str, object] = {"user_id": user_id, "limit": FOUND_LIMIT}
+                if query.amounts:
+                    params["amount"] = f"{query.amounts[0]:.2f}"
+                if query.since is not None and query.until is not None:
+                    params["since"] = query.since.isoformat()
+                    params["until"] = query.until.isoformat()
+                found = _items(await self._get(http, "/api/payments", params))
+        alerts = alerts_body.get("alerts", []) if isinstance(alerts_body, dict) else []
+        return dialogue.BotContext(
+            lang=conv["lang"],
+            topic=conv["topic"],
+            transactions=transactions,
+            now=now,
+            account=account if isinstance(account, dict) else None,
+            alerts=[a for a in alerts if isinstance(a, dict)],
+            found=found,
+        )
+
+    def _payments(self) -> httpx.AsyncClient:
         s = self.settings
         base = s.payments_url or f"http://{s.host}:{s.port}"
         token = issue_token(self.secret, "hub", "service", ttl=60)
+        return httpx.AsyncClient(
+            base_url=base, timeout=5, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    async def _get(self, http: httpx.AsyncClient, path: str, params: dict | None = None):
+        """The JSON body; {} for a 404 (no such account); None when it could not be had."""
         try:
-            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-                resp = await http.get(
-                    "/api/payments",
-                    params={"user_id": user_id, "limit": TRANSACTIONS_LIMIT},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+            resp = await http.get(path, params=params)
+            if resp.status_code == 404:
+                return {}
             if resp.status_code != 200:
-                return []
-            body = resp.json()
-            items = (
-                body.get("payments", body.get("transactions", []))
-                if isinstance(body, dict)
-                else body
-            )
-            return [t for t in items if isinstance(t, dict)]
+                return None
+            return resp.json()
         except (httpx.HTTPError, ValueError) as exc:
-            log.info("could not fetch transactions for the bot: %s", exc)
-            return []
+            log.info("could not reach the payments API for the bot: %s", exc)
+            return None
+
+    async def recent_transactions(
+        self, user_id: str, http: httpx.AsyncClient | None = None
+    ) -> list[dict]:
+        """The user's latest payments from the payments API (the hub owns no ledger)."""
+        if http is None:
+            async with self._payments() as own:
+                return await self.recent_transactions(user_id, own)
+        body = await self._get(
+            http, "/api/payments", {"user_id": user_id, "limit": TRANSACTIONS_LIMIT}
+        )
+        return _items(body) or []
+
+
+def _items(body: object) -> list[dict] | None:
+    """The payments of a list response; None when there is none to read."""
+    if body is None or body == {}:
+        return None
+    items = body.get("payments", body.get("transactions", [])) if isinstance(body, dict) else body
+    return [t for t in items if isinstance(t, dict)] if isinstance(items, list) else None

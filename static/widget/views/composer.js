@@ -20,6 +20,11 @@ const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/webp", "image/gif
 const tray = { cid: null, items: [] };
 let nextKey = 1;
 
+/** Send `text` as the user's message in the open chat (quick replies). */
+export function sendText(text) {
+  sendMessage(text, []);
+}
+
 function sendMessage(text, attachments) {
   const c = currentConv();
   if (!c || !OPEN.has(c.status)) return;

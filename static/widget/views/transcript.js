@@ -5,7 +5,7 @@ import { attachmentsEl } from "/static/shared/attachments.js";
 import { $, clock, h, linkifyHelp } from "/static/shared/dom.js";
 import { openArticle } from "../dialogs/panels.js";
 import { OPEN, currentConv, state, t } from "../state.js";
-import { retrySend } from "./composer.js";
+import { retrySend, sendText } from "./composer.js";
 
 const NEAR_BOTTOM_PX = 80;
 const TYPING_SHOWN_MS = 6000;
@@ -16,6 +16,10 @@ export function fillTranscript(c) {
   const seqs = [...c.messages.keys()].sort((a, b) => a - b);
   for (const seq of seqs) box.appendChild(messageEl(c.messages.get(seq)));
   for (const [cmid, p] of c.pending) box.appendChild(pendingEl(cmid, p));
+  // only the latest message's quick replies stand
+  const sets = [...box.querySelectorAll(".choices")];
+  const last = box.lastElementChild;
+  for (const el of sets) if (!last || !last.contains(el)) el.remove();
   refreshReceipts();
 }
 
@@ -45,6 +49,7 @@ function messageEl(m) {
     !mine && h("div", { class: "msg-name", text: senderName(m) }),
     body,
     attachmentsEl(m.attachments),
+    role === "bot" && choicesEl(m),
     h(
       "div",
       { class: "msg-meta" },
@@ -54,9 +59,36 @@ function messageEl(m) {
   );
 }
 
+// Quick replies under a bot message (`choices`: [{label, text}]): a tap sends the text as
+// the user's message. Only the latest message's buttons stand; any later message clears them.
+function choicesEl(m) {
+  const list = Array.isArray(m.choices) ? m.choices.filter((c) => c && c.label && c.text) : [];
+  if (!list.length) return null;
+  return h(
+    "div",
+    { class: "choices", role: "group" },
+    ...list.map((c) =>
+      h("button", {
+        type: "button",
+        class: "choice",
+        text: String(c.label),
+        onclick: () => {
+          clearChoices();
+          sendText(String(c.text));
+        },
+      }),
+    ),
+  );
+}
+
+function clearChoices() {
+  for (const el of $("transcript").querySelectorAll(".choices")) el.remove();
+}
+
 export function insertMessage(m) {
   const box = $("transcript");
   if (box.querySelector(`[data-seq="${m.seq}"]:not([data-pending])`)) return;
+  clearChoices();
   const near = isNearBottom();
   const el = messageEl(m);
   // keep seq order: walk back past pending bubbles and later messages
