@@ -8,7 +8,10 @@ may be used here: the sync one would block the loop the server needs.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +19,12 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = os.environ.get("SUPPORTHUB_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+#: Where the browser tests put their screenshots: SUPPORTHUB_TEST_SCREENSHOTS to keep and
+#: look at them, else a temporary directory removed at exit. Never docs/screenshots: the
+#: README's pictures come from a seeded demo (`python -m bench.screenshots`), not from
+#: test payloads, and a test run leaves the work tree as it found it.
+_SCREENSHOTS_KEPT = os.environ.get("SUPPORTHUB_TEST_SCREENSHOTS")
+_screenshots: Path | None = None
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -98,9 +106,21 @@ async def eventually(check: Callable[[], object], timeout: float = 10.0, interva
         await asyncio.sleep(interval)
 
 
+def screenshots_dir() -> Path:
+    global _screenshots
+    if _screenshots is None:
+        if _SCREENSHOTS_KEPT:
+            _screenshots = Path(_SCREENSHOTS_KEPT)
+            _screenshots.mkdir(parents=True, exist_ok=True)
+        else:
+            _screenshots = Path(tempfile.mkdtemp(prefix="supporthub-test-shots-"))
+            atexit.register(shutil.rmtree, _screenshots, ignore_errors=True)
+    return _screenshots
+
+
 async def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    """A picture of the page as the test left it, for a person to look at on failure."""
+    path = screenshots_dir() / f"{name}.png"
     await page.screenshot(path=str(path))
     return path
 

@@ -47,6 +47,32 @@ class Services:
         return self.redis.url
 
 
+def tracked_changes() -> set[str] | None:
+    """`git status --porcelain` of the tracked files; None outside a git work tree."""
+    try:
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return set(result.stdout.splitlines())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def work_tree_untouched():
+    """A test run leaves the tracked files as it found them (screenshots, fixtures and
+    caches go to temporary directories): fails the run at its end otherwise."""
+    before = tracked_changes()
+    yield
+    after = tracked_changes()
+    if before is not None and after is not None and after != before:
+        changed = sorted(after ^ before)
+        pytest.fail("the tests changed tracked files:\n" + "\n".join(changed), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def services():
     # short path: Unix socket paths are limited to ~100 bytes
