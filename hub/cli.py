@@ -49,15 +49,14 @@ def _run(coro):
 async def _migrate(dsn: str) -> list[str]:
     from supporthub_core.db import migrate
 
-    return await migrate(dsn)
+    return await migrate(dsn, statement_cache=Settings().db_statement_cache)
 
 
 async def _seed_demo(dsn: str) -> None:
-    import asyncpg
-
     from hub.store import agents
+    from supporthub_core.db import connect
 
-    db = await asyncpg.connect(dsn)
+    db = await connect(dsn, Settings().db_statement_cache)
     try:
         for username, password, name, skills, capacity, supervisor in DEMO_AGENTS:
             if not await agents.has_username(db, username):
@@ -217,12 +216,11 @@ def cmd_agent_add(args) -> None:
     rt = start_runtime(Settings(), dev=True, need_secret=False)
 
     async def go():
-        import asyncpg
-
         from hub.store import agents
+        from supporthub_core.db import connect
 
         await _migrate(rt.dsn)
-        db = await asyncpg.connect(rt.dsn)
+        db = await connect(rt.dsn, Settings().db_statement_cache)
         try:
             skills = [s.strip() for s in args.skills.split(",") if s.strip()]
             row = await agents.upsert(db, username=args.username, password=args.password, name=args.name,
@@ -267,7 +265,9 @@ async def _with_store(fn):
     rt = start_runtime(Settings(), dev=True, need_secret=False)
     try:
         await _migrate(rt.dsn)
-        pool = await create_pool(rt.dsn, min_size=1, max_size=2)
+        pool = await create_pool(
+            rt.dsn, min_size=1, max_size=2, statement_cache=Settings().db_statement_cache
+        )
         redis = aioredis.from_url(rt.redis_url)
         try:
             return await fn(pool, redis, resolve_secret(Settings(), dev=True))

@@ -27,19 +27,18 @@ MAX_IN_FLIGHT = 50
 async def _prepare(n_users: int) -> tuple[list[str], str]:
     """Create or refill the simulator's accounts; return the payers and the secret.
     The servers are the running ones (adopted, not started here, and never stopped)."""
-    import asyncpg
 
     from hub.runtime import resolve_secret, start_runtime
     from hub.store import accounts
     from payments import ledger
     from payments.seed import add_account
-    from supporthub_core.db import init_connection, migrate
+    from supporthub_core.db import connect, init_connection, migrate
     from supporthub_core.settings import Settings
 
     settings = Settings()
     rt = start_runtime(settings, dev=True, need_secret=False)
     secret = resolve_secret(settings, dev=True)
-    await migrate(rt.dsn)
+    await migrate(rt.dsn, statement_cache=settings.db_statement_cache)
     rng = random.Random(7)
     users = []
     for i in range(1, n_users + 1):
@@ -49,7 +48,7 @@ async def _prepare(n_users: int) -> tuple[list[str], str]:
         await add_account(rt.dsn, uid, f"Sim User {i}", balance)
         users.append(uid)
     await add_account(rt.dsn, BURSTER, "Sim Burst", "10000.00")
-    conn = await asyncpg.connect(rt.dsn)
+    conn = await connect(rt.dsn, settings.db_statement_cache)
     try:
         await init_connection(conn)
         # accounts a previous run got frozen start afresh

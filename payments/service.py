@@ -205,7 +205,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        pool = await create_pool(
+            dsn,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            statement_cache=settings.db_statement_cache,
+        )
         redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         bound = functools.partial(announce, pool, redis)
         stops = await start_in_process(

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # store
     db_pool_min: int = 2
     db_pool_max: int = 12
+    # asyncpg's prepared statement cache per connection; 0 behind PgBouncer in transaction
+    # mode (before 1.21, or without max_prepared_statements); unset: asyncpg's default,
+    # or 0 when the DSN carries `pgbouncer=1` (supporthub_core.db.connect_options)
+    db_statement_cache: int | None = None
     writer_max_batch: int = 2000
     writers: int = 2  # group writers committing side by side
     write_timeout_s: float = 10.0  # a write not committed by then fails as unavailable
