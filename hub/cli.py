@@ -257,9 +257,8 @@ def cmd_account_add(args) -> None:
 
 async def _with_store(fn):
     """Run `fn(pool, redis, secret)` against the configured (or embedded) servers."""
-    import redis.asyncio as aioredis
-
     from hub.runtime import resolve_secret, start_runtime
+    from supporthub_core import redis_client
     from supporthub_core.db import create_pool
 
     rt = start_runtime(Settings(), dev=True, need_secret=False)
@@ -268,7 +267,7 @@ async def _with_store(fn):
         pool = await create_pool(
             rt.dsn, min_size=1, max_size=2, statement_cache=Settings().db_statement_cache
         )
-        redis = aioredis.from_url(rt.redis_url)
+        redis = redis_client.client(rt.redis_url, cluster=Settings().redis_cluster)
         try:
             return await fn(pool, redis, resolve_secret(Settings(), dev=True))
         finally:

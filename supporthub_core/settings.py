@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     max_connections_per_address: int = 10_000
     connects_per_s_per_address: float = 500.0
 
-    # bus
+    # bus: a Redis Cluster (sharded pub/sub, Redis 7+) when set, or when HUB_REDIS_URL is
+    # redis+cluster://host:port (supporthub_core.redis_client)
+    redis_cluster: bool = False
     bus_probe_interval_s: float = 3.0
     position_check_s: float = 30.0  # how often a node checks its sockets missed nothing
     bus_probe_timeout_s: float = 5.0
