@@ -52,15 +52,14 @@ async def _migrate(dsn: str) -> list[str]:
     from supporthub_core.db import migrate
 
     await check_postgres(dsn)
-    return await migrate(dsn)
+    return await migrate(dsn, statement_cache=Settings().db_statement_cache)
 
 
 async def _seed_demo(dsn: str) -> None:
-    import asyncpg
-
     from hub.store import agents
+    from supporthub_core.db import connect
 
-    db = await asyncpg.connect(dsn)
+    db = await connect(dsn, Settings().db_statement_cache)
     try:
         for username, password, name, skills, capacity, supervisor, backup in DEMO_AGENTS:
             if not await agents.has_username(db, username):
@@ -255,12 +254,11 @@ def cmd_agent_add(args) -> None:
                        command="agent add", create=args.init)  # fmt: skip
 
     async def go():
-        import asyncpg
-
         from hub.store import agents
+        from supporthub_core.db import connect
 
         await _migrate(rt.dsn)
-        db = await asyncpg.connect(rt.dsn)
+        db = await connect(rt.dsn, Settings().db_statement_cache)
         try:
             skills = [s.strip() for s in args.skills.split(",") if s.strip()]
             row = await agents.upsert(db, username=args.username, password=args.password, name=args.name,
@@ -303,18 +301,19 @@ def cmd_account_add(args) -> None:
 async def _with_store(fn, args):
     """Run `fn(pool, redis, secret)` against the configured servers, or the embedded ones
     of the data directory (those of the `dev` running there)."""
-    import redis.asyncio as aioredis
-
     from hub.preflight import check_redis
     from hub.runtime import start_runtime
+    from supporthub_core import redis_client
     from supporthub_core.db import create_pool
 
     rt = start_runtime(Settings(), dev=True, command=args.command, create=args.init)
     try:
         await _migrate(rt.dsn)
         await check_redis(rt.redis_url)
-        pool = await create_pool(rt.dsn, min_size=1, max_size=2)
-        redis = aioredis.from_url(rt.redis_url)
+        pool = await create_pool(
+            rt.dsn, min_size=1, max_size=2, statement_cache=Settings().db_statement_cache
+        )
+        redis = redis_client.client(rt.redis_url, cluster=Settings().redis_cluster)
         try:
             return await fn(pool, redis, rt.secret)
         finally:

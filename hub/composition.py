@@ -103,6 +103,7 @@ class Hub:
             max_batch=settings.writer_max_batch,
             write_timeout_s=settings.write_timeout_s,
             acquire_timeout_s=settings.db_acquire_timeout_s,
+            statement_cache=settings.db_statement_cache,
         )
         node = Node(settings, redis_url=redis_url, secret=secret, tasks=tasks)
         delivery = node.delivery

@@ -12,7 +12,7 @@ integer id cursor below an xmin watermark can still skip a row. The lock seriali
 only the final insert and the COMMIT of the transactions that emit events.
 
 Relaying: `Relay` publishes unpublished rows in id order on the Redis channel
-`payments.events`, one signed envelope per event (CONTRACT section 4:
+`payments.events` (SPUBLISH on a Redis Cluster), one signed envelope per event (CONTRACT section 4:
 `{event: <the stored payload bytes, encoded once>, sig: <HMAC with HUB_EVENTS_KEY>}`),
 then marks them published. One relay at a time publishes (a try-lock), so several payments
 processes do not interleave. Delivery is at least once: a crash between PUBLISH and
@@ -34,6 +34,7 @@ import msgpack
 from redis.exceptions import RedisError
 
 from supporthub_core.event_signing import sign_event
+from supporthub_core.redis_client import publish
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class Relay:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for r in rows:
                     # exactly the stored bytes are signed: they are the event's encoding
-                    pipe.publish(CHANNEL, sign_event(r["payload"], self._key))
+                    publish(pipe, CHANNEL, sign_event(r["payload"], self._key))
                 await pipe.execute()
             await conn.execute(
                 "update outbox set published_at = now() where id = any($1::bigint[])",

@@ -8,7 +8,7 @@ from decimal import Decimal
 import asyncpg
 
 from payments import ledger
-from supporthub_core.db import init_connection
+from supporthub_core.db import connect, init_connection
 
 # user id, name, balance after the demo history below
 DEMO_ACCOUNTS = [
@@ -30,7 +30,7 @@ DEMO_HISTORY = [
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     await init_connection(conn)
     return conn
 

@@ -176,13 +176,13 @@ def create_app(
     """The payments API alone: payments routes, /healthz, /readyz, /metrics, and its own
     /openapi.json and /api/docs. `events_key` None: resolved from settings and secret, as
     the hub does."""
-    import redis.asyncio as aioredis
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from payments.api import api as payments_api
+    from supporthub_core import redis_client
     from supporthub_core.db import create_pool
     from supporthub_core.http import ERROR_HANDLERS, edge_middleware, metrics_endpoint
     from supporthub_core.openapi import docs_routes
@@ -205,8 +205,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        pool = await create_pool(
+            dsn,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            statement_cache=settings.db_statement_cache,
+        )
+        redis = redis_client.client(
+            redis_url, cluster=settings.redis_cluster, socket_connect_timeout=2, socket_timeout=5
+        )
         bound = functools.partial(announce, pool, redis)
         stops = await start_in_process(
             app, pool, redis, settings, bound, verified=verified, events_key=events_key

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     max_connections_per_address: int = 10_000
     connects_per_s_per_address: float = 500.0
 
-    # bus
+    # bus: a Redis Cluster (sharded pub/sub, Redis 7+) when set, or when HUB_REDIS_URL is
+    # redis+cluster://host:port (supporthub_core.redis_client)
+    redis_cluster: bool = False
     bus_probe_interval_s: float = 3.0
     position_check_s: float = 30.0  # how often a node checks its sockets missed nothing
     bus_probe_timeout_s: float = 5.0
@@ -52,6 +54,10 @@ class Settings(BaseSettings):
     # store
     db_pool_min: int = 2
     db_pool_max: int = 12
+    # asyncpg's prepared statement cache per connection; 0 behind PgBouncer in transaction
+    # mode (before 1.21, or without max_prepared_statements); unset: asyncpg's default,
+    # or 0 when the DSN carries `pgbouncer=1` (supporthub_core.db.connect_options)
+    db_statement_cache: int | None = None
     writer_max_batch: int = 2000
     writers: int = 2  # group writers committing side by side
     write_timeout_s: float = 10.0  # a write not committed by then fails as unavailable

@@ -155,7 +155,8 @@ async def start_hub(services: Services, **overrides) -> HubServer:
     port = sock.getsockname()[1]
     overrides.setdefault("port", port)
     # files of every hub of a test share one directory, as nodes of one deployment must
-    overrides.setdefault("attachment_dir", services.root / "attachments")
+    root = getattr(services, "root", None) or Path(tempfile.gettempdir()) / "sh-attachments"
+    overrides.setdefault("attachment_dir", root / "attachments")
     settings = make_settings(**overrides)
     app = create_app(
         settings, dsn=services.dsn, redis_url=services.redis_url, secret=SECRET,

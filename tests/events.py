@@ -4,8 +4,8 @@ wrapped in the signed envelope of CONTRACT section 4."""
 from __future__ import annotations
 
 import msgpack
-import redis.asyncio as aioredis
 
+from supporthub_core import redis_client
 from supporthub_core.event_signing import sign_event
 from tests.conftest import SECRET
 
@@ -18,12 +18,12 @@ def signed(event: dict, key: str = EVENTS_KEY) -> bytes:
 
 
 async def publish_raw(redis_url: str, messages: list[bytes]) -> None:
-    """PUBLISH each message, as is, on `payments.events`."""
-    r = aioredis.from_url(redis_url)
+    """PUBLISH (SPUBLISH on a cluster URL) each message, as is, on `payments.events`."""
+    r = redis_client.client(redis_url)
     try:
         async with r.pipeline(transaction=False) as pipe:
             for m in messages:
-                pipe.publish(CHANNEL, m)
+                redis_client.publish(pipe, CHANNEL, m)
             await pipe.execute()
     finally:
         await r.aclose()

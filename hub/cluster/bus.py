@@ -102,9 +102,7 @@ class Bus:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._redis = aioredis.from_url(
-            self._url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
-        )
+        self._redis = self._client()
         self._refs[self._probe_channel] = 1
         self._tasks = [
             asyncio.create_task(self._listen_forever(), name="bus-listener"),
@@ -115,12 +113,25 @@ class Bus:
         except TimeoutError:
             log.warning("bus: Redis not reachable yet; will keep trying")
 
+    def _client(self) -> aioredis.Redis:
+        return aioredis.from_url(
+            self._url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+        )
+
+    def _drop_subscriptions(self) -> None:
+        """Close the subscribe connection: the listener notices and reconnects."""
+        if self._sub is not None:
+            self._sub.close()
+
+    async def numsub(self, channels: list[str]) -> list[int]:
+        """How many subscribers (nodes) each channel has, in order."""
+        return [count for _, count in await self.redis.pubsub_numsub(*channels)]
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._sub is not None:
-            self._sub.close()
+        self._drop_subscriptions()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -313,8 +324,7 @@ class Bus:
                 if time.monotonic() - self._last_probe_heard > self._probe_timeout:
                     log.warning("bus: probes are not coming back; reconnecting")
                     self._mark_down()
-                    if self._sub is not None:
-                        self._sub.close()  # the reader fails and the listener reconnects
+                    self._drop_subscriptions()  # the reader fails and the listener reconnects
 
 
 class Subscriber:

@@ -20,9 +20,11 @@ from hub.cluster.bus import (
 )
 from hub.cluster.delivery import Delivery
 from hub.cluster.ring import NODE_BEAT_S, NODE_TTL_S, NodeRing
+from hub.cluster.sharded import ClusterBus
 from hub.ws.protocol import decode_msgpack, encode_msgpack
 from hub.ws.registry import Registry
 from supporthub_core.errors import CloseCode
+from supporthub_core.redis_client import cluster_url
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ class Node:
         self.node_id = settings.node_id or uuid.uuid4().hex[:12]
         self.registry = Registry()
         self.ring = NodeRing(self.node_id)
-        self.bus = Bus(
+        is_cluster, redis_url = cluster_url(redis_url, settings.redis_cluster)
+        self.bus = (ClusterBus if is_cluster else Bus)(
             redis_url,
             secret,
             self.node_id,

@@ -36,11 +36,11 @@ class BusPresence:
         for i in range(0, len(users), CHUNK):
             chunk = users[i : i + CHUNK]
             try:
-                counts = await self.bus.redis.pubsub_numsub(*(user_channel(u) for u in chunk))
+                counts = await self.bus.numsub([user_channel(u) for u in chunk])
             except (RedisError, OSError) as exc:
                 log.warning("presence: Redis did not answer (%s); pushing to all", exc)
                 continue
-            for user_id, (_, count) in zip(chunk, counts, strict=True):
+            for user_id, count in zip(chunk, counts, strict=True):
                 if count:
                     live.add(user_id)
         return live

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from hub.cluster.bus import NODES_CHANNEL, seal
 from hub.store import notifications as notif_store
 from hub.ws.protocol import encode_msgpack
+from supporthub_core.redis_client import publish
 
 
 async def announce(
@@ -23,7 +24,7 @@ async def announce(
         bid = await notif_store.create_broadcast(db, title, body, data)
     frame = encode_msgpack({"type": "broadcast", "broadcast_id": bid})
     try:
-        await redis.publish(NODES_CHANNEL, seal(secret.encode(), NODES_CHANNEL, frame))
+        await publish(redis, NODES_CHANNEL, seal(secret.encode(), NODES_CHANNEL, frame))
     except (OSError, RedisError) as exc:  # stored: users get it when they reconnect
         import logging
 

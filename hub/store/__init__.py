@@ -31,19 +31,24 @@ class Store:
         max_batch: int,
         write_timeout_s: float = 10.0,
         acquire_timeout_s: float = 10.0,
+        statement_cache: int | None = None,
     ):
         self._dsn = dsn
         self._pool_size = (pool_min, pool_max)
         self._writers = (writers, max_batch)
         self._write_timeout = write_timeout_s
         self._acquire_timeout = acquire_timeout_s
+        self._statement_cache = statement_cache
         self._pool: asyncpg.Pool | None = None
         self._writer: Writers[Write] | None = None
 
     async def start(self) -> None:
         """Open the pool and start the writers."""
         self._pool = await create_pool(
-            self._dsn, min_size=self._pool_size[0], max_size=self._pool_size[1]
+            self._dsn,
+            min_size=self._pool_size[0],
+            max_size=self._pool_size[1],
+            statement_cache=self._statement_cache,
         )
         self._writer = Writers(
             self._commit,

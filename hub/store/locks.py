@@ -10,13 +10,10 @@ import asyncpg
 
 @asynccontextmanager
 async def try_hold(db: asyncpg.Connection, key: int) -> AsyncIterator[bool]:
-    """Hold the session lock `key` for the block when no other session holds it. The block
-    gets whether it holds it; when not, it should leave the work to the holder."""
-    got = await db.fetchval("select pg_try_advisory_lock($1)", key)
-    if not got:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        await db.execute("select pg_advisory_unlock($1)", key)
+    """Run the block in a transaction holding the lock `key` when no other transaction
+    holds it. The block gets whether it holds it; when not, it should leave the work to
+    the holder. The lock is transaction-scoped (released at COMMIT or rollback, also when
+    the connection dies), never a session lock, so it means the same through a
+    transaction-pooling PgBouncer; keep the block short, it is one transaction."""
+    async with db.transaction():
+        yield bool(await db.fetchval("select pg_try_advisory_xact_lock($1)", key))
