@@ -247,12 +247,40 @@ async def hand_to_queue(
     )  # fmt: skip
 
 
-async def close_by_user(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Record:
+ENDED = ("resolved", "closed")
+
+
+async def end(
+    db: asyncpg.Connection,
+    conversation_id: str,
+    status: Literal["resolved", "closed"],
+    by: Literal["agent", "user"],
+    *,
+    from_statuses: tuple[str, ...] = OPEN,
+    agent_id: str | None = None,
+) -> asyncpg.Record | None:
+    """End an open chat in one conditional statement: `resolved` (by its agent) or
+    `closed` (by its user), only while its status is one of `from_statuses` (and, with
+    `agent_id`, while that agent holds it). None when it did not apply: the chat ended
+    already (see `ended_state`), or it is not in a state this end applies to. Two ends
+    racing each other cannot both apply: the row lock makes the second one re-check the
+    status the first one wrote."""
     return await db.fetchrow(
-        "update conversations set status = 'closed', closed_at = now(), closed_by = 'user',"
-        " queue_position = null where id = $1 returning *",
-        conversation_id,
-    )
+        "update conversations set status = $2, closed_by = $3, queue_position = null,"
+        " resolved_at = case when $2 = 'resolved' then now() else resolved_at end,"
+        " closed_at = case when $2 = 'closed' then now() else closed_at end"
+        " where id = $1 and status = any($4::text[]) and ($5::text is null or agent_id = $5)"
+        " returning *",
+        conversation_id, status, by, list(from_statuses), agent_id,
+    )  # fmt: skip
+
+
+def ended_state(conv: asyncpg.Record) -> dict | None:
+    """`{status, by}` of a chat that has ended; None while it is open."""
+    if conv["status"] not in ENDED:
+        return None
+    by = conv["closed_by"] or ("agent" if conv["status"] == "resolved" else "system")
+    return {"status": conv["status"], "by": by}
 
 
 async def close_if_idle(
@@ -276,14 +304,6 @@ async def idle(db: asyncpg.Connection, idle_s: float, limit: int = 100) -> list[
         " and last_activity_at < now() - make_interval(secs => $1) limit $2",
         idle_s,
         limit,
-    )
-
-
-async def mark_resolved(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Record:
-    return await db.fetchrow(
-        "update conversations set status = 'resolved', resolved_at = now() where id = $1"
-        " returning *",
-        conversation_id,
     )
 
 

@@ -62,8 +62,8 @@ async def read(hub: Hub, conn: Connection, f: p.Read) -> None:
 
 
 async def chat_close(hub: Hub, conn: Connection, f: p.ChatClose) -> None:
-    await hub.chat.close(conn.claims, f.conversation_id)
-    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
+    final = await hub.chat.close(conn.claims, f.conversation_id)
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **final))
 
 
 async def chat_rate(hub: Hub, conn: Connection, f: p.ChatRate) -> None:
@@ -114,9 +114,12 @@ async def chat_transfer(hub: Hub, conn: Connection, f: p.ChatTransfer) -> None:
 
 
 async def chat_resolve(hub: Hub, conn: Connection, f: p.ChatResolve) -> None:
-    await hub.chat.resolve(conn.claims, f.conversation_id)
-    await hub.audit.record(entry_by(conn.claims, "chat.resolve", conversation_id=f.conversation_id))
-    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
+    final, applied = await hub.chat.resolve(conn.claims, f.conversation_id)
+    # an end that came first (the user's close, a repeated resolve): on record as such
+    details = {} if applied else {"outcome": "already_ended", **final}
+    await hub.audit.record(entry_by(conn.claims, "chat.resolve", conversation_id=f.conversation_id,
+                                    details=details))  # fmt: skip
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **final))
 
 
 async def verify_request(hub: Hub, conn: Connection, f: p.VerifyRequest) -> None:
