@@ -98,7 +98,7 @@ class Hub:
             store, delivery, node, languages, _Reactions(chat, bot), tasks, events_key
         )
         outbox = OutboxPoller(store, notifier.handle, settings, secret)
-        sessions = Sessions(store, node, chat, languages, outbox.catch_up)
+        sessions = Sessions(store, node, chat, languages, outbox.catch_up, secret)
         sweeper = Sweeper(store, chat, settings)
         sms = sms or UnconfiguredSmsSender()
         verification = Verification(store, delivery, languages, sms, settings, secret)

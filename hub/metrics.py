@@ -56,6 +56,10 @@ WS_WITHOUT_FAST_PATH = Counter(
 QUEUE_DROPS = Counter(
     "supporthub_queue_drops_total", "Connections dropped because their send queue was full"
 )
+SESSIONS_EXPIRED = Counter(
+    "supporthub_sessions_expired_total",
+    "WebSocket sessions closed (4001) because their token's exp passed unrefreshed",
+)
 BUS_LAG = Histogram(
     "supporthub_bus_lag_seconds",
     "Time from publish to delivery on this node (self-probe)",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from hub import metrics
 from hub.background import Background
 from hub.cluster.node import Node
 from hub.services.chat import Chat
@@ -17,8 +19,9 @@ from hub.store import Store, presence
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.ws.connection import NOTIFICATIONS, Connection
-from hub.ws.protocol import Hello, Resume
-from supporthub_core.errors import Unauthorized
+from hub.ws.protocol import Hello, Resume, error_frame
+from supporthub_core.auth import Claims, verify_token
+from supporthub_core.errors import CloseCode, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,9 @@ class Sessions:
         chat: Chat,
         languages: Languages,
         outbox_catch_up: Callable[[], Awaitable[int]],
+        secret: str,
     ) -> None:
+        self.secret = secret
         self.store = store
         self.node = node
         self.chat = chat
@@ -78,15 +83,20 @@ class Sessions:
                 "sub": claims.sub,
                 "session_id": conn.session_id,
                 "node": self.node.node_id,
+                "exp": claims.exp,
                 **state,
             }
         )
+        self.arm_expiry(conn)
         try:
             await self.replay(conn, hello, state)
         finally:
             conn.release()
 
     async def unregister(self, conn: Connection) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
         channels = conn.channels
         self.node.registry.remove(conn)
         for ch in channels:
@@ -97,6 +107,28 @@ class Sessions:
                     await presence.presence_add(db, conn.claims.sub, self.node.node_id, -1)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("presence update failed: %s", exc)
+
+    # --- token lifetime ------------------------------------------------------------------
+
+    def arm_expiry(self, conn: Connection) -> None:
+        """Close the session with 4001 when its token's `exp` passes: one timer per
+        connection on the event loop's heap (nothing per frame), moved by a refresh."""
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        delay = max(0.0, conn.claims.exp - time.time())
+        conn.expiry = asyncio.get_running_loop().call_later(delay, _expired, conn)
+
+    async def refresh(self, conn: Connection, token: str) -> Claims:
+        """`auth.refresh`: a valid token of the same `sub` and `role` moves the session's
+        end to its `exp`. A refused refresh changes nothing: the session still ends at
+        the current token's `exp`."""
+        claims = verify_token(self.secret, token)
+        current = conn.claims
+        if claims.sub != current.sub or claims.role != current.role:
+            raise Forbidden("the new token must be for the same sub and role")
+        conn.claims = claims
+        self.arm_expiry(conn)
+        return claims
 
     async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
         """Set where each stream of this connection starts, then send what `resume` asks
@@ -188,3 +220,12 @@ class Sessions:
                     await presence.beat(db, self.node.node_id)
             except Exception as exc:
                 log.warning("presence beat failed: %s", exc)
+
+
+def _expired(conn: Connection) -> None:
+    conn.expiry = None
+    if conn.closed:
+        return
+    metrics.SESSIONS_EXPIRED.inc()
+    conn.send_frame(error_frame("unauthorized", "token expired: send auth.refresh before exp"))
+    conn.close(CloseCode.UNAUTHORIZED, "token expired")

@@ -72,6 +72,7 @@ class Connection:
         "ahead",
         "held",
         "channels",
+        "expiry",
         "__weakref__",
     )
 
@@ -95,6 +96,7 @@ class Connection:
         self.ahead: dict[str, set[int]] | None = None
         self.held: list | None = None  # frames held back while a resume replays
         self.channels: tuple[str, ...] = ()
+        self.expiry: asyncio.TimerHandle | None = None  # closes the session at the token's exp
 
     @property
     def direct(self) -> bool:

@@ -206,8 +206,8 @@ class WebSocketEndpoint:
         handlers = self.handlers
         while not conn.closed:
             message = await receive()
-            if message["type"] != "websocket.receive":
-                return  # websocket.disconnect
+            if message["type"] != "websocket.receive" or conn.closed:
+                return  # websocket.disconnect, or closed meanwhile (token expired...)
             metrics.FRAMES_IN.inc()
             raw = None
             try:

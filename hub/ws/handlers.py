@@ -28,6 +28,11 @@ async def ping(hub: Hub, conn: Connection, f: p.Ping) -> None:
     conn.send_frame(frame)
 
 
+async def auth_refresh(hub: Hub, conn: Connection, f: p.AuthRefresh) -> None:
+    claims = await hub.sessions.refresh(conn, f.token)
+    conn.send_frame(ack_frame(f.id, exp=claims.exp))
+
+
 async def chat_open(hub: Hub, conn: Connection, f: p.ChatOpen) -> None:
     await hub.chat.open(conn, f.topic, f.text, f.handoff, f.lang, f.id)
 
@@ -157,6 +162,7 @@ async def push_unregister(hub: Hub, conn: Connection, f: p.PushUnregister) -> No
 
 TABLE = {
     "ping": (ping, ANY),
+    "auth.refresh": (auth_refresh, ANY),
     "chat.open": (chat_open, USER),
     "chat.escalate": (chat_escalate, USER),
     "chat.send": (chat_send, ANY),
