@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -171,7 +172,12 @@ async def test_schemathesis_finds_no_5xx_and_nothing_undocumented(live, isolated
 
         for op in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                fuzzer(op, mode)()
+                try:
+                    fuzzer(op, mode)()
+                except Unsatisfiable:
+                    # nothing to make invalid: no parameter, no body, no token (the VAPID key)
+                    if mode is not GenerationMode.NEGATIVE:
+                        raise
         return seen
 
     started = time.monotonic()
