@@ -239,6 +239,31 @@ def cmd_agent_add(args) -> None:
         rt.stop()
 
 
+def cmd_agent_access(args) -> None:
+    """`agent disable` / `agent enable`: as a supervisor's REST call does, from here."""
+    from hub.services.agent_access import set_disabled
+    from hub.store import agents
+    from supporthub_core.audit import AuditEntry
+    from supporthub_core.errors import NotFound
+
+    disabled = args.agent_command == "disable"
+
+    async def go(pool, redis, secret):
+        async with pool.acquire() as db:
+            agent_id = await agents.id_of(db, args.username)
+        if agent_id is None:
+            raise NotFound(f"no such agent: {args.username}")
+        actor = AuditEntry("system", "cli", "")
+        return await set_disabled(pool, redis, secret, agent_id, disabled, actor, args.reason)
+
+    done = _run(_with_store(go))
+    if disabled:
+        print(f"agent {args.username} disabled: its sockets are closed on every node,"
+              f" {len(done['requeued'])} chat(s) requeued")  # fmt: skip
+    else:
+        print(f"agent {args.username} enabled")
+
+
 def cmd_account_add(args) -> None:
     from hub.runtime import start_runtime
 
@@ -345,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--skills", default="")
     a.add_argument("--capacity", type=int, default=3)
     a.add_argument("--supervisor", action="store_true")
+    for name, help_text in [
+        ("disable", "disconnect an agent on every node and refuse its logins"),
+        ("enable", "let a disabled agent sign in again"),
+    ]:
+        a = agent_sub.add_parser(name, help=help_text)
+        a.add_argument("--username", required=True)
+        a.add_argument("--reason", help="for the audit log")
 
     p = sub.add_parser("account", help="manage payment accounts")
     account_sub = p.add_subparsers(dest="account_command", required=True)
@@ -421,6 +453,8 @@ def _dispatch(args) -> None:
             cmd_migrate(args)
         case "token":
             cmd_token(args)
+        case "agent" if args.agent_command in ("disable", "enable"):
+            cmd_agent_access(args)
         case "agent":
             cmd_agent_add(args)
         case "account":

@@ -9,6 +9,7 @@ what it uses — no part looks another up by name.
            ├─ Sweeper
            ├─ Verification ── (SmsSender) step-up codes
            ├─ Audit
+           ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
 
@@ -27,6 +28,7 @@ from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
 from hub.push.sender import PushSender
+from hub.services.agent_access import AgentAccess
 from hub.services.audit import Audit
 from hub.services.bot import Bot
 from hub.services.chat import Chat
@@ -64,6 +66,7 @@ class Hub:
     verification: Verification
     audit: Audit
     push_out: PushOut
+    agent_access: AgentAccess
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -106,9 +109,10 @@ class Hub:
         push_out = _push_out(settings, push or PushConfig(), store, node, languages, tasks)
         chat.push_out = push_out  # type: ignore[attr-defined]
         notifier.push_out = push_out  # type: ignore[attr-defined]
+        agent_access = AgentAccess(store, node, chat, secret)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
-                   push_out)  # fmt: skip
+                   push_out, agent_access)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -117,6 +121,7 @@ class Hub:
         self.node.when_reconnected(self.sessions.catch_up_all)
         self.node.when_lost(self.sessions.hold_all)
         self.sessions.start(self.tasks)
+        await self.agent_access.start(self.tasks)
         await self.notifier.start()
         self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)

@@ -47,7 +47,8 @@ select (select count(*) from transactions) as transactions,
        (select count(*) from accounts where frozen) as frozen,
        (select count(*) from broadcasts) as broadcasts,
        (select coalesce(max(active::int), 0) from payments_maintenance) as maintenance,
-       (select count(*) from agents) as agents
+       (select count(*) from agents) as agents,
+       (select count(*) from agents where disabled) as disabled_agents
 """
 WRITES = {
     ("POST", "/api/payments"),
@@ -57,6 +58,8 @@ WRITES = {
     ("POST", "/api/maintenance"),
     ("POST", "/api/broadcasts"),
     ("POST", "/api/agents/login"),
+    ("POST", "/api/agents/{agent_id}/disable"),
+    ("POST", "/api/agents/{agent_id}/enable"),
 }
 
 

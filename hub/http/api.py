@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 
 from hub.rules import access
 from hub.services import broadcasts
+from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.sms import DevOutbox
 from hub.store import accounts, notes
 from hub.store import agents as agent_store
@@ -20,7 +21,7 @@ from hub.store import conversations as conv_store
 from hub.store import stats as stats_mod
 from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import issue_token, require_role
-from supporthub_core.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from supporthub_core.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from supporthub_core.http import caller, json_body, query
 from supporthub_core.openapi import Api
 from supporthub_core.validation import query_int
@@ -141,6 +142,7 @@ class AgentRow(BaseModel):
     status: Literal["online", "away", "offline"]
     active: int
     supervisor: bool
+    disabled: bool
 
 
 class AgentList(BaseModel):
@@ -187,6 +189,18 @@ class Stats(BaseModel):
     csat: Csat
     conversations: int
     history: list[QueueSample]
+
+
+class AgentAccessIn(BaseModel):
+    reason: Annotated[StrictStr, Field(max_length=500)] | None = Field(
+        None, description="Why, for the audit log. The body may be empty."
+    )
+
+
+class AgentAccessOut(BaseModel):
+    agent_id: str
+    disabled: bool
+    requeued: list[str] = Field(description="Chats put back in the queue by this change.")
 
 
 class BroadcastOut(BaseModel):
@@ -281,7 +295,7 @@ dev_api = Api("dev")
     body=Login,
     response=LoginOut,
     auth=False,
-    errors=(401, 429),
+    errors=(401, 403, 429),
 )
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
@@ -296,6 +310,10 @@ async def login(request: Request) -> JSONResponse:
         await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
                                           address=address))  # fmt: skip
         raise Unauthorized("wrong username or password")
+    if agent["disabled"]:
+        await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
+                                          details={"reason": "disabled"}, address=address))  # fmt: skip
+        raise Forbidden(DISABLED_MESSAGE)
     role = "supervisor" if agent["supervisor"] else "agent"
     await hub.audit.record(AuditEntry(role, agent["id"], "agent.login", address=address))
     token = issue_token(
@@ -377,6 +395,45 @@ async def list_agents(request: Request) -> JSONResponse:
     hub: Hub = request.app.state.hub
     async with hub.store.acquire() as db:
         return JSONResponse({"agents": await agent_store.listing(db)})
+
+
+@api.route(
+    "POST",
+    "/api/agents/{agent_id}/disable",
+    summary="Disable an agent: its sockets close on every node, its chats are requeued,"
+    " it cannot sign in (supervisors)",
+    body=AgentAccessIn,
+    response=AgentAccessOut,
+    errors=(403, 404, 409),
+)
+async def disable_agent(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    body = await json_body(request, AgentAccessIn)
+    agent_id = request.path_params["agent_id"]
+    if agent_id == claims.sub:
+        raise Conflict("a supervisor cannot disable themselves")
+    hub: Hub = request.app.state.hub
+    actor = AuditEntry(claims.role, claims.sub, "agent.disable", address=_address(request))
+    return JSONResponse(await hub.agent_access.disable(actor, agent_id, body.reason))
+
+
+@api.route(
+    "POST",
+    "/api/agents/{agent_id}/enable",
+    summary="Enable a disabled agent again (supervisors)",
+    body=AgentAccessIn,
+    response=AgentAccessOut,
+    errors=(403, 404),
+)
+async def enable_agent(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    body = await json_body(request, AgentAccessIn)
+    hub: Hub = request.app.state.hub
+    actor = AuditEntry(claims.role, claims.sub, "agent.enable", address=_address(request))
+    agent_id = request.path_params["agent_id"]
+    return JSONResponse(await hub.agent_access.enable(actor, agent_id, body.reason))
 
 
 @api.route(

@@ -13,9 +13,11 @@ import asyncpg
 from hub import metrics
 from hub.background import Background
 from hub.cluster.node import Node
+from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.store import Store, presence
+from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.ws.connection import NOTIFICATIONS, Connection
@@ -69,6 +71,8 @@ class Sessions:
                 state = await conv_store.agent_session(db, claims.sub)
                 if state["agent"] is None:
                     raise Unauthorized("no such agent: sign in again")
+                if await agent_store.is_disabled(db, claims.sub):
+                    raise Unauthorized(DISABLED_MESSAGE)
                 await presence.presence_add(db, claims.sub, self.node.node_id, 1)
             else:
                 await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
@@ -126,6 +130,10 @@ class Sessions:
         current = conn.claims
         if claims.sub != current.sub or claims.role != current.role:
             raise Forbidden("the new token must be for the same sub and role")
+        if claims.is_staff:
+            async with self.store.acquire() as db:
+                if await agent_store.is_disabled(db, claims.sub):
+                    raise Unauthorized(DISABLED_MESSAGE)
         conn.claims = claims
         self.arm_expiry(conn)
         return claims

@@ -409,6 +409,16 @@ async def requeue_agent_chats(db: asyncpg.Connection, agent_id: str) -> list[asy
     )
 
 
+async def release_agent_chats(db: asyncpg.Connection, agent_id: str) -> list[asyncpg.Record]:
+    """Put the assigned chats of a disabled agent back in the queue at their original
+    place, kept for no one: that agent will not come back for them."""
+    return await db.fetch(
+        "update conversations set status = 'queued', agent_id = null, previous_agent_id = null,"
+        " queue_position = null where agent_id = $1 and status = 'assigned' returning *",
+        agent_id,
+    )
+
+
 async def unanswered(
     db: asyncpg.Connection, timeout_s: float, limit: int = 100
 ) -> list[asyncpg.Record]:

@@ -183,10 +183,10 @@ class WebSocketEndpoint:
         conn.session_id = uuid.uuid4().hex
         try:
             await self.hub.sessions.register(conn, frame)
-        except Unauthorized as exc:  # a well-signed token for an agent that does not exist
+        except Unauthorized as exc:  # a well-signed token of an agent gone or disabled
             await self.hub.sessions.unregister(conn)
             conn.send_frame(error_frame("unauthorized", exc.message, frame_id(raw)))
-            conn.close(CloseCode.UNAUTHORIZED, "unknown agent")
+            conn.close(CloseCode.UNAUTHORIZED, exc.message[:100])
             return False
         except Exception as exc:
             if as_hub_error(exc) is None:
