@@ -119,6 +119,7 @@ def serve_app(app, settings: Settings, node) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
         backlog=4096,
+        proxy_headers=False,  # the hub reads them itself, from trusted proxies only
     )
     Server(config).run()
 

@@ -12,6 +12,7 @@ what it uses — no part looks another up by name.
            ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
+    SharedLimits (Redis, via `limits`), ClientAddresses (trusted proxies)
 
 Chat and Notifier tell PushOut what they stored (`push_out`, seated after they are built).
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
+from hub.limits import SharedLimits
 from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
@@ -42,6 +44,7 @@ from hub.services.verification import Verification
 from hub.services.webpush import PushOut
 from hub.store import Store
 from hub.store import notifications as notif_store
+from supporthub_core.addresses import ClientAddresses
 from supporthub_core.settings import Settings
 
 BROADCAST_REPUSH = 32  # notices before an announced one that its pass pushes again
@@ -67,6 +70,8 @@ class Hub:
     audit: Audit
     push_out: PushOut
     agent_access: AgentAccess
+    limits: SharedLimits
+    addresses: ClientAddresses
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -110,9 +115,13 @@ class Hub:
         chat.push_out = push_out  # type: ignore[attr-defined]
         notifier.push_out = push_out  # type: ignore[attr-defined]
         agent_access = AgentAccess(store, node, chat, secret)
+        limits = SharedLimits(redis_url, settings)
+        addresses = ClientAddresses(
+            settings.trusted_proxies, settings.forwarded_header, settings.address_ipv6_prefix
+        )
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
-                   push_out, agent_access)  # fmt: skip
+                   push_out, agent_access, limits, addresses)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -134,6 +143,7 @@ class Hub:
         await self.store.writer.close()  # finishes writes in flight
         await self.node.stop()
         await self.sessions.stop()
+        await self.limits.close()
         await self.store.close()
 
     async def _push_broadcast(self, broadcast_id: int) -> None:

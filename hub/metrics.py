@@ -56,6 +56,15 @@ WS_WITHOUT_FAST_PATH = Counter(
 QUEUE_DROPS = Counter(
     "supporthub_queue_drops_total", "Connections dropped because their send queue was full"
 )
+WS_REFUSED = Counter(
+    "supporthub_ws_refused_total",
+    "WebSocket connections refused by an address limit (accepted, then closed)",
+    ["reason"],
+)
+LIMITS_LOCAL = Counter(
+    "supporthub_limits_local_total",
+    "Limit checks counted in this process because Redis was unavailable (hub.limits)",
+)
 SESSIONS_EXPIRED = Counter(
     "supporthub_sessions_expired_total",
     "WebSocket sessions closed (4001) because their token's exp passed unrefreshed",

@@ -257,4 +257,5 @@ def serve_standalone(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=False,  # read from trusted proxies only (supporthub_core.addresses)
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import asyncpg
@@ -260,30 +259,6 @@ class DevTokenQuery(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
-class LoginGuard:
-    """Slows password guessing: after `limit` failures for a username from one address
-    within `window_s`, further attempts from there get 429 until the window passes.
-    Keyed by address too, so that a stranger's guesses cannot lock the agent out of their
-    own console. Successful logins are not counted."""
-
-    def __init__(self, limit: int = 10, window_s: float = 300.0):
-        self.limit, self.window_s = limit, window_s
-        self.failures: dict[str, list[float]] = {}
-
-    def check(self, username: str) -> None:
-        now = time.monotonic()
-        recent = [t for t in self.failures.get(username, ()) if now - t < self.window_s]
-        self.failures[username] = recent
-        if len(recent) >= self.limit:
-            raise RateLimited("too many failed logins; try again later")
-
-    def failed(self, username: str) -> None:
-        if len(self.failures) > 100_000:
-            self.failures.clear()
-        self.failures.setdefault(username, []).append(time.monotonic())
-
-
-login_guard = LoginGuard()
 api = Api("hub")
 dev_api = Api("dev")
 
@@ -299,14 +274,19 @@ dev_api = Api("dev")
 )
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
-    address = _address(request)
-    attempt = f"{body.username}\0{address or ''}"
-    login_guard.check(attempt)
     hub: Hub = request.app.state.hub
+    address = _address(request)
+    limits, key = hub.limits, hub.addresses.key(address)
+    # every attempt is counted before the password is checked (hub.limits): guesses in
+    # parallel, on any node, cannot slip past; per address too, for any username, so
+    # that trying many usernames from one place is slowed as well
+    attempt = f"{body.username}\0{key}"
+    if not (await limits.hit(limits.login_pair, attempt)
+            and await limits.hit(limits.login_address, key)):  # fmt: skip
+        raise RateLimited("too many failed logins; try again later")
     async with hub.store.acquire() as db:
         agent = await agent_store.authenticate(db, body.username, body.password)
     if agent is None:
-        login_guard.failed(attempt)
         await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
                                           address=address))  # fmt: skip
         raise Unauthorized("wrong username or password")
@@ -314,6 +294,7 @@ async def login(request: Request) -> JSONResponse:
         await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
                                           details={"reason": "disabled"}, address=address))  # fmt: skip
         raise Forbidden(DISABLED_MESSAGE)
+    await limits.clear(limits.login_pair, attempt)  # the agent's own typos are forgiven
     role = "supervisor" if agent["supervisor"] else "agent"
     await hub.audit.record(AuditEntry(role, agent["id"], "agent.login", address=address))
     token = issue_token(
@@ -492,8 +473,9 @@ async def audit_log(request: Request) -> JSONResponse:
     return JSONResponse(entries)
 
 
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def _address(request: Request) -> str:
+    """The client's address: the peer, or what a trusted proxy says (ClientAddresses)."""
+    return request.app.state.hub.addresses.of_scope(request.scope)
 
 
 async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:

@@ -24,6 +24,8 @@ from hub.ws.protocol import (
     MSGPACK,
     Frame,
     decode_raw,
+    encode_json,
+    encode_msgpack,
     error_frame,
     frame_id,
     parse_frame,
@@ -63,40 +65,37 @@ def origin_allowed(scope: dict, allowed: list[str]) -> bool:
     return origin.decode("latin-1").rstrip("/") in allowed
 
 
-class AddressLimits:
-    """Per client address: open connections and new connections a second."""
+class OpenPerAddress:
+    """Sockets open at once per client address on this node. An address has an entry
+    only while it holds a socket, and leaves when its last one closes: the table is as
+    big as the open sockets at most, and nothing ever empties it wholesale."""
 
-    def __init__(self, max_open: int, per_second: float):
+    __slots__ = ("max_open", "open")
+
+    def __init__(self, max_open: int):
         self.max_open = max_open
-        self.per_second = per_second
         self.open: dict[str, int] = {}
-        self.buckets: dict[str, RateLimiter] = {}
 
-    def admit(self, address: str) -> bool:
-        bucket = self.buckets.get(address)
-        if bucket is None:
-            if len(self.buckets) > 100_000:
-                self.buckets.clear()
-            bucket = self.buckets[address] = RateLimiter(self.per_second, self.per_second)
-        if self.open.get(address, 0) >= self.max_open or not bucket.allow():
+    def take(self, key: str) -> bool:
+        held = self.open.get(key, 0)
+        if held >= self.max_open:
             return False
-        self.open[address] = self.open.get(address, 0) + 1
+        self.open[key] = held + 1
         return True
 
-    def release(self, address: str) -> None:
-        left = self.open.get(address, 1) - 1
+    def release(self, key: str) -> None:
+        left = self.open.get(key, 1) - 1
         if left <= 0:
-            self.open.pop(address, None)
+            self.open.pop(key, None)
         else:
-            self.open[address] = left
+            self.open[key] = left
 
 
 class WebSocketEndpoint:
     def __init__(self, hub: Hub, handlers: dict[str, tuple[Handler, frozenset[str]]]):
         self.hub = hub
         self.handlers = handlers
-        s = hub.settings
-        self.limits = AddressLimits(s.max_connections_per_address, s.connects_per_s_per_address)
+        self.open = OpenPerAddress(hub.settings.max_connections_per_address)
 
     async def __call__(self, scope, receive, send) -> None:
         message = await receive()
@@ -104,19 +103,27 @@ class WebSocketEndpoint:
             return
         s = self.hub.settings
         if not origin_allowed(scope, s.origins):
+            # before the upgrade (HTTP 403): a page of another site learns nothing more
             await send({"type": "websocket.close", "code": CloseCode.POLICY})
             return
         if self.hub.node.draining:
-            await send({"type": "websocket.close", "code": CloseCode.GOING_AWAY})
+            metrics.WS_REFUSED.labels("draining").inc()
+            await _refuse(scope, send, CloseCode.GOING_AWAY, "node shutting down", "unavailable")
             return
-        address = (scope.get("client") or ("?", 0))[0]
-        if not self.limits.admit(address):
-            await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN})
+        key = self.hub.addresses.key(self.hub.addresses.of_scope(scope))
+        if not self.open.take(key):
+            metrics.WS_REFUSED.labels("open").inc()
+            await _refuse(scope, send, CloseCode.POLICY, TOO_MANY_OPEN, "rate_limited")
             return
         try:
+            limits = self.hub.limits
+            if not await limits.hit(limits.ws_opens, key):
+                metrics.WS_REFUSED.labels("rate").inc()
+                await _refuse(scope, send, CloseCode.TRY_AGAIN, TOO_FAST, "rate_limited")
+                return
             await self._session(scope, receive, send)
         finally:
-            self.limits.release(address)
+            self.open.release(key)
 
     async def _session(self, scope, receive, send) -> None:
         s = self.hub.settings
@@ -254,6 +261,31 @@ class WebSocketEndpoint:
                 bad.popleft()
             if len(bad) > s.bad_frames_limit:
                 conn.close(CloseCode.POLICY, "too many bad frames")
+
+
+TOO_MANY_OPEN = "too many connections from this address"
+TOO_FAST = "too many new connections from this address: retry later"
+
+
+async def _refuse(scope: dict, send, code: int, reason: str, error_code: str) -> None:
+    """Refuse a socket after the upgrade, so that the client can tell why (a refusal
+    before it is a bare HTTP 403, like a refused origin): `error {code, message}`, then
+    the close frame with `code` and `reason`."""
+    proto = choose_subprotocol(scope.get("subprotocols") or [])
+    accept: dict = {"type": "websocket.accept"}
+    if proto is not None:
+        accept["subprotocol"] = proto
+    frame = error_frame(error_code, reason)
+    if proto == MSGPACK:
+        message = {"type": "websocket.send", "bytes": encode_msgpack(frame)}
+    else:
+        message = {"type": "websocket.send", "text": encode_json(frame)}
+    try:
+        await send(accept)
+        await send(message)
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+    except (OSError, RuntimeError) as exc:  # gone already
+        log.debug("refused socket went away: %r", exc)
 
 
 def _forget_handshake(scope: dict, send) -> None:
