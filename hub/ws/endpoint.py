@@ -138,6 +138,7 @@ class WebSocketEndpoint:
             binary=proto == MSGPACK,
             max_queue=s.send_queue_frames,
             limiter=RateLimiter(s.rate_per_s, s.rate_burst),
+            max_bytes=s.max_buffered_bytes,
         )
         registered = False
         try:
