@@ -5,7 +5,8 @@ nodes allow what one allows, and a key is forgotten only when its own window pas
   attempt is counted before the password is checked, so that guesses sent in parallel,
   to one node or to several, cannot slip past the limit; a successful sign-in clears
   its username-and-address count (the agent's own typos do not lock it out later).
-* WebSocket opens per address per second (hub.ws.endpoint).
+* WebSocket opens per address per second (hub.ws.endpoint), in fixed one-second windows:
+  the cheapest count (one INCR), and exactly "N a second" as the contract words it.
 
 Redis down (or slower than `limits_timeout_s`): the counting falls back to this process
 for `FALLBACK_S` before Redis is tried again — limits then hold per node, as they did
@@ -26,9 +27,9 @@ import redis.asyncio as aioredis
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import (
+    FixedWindowRateLimiter,
     MovingWindowRateLimiter,
     RateLimiter,
-    SlidingWindowCounterRateLimiter,
 )
 from limits.errors import StorageError
 from redis.exceptions import RedisError
@@ -63,7 +64,7 @@ class Rule:
     name: str
     amount: int
     window_s: int
-    moving: bool  # exact moving window (small limits) or a sliding counter (cheap)
+    moving: bool  # an exact moving window (small limits), or a fixed window (one INCR)
 
     @property
     def item(self) -> RateLimitItem:
@@ -124,7 +125,7 @@ class SharedLimits:
             connection_pool=self._pool,
         )
         self._moving = MovingWindowRateLimiter(storage)
-        self._sliding = SlidingWindowCounterRateLimiter(storage)
+        self._fixed = FixedWindowRateLimiter(storage)
         self.local = LocalCounters(settings.limits_fallback_keys)
         self._local_until = 0.0
         window = max(1, int(settings.login_window_s))
@@ -136,7 +137,7 @@ class SharedLimits:
         await self._pool.aclose()
 
     def _strategy(self, rule: Rule) -> RateLimiter:
-        return self._moving if rule.moving else self._sliding
+        return self._moving if rule.moving else self._fixed
 
     async def hit(self, rule: Rule, key: str) -> bool:
         """Count one more for `key`; False when that is over the limit."""
