@@ -32,6 +32,8 @@ from limits.aio.strategies import (
     RateLimiter,
 )
 from limits.errors import StorageError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from hub import metrics
@@ -113,16 +115,21 @@ class LocalCounters:
 class SharedLimits:
     def __init__(self, redis_url: str, settings: Settings) -> None:
         self.timeout_s = settings.limits_timeout_s
+        # no retries: a limit check that fails falls back at once (below) instead of
+        # holding a sign-in or a socket open for rounds of backoff
+        no_retry = Retry(NoBackoff(), 0)
         self._pool = aioredis.ConnectionPool.from_url(
             redis_url,
             socket_timeout=settings.limits_timeout_s,
             socket_connect_timeout=settings.limits_timeout_s,
+            retry=no_retry,
         )
         storage = RedisStorage(
             storage_uri(redis_url),
             implementation="redispy",
             key_prefix=KEY_PREFIX,
             connection_pool=self._pool,
+            retry=no_retry,
         )
         self._moving = MovingWindowRateLimiter(storage)
         self._fixed = FixedWindowRateLimiter(storage)
