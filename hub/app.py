@@ -103,6 +103,7 @@ def create_app(
     )
     app.state.hub = hub
     app.state.secret = secret
+    app.state.refuses = hub.agent_access.refuses  # tokens of disabled agents
     app.state.settings = settings
     app.state.dev = dev
     return HubApp(app, WebSocketEndpoint(hub, handlers.TABLE))

@@ -122,6 +122,7 @@ def serve_app(app, settings: Settings, node, sock=None) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
         backlog=4096,
+        proxy_headers=False,  # the hub reads them itself, from trusted proxies only
     )
     server = Server(config)
     server.run(sockets=[sock] if sock is not None else None)
@@ -277,6 +278,31 @@ def cmd_agent_add(args) -> None:
         _run(go())
     finally:
         rt.stop()
+
+
+def cmd_agent_access(args) -> None:
+    """`agent disable` / `agent enable`: as a supervisor's REST call does, from here."""
+    from hub.services.agent_access import set_disabled
+    from hub.store import agents
+    from supporthub_core.audit import AuditEntry
+    from supporthub_core.errors import NotFound
+
+    disabled = args.agent_command == "disable"
+
+    async def go(pool, redis, secret):
+        async with pool.acquire() as db:
+            agent_id = await agents.id_of(db, args.username)
+        if agent_id is None:
+            raise NotFound(f"no such agent: {args.username}")
+        actor = AuditEntry("system", "cli", "")
+        return await set_disabled(pool, redis, secret, agent_id, disabled, actor, args.reason)
+
+    done = _run(_with_store(go, args))
+    if disabled:
+        print(f"agent {args.username} disabled: its sockets are closed on every node,"
+              f" {len(done['requeued'])} chat(s) requeued")  # fmt: skip
+    else:
+        print(f"agent {args.username} enabled")
 
 
 def cmd_account_add(args) -> None:
@@ -437,6 +463,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="takes urgent security chats when no security agent or supervisor can",
     )
     a.add_argument("--init", action="store_true", help=INIT_HELP)
+    for name, help_text in [
+        ("disable", "disconnect an agent on every node and refuse its logins"),
+        ("enable", "let a disabled agent sign in again"),
+    ]:
+        a = agent_sub.add_parser(name, help=help_text)
+        a.add_argument("--username", required=True, help="the agent's login name")
+        a.add_argument("--reason", help="why, for the audit log")
+        a.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser("account", help="manage payment accounts")
     account_sub = p.add_subparsers(dest="account_command", required=True, metavar="ACTION")
@@ -544,6 +578,8 @@ def _dispatch(args) -> None:
             cmd_migrate(args)
         case "token":
             cmd_token(args)
+        case "agent" if args.agent_command in ("disable", "enable"):
+            cmd_agent_access(args)
         case "agent":
             cmd_agent_add(args)
         case "account":

@@ -10,8 +10,10 @@ what it uses — no part looks another up by name.
            ├─ Verification ── (SmsSender) step-up codes
            ├─ Audit
            ├─ Attachments ── AttachmentStore (disk or S3), Scanner, AttachmentLinks
+           ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
+    SharedLimits (Redis, via `limits`), ClientAddresses (trusted proxies)
 
 AttachmentLinks signs the file links in every `message` frame: Chat (live and history),
 Sessions (replay) and the REST conversation detail all get the same one.
@@ -31,10 +33,12 @@ from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.cluster.node import Node
 from hub.helpbot import brand
+from hub.limits import SharedLimits
 from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
 from hub.push.sender import PushSender
+from hub.services.agent_access import AgentAccess
 from hub.services.attachments import Attachments
 from hub.services.audit import Audit
 from hub.services.bot import Bot
@@ -50,6 +54,7 @@ from hub.services.verification import Verification
 from hub.services.webpush import PushOut
 from hub.store import Store
 from hub.store import notifications as notif_store
+from supporthub_core.addresses import ClientAddresses
 from supporthub_core.settings import Settings
 
 BROADCAST_REPUSH = 32  # notices before an announced one that its pass pushes again
@@ -77,6 +82,9 @@ class Hub:
     pager: Pager
     links: AttachmentLinks
     attachments: Attachments
+    agent_access: AgentAccess
+    limits: SharedLimits
+    addresses: ClientAddresses
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -120,7 +128,7 @@ class Hub:
             store, delivery, node, languages, _Reactions(chat, bot), tasks, events_key
         )
         outbox = OutboxPoller(store, notifier.handle, settings, secret)
-        sessions = Sessions(store, node, chat, languages, outbox.catch_up, links)
+        sessions = Sessions(store, node, chat, languages, outbox.catch_up, links, secret)
         sweeper = Sweeper(store, chat, settings)
         sms = sms or UnconfiguredSmsSender()
         verification = Verification(store, delivery, languages, sms, settings, secret)
@@ -128,9 +136,15 @@ class Hub:
         push_out = _push_out(settings, push or PushConfig(), store, node, languages, tasks)
         chat.push_out = push_out  # type: ignore[attr-defined]
         notifier.push_out = push_out  # type: ignore[attr-defined]
+        agent_access = AgentAccess(store, node, chat, secret)
+        limits = SharedLimits(redis_url, settings)
+        addresses = ClientAddresses(
+            settings.trusted_proxies, settings.forwarded_header, settings.address_ipv6_prefix
+        )
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
-                   push_out, pager, links, attachments)  # fmt: skip
+                   push_out, pager, links, attachments, agent_access, limits,
+                   addresses)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -139,6 +153,7 @@ class Hub:
         self.node.when_reconnected(self.sessions.catch_up_all)
         self.node.when_lost(self.sessions.hold_all)
         self.sessions.start(self.tasks, position_check_s=self.settings.position_check_s)
+        await self.agent_access.start(self.tasks)
         await self.notifier.start()
         self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)
@@ -153,6 +168,7 @@ class Hub:
         await self.store.writer.close()  # finishes writes in flight
         await self.node.stop()
         await self.sessions.stop()
+        await self.limits.close()
         await self.store.close()
 
     async def _push_broadcast(self, broadcast_id: int) -> None:

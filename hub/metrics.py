@@ -56,6 +56,36 @@ WS_WITHOUT_FAST_PATH = Counter(
 QUEUE_DROPS = Counter(
     "supporthub_queue_drops_total", "Connections dropped because their send queue was full"
 )
+SLOW_CONSUMERS = Counter(
+    "supporthub_slow_consumers_total",
+    "Connections cut off (1013) for not reading: too many frames or too many bytes waiting",
+    ["reason"],
+)
+SLOW_CONSUMER_BYTES = Histogram(
+    "supporthub_slow_consumer_buffered_bytes",
+    "Bytes waiting for a connection (queue and transport) when it was cut off",
+    buckets=(
+        64 * 1024,
+        256 * 1024,
+        1024 * 1024,
+        4 * 1024 * 1024,
+        16 * 1024 * 1024,
+        64 * 1024 * 1024,
+    ),
+)
+WS_REFUSED = Counter(
+    "supporthub_ws_refused_total",
+    "WebSocket connections refused by an address limit (accepted, then closed)",
+    ["reason"],
+)
+LIMITS_LOCAL = Counter(
+    "supporthub_limits_local_total",
+    "Limit checks counted in this process because Redis was unavailable (hub.limits)",
+)
+SESSIONS_EXPIRED = Counter(
+    "supporthub_sessions_expired_total",
+    "WebSocket sessions closed (4001) because their token's exp passed unrefreshed",
+)
 BUS_LAG = Histogram(
     "supporthub_bus_lag_seconds",
     "Time from publish to delivery on this node (self-probe)",

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from payments import ledger, outbox
+from supporthub_core.addresses import ClientAddresses
 from supporthub_core.auth import Claims, require_role
 from supporthub_core.errors import Forbidden, Invalid, NotFound
 from supporthub_core.http import caller, json_body, query
@@ -343,7 +344,7 @@ async def unfreeze_account(request: Request) -> JSONResponse:
     claims = caller(request)
     await _security_agent(request, claims)
     body: ReasonIn = await json_body(request, ReasonIn)
-    address = request.client.host if request.client else None
+    address = client_address_of(request)
     row = await _service(request).unfreeze(request.path_params["user_id"], body.reason,
                                            claims.sub, by_role=claims.role, address=address)  # fmt: skip
     return JSONResponse(ledger.account_view(row))
@@ -470,3 +471,10 @@ async def _announce(request: Request, message: str | None) -> int:
 
 
 routes = api.routes()
+
+
+def client_address_of(request: Request) -> str:
+    """The client's address for the audit log: the peer, or what a trusted proxy says
+    (`trusted_proxies`, supporthub_core.addresses)."""
+    s = request.app.state.settings
+    return ClientAddresses(s.trusted_proxies, s.forwarded_header).of_scope(request.scope)

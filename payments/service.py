@@ -265,6 +265,7 @@ def serve_standalone(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=False,  # read from trusted proxies only (supporthub_core.addresses)
     )
     server = uvicorn.Server(config)
     server.run(sockets=[sock] if sock is not None else None)

@@ -23,6 +23,8 @@ ACTIONS = (
     "agent.login",
     "agent.login_failed",
     "agent.status",
+    "agent.disable",
+    "agent.enable",
 )
 
 

@@ -44,10 +44,16 @@ BODY_LIMITS: dict[str, int] = {}
 
 
 def caller(request: Request) -> Claims:
+    """The claims of the request's bearer token. An app may set `state.refuses(claims)`
+    to refuse good tokens it has revoked (the hub: disabled agents)."""
     token = bearer(request.headers)
     if token is None:
         raise Unauthorized("missing bearer token")
-    return verify_token(request.app.state.secret, token)
+    claims = verify_token(request.app.state.secret, token)
+    refuses = getattr(request.app.state, "refuses", None)
+    if refuses is not None and refuses(claims):
+        raise Unauthorized("this token's holder is disabled")
+    return claims
 
 
 async def json_body(request: Request, model: type[M] | None = None) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,8 +43,19 @@ class Settings(BaseSettings):
     rate_burst: float = 100.0
     bad_frames_limit: int = 20
     bad_frames_window_s: float = 60.0
-    max_connections_per_address: int = 10_000
-    connects_per_s_per_address: float = 500.0
+    max_connections_per_address: int = 10_000  # open at once, per node (1008 over it)
+    connects_per_s_per_address: float = 500.0  # new sockets a second, all nodes (1013 over it)
+    max_buffered_bytes: int = 4 * 1024 * 1024  # unsent bytes per socket before it is cut off
+
+    # client addresses (supporthub_core.addresses) and limits shared through Redis (hub.limits)
+    trusted_proxies: str | None = None  # comma-separated addresses/CIDRs of our proxies
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    address_ipv6_prefix: int = Field(64, ge=1, le=128)  # IPv6 clients count per /64
+    login_failures_per_user_address: int = 10  # per login_window_s
+    login_attempts_per_address: int = 100  # any username, per login_window_s
+    login_window_s: int = 300
+    limits_timeout_s: float = 0.5  # Redis slower than this: count in this process for now
+    limits_fallback_keys: int = 100_000  # keys the in-process fallback holds at most
 
     # bus: a Redis Cluster (sharded pub/sub, Redis 7+) when set, or when HUB_REDIS_URL is
     # redis+cluster://host:port (supporthub_core.redis_client)

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 import uvicorn
 
 from hub.app import create_app
@@ -165,7 +166,7 @@ async def start_hub(services: Services, **overrides) -> HubServer:
     config = uvicorn.Config(
         app, ws="websockets-sansio", ws_max_size=settings.max_frame_bytes, lifespan="on",
         ws_per_message_deflate=settings.ws_compression,
-        log_config=None, access_log=False,
+        log_config=None, access_log=False, proxy_headers=False,
     )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -262,9 +263,23 @@ async def _truncate(dsn: str) -> None:
 
 @pytest.fixture
 async def clean(services):
-    """A store with no conversations, agents or accounts left over from other tests."""
+    """A store with no conversations, agents or accounts left over from other tests, and
+    no counts of the shared limits (hub.limits: every test signs in from 127.0.0.1)."""
     await truncate_all(services.dsn)
+    await forget_limits(services.redis_url)
     yield
+
+
+async def forget_limits(redis_url: str) -> None:
+    from hub.limits import KEY_PREFIX
+
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"*{KEY_PREFIX}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def run_cli(

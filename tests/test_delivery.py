@@ -183,6 +183,51 @@ async def test_slow_consumer_is_disconnected_and_others_are_not_slowed(services)
         await server.stop()
 
 
+async def test_a_slow_consumer_is_cut_off_by_the_bytes_it_leaves_unsent(services):
+    """A client that stops reading is cut off once the bytes waiting for it (our queue and
+    the transport's buffer) pass `max_buffered_bytes`, long before the frame count would,
+    while another client's deliveries go on."""
+    limit = 256 * 1024
+    server = await start_hub(services, send_queue_frames=100_000, max_buffered_bytes=limit)
+    try:
+        slow_id, fast_id = uid(), uid()
+        port = int(server.url.rsplit(":", 1)[1])
+        slow = await asyncio.to_thread(stalled_client, port, server.token(slow_id))
+        fast = await server.client(fast_id)
+        before = await _cut_off_stats(server)
+        big = "x" * 20_000
+        await publish_events(services, [tx_event(slow_id, memo=big) for _ in range(400)])
+        await publish_events(services, [tx_event(fast_id) for _ in range(3)])
+        for seq in (1, 2, 3):
+            assert (await fast.expect("notification", seq=seq, timeout=15))["seq"] == seq
+        deadline = time.monotonic() + 20
+        while server.node.registry.of_user(slow_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not server.node.registry.of_user(slow_id), "the slow client is still registered"
+        slow.close()
+        after = await _cut_off_stats(server)
+        assert after["count"] == before["count"] + 1
+        # at most the limit and the one frame that crossed it were waiting when it was cut
+        assert after["sum"] - before["sum"] <= limit + 30_000
+        # 8 MB were meant for it: it was cut off long before those were all buffered
+        await publish_events(services, [tx_event(fast_id)])
+        assert (await fast.expect("notification", seq=4, timeout=15))["seq"] == 4
+        await fast.close()
+    finally:
+        await server.stop()
+
+
+async def _cut_off_stats(server) -> dict:
+    async with server.http() as http:
+        text = (await http.get("/metrics")).text
+    stats = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        for name in stats:
+            if line.startswith(f"supporthub_slow_consumer_buffered_bytes_{name} "):
+                stats[name] = float(line.split()[-1])
+    return stats
+
+
 async def test_two_nodes_deliver_to_each_other(services):
     a = await start_hub(services)
     b = await start_hub(services)

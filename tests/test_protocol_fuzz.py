@@ -312,6 +312,7 @@ EXAMPLES = {
     "hello": {"token": "t", "lang": "zh",
               "resume": {"notifications_after": 3, "conversations": {"c-1": 4}}},
     "ping": {},
+    "auth.refresh": {"token": "t"},
     "chat.open": {"topic": "other", "text": "hi", "handoff": "agent", "lang": "en"},
     "chat.escalate": {"conversation_id": "c-1"},
     "chat.send": {"conversation_id": "c-1", "client_msg_id": "m-1", "text": "hi",

@@ -57,6 +57,7 @@ class Node:
         self._on_broadcast: BroadcastHandler | None = None
         self._on_reconnect: ReconnectHandler | None = None
         self._on_lost: Callable[[], None] | None = None
+        self._on_agent_access: Callable[[dict], None] | None = None
         self._left = False
 
     def when_broadcast(self, handler: BroadcastHandler) -> None:
@@ -66,6 +67,10 @@ class Node:
     def when_reconnected(self, handler: ReconnectHandler) -> None:
         """`handler()` runs after a bus outage, to send clients what they may have missed."""
         self._on_reconnect = handler
+
+    def when_agent_access(self, handler: Callable[[dict], None]) -> None:
+        """`handler(frame)` for `agent.disabled` / `agent.enabled` (hub.services.agent_access)."""
+        self._on_agent_access = handler
 
     def when_lost(self, handler: Callable[[], None]) -> None:
         """`handler()` runs when the bus loses Redis, before it subscribes again."""
@@ -114,6 +119,8 @@ class Node:
             self.tasks.spawn(self._beat_membership(), "nodes-changed")
         elif kind == "broadcast" and self._on_broadcast is not None:
             self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"])), "broadcast")
+        elif kind in ("agent.disabled", "agent.enabled") and self._on_agent_access is not None:
+            self._on_agent_access(frame)
 
     def _bus_lost(self) -> None:
         if self._on_lost is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import asyncpg
@@ -13,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from hub.rules import access
 from hub.services import broadcasts
+from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.sms import DevOutbox
 from hub.store import accounts, notes
 from hub.store import agents as agent_store
@@ -22,7 +22,14 @@ from hub.store import search as search_store
 from hub.store import stats as stats_mod
 from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import issue_token, require_role
-from supporthub_core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from supporthub_core.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from supporthub_core.http import caller, json_body, query
 from supporthub_core.openapi import Api
 from supporthub_core.validation import query_int
@@ -158,6 +165,7 @@ class AgentRow(BaseModel):
     security_backup: bool = Field(
         False, description="Takes urgent security chats when no security agent or supervisor can."
     )
+    disabled: bool
 
 
 class AgentList(BaseModel):
@@ -218,6 +226,18 @@ class Stats(BaseModel):
     outcomes: Outcomes = Field(description="Chats resolved in the window, by outcome.")
     top_tags: list[TagCount] = Field(description="The most used resolve tags in the window.")
     history: list[QueueSample]
+
+
+class AgentAccessIn(BaseModel):
+    reason: Annotated[StrictStr, Field(max_length=500)] | None = Field(
+        None, description="Why, for the audit log. The body may be empty."
+    )
+
+
+class AgentAccessOut(BaseModel):
+    agent_id: str
+    disabled: bool
+    requeued: list[str] = Field(description="Chats put back in the queue by this change.")
 
 
 class BroadcastOut(BaseModel):
@@ -312,30 +332,6 @@ class DevAccountOut(BaseModel):
     frozen: bool
 
 
-class LoginGuard:
-    """Slows password guessing: after `limit` failures for a username from one address
-    within `window_s`, further attempts from there get 429 until the window passes.
-    Keyed by address too, so that a stranger's guesses cannot lock the agent out of their
-    own console. Successful logins are not counted."""
-
-    def __init__(self, limit: int = 10, window_s: float = 300.0):
-        self.limit, self.window_s = limit, window_s
-        self.failures: dict[str, list[float]] = {}
-
-    def check(self, username: str) -> None:
-        now = time.monotonic()
-        recent = [t for t in self.failures.get(username, ()) if now - t < self.window_s]
-        self.failures[username] = recent
-        if len(recent) >= self.limit:
-            raise RateLimited("too many failed logins; try again later")
-
-    def failed(self, username: str) -> None:
-        if len(self.failures) > 100_000:
-            self.failures.clear()
-        self.failures.setdefault(username, []).append(time.monotonic())
-
-
-login_guard = LoginGuard()
 api = Api("hub")
 dev_api = Api("dev")
 
@@ -347,21 +343,31 @@ dev_api = Api("dev")
     body=Login,
     response=LoginOut,
     auth=False,
-    errors=(401, 429),
+    errors=(401, 403, 429),
 )
 async def login(request: Request) -> JSONResponse:
     body = await json_body(request, Login)
-    address = _address(request)
-    attempt = f"{body.username}\0{address or ''}"
-    login_guard.check(attempt)
     hub: Hub = request.app.state.hub
+    address = _address(request)
+    limits, key = hub.limits, hub.addresses.key(address)
+    # every attempt is counted before the password is checked (hub.limits): guesses in
+    # parallel, on any node, cannot slip past; per address too, for any username, so
+    # that trying many usernames from one place is slowed as well
+    attempt = f"{body.username}\0{key}"
+    if not (await limits.hit(limits.login_pair, attempt)
+            and await limits.hit(limits.login_address, key)):  # fmt: skip
+        raise RateLimited("too many failed logins; try again later")
     async with hub.store.acquire() as db:
         agent = await agent_store.authenticate(db, body.username, body.password)
     if agent is None:
-        login_guard.failed(attempt)
         await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
                                           address=address))  # fmt: skip
         raise Unauthorized("wrong username or password")
+    if agent["disabled"]:
+        await hub.audit.record(AuditEntry("anonymous", body.username, "agent.login_failed",
+                                          details={"reason": "disabled"}, address=address))  # fmt: skip
+        raise Forbidden(DISABLED_MESSAGE)
+    await limits.clear(limits.login_pair, attempt)  # the agent's own typos are forgiven
     role = "supervisor" if agent["supervisor"] else "agent"
     await hub.audit.record(AuditEntry(role, agent["id"], "agent.login", address=address))
     token = issue_token(
@@ -500,6 +506,45 @@ async def list_agents(request: Request) -> JSONResponse:
     hub: Hub = request.app.state.hub
     async with hub.store.acquire() as db:
         return JSONResponse({"agents": await agent_store.listing(db)})
+
+
+@api.route(
+    "POST",
+    "/api/agents/{agent_id}/disable",
+    summary="Disable an agent: its sockets close on every node, its chats are requeued,"
+    " it cannot sign in (supervisors)",
+    body=AgentAccessIn,
+    response=AgentAccessOut,
+    errors=(403, 404, 409),
+)
+async def disable_agent(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    body = await json_body(request, AgentAccessIn)
+    agent_id = request.path_params["agent_id"]
+    if agent_id == claims.sub:
+        raise Conflict("a supervisor cannot disable themselves")
+    hub: Hub = request.app.state.hub
+    actor = AuditEntry(claims.role, claims.sub, "agent.disable", address=_address(request))
+    return JSONResponse(await hub.agent_access.disable(actor, agent_id, body.reason))
+
+
+@api.route(
+    "POST",
+    "/api/agents/{agent_id}/enable",
+    summary="Enable a disabled agent again (supervisors)",
+    body=AgentAccessIn,
+    response=AgentAccessOut,
+    errors=(403, 404),
+)
+async def enable_agent(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    body = await json_body(request, AgentAccessIn)
+    hub: Hub = request.app.state.hub
+    actor = AuditEntry(claims.role, claims.sub, "agent.enable", address=_address(request))
+    agent_id = request.path_params["agent_id"]
+    return JSONResponse(await hub.agent_access.enable(actor, agent_id, body.reason))
 
 
 @api.route(
@@ -683,8 +728,9 @@ async def _editable_macro(db, claims, macro_id: str):
     return macro
 
 
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def _address(request: Request) -> str:
+    """The client's address: the peer, or what a trusted proxy says (ClientAddresses)."""
+    return request.app.state.hub.addresses.of_scope(request.scope)
 
 
 async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:

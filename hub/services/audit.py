@@ -1,7 +1,7 @@
 """Recording what staff did, for the audit log (supporthub_core.audit).
 
-Actions that change state together with their entry (verification, unfreezing) write it in
-their own transaction. The ones recorded here happen first (a transfer, a resolve, a
+Actions that change state together with their entry (verification, unfreezing, disabling
+or enabling an agent: hub.services.agent_access) write it in their own transaction. The ones recorded here happen first (a transfer, a resolve, a
 status change, a login); their entry follows once they succeeded, and a failure to write
 it is logged loudly rather than reported as a failure of the action that did happen.
 """

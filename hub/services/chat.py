@@ -257,18 +257,29 @@ class Chat:
         await self.route()
         return "queued"
 
-    async def close(self, claims: Claims, cid: str) -> None:
-        async with self.store.acquire() as db, db.transaction():
-            conv = await self._conversation(db, cid, claims, lock=True)
-            if conv["status"] in ("resolved", "closed"):
-                return
-            conv = await conv_store.close_by_user(db, cid)
+    async def close(self, claims: Claims, cid: str) -> dict:
+        """The user ends the chat; `{status, by}`: the chat's final state, which is another
+        end's when that one came first (a resolve, an idle close): the close is then an
+        idempotent no-op."""
+        async with self.store.acquire() as db:
+            await self._conversation(db, cid, claims)
+            conv = await conv_store.end(db, cid, "closed", "user")
+            if conv is None:
+                return await self._ended_state(db, cid)
         await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "user"}
         )
         if conv["agent_id"]:
             await self.push_agent_state(conv["agent_id"])
         await self.route()
+        return {"status": "closed", "by": "user"}
+
+    async def _ended_state(self, db, cid: str) -> dict:
+        """The final state of a chat an end did not apply to; Conflict if it is open."""
+        state = conv_store.ended_state(await conv_store.get(db, cid))
+        if state is None:
+            raise Conflict("only an assigned chat can be resolved")
+        return state
 
     async def close_idle(self, conv) -> None:
         async with self.store.acquire() as db:
@@ -399,19 +410,27 @@ class Chat:
 
     async def resolve(
         self, claims: Claims, cid: str, outcome: str = "solved", tags: list[str] | None = None
-    ) -> None:
-        async with self.store.acquire() as db, db.transaction():
-            conv = await self._conversation(db, cid, claims, lock=True)
-            if conv["status"] != "assigned":
-                raise Conflict("only an assigned chat can be resolved")
-        await self.system_message(conv, "resolved")
+    ) -> tuple[dict, bool]:
+        """The agent holding the chat ends it: (`{status, by}` as for `close`, whether this
+        call ended it). Only an assigned chat can be resolved (Conflict otherwise), unless
+        it has ended already: then the answer is its final state. The `outcome` and `tags`
+        are stored with the end, in the same conditional update."""
+        holder = claims.sub if claims.role == "agent" else None  # supervisors: any holder
         async with self.store.acquire() as db:
-            conv = await conv_store.mark_resolved(db, cid, outcome, tags or [])
+            await self._conversation(db, cid, claims)
+            conv = await conv_store.end(
+                db, cid, "resolved", "agent", from_statuses=("assigned",), agent_id=holder,
+                outcome=outcome, tags=tags or [],
+            )  # fmt: skip
+            if conv is None:
+                return await self._ended_state(db, cid), False
+        await self.system_message(conv, "resolved")
         await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
         await self.push_agent_state(conv["agent_id"])
         await self.route()
+        return {"status": "resolved", "by": "agent"}, True
 
     async def transfer(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -13,14 +14,17 @@ from hub import metrics
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.node import Node
+from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.store import Store, presence
+from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.ws.connection import NOTIFICATIONS, Connection
-from hub.ws.protocol import Hello, Resume
-from supporthub_core.errors import Unauthorized
+from hub.ws.protocol import Hello, Resume, error_frame
+from supporthub_core.auth import Claims, verify_token
+from supporthub_core.errors import CloseCode, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,9 @@ class Sessions:
         languages: Languages,
         outbox_catch_up: Callable[[], Awaitable[int]],
         links: AttachmentLinks,
+        secret: str,
     ) -> None:
+        self.secret = secret
         self.store = store
         self.node = node
         self.chat = chat
@@ -70,6 +76,8 @@ class Sessions:
                 state = await conv_store.agent_session(db, claims.sub)
                 if state["agent"] is None:
                     raise Unauthorized("no such agent: sign in again")
+                if await agent_store.is_disabled(db, claims.sub):
+                    raise Unauthorized(DISABLED_MESSAGE)
                 await presence.presence_add(db, claims.sub, self.node.node_id, 1)
             else:
                 await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
@@ -85,9 +93,11 @@ class Sessions:
                 "sub": claims.sub,
                 "session_id": conn.session_id,
                 "node": self.node.node_id,
+                "exp": claims.exp,
                 **state,
             }
         )
+        self.arm_expiry(conn)
         try:
             await self.replay(conn, hello, state)
         finally:
@@ -96,6 +106,9 @@ class Sessions:
             self.chat.tasks.spawn(self._customer_presence(claims.sub), "customer-presence")
 
     async def unregister(self, conn: Connection) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
         channels = conn.channels
         self.node.registry.remove(conn)
         for ch in channels:
@@ -114,6 +127,32 @@ class Sessions:
             await self.chat.customer_presence(user_id)
         except Exception as exc:  # the store or the bus is down: the next change tells
             log.warning("customer presence update failed: %s", exc)
+
+    # --- token lifetime ------------------------------------------------------------------
+
+    def arm_expiry(self, conn: Connection) -> None:
+        """Close the session with 4001 when its token's `exp` passes: one timer per
+        connection on the event loop's heap (nothing per frame), moved by a refresh."""
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        delay = max(0.0, conn.claims.exp - time.time())
+        conn.expiry = asyncio.get_running_loop().call_later(delay, _expired, conn)
+
+    async def refresh(self, conn: Connection, token: str) -> Claims:
+        """`auth.refresh`: a valid token of the same `sub` and `role` moves the session's
+        end to its `exp`. A refused refresh changes nothing: the session still ends at
+        the current token's `exp`."""
+        claims = verify_token(self.secret, token)
+        current = conn.claims
+        if claims.sub != current.sub or claims.role != current.role:
+            raise Forbidden("the new token must be for the same sub and role")
+        if claims.is_staff:
+            async with self.store.acquire() as db:
+                if await agent_store.is_disabled(db, claims.sub):
+                    raise Unauthorized(DISABLED_MESSAGE)
+        conn.claims = claims
+        self.arm_expiry(conn)
+        return claims
 
     async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
         """Set where each stream of this connection starts, then send what `resume` asks
@@ -269,3 +308,12 @@ def _still_behind(conn: Connection, targets: dict[str, int]) -> bool:
         if have < last:
             return True
     return False
+
+
+def _expired(conn: Connection) -> None:
+    conn.expiry = None
+    if conn.closed:
+        return
+    metrics.SESSIONS_EXPIRED.inc()
+    conn.send_frame(error_frame("unauthorized", "token expired: send auth.refresh before exp"))
+    conn.close(CloseCode.UNAUTHORIZED, "token expired")

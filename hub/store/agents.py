@@ -52,9 +52,34 @@ async def authenticate(
     return row
 
 
+async def set_disabled(
+    db: asyncpg.Connection, agent_id: str, disabled: bool
+) -> asyncpg.Record | None:
+    """Disable (then also `offline`) or enable the agent; None when there is no such agent."""
+    return await db.fetchrow(
+        "update agents set disabled = $2,"
+        " disabled_at = case when $2 then coalesce(disabled_at, now()) end,"
+        " status = case when $2 then 'offline' else status end,"
+        " status_at = case when $2 then now() else status_at end"
+        " where id = $1 returning *",
+        agent_id,
+        disabled,
+    )
+
+
+async def is_disabled(db: asyncpg.Connection, agent_id: str) -> bool:
+    return bool(await db.fetchval("select disabled from agents where id = $1", agent_id))
+
+
+async def disabled_ids(db: asyncpg.Connection) -> set[str]:
+    """Every disabled agent (few: an agent is disabled until it is enabled or removed)."""
+    return {r["id"] for r in await db.fetch("select id from agents where disabled")}
+
+
 async def listing(db: asyncpg.Connection) -> list[dict]:
     rows = await db.fetch(
         "select a.id, a.name, a.skills, a.capacity, a.status, a.supervisor, a.security_backup,"
+        " a.disabled,"
         " (select count(*) from conversations c where c.agent_id = a.id and c.status = 'assigned') as active"
         " from agents a order by a.name"
     )
@@ -68,6 +93,7 @@ async def listing(db: asyncpg.Connection) -> list[dict]:
             "active": r["active"],
             "supervisor": r["supervisor"],
             "security_backup": r["security_backup"],
+            "disabled": r["disabled"],
         }  # fmt: skip
         for r in rows
     ]
@@ -75,6 +101,10 @@ async def listing(db: asyncpg.Connection) -> list[dict]:
 
 async def exists(db: asyncpg.Connection, agent_id: str) -> bool:
     return bool(await db.fetchval("select 1 from agents where id = $1", agent_id))
+
+
+async def id_of(db: asyncpg.Connection, username: str) -> str | None:
+    return await db.fetchval("select id from agents where username = $1", username)
 
 
 async def has_username(db: asyncpg.Connection, username: str) -> bool:

@@ -263,12 +263,45 @@ async def hand_to_queue(
     )  # fmt: skip
 
 
-async def close_by_user(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Record:
+ENDED = ("resolved", "closed")
+
+
+async def end(
+    db: asyncpg.Connection,
+    conversation_id: str,
+    status: Literal["resolved", "closed"],
+    by: Literal["agent", "user"],
+    *,
+    from_statuses: tuple[str, ...] = OPEN,
+    agent_id: str | None = None,
+    outcome: str | None = None,
+    tags: list[str] | None = None,
+) -> asyncpg.Record | None:
+    """End an open chat in one conditional statement: `resolved` (by its agent) or
+    `closed` (by its user), only while its status is one of `from_statuses` (and, with
+    `agent_id`, while that agent holds it). None when it did not apply: the chat ended
+    already (see `ended_state`), or it is not in a state this end applies to. Two ends
+    racing each other cannot both apply: the row lock makes the second one re-check the
+    status the first one wrote. A resolve's `outcome` and `tags` are stored by the same
+    statement, so they are there exactly when the end applied."""
     return await db.fetchrow(
-        "update conversations set status = 'closed', closed_at = now(), closed_by = 'user',"
-        " queue_position = null where id = $1 returning *",
-        conversation_id,
-    )
+        "update conversations set status = $2, closed_by = $3, queue_position = null,"
+        " resolved_at = case when $2 = 'resolved' then now() else resolved_at end,"
+        " closed_at = case when $2 = 'closed' then now() else closed_at end,"
+        " outcome = coalesce($6::text, outcome), tags = coalesce($7::text[], tags)"
+        " where id = $1 and status = any($4::text[]) and ($5::text is null or agent_id = $5)"
+        " returning *",
+        conversation_id, status, by, list(from_statuses), agent_id, outcome,
+        None if tags is None else list(tags),
+    )  # fmt: skip
+
+
+def ended_state(conv: asyncpg.Record) -> dict | None:
+    """`{status, by}` of a chat that has ended; None while it is open."""
+    if conv["status"] not in ENDED:
+        return None
+    by = conv["closed_by"] or ("agent" if conv["status"] == "resolved" else "system")
+    return {"status": conv["status"], "by": by}
 
 
 # An urgent chat still waiting for a person: queued, or assigned and its holder has not
@@ -311,16 +344,6 @@ async def idle(db: asyncpg.Connection, idle_s: float, limit: int = 100) -> list[
         idle_s,
         limit,
     )
-
-
-async def mark_resolved(
-    db: asyncpg.Connection, conversation_id: str, outcome: str = "solved", tags: list[str] = ()
-) -> asyncpg.Record:
-    return await db.fetchrow(
-        "update conversations set status = 'resolved', resolved_at = now(), outcome = $2,"
-        " tags = $3 where id = $1 returning *",
-        conversation_id, outcome, list(tags),
-    )  # fmt: skip
 
 
 async def set_handover(
@@ -471,6 +494,16 @@ async def requeue_agent_chats(db: asyncpg.Connection, agent_id: str) -> list[asy
         "update conversations set status = 'queued', agent_id = null, previous_agent_id = $1,"
         f" queue_position = null, {_NEW_HANDS} where agent_id = $1 and status = 'assigned'"
         " returning *",
+        agent_id,
+    )
+
+
+async def release_agent_chats(db: asyncpg.Connection, agent_id: str) -> list[asyncpg.Record]:
+    """Put the assigned chats of a disabled agent back in the queue at their original
+    place, kept for no one: that agent will not come back for them."""
+    return await db.fetch(
+        "update conversations set status = 'queued', agent_id = null, previous_agent_id = null,"
+        " queue_position = null where agent_id = $1 and status = 'assigned' returning *",
         agent_id,
     )
 

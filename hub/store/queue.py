@@ -35,7 +35,7 @@ def _ts(value: datetime | None) -> float:
 async def load_agents(db: asyncpg.Connection) -> list[routing.AgentLoad]:
     rows = await db.fetch(
         "select a.id, a.skills, a.capacity, a.status, a.idle_since, a.supervisor,"
-        " a.security_backup,"
+        " a.security_backup, a.disabled,"
         " (select count(*) from conversations c where c.agent_id = a.id and c.status = 'assigned') as active,"
         " exists (select 1 from agent_presence p where p.agent_id = a.id and p.connections > 0"
         "   and p.seen_at > now() - make_interval(secs => $1)) as present"
@@ -48,7 +48,7 @@ async def load_agents(db: asyncpg.Connection) -> list[routing.AgentLoad]:
             skills=frozenset(r["skills"]),
             capacity=r["capacity"],
             active=r["active"],
-            online=r["status"] == "online" and r["present"],
+            online=r["status"] == "online" and r["present"] and not r["disabled"],
             idle_since=_ts(r["idle_since"]),
             supervisor=r["supervisor"],
             security_backup=r["security_backup"],

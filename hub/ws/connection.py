@@ -3,10 +3,13 @@ into a bounded queue drained by a writer task that exists only while there is a 
 
 Fan-out never awaits a socket: `push()` either writes already-encoded bytes to the
 transport at once (hub.ws.uvicorn_fast, when the transport is writable and nothing is
-queued) or appends them to the queue and returns. When the queue is full the
-client is too slow; it is cut off and resumes from the store when it reconnects, so a
-stalled phone never slows delivery to anyone else and never grows the node's memory
-without bound. Idle connections hold no task and no queue: a few hundred bytes of ours.
+queued) or appends them to the queue and returns. When the queue is full, or the bytes
+waiting for the client (the queue's and what the transport still holds) pass
+`max_buffered_bytes`, the client is too slow; it is cut off (1013, counted) and resumes
+from the store when it reconnects, so a stalled phone never slows delivery to anyone
+else and never grows the node's memory without bound: the transport takes frames
+directly only while it is below its high-water mark, and everything past that waits in
+the queue, where it is counted. Idle connections hold no task and no queue: a few hundred bytes of ours.
 
 A connection also remembers the newest `seq` it was sent per stream (its notifications,
 each conversation) so that the same frame arriving twice (a bus retry, a replay racing a
@@ -23,7 +26,7 @@ from collections import deque
 
 from hub import metrics
 from hub.ws.protocol import encode_json_bytes, encode_msgpack
-from hub.ws.uvicorn_fast import abort_connection, protocol_of, write_frame
+from hub.ws.uvicorn_fast import abort_connection, buffered_bytes, protocol_of, write_frame
 from supporthub_core.auth import Claims
 from supporthub_core.errors import CloseCode
 
@@ -62,6 +65,8 @@ class Connection:
         "session_id",
         "_out",
         "_max_queue",
+        "_max_bytes",
+        "_queued_bytes",
         "_writer",
         "closed",
         "close_code",
@@ -72,10 +77,19 @@ class Connection:
         "ahead",
         "held",
         "channels",
+        "expiry",
         "__weakref__",
     )
 
-    def __init__(self, send, *, binary: bool, max_queue: int, limiter: RateLimiter):
+    def __init__(
+        self,
+        send,
+        *,
+        binary: bool,
+        max_queue: int,
+        limiter: RateLimiter,
+        max_bytes: int = 4 * 1024 * 1024,
+    ):
         self._send = send
         self._proto = protocol_of(send)
         if self._proto is None:
@@ -85,6 +99,8 @@ class Connection:
         self.session_id = ""
         self._out: deque | None = None
         self._max_queue = max_queue
+        self._max_bytes = max_bytes
+        self._queued_bytes = 0
         self._writer: asyncio.Task | None = None
         self.closed = False
         self.close_code = 0
@@ -95,6 +111,7 @@ class Connection:
         self.ahead: dict[str, set[int]] | None = None
         self.held: list | None = None  # frames held back while a resume replays
         self.channels: tuple[str, ...] = ()
+        self.expiry: asyncio.TimerHandle | None = None  # closes the session at the token's exp
 
     @property
     def direct(self) -> bool:
@@ -198,14 +215,26 @@ class Connection:
         out = self._out
         if out is None:
             out = self._out = deque()
+        queued = self._queued_bytes + len(data)
+        waiting = queued + buffered_bytes(self._send)  # and what the transport holds
         if len(out) >= self._max_queue:
             metrics.QUEUE_DROPS.inc()
-            self.close(CloseCode.TRY_AGAIN, "send queue full: reconnect and resume", flush=False)
-            self.abort()
+            self._cut_off("frames", waiting)
             return
+        if waiting > self._max_bytes:
+            self._cut_off("bytes", waiting)
+            return
+        self._queued_bytes = queued
         out.append(data)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _cut_off(self, reason: str, buffered: int) -> None:
+        """A slow consumer: drop what waits for it and the connection."""
+        metrics.SLOW_CONSUMERS.labels(reason).inc()
+        metrics.SLOW_CONSUMER_BYTES.observe(buffered)
+        self.close(CloseCode.TRY_AGAIN, "too slow: reconnect and resume", flush=False)
+        self.abort()
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "", *, flush: bool = True) -> None:
         """Stop accepting frames; what is queued is sent (unless `flush` is False), then
@@ -219,6 +248,7 @@ class Connection:
             out = self._out = deque()
         elif not flush:
             out.clear()
+            self._queued_bytes = 0
         out.append((_CLOSE, code, reason))
         if self._writer is None:
             try:
@@ -245,6 +275,7 @@ class Connection:
                 if type(item) is tuple:
                     await send({"type": "websocket.close", "code": item[1], "reason": item[2]})
                     return
+                self._queued_bytes -= len(item)
                 if self.binary:
                     await send({"type": "websocket.send", "bytes": item})
                 else:

@@ -24,6 +24,8 @@ from hub.ws.protocol import (
     MSGPACK,
     Frame,
     decode_raw,
+    encode_json,
+    encode_msgpack,
     error_frame,
     frame_id,
     parse_frame,
@@ -64,40 +66,37 @@ def origin_allowed(scope: dict, allowed: list[str]) -> bool:
     return origin.decode("latin-1").rstrip("/") in allowed
 
 
-class AddressLimits:
-    """Per client address: open connections and new connections a second."""
+class OpenPerAddress:
+    """Sockets open at once per client address on this node. An address has an entry
+    only while it holds a socket, and leaves when its last one closes: the table is as
+    big as the open sockets at most, and nothing ever empties it wholesale."""
 
-    def __init__(self, max_open: int, per_second: float):
+    __slots__ = ("max_open", "open")
+
+    def __init__(self, max_open: int):
         self.max_open = max_open
-        self.per_second = per_second
         self.open: dict[str, int] = {}
-        self.buckets: dict[str, RateLimiter] = {}
 
-    def admit(self, address: str) -> bool:
-        bucket = self.buckets.get(address)
-        if bucket is None:
-            if len(self.buckets) > 100_000:
-                self.buckets.clear()
-            bucket = self.buckets[address] = RateLimiter(self.per_second, self.per_second)
-        if self.open.get(address, 0) >= self.max_open or not bucket.allow():
+    def take(self, key: str) -> bool:
+        held = self.open.get(key, 0)
+        if held >= self.max_open:
             return False
-        self.open[address] = self.open.get(address, 0) + 1
+        self.open[key] = held + 1
         return True
 
-    def release(self, address: str) -> None:
-        left = self.open.get(address, 1) - 1
+    def release(self, key: str) -> None:
+        left = self.open.get(key, 1) - 1
         if left <= 0:
-            self.open.pop(address, None)
+            self.open.pop(key, None)
         else:
-            self.open[address] = left
+            self.open[key] = left
 
 
 class WebSocketEndpoint:
     def __init__(self, hub: Hub, handlers: dict[str, tuple[Handler, frozenset[str]]]):
         self.hub = hub
         self.handlers = handlers
-        s = hub.settings
-        self.limits = AddressLimits(s.max_connections_per_address, s.connects_per_s_per_address)
+        self.open = OpenPerAddress(hub.settings.max_connections_per_address)
 
     async def __call__(self, scope, receive, send) -> None:
         message = await receive()
@@ -105,21 +104,30 @@ class WebSocketEndpoint:
             return
         s = self.hub.settings
         if not origin_allowed(scope, s.origins):
+            # before the upgrade (HTTP 403): a page of another site learns nothing more
             await send({"type": "websocket.close", "code": CloseCode.POLICY})
             return
         if self.hub.node.draining:
-            await send({"type": "websocket.close", "code": CloseCode.GOING_AWAY})
+            metrics.WS_REFUSED.labels("draining").inc()
+            await _refuse(scope, send, CloseCode.GOING_AWAY, "node shutting down", "unavailable")
             return
-        address = (scope.get("client") or ("?", 0))[0]
-        if not self.limits.admit(address):
-            await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN})
+        address = self.hub.addresses.of_scope(scope)
+        key = self.hub.addresses.key(address)
+        if not self.open.take(key):
+            metrics.WS_REFUSED.labels("open").inc()
+            await _refuse(scope, send, CloseCode.POLICY, TOO_MANY_OPEN, "rate_limited")
             return
         token = request_id.set(request_id_from(scope.get("headers")))
         try:
+            limits = self.hub.limits
+            if not await limits.hit(limits.ws_opens, key):
+                metrics.WS_REFUSED.labels("rate").inc()
+                await _refuse(scope, send, CloseCode.TRY_AGAIN, TOO_FAST, "rate_limited")
+                return
             await self._session(scope, receive, send, address)
         finally:
             request_id.reset(token)
-            self.limits.release(address)
+            self.open.release(key)
 
     async def _session(self, scope, receive, send, address: str) -> None:
         s = self.hub.settings
@@ -136,6 +144,7 @@ class WebSocketEndpoint:
             binary=proto == MSGPACK,
             max_queue=s.send_queue_frames,
             limiter=RateLimiter(s.rate_per_s, s.rate_burst),
+            max_bytes=s.max_buffered_bytes,
         )
         registered = False
         peer_code: int | None = None
@@ -196,10 +205,10 @@ class WebSocketEndpoint:
         conn.session_id = uuid.uuid4().hex
         try:
             await self.hub.sessions.register(conn, frame)
-        except Unauthorized as exc:  # a well-signed token for an agent that does not exist
+        except Unauthorized as exc:  # a well-signed token of an agent gone or disabled
             await self.hub.sessions.unregister(conn)
             conn.send_frame(error_frame("unauthorized", exc.message, frame_id(raw)))
-            conn.close(CloseCode.UNAUTHORIZED, "unknown agent")
+            conn.close(CloseCode.UNAUTHORIZED, exc.message[:100])
             return False
         except Exception as exc:
             if as_hub_error(exc) is None:
@@ -222,6 +231,8 @@ class WebSocketEndpoint:
             message = await receive()
             if message["type"] != "websocket.receive":
                 return int(message.get("code", CloseCode.NORMAL))  # websocket.disconnect
+            if conn.closed:
+                return None  # closed meanwhile by the server (token expired...)
             metrics.FRAMES_IN.inc()
             raw = None
             try:
@@ -268,6 +279,31 @@ class WebSocketEndpoint:
                 bad.popleft()
             if len(bad) > s.bad_frames_limit:
                 conn.close(CloseCode.POLICY, "too many bad frames")
+
+
+TOO_MANY_OPEN = "too many connections from this address"
+TOO_FAST = "too many new connections from this address: retry later"
+
+
+async def _refuse(scope: dict, send, code: int, reason: str, error_code: str) -> None:
+    """Refuse a socket after the upgrade, so that the client can tell why (a refusal
+    before it is a bare HTTP 403, like a refused origin): `error {code, message}`, then
+    the close frame with `code` and `reason`."""
+    proto = choose_subprotocol(scope.get("subprotocols") or [])
+    accept: dict = {"type": "websocket.accept"}
+    if proto is not None:
+        accept["subprotocol"] = proto
+    frame = error_frame(error_code, reason)
+    if proto == MSGPACK:
+        message = {"type": "websocket.send", "bytes": encode_msgpack(frame)}
+    else:
+        message = {"type": "websocket.send", "text": encode_json(frame)}
+    try:
+        await send(accept)
+        await send(message)
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+    except (OSError, RuntimeError) as exc:  # gone already
+        log.debug("refused socket went away: %r", exc)
 
 
 def _forget_handshake(scope: dict, send) -> None:

@@ -29,6 +29,11 @@ async def ping(hub: Hub, conn: Connection, f: p.Ping) -> None:
     conn.send_frame(frame)
 
 
+async def auth_refresh(hub: Hub, conn: Connection, f: p.AuthRefresh) -> None:
+    claims = await hub.sessions.refresh(conn, f.token)
+    conn.send_frame(ack_frame(f.id, exp=claims.exp))
+
+
 async def chat_open(hub: Hub, conn: Connection, f: p.ChatOpen) -> None:
     await hub.chat.open(conn, f.topic, f.text, f.handoff, f.lang, f.id)
 
@@ -66,8 +71,8 @@ async def read(hub: Hub, conn: Connection, f: p.Read) -> None:
 
 
 async def chat_close(hub: Hub, conn: Connection, f: p.ChatClose) -> None:
-    await hub.chat.close(conn.claims, f.conversation_id)
-    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
+    final = await hub.chat.close(conn.claims, f.conversation_id)
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **final))
 
 
 async def chat_rate(hub: Hub, conn: Connection, f: p.ChatRate) -> None:
@@ -121,10 +126,14 @@ async def chat_transfer(hub: Hub, conn: Connection, f: p.ChatTransfer) -> None:
 
 async def chat_resolve(hub: Hub, conn: Connection, f: p.ChatResolve) -> None:
     tags = list(dict.fromkeys(t.strip().lower() for t in f.tags if t.strip()))
-    await hub.chat.resolve(conn.claims, f.conversation_id, f.outcome, tags)
+    final, applied = await hub.chat.resolve(conn.claims, f.conversation_id, f.outcome, tags)
+    # an end that came first (the user's close, a repeated resolve): on record as such
+    details = (
+        {"outcome": f.outcome, "tags": tags} if applied else {"outcome": "already_ended", **final}
+    )
     await hub.audit.record(entry_by(conn.claims, "chat.resolve", conversation_id=f.conversation_id,
-                                    details={"outcome": f.outcome, "tags": tags}))  # fmt: skip
-    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
+                                    details=details))  # fmt: skip
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **final))
 
 
 async def chat_take(hub: Hub, conn: Connection, f: p.ChatTake) -> None:
@@ -178,6 +187,7 @@ async def push_unregister(hub: Hub, conn: Connection, f: p.PushUnregister) -> No
 
 TABLE = {
     "ping": (ping, ANY),
+    "auth.refresh": (auth_refresh, ANY),
     "chat.open": (chat_open, USER),
     "chat.escalate": (chat_escalate, USER),
     "chat.send": (chat_send, ANY),

@@ -68,6 +68,14 @@ class Ping(Frame):
     type: Literal["ping"]
 
 
+class AuthRefresh(Frame):
+    """A new token for this session before the current one's `exp` (any role): same
+    `sub` and `role`; the session then ends at the new token's `exp`."""
+
+    type: Literal["auth.refresh"]
+    token: Annotated[Str, Field(max_length=4096)]
+
+
 class ChatOpen(Frame):
     type: Literal["chat.open"]
     topic: Topic
@@ -209,6 +217,7 @@ class QueueWatch(Frame):
 ClientFrame = Annotated[
     Hello
     | Ping
+    | AuthRefresh
     | ChatOpen
     | ChatEscalate
     | ChatSend

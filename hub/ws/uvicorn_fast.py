@@ -90,6 +90,18 @@ def forget_handshake(send: Any) -> None:
         proto.response = None
 
 
+def buffered_bytes(send: Any) -> int:
+    """Bytes the transport holds that the peer has not taken yet, under any uvicorn
+    WebSocket protocol (each keeps its transport as `transport`); 0 under another server."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        return 0
+    try:
+        return transport.get_write_buffer_size()
+    except (AttributeError, RuntimeError):  # closed already
+        return 0
+
+
 def abort_connection(send: Any) -> None:
     """Drop the TCP connection now, under any uvicorn WebSocket protocol (each keeps its
     transport as `transport`); nothing under another server."""
