@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 
 from hub import metrics
 from hub.cluster.bus import PREFIX
+from supporthub_core.redis_client import cluster_url
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,18 @@ class SharedLimits:
         # no retries: a limit check that fails falls back at once (below) instead of
         # holding a sign-in or a socket open for rounds of backoff
         no_retry = Retry(NoBackoff(), 0)
+        self.local = LocalCounters(settings.limits_fallback_keys)
+        self._local_until = 0.0
+        window = max(1, int(settings.login_window_s))
+        self.login_pair = Rule("login", settings.login_failures_per_user_address, window, True)
+        self.login_address = Rule("login-addr", settings.login_attempts_per_address, window, True)
+        self.ws_opens = Rule("ws-open", max(1, int(settings.connects_per_s_per_address)), 1, False)
+        self._pool = None
+        if cluster_url(redis_url, settings.redis_cluster)[0]:
+            # not shared yet over Redis Cluster: each node counts on its own
+            log.warning("limits: on Redis Cluster, each node counts its own limits")
+            self._local_until = float("inf")
+            return
         self._pool = aioredis.ConnectionPool.from_url(
             redis_url,
             socket_timeout=settings.limits_timeout_s,
@@ -133,15 +146,10 @@ class SharedLimits:
         )
         self._moving = MovingWindowRateLimiter(storage)
         self._fixed = FixedWindowRateLimiter(storage)
-        self.local = LocalCounters(settings.limits_fallback_keys)
-        self._local_until = 0.0
-        window = max(1, int(settings.login_window_s))
-        self.login_pair = Rule("login", settings.login_failures_per_user_address, window, True)
-        self.login_address = Rule("login-addr", settings.login_attempts_per_address, window, True)
-        self.ws_opens = Rule("ws-open", max(1, int(settings.connects_per_s_per_address)), 1, False)
 
     async def close(self) -> None:
-        await self._pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
     def _strategy(self, rule: Rule) -> RateLimiter:
         return self._moving if rule.moving else self._fixed
@@ -167,6 +175,8 @@ class SharedLimits:
             self._fall_back(exc)
 
     def _fall_back(self, exc: BaseException) -> None:
+        if self._pool is None:
+            return
         if time.monotonic() >= self._local_until:
             log.warning("limits: Redis unavailable (%r); counting in this process", exc)
         self._local_until = time.monotonic() + FALLBACK_S

@@ -5,6 +5,7 @@ files in `message` frames live, on resume, in an agent's history and over REST."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 import uuid
@@ -193,16 +194,22 @@ async def test_an_upload_over_the_cap_is_refused_without_reading_it(hub, db):
             sent += len(chunk)
 
     pumping = asyncio.create_task(pump())
+    resp = None
     try:
-        resp = await asyncio.wait_for(read_response(reader), 20)
+        # the server stops reading at the cap, answers 413 and closes; with our bytes
+        # still unread its close is a reset, which on a loaded machine can reach us
+        # before the answer does: then the reset is the refusal
+        with contextlib.suppress(ConnectionResetError):
+            resp = await asyncio.wait_for(read_response(reader), 20)
         await asyncio.wait([pumping], timeout=5)
     finally:
         pumping.cancel()
         await asyncio.gather(pumping, return_exceptions=True)
         writer.close()
-    assert resp.status == 413, resp
     assert sent < offered // 2, "the server read on long after the cap"
-    assert "over" in resp.json()["error"]["message"]
+    if resp is not None:
+        assert resp.status == 413, resp
+        assert "over" in resp.json()["error"]["message"]
     assert await db.fetchval("select count(*) from attachments") == 0
     await close_all(agent, user)
 
