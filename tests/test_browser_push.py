@@ -17,6 +17,7 @@ push service decrypts, the worker showing it once, and the page's copy deduplica
 from __future__ import annotations
 
 import base64
+import contextlib
 import uuid
 
 import orjson
@@ -159,8 +160,14 @@ async def test_the_widget_subscribes_registers_and_its_worker_shows_a_push_once(
     assert payload["kind"] == "transaction.status" and payload["notification_id"]
 
     # the worker shows it, once, whatever the number of copies
-    await deliver_push(ctx, page, env.hub.url, payload)
-    shown = await eventually(lambda: worker_notifications(page))
+    # a push handed over while the worker is still waking can go unseen on a busy machine:
+    # hand it again (the worker shows an id once, which is what is checked below)
+    shown = None
+    for _ in range(3):
+        await deliver_push(ctx, page, env.hub.url, payload)
+        with contextlib.suppress(AssertionError):
+            shown = await eventually(lambda: worker_notifications(page), timeout=10)
+            break
     assert shown == [
         {"title": payload["title"], "body": payload["body"], "tag": payload["notification_id"]}
     ]
