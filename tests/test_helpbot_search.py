@@ -267,11 +267,6 @@ def test_packaged_phrasings_are_the_dev_part_and_never_a_held_back_question() ->
     assert not shipped & {q["q"] for q in questions if q["part"] == "heldback"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="held-back top-1 is 0.915 (< 0.92) with 1 confidently wrong security answer: "
-    "not reached yet; strict, so this fails once it is reached and the marker must go",
-)
 def test_held_back_accuracy_and_no_confidently_wrong_security_answer() -> None:
     from bench.help_eval import evaluate
 
@@ -363,3 +358,21 @@ def test_summaries_the_bot_sends_are_plain_text():
     assert any("**" in a.body for a in articles)  # the bodies do use markup...
     for a in articles:  # ...but what goes into a chat message does not
         assert "**" not in a.summary and "`" not in a.summary and "](" not in a.summary, a.slug
+
+
+@pytest.mark.parametrize(
+    ("q", "lang"),
+    [
+        ("手机丢了 账户怎么办", "zh"),
+        ("有人login我的账户", "zh"),
+        ("lost my phone what about my account", "en"),
+        ("陌生人要我的验证码给不给", "zh"),
+    ],
+)
+def test_a_question_about_the_accounts_safety_is_never_answered_confidently_off_topic(
+    q: str, lang: str
+) -> None:
+    hit, confident = load_help_center().best(q, lang)
+    security = {a.slug for a in load_help_center().articles(lang) if a.topic == "security"}
+    assert hit is not None
+    assert hit.slug in security or not confident, (hit, confident)

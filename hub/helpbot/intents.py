@@ -97,8 +97,10 @@ _FRAUD_EN = re.compile(
     r"|the caller|a guy) (?:my |the )?" + _SECRET_EN
 )
 _TAKEOVER = re.compile(
-    r"盗号|被盗|盗刷|被黑|陌生设备|异地登录|(?:陌生人|别人|有人)登录|不是我本人|不是本人|不是我操作|"
-    r"不是我登录|\b(?:hacked|stolen|compromised|unauthori[sz]ed|not me|wasn't me|unknown device"
+    r"盗号|被盗|盗刷|被黑|陌生设备|异地登录|(?:陌生人|别人|有人)(?:登录|login|log in)|不是我本人|不是本人|不是我操作|"
+    r"不是我付|不是我转|不是我花|"
+    r"不是我登录|手机丢|丢了手机|手机掉了|手机被偷|手机被盗|"
+    r"\b(?:lost my phone|phone (?:was|got) (?:lost|stolen)|hacked|stolen|compromised|unauthori[sz]ed|not me|wasn't me|unknown device"
     r"|someone (?:else )?logged ?in(?:to)?|logged ?in(?:to)? from (?:another|a new|an unknown))\b"
 )
 _ZH_DIGITS = "一二三四五六七八九"

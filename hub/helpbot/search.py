@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from hub.helpbot.article import Article
+from hub.helpbot.intents import mentions_security
 from hub.helpbot.synonyms import expansions
 from hub.helpbot.text import is_unigram, normalize, tokenize
 
@@ -41,6 +42,13 @@ MARGIN = 1.1
 # winner must lead it by this much, else the bot asks rather than answers.
 CAREFUL_TOPICS = frozenset({"security"})
 CAREFUL_MARGIN = 1.6
+# A question that says it is about the account's safety (被盗, 异地登录, hacked, "someone
+# asked for my code": hub.helpbot.intents.mentions_security) ranks the security articles
+# this much higher, and is never answered with another topic's article with confidence.
+SECURITY_BOOST = 1.5
+# A question about the account's safety with two security articles close together (taken
+# over, or tricked into giving a code away?): the first must lead the other by this much.
+SECURITY_PAIR_MARGIN = 1.2
 MAX_QUERY_CHARS = 500  # longer text is cut: a question does not need more, scoring stays cheap
 
 
@@ -89,9 +97,12 @@ class SearchIndex:
         terms = {t: 1.0 for t in own} | {t: EXPANSION_WEIGHT for t in extra}
         if not terms or limit <= 0:
             return []
+        boost = SECURITY_BOOST if self._careful and mentions_security(text) else 1.0
         hits = []
         for article, tf, length in self._docs:
             score = self._score(terms, tf, length)
+            if article.slug in self._careful:
+                score *= boost
             if score > 0:
                 hits.append(Hit(article.slug, article.title, round(score, 4)))
         hits.sort(key=lambda h: (-h.score, h.slug))
@@ -108,8 +119,13 @@ class SearchIndex:
         careful_runner_up = any(
             h.slug in self._careful and h.score * CAREFUL_MARGIN > top.score for h in hits[1:]
         )
-        if top.slug not in self._careful and careful_runner_up:
+        security = mentions_security(query)
+        if top.slug not in self._careful and (careful_runner_up or security):
             return top, False
+        if security and any(
+            h.slug in self._careful and h.score * SECURITY_PAIR_MARGIN > top.score for h in hits[1:]
+        ):
+            return top, False  # two security articles close: ask which, never guess
         return top, is_confident(hits[:2], self.lang)
 
     def _score(self, terms: Mapping[str, float], tf: Mapping[str, float], length: float) -> float:
