@@ -115,7 +115,7 @@ class Hub:
         )
         node = Node(settings, redis_url=redis_url, secret=secret, tasks=tasks)
         delivery = node.delivery
-        languages = Languages(store)
+        languages = Languages(store, settings.default_tz)
         audit = Audit(store)
         pager = pager or pager_for(settings, secret)
         links = AttachmentLinks(secret, settings.attachment_url_ttl_s)

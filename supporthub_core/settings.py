@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     default_handle_time_s: float = 180.0
 
     # urgent chats (a frozen customer's security chat): hub.rules.urgent
+    # Times shown to a customer are in their device's zone (hello.tz); this one when no
+    # device of theirs said (an IANA name).
+    default_tz: str = "Asia/Shanghai"
     urgent_answer_s: float = 60.0  # a person answers within this, or the ladder escalates
     urgent_escalate_s: float = 30.0  # then: page on-call and re-offer it, this often
     urgent_extra_slots: int = 1  # urgent chats an agent may hold above its capacity

@@ -35,6 +35,7 @@ class HubClient:
         proto: str | None = JSON,
         resume: dict | None = None,
         hello: bool = True,
+        hello_fields: dict | None = None,
         **kwargs: Any,
     ) -> HubClient:
         ws = await websockets.connect(
@@ -45,6 +46,7 @@ class HubClient:
             frame: dict = {"type": "hello", "token": token}
             if resume is not None:
                 frame["resume"] = resume
+            frame.update(hello_fields or {})
             await client.send(frame)
             client.welcome = await client.expect("welcome")
         return client

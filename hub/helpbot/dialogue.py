@@ -165,6 +165,9 @@ class BotContext:
     # Transactions found in the whole history for what the message says (amount, day,
     # counterpart), when the shell searched; None when it did not.
     found: Sequence[Tx] | None = None
+    # The customer's IANA time zone (from their device), None: the hub's default. Every time
+    # the bot says is in it, labelled (hub.rules.clock).
+    tz: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,9 +184,9 @@ class BotTurn:
     summary: str | None = None  # for the agent, when escalating
 
 
-def tx_query(text: str, now: datetime | None) -> TxQuery:
+def tx_query(text: str, now: datetime | None, tz: str | None = None) -> TxQuery:
     """What the shell searches the history for (amounts and a day in the message)."""
-    return parse_tx_query(strip_transaction_ids(text), now)
+    return parse_tx_query(strip_transaction_ids(text), now, tz)
 
 
 def greeting(lang: str = "zh", topic: str = "other") -> str:
@@ -237,14 +240,16 @@ def respond(state: BotState, text: str, ctx: BotContext) -> BotTurn:
     return _by_search(state, text, ctx)
 
 
-def on_transaction_update(state: BotState, tx: Tx, now: datetime | None = None) -> BotTurn:
+def on_transaction_update(
+    state: BotState, tx: Tx, now: datetime | None = None, tz: str | None = None
+) -> BotTurn:
     """A follow-up message when a watched transaction changes status, else nothing."""
     tx_id = str(tx.get("transaction_id", ""))
     # Still sent after escalation: the user and the agent both want to see the change.
     if tx_id not in state.watched:
         return BotTurn([], state)
     lang = state.reply_lang
-    text = say("tx_update", lang, text=describe_transaction(tx, lang, now))
+    text = say("tx_update", lang, text=describe_transaction(tx, lang, now, tz))
     watched = state.watched if is_pending(tx) else tuple(i for i in state.watched if i != tx_id)
     return BotTurn([text], replace(state, watched=watched))
 
@@ -325,7 +330,7 @@ def _by_where_money(state: BotState, text: str, ctx: BotContext) -> BotTurn | No
     ]
     if not pool:
         return None
-    query = tx_query(text, ctx.now)
+    query = tx_query(text, ctx.now, ctx.tz)
     detailed = query.criteria(pool)
     if not (asks_where_money(text) or detailed >= 2):
         return None
@@ -337,19 +342,21 @@ def _by_where_money(state: BotState, text: str, ctx: BotContext) -> BotTurn | No
         if len(matches) == 1 or (matches and len(matches) <= MAX_OFFERED and query.amounts):
             if len(matches) == 1:
                 return _tell_transactions(state, matches, ctx, [])
-            return _offer(state, matches, lang, [])
+            return _offer(state, matches, lang, [], ctx.tz)
         if not matches:
             intro = [say("tx_found_none", lang, what=_what(query, lang))]
         else:
-            return _offer(state, matches[:MAX_OFFERED], lang, [])
+            return _offer(state, matches[:MAX_OFFERED], lang, [], ctx.tz)
     latest = recent(ctx.transactions or pool, MAX_OFFERED)
     if len(latest) == 1 and not intro:
         return _tell_transactions(state, latest, ctx, [])
-    return _offer(state, latest, lang, intro)
+    return _offer(state, latest, lang, intro, ctx.tz)
 
 
-def _offer(state: BotState, txs: list[Tx], lang: str, intro: list[str]) -> BotTurn:
-    lines = [f"{n}. {summarize_transaction(tx, lang)}" for n, tx in enumerate(txs, 1)]
+def _offer(
+    state: BotState, txs: list[Tx], lang: str, intro: list[str], tz: str | None = None
+) -> BotTurn:
+    lines = [f"{n}. {summarize_transaction(tx, lang, tz)}" for n, tx in enumerate(txs, 1)]
     offered = tuple(str(tx.get("transaction_id")) for tx in txs)
     head = intro or [say("offer_transactions", lang)]
     reply = "\n".join([*head, *lines])
@@ -514,7 +521,7 @@ def _failed_payment(lang: str, ctx: BotContext) -> list[str]:
     text = say(
         "failed_personal",
         lang,
-        when=format_time(tx.get("created_at")),
+        when=format_time(tx.get("created_at"), lang, ctx.tz),
         amount=format_amount(tx.get("amount"), tx.get("currency")),
         name=counterpart_name(tx, lang),
         reason=reason,
@@ -543,12 +550,12 @@ def _account_state(lang: str, ctx: BotContext, registering: bool) -> list[str]:
         return [say("account_none", lang)] if registering else []
     name = str(account.get("name") or "")
     if account.get("frozen"):
-        return [_frozen_line(account, lang)]
+        return [_frozen_line(account, lang, ctx.tz)]
     return [say("account_ok", lang, name=name)]
 
 
-def _frozen_line(account: Mapping[str, object], lang: str) -> str:
-    since = format_time(account.get("frozen_at"))
+def _frozen_line(account: Mapping[str, object], lang: str, tz: str | None = None) -> str:
+    since = format_time(account.get("frozen_at"), lang, tz)
     since_text = (f"（{since} 起）" if lang != "en" else f" since {since}") if since else ""
     reason = str(account.get("frozen_reason") or ("-" if lang == "en" else "未说明"))
     return say(
@@ -570,7 +577,7 @@ def _security(lang: str, ctx: BotContext, reassure: bool = True) -> list[str]:
     lines = []
     account = ctx.account
     if account and account.get("frozen"):
-        lines.append(_frozen_line(account, lang))
+        lines.append(_frozen_line(account, lang, ctx.tz))
     if ctx.alerts:
         items = []
         for alert in list(ctx.alerts)[:ALERTS_SHOWN]:
@@ -578,7 +585,7 @@ def _security(lang: str, ctx: BotContext, reassure: bool = True) -> list[str]:
             name = ALERT_NAMES.get(kind, {}).get(lang, kind)
             details = alert.get("details")
             device = details.get("device_name") if isinstance(details, Mapping) else None
-            when = format_time(alert.get("occurred_at"))
+            when = format_time(alert.get("occurred_at"), lang, ctx.tz)
             items.append(f"· {when} {name}" + (f"（{device}）" if device and lang != "en" else ""))
             if device and lang == "en":
                 items[-1] += f" ({device})"
@@ -595,7 +602,7 @@ def _tell_transactions(
     state: BotState, txs: list[Tx], ctx: BotContext, replies: list[str]
 ) -> BotTurn:
     lang = state.reply_lang
-    replies = replies + [describe_transaction(tx, lang, ctx.now) for tx in txs]
+    replies = replies + [describe_transaction(tx, lang, ctx.now, ctx.tz) for tx in txs]
     pending = [str(tx["transaction_id"]) for tx in txs if is_pending(tx)]
     new = [i for i in pending if i not in state.watched]
     watched = (state.watched + tuple(new))[-MAX_WATCHED:]
@@ -682,10 +689,10 @@ def handover_summary(state: BotState, ctx: BotContext) -> str:
         article = help_center.get(slug, lang) or help_center.get(slug)
         titles.append(article.title if article else slug)
     shown = [find_transaction(ctx.transactions, i) for i in (*state.offered, *state.watched)]
-    txs = [summarize_transaction(tx, lang) for tx in shown if tx is not None]
+    txs = [summarize_transaction(tx, lang, ctx.tz) for tx in shown if tx is not None]
     if not txs:
         failed = [t for t in recent(ctx.transactions, 5) if t.get("status") == "failed"]
-        txs = [summarize_transaction(t, lang) for t in failed[:1]]
+        txs = [summarize_transaction(t, lang, ctx.tz) for t in failed[:1]]
     none = "-"
     account = ctx.account
     if account is None or not account:

@@ -15,8 +15,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+
+from hub.rules.clock import local_day_start, local_time, parse_time
 
 Tx = Mapping[str, object]
 
@@ -29,8 +31,8 @@ _TX_ID = re.compile(
 )
 MAX_IDS_PER_MESSAGE = 3
 
-# Payments are in CNY and users read times in Beijing time (no daylight saving).
-BEIJING = timezone(timedelta(hours=8))
+# Times are shown in the customer's zone, labelled (hub.rules.clock); Beijing time when
+# the customer's zone is not known.
 
 STATUS = {
     "processing": {"zh": "处理中", "en": "processing"},
@@ -59,12 +61,12 @@ TX_TEXT = {
         "en": " has arrived and is in your balance.",
     },
     "processing_by": {
-        "zh": "，处理中，预计 {when}（北京时间）前到账。",
-        "en": " is processing and should arrive by {when} (Beijing time).",
+        "zh": "，处理中，预计 {when}前到账。",
+        "en": " is processing and should arrive by {when}.",
     },
     "processing_late": {
-        "zh": "，仍在处理中，已超过预计到账时间 {when}（北京时间）。可以回复「转人工」让客服帮您核查。",
-        "en": ' is still processing although it was expected by {when} (Beijing time). Reply "talk to a person" and an agent will look into it.',
+        "zh": "，仍在处理中，已超过预计到账时间 {when}。可以回复「转人工」让客服帮您核查。",
+        "en": ' is still processing although it was expected by {when}. Reply "talk to a person" and an agent will look into it.',
     },
     "processing_standard": {
         "zh": "，处理中。普通转账在工作日处理，非工作时间提交的顺延到下一个工作日。",
@@ -160,7 +162,9 @@ def counterpart_name(tx: Tx, lang: str) -> str:
     return _say("payer" if is_incoming(tx) else "payee", lang)
 
 
-def describe_transaction(tx: Tx, lang: str, now: datetime | None = None) -> str:
+def describe_transaction(
+    tx: Tx, lang: str, now: datetime | None = None, tz: str | None = None
+) -> str:
     """The transaction's live status and expected arrival, in one or two sentences."""
     lang = "en" if lang == "en" else "zh"
     incoming = is_incoming(tx)
@@ -175,7 +179,7 @@ def describe_transaction(tx: Tx, lang: str, now: datetime | None = None) -> str:
     )
     status = tx.get("status")
     if status == "processing":
-        return head + _processing_tail(tx, lang, now)
+        return head + _processing_tail(tx, lang, now, tz)
     if status == "succeeded":
         return head + _say("received" if incoming else "succeeded", lang)
     if status == "failed":
@@ -186,11 +190,11 @@ def describe_transaction(tx: Tx, lang: str, now: datetime | None = None) -> str:
     return head + _say("other_status", lang, status=status)
 
 
-def summarize_transaction(tx: Tx, lang: str) -> str:
+def summarize_transaction(tx: Tx, lang: str, tz: str | None = None) -> str:
     """One short line for a list of transactions to choose from."""
     amount = format_amount(tx.get("amount"), tx.get("currency"))
     status = _word(STATUS, tx.get("status"), lang) or str(tx.get("status", ""))
-    when = format_time(tx.get("created_at"))
+    when = format_time(tx.get("created_at"), lang, tz)
     name = counterpart_name(tx, lang)
     if is_incoming(tx):
         flow = f"{amount} from {name}" if lang == "en" else f"{name} 转给您 {amount}"
@@ -238,9 +242,9 @@ class TxQuery:
         return bool(self.amounts) + self.dated + named
 
 
-def parse_tx_query(text: str, now: datetime | None) -> TxQuery:
+def parse_tx_query(text: str, now: datetime | None, tz: str | None = None) -> TxQuery:
     """Amounts ("88块", "¥200", "500元") and a day ("昨天", "yesterday") in `text`; days are
-    Beijing days."""
+    the customer's days (their time zone, else Beijing's)."""
     lowered = unicodedata.normalize("NFKC", text).lower()
     cleaned = _TX_ID.sub(" ", lowered)
     amounts = []
@@ -254,7 +258,7 @@ def parse_tx_query(text: str, now: datetime | None) -> TxQuery:
             amounts.append(value)
     since = until = None
     if now is not None:
-        today = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = local_day_start(now, tz)
         for pattern, days in _DAYS:
             if pattern.search(cleaned):
                 since = today - timedelta(days=days)
@@ -316,32 +320,20 @@ def format_amount(amount: object, currency: object) -> str:
     return f"¥{value}" if currency == "CNY" else f"{value} {currency}"
 
 
-def format_time(value: object) -> str:
-    """An ISO 8601 time as `YYYY-MM-DD HH:MM` Beijing time; '' when absent or unreadable."""
-    moment = parse_time(value)
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if moment else ""
+def format_time(value: object, lang: str = "zh", tz: str | None = None) -> str:
+    """An ISO 8601 time in the customer's zone, labelled (`2026-11-26 21:00（北京时间）`,
+    `2026-11-26 08:00 (GMT-5)`): the one rule of hub.rules.clock; '' when unreadable."""
+    return local_time(value, tz, lang)
 
 
-def parse_time(value: object) -> datetime | None:
-    """An aware datetime from an ISO 8601 string or datetime (naive ones are taken as UTC)."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _processing_tail(tx: Tx, lang: str, now: datetime | None) -> str:
+def _processing_tail(tx: Tx, lang: str, now: datetime | None, tz: str | None) -> str:
     expected = parse_time(tx.get("expected_by")) if tx.get("expected_by") else None
     if expected is None:
         key = "processing_standard" if tx.get("speed") == "standard" else "processing_instant"
         return _say(key, lang)
     current = parse_time(now) if now is not None else None
     key = "processing_late" if current is not None and current > expected else "processing_by"
-    return _say(key, lang, when=format_time(expected))
+    return _say(key, lang, when=format_time(expected, lang, tz))
 
 
 def _say(key: str, lang: str, **fields: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.helpbot.transactions import format_time
+from hub.rules.clock import local_time
 
 REASONS = {
     "insufficient_balance": {"zh": "余额不足", "en": "insufficient balance"},
@@ -48,8 +48,9 @@ URGENT_OPENING = {
 }
 
 
-def render(event: dict, lang: str) -> tuple[str, str, str] | None:
-    """(kind, title, body) for an event in the user's language; None for unknown types."""
+def render(event: dict, lang: str, tz: str | None = None) -> tuple[str, str, str] | None:
+    """(kind, title, body) for an event in the user's language, times in their zone
+    (`tz`, IANA; None: Beijing time), labelled; None for unknown types."""
     lang = lang if lang in ("zh", "en") else "zh"
     kind = event.get("type")
     if kind == "transaction.status":
@@ -60,13 +61,9 @@ def render(event: dict, lang: str) -> tuple[str, str, str] | None:
         title, body = texts[lang]
         eta = ""
         if status == "processing" and event.get("expected_by"):
-            when = format_time(event["expected_by"]) or str(event["expected_by"])
-            # the same clock as the bot's answers: Beijing time, said so
-            eta = (
-                f"，预计 {when}（北京时间）前到账"
-                if lang == "zh"
-                else f", expected by {when} (Beijing time)"
-            )
+            # the one rule of the bot's answers too (hub.rules.clock): their zone, said so
+            when = local_time(event["expected_by"], tz, lang) or str(event["expected_by"])
+            eta = f"，预计 {when}前到账" if lang == "zh" else f", expected by {when}"
         reason = REASONS.get(event.get("reason") or "", {}).get(lang, event.get("reason") or "")
         body = body.format(
             amount=event.get("amount", ""),
@@ -115,3 +112,32 @@ def is_freeze(event: dict) -> bool:
 def event_data(event: dict) -> dict:
     """The `data` of the notification: the event without its envelope fields."""
     return {k: v for k, v in event.items() if k not in ("type", "outbox_id")}
+
+
+# Notification kinds whose title and body are made here from `data` (a broadcast's are
+# written by a person and stay as they are).
+RENDERED_KINDS = frozenset({"transaction.status", "security.alert"})
+
+
+def localize(frame: dict, lang: str | None, tz: str | None) -> dict | None:
+    """The `notification` frame re-rendered for one device: its language (`lang`), its time
+    zone (`tz`). None when the frame needs no change (another kind, the same text, or
+    nothing to render from)."""
+    if frame.get("type") != "notification" or frame.get("kind") not in RENDERED_KINDS:
+        return None
+    data = frame.get("data")
+    if not isinstance(data, dict) or (lang is None and tz is None):
+        return None
+    rendered = render({**data, "type": frame["kind"]}, lang or _lang_of(frame), tz)
+    if rendered is None:
+        return None
+    _, title, body = rendered
+    if title == frame.get("title") and body == frame.get("body"):
+        return None
+    return {**frame, "title": title, "body": body}
+
+
+def _lang_of(frame: dict) -> str:
+    """The language a stored notification was written in (Chinese text, else English)."""
+    text = f"{frame.get('title', '')}{frame.get('body', '')}"
+    return "zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en"

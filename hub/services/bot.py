@@ -15,8 +15,10 @@ import httpx
 
 from hub.cluster.delivery import Delivery
 from hub.helpbot import dialogue
+from hub.rules.clock import zone_name
 from hub.store import Store, notes
 from hub.store import conversations as conv_store
+from hub.store import users as user_store
 from hub.store.messages import MessageWrite
 from supporthub_core.auth import issue_token
 from supporthub_core.errors import Conflict
@@ -149,8 +151,9 @@ class Bot:
         async with self._lock(conv["id"]):
             async with self.store.acquire() as db:
                 stored = await conv_store.bot_state(db, conv["id"])
+                tz = await self._tz(db, conv["user_id"])
             state = dialogue.BotState.from_dict(stored)
-            turn = dialogue.on_transaction_update(state, tx, datetime.now(UTC))
+            turn = dialogue.on_transaction_update(state, tx, datetime.now(UTC), tz)
             if not turn.replies:
                 return
             await self._save(conv["id"], turn.new_state)
@@ -166,7 +169,9 @@ class Bot:
         """What the payments API knows of the customer: payments, account, alerts, and the
         history searched for the amount or day the message mentions."""
         user_id = conv["user_id"]
-        query = dialogue.tx_query(text, now)
+        async with self.store.acquire() as db:
+            tz = await self._tz(db, user_id)
+        query = dialogue.tx_query(text, now, tz)
         async with self._payments() as http:
             transactions = await self.recent_transactions(user_id, http=http)
             # None: unknown (the API could not be reached); {}: the user has no account
@@ -192,7 +197,13 @@ class Bot:
             account=account if isinstance(account, dict) else None,
             alerts=[a for a in alerts if isinstance(a, dict)],
             found=found,
+            tz=tz,
         )
+
+    async def _tz(self, db, user_id: str) -> str:
+        """The customer's time zone: what their devices last said, else HUB_DEFAULT_TZ."""
+        found = await user_store.locales(db, [user_id])
+        return zone_name(found.get(user_id, ("zh", None))[1], self.settings.default_tz)
 
     def _payments(self) -> httpx.AsyncClient:
         s = self.settings

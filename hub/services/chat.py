@@ -772,7 +772,9 @@ def assigned_frame(
         "user": {
             "id": user["id"],
             "name": user["name"] or user["id"],
-            "lang": user["lang"],
+            # the chat's language (the customer's when they opened or switched it), not
+            # that of whichever device connected last
+            "lang": conv["lang"] or user["lang"],
             "online": online,
             "last_seen": last_seen.isoformat() if last_seen else None,
         },  # fmt: skip

@@ -166,8 +166,8 @@ class Notifier:
     async def _freeze_in_order(self, event: dict) -> None:
         metrics.EVENTS_IN.labels("security.alert").inc()
         try:
-            langs = await self.languages.of({event["user_id"]})
-            await self.freeze_incident(event, langs[event["user_id"]])
+            locales = await self.languages.locales({event["user_id"]})
+            await self.freeze_incident(event, *locales[event["user_id"]])
         except Exception:
             log.exception(
                 "could not handle a freeze of %s; the poller will retry", event["user_id"]
@@ -192,10 +192,10 @@ class Notifier:
         self._progress.set()
 
     async def _stage(self, events: list[dict]) -> _Staged:
-        langs = await self.languages.of({e["user_id"] for e in events})
+        locales = await self.languages.locales({e["user_id"] for e in events})
         ops = []
         for e in events:
-            r = render(e, langs.get(e["user_id"], "zh"))
+            r = render(e, *locales[e["user_id"]])
             if r is not None:
                 kind, title, body = r
                 ops.append(
@@ -247,9 +247,9 @@ class Notifier:
         if updates:
             await self.reactions.transactions_changed(updates)
 
-    async def freeze_incident(self, event: dict, lang: str) -> None:
+    async def freeze_incident(self, event: dict, lang: str, tz: str | None = None) -> None:
         """The critical alert and the urgent security chat, in one transaction."""
-        kind, title, body = render(event, lang)
+        kind, title, body = render(event, lang, tz)
         alert = NotificationWrite(
             event["user_id"], kind, title, body, event_data(event), event["event_id"]
         )

@@ -21,6 +21,7 @@ from hub.store import Store, presence
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
+from hub.store import users as user_store
 from hub.ws.connection import NOTIFICATIONS, Connection
 from hub.ws.protocol import Hello, Resume, error_frame
 from supporthub_core.auth import Claims, verify_token
@@ -81,8 +82,12 @@ class Sessions:
                 await presence.presence_add(db, claims.sub, self.node.node_id, 1)
             else:
                 await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
-                if hello.lang:
+                if hello.tz:
+                    await user_store.set_tz(db, claims.sub, hello.tz)
+                if hello.lang or hello.tz:
                     self.languages.forget(claims.sub)
+                    # this device reads notifications in its own language and zone
+                    conn.locale = (hello.lang, hello.tz or self.languages.default_tz)
                 await notif_store.materialise_broadcasts(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
                 self.chat.describe_urgent(state["conversations"])

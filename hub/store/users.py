@@ -1,4 +1,4 @@
-"""Users as the hub knows them: a name and a language."""
+"""Users as the hub knows them: a name, a language and a time zone."""
 
 from __future__ import annotations
 
@@ -10,6 +10,18 @@ import asyncpg
 async def langs(db: asyncpg.Connection, user_ids: list[str]) -> dict[str, str]:
     rows = await db.fetch("select id, lang from users where id = any($1::text[])", user_ids)
     return {r["id"]: r["lang"] for r in rows}
+
+
+async def locales(db: asyncpg.Connection, user_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """user id -> (language, time zone or None) of the users that exist."""
+    rows = await db.fetch("select id, lang, tz from users where id = any($1::text[])", user_ids)
+    return {r["id"]: (r["lang"], r["tz"]) for r in rows}
+
+
+async def set_tz(db: asyncpg.Connection, user_id: str, tz: str) -> None:
+    await db.execute(
+        "update users set tz = $2 where id = $1 and tz is distinct from $2", user_id, tz
+    )
 
 
 async def lang(db: asyncpg.Connection, user_id: str) -> str | None:

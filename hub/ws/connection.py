@@ -25,6 +25,7 @@ import time
 from collections import deque
 
 from hub import metrics
+from hub.rules.notices import localize
 from hub.ws.protocol import encode_json_bytes, encode_msgpack
 from hub.ws.uvicorn_fast import abort_connection, buffered_bytes, protocol_of, write_frame
 from supporthub_core.auth import Claims
@@ -78,6 +79,7 @@ class Connection:
         "held",
         "channels",
         "expiry",
+        "locale",
         "__weakref__",
     )
 
@@ -112,6 +114,9 @@ class Connection:
         self.held: list | None = None  # frames held back while a resume replays
         self.channels: tuple[str, ...] = ()
         self.expiry: asyncio.TimerHandle | None = None  # closes the session at the token's exp
+        # A user device's (language, IANA time zone) from its hello, either may be None;
+        # None: the device said neither, and gets notifications as stored for the user.
+        self.locale: tuple[str | None, str | None] | None = None
 
     @property
     def direct(self) -> bool:
@@ -134,6 +139,10 @@ class Connection:
             return
         if self.is_duplicate(frame):
             return
+        if self.locale is not None and frame.get("type") == "notification":
+            local = localize(frame, *self.locale)
+            if local is not None:  # this device reads another language or zone
+                data = self.encode(local)
         self._enqueue(data)
 
     def is_duplicate(self, frame: dict) -> bool:

@@ -93,6 +93,7 @@ async def user_lang(hub: Hub, conn: Connection, f: p.UserLang) -> None:
     async with hub.store.acquire() as db:
         convs = await user_store.switch_lang(db, user_id, f.lang)
     hub.languages.forget(user_id)
+    conn.locale = (f.lang, conn.locale[1] if conn.locale else None)  # this device's texts too
     for conv in convs:
         if conv["agent_id"]:
             await hub.delivery.to_agent(conv["agent_id"], {"type": "customer.lang", "user_id": user_id,

@@ -19,12 +19,14 @@ from pydantic import (
     StrictBool,
     StrictInt,
     TypeAdapter,
+    field_validator,
     model_validator,
 )
 from pydantic import ValidationError as _ValidationError
 
 from hub.push.subscriptions import Kind as PushKind
 from hub.push.subscriptions import WebPushSubscription
+from hub.rules.clock import MAX_TZ_CHARS, is_zone
 from supporthub_core.errors import BadFrame
 from supporthub_core.validation import INT64_MAX, Str
 
@@ -61,7 +63,16 @@ class Hello(Frame):
     type: Literal["hello"]
     token: Str
     resume: Resume | None = None
-    lang: Literal["zh", "en"] | None = None  # extension: the user's language for texts
+    lang: Literal["zh", "en"] | None = None  # extension: this device's language for texts
+    # extension: this device's IANA time zone ("Europe/Berlin"), for times in texts
+    tz: Annotated[Str, Field(min_length=1, max_length=MAX_TZ_CHARS)] | None = None
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None and not is_zone(value):
+            raise ValueError("not an IANA time zone name")
+        return value
 
 
 class Ping(Frame):

@@ -83,7 +83,8 @@ class Registry:
 
     def deliver_sequenced(self, channel: str, packed: bytes, kind: str, seq: int) -> None:
         """A fan-out item that carries its frame's type and seq beside the msgpack bytes:
-        binary listeners get the bytes as they are; only JSON listeners need a decode."""
+        binary listeners get the bytes as they are; only JSON listeners, and devices that
+        said their language or zone (notifications are re-rendered for them), need a decode."""
         listeners = self._by_channel.get(channel)
         if not listeners:
             return
@@ -91,7 +92,7 @@ class Registry:
         full: dict | None = None
         text: bytes | None = None
         for conn in tuple(listeners):
-            if conn.binary and conn.held is None:
+            if conn.binary and conn.held is None and conn.locale is None:
                 conn.push(slim, packed)
                 continue
             if full is None:
