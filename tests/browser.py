@@ -71,7 +71,11 @@ async def launch(playwright):
 
 
 async def new_page(browser, **context_options):
-    """A page in a fresh context, with its problems recorded (dialogs are dismissed)."""
+    """A page in a fresh context, with its problems recorded (dialogs are dismissed). The
+    browser reads Chinese in Beijing unless the test says otherwise (`locale`,
+    `timezone_id`): the widget follows the browser's language when none was picked."""
+    context_options.setdefault("locale", "zh-CN")
+    context_options.setdefault("timezone_id", "Asia/Shanghai")
     context = await browser.new_context(**context_options)
     page = await context.new_page()
     problems = PageProblems()

@@ -63,6 +63,8 @@ export class HubClient {
    * @param {string} [opts.url]
    * @param {number|null} [opts.notificationsAfter]  resume notifications after this seq
    * @param {object} [opts.conversations]  {conversation_id: last_seq} already shown
+   * @param {() => object} [opts.helloFields]  more fields for every hello (a device's
+   *   `lang` and `tz`), asked for again before each connect
    */
   constructor(opts) {
     this.opts = opts;
@@ -175,7 +177,8 @@ export class HubClient {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      ws.send(JSON.stringify({ type: "hello", token, resume: this.resumeState() }));
+      const extra = this.opts.helloFields ? this.opts.helloFields() : {};
+      ws.send(JSON.stringify({ ...extra, type: "hello", token, resume: this.resumeState() }));
     };
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;

@@ -40,6 +40,9 @@ export async function connect() {
   const client = new HubClient({
     token: () => ensureToken(),
     notificationsAfter: saved.notifAfter ?? 0,
+    // this device's language (the one the widget shows) and time zone: the hub renders
+    // notifications and times for this device in them
+    helloFields: () => deviceLocale(),
     onUnauthorized: async () => {
       try {
         await ensureToken(true);
@@ -92,4 +95,16 @@ function onWelcome(w) {
 
 function onError(f) {
   if (!f.id && f.code === "rate_limited") toast(f.message);
+}
+
+/** The language the widget shows and the browser's IANA time zone, for `hello`. */
+export function deviceLocale() {
+  const out = { lang: state.lang === "en" ? "en" : "zh" };
+  try {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (typeof tz === "string" && tz && tz.length <= 64) out.tz = tz;
+  } catch {
+    /* no Intl time zone: the hub uses its default */
+  }
+  return out;
 }

@@ -68,7 +68,6 @@ export const TEXT = {
   open_security_chat: { zh: "联系安全专员", en: "Talk to security" },
   error_generic: { zh: "操作失败，请稍后重试", en: "Something went wrong, please try again" },
   error_start: { zh: "无法连接客服系统，请稍后再试", en: "Could not reach support, please try again" },
-  expected_by: { zh: "预计 {time} 前到账", en: "Expected by {time}" },
   other_open: { zh: "进行中的对话", en: "Open chats" },
   verify_title: { zh: "身份验证", en: "Identity check" },
   verify_lead: {

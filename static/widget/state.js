@@ -12,7 +12,7 @@ export const OPEN = new Set(["bot", "queued", "assigned"]);
 export const saved = loadStore();
 export const params = new URLSearchParams(location.search);
 export const state = {
-  lang: params.get("lang") === "en" || params.get("lang") === "zh" ? params.get("lang") : saved.lang || "zh",
+  lang: params.get("lang") === "en" || params.get("lang") === "zh" ? params.get("lang") : saved.lang || browserLang(),
   token: saved.token || null,
   user: saved.user || null, // {id, name}
   current: saved.current || null,
@@ -32,6 +32,18 @@ export const state = {
   client: null,
 };
 export const t = makeT(TEXT, () => state.lang);
+
+/** The browser's language when the user picked none: English for an English browser,
+ * else Chinese. */
+function browserLang() {
+  const langs = navigator.languages?.length ? navigator.languages : [navigator.language || ""];
+  for (const l of langs) {
+    const code = String(l).toLowerCase();
+    if (code.startsWith("zh")) return "zh";
+    if (code.startsWith("en")) return "en";
+  }
+  return "zh";
+}
 
 function loadStore() {
   try {

@@ -71,9 +71,8 @@ function transactionDetails(d) {
   const extra = [h("span", { class: `chip tx-${d.status}`, text: label("tx", d.status, state.lang) })];
   if (d.amount) extra.push(h("span", { class: "amount", text: money(d.amount, d.currency, state.lang) }));
   if (d.reason) extra.push(h("span", { class: "reason", text: label("reason", d.reason, state.lang) }));
-  if (d.status === "processing" && d.expected_by) {
-    extra.push(h("span", { class: "eta", text: t("expected_by", { time: clock(d.expected_by) }) }));
-  }
+  // The expected time is in the body, in this device's zone and labelled (the hub renders
+  // it for this device, as the bot's answers): a second, unlabelled copy here could differ.
   return extra;
 }
 
