@@ -55,7 +55,7 @@ def render(event: dict, lang: str, tz: str | None = None) -> tuple[str, str, str
     kind = event.get("type")
     if kind == "transaction.status":
         status = event.get("status")
-        texts = TX_TEXT.get(status)
+        texts = TX_TEXT.get(str(status))
         if texts is None:
             return None
         title, body = texts[lang]
@@ -73,7 +73,7 @@ def render(event: dict, lang: str, tz: str | None = None) -> tuple[str, str, str
         )
         return kind, title, body
     if kind == "security.alert":
-        texts = ALERT_TEXT.get(event.get("alert"), None)
+        texts = ALERT_TEXT.get(str(event.get("alert")), None)
         if texts is None:
             title, body = (
                 ("安全提醒", "您的账户有一条安全提醒。")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import quote
 
+import asyncpg
 import httpx
 
 from hub.cluster.delivery import Delivery
@@ -200,7 +201,7 @@ class Bot:
             tz=tz,
         )
 
-    async def _tz(self, db, user_id: str) -> str:
+    async def _tz(self, db: asyncpg.Connection, user_id: str) -> str:
         """The customer's time zone: what their devices last said, else HUB_DEFAULT_TZ."""
         found = await user_store.locales(db, [user_id])
         return zone_name(found.get(user_id, ("zh", None))[1], self.settings.default_tz)
