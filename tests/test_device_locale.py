@@ -145,3 +145,26 @@ async def test_the_bot_and_the_card_show_the_same_expected_time_in_the_devices_z
     assert when_bot, answer["text"]
     assert when_bot.group(0) == when_card.group(0)  # one time, one label, on both
     await device.close()
+
+
+async def test_the_agent_sees_the_language_of_the_chat_not_of_the_last_device(slow_hub, db):
+    from hub.store import agents
+
+    await agents.upsert(db, username="lina", password="pw", name="Lina",
+                        skills=["payment"], capacity=2)  # fmt: skip
+    user = uid()
+    phone = await slow_hub.client(user, hello_fields={"lang": "zh", "tz": "Asia/Shanghai"})
+    cid = (
+        await phone.request(
+            {"type": "chat.open", "topic": "payment", "text": "付款失败了", "handoff": "agent"}
+        )
+    )["conversation_id"]
+    # an English laptop of the same customer connects afterwards
+    laptop = await slow_hub.client(user, hello_fields={"lang": "en", "tz": "Europe/London"})
+    assert await db.fetchval("select lang from users where id = $1", user) == "en"
+    agent = await slow_hub.client("lina", "agent")
+    await agent.request({"type": "agent.status", "status": "online"})
+    assigned = await agent.expect("chat.assigned", conversation_id=cid, timeout=15)
+    assert assigned["user"]["lang"] == "zh"  # the chat is in Chinese
+    for c in (agent, phone, laptop):
+        await c.close()
