@@ -81,12 +81,22 @@ async def test_two_devices_of_one_user_each_read_their_own_language_and_zone(slo
     en_alert = await tablet.expect("notification", kind="security.alert")
     assert zh_alert["title"] == "账户已临时冻结" and en_alert["title"] == "Account frozen"
 
+    # the urgent security chat's opening system message, each in the device's language
+    def opening(f: dict) -> bool:
+        return f.get("type") == "message" and f["sender"]["role"] == "system"
+
+    zh_open, en_open = await phone.expect(opening), await tablet.expect(opening)
+    assert zh_open["message_id"] == en_open["message_id"] and zh_open["seq"] == en_open["seq"]
+    assert zh_open["text"].startswith("安全提醒") and en_open["text"].startswith("Security notice")
+
     # a device that comes back later gets the replay in its own language too
     later = await slow_hub.client(
         user, resume={"notifications_after": 0}, hello_fields={"lang": "en", "tz": "Europe/Berlin"}
     )
     replayed = await later.expect("notification", kind="transaction.status")
     assert "expected by 2026-11-25 14:03 (GMT+1)" in replayed["body"]
+    replayed_opening = await later.expect(opening)  # the open chat is replayed too
+    assert replayed_opening["text"].startswith("Security notice")
     for c in (phone, tablet, later):
         await c.close()
 

@@ -119,10 +119,23 @@ def event_data(event: dict) -> dict:
 RENDERED_KINDS = frozenset({"transaction.status", "security.alert"})
 
 
+# Frame types a user device may get in its own language (see `localize`).
+LOCALIZED = frozenset({"notification", "message"})
+
+
 def localize(frame: dict, lang: str | None, tz: str | None) -> dict | None:
-    """The `notification` frame re-rendered for one device: its language (`lang`), its time
-    zone (`tz`). None when the frame needs no change (another kind, the same text, or
-    nothing to render from)."""
+    """The frame as one device should read it: a `notification` re-rendered in its language
+    (`lang`) and time zone (`tz`), a system `message` (one with `texts`) in its language.
+    None when the frame needs no change (another kind, the same text, or nothing to render
+    from)."""
+    if frame.get("type") == "message":
+        texts = frame.get("texts")
+        if not lang or not isinstance(texts, dict):
+            return None
+        text = texts.get(lang)
+        if not isinstance(text, str) or text == frame.get("text"):
+            return None
+        return {**frame, "text": text}
     if frame.get("type") != "notification" or frame.get("kind") not in RENDERED_KINDS:
         return None
     data = frame.get("data")

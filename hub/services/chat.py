@@ -78,9 +78,14 @@ STAFF_MASKED = {
 }
 
 
-def system_text(key: str, lang: str, **fields) -> str:
+def system_text(key: str, lang: str, **fields: object) -> str:
     texts = SYSTEM_TEXT[key]
     return texts.get(lang, texts["zh"]).format(**fields)
+
+
+def system_texts(key: str, **fields: object) -> dict[str, str]:
+    """A system text in every language (each user device shows its own)."""
+    return {lang: system_text(key, lang, **fields) for lang in LANGS}
 
 
 class BotSeat(Protocol):
@@ -156,6 +161,7 @@ class Chat:
         attachments: tuple[str, ...] = (),
         *,
         sender: Connection | None = None,
+        texts: dict[str, str] | None = None,
     ) -> StoredMessage:
         """Store a message (with the files it carries, in the same write), then push it to
         both sides. Every message goes through here, so this is where a person's text is
@@ -163,7 +169,7 @@ class Chat:
         sender; `sender`, the connection it came from, is told what was hidden."""
         masked = masking.mask(text) if role in TYPED_BY_PEOPLE else masking.Masked(text)
         op = MessageWrite(
-            conv["id"], role, sender_id, name, masked.text, client_msg_id, attachments
+            conv["id"], role, sender_id, name, masked.text, client_msg_id, attachments, texts
         )
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
@@ -183,7 +189,10 @@ class Chat:
         return self.links.frame(msg.frame())
 
     async def system_message(self, conv, key: str, **fields) -> None:
-        await self.post(conv, "system", *SYSTEM, system_text(key, conv["lang"], **fields))
+        await self.post(
+            conv, "system", *SYSTEM, system_text(key, conv["lang"], **fields),
+            texts=system_texts(key, **fields),
+        )  # fmt: skip
 
     # --- user --------------------------------------------------------------------------
 
@@ -286,7 +295,9 @@ class Chat:
             row = await conv_store.close_if_idle(db, conv["id"], conv["last_activity_at"])
         if row is None:
             return  # something happened meanwhile
-        await self.post(row, "system", *SYSTEM, system_text("idle", row["lang"]))
+        await self.post(
+            row, "system", *SYSTEM, system_text("idle", row["lang"]), texts=system_texts("idle")
+        )
         await self.delivery.to_conversation(
             row, {"type": "chat.closed", "conversation_id": row["id"], "by": "system"}
         )
@@ -647,10 +658,12 @@ class Chat:
     async def _urgent_notice(self, conv, notice: str) -> None:
         """Tell the customer where their urgent chat stands, in the chat's language; a
         person on it is pushed to their devices if no app is open."""
-        text = urgent.notice_text(
-            notice, conv["lang"], policy=self.policy, oncall=self.pager.configured
-        )
-        msg = await self.post(conv, "system", *SYSTEM, text)
+        texts = {
+            lang: urgent.notice_text(notice, lang, policy=self.policy, oncall=self.pager.configured)
+            for lang in LANGS
+        }
+        text = texts.get(conv["lang"], texts["zh"])
+        msg = await self.post(conv, "system", *SYSTEM, text, texts=texts)
         if notice == "staffed":
             self.push_out.urgent_staffed(msg)
 

@@ -254,7 +254,9 @@ class Notifier:
             event["user_id"], kind, title, body, event_data(event), event["event_id"]
         )
         async with self.store.acquire() as db:
-            freeze = await incidents.record_freeze(db, alert, lang, URGENT_OPENING[lang])
+            freeze = await incidents.record_freeze(
+                db, alert, lang, URGENT_OPENING[lang], dict(URGENT_OPENING)
+            )
         if freeze is None:
             return  # handled before, here or on another node
         conv = freeze.conversation

@@ -28,6 +28,8 @@ def message_frame(r: asyncpg.Record) -> dict:
     refs = r.get("attachments")
     if refs:  # references: the caller signs their links (AttachmentLinks.frames)
         frame["attachments"] = refs
+    if r.get("texts"):  # a system text in every language: each user device reads its own
+        frame["texts"] = r["texts"]
     return frame
 
 

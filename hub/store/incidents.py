@@ -20,10 +20,15 @@ class Freeze:
 
 
 async def record_freeze(
-    db: asyncpg.Connection, alert: NotificationWrite, lang: str, opening: str
+    db: asyncpg.Connection,
+    alert: NotificationWrite,
+    lang: str,
+    opening: str,
+    openings: dict[str, str] | None = None,
 ) -> Freeze | None:
     """Store the freeze `alert` and put the user's security chat at urgent priority (a new
-    queued one if none is open) with `opening` as its next system message. None when the
+    queued one if none is open) with `opening` as its next system message (`openings`: the
+    same in every language, for each device to show its own). None when the
     alert's event was handled before, here or on another node."""
     async with db.transaction():
         [stored] = await write_notifications(db, [alert])
@@ -31,7 +36,8 @@ async def record_freeze(
             return None
         conv = await _urgent_security_chat(db, alert.user_id, lang, alert.data)
         [msg] = await write_messages(
-            db, [MessageWrite(conv["id"], "system", "system", "supporthub", opening)]
+            db,
+            [MessageWrite(conv["id"], "system", "system", "supporthub", opening, texts=openings)],
         )
     return Freeze(stored, conv, msg)
 

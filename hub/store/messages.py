@@ -8,11 +8,13 @@ locked in id order, so batches never deadlock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from hub.rules.access import may_write
 from hub.store import attachments as attachment_store
@@ -31,6 +33,9 @@ class MessageWrite:
     text: str
     client_msg_id: str | None = None
     attachments: tuple[str, ...] = ()  # attachment ids the sender uploaded to this chat
+    # A text the hub wrote (system messages), in every language: {"zh": ..., "en": ...};
+    # each user device reads the one of its language (`text` is the chat's).
+    texts: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -51,10 +56,12 @@ class StoredMessage:
     # references (hub.store.attachments.ref) whose links the caller signs
     # (hub.attachments.links.AttachmentLinks.frame) before the frame goes out
     attachments: tuple[dict, ...] = ()
+    texts: dict[str, str] | None = None  # a system text in every language
 
     def frame(self) -> dict:
         """The `message` frame clients receive (attachments still unsigned: a fresh copy
-        each call, for the caller to sign)."""
+        each call, for the caller to sign); a system text carries `texts` (every language),
+        from which each user device takes its own."""
         frame: dict[str, Any] = {
             "type": "message",
             "conversation_id": self.conversation_id,
@@ -68,6 +75,8 @@ class StoredMessage:
             frame["client_msg_id"] = self.client_msg_id
         if self.attachments:
             frame["attachments"] = [dict(ref) for ref in self.attachments]
+        if self.texts:
+            frame["texts"] = dict(self.texts)
         return frame
 
 
@@ -135,6 +144,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             new_id(), op.conversation_id, last_seq[op.conversation_id], op.sender_role,
             op.sender_id, op.sender_name, op.text, op.client_msg_id, now,
             conv["user_id"], conv["agent_id"], False, conv["status"], refs,
+            dict(op.texts) if op.texts else None,
         )  # fmt: skip
         if op.sender_role == "agent":
             first_agent_reply.add(op.conversation_id)
@@ -146,9 +156,10 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
     if fresh:
         await conn.execute(
             "insert into messages (id, conversation_id, seq, sender_role, sender_id, sender_name,"
-            " text, client_msg_id, created_at)"
-            " select * from unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-            " $6::text[], $7::text[], $8::text[], $9::timestamptz[])",
+            " text, client_msg_id, created_at, texts)"
+            " select i, c, s, r, si, sn, t, cm, ca, tx::jsonb from unnest($1::text[], $2::text[],"
+            " $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+            " $9::timestamptz[], $10::text[]) as u(i, c, s, r, si, sn, t, cm, ca, tx)",
             [m.message_id for m in fresh],
             [m.conversation_id for m in fresh],
             [m.seq for m in fresh],
@@ -158,6 +169,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             [m.text for m in fresh],
             [m.client_msg_id for m in fresh],
             [m.ts for m in fresh],
+            [orjson.dumps(m.texts).decode() if m.texts else None for m in fresh],
         )
         links = [
             (m.message_id, position, ref["attachment_id"])

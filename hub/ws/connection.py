@@ -25,7 +25,7 @@ import time
 from collections import deque
 
 from hub import metrics
-from hub.rules.notices import localize
+from hub.rules.notices import LOCALIZED, localize
 from hub.ws.protocol import encode_json_bytes, encode_msgpack
 from hub.ws.uvicorn_fast import abort_connection, buffered_bytes, protocol_of, write_frame
 from supporthub_core.auth import Claims
@@ -139,7 +139,7 @@ class Connection:
             return
         if self.is_duplicate(frame):
             return
-        if self.locale is not None and frame.get("type") == "notification":
+        if self.locale is not None and frame.get("type") in LOCALIZED:
             local = localize(frame, *self.locale)
             if local is not None:  # this device reads another language or zone
                 data = self.encode(local)
