@@ -89,6 +89,14 @@ async def test_two_devices_of_one_user_each_read_their_own_language_and_zone(slo
     assert zh_open["message_id"] == en_open["message_id"] and zh_open["seq"] == en_open["seq"]
     assert zh_open["text"].startswith("安全提醒") and en_open["text"].startswith("Security notice")
 
+    # nobody on the urgent ladder is online: the queue notice, each in its language too
+    def urgent(f: dict) -> bool:
+        return f.get("type") == "chat.queued" and "notice" in f
+
+    zh_q, en_q = await phone.expect(urgent), await tablet.expect(urgent)
+    assert zh_q["notice"].startswith("您的账户已受到保护"), zh_q["notice"]
+    assert en_q["notice"].startswith("Your account is protected"), en_q["notice"]
+
     # a device that comes back later gets the replay in its own language too
     later = await slow_hub.client(
         user, resume={"notifications_after": 0}, hello_fields={"lang": "en", "tz": "Europe/Berlin"}

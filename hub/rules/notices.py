@@ -120,22 +120,26 @@ RENDERED_KINDS = frozenset({"transaction.status", "security.alert"})
 
 
 # Frame types a user device may get in its own language (see `localize`).
-LOCALIZED = frozenset({"notification", "message"})
+LOCALIZED = frozenset({"notification", "message", "chat.queued"})
 
 
 def localize(frame: dict, lang: str | None, tz: str | None) -> dict | None:
     """The frame as one device should read it: a `notification` re-rendered in its language
-    (`lang`) and time zone (`tz`), a system `message` (one with `texts`) in its language.
+    (`lang`) and time zone (`tz`); a system `message` (one with `texts`) and an urgent
+    `chat.queued` (one with `notices`) in its language.
     None when the frame needs no change (another kind, the same text, or nothing to render
     from)."""
-    if frame.get("type") == "message":
-        texts = frame.get("texts")
+    if frame.get("type") in ("message", "chat.queued"):
+        # a system message's `texts`, an urgent chat's `notices`: the hub's words in every
+        # language, of which the device reads its own
+        field, every = ("text", "texts") if frame["type"] == "message" else ("notice", "notices")
+        texts = frame.get(every)
         if not lang or not isinstance(texts, dict):
             return None
         text = texts.get(lang)
-        if not isinstance(text, str) or text == frame.get("text"):
+        if not isinstance(text, str) or text == frame.get(field):
             return None
-        return {**frame, "text": text}
+        return {**frame, field: text}
     if frame.get("type") != "notification" or frame.get("kind") not in RENDERED_KINDS:
         return None
     data = frame.get("data")

@@ -180,7 +180,12 @@ class Chat:
             )
         self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
         if masked.kinds and sender is not None:
-            lang = conv.get("lang") or (await self.languages.of({msg.user_id}))[msg.user_id]
+            # the device's own language when it said one, else the chat's
+            lang = (
+                (sender.locale[0] if sender.locale else None)
+                or conv.get("lang")
+                or (await self.languages.of({msg.user_id}))[msg.user_id]
+            )
             warn(sender, msg.conversation_id, masked, lang)
         return msg
 
@@ -634,25 +639,31 @@ class Chat:
 
     # --- urgent chats ------------------------------------------------------------------
 
-    def _urgent_fields(self, conv, notice: str) -> dict:
+    def _urgent_fields(self, conv, notice: str, lang: str | None = None) -> dict:
         """The extension fields of an urgent chat's `chat.queued`: no "you are next" when
-        nobody can answer, but what is true."""
+        nobody can answer, but what is true. `notice` is in `lang` (else the chat's);
+        `notices` has it in every language, for each device to show its own."""
+        notices = {
+            each: urgent.notice_text(notice, each, policy=self.policy, oncall=self.pager.configured)
+            for each in LANGS
+        }
+        shown = lang if lang in notices else conv["lang"]
         return {
             "priority": "urgent",
             "staffed": notice == "staffed",
             "oncall": self.pager.configured,
-            "notice": urgent.notice_text(
-                notice, conv["lang"], policy=self.policy, oncall=self.pager.configured
-            ),
+            "notice": notices.get(shown, notices["zh"]),
+            "notices": notices,
         }
 
-    def describe_urgent(self, conversations: list[dict]) -> None:
+    def describe_urgent(self, conversations: list[dict], lang: str | None = None) -> None:
         """The user's open chats in `welcome`: a queued urgent one carries the notice its
-        customer saw last (`notice`, `staffed`), as its `chat.queued` did."""
+        customer saw last (`notice`, `staffed`), as its `chat.queued` did, in the device's
+        language `lang` (else the chat's)."""
         for item in conversations:
             notice = item.pop("urgent_notice", None)
             if notice and item["status"] == "queued":
-                fields = self._urgent_fields(item, notice)
+                fields = self._urgent_fields(item, notice, lang)
                 item.update(notice=fields["notice"], staffed=fields["staffed"])
 
     async def _urgent_notice(self, conv, notice: str) -> None:

@@ -90,7 +90,7 @@ class Sessions:
                     conn.locale = (hello.lang, hello.tz or self.languages.default_tz)
                 await notif_store.materialise_broadcasts(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
-                self.chat.describe_urgent(state["conversations"])
+                self.chat.describe_urgent(state["conversations"], hello.lang)
         conn.send_frame(
             {
                 "type": "welcome",
