@@ -309,7 +309,7 @@ def _p256_public_key() -> str:
 _P256_PUBLIC = _p256_public_key()
 
 EXAMPLES = {
-    "hello": {"token": "t", "lang": "zh",
+    "hello": {"token": "t", "lang": "zh", "tz": "Asia/Shanghai",
               "resume": {"notifications_after": 3, "conversations": {"c-1": 4}}},
     "ping": {},
     "auth.refresh": {"token": "t"},
