@@ -69,6 +69,10 @@ def test_a_notification_is_rendered_again_for_a_device_in_another_language_or_zo
     }
     zone_only = localize(frame, None, "Europe/Berlin")  # the stored language, another zone
     assert zone_only is not None and "预计 2026-11-25 14:03（GMT+1）前到账" in zone_only["body"]
-    notice = {**frame, "kind": "system.notice", "title": "维护", "body": "今晚维护"}
+    notice = {**frame, "kind": "system.notice", "title": "维护", "body": "今晚维护", "data": {}}
     assert localize(notice, "en", "UTC") is None  # a person's words stay as written
+    texts = {"en": {"title": "Maintenance", "body": "Tonight"}}
+    both = {**notice, "data": {"texts": texts}}  # ...unless they wrote them in both
+    assert localize(both, "en", "UTC")["title"] == "Maintenance"  # type: ignore[index]
+    assert localize(both, "zh", "UTC") is None and localize(both, None, "UTC") is None
     assert localize({"type": "message", "text": "hi"}, "en", "UTC") is None

@@ -140,7 +140,11 @@ def localize(frame: dict, lang: str | None, tz: str | None) -> dict | None:
         if not isinstance(text, str) or text == frame.get(field):
             return None
         return {**frame, field: text}
-    if frame.get("type") != "notification" or frame.get("kind") not in RENDERED_KINDS:
+    if frame.get("type") != "notification":
+        return None
+    if frame.get("kind") == "system.notice":
+        return _notice_in(frame, lang)
+    if frame.get("kind") not in RENDERED_KINDS:
         return None
     data = frame.get("data")
     if not isinstance(data, dict) or (lang is None and tz is None):
@@ -158,3 +162,19 @@ def _lang_of(frame: dict) -> str:
     """The language a stored notification was written in (Chinese text, else English)."""
     text = f"{frame.get('title', '')}{frame.get('body', '')}"
     return "zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en"
+
+
+def _notice_in(frame: dict, lang: str | None) -> dict | None:
+    """A broadcast is a person's words: sent as written, unless its author gave it in
+    several languages (`data.texts`: {"en": {"title", "body"}, ...}); then in the device's."""
+    data = frame.get("data")
+    texts = data.get("texts") if isinstance(data, dict) else None
+    chosen = texts.get(lang) if isinstance(texts, dict) and lang else None
+    if not isinstance(chosen, dict):
+        return None
+    title, body = chosen.get("title"), chosen.get("body")
+    if not isinstance(title, str) or not isinstance(body, str):
+        return None
+    if title == frame.get("title") and body == frame.get("body"):
+        return None
+    return {**frame, "title": title, "body": body}
