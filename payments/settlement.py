@@ -18,6 +18,7 @@ import logging
 import asyncpg
 
 from payments import ledger, outbox
+from supporthub_core.db import acquire
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ async def settle_one(conn: asyncpg.Connection, transaction_id: str) -> asyncpg.R
 
 async def settle_due(pool: asyncpg.Pool, limit: int = BATCH) -> list[asyncpg.Record]:
     """Settle the transfers due now, each in its own transaction."""
-    async with pool.acquire() as conn:
+    async with acquire(pool) as conn:
         ids = await conn.fetch(
             "select transaction_id from transactions where status = 'processing'"
             " and expected_by <= clock_timestamp() order by expected_by limit $1",
@@ -78,7 +79,7 @@ async def settle_due(pool: asyncpg.Pool, limit: int = BATCH) -> list[asyncpg.Rec
 
 
 async def seconds_to_next_due(pool: asyncpg.Pool) -> float:
-    async with pool.acquire() as conn:
+    async with acquire(pool) as conn:
         left = await conn.fetchval(
             "select extract(epoch from min(expected_by) - clock_timestamp())::float8"
             " from transactions where status = 'processing'"

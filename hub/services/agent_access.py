@@ -32,6 +32,7 @@ from hub.store import conversations as conv_store
 from hub.ws.protocol import encode_msgpack, error_frame
 from supporthub_core.audit import AuditEntry, append
 from supporthub_core.auth import Claims
+from supporthub_core.db import acquire
 from supporthub_core.errors import CloseCode, NotFound
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ async def set_disabled(
     node. `actor` is the audit entry's actor (its action and details are filled in here).
     Returns `{agent_id, disabled, requeued}`: the chats put back in the queue."""
     action = "agent.disable" if disabled else "agent.enable"
-    async with pool.acquire() as db, db.transaction():
+    async with acquire(pool) as db, db.transaction():
         row = await agent_store.set_disabled(db, agent_id, disabled)
         if row is None:
             raise NotFound("no such agent")

@@ -14,13 +14,14 @@ from redis.exceptions import RedisError
 from hub.cluster.bus import NODES_CHANNEL, seal
 from hub.store import notifications as notif_store
 from hub.ws.protocol import encode_msgpack
+from supporthub_core.db import acquire
 from supporthub_core.redis_client import publish
 
 
 async def announce(
     pool: asyncpg.Pool, redis: aioredis.Redis, secret: str, title: str, body: str, data: dict
 ) -> int:
-    async with pool.acquire() as db:
+    async with acquire(pool) as db:
         bid = await notif_store.create_broadcast(db, title, body, data)
     frame = encode_msgpack({"type": "broadcast", "broadcast_id": bid})
     try:

@@ -21,6 +21,7 @@ import asyncpg
 from hub import metrics
 from hub.rules import routing, urgent
 from hub.store import conversations as conv_store
+from supporthub_core.db import acquire
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ async def route_once(
 ) -> RouteResult:
     policy = policy or urgent.UrgentPolicy()
     result = RouteResult()
-    async with pool.acquire() as db, db.transaction():
+    async with acquire(pool) as db, db.transaction():
         await lock_routing(db)
         agents = await load_agents(db)
         agents = await _urgent_pass(db, agents, policy, result)

@@ -114,6 +114,13 @@ class Connection:
         self.expiry: asyncio.TimerHandle | None = None  # closes the session at the token's exp
 
     @property
+    def identity(self) -> Claims:
+        """Who signed in: every frame after `hello` comes from a connection that has."""
+        if self.claims is None:
+            raise RuntimeError("a frame handled before hello")
+        return self.claims
+
+    @property
     def direct(self) -> bool:
         """True when frames can be written straight to the socket (hub.ws.uvicorn_fast)."""
         return self._proto is not None
@@ -172,7 +179,7 @@ class Connection:
             while ahead and last + 1 in ahead:
                 last += 1
                 ahead.discard(last)
-            if ahead is not None and not ahead:
+            if self.ahead is not None and ahead is not None and not ahead:
                 del self.ahead[stream]
         else:
             if self.ahead is None:
