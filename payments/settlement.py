@@ -18,7 +18,7 @@ import logging
 import asyncpg
 
 from payments import ledger, outbox
-from supporthub_core.db import acquire
+from supporthub_core.db import acquire, fetch_one
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ async def settle_one(conn: asyncpg.Connection, transaction_id: str) -> asyncpg.R
                 kind="settlement",
                 transaction_id=transaction_id,
             )
-            row = await conn.fetchrow(
+            row = await fetch_one(
+                conn,
                 "update transactions set status = 'succeeded', settled_at = $2"
                 " where transaction_id = $1 returning *",
                 transaction_id,

@@ -102,6 +102,15 @@ async def acquire(
         yield as_connection(proxy)
 
 
+async def fetch_one(db: asyncpg.Connection, query: str, *args: object) -> asyncpg.Record:
+    """`fetchrow` for a statement that always yields a row (`insert ... returning`, the
+    update of a row the caller holds, an aggregate): none is a broken invariant."""
+    row = await db.fetchrow(query, *args)
+    if row is None:
+        raise LookupError(f"no row for: {' '.join(query.split())[:80]}")
+    return row
+
+
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) for every migration of every package, in apply order."""
     found = []

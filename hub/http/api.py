@@ -458,6 +458,7 @@ async def get_conversation(request: Request) -> JSONResponse:
         access.ensure(
             access.may_read(claims.role, claims.sub, conv, past_agents, serving_customer=serving)
         )
+        assert conv is not None  # may_read refuses a conversation that does not exist
         body = await conv_store.detail(db, conv)
         messages = await conv_store.messages_after(db, cid, 0, 10_000)
         body["messages"] = hub.chat.links.frames(messages)

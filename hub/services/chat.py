@@ -143,6 +143,7 @@ class Chat:
         conv = await conv_store.get(db, cid, lock=lock)
         role, caller = ("system", SYSTEM[1]) if claims is None else (claims.role, claims.sub)
         access.ensure(access.may_act(role, caller, conv))
+        assert conv is not None  # may_act refuses a conversation that does not exist
         return conv
 
     async def post(
@@ -196,7 +197,7 @@ class Chat:
         lang: str | None,
         fid: str | None = None,
     ) -> dict:
-        claims = conn.claims
+        claims = conn.identity
         cid = new_id()
         status = "bot" if handoff == "bot" else "queued"
         priority = routing.priority_for_topic(topic)
@@ -276,7 +277,8 @@ class Chat:
 
     async def _ended_state(self, db, cid: str) -> dict:
         """The final state of a chat an end did not apply to; Conflict if it is open."""
-        state = conv_store.ended_state(await conv_store.get(db, cid))
+        conv = await conv_store.get(db, cid)
+        state = conv_store.ended_state(conv) if conv is not None else None
         if state is None:
             raise Conflict("only an assigned chat can be resolved")
         return state
@@ -693,6 +695,7 @@ class Chat:
                 await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
             )
             conv_notes = await notes.listing(db, conv["id"])
+        assert agent is not None and user is not None  # the conversation's foreign keys
         await self.delivery.to_user(conv["user_id"], {
             "type": "chat.assigned", "conversation_id": conv["id"],
             "agent": {"id": agent["id"], "name": agent["name"]},
@@ -732,8 +735,9 @@ class Chat:
     async def resume_agent(self, db, conn: Connection, resume) -> None:
         """An agent (re)connecting gets every chat assigned to them, with history."""
         known = (resume.conversations or {}) if resume is not None else {}
-        for conv in await conv_store.assigned_to(db, conn.claims.sub):
+        for conv in await conv_store.assigned_to(db, conn.identity.sub):
             user = await user_store.brief(db, conv["user_id"])
+            assert user is not None  # the conversation's foreign key
             history = self.links.frames(
                 await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
             )

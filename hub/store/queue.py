@@ -21,7 +21,7 @@ import asyncpg
 from hub import metrics
 from hub.rules import routing, urgent
 from hub.store import conversations as conv_store
-from supporthub_core.db import acquire
+from supporthub_core.db import acquire, fetch_one
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ async def _apply_step(
     ):
         return conv  # a chat that waits as it did: nothing to write
     if step.given:
-        row = await db.fetchrow(
+        row = await fetch_one(db,
             "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
             " last_activity_at = now(), queue_position = null,"
             " previous_agent_id = coalesce($3, previous_agent_id),"
@@ -284,7 +284,7 @@ async def _apply_step(
         await db.execute("update agents set idle_since = now() where id = $1", step.agent_id)
         return row
     if step.moved_from is not None:  # its holder left and nobody can take it: the queue
-        return await db.fetchrow(
+        return await fetch_one(db,
             "update conversations set status = 'queued', agent_id = null, queue_position = null,"
             " previous_agent_id = $2,"
             " excluded_agents = case when $2 = any(excluded_agents) then excluded_agents"
@@ -294,7 +294,7 @@ async def _apply_step(
             " where id = $1 returning *",
             conv["id"], step.moved_from, step.due_at, step.notice, step.page,
         )  # fmt: skip
-    return await db.fetchrow(
+    return await fetch_one(db,
         "update conversations set urgent_due_at = to_timestamp($2), urgent_notice = $3,"
         " urgent_paged_at = case when $4 then now() else urgent_paged_at end"
         " where id = $1 returning *",
