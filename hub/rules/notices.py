@@ -53,7 +53,7 @@ def render(event: dict, lang: str) -> tuple[str, str, str] | None:
     lang = lang if lang in ("zh", "en") else "zh"
     kind = event.get("type")
     if kind == "transaction.status":
-        status = event.get("status")
+        status = event.get("status") or ""
         texts = TX_TEXT.get(status)
         if texts is None:
             return None
@@ -76,7 +76,7 @@ def render(event: dict, lang: str) -> tuple[str, str, str] | None:
         )
         return kind, title, body
     if kind == "security.alert":
-        texts = ALERT_TEXT.get(event.get("alert"), None)
+        texts = ALERT_TEXT.get(event.get("alert") or "")
         if texts is None:
             title, body = (
                 ("安全提醒", "您的账户有一条安全提醒。")

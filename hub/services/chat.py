@@ -99,6 +99,14 @@ class Presence(Protocol):
     async def online(self, user_ids) -> set[str]: ...
 
 
+class MessagePush(Protocol):
+    """What a chat tells the push sender (PushOut, seated after both are built)."""
+
+    def message_posted(self, msg: StoredMessage) -> None: ...
+
+    def urgent_staffed(self, msg: StoredMessage) -> None: ...
+
+
 class Chat:
     def __init__(
         self,
@@ -126,6 +134,7 @@ class Chat:
         self.links = links  # signs the links of attachments in the frames it sends
         self.bot: BotSeat | None = None
         self.presence: Presence | None = None  # who of the customers has a socket open
+        self.push_out: MessagePush | None = None
         self._route_lock = asyncio.Lock()
         self._route_again = False
 
@@ -173,7 +182,8 @@ class Chat:
             await self.delivery.to_conversation(
                 {"user_id": msg.user_id, "agent_id": msg.agent_id}, self.frame(msg)
             )
-        self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
+        if self.push_out is not None:
+            self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
         if masked.kinds and sender is not None:
             lang = conv.get("lang") or (await self.languages.of({msg.user_id}))[msg.user_id]
             warn(sender, msg.conversation_id, masked, lang)
@@ -653,7 +663,7 @@ class Chat:
             notice, conv["lang"], policy=self.policy, oncall=self.pager.configured
         )
         msg = await self.post(conv, "system", *SYSTEM, text)
-        if notice == "staffed":
+        if notice == "staffed" and self.push_out is not None:
             self.push_out.urgent_staffed(msg)
 
     async def _page(self, page: assigner.Page) -> None:
