@@ -48,7 +48,7 @@ URGENT_OPENING = {
 }
 
 
-def render(event: dict, lang: str) -> tuple[str, str, str] | None:
+def render(event: dict[str, Any], lang: str) -> tuple[str, str, str] | None:
     """(kind, title, body) for an event in the user's language; None for unknown types."""
     lang = lang if lang in ("zh", "en") else "zh"
     kind = event.get("type")
@@ -101,17 +101,17 @@ def valid_event(event: Any) -> bool:
     )
 
 
-def has_notice(event: dict) -> bool:
+def has_notice(event: dict[str, Any]) -> bool:
     """True when a valid event makes a notification (its text does not depend on the
     language); False for the ones that are dropped, such as an unknown status."""
     return valid_event(event) and render(event, "zh") is not None
 
 
-def is_freeze(event: dict) -> bool:
+def is_freeze(event: dict[str, Any]) -> bool:
     """A freeze opens an urgent security chat as well as notifying."""
     return event["type"] == "security.alert" and event.get("alert") == "account_frozen"
 
 
-def event_data(event: dict) -> dict:
+def event_data(event: dict[str, Any]) -> dict[str, Any]:
     """The `data` of the notification: the event without its envelope fields."""
     return {k: v for k, v in event.items() if k not in ("type", "outbox_id")}
