@@ -138,7 +138,7 @@ def start_runtime(
         rt.events_key = settings.resolved_events_key(rt.secret)
         if need_pg or need_r:
             assert data_dir is not None
-            servers = []
+            servers: list[EmbeddedPostgres | EmbeddedRedis] = []
             if need_pg:
                 servers.append(EmbeddedPostgres(data_dir / "postgres"))
             if need_r:

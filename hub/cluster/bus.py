@@ -18,7 +18,8 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
@@ -74,7 +75,7 @@ class Bus:
         node_id: str,
         on_message: MessageHandler,
         *,
-        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        on_reconnect: Callable[[], Coroutine[Any, Any, None]] | None = None,
         on_lost: Callable[[], None] | None = None,
         probe_interval_s: float = 3.0,
         probe_timeout_s: float = 5.0,

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import asyncpg
 
@@ -365,7 +365,7 @@ class Chat:
             return
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
-        lang = conv["lang"] if conv["lang"] in LANGS else "zh"
+        lang: masking.Lang = conv["lang"] if conv["lang"] in LANGS else "zh"
         explanation = {each: masking.ask_explanation(kind, each) for each in LANGS}
         raise Invalid(
             explanation[lang],
@@ -635,7 +635,7 @@ class Chat:
 
     # --- urgent chats ------------------------------------------------------------------
 
-    def _urgent_fields(self, conv, notice: str) -> dict:
+    def _urgent_fields(self, conv, notice: urgent.Notice) -> dict:
         """The extension fields of an urgent chat's `chat.queued`: no "you are next" when
         nobody can answer, but what is true."""
         return {
@@ -656,7 +656,7 @@ class Chat:
                 fields = self._urgent_fields(item, notice)
                 item.update(notice=fields["notice"], staffed=fields["staffed"])
 
-    async def _urgent_notice(self, conv, notice: str) -> None:
+    async def _urgent_notice(self, conv, notice: urgent.Notice) -> None:
         """Tell the customer where their urgent chat stands, in the chat's language; a
         person on it is pushed to their devices if no app is open."""
         text = urgent.notice_text(
@@ -822,7 +822,7 @@ def _claim(row) -> urgent.Claim:
     )
 
 
-def _side(claims: Claims) -> str:
+def _side(claims: Claims) -> Literal["user", "agent"]:
     return "user" if claims.role == "user" else "agent"
 
 

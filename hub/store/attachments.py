@@ -44,7 +44,8 @@ async def insert(
     height: int | None,
     thumbnail_size: int | None,
 ) -> asyncpg.Record:
-    return await fetch_one(db,
+    return await fetch_one(
+        db,
         "insert into attachments (id, conversation_id, uploader_role, uploader_id, name,"
         " content_type, size, sha256, width, height, thumbnail_size)"
         " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *",

@@ -178,7 +178,8 @@ async def listing(
     user_id: str | None = None,
     agent_id: str | None = None,
 ) -> list[dict]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[object] = []
     if status == "open":
         args.append(list(OPEN))
         clauses.append(f"c.status = any(${len(args)}::text[])")
@@ -236,7 +237,8 @@ async def create(
 ) -> asyncpg.Record:
     """A new chat, `bot` or `queued` (enqueued now). The agent who last served this
     user is its preferred agent."""
-    return await fetch_one(db,
+    return await fetch_one(
+        db,
         "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
         " previous_agent_id)"
         " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
@@ -256,7 +258,8 @@ async def hand_to_queue(
 ) -> asyncpg.Record:
     """From the bot to the human queue on `topic`, enqueued now; an urgent chat stays
     urgent."""
-    return await fetch_one(db,
+    return await fetch_one(
+        db,
         "update conversations set status = 'queued', enqueued_at = now(), topic = $2,"
         " priority = case when priority = 'urgent' then priority else $3 end,"
         " last_activity_at = now() where id = $1 returning *",
@@ -351,7 +354,8 @@ async def set_handover(
     db: asyncpg.Connection, conversation_id: str, handover: dict | None
 ) -> asyncpg.Record:
     """The note of the last transfer (None: that transfer left none)."""
-    return await fetch_one(db,
+    return await fetch_one(
+        db,
         "update conversations set handover = $2 where id = $1 returning *",
         conversation_id, handover,
     )  # fmt: skip
@@ -434,7 +438,8 @@ async def transfer_to_agent(
     db: asyncpg.Connection, conversation_id: str, agent_id: str, from_agent: str
 ) -> asyncpg.Record:
     """Hand an assigned chat to `agent_id` by name. Run it in the caller's transaction."""
-    conv = await fetch_one(db,
+    conv = await fetch_one(
+        db,
         "update conversations set agent_id = $2, assigned_at = now(),"
         f" previous_agent_id = $3, {_NEW_HANDS} where id = $1 returning *",
         conversation_id, agent_id, from_agent,
@@ -447,7 +452,8 @@ async def give(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> a
     """Give a queued chat, or an urgent one its holder has not answered, to `agent_id`
     (`chat.take`, `chat.assign`). A holder it leaves becomes its previous agent and is
     excluded from it. Run it in the caller's transaction, under the routing lock."""
-    conv = await fetch_one(db,
+    conv = await fetch_one(
+        db,
         "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
         " last_activity_at = now(), queue_position = null,"
         " previous_agent_id = coalesce(agent_id, previous_agent_id),"
@@ -478,7 +484,8 @@ async def claim_view(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Re
 async def requeue(db: asyncpg.Connection, entry: routing.QueuedChat) -> asyncpg.Record:
     """Put a chat back in the queue as `entry` says (topic, priority, preferred and
     excluded agents); it keeps its original enqueue time."""
-    return await fetch_one(db,
+    return await fetch_one(
+        db,
         "update conversations set status = 'queued', agent_id = null, queue_position = null,"
         " topic = $2, priority = $3, previous_agent_id = $4, excluded_agents = $5,"
         " urgent_since = case when $3 = 'urgent' then now() else urgent_since end,"

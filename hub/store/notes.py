@@ -22,7 +22,8 @@ async def add(
     db: asyncpg.Connection, conversation_id: str, agent_id: str, agent_name: str, text: str
 ) -> dict:
     """Store a note; returns it as `listing` shows it."""
-    row = await fetch_one(db,
+    row = await fetch_one(
+        db,
         "insert into notes (id, conversation_id, agent_id, agent_name, text)"
         " values ($1, $2, $3, $4, $5) returning *",
         new_id(), conversation_id, agent_id, agent_name, text,

@@ -15,6 +15,7 @@ from hub.ws.protocol import ack_frame
 
 if TYPE_CHECKING:
     from hub.composition import Hub
+    from hub.ws.endpoint import Handler
 
 USER = frozenset({"user"})
 STAFF = frozenset({"agent", "supervisor"})
@@ -116,7 +117,7 @@ async def chat_note(hub: Hub, conn: Connection, f: p.ChatNote) -> None:
 
 async def chat_transfer(hub: Hub, conn: Connection, f: p.ChatTransfer) -> None:
     await hub.chat.transfer(conn.identity, f.conversation_id, f.to_agent, f.to_topic, f.note)
-    details = {"to_agent": f.to_agent, "to_topic": f.to_topic}
+    details: dict[str, object] = {"to_agent": f.to_agent, "to_topic": f.to_topic}
     if f.note:
         details["handover_note"] = True
     await hub.audit.record(entry_by(conn.identity, "chat.transfer", conversation_id=f.conversation_id,
@@ -185,7 +186,7 @@ async def push_unregister(hub: Hub, conn: Connection, f: p.PushUnregister) -> No
     conn.send_frame(ack_frame(f.id, removed=removed))
 
 
-TABLE = {
+TABLE: dict[str, tuple[Handler, frozenset[str]]] = {
     "ping": (ping, ANY),
     "auth.refresh": (auth_refresh, ANY),
     "chat.open": (chat_open, USER),
