@@ -31,8 +31,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
-from hub.exits import FAILED, OK, UNREACHABLE
 from supporthub_core.auth import issue_token
+from supporthub_core.exits import FAILED, OK, UNREACHABLE
 
 PROBE_USER = "sh-doctor"
 BASE_DEVICE = "sh-doctor-base"
@@ -309,7 +309,7 @@ def report(checks: list[Check]) -> int:
 def probe_secret(settings) -> str:
     """HUB_SECRET, or the secret of the `dev` whose data directory is found; never a new one."""
     from hub.datadir import open_data_dir
-    from hub.exits import USAGE, CommandError
+    from supporthub_core.exits import USAGE, CommandError
 
     if settings.secret:
         return settings.secret

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import httpx
 
-from hub.exits import UNREACHABLE, CommandError
+from supporthub_core.exits import UNREACHABLE, CommandError
 
 DEMO_USERS = ["u-alice", "u-bob", "u-carol", "u-dave"]
 BURSTER = "sim-burst"

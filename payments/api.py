@@ -326,7 +326,7 @@ async def get_account(request: Request) -> JSONResponse:
 async def _security_agent(request: Request, claims: Claims) -> None:
     require_role(claims, "agent", "supervisor")
     async with _service(request).pool.acquire() as conn:
-        skills = await conn.fetchval("select skills from agents where id = $1", claims.sub)
+        skills = await ledger.agent_skills(conn, claims.sub)
     if not skills or "security" not in skills:
         raise Forbidden("only agents with the security skill may do this")
 

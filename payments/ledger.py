@@ -509,6 +509,14 @@ async def list_payments(
     return [payment_view(r, viewer=user_id) for r in rows]
 
 
+async def agent_skills(conn: asyncpg.Connection, agent_id: str) -> list[str] | None:
+    """The skills of a hub agent (None: no such agent), for the staff-only operations."""
+    skills: list[str] | None = await conn.fetchval(
+        "select skills from agents where id = $1", agent_id
+    )
+    return skills
+
+
 async def get_account(conn: asyncpg.Connection, user_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("select * from accounts where user_id = $1", user_id)
 

@@ -18,7 +18,7 @@ import asyncpg
 from payments import ledger, outbox
 from payments.settlement import SettlementWorker
 from supporthub_core import audit
-from supporthub_core.db import acquire
+from supporthub_core.db import acquire, ping
 from supporthub_core.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,8 @@ def create_app(
         service: PaymentsService = request.app.state.payments
         checks = {"postgres": False, "redis": False}
         with contextlib.suppress(Exception):
-            async with service.pool.acquire(timeout=2) as db:
-                checks["postgres"] = await db.fetchval("select 1", timeout=2) == 1
+            async with acquire(service.pool, timeout=2) as db:
+                checks["postgres"] = await ping(db, timeout=2)
         with contextlib.suppress(Exception):
             checks["redis"] = bool(await asyncio.wait_for(service.redis.ping(), 2))
         ok = all(checks.values())
@@ -271,6 +271,6 @@ def serve_standalone(
     server = uvicorn.Server(config)
     server.run(sockets=[sock] if sock is not None else None)
     if not server.started:
-        from hub.exits import CommandError
+        from supporthub_core.exits import CommandError
 
         raise CommandError("the payments server did not start (the log above says why)")

@@ -102,6 +102,11 @@ async def acquire(
         yield as_connection(proxy)
 
 
+async def ping(db: asyncpg.Connection, timeout: float) -> bool:
+    """The server answers a query (readiness checks)."""
+    return await db.fetchval("select 1", timeout=timeout) == 1
+
+
 async def fetch_one(db: asyncpg.Connection, query: str, *args: object) -> asyncpg.Record:
     """`fetchrow` for a statement that always yields a row (`insert ... returning`, the
     update of a row the caller holds, an aggregate): none is a broken invariant."""

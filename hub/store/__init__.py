@@ -13,7 +13,7 @@ from hub.store import messages, notifications
 from hub.store.messages import MessageWrite
 from hub.store.notifications import NotificationWrite
 from hub.store.writer import Writers
-from supporthub_core.db import acquire, as_connection, create_pool
+from supporthub_core.db import acquire, as_connection, create_pool, ping
 from supporthub_core.errors import Unavailable
 
 Write = MessageWrite | NotificationWrite
@@ -87,7 +87,7 @@ class Store:
     async def ping(self, timeout: float = 2) -> bool:
         """Whether PostgreSQL answers within `timeout` seconds (raises when it cannot)."""
         async with self.acquire(timeout=timeout) as db:
-            return await db.fetchval("select 1", timeout=timeout) == 1
+            return await ping(db, timeout)
 
     async def _commit(self, ops: list[Write]) -> list[Any]:
         """One group-commit batch: its messages, then its notifications, in one transaction."""
