@@ -8,7 +8,7 @@ Client frames are parsed once at the edge; anything that does not parse becomes 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgpack
 import orjson
@@ -243,7 +243,7 @@ ClientFrame = Annotated[
 _client_frame = TypeAdapter(ClientFrame)
 #: type -> model of every frame a client may send
 CLIENT_MODELS: dict[str, type[Frame]] = {
-    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
+    get_args(m.model_fields["type"].annotation)[0]: m
     for m in Frame.__subclasses__() + ConversationFrame.__subclasses__()
     if "type" in m.model_fields
 }
