@@ -60,7 +60,7 @@ def create_app(
     with_payments: bool = True,
     dev: bool = False,
     vapid_private_key: str | None = None,
-) -> Starlette:
+) -> HubApp:
     frame_log.install()  # before any socket: websockets reads the level when one opens
     events_key = events_key or settings.resolved_events_key(secret)
     sms = sms_sender_for(settings, secret, dev=dev)

@@ -127,7 +127,7 @@ def serve_app(app, settings: Settings, node, sock=None) -> None:
     server = Server(config)
     server.run(sockets=[sock] if sock is not None else None)
     if not server.started:
-        from hub.exits import CommandError
+        from supporthub_core.exits import CommandError
 
         raise CommandError("the server did not start (the log above says why)")
 
@@ -411,7 +411,7 @@ INIT_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hub.exits import SUMMARY
+    from supporthub_core.exits import SUMMARY
 
     parser = argparse.ArgumentParser(
         prog="supporthub",
@@ -523,8 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hub.exits import USAGE, CommandError
     from supporthub_core.errors import HubError
+    from supporthub_core.exits import USAGE, CommandError
 
     args = build_parser().parse_args(argv)
     try:

@@ -134,8 +134,8 @@ class Hub:
         verification = Verification(store, delivery, languages, sms, settings, secret)
         attachments = Attachments(store, files or store_for(settings), links, settings, scanner)
         push_out = _push_out(settings, push or PushConfig(), store, node, languages, tasks)
-        chat.push_out = push_out  # type: ignore[attr-defined]
-        notifier.push_out = push_out  # type: ignore[attr-defined]
+        chat.push_out = push_out
+        notifier.push_out = push_out
         agent_access = AgentAccess(store, node, chat, secret)
         limits = SharedLimits(redis_url, settings)
         addresses = ClientAddresses(

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.exits import DATA_DIR, CommandError
+from supporthub_core.exits import DATA_DIR, CommandError
 from supporthub_core.settings import Settings
 
 NAME = ".supporthub"

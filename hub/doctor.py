@@ -28,9 +28,11 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
-from hub.exits import FAILED, OK, UNREACHABLE
 from supporthub_core.auth import issue_token
+from supporthub_core.exits import FAILED, OK, UNREACHABLE
 
 PROBE_USER = "sh-doctor"
 BASE_DEVICE = "sh-doctor-base"
@@ -52,7 +54,7 @@ class Node:
     answered: bool = False
     welcomed: bool = False
     skew_s: tuple[float, float] | None = None  # server clock minus ours: low, high
-    ws: object | None = None
+    ws: ClientConnection | None = None
     frames: list = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -138,7 +140,7 @@ class Doctor:
         started = time.monotonic()
         try:
             ws = await asyncio.wait_for(
-                websockets.connect(ws_url, subprotocols=["supporthub.json.v1"],
+                websockets.connect(ws_url, subprotocols=[Subprotocol("supporthub.json.v1")],
                                    additional_headers={"X-Request-ID": f"doctor-{uuid.uuid4().hex[:12]}"}),
                 self.timeout,
             )  # fmt: skip
@@ -248,6 +250,8 @@ class Doctor:
 
 
 async def _read(node: Node) -> None:
+    if node.ws is None:
+        return
     try:
         async for raw in node.ws:
             node.frames.append(orjson.loads(raw))
@@ -305,7 +309,7 @@ def report(checks: list[Check]) -> int:
 def probe_secret(settings) -> str:
     """HUB_SECRET, or the secret of the `dev` whose data directory is found; never a new one."""
     from hub.datadir import open_data_dir
-    from hub.exits import USAGE, CommandError
+    from supporthub_core.exits import USAGE, CommandError
 
     if settings.secret:
         return settings.secret

@@ -141,8 +141,9 @@ class SharedLimits:
             storage_uri(redis_url),
             implementation="redispy",
             key_prefix=KEY_PREFIX,
-            connection_pool=self._pool,
-            retry=no_retry,
+            # limits types its storage options as scalars, but hands them to redis-py as they are
+            connection_pool=self._pool,  # type: ignore[arg-type]
+            retry=no_retry,  # type: ignore[arg-type]
         )
         self._moving = MovingWindowRateLimiter(storage)
         self._fixed = FixedWindowRateLimiter(storage)

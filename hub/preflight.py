@@ -8,7 +8,7 @@ import errno
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
-from hub.exits import PORT_IN_USE, UNREACHABLE, USAGE, CommandError
+from supporthub_core.exits import PORT_IN_USE, UNREACHABLE, USAGE, CommandError
 
 CONNECT_TIMEOUT_S = 5.0
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from hub import datadir
 from hub.embedded import EmbeddedPostgres, EmbeddedRedis
-from hub.exits import DATA_DIR, UNREACHABLE, USAGE, CommandError
+from supporthub_core.exits import DATA_DIR, UNREACHABLE, USAGE, CommandError
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class ConfigError(CommandError):
-    """A setting is missing or invalid: exit code 2 (hub.exits)."""
+    """A setting is missing or invalid: exit code 2 (supporthub_core.exits)."""
 
     def __init__(self, message: str):
         super().__init__(message, USAGE)
@@ -138,7 +138,7 @@ def start_runtime(
         rt.events_key = settings.resolved_events_key(rt.secret)
         if need_pg or need_r:
             assert data_dir is not None
-            servers = []
+            servers: list[EmbeddedPostgres | EmbeddedRedis] = []
             if need_pg:
                 servers.append(EmbeddedPostgres(data_dir / "postgres"))
             if need_r:

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import httpx
 
-from hub.exits import UNREACHABLE, CommandError
+from supporthub_core.exits import UNREACHABLE, CommandError
 
 DEMO_USERS = ["u-alice", "u-bob", "u-carol", "u-dave"]
 BURSTER = "sim-burst"
@@ -201,7 +201,7 @@ async def run(url: str, n_users: int, seconds: float, rate: float) -> Stats:
                 spawn(_pay(client, tokens[payer], payee, _amount(rng), speed, stats, payer))
             if i == burst_at:
                 spawn(burst(client))
-            if rng.random() < 0.02:
+            if rng.random() < 0.02 and payer is not None:
                 spawn(new_device(client, payer))
             # pace by the clock, not by the sleeps, so slow responses do not lower the rate
             ahead = started + (i + 1) / rate - time.monotonic()

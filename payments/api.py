@@ -31,7 +31,7 @@ from supporthub_core.auth import Claims, require_role
 from supporthub_core.errors import Forbidden, Invalid, NotFound
 from supporthub_core.http import caller, json_body, query
 from supporthub_core.openapi import Api
-from supporthub_core.validation import INT64_MAX, query_int
+from supporthub_core.validation import ASCII_DIGITS, INT64_MAX
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _service(request: Request):
     return request.app.state.payments
 
 
-Limit = query_int(1, MAX_LIMIT)
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT), ASCII_DIGITS]
 
 
 class LimitQuery(BaseModel):
@@ -215,8 +215,8 @@ def _moment(value: str | None, name: str) -> datetime | None:
 
 
 class EventsQuery(BaseModel):
-    after_id: query_int(0, INT64_MAX) = 0
-    limit: query_int(1, 1000) = 100
+    after_id: Annotated[int, Field(ge=0, le=INT64_MAX), ASCII_DIGITS] = 0
+    limit: Annotated[int, Field(ge=1, le=1000), ASCII_DIGITS] = 100
 
 
 def _may_read_account(claims: Claims, user_id: str) -> None:
@@ -326,7 +326,7 @@ async def get_account(request: Request) -> JSONResponse:
 async def _security_agent(request: Request, claims: Claims) -> None:
     require_role(claims, "agent", "supervisor")
     async with _service(request).pool.acquire() as conn:
-        skills = await conn.fetchval("select skills from agents where id = $1", claims.sub)
+        skills = await ledger.agent_skills(conn, claims.sub)
     if not skills or "security" not in skills:
         raise Forbidden("only agents with the security skill may do this")
 

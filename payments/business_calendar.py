@@ -11,6 +11,7 @@ directory is first on sys.path.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -46,7 +47,7 @@ class BusinessCalendar:
             raise ValueError("business hours: need at least one window and days within 0-6")
         return cls(tuple(sorted(windows)), day_set, ZoneInfo(tz))
 
-    def _spans(self, day: date):
+    def _spans(self, day: date) -> Iterator[tuple[datetime, datetime]]:
         if day.weekday() not in self.days:
             return
         for start, end in self.windows:

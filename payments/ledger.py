@@ -38,6 +38,7 @@ import asyncpg
 
 from payments import business_calendar, outbox, risk
 from supporthub_core import audit
+from supporthub_core.db import fetch_one
 from supporthub_core.errors import Conflict, Invalid, NotFound
 
 CURRENCY = "CNY"
@@ -397,7 +398,8 @@ async def _pay_locked(
     else:
         status, settled_at = "processing", None
         expected_by = business_calendar.due_time(now, cfg.settlement_delay_s, cfg.calendar)
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         "insert into transactions (transaction_id, from_user, to_user, amount, currency, speed,"
         " status, reason, memo, idempotency_key, created_at, expected_by, settled_at)"
         " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning *",
@@ -507,6 +509,14 @@ async def list_payments(
     return [payment_view(r, viewer=user_id) for r in rows]
 
 
+async def agent_skills(conn: asyncpg.Connection, agent_id: str) -> list[str] | None:
+    """The skills of a hub agent (None: no such agent), for the staff-only operations."""
+    skills: list[str] | None = await conn.fetchval(
+        "select skills from agents where id = $1", agent_id
+    )
+    return skills
+
+
 async def get_account(conn: asyncpg.Connection, user_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("select * from accounts where user_id = $1", user_id)
 
@@ -525,7 +535,8 @@ async def mark_frozen(
 ) -> asyncpg.Record:
     """The one place an account becomes frozen, risk rule or agent alike: the row, and its
     `account.freeze` audit entry in the same transaction."""
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         "update accounts set frozen = true, frozen_reason = $2, frozen_at = $3"
         " where user_id = $1 returning *",
         user_id,
@@ -587,7 +598,8 @@ async def refund(conn: asyncpg.Connection, tx: TxRow, reason: str, now: datetime
         kind="refund",
         transaction_id=tx["transaction_id"],
     )
-    return await conn.fetchrow(
+    return await fetch_one(
+        conn,
         "update transactions set status = 'failed', reason = $2, settled_at = $3"
         " where transaction_id = $1 returning *",
         tx["transaction_id"],
@@ -605,7 +617,8 @@ async def unfreeze(conn: asyncpg.Connection, user_id: str, reason: str, by: str)
         if not acc["frozen"]:
             raise Conflict(f"account {user_id} is not frozen")
         now = await conn.fetchval("select clock_timestamp()")
-        row = await conn.fetchrow(
+        row = await fetch_one(
+            conn,
             "update accounts set frozen = false, frozen_reason = null, unfrozen_at = $2"
             " where user_id = $1 returning *",
             user_id,
@@ -684,4 +697,6 @@ async def upsert_account(
         if delta:
             kind = "opening" if acc["balance"] == 0 else "adjustment"
             await post(conn, [(user_id, delta), (FUNDING, -delta)], kind=kind)
-        return await get_account(conn, user_id)
+        account = await get_account(conn, user_id)
+        assert account is not None  # upserted above, in this transaction
+        return account

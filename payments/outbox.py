@@ -53,7 +53,7 @@ def iso(at: datetime) -> str:
     return at.isoformat()
 
 
-def event(type_: str, user_id: str, occurred_at: datetime, **fields: Any) -> dict:
+def event(type_: str, user_id: str, occurred_at: datetime, **fields: Any) -> dict[str, Any]:
     """One event as the CONTRACT (section 4) spells it: the common fields, then the
     type's own; fields whose value is None are left out."""
     ev = {
@@ -70,8 +70,9 @@ def encode(ev: Mapping[str, Any]) -> bytes:
     return msgpack.packb(dict(ev), use_bin_type=True)
 
 
-def decode(payload: bytes) -> dict:
-    return msgpack.unpackb(payload, raw=False)
+def decode(payload: bytes) -> dict[str, Any]:
+    event: dict[str, Any] = msgpack.unpackb(payload, raw=False)
+    return event
 
 
 async def append(conn: asyncpg.Connection, events: Iterable[Mapping[str, Any]]) -> None:
@@ -92,7 +93,9 @@ async def append(conn: asyncpg.Connection, events: Iterable[Mapping[str, Any]]) 
     )
 
 
-async def read_after(conn: asyncpg.Connection, after_id: int, limit: int) -> tuple[list[dict], int]:
+async def read_after(
+    conn: asyncpg.Connection, after_id: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
     """Committed events with id > after_id, in id order, each with its `outbox_id`;
     and the cursor to pass next time."""
     rows = await conn.fetch(
@@ -102,7 +105,7 @@ async def read_after(conn: asyncpg.Connection, after_id: int, limit: int) -> tup
     return events, (rows[-1]["id"] if rows else after_id)
 
 
-async def alerts_for(conn: asyncpg.Connection, user_id: str, limit: int) -> list[dict]:
+async def alerts_for(conn: asyncpg.Connection, user_id: str, limit: int) -> list[dict[str, Any]]:
     """A user's recent security alerts, newest first."""
     rows = await conn.fetch(
         "select id, payload from outbox where user_id = $1 and type = 'security.alert'"

@@ -18,6 +18,7 @@ import asyncpg
 from payments import ledger, outbox
 from payments.settlement import SettlementWorker
 from supporthub_core import audit
+from supporthub_core.db import acquire, ping
 from supporthub_core.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class PaymentsService:
     # --- use cases (each wakes the relay after its commit) ----------------------------
 
     async def pay(self, payer: str, req: ledger.PaymentRequest) -> dict:
-        async with self.pool.acquire() as conn:
+        async with acquire(self.pool) as conn:
             result = await ledger.pay(conn, self.config, payer, req)
         self.relay.wake()
         return result
@@ -97,7 +98,7 @@ class PaymentsService:
     ) -> asyncpg.Record:  # fmt: skip
         """Unfreeze, if the user passed a step-up verification recently (409
         `verification_required` otherwise); audited with the verification used."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with acquire(self.pool) as conn, conn.transaction():
             account = await ledger.get_account(conn, user_id)
             if account is None:
                 raise NotFound(f"no account {user_id}")
@@ -126,13 +127,13 @@ class PaymentsService:
     async def freeze(
         self, user_id: str, reason: str, by: str, *, by_role: str = "agent"
     ) -> asyncpg.Record:
-        async with self.pool.acquire() as conn:
+        async with acquire(self.pool) as conn:
             row = await ledger.freeze(conn, user_id, reason, by, by_role=by_role)
         self.relay.wake()
         return row
 
     async def record_login(self, user_id: str, device_id: str, **kw: Any) -> dict:
-        async with self.pool.acquire() as conn:
+        async with acquire(self.pool) as conn:
             result = await ledger.record_login(conn, user_id, device_id, **kw)
         self.relay.wake()
         return result
@@ -196,8 +197,8 @@ def create_app(
         service: PaymentsService = request.app.state.payments
         checks = {"postgres": False, "redis": False}
         with contextlib.suppress(Exception):
-            async with service.pool.acquire(timeout=2) as db:
-                checks["postgres"] = await db.fetchval("select 1", timeout=2) == 1
+            async with acquire(service.pool, timeout=2) as db:
+                checks["postgres"] = await ping(db, timeout=2)
         with contextlib.suppress(Exception):
             checks["redis"] = bool(await asyncio.wait_for(service.redis.ping(), 2))
         ok = all(checks.values())
@@ -270,6 +271,6 @@ def serve_standalone(
     server = uvicorn.Server(config)
     server.run(sockets=[sock] if sock is not None else None)
     if not server.started:
-        from hub.exits import CommandError
+        from supporthub_core.exits import CommandError
 
         raise CommandError("the payments server did not start (the log above says why)")

@@ -18,6 +18,7 @@ import logging
 import asyncpg
 
 from payments import ledger, outbox
+from supporthub_core.db import acquire, fetch_one
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ async def settle_one(conn: asyncpg.Connection, transaction_id: str) -> asyncpg.R
                 kind="settlement",
                 transaction_id=transaction_id,
             )
-            row = await conn.fetchrow(
+            row = await fetch_one(
+                conn,
                 "update transactions set status = 'succeeded', settled_at = $2"
                 " where transaction_id = $1 returning *",
                 transaction_id,
@@ -63,7 +65,7 @@ async def settle_one(conn: asyncpg.Connection, transaction_id: str) -> asyncpg.R
 
 async def settle_due(pool: asyncpg.Pool, limit: int = BATCH) -> list[asyncpg.Record]:
     """Settle the transfers due now, each in its own transaction."""
-    async with pool.acquire() as conn:
+    async with acquire(pool) as conn:
         ids = await conn.fetch(
             "select transaction_id from transactions where status = 'processing'"
             " and expected_by <= clock_timestamp() order by expected_by limit $1",
@@ -78,7 +80,7 @@ async def settle_due(pool: asyncpg.Pool, limit: int = BATCH) -> list[asyncpg.Rec
 
 
 async def seconds_to_next_due(pool: asyncpg.Pool) -> float:
-    async with pool.acquire() as conn:
+    async with acquire(pool) as conn:
         left = await conn.fetchval(
             "select extract(epoch from min(expected_by) - clock_timestamp())::float8"
             " from transactions where status = 'processing'"

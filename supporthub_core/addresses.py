@@ -21,8 +21,9 @@ subscriber usually holds a whole /64 and could otherwise rotate through it.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -107,7 +108,7 @@ def client_address(
     return str(client)
 
 
-def asgi_headers(scope: dict) -> list[tuple[str, str]]:
+def asgi_headers(scope: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
         (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers") or ()
     ]
@@ -136,7 +137,7 @@ class ClientAddresses:
     def of(self, peer: str | None, headers: Iterable[tuple[str, str]]) -> str:
         return client_address(peer, headers, self.trusted, self.header)
 
-    def of_scope(self, scope: dict) -> str:
+    def of_scope(self, scope: Mapping[str, Any]) -> str:
         """The client's address of an ASGI connection (HTTP or WebSocket)."""
         peer = (scope.get("client") or ("?", 0))[0]
         return self.of(peer, asgi_headers(scope) if self.trusted else ())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 
@@ -39,7 +40,7 @@ def issue_token(
 ) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    claims: dict = {"sub": str(sub), "role": role, "exp": int(time.time()) + int(ttl)}
+    claims: dict[str, Any] = {"sub": str(sub), "role": role, "exp": int(time.time()) + int(ttl)}
     if name:
         claims["name"] = name
     with warnings.catch_warnings():  # short dev secrets are the operator's choice
@@ -71,7 +72,7 @@ def verify_token(secret: str, token: object) -> Claims:
     return Claims(sub=sub, role=role, name=name, exp=int(data["exp"]))
 
 
-def bearer(headers) -> str | None:
+def bearer(headers: Mapping[str, str]) -> str | None:
     value = headers.get("authorization") or ""
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None

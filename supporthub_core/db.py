@@ -15,11 +15,15 @@ parameters (removed before connecting).
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 _PGBOUNCER_FLAGS = ("1", "true", "yes", "on")
 
 
-def connect_options(dsn: str, statement_cache: int | None = None) -> tuple[str, dict]:
+def connect_options(dsn: str, statement_cache: int | None = None) -> tuple[str, dict[str, Any]]:
     """The DSN asyncpg is given and the options that go with it. `statement_cache`: the
     prepared statement cache size per connection (0 turns it off: PgBouncer in
     transaction mode); None: off when the DSN says `pgbouncer=1`, asyncpg's default
@@ -54,7 +58,7 @@ def connect_options(dsn: str, statement_cache: int | None = None) -> tuple[str, 
         dsn = urlunsplit(
             parts._replace(query=urlencode([(k, v) for k, v in query if k != "pgbouncer"]))
         )
-    options: dict = {}
+    options: dict[str, Any] = {}
     if statement_cache is None and flag and flag[-1].lower() in _PGBOUNCER_FLAGS:
         statement_cache = 0
     if statement_cache is not None:
@@ -81,6 +85,35 @@ async def create_pool(
         server_settings={"application_name": "supporthub"},
         **options,
     )
+
+
+def as_connection(proxy: PoolConnectionProxy) -> asyncpg.Connection:
+    """A pool's connection as the `asyncpg.Connection` every SQL function takes: the proxy
+    forwards each method to it (and passes `isinstance`), but the stubs type the two apart."""
+    return cast(asyncpg.Connection, proxy)
+
+
+@asynccontextmanager
+async def acquire(
+    pool: asyncpg.Pool, timeout: float | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """`pool.acquire()`, typed as the connection it lends."""
+    async with pool.acquire(timeout=timeout) as proxy:
+        yield as_connection(proxy)
+
+
+async def ping(db: asyncpg.Connection, timeout: float) -> bool:
+    """The server answers a query (readiness checks)."""
+    return await db.fetchval("select 1", timeout=timeout) == 1
+
+
+async def fetch_one(db: asyncpg.Connection, query: str, *args: object) -> asyncpg.Record:
+    """`fetchrow` for a statement that always yields a row (`insert ... returning`, the
+    update of a row the caller holds, an aggregate): none is a broken invariant."""
+    row = await db.fetchrow(query, *args)
+    if row is None:
+        raise LookupError(f"no row for: {' '.join(query.split())[:80]}")
+    return row
 
 
 def migration_files() -> list[tuple[str, str]]:

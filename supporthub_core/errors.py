@@ -140,7 +140,7 @@ def as_hub_error(exc: BaseException) -> HubError | None:
     return None
 
 
-def error_body(code: str, message: str) -> dict:
+def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 

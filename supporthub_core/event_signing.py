@@ -68,7 +68,7 @@ def sign_event(event_bytes: bytes, key: bytes) -> bytes:
     )
 
 
-def open_signed(message: Any, key: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dict:
+def open_signed(message: Any, key: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
     """The event map of a signed message; `SignedEventError` for anything else."""
     _check_key(key)
     if not isinstance(message, (bytes, bytearray, memoryview)):
@@ -93,7 +93,7 @@ def open_signed(message: Any, key: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES)
     return event
 
 
-def _unpack(data: bytes, reason: str) -> Any:
+def _unpack(data: bytes | bytearray | memoryview, reason: str) -> Any:
     try:
         # any map key type, so that a hostile key is a decoding question, not a crash
         return msgpack.unpackb(data, raw=False, strict_map_key=False)

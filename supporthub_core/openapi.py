@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -172,7 +172,7 @@ def document(operations: Iterable[Operation], *, title: str, version: str = "1")
     refs, top = models_json_schema(wanted, ref_template=REF)
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
 
-    def schema_of(annotation: Any, mode: str) -> dict:
+    def schema_of(annotation: Any, mode: JsonSchemaMode) -> dict[str, Any]:
         if typing.get_origin(annotation) is list:
             (item,) = typing.get_args(annotation)
             return {"type": "array", "items": schema_of(item, mode)}

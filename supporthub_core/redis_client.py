@@ -13,6 +13,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
+#: A single Redis or a Redis Cluster: the commands the hub and payments use are on both.
+RedisClient = aioredis.Redis | RedisCluster
+
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
@@ -24,7 +27,7 @@ def cluster_url(url: str, cluster: bool = False) -> tuple[bool, str]:
     return cluster, url
 
 
-def client(url: str, *, cluster: bool = False, **options: Any) -> aioredis.Redis | RedisCluster:
+def client(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
     """A client for `url`: `RedisCluster` (any node's address; it discovers the rest)
     or `Redis`."""
     is_cluster, url = cluster_url(url, cluster)

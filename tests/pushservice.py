@@ -11,10 +11,8 @@ what the hub sends, checked the way a real one (and the browser behind it) would
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,10 +22,8 @@ import http_ece
 import jwt
 import orjson
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,6 +32,7 @@ from hub.embedded import PG_DB, EmbeddedRedis
 from hub.push.config import VapidKey
 from supporthub_core.db import init_connection, migrate
 from tests.conftest import IsolatedServices, start_hub
+from tests.receiver import LoopbackReceiver
 
 
 def b64url(data: bytes) -> str:
@@ -95,10 +92,8 @@ class LocalPushService:
         self.refused: list[str] = []  # why a request was not accepted (bad VAPID, ...)
         self.attempts: dict[str, int] = {}
         self.script: dict[str, list[tuple[int, dict]]] = {}  # device -> answers to give first
-        self._arrived = asyncio.Event()
         self.url = ""
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task | None = None
+        self._http = LoopbackReceiver()
 
     def device(self, name: str) -> Device:
         device = Device(name, f"{self.url}/push/{name}")
@@ -116,22 +111,13 @@ class LocalPushService:
         """Wait for the next push to that device not returned before."""
         seen = getattr(self, "_seen", {})
         self._seen = seen
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.pushes_for(name)
-            if len(got) > seen.get(name, 0):
-                seen[name] = seen.get(name, 0) + 1
-                return got[seen[name] - 1]
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"no push for {name} within {timeout}s; refused: {self.refused}"
-                )
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), left)
-            except TimeoutError:
-                pass
+        await self._http.wait_until(
+            lambda: len(self.pushes_for(name)) > seen.get(name, 0),
+            timeout,
+            lambda: f"no push for {name} within {timeout}s; refused: {self.refused}",
+        )
+        seen[name] = seen.get(name, 0) + 1
+        return self.pushes_for(name)[seen[name] - 1]
 
     # --- the service ---------------------------------------------------------------------
 
@@ -160,7 +146,7 @@ class LocalPushService:
             self.refused.append(f"decrypt: {exc!r}")
             return Response(status_code=400)
         self.pushes.append(Push(name, dict(request.headers), claims, payload))
-        self._arrived.set()
+        self._http.arrived()
         return Response(status_code=201, headers={"Location": f"{self.url}/m/{len(self.pushes)}"})
 
     def _verify_vapid(self, authorization: str) -> dict:
@@ -182,24 +168,11 @@ class LocalPushService:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> LocalPushService:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        app = Starlette(routes=[Route("/push/{name}", self._receive, methods=["POST"])])
-        config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self.url = await self._http.start([Route("/push/{name}", self._receive, methods=["POST"])])
         return self
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await asyncio.wait_for(self._task, 10)
+        await self._http.stop()
 
 
 # --- a hub with push on, for test modules ------------------------------------------------

@@ -10,8 +10,8 @@ import socket
 import tempfile
 from pathlib import Path
 
-from hub import exits
 from hub.cli import build_parser
+from supporthub_core import exits
 from tests.conftest import ROOT, SECRET, free_port, run_cli
 
 

@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from hub import exits
+from supporthub_core import exits
 from tests.client import HubClient
 from tests.conftest import free_port
 from tests.devproc import DevProcess, clean_env, cli, end_everything_of, server_pids

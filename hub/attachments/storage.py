@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 CHUNK = 64 * 1024
 FILE_CHUNK = 512 * 1024
@@ -127,6 +127,16 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
         yield chunk
 
 
+class _S3Client(Protocol):
+    """The calls made on aioboto3's S3 client (which ships no types)."""
+
+    async def put_object(self, **kwargs: Any) -> Any: ...
+
+    async def get_object(self, **kwargs: Any) -> Any: ...
+
+    async def delete_object(self, **kwargs: Any) -> Any: ...
+
+
 class S3Store:
     """Files in an S3-compatible bucket (AWS S3, MinIO, Ceph...), through aioboto3 (the
     optional dependency `supporthub[s3]`). One client for the process's life."""
@@ -150,7 +160,7 @@ class S3Store:
             "aws_secret_access_key": secret_key,
         }
         self._stack: contextlib.AsyncExitStack | None = None
-        self._client = None
+        self._client: _S3Client | None = None
 
     async def start(self) -> None:
         try:
@@ -165,11 +175,17 @@ class S3Store:
         self._stack = contextlib.AsyncExitStack()
         self._client = await self._stack.enter_async_context(session.client("s3", **options))
 
+    @property
+    def _s3(self) -> _S3Client:
+        if self._client is None:
+            raise RuntimeError("the S3 store is used before start() or after close()")
+        return self._client
+
     def _key(self, key: str) -> str:
         return self.prefix + _checked(key)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await self._client.put_object(
+        await self._s3.put_object(
             Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
         )
 
@@ -177,7 +193,7 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         try:
-            reply = await self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            reply = await self._s3.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None
@@ -185,12 +201,13 @@ class S3Store:
         return Blob(int(reply["ContentLength"]), _s3_chunks(reply["Body"]))
 
     async def delete(self, key: str) -> None:
-        await self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        await self._s3.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     async def close(self) -> None:
         if self._stack is not None:
             await self._stack.aclose()
-            self._stack = self._client = None
+            self._stack = None
+            self._client = None
 
 
 async def _s3_chunks(body) -> AsyncIterator[bytes]:

@@ -18,7 +18,8 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
@@ -27,6 +28,7 @@ from redis.exceptions import RedisError
 
 from hub import metrics
 from hub.cluster.replay import STAMP, ReplayWindow, Stamper
+from supporthub_core.redis_client import RedisClient, publish
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class Bus:
         node_id: str,
         on_message: MessageHandler,
         *,
-        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        on_reconnect: Callable[[], Coroutine[Any, Any, None]] | None = None,
         on_lost: Callable[[], None] | None = None,
         probe_interval_s: float = 3.0,
         probe_timeout_s: float = 5.0,
@@ -92,7 +94,7 @@ class Bus:
         self._refs: dict[str, int] = {}
         self._raw: dict[str, RawHandler] = {}  # foreign channels (payments.events)
         self._confirm: dict[str, list[asyncio.Future]] = {}
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._sub: Subscriber | None = None
         self._tasks: list[asyncio.Task] = []
         self._last_probe_heard = time.monotonic()
@@ -113,7 +115,7 @@ class Bus:
         except TimeoutError:
             log.warning("bus: Redis not reachable yet; will keep trying")
 
-    def _client(self) -> aioredis.Redis:
+    def _client(self) -> RedisClient:
         return aioredis.from_url(
             self._url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
         )
@@ -136,7 +138,7 @@ class Bus:
             await self._redis.aclose()
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> RedisClient:
         assert self._redis is not None
         return self._redis
 
@@ -159,9 +161,10 @@ class Bus:
     # --- publish -----------------------------------------------------------------------
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        """Best effort: the store already holds what matters; a lost publish is replayed."""
+        """Best effort: the store already holds what matters; a lost publish is replayed.
+        PUBLISH, or SPUBLISH on a cluster (`redis_client.publish` picks)."""
         try:
-            await self.redis.publish(channel, self.seal(channel, payload))
+            await publish(self.redis, channel, self.seal(channel, payload))
         except (RedisError, OSError) as exc:
             log.warning("bus: publish to %s failed: %s", channel, exc)
 
@@ -172,7 +175,7 @@ class Bus:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for channel, payload in items:
-                    pipe.publish(channel, self.seal(channel, payload))
+                    publish(pipe, channel, self.seal(channel, payload))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("bus: publish of %d frames failed: %s", len(items), exc)

@@ -4,8 +4,7 @@ once, whatever the number of listeners."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from hub.cluster.bus import (
     FANOUT_CHANNEL,
@@ -16,6 +15,14 @@ from hub.cluster.bus import (
     user_channel,
 )
 from hub.ws.protocol import encode_msgpack
+
+
+class Parties(Protocol):
+    """Who is in a conversation: a stored row or a dict with `user_id` and `agent_id`."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def get(self, key: str, /) -> Any: ...
 
 
 class Delivery:
@@ -32,7 +39,7 @@ class Delivery:
         await self.bus.publish(STAFF_CHANNEL, encode_msgpack(frame))
 
     async def to_conversation(
-        self, conv: Mapping[str, Any], frame: dict, *, include_user: bool = True
+        self, conv: Parties, frame: dict, *, include_user: bool = True
     ) -> None:
         """A frame for both sides of a conversation, encoded once."""
         packed = encode_msgpack(frame)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from hub import metrics
@@ -29,8 +29,8 @@ from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BroadcastHandler = Callable[[int], Awaitable[None]]
-ReconnectHandler = Callable[[], Awaitable[None]]
+BroadcastHandler = Callable[[int], Coroutine[Any, Any, None]]
+ReconnectHandler = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Node:

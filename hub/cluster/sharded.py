@@ -25,7 +25,6 @@ from collections import Counter
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
 
 from hub import metrics
 from hub.cluster.bus import Bus, Subscriber
@@ -44,7 +43,9 @@ class ClusterBus(Bus):
 
     @property
     def cluster(self) -> RedisCluster:
-        return self.redis  # type: ignore[return-value]
+        redis = self.redis
+        assert isinstance(redis, RedisCluster)  # _client made it
+        return redis
 
     def _drop_subscriptions(self) -> None:
         for sub in self._shards.values():
@@ -66,6 +67,8 @@ class ClusterBus(Bus):
         nodes = {}
         for ch in channels:
             node = rc.get_node_from_key(ch)
+            if node is None:
+                raise ConnectionError(f"no master owns the slot of {ch}")
             nodes[node.name] = node
             by_node.setdefault(node.name, []).append(ch)
         counts: dict[str, int] = {}
@@ -74,26 +77,6 @@ class ClusterBus(Bus):
                 reply = await rc.execute_command("PUBSUB SHARDNUMSUB", ch, target_nodes=nodes[name])
                 counts[ch] = _count(reply, ch)
         return [counts.get(ch, 0) for ch in channels]
-
-    # --- publish -----------------------------------------------------------------------
-
-    async def publish(self, channel: str, payload: bytes) -> None:
-        try:
-            await self.cluster.spublish(channel, self.seal(channel, payload))
-        except (RedisError, OSError) as exc:
-            log.warning("bus: publish to %s failed: %s", channel, exc)
-
-    async def publish_many(self, items) -> None:
-        items = list(items)
-        if not items:
-            return
-        try:
-            async with self.cluster.pipeline(transaction=False) as pipe:
-                for channel, payload in items:
-                    pipe.spublish(channel, self.seal(channel, payload))
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning("bus: publish of %d frames failed: %s", len(items), exc)
 
     # --- subscribe ---------------------------------------------------------------------
 
@@ -150,7 +133,9 @@ class ClusterBus(Bus):
         shards = {}
         try:
             for node in rc.get_primaries():
-                shards[node.name] = await Subscriber.connect(self._node_url(node.host, node.port))
+                shards[node.name] = await Subscriber.connect(
+                    self._node_url(node.host, int(node.port))
+                )
         except BaseException:
             for sub in shards.values():
                 sub.close()
@@ -158,10 +143,10 @@ class ClusterBus(Bus):
         self._shards = shards
         self._leaving.clear()
         for ch in list(self._refs):
-            sub = self._owner(ch)
-            if sub is None:
+            owner = self._owner(ch)
+            if owner is None:
                 raise ConnectionError(f"no master owns the slot of {ch}")
-            sub.send_command("SSUBSCRIBE", ch)
+            owner.send_command("SSUBSCRIBE", ch)
 
     async def _listen_forever(self) -> None:
         backoff = 0.1

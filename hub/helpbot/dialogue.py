@@ -234,9 +234,9 @@ def respond(state: BotState, text: str, ctx: BotContext) -> BotTurn:
         _by_where_money,
     )
     for step in steps:
-        turn = step(state, text, ctx)
-        if turn is not None:
-            return turn
+        answer = step(state, text, ctx)
+        if answer is not None:
+            return answer
     return _by_search(state, text, ctx)
 
 
@@ -660,7 +660,7 @@ def _security_guidance(state: BotState, ctx: BotContext, *, connect: bool = Fals
     )
 
 
-def _topic_of(hit, help_center: HelpCenter) -> str | None:
+def _topic_of(hit: Hit | None, help_center: HelpCenter) -> str | None:
     article = help_center.get(hit.slug) if hit is not None else None
     return article.topic if article is not None else None
 

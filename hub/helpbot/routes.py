@@ -14,7 +14,7 @@ from hub.helpbot.search import MAX_QUERY_CHARS
 from supporthub_core.errors import HubError, NotFound, error_response
 from supporthub_core.http import query
 from supporthub_core.openapi import Api
-from supporthub_core.validation import query_int
+from supporthub_core.validation import ASCII_DIGITS
 
 MAX_LIMIT = 20
 # Articles change only with a deploy; let browsers and proxies keep them a few minutes.
@@ -36,7 +36,7 @@ class SearchQuery(LangQuery):
             strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S"
         ),
     ]
-    limit: query_int(1, MAX_LIMIT) = 5
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT), ASCII_DIGITS] = 5
 
 
 class ArticleListing(BaseModel):

@@ -12,6 +12,7 @@ import logging
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{CJK}]")
@@ -212,7 +213,7 @@ def segmenter() -> str:
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def _jieba() -> Any:  # jieba ships no types
     import jieba  # the dictionary ships in the wheel; loaded once, on first use
 
     jieba.setLogLevel(logging.WARNING)

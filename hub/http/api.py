@@ -32,7 +32,7 @@ from supporthub_core.errors import (
 )
 from supporthub_core.http import caller, json_body, query
 from supporthub_core.openapi import Api
-from supporthub_core.validation import query_int
+from supporthub_core.validation import ASCII_DIGITS
 
 if TYPE_CHECKING:
     from hub.composition import Hub
@@ -256,7 +256,7 @@ class DevToken(BaseModel):
 
 class SearchQuery(BaseModel):
     q: Annotated[str, Field(min_length=1, max_length=200)]
-    limit: query_int(1, 100) = 30
+    limit: Annotated[int, Field(ge=1, le=100), ASCII_DIGITS] = 30
 
 
 class SearchHit(BaseModel):
@@ -278,7 +278,7 @@ class SearchResults(BaseModel):
 
 class ConversationsQuery(BaseModel):
     status: Status | None = None
-    limit: query_int(1, 500) = 50
+    limit: Annotated[int, Field(ge=1, le=500), ASCII_DIGITS] = 50
     user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
@@ -286,7 +286,9 @@ class AuditQuery(BaseModel):
     subject_user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     actor_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     action: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    limit: query_int(1, 2**63 - 1) = AUDIT_DEFAULT_LIMIT  # above AUDIT_MAX_LIMIT: capped
+    limit: Annotated[int, Field(ge=1, le=2**63 - 1), ASCII_DIGITS] = (
+        AUDIT_DEFAULT_LIMIT  # above AUDIT_MAX_LIMIT: capped
+    )
 
 
 class AuditActor(BaseModel):
@@ -458,6 +460,7 @@ async def get_conversation(request: Request) -> JSONResponse:
         access.ensure(
             access.may_read(claims.role, claims.sub, conv, past_agents, serving_customer=serving)
         )
+        assert conv is not None  # may_read refuses a conversation that does not exist
         body = await conv_store.detail(db, conv)
         messages = await conv_store.messages_after(db, cid, 0, 10_000)
         body["messages"] = hub.chat.links.frames(messages)

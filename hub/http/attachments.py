@@ -31,10 +31,13 @@ from supporthub_core.errors import (
 )
 from supporthub_core.http import caller, query
 from supporthub_core.openapi import Api
-from supporthub_core.validation import INT64_MAX, query_int
+from supporthub_core.validation import ASCII_DIGITS, INT64_MAX
 
 if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
     from hub.composition import Hub
+    from hub.rules.attachments import Kind
 
 #: What a multipart body may hold besides the file itself (boundaries, part headers, the
 #: conversation id): the body cap is the file cap plus this (RequestGuard).
@@ -68,7 +71,7 @@ class AttachmentOut(BaseModel):
 
 
 class LinkQuery(BaseModel):
-    exp: query_int(0, INT64_MAX) | None = None
+    exp: Annotated[int, Field(ge=0, le=INT64_MAX), ASCII_DIGITS] | None = None
     sig: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
@@ -104,7 +107,7 @@ async def upload(request: Request) -> Response:
             if reader.kind is None and reader.head_ready:
                 reader.kind = hub.attachments.kind_of(reader.head)
         parser.finalize()
-        reader.complete()
+        conversation_id = reader.complete()
     except ClientDisconnect:
         return Response(status_code=400)
     except FormParserError as exc:
@@ -115,7 +118,7 @@ async def upload(request: Request) -> Response:
         return _refusal(exc)
     try:
         body = await hub.attachments.upload(
-            claims, reader.conversation_id, reader.filename, bytes(reader.file)
+            claims, conversation_id, reader.filename, bytes(reader.file)
         )
     except HubError as exc:
         _count(exc)
@@ -255,7 +258,7 @@ class _UploadReader:
         self.conversation_id: str | None = None
         self.filename: str | None = None
         self.file = bytearray()
-        self.kind = None
+        self.kind: Kind | None = None
         self._file_parts = 0
         self._file_done = False
         self._parts = 0
@@ -273,7 +276,7 @@ class _UploadReader:
     def head_ready(self) -> bool:
         return len(self.file) >= SNIFF_BYTES or (self._file_done and len(self.file) > 0)
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._begin,
             "on_header_field": lambda d, s, e: self._header_name.extend(d[s:e]),
@@ -335,14 +338,15 @@ class _UploadReader:
         elif self._part == "file":
             self._file_done = True
 
-    def complete(self) -> None:
-        """The body has ended: both parts must have come."""
+    def complete(self) -> str:
+        """The body has ended: both parts must have come; the conversation id."""
         if self.conversation_id is None:
             raise Invalid("conversation_id: field required")
         if not self._file_done:
             raise Invalid("file: field required")
         if not self.file:
             raise Invalid("file: the file is empty")
+        return self.conversation_id
 
 
 def _filename(raw: bytes, options: dict) -> str | None:

@@ -101,7 +101,7 @@ def may_attach(role: str, caller_id: str, conv: ConversationRow | None) -> HubEr
     """Whether the caller may upload a file to the conversation: its participants (the
     user who owns it, the agent it is assigned to) and supervisors, while it is open."""
     refusal = may_act(role, caller_id, conv)
-    if refusal is not None or role not in ("user", "agent", "supervisor"):
+    if refusal is not None or conv is None or role not in ("user", "agent", "supervisor"):
         return refusal or Forbidden("not allowed")
     if conv["status"] not in OPEN:
         return Conflict("the conversation is closed")

@@ -48,13 +48,13 @@ URGENT_OPENING = {
 }
 
 
-def render(event: dict, lang: str, tz: str | None = None) -> tuple[str, str, str] | None:
+def render(event: dict[str, Any], lang: str, tz: str | None = None) -> tuple[str, str, str] | None:
     """(kind, title, body) for an event in the user's language, times in their zone
     (`tz`, IANA; None: Beijing time), labelled; None for unknown types."""
     lang = lang if lang in ("zh", "en") else "zh"
     kind = event.get("type")
     if kind == "transaction.status":
-        status = event.get("status")
+        status = event.get("status") or ""
         texts = TX_TEXT.get(str(status))
         if texts is None:
             return None
@@ -73,7 +73,7 @@ def render(event: dict, lang: str, tz: str | None = None) -> tuple[str, str, str
         )
         return kind, title, body
     if kind == "security.alert":
-        texts = ALERT_TEXT.get(str(event.get("alert")), None)
+        texts = ALERT_TEXT.get(event.get("alert") or "")
         if texts is None:
             title, body = (
                 ("安全提醒", "您的账户有一条安全提醒。")
@@ -98,18 +98,18 @@ def valid_event(event: Any) -> bool:
     )
 
 
-def has_notice(event: dict) -> bool:
+def has_notice(event: dict[str, Any]) -> bool:
     """True when a valid event makes a notification (its text does not depend on the
     language); False for the ones that are dropped, such as an unknown status."""
     return valid_event(event) and render(event, "zh") is not None
 
 
-def is_freeze(event: dict) -> bool:
+def is_freeze(event: dict[str, Any]) -> bool:
     """A freeze opens an urgent security chat as well as notifying."""
     return event["type"] == "security.alert" and event.get("alert") == "account_frozen"
 
 
-def event_data(event: dict) -> dict:
+def event_data(event: dict[str, Any]) -> dict[str, Any]:
     """The `data` of the notification: the event without its envelope fields."""
     return {k: v for k, v in event.items() if k not in ("type", "outbox_id")}
 
@@ -123,7 +123,7 @@ RENDERED_KINDS = frozenset({"transaction.status", "security.alert"})
 LOCALIZED = frozenset({"notification", "message", "chat.queued"})
 
 
-def localize(frame: dict, lang: str | None, tz: str | None) -> dict | None:
+def localize(frame: dict[str, Any], lang: str | None, tz: str | None) -> dict[str, Any] | None:
     """The frame as one device should read it: a `notification` re-rendered in its language
     (`lang`) and time zone (`tz`); a system `message` (one with `texts`) and an urgent
     `chat.queued` (one with `notices`) in its language.
@@ -158,13 +158,13 @@ def localize(frame: dict, lang: str | None, tz: str | None) -> dict | None:
     return {**frame, "title": title, "body": body}
 
 
-def _lang_of(frame: dict) -> str:
+def _lang_of(frame: dict[str, Any]) -> str:
     """The language a stored notification was written in (Chinese text, else English)."""
     text = f"{frame.get('title', '')}{frame.get('body', '')}"
     return "zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en"
 
 
-def _notice_in(frame: dict, lang: str | None) -> dict | None:
+def _notice_in(frame: dict[str, Any], lang: str | None) -> dict[str, Any] | None:
     """A broadcast is a person's words: sent as written, unless its author gave it in
     several languages (`data.texts`: {"en": {"title", "body"}, ...}); then in the device's."""
     data = frame.get("data")

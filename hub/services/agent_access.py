@@ -19,7 +19,6 @@ import asyncio
 import logging
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hub.background import Background
@@ -32,7 +31,9 @@ from hub.store import conversations as conv_store
 from hub.ws.protocol import encode_msgpack, error_frame
 from supporthub_core.audit import AuditEntry, append
 from supporthub_core.auth import Claims
+from supporthub_core.db import acquire
 from supporthub_core.errors import CloseCode, NotFound
+from supporthub_core.redis_client import RedisClient, publish
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ DISABLED_MESSAGE = "this agent is disabled"
 
 async def set_disabled(
     pool: asyncpg.Pool,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     secret: str,
     agent_id: str,
     disabled: bool,
@@ -55,7 +56,7 @@ async def set_disabled(
     node. `actor` is the audit entry's actor (its action and details are filled in here).
     Returns `{agent_id, disabled, requeued}`: the chats put back in the queue."""
     action = "agent.disable" if disabled else "agent.enable"
-    async with pool.acquire() as db, db.transaction():
+    async with acquire(pool) as db, db.transaction():
         row = await agent_store.set_disabled(db, agent_id, disabled)
         if row is None:
             raise NotFound("no such agent")
@@ -70,7 +71,7 @@ async def set_disabled(
     frame = {"type": DISABLED if disabled else ENABLED, "agent_id": agent_id, "requeued": requeued}
     packed = encode_msgpack(frame)
     try:
-        await redis.publish(NODES_CHANNEL, seal(secret.encode(), NODES_CHANNEL, packed))
+        await publish(redis, NODES_CHANNEL, seal(secret.encode(), NODES_CHANNEL, packed))
     except (OSError, RedisError) as exc:  # stored: every node finds out within SWEEP_S
         log.warning("%s %s stored, the control frame was not sent: %s", action, agent_id, exc)
     return {"agent_id": agent_id, "disabled": disabled, "requeued": requeued}

@@ -170,7 +170,11 @@ class Attachments:
         may read the conversation; when both come, both must hold. Anything else is
         `not_found`, exactly like an id that does not exist."""
         signed = exp is not None and sig is not None
-        if signed and not self.links.valid(attachment_id, variant, exp, sig):
+        if (
+            exp is not None
+            and sig is not None
+            and not self.links.valid(attachment_id, variant, exp, sig)
+        ):
             raise _gone()
         if not signed and claims is None:
             raise _gone()

@@ -8,19 +8,19 @@ channel tells every hub node to push the copies of its connected users.
 from __future__ import annotations
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hub.cluster.bus import NODES_CHANNEL, seal
 from hub.store import notifications as notif_store
 from hub.ws.protocol import encode_msgpack
-from supporthub_core.redis_client import publish
+from supporthub_core.db import acquire
+from supporthub_core.redis_client import RedisClient, publish
 
 
 async def announce(
-    pool: asyncpg.Pool, redis: aioredis.Redis, secret: str, title: str, body: str, data: dict
+    pool: asyncpg.Pool, redis: RedisClient, secret: str, title: str, body: str, data: dict
 ) -> int:
-    async with pool.acquire() as db:
+    async with acquire(pool) as db:
         bid = await notif_store.create_broadcast(db, title, body, data)
     frame = encode_msgpack({"type": "broadcast", "broadcast_id": bid})
     try:
@@ -36,7 +36,7 @@ def announcer(secret: str):
     """`announce` with the secret bound, for a process that owns its own pool and Redis
     (the standalone payments app)."""
 
-    async def announce_with(pool: asyncpg.Pool, redis: aioredis.Redis, title: str, body: str,
+    async def announce_with(pool: asyncpg.Pool, redis: RedisClient, title: str, body: str,
                             data: dict) -> int:  # fmt: skip
         return await announce(pool, redis, secret, title, body, data)
 

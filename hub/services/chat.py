@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import asyncpg
 
@@ -104,6 +104,14 @@ class Presence(Protocol):
     async def online(self, user_ids) -> set[str]: ...
 
 
+class MessagePush(Protocol):
+    """What a chat tells the push sender (PushOut, seated after both are built)."""
+
+    def message_posted(self, msg: StoredMessage) -> None: ...
+
+    def urgent_staffed(self, msg: StoredMessage) -> None: ...
+
+
 class Chat:
     def __init__(
         self,
@@ -131,6 +139,7 @@ class Chat:
         self.links = links  # signs the links of attachments in the frames it sends
         self.bot: BotSeat | None = None
         self.presence: Presence | None = None  # who of the customers has a socket open
+        self.push_out: MessagePush | None = None
         self._route_lock = asyncio.Lock()
         self._route_again = False
 
@@ -148,6 +157,7 @@ class Chat:
         conv = await conv_store.get(db, cid, lock=lock)
         role, caller = ("system", SYSTEM[1]) if claims is None else (claims.role, claims.sub)
         access.ensure(access.may_act(role, caller, conv))
+        assert conv is not None  # may_act refuses a conversation that does not exist
         return conv
 
     async def post(
@@ -178,7 +188,8 @@ class Chat:
             await self.delivery.to_conversation(
                 {"user_id": msg.user_id, "agent_id": msg.agent_id}, self.frame(msg)
             )
-        self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
+        if self.push_out is not None:
+            self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
         if masked.kinds and sender is not None:
             # the device's own language when it said one, else the chat's
             lang = (
@@ -210,7 +221,7 @@ class Chat:
         lang: str | None,
         fid: str | None = None,
     ) -> dict:
-        claims = conn.claims
+        claims = conn.identity
         cid = new_id()
         status = "bot" if handoff == "bot" else "queued"
         priority = routing.priority_for_topic(topic)
@@ -290,7 +301,8 @@ class Chat:
 
     async def _ended_state(self, db, cid: str) -> dict:
         """The final state of a chat an end did not apply to; Conflict if it is open."""
-        state = conv_store.ended_state(await conv_store.get(db, cid))
+        conv = await conv_store.get(db, cid)
+        state = conv_store.ended_state(conv) if conv is not None else None
         if state is None:
             raise Conflict("only an assigned chat can be resolved")
         return state
@@ -369,7 +381,7 @@ class Chat:
             return
         async with self.store.acquire() as db:
             conv = await self._conversation(db, cid, claims)
-        lang = conv["lang"] if conv["lang"] in LANGS else "zh"
+        lang: masking.Lang = conv["lang"] if conv["lang"] in LANGS else "zh"
         explanation = {each: masking.ask_explanation(kind, each) for each in LANGS}
         raise Invalid(
             explanation[lang],
@@ -639,7 +651,7 @@ class Chat:
 
     # --- urgent chats ------------------------------------------------------------------
 
-    def _urgent_fields(self, conv, notice: str, lang: str | None = None) -> dict:
+    def _urgent_fields(self, conv, notice: urgent.Notice, lang: str | None = None) -> dict:
         """The extension fields of an urgent chat's `chat.queued`: no "you are next" when
         nobody can answer, but what is true. `notice` is in `lang` (else the chat's);
         `notices` has it in every language, for each device to show its own."""
@@ -666,16 +678,16 @@ class Chat:
                 fields = self._urgent_fields(item, notice, lang)
                 item.update(notice=fields["notice"], staffed=fields["staffed"])
 
-    async def _urgent_notice(self, conv, notice: str) -> None:
+    async def _urgent_notice(self, conv, notice: urgent.Notice) -> None:
         """Tell the customer where their urgent chat stands, in the chat's language; a
         person on it is pushed to their devices if no app is open."""
-        texts = {
+        texts: dict[str, str] = {
             lang: urgent.notice_text(notice, lang, policy=self.policy, oncall=self.pager.configured)
             for lang in LANGS
         }
         text = texts.get(conv["lang"], texts["zh"])
         msg = await self.post(conv, "system", *SYSTEM, text, texts=texts)
-        if notice == "staffed":
+        if notice == "staffed" and self.push_out is not None:
             self.push_out.urgent_staffed(msg)
 
     async def _page(self, page: assigner.Page) -> None:
@@ -717,6 +729,7 @@ class Chat:
                 await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
             )
             conv_notes = await notes.listing(db, conv["id"])
+        assert agent is not None and user is not None  # the conversation's foreign keys
         await self.delivery.to_user(conv["user_id"], {
             "type": "chat.assigned", "conversation_id": conv["id"],
             "agent": {"id": agent["id"], "name": agent["name"]},
@@ -756,8 +769,9 @@ class Chat:
     async def resume_agent(self, db, conn: Connection, resume) -> None:
         """An agent (re)connecting gets every chat assigned to them, with history."""
         known = (resume.conversations or {}) if resume is not None else {}
-        for conv in await conv_store.assigned_to(db, conn.claims.sub):
+        for conv in await conv_store.assigned_to(db, conn.identity.sub):
             user = await user_store.brief(db, conv["user_id"])
+            assert user is not None  # the conversation's foreign key
             history = self.links.frames(
                 await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
             )
@@ -834,7 +848,7 @@ def _claim(row) -> urgent.Claim:
     )
 
 
-def _side(claims: Claims) -> str:
+def _side(claims: Claims) -> Literal["user", "agent"]:
     return "user" if claims.role == "user" else "agent"
 
 

@@ -52,6 +52,12 @@ class Reactions(Protocol):
         """The router places the urgent chat a freeze opened."""
 
 
+class NotificationPush(Protocol):
+    """What the notifier tells the push sender (PushOut, seated after both are built)."""
+
+    def notifications_stored(self, stored: list[StoredNotification]) -> None: ...
+
+
 class Notifier:
     """Stores and pushes payment events, in order, once across all nodes."""
 
@@ -74,6 +80,7 @@ class Notifier:
         self.tasks = tasks
         self.gate = EventGate(events_key.encode())
         self.events_key = events_key
+        self.push_out: NotificationPush | None = None
         self._buffer: deque[dict] = deque()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
@@ -242,14 +249,17 @@ class Notifier:
                          "title": n.title, "body": n.body, "data": n.data, "ts": n.ts.isoformat()}  # fmt: skip
                 items.append((agent_channel(agent_id), encode_msgpack(frame)))
         await self.delivery.fan_out(items)
-        self.push_out.notifications_stored(stored)  # push: to users with no socket anywhere
+        if self.push_out is not None:
+            self.push_out.notifications_stored(stored)  # push: to users with no socket anywhere
         updates = [(n.user_id, n.data) for n in stored if n.kind == "transaction.status"]
         if updates:
             await self.reactions.transactions_changed(updates)
 
     async def freeze_incident(self, event: dict, lang: str, tz: str | None = None) -> None:
         """The critical alert and the urgent security chat, in one transaction."""
-        kind, title, body = render(event, lang, tz)
+        rendered = render(event, lang, tz)
+        assert rendered is not None  # account_frozen is an alert render knows
+        kind, title, body = rendered
         alert = NotificationWrite(
             event["user_id"], kind, title, body, event_data(event), event["event_id"]
         )

@@ -67,7 +67,7 @@ class Sessions:
         """Make `conn` reachable, send `welcome`, then replay what `resume` asks for.
         Live frames that arrive meanwhile are held and released after the replay, with
         duplicates dropped by seq."""
-        claims = conn.claims
+        claims = conn.identity
         conn.hold()
         self.node.registry.add(conn)
         for ch in conn.channels:
@@ -118,12 +118,13 @@ class Sessions:
         self.node.registry.remove(conn)
         for ch in channels:
             await self.node.bus.unsubscribe(ch)
-        if conn.claims is not None and conn.claims.role == "user":
-            self.chat.tasks.spawn(self._customer_presence(conn.claims.sub), "customer-presence")
-        if conn.claims is not None and conn.claims.is_staff and True:
+        claims = conn.claims
+        if claims is not None and claims.role == "user":
+            self.chat.tasks.spawn(self._customer_presence(claims.sub), "customer-presence")
+        if claims is not None and claims.is_staff:
             try:
                 async with self.store.acquire() as db:
-                    await presence.presence_add(db, conn.claims.sub, self.node.node_id, -1)
+                    await presence.presence_add(db, claims.sub, self.node.node_id, -1)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("presence update failed: %s", exc)
 
@@ -140,7 +141,7 @@ class Sessions:
         connection on the event loop's heap (nothing per frame), moved by a refresh."""
         if conn.expiry is not None:
             conn.expiry.cancel()
-        delay = max(0.0, conn.claims.exp - time.time())
+        delay = max(0.0, conn.identity.exp - time.time())
         conn.expiry = asyncio.get_running_loop().call_later(delay, _expired, conn)
 
     async def refresh(self, conn: Connection, token: str) -> Claims:
@@ -148,7 +149,7 @@ class Sessions:
         end to its `exp`. A refused refresh changes nothing: the session still ends at
         the current token's `exp`."""
         claims = verify_token(self.secret, token)
-        current = conn.claims
+        current = conn.identity
         if claims.sub != current.sub or claims.role != current.role:
             raise Forbidden("the new token must be for the same sub and role")
         if claims.is_staff:
@@ -164,7 +165,7 @@ class Sessions:
         for: notifications after `notifications_after`, and messages after the given seq of
         each named conversation plus all of every open one the client did not name."""
         resume = hello.resume
-        claims = conn.claims
+        claims = conn.identity
         async with self.store.acquire() as db:
             if claims.is_staff:
                 await self.chat.resume_agent(db, conn, resume)
@@ -237,7 +238,7 @@ class Sessions:
     ) -> list[tuple[str, int]]:
         """The agent's chats to bring up to date message by message; a chat assigned
         during the outage comes whole instead (with the others, as on a resume)."""
-        assigned = await conv_store.assigned_ids(db, conn.claims.sub)
+        assigned = await conv_store.assigned_ids(db, conn.identity.sub)
         if any(cid not in conn.conv_seq for cid in assigned):
             await self.chat.resume_agent(db, conn, Resume(conversations=dict(conn.conv_seq)))
             return []
@@ -285,8 +286,8 @@ class Sessions:
 
     async def _behind(self, conns: list[Connection]) -> list[tuple[Connection, dict[str, int]]]:
         live = [c for c in conns if c.claims is not None and not c.closed and c.held is None]
-        users = sorted({c.claims.sub for c in live if not c.claims.is_staff})
-        agents = sorted({c.claims.sub for c in live if c.claims.is_staff})
+        users = sorted({c.identity.sub for c in live if not c.identity.is_staff})
+        agents = sorted({c.identity.sub for c in live if c.identity.is_staff})
         if not live:
             return []
         async with self.store.acquire() as db:
@@ -298,9 +299,9 @@ class Sessions:
                 streams.setdefault(agent_id, {})[cid] = last
         found = []
         for conn in live:
-            sub = conn.claims.sub
+            sub = conn.identity.sub
             targets = dict(streams.get(sub, {}))
-            if not conn.claims.is_staff and sub in notif_seqs:
+            if not conn.identity.is_staff and sub in notif_seqs:
                 targets[NOTIFICATIONS] = notif_seqs[sub]
             if _still_behind(conn, targets):
                 found.append((conn, targets))

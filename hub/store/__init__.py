@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolAcquireContext
 
 from hub.store import messages, notifications
 from hub.store.messages import MessageWrite
 from hub.store.notifications import NotificationWrite
 from hub.store.writer import Writers
-from supporthub_core.db import create_pool
+from supporthub_core.db import acquire, as_connection, create_pool, ping
 from supporthub_core.errors import Unavailable
 
 Write = MessageWrite | NotificationWrite
@@ -86,7 +87,7 @@ class Store:
     async def ping(self, timeout: float = 2) -> bool:
         """Whether PostgreSQL answers within `timeout` seconds (raises when it cannot)."""
         async with self.acquire(timeout=timeout) as db:
-            return await db.fetchval("select 1", timeout=timeout) == 1
+            return await ping(db, timeout)
 
     async def _commit(self, ops: list[Write]) -> list[Any]:
         """One group-commit batch: its messages, then its notifications, in one transaction."""
@@ -95,7 +96,7 @@ class Store:
         results: list[Any] = [None] * len(ops)
         # messages first: every batch locks conversation rows before user rows (each in id
         # order), so two batches never deadlock
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with acquire(self.pool) as conn, conn.transaction():
             if msgs:
                 stored = await messages.write_messages(conn, [m for _, m in msgs])
                 for (i, _), r in zip(msgs, stored, strict=True):
@@ -112,12 +113,12 @@ class Acquired:
 
     __slots__ = ("_acquiring",)
 
-    def __init__(self, acquiring: Any):
+    def __init__(self, acquiring: PoolAcquireContext):
         self._acquiring = acquiring
 
     async def __aenter__(self) -> asyncpg.Connection:
         try:
-            return await self._acquiring.__aenter__()
+            return as_connection(await self._acquiring.__aenter__())
         except TimeoutError:
             raise Unavailable("the store is busy, try again") from None
 

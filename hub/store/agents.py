@@ -6,6 +6,8 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from supporthub_core.db import fetch_one
+
 _hasher = PasswordHasher()
 # verifying against this keeps the time of a login for an unknown user like a real one
 _DUMMY_HASH = _hasher.hash("not a password")
@@ -24,7 +26,8 @@ async def upsert(
 ) -> asyncpg.Record:
     """Create or update an agent. `security_backup`: the agent takes urgent security chats
     when no security agent and no supervisor can (hub.rules.urgent)."""
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "insert into agents (id, username, password_hash, name, skills, capacity, supervisor,"
         " security_backup) values ($1, $1, $2, $3, $4, $5, $6, $7) on conflict (username) do"
         " update set password_hash = excluded.password_hash, name = excluded.name,"

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from supporthub_core.db import fetch_one
+
 #: One attachment as a `message` frame refers to it, before its links are signed
 #: (hub.attachments.links): attachment_id, content_type, size, name, thumbnail, width, height.
 REF_SQL = (
@@ -42,7 +44,8 @@ async def insert(
     height: int | None,
     thumbnail_size: int | None,
 ) -> asyncpg.Record:
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "insert into attachments (id, conversation_id, uploader_role, uploader_id, name,"
         " content_type, size, sha256, width, height, thumbnail_size)"
         " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *",

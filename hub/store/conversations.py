@@ -9,6 +9,7 @@ import asyncpg
 
 from hub.rules import routing
 from hub.store.attachments import REF_SQL
+from supporthub_core.db import fetch_one
 
 OPEN = ("bot", "queued", "assigned")
 
@@ -76,7 +77,7 @@ async def messages_after(
 
 
 async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
-    user = await db.fetchrow("select notif_seq, notif_acked from users where id = $1", user_id)
+    user = await fetch_one(db, "select notif_seq, notif_acked from users where id = $1", user_id)
     rows = await db.fetch(
         "select c.*, a.name as agent_name from conversations c left join agents a on a.id = c.agent_id"
         " where c.user_id = $1 and c.status = any($2::text[]) order by c.created_at",
@@ -142,7 +143,7 @@ async def resumable(
 
 async def detail(db: asyncpg.Connection, conv: asyncpg.Record) -> dict:
     body = summary(conv)
-    user = await db.fetchrow("select id, name from users where id = $1", conv["user_id"])
+    user = await fetch_one(db, "select id, name from users where id = $1", conv["user_id"])
     agent = None
     if conv["agent_id"]:
         agent = await db.fetchrow("select id, name from agents where id = $1", conv["agent_id"])
@@ -179,7 +180,8 @@ async def listing(
     user_id: str | None = None,
     agent_id: str | None = None,
 ) -> list[dict]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[object] = []
     if status == "open":
         args.append(list(OPEN))
         clauses.append(f"c.status = any(${len(args)}::text[])")
@@ -237,7 +239,8 @@ async def create(
 ) -> asyncpg.Record:
     """A new chat, `bot` or `queued` (enqueued now). The agent who last served this
     user is its preferred agent."""
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
         " previous_agent_id)"
         " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
@@ -257,7 +260,8 @@ async def hand_to_queue(
 ) -> asyncpg.Record:
     """From the bot to the human queue on `topic`, enqueued now; an urgent chat stays
     urgent."""
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "update conversations set status = 'queued', enqueued_at = now(), topic = $2,"
         " priority = case when priority = 'urgent' then priority else $3 end,"
         " last_activity_at = now() where id = $1 returning *",
@@ -352,7 +356,8 @@ async def set_handover(
     db: asyncpg.Connection, conversation_id: str, handover: dict | None
 ) -> asyncpg.Record:
     """The note of the last transfer (None: that transfer left none)."""
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "update conversations set handover = $2 where id = $1 returning *",
         conversation_id, handover,
     )  # fmt: skip
@@ -435,7 +440,8 @@ async def transfer_to_agent(
     db: asyncpg.Connection, conversation_id: str, agent_id: str, from_agent: str
 ) -> asyncpg.Record:
     """Hand an assigned chat to `agent_id` by name. Run it in the caller's transaction."""
-    conv = await db.fetchrow(
+    conv = await fetch_one(
+        db,
         "update conversations set agent_id = $2, assigned_at = now(),"
         f" previous_agent_id = $3, {_NEW_HANDS} where id = $1 returning *",
         conversation_id, agent_id, from_agent,
@@ -448,7 +454,8 @@ async def give(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> a
     """Give a queued chat, or an urgent one its holder has not answered, to `agent_id`
     (`chat.take`, `chat.assign`). A holder it leaves becomes its previous agent and is
     excluded from it. Run it in the caller's transaction, under the routing lock."""
-    conv = await db.fetchrow(
+    conv = await fetch_one(
+        db,
         "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
         " last_activity_at = now(), queue_position = null,"
         " previous_agent_id = coalesce(agent_id, previous_agent_id),"
@@ -479,7 +486,8 @@ async def claim_view(db: asyncpg.Connection, conversation_id: str) -> asyncpg.Re
 async def requeue(db: asyncpg.Connection, entry: routing.QueuedChat) -> asyncpg.Record:
     """Put a chat back in the queue as `entry` says (topic, priority, preferred and
     excluded agents); it keeps its original enqueue time."""
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "update conversations set status = 'queued', agent_id = null, queue_position = null,"
         " topic = $2, priority = $3, previous_agent_id = $4, excluded_agents = $5,"
         " urgent_since = case when $3 = 'urgent' then now() else urgent_since end,"

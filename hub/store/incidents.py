@@ -10,6 +10,7 @@ import asyncpg
 from hub.store.ids import new_id
 from hub.store.messages import MessageWrite, StoredMessage, write_messages
 from hub.store.notifications import NotificationWrite, StoredNotification, write_notifications
+from supporthub_core.db import fetch_one
 
 
 @dataclass(slots=True)
@@ -51,7 +52,8 @@ async def _urgent_security_chat(
         user_id,
     )
     if conv is None:
-        return await db.fetchrow(
+        return await fetch_one(
+            db,
             "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
             " alert, urgent_since) values ($1, $2, 'security', 'urgent', 'queued', $3, now(), $4,"
             " now()) returning *",
@@ -59,7 +61,8 @@ async def _urgent_security_chat(
         )  # fmt: skip
     # an open security chat becomes urgent now (its deadline starts now); one that was
     # urgent already keeps its deadline
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "update conversations set priority = 'urgent', alert = $2,"
         " urgent_since = case when priority = 'urgent' and urgent_since is not null"
         "  then urgent_since else now() end,"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from hub.store.ids import new_id
+from supporthub_core.db import fetch_one
 
 FIELDS = ("title", "body_zh", "body_en", "topics")
 
@@ -36,7 +37,8 @@ async def get(db: asyncpg.Connection, macro_id: str) -> asyncpg.Record | None:
 
 
 async def create(db: asyncpg.Connection, scope: str, owner_id: str, fields: dict) -> dict:
-    row = await db.fetchrow(
+    row = await fetch_one(
+        db,
         "insert into macros (id, scope, owner_id, title, body_zh, body_en, topics)"
         " values ($1, $2, $3, $4, $5, $6, $7) returning *",
         new_id(), scope, owner_id, fields["title"], fields["body_zh"], fields["body_en"],
@@ -46,7 +48,8 @@ async def create(db: asyncpg.Connection, scope: str, owner_id: str, fields: dict
 
 
 async def update(db: asyncpg.Connection, macro_id: str, fields: dict) -> dict:
-    row = await db.fetchrow(
+    row = await fetch_one(
+        db,
         "update macros set title = $2, body_zh = $3, body_en = $4, topics = $5,"
         " updated_at = now() where id = $1 returning *",
         macro_id, fields["title"], fields["body_zh"], fields["body_en"], fields["topics"],

@@ -139,6 +139,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
         if refusal is not None:
             results.append(refusal)
             continue
+        assert conv is not None  # may_write refuses a conversation that does not exist
         last_seq[op.conversation_id] += 1
         msg = StoredMessage(
             new_id(), op.conversation_id, last_seq[op.conversation_id], op.sender_role,

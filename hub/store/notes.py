@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from hub.store.ids import new_id
+from supporthub_core.db import fetch_one
 
 
 def note_view(r: asyncpg.Record) -> dict:
@@ -21,7 +22,8 @@ async def add(
     db: asyncpg.Connection, conversation_id: str, agent_id: str, agent_name: str, text: str
 ) -> dict:
     """Store a note; returns it as `listing` shows it."""
-    row = await db.fetchrow(
+    row = await fetch_one(
+        db,
         "insert into notes (id, conversation_id, agent_id, agent_name, text)"
         " values ($1, $2, $3, $4, $5) returning *",
         new_id(), conversation_id, agent_id, agent_name, text,

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from hub.store.ids import new_id
+from supporthub_core.db import fetch_one
 
 BROADCAST_MAX_AGE = "7 days"  # a user first seen later still gets notices this recent
 
@@ -131,8 +132,8 @@ async def create_broadcast(db: asyncpg.Connection, title: str, body: str, data: 
 
 async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
     async with db.transaction():
-        user = await db.fetchrow(
-            "select broadcast_cursor, notif_seq from users where id = $1 for update", user_id
+        user = await fetch_one(
+            db, "select broadcast_cursor, notif_seq from users where id = $1 for update", user_id
         )
         pending = await db.fetch(
             "select * from broadcasts where id > $1"

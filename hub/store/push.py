@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from hub.store.ids import new_id
+from supporthub_core.db import fetch_one
 
 COLUMNS = "id, user_id, kind, endpoint, keys, created_at, updated_at, last_sent_at"
 
@@ -19,7 +20,8 @@ async def save(
     A browser has one endpoint per profile: when another user registers it, it moves to
     them, so the previous user's notifications never reach a device they left."""
     async with db.transaction():
-        row = await db.fetchrow(
+        row = await fetch_one(
+            db,
             "insert into push_subscriptions (id, user_id, kind, endpoint, keys)"
             " values ($1, $2, $3, $4, $5)"
             " on conflict (kind, endpoint) do update set user_id = excluded.user_id,"

@@ -21,6 +21,7 @@ import asyncpg
 from hub import metrics
 from hub.rules import routing, urgent
 from hub.store import conversations as conv_store
+from supporthub_core.db import acquire, fetch_one
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +134,9 @@ class RouteResult:
         # urgent ladder: (chat, the holder it left) for chats it moved or put back
         self.moved: list[tuple[asyncpg.Record, str]] = []
         self.pages: list[Page] = []
-        self.notices: list[tuple[asyncpg.Record, str]] = []  # (chat, notice) newly true
+        self.notices: list[tuple[asyncpg.Record, urgent.Notice]] = []  # (chat, notice) newly true
         # queued urgent chat -> (notice, seconds to its next step) for `chat.queued`
-        self.urgent: dict[str, tuple[str, int]] = {}
+        self.urgent: dict[str, tuple[urgent.Notice, int]] = {}
 
 
 async def lock_routing(db: asyncpg.Connection) -> None:
@@ -149,7 +150,7 @@ async def route_once(
 ) -> RouteResult:
     policy = policy or urgent.UrgentPolicy()
     result = RouteResult()
-    async with pool.acquire() as db, db.transaction():
+    async with acquire(pool) as db, db.transaction():
         await lock_routing(db)
         agents = await load_agents(db)
         agents = await _urgent_pass(db, agents, policy, result)
@@ -229,6 +230,7 @@ async def _urgent_pass(
             delta[step.moved_from] = delta.get(step.moved_from, 0) - 1
             result.moved.append((row, step.moved_from))
         if step.given:
+            assert step.agent_id is not None  # a step that gives a chat names who gets it
             delta[step.agent_id] = delta.get(step.agent_id, 0) + 1
             result.assigned.append(row)
             if before["status"] == "queued":
@@ -268,7 +270,9 @@ async def _apply_step(
     ):
         return conv  # a chat that waits as it did: nothing to write
     if step.given:
-        row = await db.fetchrow(
+        assert step.agent_id is not None  # a step that gives a chat names who gets it
+        row = await fetch_one(
+            db,
             "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
             " last_activity_at = now(), queue_position = null,"
             " previous_agent_id = coalesce($3, previous_agent_id),"
@@ -283,7 +287,8 @@ async def _apply_step(
         await db.execute("update agents set idle_since = now() where id = $1", step.agent_id)
         return row
     if step.moved_from is not None:  # its holder left and nobody can take it: the queue
-        return await db.fetchrow(
+        return await fetch_one(
+            db,
             "update conversations set status = 'queued', agent_id = null, queue_position = null,"
             " previous_agent_id = $2,"
             " excluded_agents = case when $2 = any(excluded_agents) then excluded_agents"
@@ -293,7 +298,8 @@ async def _apply_step(
             " where id = $1 returning *",
             conv["id"], step.moved_from, step.due_at, step.notice, step.page,
         )  # fmt: skip
-    return await db.fetchrow(
+    return await fetch_one(
+        db,
         "update conversations set urgent_due_at = to_timestamp($2), urgent_notice = $3,"
         " urgent_paged_at = case when $4 then now() else urgent_paged_at end"
         " where id = $1 returning *",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from supporthub_core.db import fetch_one
+
 WINDOW = "24 hours"
 OUTCOMES = ("solved", "follow_up", "duplicate", "spam")
 TOP_TAGS = 10
@@ -19,16 +21,18 @@ async def compute(db: asyncpg.Connection) -> dict:
     for r in queue:
         by_priority[r["priority"]] = r["n"]
         oldest = max(oldest, float(r["oldest"]))
-    agents = await db.fetchrow(
+    agents = await fetch_one(
+        db,
         "select count(*) filter (where status = 'online') as online,"
         " count(*) filter (where status = 'away') as away,"
         " count(*) filter (where status = 'online' and exists (select 1 from conversations c"
         "   where c.agent_id = agents.id and c.status = 'assigned')) as busy"
-        " from agents"
+        " from agents",
     )
     # waits and first responses count from the first assignment: a transfer moves
     # assigned_at, not what the customer went through
-    times = await db.fetchrow(
+    times = await fetch_one(
+        db,
         "with c as (select *, (select min(ca.assigned_at) from conversation_agents ca"
         "   where ca.conversation_id = conversations.id) as first_assigned_at"
         f" from conversations where created_at > now() - interval '{WINDOW}'),"
@@ -40,7 +44,7 @@ async def compute(db: asyncpg.Connection) -> dict:
         " avg(extract(epoch from coalesce(resolved_at, closed_at) - created_at))"
         "   filter (where status in ('resolved', 'closed')) as resolution_avg,"
         " avg(rating) as csat_avg, count(rating) as csat_count,"
-        " count(*) as conversations from w"
+        " count(*) as conversations from w",
     )
     outcomes = await db.fetch(
         "select outcome, count(*) as n from conversations where outcome is not null"

@@ -119,6 +119,13 @@ class Connection:
         self.locale: tuple[str | None, str | None] | None = None
 
     @property
+    def identity(self) -> Claims:
+        """Who signed in: every frame after `hello` comes from a connection that has."""
+        if self.claims is None:
+            raise RuntimeError("a frame handled before hello")
+        return self.claims
+
+    @property
     def direct(self) -> bool:
         """True when frames can be written straight to the socket (hub.ws.uvicorn_fast)."""
         return self._proto is not None
@@ -181,7 +188,7 @@ class Connection:
             while ahead and last + 1 in ahead:
                 last += 1
                 ahead.discard(last)
-            if ahead is not None and not ahead:
+            if self.ahead is not None and ahead is not None and not ahead:
                 del self.ahead[stream]
         else:
             if self.ahead is None:

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub import metrics
 from hub.ws import uvicorn_fast
@@ -22,7 +22,7 @@ from hub.ws.connection import Connection, RateLimiter
 from hub.ws.protocol import (
     JSON,
     MSGPACK,
-    Frame,
+    Hello,
     decode_raw,
     encode_json,
     encode_msgpack,
@@ -48,7 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Hub", Connection, Frame], Awaitable[None]]
+# Each handler takes the model of its own frame type; the table pairs them by the `type`
+# string, which a type checker cannot follow, so the frame is Any here.
+Handler = Callable[["Hub", Connection, Any], Awaitable[None]]
 
 
 def choose_subprotocol(offered: list[str]) -> str | None:
@@ -152,7 +154,7 @@ class WebSocketEndpoint:
             if not await self._hello(conn, receive):
                 return
             registered = True
-            log.info("ws open: %s %s from %s", conn.claims.role, conn.claims.sub, address)
+            log.info("ws open: %s %s from %s", conn.identity.role, conn.identity.sub, address)
             peer_code = await self._read_loop(conn, receive)
         finally:
             if registered:
@@ -161,7 +163,7 @@ class WebSocketEndpoint:
             if not conn.closed:
                 conn.close(CloseCode.NORMAL)
             await conn.finish()
-            who = f"{conn.claims.role} {conn.claims.sub}" if registered else "before welcome"
+            who = f"{conn.identity.role} {conn.identity.sub}" if registered else "before welcome"
             code = conn.close_code if by_server else peer_code
             log.info("ws closed: %s from %s after %.1fs, code %s by %s", who, address,
                      time.monotonic() - started, code if code is not None else "-",
@@ -195,7 +197,9 @@ class WebSocketEndpoint:
                 conn.close(CloseCode.UNAUTHORIZED, "bad or missing token")
                 return False
             try:
-                frame = parse_frame(raw)
+                hello = parse_frame(raw)
+                if not isinstance(hello, Hello):
+                    raise BadFrame("the first frame must be hello")
                 break
             except BadFrame as exc:
                 self._refuse(conn, BadFrame(f"hello: {exc.message}"), frame_id(raw))
@@ -204,7 +208,7 @@ class WebSocketEndpoint:
         conn.claims = claims
         conn.session_id = uuid.uuid4().hex
         try:
-            await self.hub.sessions.register(conn, frame)
+            await self.hub.sessions.register(conn, hello)
         except Unauthorized as exc:  # a well-signed token of an agent gone or disabled
             await self.hub.sessions.unregister(conn)
             conn.send_frame(error_frame("unauthorized", exc.message, frame_id(raw)))
@@ -247,8 +251,9 @@ class WebSocketEndpoint:
                 if entry is None:
                     raise BadFrame(f"{raw['type']} is not accepted here")
                 handler, roles = entry
-                if conn.claims.role not in roles:
-                    raise Forbidden(f"{raw['type']} is not allowed for role {conn.claims.role}")
+                role = conn.identity.role
+                if role not in roles:
+                    raise Forbidden(f"{raw['type']} is not allowed for role {role}")
                 await handler(self.hub, conn, frame)
             except HubError as exc:
                 self._refuse(conn, exc, frame_id(raw))
@@ -261,6 +266,7 @@ class WebSocketEndpoint:
                 else:
                     log.warning("%s: %r", raw.get("type") if raw else "frame", exc)
                     self._refuse(conn, error, frame_id(raw))
+        return None
 
     def _refuse(self, conn: Connection, exc: HubError, fid: str | None) -> None:
         metrics.BAD_FRAMES.labels(exc.code).inc()

@@ -15,6 +15,7 @@ from hub.ws.protocol import ack_frame
 
 if TYPE_CHECKING:
     from hub.composition import Hub
+    from hub.ws.endpoint import Handler
 
 USER = frozenset({"user"})
 STAFF = frozenset({"agent", "supervisor"})
@@ -39,13 +40,13 @@ async def chat_open(hub: Hub, conn: Connection, f: p.ChatOpen) -> None:
 
 
 async def chat_escalate(hub: Hub, conn: Connection, f: p.ChatEscalate) -> None:
-    status = await hub.chat.escalate(conn.claims, f.conversation_id)
+    status = await hub.chat.escalate(conn.identity, f.conversation_id)
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, status=status))
 
 
 async def chat_send(hub: Hub, conn: Connection, f: p.ChatSend) -> None:
     msg = await hub.chat.send(
-        conn.claims, f.conversation_id, f.client_msg_id, f.text, tuple(f.attachments or ()), conn
+        conn.identity, f.conversation_id, f.client_msg_id, f.text, tuple(f.attachments or ()), conn
     )
     conn.send_frame(
         ack_frame(
@@ -63,33 +64,33 @@ async def chat_send(hub: Hub, conn: Connection, f: p.ChatSend) -> None:
 
 
 async def typing(hub: Hub, conn: Connection, f: p.Typing) -> None:
-    await hub.chat.typing(conn.claims, f.conversation_id, f.state)
+    await hub.chat.typing(conn.identity, f.conversation_id, f.state)
 
 
 async def read(hub: Hub, conn: Connection, f: p.Read) -> None:
-    await hub.chat.read(conn.claims, f.conversation_id, f.seq)
+    await hub.chat.read(conn.identity, f.conversation_id, f.seq)
 
 
 async def chat_close(hub: Hub, conn: Connection, f: p.ChatClose) -> None:
-    final = await hub.chat.close(conn.claims, f.conversation_id)
+    final = await hub.chat.close(conn.identity, f.conversation_id)
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **final))
 
 
 async def chat_rate(hub: Hub, conn: Connection, f: p.ChatRate) -> None:
-    await hub.chat.rate(conn.claims, f.conversation_id, f.score, f.comment)
+    await hub.chat.rate(conn.identity, f.conversation_id, f.score, f.comment)
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
 
 
 async def notifications_ack(hub: Hub, conn: Connection, f: p.NotificationsAck) -> None:
     async with hub.store.acquire() as db:
-        acked = await notif_store.ack(db, conn.claims.sub, f.up_to)
+        acked = await notif_store.ack(db, conn.identity.sub, f.up_to)
     conn.send_frame(ack_frame(f.id, up_to=acked))
     # the user's other devices clear their unread count too
-    await hub.delivery.to_user(conn.claims.sub, {"type": "notifications.acked", "up_to": acked})
+    await hub.delivery.to_user(conn.identity.sub, {"type": "notifications.acked", "up_to": acked})
 
 
 async def user_lang(hub: Hub, conn: Connection, f: p.UserLang) -> None:
-    user_id = conn.claims.sub
+    user_id = conn.identity.sub
     async with hub.store.acquire() as db:
         convs = await user_store.switch_lang(db, user_id, f.lang)
     hub.languages.forget(user_id)
@@ -102,8 +103,8 @@ async def user_lang(hub: Hub, conn: Connection, f: p.UserLang) -> None:
 
 
 async def agent_status(hub: Hub, conn: Connection, f: p.AgentStatus) -> None:
-    state = await hub.chat.set_status(conn.claims, f.status)
-    await hub.audit.record(entry_by(conn.claims, "agent.status", details={"status": f.status}))
+    state = await hub.chat.set_status(conn.identity, f.status)
+    await hub.audit.record(entry_by(conn.identity, "agent.status", details={"status": f.status}))
     reply = dict(state)
     if f.id is not None:
         reply["id"] = f.id
@@ -111,57 +112,57 @@ async def agent_status(hub: Hub, conn: Connection, f: p.AgentStatus) -> None:
 
 
 async def chat_note(hub: Hub, conn: Connection, f: p.ChatNote) -> None:
-    note = await hub.chat.note(conn.claims, f.conversation_id, f.text, conn)
+    note = await hub.chat.note(conn.identity, f.conversation_id, f.text, conn)
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, note_id=note["note_id"]))
 
 
 async def chat_transfer(hub: Hub, conn: Connection, f: p.ChatTransfer) -> None:
-    await hub.chat.transfer(conn.claims, f.conversation_id, f.to_agent, f.to_topic, f.note)
-    details = {"to_agent": f.to_agent, "to_topic": f.to_topic}
+    await hub.chat.transfer(conn.identity, f.conversation_id, f.to_agent, f.to_topic, f.note)
+    details: dict[str, object] = {"to_agent": f.to_agent, "to_topic": f.to_topic}
     if f.note:
         details["handover_note"] = True
-    await hub.audit.record(entry_by(conn.claims, "chat.transfer", conversation_id=f.conversation_id,
+    await hub.audit.record(entry_by(conn.identity, "chat.transfer", conversation_id=f.conversation_id,
                                     details=details))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
 
 
 async def chat_resolve(hub: Hub, conn: Connection, f: p.ChatResolve) -> None:
     tags = list(dict.fromkeys(t.strip().lower() for t in f.tags if t.strip()))
-    final, applied = await hub.chat.resolve(conn.claims, f.conversation_id, f.outcome, tags)
+    final, applied = await hub.chat.resolve(conn.identity, f.conversation_id, f.outcome, tags)
     # an end that came first (the user's close, a repeated resolve): on record as such
     details = (
         {"outcome": f.outcome, "tags": tags} if applied else {"outcome": "already_ended", **final}
     )
-    await hub.audit.record(entry_by(conn.claims, "chat.resolve", conversation_id=f.conversation_id,
+    await hub.audit.record(entry_by(conn.identity, "chat.resolve", conversation_id=f.conversation_id,
                                     details=details))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **final))
 
 
 async def chat_take(hub: Hub, conn: Connection, f: p.ChatTake) -> None:
-    conv, left = await hub.chat.take(conn.claims, f.conversation_id)
+    conv, left = await hub.chat.take(conn.identity, f.conversation_id)
     details = {"priority": conv["priority"], "from_agent": left}
-    await hub.audit.record(entry_by(conn.claims, "chat.take", conversation_id=f.conversation_id,
+    await hub.audit.record(entry_by(conn.identity, "chat.take", conversation_id=f.conversation_id,
                                     subject_user_id=conv["user_id"], details=details))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, agent_id=conv["agent_id"]))
 
 
 async def chat_assign(hub: Hub, conn: Connection, f: p.ChatAssign) -> None:
-    conv = await hub.chat.assign(conn.claims, f.conversation_id, f.agent_id)
+    conv = await hub.chat.assign(conn.identity, f.conversation_id, f.agent_id)
     details = {"agent_id": f.agent_id, "priority": conv["priority"]}
-    await hub.audit.record(entry_by(conn.claims, "chat.assign", conversation_id=f.conversation_id,
+    await hub.audit.record(entry_by(conn.identity, "chat.assign", conversation_id=f.conversation_id,
                                     subject_user_id=conv["user_id"], details=details))  # fmt: skip
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, agent_id=conv["agent_id"]))
 
 
 async def verify_request(hub: Hub, conn: Connection, f: p.VerifyRequest) -> None:
-    challenge = await hub.verification.request(conn.claims, f.conversation_id)
+    challenge = await hub.verification.request(conn.identity, f.conversation_id)
     fields = {k: v for k, v in challenge.items() if k != "type"}
     conn.send_frame(ack_frame(f.id, **fields))
 
 
 async def verify_submit(hub: Hub, conn: Connection, f: p.VerifySubmit) -> None:
     # every device of the user (this one too) and the agent get `verify.result`
-    result = await hub.verification.submit(conn.claims, f.challenge_id, f.code)
+    result = await hub.verification.submit(conn.identity, f.challenge_id, f.code)
     fields = {k: v for k, v in result.items() if k != "type"}
     conn.send_frame(ack_frame(f.id, **fields))
 
@@ -177,16 +178,16 @@ async def queue_get(hub: Hub, conn: Connection, f: p.QueueWatch) -> None:
 
 async def push_register(hub: Hub, conn: Connection, f: p.PushRegister) -> None:
     registration = PushRegistration(kind=f.kind, subscription=f.subscription)
-    view = await hub.push_out.register(conn.claims, registration)
+    view = await hub.push_out.register(conn.identity, registration)
     conn.send_frame(ack_frame(f.id, subscription_id=view["subscription_id"]))
 
 
 async def push_unregister(hub: Hub, conn: Connection, f: p.PushUnregister) -> None:
-    removed = await hub.push_out.unregister(conn.claims, endpoint=f.endpoint)
+    removed = await hub.push_out.unregister(conn.identity, endpoint=f.endpoint)
     conn.send_frame(ack_frame(f.id, removed=removed))
 
 
-TABLE = {
+TABLE: dict[str, tuple[Handler, frozenset[str]]] = {
     "ping": (ping, ANY),
     "auth.refresh": (auth_refresh, ANY),
     "chat.open": (chat_open, USER),

@@ -8,7 +8,7 @@ Client frames are parsed once at the edge; anything that does not parse becomes 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgpack
 import orjson
@@ -254,7 +254,7 @@ ClientFrame = Annotated[
 _client_frame = TypeAdapter(ClientFrame)
 #: type -> model of every frame a client may send
 CLIENT_MODELS: dict[str, type[Frame]] = {
-    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
+    get_args(m.model_fields["type"].annotation)[0]: m
     for m in Frame.__subclasses__() + ConversationFrame.__subclasses__()
     if "type" in m.model_fields
 }
@@ -268,11 +268,11 @@ CLIENT_TYPES = frozenset(CLIENT_MODELS)
 encode_msgpack = msgpack.Packer(use_bin_type=True).pack
 
 
-def encode_json(frame: dict) -> str:
+def encode_json(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 
 
-def encode_json_bytes(frame: dict) -> bytes:
+def encode_json_bytes(frame: dict[str, Any]) -> bytes:
     """JSON as UTF-8 bytes: what a text frame carries on the wire."""
     return orjson.dumps(frame)
 
@@ -281,10 +281,10 @@ def decode_msgpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False, max_bin_len=1 << 20)
 
 
-def decode_raw(data: bytes | str, binary: bool) -> dict:
+def decode_raw(data: bytes | str, binary: bool) -> dict[str, Any]:
     """Bytes off the socket -> a dict with a string `type`, or BadFrame."""
     try:
-        obj = decode_msgpack(data) if binary else orjson.loads(data)
+        obj = decode_msgpack(data) if binary and isinstance(data, bytes) else orjson.loads(data)
     except Exception:
         raise BadFrame("frame could not be decoded") from None
     if not isinstance(obj, dict):
@@ -294,7 +294,7 @@ def decode_raw(data: bytes | str, binary: bool) -> dict:
     return obj
 
 
-def parse_frame(obj: dict) -> Frame:
+def parse_frame(obj: dict[str, Any]) -> Frame:
     """Validate a decoded map into its frame model; BadFrame with a readable reason."""
     if obj["type"] not in CLIENT_TYPES:
         raise BadFrame(f"unknown frame type {obj['type'][:64]!r}")
@@ -326,15 +326,15 @@ def frame_id(obj: object) -> str | None:
 
 def error_frame(
     code: str, message: str, fid: str | None = None, details: Mapping[str, Any] | None = None
-) -> dict:
-    frame: dict = {**(details or {}), "type": "error", "code": code, "message": message}
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {**(details or {}), "type": "error", "code": code, "message": message}
     if fid is not None:
         frame["id"] = fid
     return frame
 
 
-def ack_frame(fid: str | None, **fields: Any) -> dict:
-    frame: dict = {"type": "ack", **fields}
+def ack_frame(fid: str | None, **fields: Any) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "ack", **fields}
     if fid is not None:
         frame["id"] = fid
     return frame

@@ -19,8 +19,7 @@ from hub.ws.protocol import decode_msgpack, encode_msgpack
 
 
 def channels_for(conn: Connection) -> tuple[str, ...]:
-    claims = conn.claims
-    assert claims is not None
+    claims = conn.identity
     if claims.is_staff:
         return (agent_channel(claims.sub), STAFF_CHANNEL)
     return (user_channel(claims.sub),)
@@ -37,7 +36,7 @@ class Registry:
         for ch in conn.channels:
             self._by_channel.setdefault(ch, set()).add(conn)
         self.count += 1
-        metrics.CONNECTIONS.labels(conn.claims.role).inc()
+        metrics.CONNECTIONS.labels(conn.identity.role).inc()
 
     def remove(self, conn: Connection) -> None:
         """Unregister `conn`."""
@@ -50,7 +49,7 @@ class Registry:
                 del self._by_channel[ch]
         if conn.channels:
             self.count -= 1
-            metrics.CONNECTIONS.labels(conn.claims.role).dec()
+            metrics.CONNECTIONS.labels(conn.identity.role).dec()
         conn.channels = ()
 
     def listeners(self, channel: str) -> set[Connection]:

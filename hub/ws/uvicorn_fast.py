@@ -30,10 +30,13 @@ from typing import Any
 
 from websockets.protocol import State
 
+_SansIO: type | None
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    _SansIO = WebSocketsSansIOProtocol
 except ImportError:  # another server, or a uvicorn without the sans-I/O protocol
-    WebSocketsSansIOProtocol = None
+    _SansIO = None
 
 OPEN = State.OPEN
 _REQUIRED = ("conn", "transport", "writable", "close_sent", "disconnected")
@@ -45,7 +48,7 @@ def protocol_of(send: Any) -> Any | None:
     """uvicorn's sans-I/O protocol behind an ASGI `send`, if that is what runs us and it
     has everything `write_frame` uses; otherwise None."""
     proto = getattr(send, "__self__", None)
-    if WebSocketsSansIOProtocol is None or not isinstance(proto, WebSocketsSansIOProtocol):
+    if _SansIO is None or not isinstance(proto, _SansIO):
         return None
     if not all(hasattr(proto, name) for name in _REQUIRED):
         return None
