@@ -38,9 +38,7 @@ async def _customer_chat(hub, user_id: str, name: str, topic: str = "payment", l
     return user, opened["conversation_id"]
 
 
-async def test_macro_with_variables_expands_with_the_customers_data(
-    hub, clean, db, services, browser
-):  # noqa: F811
+async def test_macro_variables_fill_in(hub, clean, db, services, browser):  # noqa: F811
     from payments.seed import add_account
 
     await _agent(db, "mei", "小美")
