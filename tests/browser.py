@@ -71,7 +71,10 @@ async def launch(playwright):
 
 
 async def new_page(browser, **context_options):
-    """A page in a fresh context, with its problems recorded (dialogs are dismissed)."""
+    """A page in a fresh context, with its problems recorded (dialogs are dismissed). The
+    browser speaks Chinese unless `locale` says otherwise (the console follows it until the
+    agent picks a language)."""
+    context_options.setdefault("locale", "zh-CN")
     context = await browser.new_context(**context_options)
     page = await context.new_page()
     problems = PageProblems()

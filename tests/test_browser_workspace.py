@@ -119,3 +119,91 @@ async def test_macro_variables_fill_in(hub, clean, db, services, browser):  # no
     problems.assert_clean(allow=EXPECTED_NOISE)
     await ctx.close()
     await user.close()
+
+
+async def test_handover_note_first_and_resolve_outcome_counted(hub, clean, db, browser):  # noqa: F811
+    await _agent(db, "ann", "Ann 安")
+    await _agent(db, "ben", "Ben 本")
+    uid = f"u-{uuid.uuid4().hex[:6]}"
+    actx, ann, ann_problems = await new_page(browser, viewport={"width": 1440, "height": 900})
+    await login_agent(ann, hub.url, "ann", "pw-ann")
+    await _online(ann)
+    user, cid = await _customer_chat(hub, uid, "林先生")
+    await ann.wait_for_selector(f".chat-item[data-cid='{cid}']")
+    await ann.wait_for_selector("#conv:not([hidden])")
+    assert cid not in await ann.inner_text("#conv"), "the raw conversation id is not shown"
+    assert await ann.get_attribute("#conv-details", "title") == f"会话 #{cid[:8]} · 客户 {uid}"
+
+    bctx, ben, ben_problems = await new_page(
+        browser, viewport={"width": 1440, "height": 900}, locale="en-GB"
+    )
+    await login_agent(ben, hub.url, "ben", "pw-ben")
+    assert await ben.inner_text("#btn-logout") == "Sign out"  # the browser's language
+    await _online(ben)
+
+    # --- Ann transfers with a note; Ben sees the note first, on top of the conversation
+    await ann.click("#btn-transfer")
+    await ann.click("#dlg [data-agent=ben] input")
+    await ann.fill("#transfer-note", "客户要退款 120 元，银行处理中，请跟进")
+    await ann.click("#transfer-go")
+    await ben.wait_for_selector(f".chat-item[data-cid='{cid}']")
+    strip = ben.locator("#handover:not([hidden])")
+    await strip.wait_for()
+    text = await strip.inner_text()
+    assert "Handover note from Ann 安" in text and "客户要退款 120 元" in text, text
+    box = await strip.bounding_box()
+    log = await ben.locator("#transcript").bounding_box()
+    assert box and log and box["y"] < log["y"]  # above the transcript
+    assert await user.expect("chat.assigned", conversation_id=cid, timeout=10)
+
+    # --- Ben resolves: needs follow-up, two tags; the stats count them
+    await ben.click("#btn-resolve")
+    await ben.check("#resolve-outcomes input[value=follow_up]")
+    await ben.fill("#resolve-tags", "退款, Bank delay，退款")
+    await ben.click("#resolve-go")
+    await ben.wait_for_selector("#closed-bar:not([hidden])")
+    async with hub.http(hub.token("boss", "supervisor", name="Boss")) as http:
+        stats = (await http.get("/api/stats")).json()
+    assert stats["outcomes"]["follow_up"] == 1, stats["outcomes"]
+    tags = {t["tag"]: t["count"] for t in stats["top_tags"]}
+    assert tags == {"退款": 1, "bank-delay": 1}, tags
+    ann_problems.assert_clean(allow=EXPECTED_NOISE)
+    ben_problems.assert_clean(allow=EXPECTED_NOISE)
+    for ctx in (actx, bctx):
+        await ctx.close()
+    await user.close()
+
+
+async def test_mention_toast_and_customer_presence(hub, clean, db, browser):  # noqa: F811
+    await _agent(db, "ann", "Ann 安")
+    await _agent(db, "bob", "Bob 博")
+    uid = f"u-{uuid.uuid4().hex[:6]}"
+    actx, ann, ann_problems = await new_page(browser, viewport={"width": 1440, "height": 900})
+    await login_agent(ann, hub.url, "ann", "pw-ann")
+    await _online(ann)
+    user, cid = await _customer_chat(hub, uid, "赵女士")
+    await ann.wait_for_selector("#conv:not([hidden])")
+    await ann.wait_for_selector("#conv-presence.online >> text=在线")
+
+    bctx, bob, bob_problems = await new_page(browser, viewport={"width": 1440, "height": 900})
+    await login_agent(bob, hub.url, "bob", "pw-bob")  # away: the chat stays Ann's
+
+    # --- Ann mentions @bob in a note: Bob gets a toast that opens the chat read-only
+    await ann.click(".composer-tabs [data-mode=note]")
+    await ann.fill("#reply", "@bob 这位客户的登录问题你熟悉，帮忙看一下？")
+    await ann.press("#reply", "Enter")
+    toast = bob.locator(f".toast.mention[data-cid='{cid}']")
+    await toast.wait_for()
+    assert "Ann 安 在备注中提到了您" in await toast.inner_text()
+    await toast.locator("[data-action=open]").click()
+    await bob.wait_for_selector("dialog .transcript.readonly >> text=帮忙看一下")
+    await bob.keyboard.press("Escape")
+    assert await ann.locator(".toast.mention").count() == 0  # not told of her own note
+
+    # --- the customer goes away: the header says offline, and since when, live
+    await user.close()
+    await ann.wait_for_selector("#conv-presence.offline >> text=最后在线")
+    ann_problems.assert_clean(allow=EXPECTED_NOISE)
+    bob_problems.assert_clean(allow=EXPECTED_NOISE)
+    for ctx in (actx, bctx):
+        await ctx.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,6 +20,7 @@ from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.rules import access, masking, routing, urgent
+from hub.rules.mentions import mentions
 from hub.services.audit import Audit
 from hub.services.languages import Languages
 from hub.services.pager import LogPager, OnCallPage, Pager
@@ -784,14 +784,6 @@ def assigned_frame(
         "status": conv["status"],
         "handover": conv.get("handover"),
     }
-
-
-MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,64})")
-
-
-def mentions(text: str) -> list[str]:
-    """The usernames `@mentioned` in a note, in order, once each."""
-    return list(dict.fromkeys(m.rstrip(".-") for m in MENTION.findall(text)))
 
 
 def _claim(row) -> urgent.Claim:
