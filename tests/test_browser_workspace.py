@@ -207,3 +207,100 @@ async def test_mention_toast_and_customer_presence(hub, clean, db, browser):  # 
     bob_problems.assert_clean(allow=EXPECTED_NOISE)
     for ctx in (actx, bctx):
         await ctx.close()
+
+
+#: Test-only: record every Notification the page constructs, and let the test say whether
+#: the tab is hidden (a headless tab is always "visible").
+NOTIFICATION_SPY = """
+(() => {
+  window.__notifications = [];
+  window.__hidden = false;
+  const Real = window.Notification;
+  if (Real) {
+    window.Notification = class extends Real {
+      constructor(title, options) {
+        window.__notifications.push({ title, body: (options && options.body) || "" });
+        super(title, options);
+      }
+    };
+  }
+  Object.defineProperty(document, "visibilityState", { get: () => (window.__hidden ? "hidden" : "visible") });
+  Object.defineProperty(document, "hidden", { get: () => window.__hidden });
+})();
+"""
+
+
+async def test_browser_notifications_while_the_tab_is_hidden(hub, clean, db, browser):  # noqa: F811
+    await _agent(db, "nia", "Nia 妮")
+    ctx, page, problems = await new_page(
+        browser, viewport={"width": 1440, "height": 900}, permissions=["notifications"]
+    )
+    await ctx.add_init_script(NOTIFICATION_SPY)
+    await login_agent(page, hub.url, "nia", "pw-nia")
+    assert await page.evaluate("Notification.permission") == "granted"
+    await _online(page)
+    hide = "window.__hidden = true; document.dispatchEvent(new Event('visibilitychange'))"
+    await page.evaluate(hide)
+
+    user, cid = await _customer_chat(hub, f"u-{uuid.uuid4().hex[:6]}", "钱先生")
+    await page.wait_for_selector(f".chat-item[data-cid='{cid}']")
+    notes = await eventually(lambda: page.evaluate("window.__notifications"))
+    assert notes[0]["title"] == "新会话: 钱先生 · 付款问题", notes
+    assert notes[0]["body"] == "你好，我想问一下我的转账"
+    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "n-1",
+                        "text": "还在吗？"})  # fmt: skip
+    await eventually(lambda: page.evaluate("window.__notifications.length === 2"))
+    assert (await page.evaluate("window.__notifications"))[1] == {
+        "title": "钱先生",
+        "body": "还在吗？",
+    }
+
+    # --- visible again: a message shows in the open chat, no notification
+    await page.evaluate(hide.replace("true", "false"))
+    await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "n-2",
+                        "text": "我看到了"})  # fmt: skip
+    await page.wait_for_selector(".msg.user >> text=我看到了")
+    assert await page.evaluate("window.__notifications.length") == 2
+    problems.assert_clean(allow=EXPECTED_NOISE)
+    await ctx.close()
+    await user.close()
+
+
+async def test_customer_drawer_at_1024_px(hub, clean, db, services, browser):  # noqa: F811
+    from payments.seed import add_account
+
+    await _agent(db, "sec", "Sec 安全")
+    uid = f"u-{uuid.uuid4().hex[:6]}"
+    await add_account(services.dsn, uid, "孙女士", "80.00")
+    await db.execute(
+        "update accounts set frozen = true, frozen_reason = 'velocity' where user_id = $1", uid
+    )
+    ctx, page, problems = await new_page(browser, viewport={"width": 1024, "height": 768})
+    await login_agent(page, hub.url, "sec", "pw-sec")
+    await _online(page)
+    user, cid = await _customer_chat(hub, uid, "孙女士", topic="security")
+    await page.wait_for_selector("#conv:not([hidden])")
+    assert not await page.is_visible("#customer")  # folded away: the chat has the room
+    toggle = page.locator("#btn-customer")
+    assert await toggle.is_visible()
+    await toggle.click()
+    unfreeze = page.locator("#customer #btn-unfreeze")
+    await unfreeze.wait_for()
+    box = await unfreeze.bounding_box()
+    assert (
+        box
+        and box["x"] >= 0
+        and box["x"] + box["width"] <= 1024
+        and box["y"] + box["height"] <= 768
+    )
+    await unfreeze.click()
+    await page.wait_for_selector("#dlg[open]")
+    await page.keyboard.press("Escape")
+    await page.click("#customer-close")
+    await page.wait_for_selector("#customer", state="hidden")
+    # the header still holds everything at this width
+    for sel in ("#btn-transfer", "#btn-resolve", "#btn-customer", "#conv-name"):
+        assert await page.is_visible(sel), sel
+    problems.assert_clean(allow=EXPECTED_NOISE)
+    await ctx.close()
+    await user.close()
