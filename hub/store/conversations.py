@@ -25,6 +25,8 @@ def message_frame(r: asyncpg.Record) -> dict:
     }
     if r["client_msg_id"] is not None:
         frame["client_msg_id"] = r["client_msg_id"]
+    if r.get("system") is not None:  # what a system message says, for each side to word
+        frame["system"] = r["system"]
     refs = r.get("attachments")
     if refs:  # references: the caller signs their links (AttachmentLinks.frames)
         frame["attachments"] = refs

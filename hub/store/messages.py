@@ -31,6 +31,7 @@ class MessageWrite:
     text: str
     client_msg_id: str | None = None
     attachments: tuple[str, ...] = ()  # attachment ids the sender uploaded to this chat
+    system: dict | None = None  # a system message's {kind, params}
 
 
 @dataclass(slots=True)
@@ -51,6 +52,7 @@ class StoredMessage:
     # references (hub.store.attachments.ref) whose links the caller signs
     # (hub.attachments.links.AttachmentLinks.frame) before the frame goes out
     attachments: tuple[dict, ...] = ()
+    system: dict | None = None  # a system message's {kind, params}
 
     def frame(self) -> dict:
         """The `message` frame clients receive (attachments still unsigned: a fresh copy
@@ -68,6 +70,8 @@ class StoredMessage:
             frame["client_msg_id"] = self.client_msg_id
         if self.attachments:
             frame["attachments"] = [dict(ref) for ref in self.attachments]
+        if self.system is not None:
+            frame["system"] = self.system
         return frame
 
 
@@ -115,7 +119,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
                     r["id"], r["conversation_id"], r["seq"], r["sender_role"], r["sender_id"],
                     r["sender_name"], r["text"], r["client_msg_id"], r["created_at"],
                     conv["user_id"] if conv else "", conv["agent_id"] if conv else None, True,
-                    attachments=tuple(earlier.get(r["id"], ())),
+                    attachments=tuple(earlier.get(r["id"], ())), system=r["system"],
                 )
             )  # fmt: skip
             continue
@@ -134,7 +138,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
         msg = StoredMessage(
             new_id(), op.conversation_id, last_seq[op.conversation_id], op.sender_role,
             op.sender_id, op.sender_name, op.text, op.client_msg_id, now,
-            conv["user_id"], conv["agent_id"], False, conv["status"], refs,
+            conv["user_id"], conv["agent_id"], False, conv["status"], refs, op.system,
         )  # fmt: skip
         if op.sender_role == "agent":
             first_agent_reply.add(op.conversation_id)
@@ -146,9 +150,9 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
     if fresh:
         await conn.execute(
             "insert into messages (id, conversation_id, seq, sender_role, sender_id, sender_name,"
-            " text, client_msg_id, created_at)"
+            " text, client_msg_id, created_at, system)"
             " select * from unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-            " $6::text[], $7::text[], $8::text[], $9::timestamptz[])",
+            " $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::jsonb[])",
             [m.message_id for m in fresh],
             [m.conversation_id for m in fresh],
             [m.seq for m in fresh],
@@ -158,6 +162,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             [m.text for m in fresh],
             [m.client_msg_id for m in fresh],
             [m.ts for m in fresh],
+            [m.system for m in fresh],
         )
         links = [
             (m.message_id, position, ref["attachment_id"])

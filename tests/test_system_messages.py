@@ -1,0 +1,44 @@
+"""System messages say what happened as `system {kind, params}` beside the customer's text,
+so that an agent's console words them in the agent's language and voice: live, in the next
+agent's history and in the REST transcript."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_chat_flow import online_agent, uid
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+async def test_transfer_and_resolve_carry_kind_and_params(hub, db):
+    alice = await online_agent(hub, db, "alice", ["payment"])
+    user = await hub.client(uid(), name="Zhang San")
+    opened = await user.request({"type": "chat.open", "topic": "payment", "handoff": "agent",
+                                 "text": "转账失败", "lang": "zh"})  # fmt: skip
+    cid = opened["conversation_id"]
+    await alice.expect("chat.assigned", conversation_id=cid)
+    bob = await online_agent(hub, db, "bob", ["payment"])
+    await alice.request({"type": "chat.transfer", "conversation_id": cid, "to_agent": "bob"})
+
+    said = await user.expect("message", conversation_id=cid, seq=2, timeout=10)
+    assert said["sender"]["role"] == "system"
+    assert said["text"] == "您的对话已转接给 Bob。"  # the customer's words, as before
+    assert said["system"] == {
+        "kind": "transferred",
+        "params": {"to": {"id": "bob", "name": "Bob"}, "from": {"id": "alice", "name": "Alice"},
+                   "by": {"id": "alice", "name": "Alice"}},
+    }  # fmt: skip
+    await bob.expect("chat.assigned", conversation_id=cid)
+    await bob.request({"type": "chat.resolve", "conversation_id": cid, "outcome": "duplicate"})
+    done = await bob.expect("message", conversation_id=cid, seq=3, timeout=10)
+    assert done["system"] == {
+        "kind": "resolved", "params": {"by": {"id": "bob", "name": "Bob"}, "outcome": "duplicate"}
+    }  # fmt: skip
+
+    async with hub.http(hub.token("bob", "agent", name="Bob")) as http:
+        body = (await http.get(f"/api/conversations/{cid}")).json()
+    kinds = [m.get("system", {}).get("kind") for m in body["messages"]]
+    assert kinds == [None, "transferred", "resolved"], kinds
+    for c in (alice, bob, user):
+        await c.close()
