@@ -155,6 +155,11 @@ async def test_handover_note_first_and_resolve_outcome_counted(hub, clean, db, b
     log = await ben.locator("#transcript").bounding_box()
     assert box and log and box["y"] < log["y"]  # above the transcript
     assert await user.expect("chat.assigned", conversation_id=cid, timeout=10)
+    # the system message in Ben's words and language, not the customer's
+    said = ben.locator("#transcript .msg.system[data-kind=transferred] span")
+    await said.wait_for()
+    assert await said.inner_text() == "Transferred to Ben 本 by Ann 安"
+    assert await said.get_attribute("title") == "The customer saw: 您的对话已转接给 Ben 本。"
 
     # --- Ben resolves: needs follow-up, two tags; the stats count them
     await ben.click("#btn-resolve")
@@ -162,6 +167,18 @@ async def test_handover_note_first_and_resolve_outcome_counted(hub, clean, db, b
     await ben.fill("#resolve-tags", "退款, Bank delay，退款")
     await ben.click("#resolve-go")
     await ben.wait_for_selector("#closed-bar:not([hidden])")
+    await ben.wait_for_selector(
+        ".msg.system[data-kind=resolved] >> text=Resolved by Ben 本 · Needs follow-up"
+    )
+
+    # --- Ben picks Chinese: the console keeps it (over the browser's English) after a reload
+    await ben.click("#app-view [data-lang-toggle]")
+    await ben.wait_for_selector(
+        ".msg.system[data-kind=transferred] >> text=Ann 安 将会话转接给 Ben 本"
+    )
+    await ben.reload()
+    await ben.wait_for_selector("#conn-state.st-open")
+    assert await ben.inner_text("#btn-logout") == "退出"
     async with hub.http(hub.token("boss", "supervisor", name="Boss")) as http:
         stats = (await http.get("/api/stats")).json()
     assert stats["outcomes"]["follow_up"] == 1, stats["outcomes"]

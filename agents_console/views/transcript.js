@@ -5,6 +5,7 @@ import { attachmentsEl, fresh } from "/static/shared/attachments.js";
 import { $, clock, h, linkifyHelp } from "/static/shared/dom.js";
 import { openArticle } from "../dialogs/readers.js";
 import { S, selectedChat, t } from "../state.js";
+import { systemText } from "../system-texts.js";
 import { retry } from "./composer.js";
 
 const NEAR_BOTTOM_PX = 120;
@@ -62,7 +63,13 @@ function isNearBottom() {
 export function messageEl(m) {
   const role = m.sender?.role || "system";
   if (role === "system") {
-    return h("div", { class: "msg system", dataset: { seq: m.seq, sort: m.seq } }, h("span", { text: m.text }), h("time", { text: clock(m.ts) }));
+    const own = systemText(m, t, S.lang);
+    return h(
+      "div",
+      { class: "msg system", dataset: { seq: m.seq, sort: m.seq, kind: m.system?.kind || "" } },
+      h("span", { text: own ?? m.text, title: own ? t("sys_customer_saw", { text: m.text }) : null }),
+      h("time", { text: clock(m.ts) }),
+    );
   }
   const mine = role === "agent";
   const name = role === "bot" ? t("bot") : m.sender?.id === S.me?.id ? t("you") : m.sender?.name || m.sender?.id;
