@@ -68,6 +68,7 @@ export function onAssigned(f) {
     priority: f.priority,
     alert: f.alert,
     handover: f.handover || null,
+    channel: f.channel || null,
     status: "assigned",
     stale: false,
     closedBy: null,

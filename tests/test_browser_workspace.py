@@ -132,6 +132,7 @@ async def test_handover_note_first_and_resolve_outcome_counted(hub, clean, db, b
     await ann.wait_for_selector(f".chat-item[data-cid='{cid}']")
     await ann.wait_for_selector("#conv:not([hidden])")
     assert cid not in await ann.inner_text("#conv"), "the raw conversation id is not shown"
+    assert await ann.inner_text("#conv-channel") == "App"  # a socket without an Origin
     assert await ann.get_attribute("#conv-details", "title") == f"会话 #{cid[:8]} · 客户 {uid}"
 
     bctx, ben, ben_problems = await new_page(

@@ -215,8 +215,9 @@ class Chat:
             else:
                 lang = await user_store.lang(db, claims.sub) or "zh"
             conv = await conv_store.create(
-                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang
-            )
+                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang,
+                channel=conn.client_kind,
+            )  # fmt: skip
 
         async def reply() -> None:
             async with self.store.acquire() as db:
@@ -806,6 +807,7 @@ def assigned_frame(
         "alert": conv["alert"],
         "status": conv["status"],
         "handover": conv.get("handover"),
+        "channel": conv.get("channel"),
     }
 
 

@@ -234,17 +234,18 @@ async def create(
     priority: str,
     status: str,
     lang: str,
+    channel: str | None = None,
 ) -> asyncpg.Record:
     """A new chat, `bot` or `queued` (enqueued now). The agent who last served this
-    user is its preferred agent."""
+    user is its preferred agent. `channel`: `web` or `app`, where the user wrote from."""
     return await db.fetchrow(
         "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
-        " previous_agent_id)"
+        " previous_agent_id, channel)"
         " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
         " (select ca.agent_id from conversation_agents ca join conversations c on c.id ="
-        "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1))"
+        "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1), $7)"
         " returning *",
-        conversation_id, user_id, topic, priority, status, lang,
+        conversation_id, user_id, topic, priority, status, lang, channel,
     )  # fmt: skip
 
 

@@ -78,6 +78,7 @@ class Connection:
         "held",
         "channels",
         "expiry",
+        "client_kind",
         "__weakref__",
     )
 
@@ -112,6 +113,7 @@ class Connection:
         self.held: list | None = None  # frames held back while a resume replays
         self.channels: tuple[str, ...] = ()
         self.expiry: asyncio.TimerHandle | None = None  # closes the session at the token's exp
+        self.client_kind = "app"  # "web": a browser page (its handshake had an Origin)
 
     @property
     def direct(self) -> bool:

@@ -146,6 +146,8 @@ class WebSocketEndpoint:
             limiter=RateLimiter(s.rate_per_s, s.rate_burst),
             max_bytes=s.max_buffered_bytes,
         )
+        if any(k == b"origin" for k, _ in scope.get("headers") or ()):
+            conn.client_kind = "web"
         registered = False
         peer_code: int | None = None
         try:
