@@ -42,3 +42,15 @@ async def test_transfer_and_resolve_carry_kind_and_params(hub, db):
     assert kinds == [None, "transferred", "resolved"], kinds
     for c in (alice, bob, user):
         await c.close()
+
+
+async def test_the_agent_learns_whether_the_chat_came_from_a_browser_or_an_app(hub, db):
+    agent = await online_agent(hub, db, "alice", ["payment"], capacity=3)
+    app = await hub.client(uid(), name="App User")  # no Origin: an app or a script
+    web = await hub.client(uid(), name="Web User", origin=hub.url)  # a page of the hub's
+    for user, channel in ((app, "app"), (web, "web")):
+        opened = await user.request({"type": "chat.open", "topic": "payment", "handoff": "agent"})
+        got = await agent.expect("chat.assigned", conversation_id=opened["conversation_id"])
+        assert got["channel"] == channel
+    for c in (agent, app, web):
+        await c.close()
