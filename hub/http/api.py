@@ -119,6 +119,11 @@ class MessageAttachment(BaseModel):
     height: int | None = None
 
 
+class SystemInfo(BaseModel):
+    kind: str = Field(description="What happened: transferred, requeued, resolved, idle, ...")
+    params: dict = Field(description="Its details (who, to whom, the outcome...).")
+
+
 class MessageOut(BaseModel):
     type: Literal["message"]
     conversation_id: str
@@ -129,6 +134,9 @@ class MessageOut(BaseModel):
     text: str
     ts: str
     attachments: list[MessageAttachment] | None = None
+    system: SystemInfo | None = Field(
+        None, description="A system message's machine-readable kind and params."
+    )
 
 
 class NoteOut(BaseModel):
