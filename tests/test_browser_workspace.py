@@ -115,7 +115,19 @@ async def test_macro_variables_fill_in(hub, clean, db, services, browser):  # no
         lambda: count_is(page.locator("#macro-list .macro-row >> text=Aaa 安全提示"), 0)
     )
     await page.wait_for_selector("#macro-list .macro-row >> text=转账已到账")
+
+    # --- changed in the console: the new words are what goes in from then on
+    row = page.locator("#macro-list .macro-row", has_text="转账已到账")
+    await row.locator("[data-action=edit]").click()
+    await page.fill("#macro-zh", "{customer_name}，您的交易 {latest_transaction} 已到账。")
+    await page.click("#macro-save")
+    await page.wait_for_selector("#macro-list .macro-row >> text=您的交易")
     await page.keyboard.press("Escape")
+    await page.fill("#reply", "")
+    await page.keyboard.press("Control+k")
+    await page.click("#canned-list .canned-macro >> text=转账已到账")
+    reply = await eventually(lambda: page.input_value("#reply"))
+    assert reply == "周女士，您的交易 ¥45.60（成功） 已到账。", reply
     problems.assert_clean(allow=EXPECTED_NOISE)
     await ctx.close()
     await user.close()

@@ -4,8 +4,11 @@ agent's history and in the REST transcript."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from tests.events import publish_signed
 from tests.test_chat_flow import online_agent, uid
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -54,3 +57,23 @@ async def test_the_agent_learns_whether_the_chat_came_from_a_browser_or_an_app(h
         assert got["channel"] == channel
     for c in (agent, app, web):
         await c.close()
+
+
+async def test_a_frozen_accounts_chat_opens_with_a_kind(hub, db, services):
+    from hub.store import agents
+
+    await agents.upsert(db, username="secu", password="pw", name="Secu", skills=["security"],
+                        capacity=1)  # fmt: skip
+    secu = await hub.client("secu", "agent")
+    await secu.request({"type": "agent.status", "status": "online"})
+    user_id = uid()
+    await publish_signed(services.redis_url, [{
+        "event_id": f"ev-{uuid.uuid4().hex}", "type": "security.alert", "user_id": user_id,
+        "occurred_at": "2026-11-25T08:00:00+00:00", "alert": "account_frozen",
+        "severity": "critical", "details": {"rule": "velocity"},
+    }])  # fmt: skip
+    got = await secu.expect("chat.assigned", timeout=10)
+    kinds = [m.get("system", {}).get("kind") for m in got["history"]]
+    assert kinds[0] == "account_frozen", kinds
+    assert got["channel"] is None  # opened by the hub, not by the customer
+    await secu.close()
