@@ -95,6 +95,7 @@ export const TEXT = {
   tags_ph: { zh: "例如：退款, 到账延迟", en: "e.g. refund, arrival-delay" },
   handover_note: { zh: "交接备注（仅接手的同事可见）", en: "Handover note (for the colleague who takes over)" },
   handover_ph: { zh: "客户的诉求、已做的处理、还要做什么", en: "What the customer needs, what was done, what is left" },
+  handover_badge: { zh: "交接备注 · 仅客服可见", en: "Handover note · agents only" },
   handover_from: { zh: "{name} 的交接备注", en: "Handover note from {name}" },
   mentioned: { zh: "{name} 在备注中提到了您 · {topic}", en: "{name} mentioned you in a note · {topic}" },
   new_message: { zh: "新消息", en: "New message" },

@@ -167,6 +167,8 @@ async def test_handover_note_first_and_resolve_outcome_counted(hub, clean, db, b
     box = await strip.bounding_box()
     log = await ben.locator("#transcript").bounding_box()
     assert box and log and box["y"] < log["y"]  # above the transcript
+    # and in the transcript, where it was written, marked as the handover note
+    await ben.wait_for_selector("#transcript .note.handover-note >> text=Handover note")
     assert await user.expect("chat.assigned", conversation_id=cid, timeout=10)
     # the system message in Ben's words and language, not the customer's
     said = ben.locator("#transcript .msg.system[data-kind=transferred] span")

@@ -20,7 +20,8 @@ export function transcriptItems(chat) {
     let after = 0;
     for (const m of msgs) if (Date.parse(m.ts) <= ts) after = m.seq;
     const sort = after + 0.5 + i / 1000;
-    items.push({ sort, el: () => noteEl(n, sort) });
+    const handover = Boolean(n.note_id) && n.note_id === chat.handover?.note_id;
+    items.push({ sort, el: () => noteEl(n, sort, handover) });
   });
   return items.sort((a, b) => a.sort - b.sort);
 }
@@ -111,11 +112,18 @@ function downloadLink(att) {
   return link;
 }
 
-function noteEl(n, sort) {
+/** A private note; `handover`: the one left with the last transfer (also on top). */
+function noteEl(n, sort, handover = false) {
   return h(
     "div",
-    { class: "note", dataset: { note: n.note_id, sort } },
-    h("div", { class: "note-head" }, h("span", { class: "note-badge", text: `🔒 ${t("internal")}` }), h("span", { text: n.agent?.name || "" }), h("time", { text: clock(n.ts) })),
+    { class: ["note", handover && "handover-note"], dataset: { note: n.note_id, sort } },
+    h(
+      "div",
+      { class: "note-head" },
+      h("span", { class: "note-badge", text: `🔒 ${handover ? t("handover_badge") : t("internal")}` }),
+      h("span", { text: n.agent?.name || "" }),
+      h("time", { text: clock(n.ts) }),
+    ),
     h("div", { class: "note-text", text: n.text }),
   );
 }
