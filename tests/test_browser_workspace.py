@@ -16,6 +16,7 @@ from tests.browser import (  # noqa: F401  (browser is a fixture)
     eventually,
     login_agent,
     new_page,
+    screenshot,
 )
 
 ALL_SKILLS = ["payment", "account", "arrival", "security", "technical", "feedback", "other"]
@@ -318,6 +319,7 @@ async def test_customer_drawer_at_1024_px(hub, clean, db, services, browser):  #
     await toggle.click()
     unfreeze = page.locator("#customer #btn-unfreeze")
     await unfreeze.wait_for()
+    await screenshot(page, "console-1024-drawer")
     box = await unfreeze.bounding_box()
     assert (
         box
