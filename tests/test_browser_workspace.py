@@ -181,7 +181,7 @@ async def test_handover_note_first_and_resolve_outcome_counted(hub, clean, db, b
     await ben.click("#btn-resolve")
     await ben.check("#resolve-outcomes input[value=follow_up]")
     await ben.fill("#resolve-tags", "退款, Bank delay，退款")
-    await ben.click("#resolve-go")
+    await ben.press("#resolve-tags", "Enter")  # Enter resolves, as the button does
     await ben.wait_for_selector("#closed-bar:not([hidden])")
     await ben.wait_for_selector(
         ".msg.system[data-kind=resolved] >> text=Resolved by Ben 本 · Needs follow-up"

@@ -83,6 +83,10 @@ function editMacro(m) {
     h("option", { value: "personal", text: t("macro_personal"), selected: (m?.scope || "personal") === "personal" }),
     h("option", { value: "team", text: t("macro_team"), selected: m?.scope === "team" }),
   );
+  // Enter in the title must not submit the dialog's form (that would close the editor)
+  title.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") ev.preventDefault();
+  });
   const error = h("p", { class: "form-error", hidden: true });
   const save = h("button", { class: "btn primary", type: "button", id: "macro-save", text: t("save") });
   save.addEventListener("click", async () => {

@@ -50,6 +50,13 @@ export function resolveDialog() {
       toast(t("error", { msg: e.message }), "error");
     }
   });
+  // Enter in the tags resolves (the dialog's form would take it as its close button)
+  tags.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.isComposing) {
+      ev.preventDefault();
+      if (!go.disabled) go.click();
+    }
+  });
   openDialog(
     t("resolve_title"),
     [h("h3", { class: "dlg-sub", text: t("outcome") }), outcomes, h("label", { class: "field" }, h("span", { text: t("tags") }), tags), error],
