@@ -21,7 +21,7 @@ import { setMode, wireComposer } from "./views/composer.js";
 import { renderConversation, wireConversation } from "./views/conversation.js";
 import { renderConnection, renderHeader, wireHeader } from "./views/header.js";
 import { showLogin, wireLogin } from "./views/login.js";
-import { renderUrgentBanner, updateTitle } from "./views/notifications.js";
+import { askNotificationPermission, renderUrgentBanner, updateTitle } from "./views/notifications.js";
 import { renderQueue } from "./views/queue.js";
 import { wireSearch } from "./views/search.js";
 import { markRead } from "./views/transcript.js";
@@ -120,6 +120,8 @@ function wire() {
   document.addEventListener("visibilitychange", onVisible);
   // after a reload there was no login click: the first gesture unlocks sound
   for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, unlock, { once: true, capture: true });
+  // browser notifications for when the tab is hidden: asked once, on the first click
+  document.addEventListener("pointerdown", askNotificationPermission, { once: true, capture: true });
   document.body.addEventListener("animationend", (ev) => {
     if (ev.animationName === "urgent-flash") document.body.classList.remove("urgent-flash");
   });

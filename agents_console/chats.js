@@ -8,7 +8,7 @@ import { S, selectedChat, stars, t } from "./state.js";
 import { renderChatList } from "./views/chat-list.js";
 import { setNotice, stopTyping } from "./views/composer.js";
 import { renderConversation } from "./views/conversation.js";
-import { alertSound, renderUrgentBanner, toast, updateTitle } from "./views/notifications.js";
+import { alertSound, notifyHidden, renderUrgentBanner, toast, updateTitle } from "./views/notifications.js";
 import {
   insertItem,
   markRead,
@@ -45,6 +45,7 @@ function newChat(f) {
     readSent: 0,
     stale: false,
     closedBy: null,
+    handover: null, // {from, note, note_id, ts}: what the previous agent left, shown first
   };
 }
 
@@ -61,7 +62,17 @@ export function onAssigned(f) {
     chat = newChat(f);
     S.chats.set(chat.cid, chat);
   }
-  Object.assign(chat, { user: f.user, topic: f.topic, priority: f.priority, alert: f.alert, status: "assigned", stale: false, closedBy: null });
+  Object.assign(chat, {
+    user: f.user,
+    topic: f.topic,
+    priority: f.priority,
+    alert: f.alert,
+    handover: f.handover || null,
+    channel: f.channel || null,
+    status: "assigned",
+    stale: false,
+    closedBy: null,
+  });
   for (const m of f.history || []) chat.messages.set(m.seq, m);
   for (const n of f.notes || []) chat.notes.set(n.note_id, n);
   for (const m of f.history || []) if (m.client_msg_id) chat.pending.delete(m.client_msg_id);
@@ -89,6 +100,8 @@ function announce(chat) {
   alertSound(urgent ? "urgent" : "chat");
   const what = `${chat.user?.name || chat.user?.id} · ${label("topic", chat.topic, S.lang)}`;
   toast(`${urgent ? t("new_urgent") : t("new_chat")}: ${what}`, urgent ? "urgent" : "info");
+  const first = [...chat.messages.values()].find((m) => m.sender?.role === "user");
+  notifyHidden(`${urgent ? t("new_urgent") : t("new_chat")}: ${what}`, first?.text || "", `chat:${chat.cid}`, () => select(chat.cid));
 }
 
 export function onMessage(m) {
@@ -102,6 +115,8 @@ export function onMessage(m) {
     if (!watching) {
       chat.unread += 1;
       alertSound("message");
+      const body = m.text || (m.attachments?.length ? t("preview_file") : "");
+      notifyHidden(chat.user?.name || chat.user?.id || t("new_message"), body, `msg:${chat.cid}`, () => select(chat.cid));
     }
   }
   if (S.selected === chat.cid) {
@@ -185,6 +200,17 @@ export function onCustomerLang(f) {
   if (!chat?.user) return;
   chat.user = { ...chat.user, lang: f.lang };
   rerender(chat);
+}
+
+/** One of the customer's sockets opened or closed: the header of their chats says so. */
+export function onCustomerPresence(f) {
+  let shown = false;
+  for (const chat of S.chats.values()) {
+    if (chat.user?.id !== f.user_id) continue;
+    chat.user = { ...chat.user, online: f.online, last_seen: f.last_seen };
+    shown ||= S.selected === chat.cid;
+  }
+  if (shown) renderConversation();
 }
 
 /** The customer's account was unfrozen: the alert strips of their chats say so. */

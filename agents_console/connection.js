@@ -6,7 +6,7 @@ import * as chats from "./chats.js";
 import { customer, supervisor } from "./panels.js";
 import { S, t, token } from "./state.js";
 import { renderConnection, renderHeader, renderViewTabs } from "./views/header.js";
-import { alertSound, renderUrgentBanner, toast } from "./views/notifications.js";
+import { alertSound, mentionToast, renderUrgentBanner, toast } from "./views/notifications.js";
 import { renderQueue } from "./views/queue.js";
 
 const FRAMES = {
@@ -23,6 +23,8 @@ const FRAMES = {
   "chat.transferred": chats.onTransferred,
   "chat.rated": chats.onRated,
   "customer.lang": chats.onCustomerLang,
+  "customer.presence": chats.onCustomerPresence,
+  "note.mention": mentionToast,
   "customer.event": onCustomerEvent,
   "verify.result": (f) => customer.applyVerifyResult(f),
   "session.resync": () => customer.refresh(),

@@ -6,6 +6,7 @@ import { conversationDialog } from "./dialogs/readers.js";
 import { unfreezeDialog } from "./dialogs/unfreeze.js";
 import { S, skills, t, token } from "./state.js";
 import { requestVerification } from "./verification.js";
+import { toggleCustomer } from "./views/conversation.js";
 import { CustomerPanel } from "./views/customer.js";
 import { queueActions } from "./views/queue.js";
 import { SupervisorView } from "./views/supervisor.js";
@@ -20,6 +21,7 @@ export const customer = new CustomerPanel({
   canVerify: () => skills().includes("security"),
   onVerify: (userId, cid) => requestVerification(userId, cid),
   onOpenConversation: (cid) => conversationDialog(cid),
+  onClose: () => toggleCustomer(false),
 });
 
 export const supervisor = new SupervisorView({ el: $("supervisor-view"), token, t, lang: () => S.lang, actions: queueActions });

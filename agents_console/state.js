@@ -8,8 +8,16 @@ const SESSION_KEY = "supporthub.console";
 const LANG_KEY = "supporthub.console.lang";
 const SOUND_KEY = "supporthub.console.sound";
 
+/** The agent's pick (kept), else the browser's language: Chinese for zh-*, else English. */
+function initialLang() {
+  const picked = localStorage.getItem(LANG_KEY);
+  if (picked === "zh" || picked === "en") return picked;
+  const langs = navigator.languages?.length ? navigator.languages : [navigator.language || "zh"];
+  return String(langs[0]).toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
 export const S = {
-  lang: localStorage.getItem(LANG_KEY) || "zh",
+  lang: initialLang(),
   sound: localStorage.getItem(SOUND_KEY) !== "off",
   session: loadSession(), // {token, agent}
   me: null, // welcome.agent

@@ -9,8 +9,10 @@ payment accounts and history (payments/seed.py), the whole app on a free local p
 Then a morning at the help desk: a few chats answered and rated earlier, an hour of queue
 history for the supervisor's chart; Alice online with a Chinese chat about a red packet
 that has not arrived and an English one about a double charge; a payment made while the
-chat is open; an account frozen by the risk team, which opens an urgent security chat and
-shows the user a critical alert; a user on a phone asking the help bot. The system
+chat is open; the Ctrl+K palette with the team's macros and Alice's own; an account frozen
+by the risk team, which opens an urgent security chat and shows the user a critical alert;
+Bob, whose browser speaks English, getting Carol's chat from Alice with a handover note; a
+user on a phone asking the help bot. The system
 Chromium photographs each page. The tests never write here: their screenshots go to a
 temporary directory (tests/browser.py).
 
@@ -45,7 +47,9 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("SUPPORTHUB_CHROMIUM", "/usr/bin/chromium")
-DESKTOP = {"viewport": {"width": 1440, "height": 900}}
+DESKTOP = {"viewport": {"width": 1440, "height": 900}, "locale": "zh-CN"}
+#: an agent whose browser speaks English: the console follows it
+DESKTOP_EN = {"viewport": {"width": 1440, "height": 900}, "locale": "en-US"}
 WIDGET = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {
     "viewport": {"width": 375, "height": 667},
@@ -81,7 +85,9 @@ async def demo_hub(data_dir: Path) -> AsyncIterator[tuple[str, str, str]]:
         await migrate(rt.dsn)
         db = await asyncpg.connect(rt.dsn)
         try:
-            for username, password, name, skills, capacity, supervisor in DEMO_AGENTS:
+            # no security back-up here: the frozen account's urgent chat waits in the queue
+            # for the supervisor's picture (Bob, the security agent, comes online later)
+            for username, password, name, skills, capacity, supervisor, *_ in DEMO_AGENTS:
                 await agents.upsert(db, username=username, password=password, name=name,
                                     skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
         finally:
@@ -354,6 +360,14 @@ async def _photograph(browser: Any, base: str, token: Callable[..., str], out: P
     await take(agent, out, "console-agent")
     await take(user, out, "widget-desktop")
 
+    # Ctrl+K: the team's macros and Alice's own, those for the chat's topic first, then
+    # help-center articles
+    await seed_macros(base, token)
+    await agent.keyboard.press("Control+k")
+    await agent.wait_for_selector("#canned-list .canned-macro")
+    await take(agent, out, "console-macros")
+    await agent.keyboard.press("Escape")
+
     # the risk team freezes Dave's account: a critical alert on his screen, an urgent
     # security chat in the queue (Bob, the security agent, is not online yet)
     _, dave = await new_page(browser, **WIDGET)
@@ -382,6 +396,30 @@ async def _photograph(browser: Any, base: str, token: Callable[..., str], out: P
     await sam.wait_for_selector("#sv-agents tr[data-agent=alice]")
     await take(sam, out, "console-supervisor")
 
+    # Bob (whose browser speaks English) comes online; Alice hands Carol's chat over to him
+    # with a note: he reads it first, above the conversation
+    _, bob = await new_page(browser, **DESKTOP_EN)
+    await sign_in(bob, base, "bob", "bob123")
+    await bob.click("#status-switch [data-status=online]")
+    await bob.wait_for_selector("#status-switch [data-status=online].on")
+    await agent.click(".chat-item:not([data-cid='" + first + "'])")
+    await agent.click("#btn-transfer")
+    await agent.click("#dlg [data-agent=bob] input")
+    await agent.fill(
+        "#transfer-note",
+        "Charged twice for one coffee order (08:12, 2 × ¥32). Second charge to be "
+        "refunded: please check with the merchant's acquirer.",
+    )
+    await agent.click("#transfer-go")
+    carol_item = bob.locator(".chat-item", has_text="Carol")
+    await carol_item.wait_for(timeout=20000)
+    await carol_item.click()
+    await bob.wait_for_selector("#handover:not([hidden])")
+    await say(bob, "#reply", "Hi Carol, I'm Bob and I'm looking at the double charge now.")
+    await carol.wait_for_selector(".msg.agent >> text=double charge")
+    await bob.wait_for_timeout(4000)  # the new-chat toasts fade
+    await take(bob, out, "console-handover")
+
     # a user on a phone asks the help bot
     _, phone = await new_page(browser, **PHONE)
     await phone.goto(f"{base}/widget/?user=u-bob")
@@ -397,6 +435,31 @@ async def _photograph(browser: Any, base: str, token: Callable[..., str], out: P
     await docs.goto(f"{base}/api/docs")
     await docs.locator("details#post_api_payments summary").click()
     await take(docs, out, "api-docs")
+
+
+async def seed_macros(base: str, token: Callable[..., str]) -> None:
+    """Two team macros kept by the supervisor and a personal one of Alice's."""
+    team = [
+        ("到账时间说明 / Arrival times", ["arrival", "payment"],
+         "{customer_name}您好，您最近的一笔交易：{latest_transaction}。实时到账一般几秒内完成，"
+         "普通到账在 2 小时内完成，请对方下拉刷新余额。",
+         "Hello {customer_name}, your latest transaction: {latest_transaction}. Instant "
+         "transfers arrive within seconds, standard ones within 2 hours."),
+        ("重复扣款 / Double charge", ["payment"],
+         "{customer_name}您好，重复扣款会在 1–3 个工作日内自动退回原账户，我已为您登记。",
+         "Hello {customer_name}, a double charge is refunded to your account within 1-3 "
+         "business days; I have logged it for you."),
+    ]  # fmt: skip
+    async with httpx.AsyncClient(base_url=base) as http:
+        sam = {"Authorization": f"Bearer {token('sam', 'supervisor', 'Sam 孙')}"}
+        for title, topics, zh, en in team:
+            body = {"title": title, "body_zh": zh, "body_en": en, "topics": topics,
+                    "scope": "team"}  # fmt: skip
+            (await http.post("/api/macros", json=body, headers=sam)).raise_for_status()
+        alice = {"Authorization": f"Bearer {token('alice', 'agent', 'Alice 王丽')}"}
+        mine = {"title": "结束语 / Closing", "body_zh": "还有其他可以帮您的吗？祝您生活愉快！",
+                "body_en": "Is there anything else I can help with? Have a lovely day!"}  # fmt: skip
+        (await http.post("/api/macros", json=mine, headers=alice)).raise_for_status()
 
 
 async def main(out: Path) -> None:

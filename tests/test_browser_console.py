@@ -221,6 +221,7 @@ async def test_console_and_widget_end_to_end(hub, clean, db, services, browser):
 
     # --- resolve; the user rates; the agent sees the rating
     await agent.click("#btn-resolve")
+    await agent.click("#resolve-go")  # the resolve dialog: "solved" unless told otherwise
     await user.wait_for_selector("#closed-card:not([hidden]) .star")
     await user.click("#closed-card .star[data-score='5']")
     await user.click("#closed-card .btn.primary")

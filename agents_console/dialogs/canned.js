@@ -1,11 +1,15 @@
-// Canned answers: help-center articles, searched as the agent types and inserted into the
-// reply in the chat's language (title, summary and a link the widget opens in place).
+// Ctrl+K: the reply palette. Macros first (the team's and the agent's own, those for the
+// chat's topic on top), help-center articles second; typing narrows both. A macro goes in
+// in the chat's language with its variables filled in (the customer's name, their latest
+// transaction); an article as its title, summary and a link the widget opens in place.
 
 import { $, api, h, mount } from "/static/shared/dom.js";
 import { TEXT } from "../i18n.js";
-import { selectedChat, t } from "../state.js";
+import { expand, filterMacros, macroBody, sortMacros, transactionText } from "../macros.js";
+import { S, selectedChat, t, token } from "../state.js";
 import { insertIntoReply, setMode } from "../views/composer.js";
 import { closeDialog, openDialog } from "./dialog.js";
+import { macrosDialog } from "./macros.js";
 
 const SEARCH_DELAY_MS = 150;
 
@@ -13,17 +17,22 @@ export async function cannedDialog() {
   const chat = selectedChat();
   if (!chat || chat.status !== "assigned") return;
   const lang = chat.user?.lang === "en" ? "en" : "zh";
-  const articles = await listArticles(lang);
+  const [articles, macros] = await Promise.all([listArticles(lang), listMacros()]);
   const bySlug = new Map(articles.map((a) => [a.slug, a]));
+  const sorted = sortMacros(macros, chat.topic);
   const search = h("input", { type: "search", id: "canned-search", placeholder: t("canned_search"), autocomplete: "off" });
   const list = h("ul", { class: "canned-list", id: "canned-list", role: "listbox" });
-  let shown = articles;
+  const items = (ms, as) => [...ms.map((m) => ({ macro: m })), ...as.map((a) => ({ article: a }))];
+  let shown = items(sorted, articles);
   let active = 0;
-  const insert = (a) => {
-    const summary = a.summary || bySlug.get(a.slug)?.summary || "";
-    insertIntoReply(cannedText(a, summary, lang));
-    setMode("reply");
+  const insert = async (item) => {
+    const text = item.macro
+      ? await macroText(item.macro, chat, lang)
+      : cannedText(item.article, item.article.summary || bySlug.get(item.article.slug)?.summary || "", lang);
     closeDialog();
+    if (S.selected !== chat.cid) return;
+    insertIntoReply(text);
+    setMode("reply");
     $("reply").focus();
   };
   const paint = () => {
@@ -42,7 +51,7 @@ export async function cannedDialog() {
     clearTimeout(timer);
     const q = search.value.trim();
     timer = setTimeout(async () => {
-      shown = q ? await findArticles(q, lang, articles, bySlug) : articles;
+      shown = q ? items(filterMacros(sorted, q), await findArticles(q, lang, articles, bySlug)) : items(sorted, articles);
       active = 0;
       paint();
     }, SEARCH_DELAY_MS);
@@ -57,7 +66,8 @@ export async function cannedDialog() {
       if (shown[active]) insert(shown[active]);
     }
   });
-  openDialog(t("canned"), [search, list], []);
+  const manage = h("button", { class: "btn ghost", type: "button", id: "btn-macros", text: t("macros_manage"), onclick: () => macrosDialog() });
+  openDialog(t("canned"), [search, list], [manage]);
   paint();
   search.focus();
 }
@@ -65,6 +75,14 @@ export async function cannedDialog() {
 async function listArticles(lang) {
   try {
     return await api(`/api/help/articles?lang=${lang}`);
+  } catch {
+    return [];
+  }
+}
+
+export async function listMacros() {
+  try {
+    return (await api("/api/macros", { token: token() })).macros || [];
   } catch {
     return [];
   }
@@ -85,6 +103,25 @@ async function findArticles(q, lang, articles, bySlug) {
   }
 }
 
+/** The macro's body in the chat's language, its variables filled in. */
+async function macroText(macro, chat, lang) {
+  const body = macroBody(macro, lang);
+  const vars = { customer_name: chat.user?.name || chat.user?.id || "", agent_name: S.me?.name || "" };
+  if (body.includes("{latest_transaction}")) vars.latest_transaction = transactionText(await latestTransaction(chat.user?.id), lang);
+  return expand(body, vars);
+}
+
+async function latestTransaction(userId) {
+  if (!userId) return null;
+  try {
+    const body = await api(`/api/payments?user_id=${encodeURIComponent(userId)}&limit=1`, { token: token() });
+    const list = Array.isArray(body) ? body : body?.payments || body?.transactions || body?.items || [];
+    return list[0] || null;
+  } catch {
+    return null;
+  }
+}
+
 function cannedText(a, summary, lang) {
   const link = `/widget/help/${a.slug}?lang=${lang}`;
   return [a.title, summary, `${TEXT.details_link[lang]}${link}`].filter(Boolean).join("\n");
@@ -97,21 +134,30 @@ function paintList(list, shown, active, { onPick, onHover }) {
   }
   mount(
     list,
-    shown.map((a, i) =>
-      h(
+    shown.map((item, i) => {
+      const m = item.macro;
+      const a = item.article;
+      return h(
         "li",
         {
-          class: ["canned", i === active && "active"],
+          class: ["canned", m ? "canned-macro" : "canned-article", i === active && "active"],
           role: "option",
-          dataset: { slug: a.slug },
+          dataset: m ? { macro: m.id } : { slug: a.slug },
           attrs: { "aria-selected": i === active ? "true" : "false" },
-          onclick: () => onPick(a),
+          onclick: () => onPick(item),
           onmousemove: () => onHover(i),
         },
-        h("div", { class: "canned-title", text: a.title }),
-        a.summary && h("div", { class: "canned-summary", text: a.summary }),
-      ),
-    ),
+        h(
+          "div",
+          { class: "canned-title" },
+          h("span", { class: ["canned-kind", m ? `scope-${m.scope}` : "article"], text: m ? t(`macro_${m.scope}`) : t("article") }),
+          m ? m.title : a.title,
+        ),
+        m
+          ? h("div", { class: "canned-summary", text: macroBody(m, S.lang) })
+          : a.summary && h("div", { class: "canned-summary", text: a.summary }),
+      );
+    }),
   );
   list.querySelector(".active")?.scrollIntoView({ block: "nearest" });
 }

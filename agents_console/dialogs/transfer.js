@@ -14,6 +14,7 @@ export async function transferDialog() {
   let choice = null;
   const go = h("button", { class: "btn primary", type: "button", id: "transfer-go", text: t("transfer_go"), disabled: true });
   const error = h("p", { class: "form-error", hidden: true });
+  const note = h("textarea", { id: "transfer-note", rows: 3, maxLength: 4000, placeholder: t("handover_ph") });
   const pick = (value) => {
     choice = value;
     go.disabled = !value;
@@ -21,7 +22,9 @@ export async function transferDialog() {
   go.addEventListener("click", async () => {
     go.disabled = true;
     try {
-      await S.client.request({ type: "chat.transfer", conversation_id: chat.cid, ...choice });
+      const frame = { type: "chat.transfer", conversation_id: chat.cid, ...choice };
+      if (note.value.trim()) frame.note = note.value.trim();
+      await S.client.request(frame);
       closeDialog();
       toast(t("transfer_done"), "info");
     } catch (e) {
@@ -37,6 +40,7 @@ export async function transferDialog() {
       agentPicker(others, pick),
       h("h3", { class: "dlg-sub", text: t("transfer_to_topic") }),
       topicPicker(pick),
+      h("label", { class: "field" }, h("span", { text: t("handover_note") }), note),
       error,
     ],
     [h("button", { class: "btn ghost", type: "submit", value: "cancel", text: t("cancel") }), go],

@@ -4,6 +4,7 @@ import { $, clock, h, mount } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
 import { select } from "../chats.js";
 import { S, t } from "../state.js";
+import { systemText } from "../system-texts.js";
 import { initial } from "./customer.js";
 
 const RANK = { urgent: 0, high: 1, normal: 2 };
@@ -48,7 +49,8 @@ export function renderChatList() {
 
 function chatItem(chat) {
   const last = lastMessage(chat);
-  const preview = chat.typing ? t("typing_short") : last ? `${last.sender?.role === "agent" ? `${t("you")}: ` : ""}${last.text || filesPreview(last)}` : "";
+  const said = last && (systemText(last, t, S.lang) ?? (last.text || filesPreview(last)));
+  const preview = chat.typing ? t("typing_short") : last ? `${last.sender?.role === "agent" ? `${t("you")}: ` : ""}${said}` : "";
   const selected = S.selected === chat.cid;
   return h(
     "button",

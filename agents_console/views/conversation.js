@@ -1,14 +1,14 @@
 // The chat pane around the transcript: who and what the chat is about, the risk alert strip,
 // the closed bar (with the rating) and the transfer / resolve buttons.
 
-import { $, h, mount } from "/static/shared/dom.js";
+import { $, clock, dateTime, h, mount } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
 import { removeChat } from "../chats.js";
+import { resolveDialog } from "../dialogs/resolve.js";
 import { transferDialog } from "../dialogs/transfer.js";
 import { S, selectedChat, stars, t } from "../state.js";
 import { renderNotice, setMode } from "./composer.js";
 import { initial } from "./customer.js";
-import { toast } from "./notifications.js";
 import { renderTranscript, renderTyping } from "./transcript.js";
 
 export function renderConversation() {
@@ -18,6 +18,7 @@ export function renderConversation() {
   if (!chat) return;
   renderHead(chat);
   renderAlert(chat.alert);
+  renderHandover(chat);
   const active = chat.status === "assigned";
   $("btn-transfer").disabled = !active;
   $("btn-resolve").disabled = !active;
@@ -33,12 +34,50 @@ function renderHead(chat) {
   $("conv-avatar").textContent = initial(chat.user?.name || chat.user?.id);
   $("conv-avatar").className = `avatar prio-${chat.priority}`;
   $("conv-name").textContent = chat.user?.name || chat.user?.id;
+  renderPresence(chat.user);
+  const details = t("conv_details", { id: shortId(chat.cid), user: chat.user?.id || "" });
   mount(
     $("conv-meta"),
     h("span", { class: "tag", text: label("topic", chat.topic, S.lang) }),
     h("span", { class: `prio prio-${chat.priority}`, text: label("priority", chat.priority, S.lang) }),
+    chat.channel && h("span", { class: "tag", id: "conv-channel", text: t(`channel_${chat.channel}`) }),
     chat.user?.lang && h("span", { class: "tag", text: chat.user.lang === "en" ? "EN" : "中文" }),
-    h("span", { class: "muted mono small", text: chat.cid }),
+    h("span", { class: "conv-details", id: "conv-details", title: details, text: "ⓘ", attrs: { tabindex: "0", "aria-label": details } }),
+  );
+}
+
+/** "#1a2b3c4d": enough to tell chats apart when talking about one, never the whole id. */
+export const shortId = (cid) => `#${String(cid).slice(0, 8)}`;
+
+/** Online, or offline since when: live from `customer.presence`. */
+function renderPresence(user) {
+  const el = $("conv-presence");
+  if (user?.online == null) {
+    el.hidden = true;
+    return;
+  }
+  el.hidden = false;
+  el.className = `presence ${user.online ? "online" : "offline"}`;
+  el.dataset.online = user.online ? "true" : "false";
+  let text = t("presence_online");
+  if (!user.online) {
+    const seen = user.last_seen ? Date.parse(user.last_seen) : NaN;
+    const today = Number.isFinite(seen) && new Date(seen).toDateString() === new Date().toDateString();
+    text = Number.isFinite(seen) ? t("presence_seen", { when: today ? clock(user.last_seen) : dateTime(user.last_seen, S.lang) }) : t("presence_offline");
+  }
+  el.textContent = text;
+}
+
+/** What the previous agent left when transferring the chat: on top, before the transcript. */
+function renderHandover(chat) {
+  const box = $("handover");
+  const ho = chat.handover;
+  box.hidden = !ho?.note;
+  if (!ho?.note) return;
+  mount(
+    box,
+    h("div", { class: "ho-head" }, h("strong", { text: `↪ ${t("handover_from", { name: ho.from?.name || ho.from?.id || "" })}` }), ho.ts && h("time", { text: clock(ho.ts) })),
+    h("div", { class: "ho-note", text: ho.note }),
   );
 }
 
@@ -86,19 +125,14 @@ function renderClosedBar(chat, active) {
   );
 }
 
-async function resolveChat() {
-  const chat = selectedChat();
-  if (!chat || chat.status !== "assigned") return;
-  $("btn-resolve").disabled = true;
-  try {
-    await S.client.request({ type: "chat.resolve", conversation_id: chat.cid });
-  } catch (e) {
-    toast(t("error", { msg: e.message }), "error");
-    $("btn-resolve").disabled = false;
-  }
+/** Below 1280 px the customer panel is a drawer over the chat, opened from the header. */
+export function toggleCustomer(open = !document.body.classList.contains("customer-open")) {
+  document.body.classList.toggle("customer-open", open);
+  $("btn-customer").setAttribute("aria-expanded", open ? "true" : "false");
 }
 
 export function wireConversation() {
   $("btn-transfer").addEventListener("click", transferDialog);
-  $("btn-resolve").addEventListener("click", resolveChat);
+  $("btn-resolve").addEventListener("click", resolveDialog);
+  $("btn-customer").addEventListener("click", () => toggleCustomer());
 }

@@ -20,6 +20,7 @@ export class CustomerPanel {
    * @param {() => boolean} o.canVerify
    * @param {(userId: string, cid: string) => void} o.onVerify
    * @param {(cid: string) => void} o.onOpenConversation
+   * @param {() => void} [o.onClose] closes the panel where it is a drawer (narrow screens)
    */
   constructor(o) {
     this.o = o;
@@ -145,13 +146,17 @@ export class CustomerPanel {
   render() {
     const { el, t } = this.o;
     const lang = this.o.lang();
+    const close =
+      this.o.onClose &&
+      h("button", { type: "button", class: "icon-btn customer-close", id: "customer-close", text: "✕", attrs: { "aria-label": t("close") }, onclick: () => this.o.onClose() });
     if (!this.user) {
-      mount(el, h("div", { class: "cp-empty", text: t("customer") }));
+      mount(el, close, h("div", { class: "cp-empty", text: t("customer") }));
       return;
     }
     const user = this.user;
     const d = this.data(user.id);
     const sections = [
+      close,
       h(
         "section",
         { class: "cp-card cp-profile" },

@@ -4,6 +4,7 @@
 import { $, h, mount } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
 import { select } from "../chats.js";
+import { conversationDialog } from "../dialogs/readers.js";
 import { beep } from "../sound.js";
 import { S, t } from "../state.js";
 import { takeChat } from "../take.js";
@@ -15,6 +16,61 @@ export function toast(text, kind = "info") {
   const el = h("div", { class: ["toast", kind], text });
   $("toasts").appendChild(el);
   setTimeout(() => el.remove(), kind === "urgent" ? URGENT_TOAST_MS : TOAST_MS);
+}
+
+/** `note.mention`: a colleague wrote @me in a note. The toast stays until it is opened or
+ * closed; opening shows the chat (read-only when it is not mine). */
+export function mentionToast(f) {
+  alertSound("message");
+  const by = f.by?.name || f.by?.id || "";
+  const text = t("mentioned", { name: by, topic: label("topic", f.topic, S.lang) });
+  const el = h(
+    "div",
+    { class: "toast mention", role: "alert", dataset: { cid: f.conversation_id } },
+    h("div", { class: "toast-title", text }),
+    f.note?.text && h("div", { class: "toast-body", text: f.note.text }),
+  );
+  const open = () => {
+    el.remove();
+    if (S.chats.has(f.conversation_id)) select(f.conversation_id);
+    else conversationDialog(f.conversation_id);
+  };
+  el.append(
+    h(
+      "div",
+      { class: "toast-actions" },
+      h("button", { type: "button", class: "btn small light", dataset: { action: "open" }, text: t("open"), onclick: open }),
+      h("button", { type: "button", class: "btn small link", text: t("close"), onclick: () => el.remove() }),
+    ),
+  );
+  $("toasts").appendChild(el);
+  notifyHidden(text, f.note?.text || "", `mention:${f.note?.note_id || f.conversation_id}`, open);
+}
+
+/** A system notification while the tab is hidden (permission asked once, on a click). */
+export function notifyHidden(title, body, tag, onOpen) {
+  if (document.visibilityState !== "hidden" || typeof Notification === "undefined") return;
+  if (Notification.permission !== "granted") return;
+  try {
+    const n = new Notification(title, { body, tag, lang: S.lang === "en" ? "en" : "zh-CN" });
+    n.onclick = () => {
+      window.focus();
+      onOpen?.();
+      n.close();
+    };
+  } catch {
+    // some browsers only allow notifications from a service worker: the toast remains
+  }
+}
+
+/** Ask for notification permission once, from a user gesture (the first click). */
+export function askNotificationPermission() {
+  if (typeof Notification === "undefined" || Notification.permission !== "default") return;
+  try {
+    Notification.requestPermission().catch(() => {});
+  } catch {
+    // an old callback-only API: not worth supporting
+  }
 }
 
 export function alertSound(kind) {

@@ -5,6 +5,7 @@ import { attachmentsEl, fresh } from "/static/shared/attachments.js";
 import { $, clock, h, linkifyHelp } from "/static/shared/dom.js";
 import { openArticle } from "../dialogs/readers.js";
 import { S, selectedChat, t } from "../state.js";
+import { systemText } from "../system-texts.js";
 import { retry } from "./composer.js";
 
 const NEAR_BOTTOM_PX = 120;
@@ -19,7 +20,8 @@ export function transcriptItems(chat) {
     let after = 0;
     for (const m of msgs) if (Date.parse(m.ts) <= ts) after = m.seq;
     const sort = after + 0.5 + i / 1000;
-    items.push({ sort, el: () => noteEl(n, sort) });
+    const handover = Boolean(n.note_id) && n.note_id === chat.handover?.note_id;
+    items.push({ sort, el: () => noteEl(n, sort, handover) });
   });
   return items.sort((a, b) => a.sort - b.sort);
 }
@@ -62,7 +64,13 @@ function isNearBottom() {
 export function messageEl(m) {
   const role = m.sender?.role || "system";
   if (role === "system") {
-    return h("div", { class: "msg system", dataset: { seq: m.seq, sort: m.seq } }, h("span", { text: m.text }), h("time", { text: clock(m.ts) }));
+    const own = systemText(m, t, S.lang);
+    return h(
+      "div",
+      { class: "msg system", dataset: { seq: m.seq, sort: m.seq, kind: m.system?.kind || "" } },
+      h("span", { text: own ?? m.text, title: own ? t("sys_customer_saw", { text: m.text }) : null }),
+      h("time", { text: clock(m.ts) }),
+    );
   }
   const mine = role === "agent";
   const name = role === "bot" ? t("bot") : m.sender?.id === S.me?.id ? t("you") : m.sender?.name || m.sender?.id;
@@ -104,11 +112,18 @@ function downloadLink(att) {
   return link;
 }
 
-function noteEl(n, sort) {
+/** A private note; `handover`: the one left with the last transfer (also on top). */
+function noteEl(n, sort, handover = false) {
   return h(
     "div",
-    { class: "note", dataset: { note: n.note_id, sort } },
-    h("div", { class: "note-head" }, h("span", { class: "note-badge", text: `🔒 ${t("internal")}` }), h("span", { text: n.agent?.name || "" }), h("time", { text: clock(n.ts) })),
+    { class: ["note", handover && "handover-note"], dataset: { note: n.note_id, sort } },
+    h(
+      "div",
+      { class: "note-head" },
+      h("span", { class: "note-badge", text: `🔒 ${handover ? t("handover_badge") : t("internal")}` }),
+      h("span", { text: n.agent?.name || "" }),
+      h("time", { text: clock(n.ts) }),
+    ),
     h("div", { class: "note-text", text: n.text }),
   );
 }

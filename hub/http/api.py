@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.rules import access
+from hub.rules.mentions import mentions
 from hub.services import broadcasts
 from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.sms import DevOutbox
@@ -118,6 +119,11 @@ class MessageAttachment(BaseModel):
     height: int | None = None
 
 
+class SystemInfo(BaseModel):
+    kind: str = Field(description="What happened: transferred, requeued, resolved, idle, ...")
+    params: dict = Field(description="Its details (who, to whom, the outcome...).")
+
+
 class MessageOut(BaseModel):
     type: Literal["message"]
     conversation_id: str
@@ -128,6 +134,9 @@ class MessageOut(BaseModel):
     text: str
     ts: str
     attachments: list[MessageAttachment] | None = None
+    system: SystemInfo | None = Field(
+        None, description="A system message's machine-readable kind and params."
+    )
 
 
 class NoteOut(BaseModel):
@@ -457,9 +466,16 @@ async def get_conversation(request: Request) -> JSONResponse:
             and conv is not None
             and await conv_store.is_serving(db, claims.sub, conv["user_id"])
         )
+        mentioned = False
+        if claims.role == "agent" and conv is not None and not serving:
+            if claims.sub != conv["agent_id"] and claims.sub not in past_agents:
+                mentioned = await _mentioned_in(db, cid, claims.sub)
         access.ensure(
-            access.may_read(claims.role, claims.sub, conv, past_agents, serving_customer=serving)
-        )
+            access.may_read(
+                claims.role, claims.sub, conv, past_agents,
+                serving_customer=serving, mentioned=mentioned,
+            )
+        )  # fmt: skip
         assert conv is not None  # may_read refuses a conversation that does not exist
         body = await conv_store.detail(db, conv)
         messages = await conv_store.messages_after(db, cid, 0, 10_000)
@@ -467,6 +483,12 @@ async def get_conversation(request: Request) -> JSONResponse:
         if claims.is_staff:  # private notes never reach a user
             body["notes"] = await notes.listing(db, cid)
     return JSONResponse(body)
+
+
+async def _mentioned_in(db: asyncpg.Connection, cid: str, agent_id: str) -> bool:
+    """Whether a note of the conversation @mentions that agent (who may then read it)."""
+    named = {name for note in await notes.listing(db, cid) for name in mentions(note["text"])}
+    return agent_id in await agent_store.usernames_to_ids(db, sorted(named))
 
 
 @api.route(

@@ -53,14 +53,16 @@ def may_read(
     past_agents: Collection[str] = (),
     *,
     serving_customer: bool = False,
+    mentioned: bool = False,
 ) -> HubError | None:
     """Whether the caller may read the conversation and its history (REST).
     `past_agents`: every agent that ever held it; `serving_customer`: the agent holds an
-    assigned chat of this conversation's user now (only an agent's read needs these)."""
+    assigned chat of this conversation's user now; `mentioned`: a note of it @mentions the
+    agent, who may then read it (only an agent's read needs these)."""
     if conv is None or _someone_elses(role, caller_id, conv):
         return _no_such()
     mine = caller_id == conv["agent_id"] or caller_id in past_agents
-    if role == "agent" and not mine and not serving_customer:
+    if role == "agent" and not mine and not serving_customer and not mentioned:
         return Forbidden("not your conversation")
     if role not in ("user", "agent", "supervisor"):
         return Forbidden("not allowed")

@@ -153,5 +153,7 @@ class AgentAccess:
             async with self.store.acquire() as db:
                 conv = await conv_store.get(db, cid)
             if conv is not None:
-                await self.chat.system_message(conv, "requeued")
+                await self.chat.system_message(
+                    conv, "requeued", {"reason": "disabled", "topic": conv["topic"]}
+                )
         await self.chat.route()

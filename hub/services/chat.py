@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -21,6 +20,7 @@ from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.delivery import Delivery
 from hub.rules import access, masking, routing, urgent
+from hub.rules.mentions import mentions
 from hub.services.audit import Audit
 from hub.services.languages import Languages
 from hub.services.pager import LogPager, OnCallPage, Pager
@@ -172,6 +172,7 @@ class Chat:
         *,
         sender: Connection | None = None,
         texts: dict[str, str] | None = None,
+        system: dict | None = None,
     ) -> StoredMessage:
         """Store a message (with the files it carries, in the same write), then push it to
         both sides. Every message goes through here, so this is where a person's text is
@@ -179,7 +180,15 @@ class Chat:
         sender; `sender`, the connection it came from, is told what was hidden."""
         masked = masking.mask(text) if role in TYPED_BY_PEOPLE else masking.Masked(text)
         op = MessageWrite(
-            conv["id"], role, sender_id, name, masked.text, client_msg_id, attachments, texts
+            conv["id"],
+            role,
+            sender_id,
+            name,
+            masked.text,
+            client_msg_id,
+            attachments,
+            texts,
+            system,
         )
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
@@ -204,10 +213,16 @@ class Chat:
         """The `message` frame of a stored message, its attachments' links signed now."""
         return self.links.frame(msg.frame())
 
-    async def system_message(self, conv, key: str, **fields) -> None:
-        await self.post(
-            conv, "system", *SYSTEM, system_text(key, conv["lang"], **fields),
-            texts=system_texts(key, **fields),
+    async def system_message(
+        self, conv, key: str, params: dict | None = None, **fields
+    ) -> StoredMessage:
+        """A system message in the chat's language for the customer (and in every language
+        as `texts`, for each device to read its own), with what it says as
+        `system {kind, params}` for agents' consoles to word in their own."""
+        text = system_text(key, conv["lang"], **fields)
+        return await self.post(
+            conv, "system", *SYSTEM, text,
+            texts=system_texts(key, **fields), system={"kind": key, "params": params or {}},
         )  # fmt: skip
 
     # --- user --------------------------------------------------------------------------
@@ -232,8 +247,9 @@ class Chat:
             else:
                 lang = await user_store.lang(db, claims.sub) or "zh"
             conv = await conv_store.create(
-                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang
-            )
+                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang,
+                channel=conn.client_kind,
+            )  # fmt: skip
 
         async def reply() -> None:
             async with self.store.acquire() as db:
@@ -312,9 +328,7 @@ class Chat:
             row = await conv_store.close_if_idle(db, conv["id"], conv["last_activity_at"])
         if row is None:
             return  # something happened meanwhile
-        await self.post(
-            row, "system", *SYSTEM, system_text("idle", row["lang"]), texts=system_texts("idle")
-        )
+        await self.system_message(row, "idle")
         await self.delivery.to_conversation(
             row, {"type": "chat.closed", "conversation_id": row["id"], "by": "system"}
         )
@@ -452,7 +466,8 @@ class Chat:
             )  # fmt: skip
             if conv is None:
                 return await self._ended_state(db, cid), False
-        await self.system_message(conv, "resolved")
+        by = {"id": claims.sub, "name": claims.display_name}
+        await self.system_message(conv, "resolved", {"by": by, "outcome": outcome})
         await self.delivery.to_conversation(
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
@@ -502,10 +517,11 @@ class Chat:
         await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": cid,
                                        "to_agent": to_agent, "to_topic": to_topic})  # fmt: skip
         await self.push_agent_state(old)
+        by = {"id": claims.sub, "name": claims.display_name}
         if to_agent:
-            await self.announce_assignment(conv)
+            await self.announce_assignment(conv, by=by)
         else:
-            await self.system_message(conv, "requeued")
+            await self.system_message(conv, "requeued", {"by": by, "topic": to_topic})
             await self.route()
 
     async def set_status(self, claims: Claims, status: str) -> dict:
@@ -528,7 +544,9 @@ class Chat:
         for conv in rows:
             await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": conv["id"],
                                                 "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
-            await self.system_message(conv, "requeued")
+            await self.system_message(
+                conv, "requeued", {"reason": "offline", "topic": conv["topic"]}
+            )
 
     async def take_back(self, cid: str, agent_id: str) -> None:
         """A new chat the agent did not answer in time goes back to the queue head,
@@ -541,7 +559,7 @@ class Chat:
             conv = await conv_store.requeue(db, entry)
         await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
-        await self.system_message(conv, "requeued")
+        await self.system_message(conv, "requeued", {"reason": "timeout", "topic": conv["topic"]})
         await self.push_agent_state(agent_id)
 
     async def take(self, claims: Claims, cid: str) -> tuple[asyncpg.Record, str | None]:
@@ -686,7 +704,8 @@ class Chat:
             for lang in LANGS
         }
         text = texts.get(conv["lang"], texts["zh"])
-        msg = await self.post(conv, "system", *SYSTEM, text, texts=texts)
+        system = {"kind": f"urgent_{notice}", "params": {}}
+        msg = await self.post(conv, "system", *SYSTEM, text, texts=texts, system=system)
         if notice == "staffed" and self.push_out is not None:
             self.push_out.urgent_staffed(msg)
 
@@ -721,9 +740,14 @@ class Chat:
             )
         )
 
-    async def announce_assignment(self, conv) -> None:
+    async def announce_assignment(self, conv, by: dict | None = None) -> None:
+        """Give the chat to its agent (with history, notes, a handover); after a transfer
+        (`by`: who did it, when an agent did) the chat says so."""
+        previous = None
         async with self.store.acquire() as db:
             agent = await agent_store.brief(db, conv["agent_id"])
+            if conv["previous_agent_id"] and conv["previous_agent_id"] != conv["agent_id"]:
+                previous = await agent_store.brief(db, conv["previous_agent_id"])
             user = await user_store.brief(db, conv["user_id"])
             history = self.links.frames(
                 await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
@@ -741,7 +765,12 @@ class Chat:
             and conv["previous_agent_id"] != agent["id"]
             and conv["status"] == "assigned"
         ):
-            await self.system_message(conv, "transferred", name=agent["name"])
+            params = {
+                "to": {"id": agent["id"], "name": agent["name"]},
+                "from": {"id": previous["id"], "name": previous["name"]} if previous else None,
+                "by": by,
+            }
+            await self.system_message(conv, "transferred", params, name=agent["name"])
         await self.push_agent_state(agent["id"])
 
     async def customer_presence(self, user_id: str) -> None:
@@ -823,15 +852,8 @@ def assigned_frame(
         "alert": conv["alert"],
         "status": conv["status"],
         "handover": conv.get("handover"),
+        "channel": conv.get("channel"),
     }
-
-
-MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,64})")
-
-
-def mentions(text: str) -> list[str]:
-    """The usernames `@mentioned` in a note, in order, once each."""
-    return list(dict.fromkeys(m.rstrip(".-") for m in MENTION.findall(text)))
 
 
 def _claim(row) -> urgent.Claim:

@@ -26,6 +26,8 @@ def message_frame(r: asyncpg.Record) -> dict:
     }
     if r["client_msg_id"] is not None:
         frame["client_msg_id"] = r["client_msg_id"]
+    if r.get("system") is not None:  # what a system message says, for each side to word
+        frame["system"] = r["system"]
     refs = r.get("attachments")
     if refs:  # references: the caller signs their links (AttachmentLinks.frames)
         frame["attachments"] = refs
@@ -236,18 +238,19 @@ async def create(
     priority: str,
     status: str,
     lang: str,
+    channel: str | None = None,
 ) -> asyncpg.Record:
     """A new chat, `bot` or `queued` (enqueued now). The agent who last served this
-    user is its preferred agent."""
+    user is its preferred agent. `channel`: `web` or `app`, where the user wrote from."""
     return await fetch_one(
         db,
         "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
-        " previous_agent_id)"
+        " previous_agent_id, channel)"
         " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
         " (select ca.agent_id from conversation_agents ca join conversations c on c.id ="
-        "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1))"
+        "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1), $7)"
         " returning *",
-        conversation_id, user_id, topic, priority, status, lang,
+        conversation_id, user_id, topic, priority, status, lang, channel,
     )  # fmt: skip
 
 

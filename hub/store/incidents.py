@@ -36,10 +36,11 @@ async def record_freeze(
         if stored is None:
             return None
         conv = await _urgent_security_chat(db, alert.user_id, lang, alert.data)
-        [msg] = await write_messages(
-            db,
-            [MessageWrite(conv["id"], "system", "system", "supporthub", opening, texts=openings)],
+        system = {"kind": "account_frozen", "params": {}}
+        op = MessageWrite(
+            conv["id"], "system", "system", "supporthub", opening, texts=openings, system=system
         )
+        [msg] = await write_messages(db, [op])
     return Freeze(stored, conv, msg)
 
 

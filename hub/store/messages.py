@@ -36,6 +36,7 @@ class MessageWrite:
     # A text the hub wrote (system messages), in every language: {"zh": ..., "en": ...};
     # each user device reads the one of its language (`text` is the chat's).
     texts: Mapping[str, str] | None = None
+    system: dict | None = None  # a system message's {kind, params}
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class StoredMessage:
     # (hub.attachments.links.AttachmentLinks.frame) before the frame goes out
     attachments: tuple[dict, ...] = ()
     texts: dict[str, str] | None = None  # a system text in every language
+    system: dict | None = None  # a system message's {kind, params}
 
     def frame(self) -> dict:
         """The `message` frame clients receive (attachments still unsigned: a fresh copy
@@ -77,6 +79,8 @@ class StoredMessage:
             frame["attachments"] = [dict(ref) for ref in self.attachments]
         if self.texts:
             frame["texts"] = dict(self.texts)
+        if self.system is not None:
+            frame["system"] = self.system
         return frame
 
 
@@ -124,7 +128,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
                     r["id"], r["conversation_id"], r["seq"], r["sender_role"], r["sender_id"],
                     r["sender_name"], r["text"], r["client_msg_id"], r["created_at"],
                     conv["user_id"] if conv else "", conv["agent_id"] if conv else None, True,
-                    attachments=tuple(earlier.get(r["id"], ())),
+                    attachments=tuple(earlier.get(r["id"], ())), texts=r["texts"], system=r["system"],
                 )
             )  # fmt: skip
             continue
@@ -145,7 +149,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             new_id(), op.conversation_id, last_seq[op.conversation_id], op.sender_role,
             op.sender_id, op.sender_name, op.text, op.client_msg_id, now,
             conv["user_id"], conv["agent_id"], False, conv["status"], refs,
-            dict(op.texts) if op.texts else None,
+            dict(op.texts) if op.texts else None, op.system,
         )  # fmt: skip
         if op.sender_role == "agent":
             first_agent_reply.add(op.conversation_id)
@@ -157,10 +161,11 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
     if fresh:
         await conn.execute(
             "insert into messages (id, conversation_id, seq, sender_role, sender_id, sender_name,"
-            " text, client_msg_id, created_at, texts)"
-            " select i, c, s, r, si, sn, t, cm, ca, tx::jsonb from unnest($1::text[], $2::text[],"
-            " $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
-            " $9::timestamptz[], $10::text[]) as u(i, c, s, r, si, sn, t, cm, ca, tx)",
+            " text, client_msg_id, created_at, texts, system)"
+            " select i, c, s, r, si, sn, t, cm, ca, tx::jsonb, sy from unnest($1::text[],"
+            " $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],"
+            " $8::text[], $9::timestamptz[], $10::text[], $11::jsonb[])"
+            " as u(i, c, s, r, si, sn, t, cm, ca, tx, sy)",
             [m.message_id for m in fresh],
             [m.conversation_id for m in fresh],
             [m.seq for m in fresh],
@@ -171,6 +176,7 @@ async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> l
             [m.client_msg_id for m in fresh],
             [m.ts for m in fresh],
             [orjson.dumps(m.texts).decode() if m.texts else None for m in fresh],
+            [m.system for m in fresh],
         )
         links = [
             (m.message_id, position, ref["attachment_id"])

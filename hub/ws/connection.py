@@ -80,6 +80,7 @@ class Connection:
         "channels",
         "expiry",
         "locale",
+        "client_kind",
         "__weakref__",
     )
 
@@ -124,6 +125,7 @@ class Connection:
         if self.claims is None:
             raise RuntimeError("a frame handled before hello")
         return self.claims
+        self.client_kind: str = "app"  # "web": a browser page (its handshake had an Origin)
 
     @property
     def direct(self) -> bool:

@@ -138,6 +138,7 @@ class WebSocketEndpoint:
         accept: dict = {"type": "websocket.accept", "headers": [(b"x-request-id", rid.encode())]}
         if proto is not None:
             accept["subprotocol"] = proto
+        web = any(k == b"origin" for k, _ in scope.get("headers") or ())
         await send(accept)
         _forget_handshake(scope, send)
         started = time.monotonic()
@@ -148,6 +149,8 @@ class WebSocketEndpoint:
             limiter=RateLimiter(s.rate_per_s, s.rate_burst),
             max_bytes=s.max_buffered_bytes,
         )
+        if web:  # a browser page (apps and scripts send no Origin)
+            conn.client_kind = "web"
         registered = False
         peer_code: int | None = None
         try:
