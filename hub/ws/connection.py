@@ -118,6 +118,7 @@ class Connection:
         # A user device's (language, IANA time zone) from its hello, either may be None;
         # None: the device said neither, and gets notifications as stored for the user.
         self.locale: tuple[str | None, str | None] | None = None
+        self.client_kind: str = "app"  # "web": a browser page (its handshake had an Origin)
 
     @property
     def identity(self) -> Claims:
@@ -125,7 +126,6 @@ class Connection:
         if self.claims is None:
             raise RuntimeError("a frame handled before hello")
         return self.claims
-        self.client_kind: str = "app"  # "web": a browser page (its handshake had an Origin)
 
     @property
     def direct(self) -> bool:
