@@ -20,6 +20,8 @@ One turn, in order of precedence:
 7. greeting / thanks            -> short reply
 8. "where is my money?", or an amount/day/name of a transfer
                                 -> the matching transactions (whole history), by name
+8b. a suggestion or complaint   -> thanks, recorded for the product team
+                                   (hub.helpbot.feedback); no search, no hand-off
 9. anything else                -> search: confident -> article (never the same one twice)
                                    + the customer's own data for it + "did it help?";
                                    unsure -> the closest articles to pick; nothing -> a miss.
@@ -38,6 +40,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from hub.helpbot import feedback as product_feedback
 from hub.helpbot.article import LANGS, TOPICS
 from hub.helpbot.catalog import HelpCenter, load_help_center
 from hub.helpbot.intents import (
@@ -179,6 +182,7 @@ class BotTurn:
     article: str | None = None  # slug of the article answered with, for metrics
     choices: list[dict[str, str]] = field(default_factory=list)  # quick replies, last reply
     summary: str | None = None  # for the agent, when escalating
+    feedback: product_feedback.Feedback | None = None  # a suggestion or complaint to record
 
 
 def tx_query(text: str, now: datetime | None) -> TxQuery:
@@ -218,6 +222,7 @@ def respond(state: BotState, text: str, ctx: BotContext) -> BotTurn:
         return _security_guidance(state, ctx, connect=wants_human(text))
     if wants_human(text) or (offered and accepts_offer(text)):
         turn = _escalate(state, ctx, "escalate_asked")
+        turn = replace(turn, feedback=product_feedback.recognise(text))
         topic = offered or (SECURITY_TOPIC if mentions_security(text) else None)
         return replace(turn, escalate_topic=topic) if topic else turn
     if offered and is_no(text):
@@ -229,6 +234,7 @@ def respond(state: BotState, text: str, ctx: BotContext) -> BotTurn:
         _by_feedback,
         _by_small_talk,
         _by_where_money,
+        _by_product_feedback,
     )
     for step in steps:
         turn = step(state, text, ctx)
@@ -308,6 +314,21 @@ def _by_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
         answer = _answer(turn.new_state, other, ctx)
         return replace(answer, replies=[say("other_article", lang), *answer.replies])
     return None  # a new question: answer it as such
+
+
+def _by_product_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
+    """A suggestion or a complaint: thanked for and recorded (hub.helpbot.feedback), not
+    searched for; a person only if the customer asks."""
+    found = product_feedback.recognise(text)
+    if found is None:
+        return None
+    lang = state.reply_lang
+    return BotTurn(
+        [product_feedback.thanks(found.kind, lang)],
+        replace(state, awaiting_feedback=False, misses=0),
+        choices=choices("human", lang) if found.kind == "complaint" else [],
+        feedback=found,
+    )
 
 
 def _by_small_talk(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:

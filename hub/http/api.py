@@ -20,6 +20,7 @@ from hub.services.sms import DevOutbox
 from hub.store import accounts, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import feedback as feedback_store
 from hub.store import macros as macro_store
 from hub.store import search as search_store
 from hub.store import stats as stats_mod
@@ -723,6 +724,88 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+FeedbackKind = Literal["suggestion", "complaint", "rating", "tagged"]
+
+
+class FeedbackQuery(BaseModel):
+    days: query_int(1, 366) = 7
+    kind: FeedbackKind | None = None
+    theme: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    limit: query_int(1, 1000) = 200
+
+
+class FeedbackItem(BaseModel):
+    feedback_id: str
+    created_at: str
+    kind: FeedbackKind
+    source: Literal["bot", "agent", "rating"]
+    theme: str
+    lang: str | None
+    score: int | None = Field(description="A rating's score.")
+    topic: str | None
+    conversation_id: str | None
+    message_id: str | None
+    user_id: str | None
+    tagged_by: str | None
+    text: str
+    delivered: bool = Field(description="The webhook's receiver took it.")
+
+
+class FeedbackTheme(BaseModel):
+    theme: str
+    count: int
+    suggestions: int
+    complaints: int
+    example: str = Field(description="The newest item of the theme.")
+
+
+class FeedbackList(BaseModel):
+    days: int
+    items: list[FeedbackItem] = Field(description="Newest first.")
+    themes: list[FeedbackTheme] = Field(description="The period's themes, most items first.")
+
+
+@api.route(
+    "GET",
+    "/api/feedback",
+    summary="Suggestions, complaints, tagged messages and rating comments (supervisors)",
+    query=FeedbackQuery,
+    response=FeedbackList,
+    errors=(403,),
+)
+async def feedback_list(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    params = query(request, FeedbackQuery)
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        items = await feedback_store.recent(
+            db, since_days=params.days, kind=params.kind, theme=params.theme, limit=params.limit
+        )
+        themes = await feedback_store.themes(db, since_days=params.days)
+    return JSONResponse({"days": params.days, "items": items, "themes": themes})
+
+
+@api.route(
+    "GET",
+    "/api/feedback/export.csv",
+    summary="The feedback of a period as CSV (supervisors)",
+    query=FeedbackQuery,
+    media=("text/csv",),
+    errors=(403,),
+)
+async def feedback_export(request: Request) -> Response:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    params = query(request, FeedbackQuery)
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        items = await feedback_store.recent(
+            db, since_days=params.days, kind=params.kind, theme=params.theme, limit=params.limit
+        )
+    return csv_response(feedback_store.COLUMNS, items, "supporthub-feedback.csv")
 
 
 @api.route(

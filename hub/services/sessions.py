@@ -110,8 +110,9 @@ class Sessions:
             conn.expiry.cancel()
             conn.expiry = None
         channels = conn.channels
+        watched = self.node.registry.unwatch_all(conn)  # a supervisor's chat.watch
         self.node.registry.remove(conn)
-        for ch in channels:
+        for ch in (*channels, *watched):
             await self.node.bus.unsubscribe(ch)
         if conn.claims is not None and conn.claims.role == "user":
             self.chat.tasks.spawn(self._customer_presence(conn.claims.sub), "customer-presence")

@@ -106,6 +106,7 @@ async def compute(
         " count(*) as conversations from f",
         sla_reply_s,
     )
+    assert times is not None  # an aggregate always has its row
     topics = await db.fetch(
         f"{facts} select topic, count(*) as n, avg(rating) as csat_avg, count(rating) as csat_n,"
         " avg(wait_s) filter (where wait_s >= 0) as wait_avg"

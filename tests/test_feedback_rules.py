@@ -1,0 +1,101 @@
+"""hub.helpbot.feedback: suggestions and complaints recognised, help questions left alone.
+
+The phrasings below were written for this test and are not in the module's patterns: a
+held-out set, Chinese and English, formal and colloquial."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.helpbot import feedback
+
+DEFECTS = [("建议增加夜间模式", "suggestion", "appearance"),
+           ("please add a dark mode", "suggestion", "appearance")]  # fmt: skip
+
+SUGGESTIONS = [
+    "希望你们以后能支持指纹支付",
+    "能不能加个深色模式啊，晚上看着刺眼",
+    "可不可以增加一个导出账单的功能",
+    "要是能设置转账提醒就好了",
+    "给你们提个建议：转账记录可以按月筛选",
+    "啥时候出个iPad版本",
+    "加个小组件吧，看余额方便",
+    "It would be great if I could export my statements as PDF",
+    "Could you add Face ID login please?",
+    "you guys should add a night mode",
+    "I wish the app had a monthly spending summary",
+    "feature request: split bills with friends",
+    "how about adding a widget for the home screen",
+    "pls add english notifications",
+]
+COMPLAINTS = [
+    "你们客服态度太差了",
+    "这个app真难用",
+    "转账手续费太坑了，我要投诉",
+    "什么破软件，天天更新",
+    "This is ridiculous, I've been waiting for an hour",
+    "Your service is terrible",
+    "I'm really disappointed with the new update",
+    "I want to file a complaint about the fees",
+]
+QUESTIONS = [
+    "收不到验证码怎么办",
+    "能不能增加转账限额",
+    "可以提高我的每日额度吗",
+    "怎么修改绑定的手机号",
+    "我的转账一直在处理中",
+    "忘记支付密码了",
+    "怎么注册账户",
+    "退款多久能到账",
+    "账户被冻结了怎么解冻",
+    "怎么添加银行卡",
+    "How do I reset my password?",
+    "my transfer is stuck",
+    "How can I add a bank card?",
+    "I didn't get the SMS code",
+    "Can I raise my daily transfer limit?",
+    "Where is my money?",
+    "How do I change my phone number",
+    "The payment failed, why?",
+    "I wish to transfer money to my sister",
+    "Is my account safe?",
+    "Can you add money to my wallet?",
+    "How long does a refund take",
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "theme"), DEFECTS)
+def test_the_defect_phrases_are_suggestions(text, kind, theme):
+    assert feedback.recognise(text) == feedback.Feedback(kind, theme)
+
+
+@pytest.mark.parametrize("text", SUGGESTIONS)
+def test_suggestions_are_recognised(text):
+    got = feedback.recognise(text)
+    assert got is not None and got.kind == "suggestion", text
+
+
+@pytest.mark.parametrize("text", COMPLAINTS)
+def test_complaints_are_recognised(text):
+    got = feedback.recognise(text)
+    assert got is not None and got.kind == "complaint", text
+
+
+@pytest.mark.parametrize("text", QUESTIONS)
+def test_help_questions_are_not_feedback(text):
+    assert feedback.recognise(text) is None, text
+
+
+def test_themes():
+    assert feedback.theme_of("转账手续费太坑了") == "fees"
+    assert feedback.theme_of("the app keeps crashing, awful") == "reliability"
+    assert feedback.theme_of("你们客服态度太差了") == "service"
+    assert feedback.theme_of("hmm") == "other"
+
+
+@given(st.text(max_size=200))
+def test_any_text_gives_an_answer_never_an_error(text):
+    got = feedback.recognise(text)
+    assert got is None or (got.kind in ("suggestion", "complaint") and got.theme)
