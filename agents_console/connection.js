@@ -25,6 +25,8 @@ const FRAMES = {
   "customer.lang": chats.onCustomerLang,
   "customer.event": onCustomerEvent,
   "verify.result": (f) => customer.applyVerifyResult(f),
+  "chat.watching": (f) => supervisor.onWatching(f),
+  "watch.event": (f) => supervisor.onWatchEvent(f),
   "session.resync": () => customer.refresh(),
   error: onError,
 };

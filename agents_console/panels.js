@@ -8,6 +8,7 @@ import { S, skills, t, token } from "./state.js";
 import { requestVerification } from "./verification.js";
 import { CustomerPanel } from "./views/customer.js";
 import { queueActions } from "./views/queue.js";
+import { toast } from "./views/notifications.js";
 import { SupervisorView } from "./views/supervisor.js";
 
 export const customer = new CustomerPanel({
@@ -22,4 +23,12 @@ export const customer = new CustomerPanel({
   onOpenConversation: (cid) => conversationDialog(cid),
 });
 
-export const supervisor = new SupervisorView({ el: $("supervisor-view"), token, t, lang: () => S.lang, actions: queueActions });
+export const supervisor = new SupervisorView({
+  el: $("supervisor-view"),
+  token,
+  t,
+  lang: () => S.lang,
+  actions: queueActions,
+  request: (frame) => S.client.request(frame),
+  toast,
+});

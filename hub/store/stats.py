@@ -135,7 +135,7 @@ async def compute(
     )
     samples = await db.fetch(
         "select ts, queued, avg_wait_s from queue_samples"
-        f" where ts > now() - interval '{WINDOW}' order by ts"
+        " where ts > now() - interval '1 hour' order by ts"
     )
     hours = await db.fetch(
         "with h as (select generate_series(date_trunc('hour', now()) - interval '23 hours',"
