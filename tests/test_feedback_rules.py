@@ -99,3 +99,29 @@ def test_themes():
 def test_any_text_gives_an_answer_never_an_error(text):
     got = feedback.recognise(text)
     assert got is None or (got.kind in ("suggestion", "complaint") and got.theme)
+
+
+# --- the hook in the dialogue ------------------------------------------------------------
+
+from hub.helpbot import dialogue  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"), [("建议增加夜间模式", "zh"), ("please add a dark mode", "en")]
+)
+def test_the_dialogue_thanks_records_and_keeps_the_chat(text, lang):
+    turn = dialogue.respond(dialogue.BotState(), text, dialogue.BotContext(lang=lang))
+    assert turn.feedback == feedback.Feedback("suggestion", "appearance")
+    assert turn.replies == [feedback.thanks("suggestion", lang)]
+    assert not turn.escalate and turn.article is None
+
+
+def test_a_complaint_that_asks_for_a_person_is_handed_over_and_recorded():
+    turn = dialogue.respond(dialogue.BotState(), "我要投诉，转人工", dialogue.BotContext(lang="zh"))
+    assert turn.escalate and turn.feedback is not None and turn.feedback.kind == "complaint"
+
+
+@pytest.mark.parametrize("text", ["收不到验证码怎么办", "How do I reset my password?"])
+def test_help_questions_still_get_answers(text):
+    turn = dialogue.respond(dialogue.BotState(), text, dialogue.BotContext())
+    assert turn.feedback is None

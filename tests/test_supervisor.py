@@ -119,3 +119,36 @@ async def test_no_agent_online_with_chats_waiting_raises_the_alarm(isolated):
     finally:
         await db.close()
         await server.stop()
+
+
+async def test_the_bots_outcomes_counted_from_real_chats(isolated):
+    server = await start_hub(isolated, **QUIET)
+    try:
+
+        async def asked(question: str):
+            user = await server.client(None, "user")
+            opened = await user.request({"type": "chat.open", "topic": "account",
+                                         "handoff": "bot", "text": question, "lang": "zh"})  # fmt: skip
+            cid = opened["conversation_id"]
+            await user.expect(lambda f: f["type"] == "message" and f["sender"]["role"] == "bot"
+                              and any(c["text"] == "有用" for c in f.get("choices") or []))  # fmt: skip
+            return user, cid
+
+        helped, helped_cid = await asked("收不到验证码怎么办")
+        await helped.request({"type": "chat.send", "conversation_id": helped_cid,
+                              "client_msg_id": "y", "text": "有用"})  # fmt: skip
+        await helped.expect(lambda f: f["type"] == "message" and f["sender"]["role"] == "bot"
+                            and f["seq"] > 4)  # fmt: skip
+        left, left_cid = await asked("怎么重置登录密码")
+        await left.request({"type": "chat.close", "conversation_id": left_cid})
+        handed, handed_cid = await asked("转账失败了怎么办")
+        await handed.request({"type": "chat.escalate", "conversation_id": handed_cid})
+        await handed.expect("chat.queued", conversation_id=handed_cid)
+        async with server.http(server.token("sam", "supervisor")) as http:
+            bot = (await http.get("/api/stats")).json()["bot"]
+        assert bot == {"involved": 3, "confirmed": 1, "assumed": 1, "handed_off": 1,
+                       "unanswered": 0, "open": 0, "window_s": 1800.0}  # fmt: skip
+        for user in (helped, left, handed):
+            await user.close()
+    finally:
+        await server.stop()
