@@ -205,6 +205,22 @@ async def earlier_today(base: str, token: Callable[..., str], dsn: str) -> None:
     await agent.request({"type": "agent.status", "status": "offline"})
     await agent.close()
 
+    # what customers told the help bot for the product team this week
+    said = [
+        ("u-erin", "Erin 周", "zh", "建议增加夜间模式，晚上看着太亮了"),
+        ("u-frank", "Frank", "en", "please add a dark mode"),
+        ("u-gina", "Gina 孙", "zh", "提现手续费好贵啊"),
+        ("u-hank", "Hank 吴", "en", "Could you add Face ID login please?"),
+    ]  # fmt: skip
+    for user_id, name, lang, text in said:
+        user = await Socket.open(base, token(user_id, "user", name))
+        opened = await user.request({"type": "chat.open", "topic": "feedback", "text": text,
+                                     "handoff": "bot", "lang": lang})  # fmt: skip
+        cid = opened["conversation_id"]
+        await user.expect(lambda f, cid=cid: f["type"] == "message" and f["seq"] >= 3
+                          and f["conversation_id"] == cid)  # fmt: skip
+        await user.close()
+
     rng = random.Random(2024)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     db = await asyncpg.connect(dsn)
@@ -381,6 +397,11 @@ async def _photograph(browser: Any, base: str, token: Callable[..., str], out: P
     await sam.wait_for_selector("#sv-queue tbody tr")
     await sam.wait_for_selector("#sv-agents tr[data-agent=alice]")
     await take(sam, out, "console-supervisor")
+    # further down: the chats in progress, each agent's day, topics, the week's feedback
+    await sam.wait_for_selector("#sv-themes tbody tr")
+    await sam.locator("#sv-active").scroll_into_view_if_needed()
+    await sam.evaluate("document.querySelector('#sv-active').closest('.sv-grid').scrollIntoView()")
+    await take(sam, out, "console-supervisor-floor")
 
     # a user on a phone asks the help bot
     _, phone = await new_page(browser, **PHONE)

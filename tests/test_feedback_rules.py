@@ -39,6 +39,8 @@ COMPLAINTS = [
     "Your service is terrible",
     "I'm really disappointed with the new update",
     "I want to file a complaint about the fees",
+    "提现手续费好贵啊",
+    "the transfer fees are a rip-off",
 ]
 QUESTIONS = [
     "收不到验证码怎么办",

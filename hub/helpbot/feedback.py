@@ -60,7 +60,7 @@ _COMPLAIN_ZH = re.compile(
     r"不满意|很不满|非常不满|太失望|很失望|失望透顶|太坑|坑人|坑爹|"
     r"态度(?:太|很|真|好)?(?:差|恶劣|不好)|服务(?:太|很|真|好)?(?:差|烂)|"
     r"(?:太|很|真|好|特别|超级)难用|不好用|体验(?:太|很|真|好|极)?差|"
-    r"什么破|破(?:app|APP|App|软件|系统)|效率(?:太|真|好)?低|"
+    r"什么破|破(?:app|软件|系统)|效率(?:太|真|好)?低|(?:太|好|真|特别)贵|贵死了|"
     r"(?:太|真|好)(?:让人|叫人)?(?:生气|气人|恼火|无语)|受不了你们|忍不了"
 )
 _COMPLAIN_EN = re.compile(
@@ -69,7 +69,8 @@ _COMPLAIN_EN = re.compile(
     r"\bdisappoint(?:ed|ing)\b|\bdisgusted\b|\bfed up\b|\bsucks\b|\brubbish\b|\bgarbage\b|"
     r"\bjoke of an\b|\b(?:not|never) happy with\b|\bunhappy with\b|\bpoor service\b|"
     r"\b(?:so|very|really) rude\b|\bwaste of (?:time|money)\b|\bthis app is (?:useless|bad|slow)\b|"
-    r"\bangry\b|\bfrustrat(?:ed|ing)\b|\bpathetic\b|\bappalling\b"
+    r"\bangry\b|\bfrustrat(?:ed|ing)\b|\bpathetic\b|\bappalling\b|\btoo expensive\b|"
+    r"\boverpriced\b|\brip-?off\b"
 )
 
 # (theme, pattern over the normalized text), first match wins
