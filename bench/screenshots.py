@@ -81,9 +81,10 @@ async def demo_hub(data_dir: Path) -> AsyncIterator[tuple[str, str, str]]:
         await migrate(rt.dsn)
         db = await asyncpg.connect(rt.dsn)
         try:
-            for username, password, name, skills, capacity, supervisor in DEMO_AGENTS:
+            for username, password, name, skills, capacity, supervisor, backup in DEMO_AGENTS:
                 await agents.upsert(db, username=username, password=password, name=name,
-                                    skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
+                                    skills=skills, capacity=capacity, supervisor=supervisor,
+                                    security_backup=backup)  # fmt: skip
         finally:
             await db.close()
         await seed_demo_accounts(rt.dsn)
@@ -387,14 +388,14 @@ async def _photograph(browser: Any, base: str, token: Callable[..., str], out: P
     await dave.wait_for_selector("#alert-banner:not([hidden])", timeout=20000)
     await take(dave, out, "widget-security-alert")
 
-    # the supervisor's view: the urgent chat first, Alice's load, the last hour
+    # the supervisor's view: the day's figures, the chart, the queue, Alice's load
     _, sam = await new_page(browser, **DESKTOP)
     await sign_in(sam, base, "sam", "sam123")
     await sam.wait_for_selector("#view-tabs:not([hidden])")
     await sam.click("#view-tabs [data-view=supervisor]")
     await sam.wait_for_selector("#supervisor-view:not([hidden]) #sv-cards")
     await sam.wait_for_selector("#sv-chart svg rect.bar")
-    await sam.wait_for_selector("#sv-queue tbody tr")
+    await sam.wait_for_selector("#sv-queue tbody tr, #sv-queue p")
     await sam.wait_for_selector("#sv-agents tr[data-agent=alice]")
     await take(sam, out, "console-supervisor")
     # further down: the chats in progress, each agent's day, topics, the week's feedback
