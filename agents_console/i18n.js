@@ -219,6 +219,8 @@ export const TEXT = {
   theme_security: { zh: "安全与登录", en: "Security and sign-in" },
   theme_features: { zh: "新功能", en: "New features" },
   theme_other: { zh: "其他", en: "Other" },
+  tag_feedback: { zh: "记为产品反馈", en: "Feedback for the product team" },
+  tagged_feedback: { zh: "已记为产品反馈", en: "Sent to the product team" },
   export_feedback: { zh: "导出反馈 CSV", en: "Export feedback (CSV)" },
   error: { zh: "操作失败：{msg}", en: "Failed: {msg}" },
   no_agent_row: { zh: "该账号不在客服名单中", en: "This account is not in the agents table" },

@@ -104,6 +104,16 @@ async def test_the_supervisor_sees_the_day_and_acts(isolated, browser):  # noqa:
         await customer.request({"type": "chat.send", "conversation_id": ids["a1"],
                                 "client_msg_id": "w1", "text": "are you there?"})  # fmt: skip
         await page.wait_for_selector("#sv-watch-log li >> text=are you there?")
+        # ... and one of the customer's messages is tagged as feedback from there
+        await customer.request({"type": "chat.send", "conversation_id": ids["a1"],
+                                "client_msg_id": "w2", "text": "I wish the app showed fees up front"})  # fmt: skip
+        said = page.locator("#sv-watch-log li", has_text="I wish the app showed fees up front")
+        await said.locator(".sv-tag").click()
+        await said.locator(".sv-tag.on").wait_for()
+        row = await db.fetchrow("select kind, source, tagged_by, theme from feedback"
+                                " where conversation_id = $1", ids["a1"])  # fmt: skip
+        assert dict(row) == {"kind": "suggestion", "source": "agent", "tagged_by": "sam",
+                             "theme": "fees"}  # fmt: skip
 
         # take it over: Sam becomes its agent, Alice is told
         await page.locator(f"#sv-active-table tr[data-cid={ids['a1']}] .sv-takeover").click()

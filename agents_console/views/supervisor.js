@@ -337,7 +337,22 @@ export class SupervisorView {
       h(
         "ol",
         { class: "sv-watch-log", id: "sv-watch-log" },
-        messages.map((m) => h("li", { class: ["sv-watch-msg", `from-${m.sender?.role}`], dataset: { seq: m.seq } }, h("span", { class: "sv-watch-who", text: `${m.sender?.name || m.sender?.role}: ` }), h("span", { text: m.text || "" }))),
+        messages.map((m) =>
+          h(
+            "li",
+            { class: ["sv-watch-msg", `from-${m.sender?.role}`], dataset: { seq: m.seq } },
+            h("span", { class: "sv-watch-who", text: `${m.sender?.name || m.sender?.role}: ` }),
+            h("span", { text: m.text || "" }),
+            m.sender?.role === "user" &&
+              h("button", {
+                type: "button",
+                class: ["btn", "small", "ghost", "sv-tag", w.tagged.has(m.message_id) && "on"],
+                text: w.tagged.has(m.message_id) ? t("tagged_feedback") : t("tag_feedback"),
+                disabled: w.tagged.has(m.message_id),
+                onclick: () => this.tagFeedback(w.conversation_id, m.message_id),
+              }),
+          ),
+        ),
       ),
     ];
   }
@@ -374,7 +389,7 @@ export class SupervisorView {
 
   /** `chat.watching`: the chat so far. */
   onWatching(f) {
-    this.watched = { conversation_id: f.conversation_id, user: f.user, agent: f.agent, messages: new Map((f.history || []).map((m) => [m.seq, m])) };
+    this.watched = { conversation_id: f.conversation_id, user: f.user, agent: f.agent, messages: new Map((f.history || []).map((m) => [m.seq, m])), tagged: new Set() };
     if (this.visible) this.renderWatch();
   }
 
@@ -387,6 +402,19 @@ export class SupervisorView {
     else if (frame.type === "chat.assigned" && frame.agent) w.agent = frame.agent;
     else if (frame.type !== "chat.closed") return;
     if (this.visible) this.renderWatch();
+  }
+
+  /** A customer's message in the watched chat goes to the product team (`feedback.tag`). */
+  async tagFeedback(cid, messageId) {
+    if (!this.request) return;
+    try {
+      await this.request({ type: "feedback.tag", conversation_id: cid, message_id: messageId });
+      this.watched?.tagged.add(messageId);
+      this.toast(this.t("tagged_feedback"), "info");
+      this.renderWatch();
+    } catch (e) {
+      this.toast(this.t("error", { msg: e.message }), "error");
+    }
   }
 
   async takeover(cid) {
