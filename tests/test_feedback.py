@@ -162,3 +162,33 @@ async def test_agents_tag_messages_and_ratings_join(setup):
         assert (await http.get("/api/feedback")).status_code == 403
     for c in (alice, bob, user):
         await c.close()
+
+
+async def test_items_the_receiver_never_took_are_sent_by_the_next_node_to_start(isolated):
+    from tests.conftest import free_port
+
+    nobody = f"http://127.0.0.1:{free_port()}/page"  # nothing listens there
+    server = await start_hub(isolated, feedback_webhook_url=nobody, feedback_webhook_key=KEY,
+                             feedback_webhook_retries=0)  # fmt: skip
+    db = await asyncpg.connect(isolated.dsn)
+    try:
+        user, cid, _ = await bot_chat(server, "please add a dark mode", "en")
+        for _ in range(200):
+            if await db.fetchval("select attempts from feedback where conversation_id = $1", cid):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("never attempted")
+        await user.close()
+        await server.stop()
+        receiver = await FlakyReceiver(KEY, failures=0).start()
+        try:
+            server = await start_hub(isolated, feedback_webhook_url=receiver.url,
+                                     feedback_webhook_key=KEY)  # fmt: skip
+            (sent,) = await receiver.wait_items(1)
+            assert sent["conversation_id"] == cid and sent["text"] == "please add a dark mode"
+            await server.stop()
+        finally:
+            await receiver.stop()
+    finally:
+        await db.close()

@@ -91,6 +91,9 @@ async def test_the_day_exported_as_csv(day):
     assert rows[ids["c1"]]["bot_outcome"] == ""
     async with server.http(server.token("alice", "agent")) as http:
         assert (await http.get("/api/stats/export.csv")).status_code == 403
+    async with server.http(server.token("sam", "supervisor")) as http:
+        audit = (await http.get("/api/audit", params={"action": "stats.export"})).json()
+    assert [(a["actor"]["id"], a["details"]["rows"]) for a in audit] == [("sam", 12)]
 
 
 async def test_no_agent_online_with_chats_waiting_raises_the_alarm(isolated):

@@ -690,6 +690,10 @@ async def stats_export(request: Request) -> Response:
             sla_reply_s=hub.settings.supervisor_sla_reply_s,
             bot_window_s=hub.settings.bot_assumed_resolved_s,
         )
+    await hub.audit.record(
+        AuditEntry(claims.role, claims.sub, "stats.export", details={"rows": len(rows)},
+                   address=_address(request))
+    )  # fmt: skip
     return csv_response(stats_mod.EXPORT_COLUMNS, rows, "supporthub-stats.csv")
 
 
@@ -805,6 +809,10 @@ async def feedback_export(request: Request) -> Response:
         items = await feedback_store.recent(
             db, since_days=params.days, kind=params.kind, theme=params.theme, limit=params.limit
         )
+    await hub.audit.record(
+        AuditEntry(claims.role, claims.sub, "feedback.export",
+                   details={"rows": len(items), "days": params.days}, address=_address(request))
+    )  # fmt: skip
     return csv_response(feedback_store.COLUMNS, items, "supporthub-feedback.csv")
 
 

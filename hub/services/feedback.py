@@ -4,9 +4,10 @@ rating comments. Each item is stored, then POSTed to `HUB_FEEDBACK_WEBHOOK_URL` 
 product team's tracker, a chat-ops bot), signed like the other webhooks
 (`X-Supporthub-Signature: sha256=<hex HMAC-SHA256 of the body>`, keyed with
 `HUB_FEEDBACK_WEBHOOK_KEY`, default `HUB_SECRET`). A receiver that fails or is down gets
-the item again with doubling backoff, `HUB_FEEDBACK_WEBHOOK_RETRIES` times; items still
-undelivered (a restart came between) are sent again by the next node to start. The
-receiver may see an item twice: `feedback_id` is its key.
+the item again with doubling backoff, `HUB_FEEDBACK_WEBHOOK_RETRIES` times; items of the
+last week still undelivered (a restart came between, or the receiver was down through every
+retry) are sent again by the next node to start. The receiver may see an item twice:
+`feedback_id` is its key.
 """
 
 from __future__ import annotations
@@ -146,12 +147,10 @@ class FeedbackHub:
         return True
 
     async def _send_undelivered(self) -> None:
-        """Items a restart left undelivered, once at start."""
+        """Items of the last week the webhook never took, once at start."""
         try:
             async with self.store.acquire() as db:
-                items = await feedback_store.undelivered(
-                    db, max_attempts=self.settings.feedback_webhook_retries + 1
-                )
+                items = await feedback_store.undelivered(db)
         except Exception as exc:
             log.warning("feedback webhook: backlog not read: %s", exc)
             return

@@ -104,11 +104,14 @@ async def themes(db: asyncpg.Connection, *, since_days: int) -> list[dict[str, A
     ]
 
 
-async def undelivered(db: asyncpg.Connection, *, max_attempts: int, limit: int = 100) -> list:
+async def undelivered(
+    db: asyncpg.Connection, *, since_days: int = 7, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Items the webhook never took (oldest first), from the last `since_days`."""
     rows = await db.fetch(
-        "select * from feedback where delivered_at is null and attempts < $1"
-        " order by created_at limit $2",
-        max_attempts, limit,
+        "select * from feedback where delivered_at is null"
+        " and created_at > now() - make_interval(days => $1) order by created_at limit $2",
+        since_days, limit,
     )  # fmt: skip
     return [view(r) for r in rows]
 
