@@ -64,6 +64,8 @@ QUESTIONS = [
     "I wish to transfer money to my sister",
     "Is my account safe?",
     "Can you add money to my wallet?",
+    "有没有邮箱可以投诉",
+    "Where can I file a complaint?",
     "How long does a refund take",
 ]
 
@@ -126,4 +128,29 @@ def test_a_complaint_that_asks_for_a_person_is_handed_over_and_recorded():
 @pytest.mark.parametrize("text", ["收不到验证码怎么办", "How do I reset my password?"])
 def test_help_questions_still_get_answers(text):
     turn = dialogue.respond(dialogue.BotState(), text, dialogue.BotContext())
+    assert turn.feedback is None
+
+
+@pytest.mark.parametrize(
+    "text", ["账单页面的字太小了", "The statement page is confusing", "转账记录希望能按月显示"]
+)
+def test_in_a_feedback_chat_a_remark_is_feedback(text):
+    assert feedback.recognise(text, "feedback") is not None
+    turn = dialogue.respond(dialogue.BotState(), text, dialogue.BotContext(topic="feedback"))
+    assert turn.feedback is not None and not turn.escalate
+
+
+@pytest.mark.parametrize("text", ["怎么修改绑定的手机号", "How do I reset my password?", "好的"])
+def test_in_a_feedback_chat_a_question_is_still_a_question(text):
+    assert feedback.recognise(text, "feedback") is None
+
+
+@pytest.mark.parametrize("text", QUESTIONS)
+def test_in_another_topic_a_remark_is_not_feedback(text):
+    assert feedback.recognise(text, "payment") is None
+
+
+@pytest.mark.parametrize("text", ["我的账户被冻结了", "收不到验证码"])
+def test_in_a_feedback_chat_a_problem_the_help_center_answers_is_answered(text):
+    turn = dialogue.respond(dialogue.BotState(), text, dialogue.BotContext(topic="feedback"))
     assert turn.feedback is None

@@ -319,7 +319,20 @@ def _by_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
 def _by_product_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
     """A suggestion or a complaint: thanked for and recorded (hub.helpbot.feedback), not
     searched for; a person only if the customer asks."""
+    if mentions_security(text):
+        return None  # the account's safety first: the search's security answer, or a person
     found = product_feedback.recognise(text)
+    if found is None and ctx.topic == "feedback":
+        # the customer chose the feedback topic: a remark is feedback, unless the help
+        # center has a confident answer to it (a problem described without a question)
+        remark = product_feedback.recognise(text, ctx.topic)
+        if remark is not None:
+            help_center = ctx.help_center or load_help_center()
+            query = strip_transaction_ids(text)
+            # "how to contact us" answers no remark: it is what feedback used to get
+            excluded = (FRAUD_SLUG, product_feedback.CONTACT_SLUG)
+            _, confident = help_center.best(query, state.reply_lang, excluded)
+            found = None if confident else remark
     if found is None:
         return None
     lang = state.reply_lang

@@ -55,8 +55,10 @@ _SUGGEST_EN = re.compile(
     r"\b(?:dark|night) mode (?:please|pls|plz|would|when|soon)\b|"
     r"\bany plans? (?:to|for) (?:add|support|a|an)\b"
 )
+# the bare word: "I want to complain" is a complaint, "where can I complain?" a question
+_COMPLAIN_WORD = re.compile(r"投诉|\bcomplain(?:t|ts|ing)?\b|\bfile a complaint\b")
 _COMPLAIN_ZH = re.compile(
-    r"投诉|差评|给差评|举报你们|太差|很差|真差|好差|差劲|垃圾|太烂|很烂|真烂|"
+    r"差评|给差评|举报你们|太差|很差|真差|好差|差劲|垃圾|太烂|很烂|真烂|"
     r"不满意|很不满|非常不满|太失望|很失望|失望透顶|太坑|坑人|坑爹|"
     r"态度(?:太|很|真|好)?(?:差|恶劣|不好)|服务(?:太|很|真|好)?(?:差|烂)|"
     r"(?:太|很|真|好|特别|超级)难用|不好用|体验(?:太|很|真|好|极)?差|"
@@ -64,7 +66,7 @@ _COMPLAIN_ZH = re.compile(
     r"(?:太|真|好)(?:让人|叫人)?(?:生气|气人|恼火|无语)|受不了你们|忍不了"
 )
 _COMPLAIN_EN = re.compile(
-    r"\bcomplain(?:t|ts|ing)?\b|\bfile a complaint\b|\bterrible\b|\bawful\b|\bhorrible\b|"
+    r"\bterrible\b|\bawful\b|\bhorrible\b|"
     r"\bthe worst\b|\bworst (?:app|service|experience)\b|\bridiculous\b|\bunacceptable\b|"
     r"\bdisappoint(?:ed|ing)\b|\bdisgusted\b|\bfed up\b|\bsucks\b|\brubbish\b|\bgarbage\b|"
     r"\bjoke of an\b|\b(?:not|never) happy with\b|\bunhappy with\b|\bpoor service\b|"
@@ -113,14 +115,32 @@ class Feedback:
     theme: str
 
 
-def recognise(text: str) -> Feedback | None:
-    """The suggestion or complaint `text` makes, or None for anything else."""
+# a question, not a remark: what a customer who picked the feedback topic may still ask
+_QUESTION = re.compile(
+    r"[?？]|吗|么|呢|怎么|如何|为什么|为啥|哪|几|多少|是否|能否|有没有|有无|是不是|可以.{0,8}吗|"
+    r"\b(?:how|why|what|where|when|which|who|can i|could i|do i|is it|is my|are there)\b"
+)
+MIN_REMARK = 4  # characters: shorter is small talk, not feedback
+CONTACT_SLUG = "contact-support"  # never the answer to a remark
+
+
+def recognise(text: str, topic: str | None = None) -> Feedback | None:
+    """The suggestion or complaint `text` makes, or None for anything else. In a chat the
+    customer opened on the `feedback` topic, any remark that is not a question counts
+    (as a suggestion, unless it reads as a complaint)."""
     norm = normalize(text)
     if not norm:
         return None
-    if _COMPLAIN_ZH.search(norm) or _COMPLAIN_EN.search(norm):
+    question = _QUESTION.search(norm) is not None
+    if (
+        _COMPLAIN_ZH.search(norm)
+        or _COMPLAIN_EN.search(norm)
+        or (_COMPLAIN_WORD.search(norm) and not question)
+    ):
         return Feedback("complaint", theme_of(text))
     if _SUGGEST_ZH.search(norm) or _SUGGEST_EN.search(norm):
+        return Feedback("suggestion", theme_of(text))
+    if topic == "feedback" and len(norm.strip()) >= MIN_REMARK and not question:
         return Feedback("suggestion", theme_of(text))
     return None
 
