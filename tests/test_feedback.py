@@ -139,6 +139,11 @@ async def test_agents_tag_messages_and_ratings_join(setup):
     assert refused["type"] == "error" and refused["code"] == "forbidden"
     missing = await alice.request({**tag, "message_id": "nope"})
     assert missing["type"] == "error" and missing["code"] == "not_found"
+    whole = await alice.request({"type": "feedback.tag", "conversation_id": cid,
+                                 "note": "wants statements by mail; password hunter2pass"})  # fmt: skip
+    assert whole["new"] is True
+    stored = await db.fetchval("select text from feedback where id = $1", whole["feedback_id"])
+    assert "hunter2pass" not in stored and "statements by mail" in stored
     await alice.request({"type": "chat.resolve", "conversation_id": cid})
     await user.request({"type": "chat.rate", "conversation_id": cid, "score": 2,
                         "comment": "took too long, and the fees are too high"})  # fmt: skip
@@ -146,8 +151,9 @@ async def test_agents_tag_messages_and_ratings_join(setup):
         items = (await http.get("/api/feedback")).json()["items"]
         by_kind = {i["kind"]: i for i in items}
         assert set(by_kind) == {"tagged", "rating"}
-        assert by_kind["tagged"]["tagged_by"] == "alice"
-        assert by_kind["tagged"]["text"] == "the statement page is hard to read on my phone"
+        tagged = [i for i in items if i["kind"] == "tagged"]
+        assert {i["tagged_by"] for i in tagged} == {"alice"} and len(tagged) == 2
+        assert "the statement page is hard to read on my phone" in {i["text"] for i in tagged}
         assert by_kind["rating"]["score"] == 2 and by_kind["rating"]["theme"] == "fees"
         only = (await http.get("/api/feedback", params={"kind": "rating"})).json()["items"]
         assert [i["kind"] for i in only] == ["rating"]
@@ -156,7 +162,7 @@ async def test_agents_tag_messages_and_ratings_join(setup):
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert {row["kind"] for row in rows} == {"tagged", "rating"}
         audit = (await http.get("/api/audit", params={"action": "feedback.tag"})).json()
-        assert [a["actor"]["id"] for a in audit] == ["alice", "alice"]
+        assert [a["actor"]["id"] for a in audit] == ["alice", "alice", "alice"]
         assert (await http.get("/api/feedback", params={"days": "0"})).status_code == 422
     async with server.http(server.token("alice", "agent")) as http:
         assert (await http.get("/api/feedback")).status_code == 403

@@ -24,7 +24,7 @@ from prometheus_client import Counter
 
 from hub.background import Background
 from hub.helpbot import feedback as recogniser
-from hub.rules import access
+from hub.rules import access, masking
 from hub.store import Store
 from hub.store import conversations as conv_store
 from hub.store import feedback as feedback_store
@@ -86,6 +86,8 @@ class FeedbackHub:
         holding it, or a supervisor, any chat."""
         if not claims.is_staff:
             raise Forbidden("only staff tag feedback")
+        if note:
+            note = masking.mask(note).text  # like every note: no secret is stored or sent
         async with self.store.acquire() as db:
             conv = await conv_store.get(db, cid)
             past = await conv_store.agent_ids(db, cid) if conv is not None else []
