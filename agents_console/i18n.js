@@ -191,6 +191,7 @@ export const TEXT = {
   watch: { zh: "旁听", en: "Watch" },
   stop_watch: { zh: "停止旁听", en: "Stop watching" },
   takeover: { zh: "接管", en: "Take over" },
+  taken_over_away: { zh: "主管已接管此会话", en: "A supervisor took over this chat" },
   takeover_done: { zh: "已接管该会话", en: "You have taken over the chat" },
   watching: { zh: "旁听中：{user}（{agent}）", en: "Watching: {user} ({agent})" },
   watch_hint: { zh: "只读：客户与客服都看不到您。", en: "Read-only: neither the customer nor the agent sees you." },
