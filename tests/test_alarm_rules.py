@@ -68,3 +68,12 @@ def test_the_order_is_most_serious_first(waiting, online):
     kinds = [a.kind for a in alarms.alarms([alarms.flags(c, T) for c in waiting], online)]
     rank = ["no_agents", "urgent_unanswered", "sla_breach_soon"]
     assert kinds == sorted(kinds, key=rank.index) and len(set(kinds)) == len(kinds)
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()))
+def test_a_csv_cell_never_starts_a_formula(value):
+    from hub.http.api import _cell
+
+    cell = _cell(value)
+    if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        float(cell)  # only a number may start so (a negative one)
