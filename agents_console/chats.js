@@ -181,7 +181,7 @@ export function onTransferred(f) {
   const chat = S.chats.get(f.conversation_id);
   if (!chat) return;
   chat.status = "gone";
-  const why = f.reason === "urgent_escalation" ? t("urgent_escalated") : f.reason === "taken" ? t("taken_away") : t("transferred_away");
+  const why = { urgent_escalation: t("urgent_escalated"), taken: t("taken_away"), taken_over: t("taken_over_away") }[f.reason] || t("transferred_away");
   toast(`${chat.user?.name || ""}: ${why}`, f.reason === "urgent_escalation" ? "urgent" : "info");
   removeChat(chat.cid);
 }

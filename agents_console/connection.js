@@ -27,6 +27,8 @@ const FRAMES = {
   "note.mention": mentionToast,
   "customer.event": onCustomerEvent,
   "verify.result": (f) => customer.applyVerifyResult(f),
+  "chat.watching": (f) => supervisor.onWatching(f),
+  "watch.event": (f) => supervisor.onWatchEvent(f),
   "session.resync": () => customer.refresh(),
   error: onError,
 };

@@ -9,6 +9,7 @@ import { requestVerification } from "./verification.js";
 import { toggleCustomer } from "./views/conversation.js";
 import { CustomerPanel } from "./views/customer.js";
 import { queueActions } from "./views/queue.js";
+import { toast } from "./views/notifications.js";
 import { SupervisorView } from "./views/supervisor.js";
 
 export const customer = new CustomerPanel({
@@ -24,4 +25,12 @@ export const customer = new CustomerPanel({
   onClose: () => toggleCustomer(false),
 });
 
-export const supervisor = new SupervisorView({ el: $("supervisor-view"), token, t, lang: () => S.lang, actions: queueActions });
+export const supervisor = new SupervisorView({
+  el: $("supervisor-view"),
+  token,
+  t,
+  lang: () => S.lang,
+  actions: queueActions,
+  request: (frame) => S.client.request(frame),
+  toast,
+});

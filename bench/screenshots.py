@@ -89,7 +89,8 @@ async def demo_hub(data_dir: Path) -> AsyncIterator[tuple[str, str, str]]:
             # for the supervisor's picture (Bob, the security agent, comes online later)
             for username, password, name, skills, capacity, supervisor, *_ in DEMO_AGENTS:
                 await agents.upsert(db, username=username, password=password, name=name,
-                                    skills=skills, capacity=capacity, supervisor=supervisor)  # fmt: skip
+                                    skills=skills, capacity=capacity, supervisor=supervisor,
+                                    )  # fmt: skip
         finally:
             await db.close()
         await seed_demo_accounts(rt.dsn)
@@ -210,6 +211,22 @@ async def earlier_today(base: str, token: Callable[..., str], dsn: str) -> None:
         done.append(cid)
     await agent.request({"type": "agent.status", "status": "offline"})
     await agent.close()
+
+    # what customers told the help bot for the product team this week
+    said = [
+        ("u-erin", "Erin 周", "zh", "建议增加夜间模式，晚上看着太亮了"),
+        ("u-frank", "Frank", "en", "please add a dark mode"),
+        ("u-gina", "Gina 孙", "zh", "提现手续费好贵啊"),
+        ("u-hank", "Hank 吴", "en", "Could you add Face ID login please?"),
+    ]  # fmt: skip
+    for user_id, name, lang, text in said:
+        user = await Socket.open(base, token(user_id, "user", name))
+        opened = await user.request({"type": "chat.open", "topic": "feedback", "text": text,
+                                     "handoff": "bot", "lang": lang})  # fmt: skip
+        cid = opened["conversation_id"]
+        await user.expect(lambda f, cid=cid: f["type"] == "message" and f["seq"] >= 3
+                          and f["conversation_id"] == cid)  # fmt: skip
+        await user.close()
 
     rng = random.Random(2024)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -385,16 +402,21 @@ async def _photograph(browser: Any, base: str, token: Callable[..., str], out: P
     await dave.wait_for_selector("#alert-banner:not([hidden])", timeout=20000)
     await take(dave, out, "widget-security-alert")
 
-    # the supervisor's view: the urgent chat first, Alice's load, the last hour
+    # the supervisor's view: the day's figures, the chart, the queue, Alice's load
     _, sam = await new_page(browser, **DESKTOP)
     await sign_in(sam, base, "sam", "sam123")
     await sam.wait_for_selector("#view-tabs:not([hidden])")
     await sam.click("#view-tabs [data-view=supervisor]")
     await sam.wait_for_selector("#supervisor-view:not([hidden]) #sv-cards")
     await sam.wait_for_selector("#sv-chart svg rect.bar")
-    await sam.wait_for_selector("#sv-queue tbody tr")
+    await sam.wait_for_selector("#sv-queue tbody tr, #sv-queue p")
     await sam.wait_for_selector("#sv-agents tr[data-agent=alice]")
     await take(sam, out, "console-supervisor")
+    # further down: the chats in progress, each agent's day, topics, the week's feedback
+    await sam.wait_for_selector("#sv-themes tbody tr")
+    await sam.locator("#sv-active").scroll_into_view_if_needed()
+    await sam.evaluate("document.querySelector('#sv-active').closest('.sv-grid').scrollIntoView()")
+    await take(sam, out, "console-supervisor-floor")
 
     # Bob (whose browser speaks English) comes online; Alice hands Carol's chat over to him
     # with a note: he reads it first, above the conversation

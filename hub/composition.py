@@ -11,6 +11,8 @@ what it uses — no part looks another up by name.
            ├─ Audit
            ├─ Attachments ── AttachmentStore (disk or S3), Scanner, AttachmentLinks
            ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
+           ├─ FeedbackHub ── suggestions, complaints, tags, rating comments -> the webhook
+           ├─ Watch ── supervisors following chats read-only (on this node's registry)
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
     SharedLimits (Redis, via `limits`), ClientAddresses (trusted proxies)
@@ -43,6 +45,7 @@ from hub.services.attachments import Attachments
 from hub.services.audit import Audit
 from hub.services.bot import Bot
 from hub.services.chat import Chat
+from hub.services.feedback import FeedbackHub
 from hub.services.languages import Languages
 from hub.services.notify import Notifier
 from hub.services.outbox_poller import OutboxPoller
@@ -51,6 +54,7 @@ from hub.services.sessions import Sessions
 from hub.services.sms import SmsSender, UnconfiguredSmsSender
 from hub.services.sweeper import Sweeper
 from hub.services.verification import Verification
+from hub.services.watch import Watch
 from hub.services.webpush import PushOut
 from hub.store import Store
 from hub.store import notifications as notif_store
@@ -85,6 +89,8 @@ class Hub:
     agent_access: AgentAccess
     limits: SharedLimits
     addresses: ClientAddresses
+    feedback: FeedbackHub
+    watch: Watch
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -141,10 +147,13 @@ class Hub:
         addresses = ClientAddresses(
             settings.trusted_proxies, settings.forwarded_header, settings.address_ipv6_prefix
         )
+        feedback = FeedbackHub(store, settings, secret, tasks)
+        bot.feedback = feedback
+        chat.feedback = feedback
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,
-                   addresses)  # fmt: skip
+                   addresses, feedback, Watch(store, node, links))  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -159,6 +168,7 @@ class Hub:
         self.sweeper.start(self.tasks)
         await self.push_out.start()
         await self.attachments.start()
+        self.feedback.start()
 
     async def stop(self) -> None:
         await self.node.drain()

@@ -94,6 +94,21 @@ class Settings(BaseSettings):
     oncall_webhook_key: str | None = None  # signs page bodies; default: HUB_SECRET
     oncall_timeout_s: float = 5.0
 
+    # the supervisor view (hub.rules.alarms): what is highlighted and raises an alarm
+    supervisor_wait_warn_s: float = 120.0  # a queued chat waiting this long is amber
+    supervisor_wait_alarm_s: float = 600.0  # ... and red, an alarm (about to breach)
+    supervisor_reply_warn_s: float = 60.0  # an assigned chat unanswered this long is amber
+    supervisor_reply_alarm_s: float = 180.0  # ... and red, an alarm
+    supervisor_sla_reply_s: float = 300.0  # "SLA met": first answer within this of the queue
+    bot_assumed_resolved_s: float = 1800.0  # a bot chat quiet this long, no hand-off: resolved
+
+    # feedback to the product team (hub.services.feedback)
+    feedback_webhook_url: str | None = None  # each new item is POSTed here; unset: kept only
+    feedback_webhook_key: str | None = None  # signs the bodies; default: HUB_SECRET
+    feedback_webhook_timeout_s: float = 5.0
+    feedback_webhook_retries: int = 5  # attempts after the first, with doubling backoff
+    feedback_webhook_backoff_s: float = 1.0
+
     # payments
     risk_velocity_max: int = 10
     risk_velocity_window_s: float = 60.0

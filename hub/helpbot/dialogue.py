@@ -20,6 +20,8 @@ One turn, in order of precedence:
 7. greeting / thanks            -> short reply
 8. "where is my money?", or an amount/day/name of a transfer
                                 -> the matching transactions (whole history), by name
+8b. a suggestion or complaint   -> thanks, recorded for the product team
+                                   (hub.helpbot.feedback); no search, no hand-off
 9. anything else                -> search: confident -> article (never the same one twice)
                                    + the customer's own data for it + "did it help?";
                                    unsure -> the closest articles to pick; nothing -> a miss.
@@ -38,6 +40,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from hub.helpbot import feedback as product_feedback
 from hub.helpbot.article import LANGS, TOPICS
 from hub.helpbot.catalog import HelpCenter, load_help_center
 from hub.helpbot.intents import (
@@ -182,6 +185,7 @@ class BotTurn:
     article: str | None = None  # slug of the article answered with, for metrics
     choices: list[dict[str, str]] = field(default_factory=list)  # quick replies, last reply
     summary: str | None = None  # for the agent, when escalating
+    feedback: product_feedback.Feedback | None = None  # a suggestion or complaint to record
 
 
 def tx_query(text: str, now: datetime | None, tz: str | None = None) -> TxQuery:
@@ -221,6 +225,7 @@ def respond(state: BotState, text: str, ctx: BotContext) -> BotTurn:
         return _security_guidance(state, ctx, connect=wants_human(text))
     if wants_human(text) or (offered and accepts_offer(text)):
         turn = _escalate(state, ctx, "escalate_asked")
+        turn = replace(turn, feedback=product_feedback.recognise(text))
         topic = offered or (SECURITY_TOPIC if mentions_security(text) else None)
         return replace(turn, escalate_topic=topic) if topic else turn
     if offered and is_no(text):
@@ -232,6 +237,7 @@ def respond(state: BotState, text: str, ctx: BotContext) -> BotTurn:
         _by_feedback,
         _by_small_talk,
         _by_where_money,
+        _by_product_feedback,
     )
     for step in steps:
         answer = step(state, text, ctx)
@@ -313,6 +319,34 @@ def _by_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
         answer = _answer(turn.new_state, other, ctx)
         return replace(answer, replies=[say("other_article", lang), *answer.replies])
     return None  # a new question: answer it as such
+
+
+def _by_product_feedback(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:
+    """A suggestion or a complaint: thanked for and recorded (hub.helpbot.feedback), not
+    searched for; a person only if the customer asks."""
+    if mentions_security(text):
+        return None  # the account's safety first: the search's security answer, or a person
+    found = product_feedback.recognise(text)
+    if found is None and ctx.topic == "feedback":
+        # the customer chose the feedback topic: a remark is feedback, unless the help
+        # center has a confident answer to it (a problem described without a question)
+        remark = product_feedback.recognise(text, ctx.topic)
+        if remark is not None:
+            help_center = ctx.help_center or load_help_center()
+            query = strip_transaction_ids(text)
+            # "how to contact us" answers no remark: it is what feedback used to get
+            excluded = (FRAUD_SLUG, product_feedback.CONTACT_SLUG)
+            _, confident = help_center.best(query, state.reply_lang, excluded)
+            found = None if confident else remark
+    if found is None:
+        return None
+    lang = state.reply_lang
+    return BotTurn(
+        [product_feedback.thanks(found.kind, lang)],
+        replace(state, awaiting_feedback=False, misses=0),
+        choices=choices("human", lang) if found.kind == "complaint" else [],
+        feedback=found,
+    )
 
 
 def _by_small_talk(state: BotState, text: str, ctx: BotContext) -> BotTurn | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.rules import access
+from hub.rules import alarms as alarm_rules
 from hub.rules.mentions import mentions
 from hub.services import broadcasts
 from hub.services.agent_access import DISABLED_MESSAGE
@@ -18,6 +21,7 @@ from hub.services.sms import DevOutbox
 from hub.store import accounts, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import feedback as feedback_store
 from hub.store import macros as macro_store
 from hub.store import search as search_store
 from hub.store import stats as stats_mod
@@ -190,7 +194,8 @@ class QueueStats(BaseModel):
 class AgentStats(BaseModel):
     online: int
     away: int
-    busy: int
+    busy: int = Field(description="Online agents at full load (no room for another chat).")
+    serving: int = Field(description="Online agents with at least one chat.")
 
 
 class Average(BaseModel):
@@ -199,16 +204,39 @@ class Average(BaseModel):
 
 class WaitStats(Average):
     p90: float | None
+    max: float | None = None
+
+
+class Resolution(Average):
+    count: int = Field(description="Chats a person handled that ended in the window.")
 
 
 class Csat(Average):
     count: int
 
 
+class Share(BaseModel):
+    met: int
+    counted: int
+    share: float | None
+
+
+class SlaStats(Share):
+    reply_s: float = Field(description="The target: first answer within this of queueing.")
+
+
 class QueueSample(BaseModel):
     ts: str
     queued: int
     avg_wait_s: float
+
+
+class HourStats(BaseModel):
+    hour: str
+    queued: int = Field(description="Chats that entered the queue in this hour.")
+    wait_avg_s: float | None
+    wait_max_s: float | None
+    queue_max: int = Field(description="The longest queue sampled in this hour.")
 
 
 class TagCount(BaseModel):
@@ -223,18 +251,84 @@ class Outcomes(BaseModel):
     spam: int
 
 
+class TopicStats(BaseModel):
+    topic: str
+    conversations: int
+    csat: Csat
+    waiting_time_s: Average
+
+
+class BotStats(BaseModel):
+    involved: int = Field(description="Chats in which the help bot answered.")
+    confirmed: int = Field(description="The customer said it helped (and no hand-off).")
+    assumed: int = Field(
+        description="Answered, then no hand-off and no new question: ended, or quiet for window_s."
+    )
+    handed_off: int
+    unanswered: int = Field(description="Ended or quiet without an answer of the bot.")
+    open: int
+    window_s: float
+
+
+class AgentFigures(BaseModel):
+    id: str
+    name: str
+    status: Literal["online", "away", "offline"]
+    supervisor: bool
+    active: int
+    capacity: int
+    handled: int = Field(description="Chats this agent ended in the window.")
+    first_response_s: float | None
+    handle_time_s: float | None
+    csat: Csat
+    sla_met: Share
+
+
+class Thresholds(BaseModel):
+    wait_warn_s: float
+    wait_alarm_s: float
+    reply_warn_s: float
+    reply_alarm_s: float
+
+
+class WaitingChat(BaseModel):
+    conversation_id: str
+    priority: Literal["urgent", "high", "normal"]
+    status: Literal["queued", "assigned"]
+    waiting_s: float
+    unanswered_s: float | None
+    wait_level: Literal["ok", "warn", "alarm"]
+    reply_level: Literal["ok", "warn", "alarm"]
+    breach_soon: bool
+
+
+class AlarmOut(BaseModel):
+    kind: Literal["no_agents", "urgent_unanswered", "sla_breach_soon"]
+    conversations: list[str]
+    waiting: int
+
+
 class Stats(BaseModel):
     window: str
     queue: QueueStats
     agents: AgentStats
     waiting_time_s: WaitStats
     first_response_s: Average
-    resolution_s: Average
+    handle_time_s: Average
+    resolution_s: Resolution
     csat: Csat
+    sla: SlaStats
     conversations: int
     outcomes: Outcomes = Field(description="Chats resolved in the window, by outcome.")
     top_tags: list[TagCount] = Field(description="The most used resolve tags in the window.")
+    topics: list[TopicStats] = Field(description="Volume, CSAT and wait by topic.")
+    bot: BotStats
+    per_agent: list[AgentFigures]
+    thresholds: Thresholds
+    waiting: list[WaitingChat] = Field(description="Chats waiting for a person now, flagged.")
+    alarms: list[AlarmOut]
     history: list[QueueSample]
+    by_hour: list[HourStats] = Field(description="The last 24 hours, oldest first.")
 
 
 class AgentAccessIn(BaseModel):
@@ -583,8 +677,168 @@ async def stats(request: Request) -> JSONResponse:
     claims = caller(request)
     require_role(claims, "supervisor")
     hub: Hub = request.app.state.hub
+    settings = hub.settings
     async with hub.store.acquire() as db:
-        return JSONResponse(await stats_mod.compute(db))
+        figures = await stats_mod.compute(
+            db,
+            thresholds(hub),
+            sla_reply_s=settings.supervisor_sla_reply_s,
+            bot_window_s=settings.bot_assumed_resolved_s,
+        )
+    return JSONResponse(figures)
+
+
+def thresholds(hub: Hub) -> alarm_rules.Thresholds:
+    s = hub.settings
+    return alarm_rules.Thresholds(
+        s.supervisor_wait_warn_s,
+        s.supervisor_wait_alarm_s,
+        s.supervisor_reply_warn_s,
+        s.supervisor_reply_alarm_s,
+    )
+
+
+@api.route(
+    "GET",
+    "/api/stats/export.csv",
+    summary="Every chat of the day with its times, as CSV (supervisors)",
+    media=("text/csv",),
+    errors=(403,),
+)
+async def stats_export(request: Request) -> Response:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        rows = await stats_mod.export_rows(
+            db,
+            sla_reply_s=hub.settings.supervisor_sla_reply_s,
+            bot_window_s=hub.settings.bot_assumed_resolved_s,
+        )
+    await hub.audit.record(
+        AuditEntry(claims.role, claims.sub, "stats.export", details={"rows": len(rows)},
+                   address=_address(request))
+    )  # fmt: skip
+    return csv_response(stats_mod.EXPORT_COLUMNS, rows, "supporthub-stats.csv")
+
+
+def csv_response(columns: tuple[str, ...], rows: list[dict], filename: str) -> Response:
+    """RFC 4180 CSV; cells that a spreadsheet would run as a formula are quoted with '."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+FeedbackKind = Literal["suggestion", "complaint", "rating", "tagged"]
+
+
+class FeedbackQuery(BaseModel):
+    days: Annotated[int, Field(ge=1, le=366), ASCII_DIGITS] = 7
+    kind: FeedbackKind | None = None
+    theme: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000), ASCII_DIGITS] = 200
+
+
+class FeedbackItem(BaseModel):
+    feedback_id: str
+    created_at: str
+    kind: FeedbackKind
+    source: Literal["bot", "agent", "rating"]
+    theme: str
+    lang: str | None
+    score: int | None = Field(description="A rating's score.")
+    topic: str | None
+    conversation_id: str | None
+    message_id: str | None
+    user_id: str | None
+    tagged_by: str | None
+    text: str
+    delivered: bool = Field(description="The webhook's receiver took it.")
+
+
+class FeedbackTheme(BaseModel):
+    theme: str
+    count: int
+    suggestions: int
+    complaints: int
+    example: str = Field(description="The newest item of the theme.")
+
+
+class FeedbackList(BaseModel):
+    days: int
+    items: list[FeedbackItem] = Field(description="Newest first.")
+    themes: list[FeedbackTheme] = Field(description="The period's themes, most items first.")
+
+
+@api.route(
+    "GET",
+    "/api/feedback",
+    summary="Suggestions, complaints, tagged messages and rating comments (supervisors)",
+    query=FeedbackQuery,
+    response=FeedbackList,
+    errors=(403,),
+)
+async def feedback_list(request: Request) -> JSONResponse:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    params = query(request, FeedbackQuery)
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        items = await feedback_store.recent(
+            db, since_days=params.days, kind=params.kind, theme=params.theme, limit=params.limit
+        )
+        themes = await feedback_store.themes(db, since_days=params.days)
+    return JSONResponse({"days": params.days, "items": items, "themes": themes})
+
+
+@api.route(
+    "GET",
+    "/api/feedback/export.csv",
+    summary="The feedback of a period as CSV (supervisors)",
+    query=FeedbackQuery,
+    media=("text/csv",),
+    errors=(403,),
+)
+async def feedback_export(request: Request) -> Response:
+    claims = caller(request)
+    require_role(claims, "supervisor")
+    params = query(request, FeedbackQuery)
+    hub: Hub = request.app.state.hub
+    async with hub.store.acquire() as db:
+        items = await feedback_store.recent(
+            db, since_days=params.days, kind=params.kind, theme=params.theme, limit=params.limit
+        )
+    await hub.audit.record(
+        AuditEntry(claims.role, claims.sub, "feedback.export",
+                   details={"rows": len(items), "days": params.days}, address=_address(request))
+    )  # fmt: skip
+    return csv_response(feedback_store.COLUMNS, items, "supporthub-feedback.csv")
 
 
 @api.route(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import asyncpg
@@ -46,6 +46,12 @@ class HandOver(Protocol):
     async def escalate(self, claims: None, cid: str, topic: str | None = None) -> str: ...
 
 
+class FeedbackSink(Protocol):
+    """Where the suggestions and complaints the bot recognises go (hub.services.feedback)."""
+
+    async def from_bot(self, conv: Any, text: str, kind: str, theme: str) -> None: ...
+
+
 class Bot:
     def __init__(
         self,
@@ -61,6 +67,7 @@ class Bot:
         self.settings = settings
         self.secret = secret
         self._locks: dict[str, asyncio.Lock] = {}
+        self.feedback: FeedbackSink | None = None  # seated by the composition
 
     def _lock(self, cid: str) -> asyncio.Lock:
         lock = self._locks.get(cid)
@@ -113,6 +120,8 @@ class Bot:
             ctx = await self._context(conv, text, now)
             turn = dialogue.respond(state, text, ctx)
             await self._save(cid, turn.new_state)
+            if turn.feedback is not None and self.feedback is not None:
+                await self.feedback.from_bot(conv, text, turn.feedback.kind, turn.feedback.theme)
             for n, reply in enumerate(turn.replies, 1):
                 last = n == len(turn.replies)
                 if not await self.say(conv, reply, turn.choices if last else None):

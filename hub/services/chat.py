@@ -112,6 +112,10 @@ class MessagePush(Protocol):
     def urgent_staffed(self, msg: StoredMessage) -> None: ...
 
 
+class RatingFeedback(Protocol):
+    async def from_rating(self, conv: Any, score: int, comment: str) -> None: ...
+
+
 class Chat:
     def __init__(
         self,
@@ -140,6 +144,7 @@ class Chat:
         self.bot: BotSeat | None = None
         self.presence: Presence | None = None  # who of the customers has a socket open
         self.push_out: MessagePush | None = None
+        self.feedback: RatingFeedback | None = None  # rating comments join the feedback
         self._route_lock = asyncio.Lock()
         self._route_again = False
 
@@ -347,6 +352,8 @@ class Chat:
             if (conv["rating"], conv["rating_comment"]) == (score, comment):
                 return  # the same rating again (a retry after a reconnect): already done
             raise Conflict("this chat has been rated already")
+        if comment and self.feedback is not None:
+            await self.feedback.from_rating(conv, score, comment)
         # the agent sees it; the user's other devices stop offering the form
         await self.delivery.to_conversation(
             conv, {"type": "chat.rated", "conversation_id": cid, "score": score, "comment": comment}
@@ -596,6 +603,33 @@ class Chat:
             conv = await conv_store.give(db, cid, agent_id)
         await self._given(row, conv, reason="assigned")
         return conv
+
+    async def takeover(self, claims: Claims, cid: str) -> tuple[asyncpg.Record, str]:
+        """A supervisor takes over a chat another agent holds (`chat.takeover`): the
+        supervisor becomes its agent, the agent it leaves gets `chat.transferred {reason:
+        "taken_over"}`. The supervisor must be online (with a console open); their
+        capacity does not stop it (a deliberate act, like an urgent slot). The chat as it
+        is now, and the agent it left."""
+        if claims.role != "supervisor":
+            raise Forbidden("only supervisors take over chats")
+        async with self.store.acquire() as db, db.transaction():
+            await assigner.lock_routing(db)
+            row = await conv_store.claim_view(db, cid)
+            if row is None:
+                raise NotFound("no such conversation")
+            if row["status"] != "assigned":
+                raise Conflict("only a chat an agent holds can be taken over (queued: chat.take)")
+            if row["agent_id"] == claims.sub:
+                raise Conflict("this chat is yours already")
+            me = await assigner.load_agent(db, claims.sub)
+            if me is None:
+                raise NotFound("no such agent")
+            if not me.online:
+                raise Conflict("go online first: a chat you take over is yours to answer")
+            conv = await conv_store.give(db, cid, claims.sub)
+        left = await self._given(row, conv, reason="taken_over")
+        assert left is not None
+        return conv, left
 
     async def _given(self, before, conv, *, reason: str) -> str | None:
         """Frames after a take or an assignment: the holder it left (returned), both

@@ -115,8 +115,9 @@ class Sessions:
             conn.expiry.cancel()
             conn.expiry = None
         channels = conn.channels
+        watched = self.node.registry.unwatch_all(conn)  # a supervisor's chat.watch
         self.node.registry.remove(conn)
-        for ch in channels:
+        for ch in (*channels, *watched):
             await self.node.bus.unsubscribe(ch)
         claims = conn.claims
         if claims is not None and claims.role == "user":

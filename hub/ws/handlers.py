@@ -154,6 +154,39 @@ async def chat_assign(hub: Hub, conn: Connection, f: p.ChatAssign) -> None:
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, agent_id=conv["agent_id"]))
 
 
+async def chat_takeover(hub: Hub, conn: Connection, f: p.ChatTakeover) -> None:
+    conv, left = await hub.chat.takeover(conn.identity, f.conversation_id)
+    await hub.audit.record(entry_by(conn.identity, "chat.takeover", conversation_id=f.conversation_id,
+                                    subject_user_id=conv["user_id"],
+                                    details={"from_agent": left}))  # fmt: skip
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, agent_id=conv["agent_id"],
+                              from_agent=left))  # fmt: skip
+
+
+async def chat_watch(hub: Hub, conn: Connection, f: p.ChatWatch) -> None:
+    if f.watch:
+        snapshot = await hub.watch.start(conn, f.conversation_id)
+        await hub.audit.record(entry_by(conn.identity, "chat.watch",
+                                        conversation_id=f.conversation_id,
+                                        subject_user_id=snapshot["user"]["id"]))  # fmt: skip
+        conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, watching=True))
+        conn.send_frame(snapshot)
+    else:
+        await hub.watch.stop(conn, f.conversation_id)
+        conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, watching=False))
+
+
+async def feedback_tag(hub: Hub, conn: Connection, f: p.FeedbackTag) -> None:
+    item, new = await hub.feedback.tag(conn.identity, f.conversation_id, f.message_id, f.note)
+    await hub.audit.record(entry_by(conn.identity, "feedback.tag", conversation_id=f.conversation_id,
+                                    subject_user_id=item["user_id"],
+                                    details={"feedback_id": item["feedback_id"],
+                                             "message_id": f.message_id, "new": new}))  # fmt: skip
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id,
+                              feedback_id=item["feedback_id"], kind=item["kind"],
+                              theme=item["theme"], new=new))  # fmt: skip
+
+
 async def verify_request(hub: Hub, conn: Connection, f: p.VerifyRequest) -> None:
     challenge = await hub.verification.request(conn.identity, f.conversation_id)
     fields = {k: v for k, v in challenge.items() if k != "type"}
@@ -205,6 +238,9 @@ TABLE: dict[str, tuple[Handler, frozenset[str]]] = {
     "chat.resolve": (chat_resolve, STAFF),
     "chat.take": (chat_take, STAFF),
     "chat.assign": (chat_assign, SUPERVISOR),
+    "chat.takeover": (chat_takeover, SUPERVISOR),
+    "chat.watch": (chat_watch, SUPERVISOR),
+    "feedback.tag": (feedback_tag, STAFF),
     "queue.get": (queue_get, STAFF),
     "verify.request": (verify_request, STAFF),
     "verify.submit": (verify_submit, USER),

@@ -194,6 +194,27 @@ class ChatAssign(ConversationFrame):
     agent_id: Id
 
 
+class ChatTakeover(ConversationFrame):
+    """Extension: a supervisor takes over an assigned chat; its agent is told."""
+
+    type: Literal["chat.takeover"]
+
+
+class ChatWatch(ConversationFrame):
+    """Extension: a supervisor follows a chat live, read-only (`watch: false` stops)."""
+
+    type: Literal["chat.watch"]
+    watch: StrictBool = True
+
+
+class FeedbackTag(ConversationFrame):
+    """Extension: staff mark a message (or the whole chat) as feedback for the product team."""
+
+    type: Literal["feedback.tag"]
+    message_id: Id | None = None
+    note: Annotated[Str, Field(min_length=1, max_length=2000)] | None = None
+
+
 class VerifyRequest(ConversationFrame):
     type: Literal["verify.request"]
 
@@ -244,6 +265,9 @@ ClientFrame = Annotated[
     | ChatResolve
     | ChatTake
     | ChatAssign
+    | ChatTakeover
+    | ChatWatch
+    | FeedbackTag
     | VerifyRequest
     | VerifySubmit
     | QueueWatch

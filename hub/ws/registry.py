@@ -29,6 +29,9 @@ class Registry:
     def __init__(self) -> None:
         self._by_channel: dict[str, set[Connection]] = {}
         self.count = 0
+        # supervisors following chats read-only (chat.watch): the customer's channel ->
+        # watching connection -> the conversations of that customer it follows
+        self._watchers: dict[str, dict[Connection, set[str]]] = {}
 
     def add(self, conn: Connection) -> None:
         """Register `conn` on its channels (the bus ref-counts their subscriptions)."""
@@ -52,6 +55,39 @@ class Registry:
             metrics.CONNECTIONS.labels(conn.identity.role).dec()
         conn.channels = ()
 
+    def watch(self, conn: Connection, channel: str, cid: str) -> bool:
+        """`conn` follows conversation `cid`, whose frames travel on `channel`; True when
+        `conn` was not on that channel yet (subscribe it on the bus once)."""
+        per = self._watchers.setdefault(channel, {})
+        first = conn not in per
+        per.setdefault(conn, set()).add(cid)
+        return first
+
+    def unwatch(self, conn: Connection, channel: str, cid: str) -> bool:
+        """`conn` stops following `cid`; True when it left `channel` (unsubscribe once)."""
+        per = self._watchers.get(channel)
+        cids = per.get(conn) if per else None
+        if per is None or cids is None or cid not in cids:
+            return False
+        cids.discard(cid)
+        if cids:
+            return False
+        del per[conn]
+        if not per:
+            del self._watchers[channel]
+        return True
+
+    def unwatch_all(self, conn: Connection) -> list[str]:
+        """Everything `conn` follows stops; the channels it left."""
+        left = []
+        for channel in list(self._watchers):
+            per = self._watchers[channel]
+            if per.pop(conn, None) is not None:
+                left.append(channel)
+                if not per:
+                    del self._watchers[channel]
+        return left
+
     def listeners(self, channel: str) -> set[Connection]:
         return self._by_channel.get(channel, set())
 
@@ -73,12 +109,27 @@ class Registry:
     def deliver(self, channel: str, payload: bytes) -> None:
         """Fan a bus payload (a msgpack frame) out to this node's listeners on `channel`."""
         listeners = self._by_channel.get(channel)
-        if not listeners:
+        watchers = self._watchers.get(channel)
+        if not listeners and not watchers:
             return
         frame = decode_msgpack(payload)
         if not isinstance(frame, dict):
             return
-        self.fan_out(listeners, frame, payload)
+        if listeners:
+            self.fan_out(listeners, frame, payload)
+        if watchers:
+            self._to_watchers(watchers, frame)
+
+    @staticmethod
+    def _to_watchers(watchers: dict[Connection, set[str]], frame: dict) -> None:
+        """A frame of a watched conversation, wrapped: `watch.event {conversation_id,
+        frame}` (never taken for the watcher's own chat)."""
+        cid = frame.get("conversation_id")
+        if not isinstance(cid, str):
+            return
+        for conn, cids in tuple(watchers.items()):
+            if cid in cids:
+                conn.send_frame({"type": "watch.event", "conversation_id": cid, "frame": frame})
 
     def deliver_sequenced(self, channel: str, packed: bytes, kind: str, seq: int) -> None:
         """A fan-out item that carries its frame's type and seq beside the msgpack bytes:
