@@ -399,7 +399,7 @@ def cmd_chat(args) -> None:
     opts = ChatOptions(
         url=(args.url or default_url()).rstrip("/"), user=args.user, name=args.name,
         token=args.token, topic=args.topic, handoff=args.handoff, codec=args.codec,
-        lang=args.lang,
+        lang=args.lang, connect_timeout=args.connect_timeout,
     )  # fmt: skip
     code = _run(chat(opts))
     if code:
@@ -558,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default="msgpack", choices=["msgpack", "json"],
                    help="wire format (default: msgpack)")  # fmt: skip
     p.add_argument("--lang", choices=["zh", "en"], help="language of the bot and notices")
+    p.add_argument("--connect-timeout", type=float, default=30, metavar="SECONDS",
+                   help="give up (exit 4) when the hub has not answered by then (default: 30)")  # fmt: skip
     return parser
 
 

@@ -45,6 +45,7 @@ class ChatOptions:
     handoff: str = "bot"
     codec: str = "msgpack"
     lang: str | None = None
+    connect_timeout: float = 30
 
 
 def ws_url_of(base: str) -> str:
@@ -203,7 +204,7 @@ class TerminalChat:
         self.client.on("*", self.show)
         self.client.on("state", self.show)
         try:
-            await self.client.start(timeout=30)
+            await self.client.start(timeout=self.opts.connect_timeout)
         except TimeoutError:
             self.note(f"[could not reach the hub at {self.opts.url}]")
             await self.client.stop()
