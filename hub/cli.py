@@ -392,7 +392,7 @@ def cmd_doctor(args) -> None:
         raise SystemExit(code)
 
 
-def cmd_chat(args) -> None:
+def cmd_chat(args: argparse.Namespace) -> None:
     from hub.simulate import default_url
     from supporthub_client.terminal import ChatOptions, chat
 

@@ -258,7 +258,7 @@ class Client:
         """Seconds before reconnect attempt `attempt` (0-based): exponential, capped, and
         jittered over its upper half so that clients cut off together come back spread."""
         delay = min(self.backoff_max, self.backoff_base * 2 ** min(attempt, 16))
-        return delay / 2 + self.rng.random() * delay / 2
+        return float(delay / 2 + self.rng.random() * delay / 2)
 
     async def drop(self) -> None:
         """Cut the socket now (as a network failure would); the client reconnects."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from supporthub_client.codec import JSON, MSGPACK, decode, encode
 
@@ -45,9 +46,8 @@ class Connection:
         """Open a socket offering `proto` (None: offer nothing) and, unless `hello` is
         False, say hello (with `resume`, and the fields of `hello` when it is a dict) and
         wait for `welcome`."""
-        ws = await websockets.connect(
-            url, subprotocols=[proto] if proto else None, max_size=None, **kwargs
-        )  # type: ignore[list-item]
+        offered = [Subprotocol(proto)] if proto else None
+        ws = await websockets.connect(url, subprotocols=offered, max_size=None, **kwargs)
         conn = cls(ws, binary=ws.subprotocol == MSGPACK)
         if hello is not False:
             frame: dict[str, Any] = dict(hello) if isinstance(hello, dict) else {}

@@ -127,7 +127,8 @@ def parse(frame: dict[str, Any]) -> Frame:
             return Welcome(t, frame, _str(g("role")), _str(g("sub")), _str(g("session_id")),
                            tuple(g("conversations") or ()))  # fmt: skip
         case "message":
-            s = g("sender") if isinstance(g("sender"), dict) else {}
+            sender = g("sender")
+            s: dict[str, Any] = sender if isinstance(sender, dict) else {}
             return Message(
                 t, frame, _str(g("conversation_id")), _int(g("seq")), _str(g("message_id")),
                 Sender(_str(s.get("role")), _str(s.get("id")), s.get("name")),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,9 @@ async def read_until(proc: asyncio.subprocess.Process, wanted: str, seen: list[s
 
 
 @pytest.mark.parametrize("codec", ["msgpack", "json"])
-async def test_chat_command_sends_lines_and_shows_replies_live(hub, db, codec):
+async def test_chat_command_sends_lines_and_shows_replies_live(
+    hub: Any, db: Any, codec: str
+) -> None:
     agent = await online_agent(hub, db, "alice", ["payment"])
     user_id = uid()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
@@ -74,7 +78,7 @@ async def test_chat_command_sends_lines_and_shows_replies_live(hub, db, codec):
 
         proc.stdin.close()  # the end of the input: it leaves once everything is acked
         assert await asyncio.wait_for(proc.wait(), LINE_WAIT_S) == 0
-        rest = (await proc.stdout.read()).decode() if proc.stdout else ""  # type: ignore[union-attr]
+        rest = (await proc.stdout.read()).decode() if proc.stdout else ""
         # the lines typed here are not echoed back as if someone else had said them
         assert "thanks" not in rest and not any("thanks" in line for line in seen)
         await agent.quiet(from_user, 0.2)
@@ -85,7 +89,7 @@ async def test_chat_command_sends_lines_and_shows_replies_live(hub, db, codec):
         await agent.close()
 
 
-async def test_chat_command_without_a_hub_says_so(tmp_path):
+async def test_chat_command_without_a_hub_says_so(tmp_path: Path) -> None:
     from tests.clientlibs import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}

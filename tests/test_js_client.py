@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ needs_node = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory) -> Path:
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the package with its dev dependencies installed."""
     copy = tmp_path_factory.mktemp("js-client") / "js"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("node_modules"))
@@ -36,7 +37,7 @@ def package(tmp_path_factory) -> Path:
         timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    return copy
+    return Path(copy)
 
 
 @needs_node
@@ -50,7 +51,7 @@ def test_unit_tests_pass(package: Path) -> None:
 
 @needs_node
 @pytest.mark.timeout(300)
-async def test_live_against_a_real_hub(package: Path, services, db) -> None:
+async def test_live_against_a_real_hub(package: Path, services: Any, db: Any) -> None:
     port = free_port()
     hub = await start_hub_on(services, port)
     await agents.upsert(db, username="alice", password="pw-alice", name="Alice",
