@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from supporthub_client import Client, FileOutbox, Message, Notification, client_msg_id
+from supporthub_client import (
+    Client,
+    FileOutbox,
+    Message,
+    Notification,
+    StateChange,
+    client_msg_id,
+)
 from tests.clientlibs import free_port, online_agent, start_hub_on, uid
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -165,3 +172,14 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
         ceiling = min(15, 0.4 * 2**n)
         assert ceiling / 2 <= d <= ceiling
     assert len({round(client.backoff(3), 6) for _ in range(20)}) > 1  # spread, not fixed
+
+
+async def test_a_refused_token_stops_it_instead_of_knocking_forever(hub: Any) -> None:
+    client = Client(hub.ws_url, "not-a-token", backoff_base=0.05)
+    await client.start(wait=False)
+    while True:
+        event = await client.next_event()
+        if isinstance(event, StateChange) and event.state == "unauthorized":
+            break
+    assert client.close_codes == [4001] and client.connects == 0
+    await client.stop()
