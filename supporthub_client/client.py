@@ -185,6 +185,7 @@ class Client:
         ping_interval: float | None = 20,
         request_timeout: float = 15,
         http_url: str | None = None,
+        refresh_before: float | None = 60,
     ) -> None:
         self.url = url
         self._token_source = token
@@ -203,6 +204,11 @@ class Client:
         self.rng = rng or random.Random()
         self.ping_interval = ping_interval
         self.request_timeout = request_timeout
+        self.refresh_before = refresh_before  # seconds before the session's exp; None: never
+        self.refreshes = 0  # tokens handed in with auth.refresh
+        self._session_exp = 0.0
+        self._refresh_timer: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self.http_url = (http_url or _http_base_of(url)).rstrip("/")
         self.state = "idle"
         self.welcome: dict[str, Any] | None = None
@@ -241,6 +247,8 @@ class Client:
     async def stop(self) -> None:
         """Close for good (unsent messages stay in the outbox store)."""
         self._set_state("stopped")
+        if self._refresh_timer is not None:
+            self._refresh_timer.cancel()
         task, self._task = self._task, None
         if self._ws is not None:
             with contextlib.suppress(Exception):
@@ -317,6 +325,8 @@ class Client:
                 return
             self.close_codes.append(code)
             self._open.clear()
+            if self._refresh_timer is not None:
+                self._refresh_timer.cancel()
             self._fail_pending(HubError("disconnected", "connection lost"), everything=False)
             if code == 4001 and isinstance(self._token_source, str):
                 self._set_state("unauthorized", "the token was refused")
@@ -326,6 +336,34 @@ class Client:
             delay = self.backoff(self.attempt + extra)
             self.attempt += 1
             await asyncio.sleep(delay)
+
+    def _schedule_refresh(self, exp: Any) -> None:
+        """Hand in a fresh token (`auth.refresh`) `refresh_before` s before the session's exp."""
+        if self._refresh_timer is not None:
+            self._refresh_timer.cancel()
+        if self.refresh_before is None or not isinstance(exp, int | float):
+            return
+        self._session_exp = float(exp)
+        delay = max(1.0, exp - time.time() - self.refresh_before)
+        self._refresh_timer = asyncio.get_running_loop().call_later(delay, self._start_refresh)
+
+    def _start_refresh(self) -> None:
+        task = asyncio.ensure_future(self._refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refresh(self) -> None:
+        if not self.connected:
+            return
+        try:
+            ack = await self.request({"type": "auth.refresh", "token": await self._token()})
+        except (HubError, OSError, httpx.HTTPError):
+            return  # the session ends at its exp; the reconnect asks for a token anew
+        self.refreshes += 1
+        exp = ack.get("exp")
+        # the same token again moves nothing: stop (a fixed token ends with the session)
+        if isinstance(exp, int | float) and exp > self._session_exp:
+            self._schedule_refresh(exp)
 
     def resume_state(self) -> dict[str, Any]:
         """What to ask the hub to replay after (re)connecting."""
@@ -388,6 +426,7 @@ class Client:
                 self.notifications = SeqTracker(0)
             self._set_state("open")
             self._open.set()
+            self._schedule_refresh(frame.get("exp"))
             self._emit(kind, parse(frame))
             await self._flush()
             return

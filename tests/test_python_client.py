@@ -183,3 +183,16 @@ async def test_a_refused_token_stops_it_instead_of_knocking_forever(hub: Any) ->
             break
     assert client.close_codes == [4001] and client.connects == 0
     await client.stop()
+
+
+async def test_the_session_is_kept_alive_past_its_token_with_auth_refresh(hub: Any) -> None:
+    user_id = uid()
+    # tokens of 4 s, refreshed 2.5 s before they run out: the session outlives several
+    client = Client(hub.ws_url, lambda: hub.token(user_id, ttl=4), refresh_before=2.5)
+    await client.start()
+    first_exp = client.welcome["exp"] if client.welcome else 0
+    while client.refreshes < 3:
+        await client.next_event("ack", timeout=30)
+    assert client.connects == 1 and client.close_codes == []
+    assert client._session_exp > first_exp + 1
+    await client.stop()

@@ -137,6 +137,8 @@ export class HubClient {
     this._timer = null;
     this._pingTimer = null;
     this._pongDeadline = null;
+    this._refreshTimer = null;
+    this._sessionExp = 0;
     this._onOnline = () => this._reconnectNow();
     this._onOffline = () => this._drop("offline");
     this._restoreOutbox();
@@ -378,6 +380,32 @@ export class HubClient {
   _stopHeartbeat() {
     clearInterval(this._pingTimer);
     clearTimeout(this._pongDeadline);
+    clearTimeout(this._refreshTimer);
+  }
+
+  // --- the session's lifetime ----------------------------------------------------------
+
+  /** Hand in a fresh token (`auth.refresh`) `refreshBefore` ms before the session's `exp`. */
+  _scheduleRefresh(exp) {
+    clearTimeout(this._refreshTimer);
+    const before = this.opts.refreshBefore ?? 60000;
+    if (typeof exp !== "number" || before === false) return;
+    this._sessionExp = exp;
+    const delay = Math.max(1000, exp * 1000 - Date.now() - before);
+    this._refreshTimer = setTimeout(() => this._refresh(), delay);
+  }
+
+  async _refresh() {
+    if (!this.connected) return;
+    try {
+      const token = await this._token();
+      const ack = await this.request({ type: "auth.refresh", token });
+      // the same token again moves nothing: stop here (the hub closes with 4001 at exp,
+      // and the reconnect asks for a token anew)
+      if (typeof ack.exp === "number" && ack.exp > this._sessionExp) this._scheduleRefresh(ack.exp);
+    } catch {
+      /* refused or cut off: the session ends at its exp and the reconnect starts afresh */
+    }
   }
 
   // --- receiving -----------------------------------------------------------------------
@@ -393,6 +421,7 @@ export class HubClient {
         }
         this._setState("open");
         this._startHeartbeat();
+        this._scheduleRefresh(frame.exp);
         this._emit("welcome", frame);
         this._flush();
         return;

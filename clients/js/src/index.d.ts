@@ -85,6 +85,8 @@ export interface ClientOptions {
   random?: () => number;
   pingInterval?: number;
   pongTimeout?: number;
+  /** ms before the session's `exp` to send `auth.refresh` with a fresh token (default 60000; false: never) */
+  refreshBefore?: number | false;
   watchNetwork?: boolean;
   httpUrl?: string;
   fetch?: typeof fetch;

@@ -23,6 +23,7 @@
  * @property {() => number} [random]  jitter source (default Math.random)
  * @property {number} [pingInterval]  ms between heartbeats (default 20000)
  * @property {number} [pongTimeout]  ms to wait for a pong (default 10000)
+ * @property {number|false} [refreshBefore]  ms before the session's exp to send auth.refresh with a fresh token (default 60000; false: never)
  * @property {boolean} [watchNetwork]  follow the page's online/offline events (default true)
  * @property {string} [httpUrl]  the hub's HTTP base for uploads (default: from url)
  * @property {typeof fetch} [fetch]  the fetch function for uploads
