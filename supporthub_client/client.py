@@ -186,6 +186,7 @@ class Client:
         request_timeout: float = 15,
         http_url: str | None = None,
         refresh_before: float | None = 60,
+        queue_events: int = 10_000,
     ) -> None:
         self.url = url
         self._token_source = token
@@ -217,6 +218,9 @@ class Client:
         self.close_codes: list[int | None] = []
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
+        # events() / next_event() read this queue: the newest `queue_events` are kept (0: no
+        # queue, for a client that only registers callbacks with on())
+        self.queue_events = queue_events
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
         self._pending: dict[str, _Pending] = {}
@@ -396,7 +400,10 @@ class Client:
                 return event
 
     def _emit(self, kind: str, event: Event) -> None:
-        self._events.put_nowait(event)
+        if self.queue_events > 0:
+            if self._events.qsize() >= self.queue_events:
+                self._events.get_nowait()  # nobody reads them: forget the oldest
+            self._events.put_nowait(event)
         for key in (kind, "*") if kind != "state" else (kind,):
             for fn in list(self._listeners.get(key, ())):
                 try:
