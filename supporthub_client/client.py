@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import os
 import random
 import secrets
@@ -41,6 +42,7 @@ FINAL_ERRORS = frozenset(
     {"bad_frame", "forbidden", "not_found", "invalid", "conflict", "unauthorized"}
 )
 _counter = itertools.count(1)
+log = logging.getLogger(__name__)
 
 
 class HubError(Exception):
@@ -246,7 +248,23 @@ class Client:
             await self.wait_open(timeout)
 
     async def wait_open(self, timeout: float = 30) -> None:
-        await asyncio.wait_for(self._open.wait(), timeout)
+        """Until a welcome; HubError `unauthorized` when the hub refused a fixed token,
+        TimeoutError when nothing answered in time."""
+        opened = asyncio.ensure_future(self._open.wait())
+        waits: set[asyncio.Future[Any]] = {opened}
+        if self._task is not None:
+            waits.add(self._task)
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            opened.cancel()
+        if opened.done() and not opened.cancelled():
+            return  # welcomed (it may have dropped again since: that is the next wait's)
+        if self.state == "unauthorized":
+            raise HubError("unauthorized", "the hub refused the token")
+        if self._task is not None and self._task.done():
+            raise HubError("stopped", "the client stopped before it was welcomed")
+        raise TimeoutError(f"no welcome from {self.url} within {timeout} s")
 
     async def stop(self) -> None:
         """Close for good (unsent messages stay in the outbox store)."""
@@ -296,7 +314,11 @@ class Client:
             code: int | None = None
             self._set_state("connecting" if self.connects == 0 else "reconnecting")
             try:
-                token = await self._token()
+                try:
+                    token = await self._token()
+                except Exception as exc:  # the app's token source failed: try again later
+                    log.warning("no token for %s: %s", self.url, exc)
+                    raise OSError("no token") from exc
                 async with websockets.connect(
                     self.url,
                     subprotocols=[self.protocol],  # type: ignore[list-item]
@@ -318,7 +340,7 @@ class Client:
                             await self._receive(frame, binary)
             except websockets.ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
-            except (OSError, TimeoutError, websockets.InvalidHandshake, httpx.HTTPError):
+            except (OSError, TimeoutError, websockets.WebSocketException):
                 code = None
             finally:
                 ws_closed = self._ws
@@ -409,9 +431,7 @@ class Client:
                 try:
                     fn(event)
                 except Exception:  # a listener's bug must not break the connection
-                    import logging
-
-                    logging.getLogger(__name__).exception("listener for %s failed", kind)
+                    log.exception("listener for %s failed", kind)
 
     def _set_state(self, state: str, detail: str | None = None) -> None:
         if self.state == state:

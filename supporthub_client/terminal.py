@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -71,7 +72,10 @@ class TerminalChat:
             base = "http" + base[2:].removesuffix("/ws")
         self.http_base = base
         hello: dict[str, Any] = {"lang": opts.lang} if opts.lang else {}
-        self.client = Client(ws_url_of(opts.url), self._token, codec=opts.codec, hello=hello,
+        # a token given is used as it is (refused: the chat ends); else demo tokens, anew
+        # for every connection
+        token: str | Callable[[], Awaitable[str]] = opts.token or self._token
+        self.client = Client(ws_url_of(opts.url), token, codec=opts.codec, hello=hello,
                              http_url=self.http_base)  # fmt: skip
 
     def say(self, line: str) -> None:
@@ -209,6 +213,10 @@ class TerminalChat:
             self.note(f"[could not reach the hub at {self.opts.url}]")
             await self.client.stop()
             return 4
+        except HubError as exc:
+            self.note(f"[{exc.message or exc.code}]")
+            await self.client.stop()
+            return 1
         try:
             while True:
                 line = await lines.get()

@@ -102,3 +102,16 @@ async def test_chat_command_without_a_hub_says_so(tmp_path: Path) -> None:
     _, err = await asyncio.wait_for(proc.communicate(b""), 60)
     assert proc.returncode == 4, err
     assert b"could not reach the hub" in err
+
+
+async def test_chat_command_with_a_refused_token_says_so(hub: Any, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", "chat", "--url", hub.url, "--token", "not-a-token",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(b""), 60)
+    assert proc.returncode == 1, err
+    assert b"the hub refused the token" in err
