@@ -450,7 +450,10 @@ class Client:
             self.attempt = 0
             self.connects += 1
             if frame.get("role") == "user" and self.notifications is None:
-                self.notifications = SeqTracker(0)
+                # no cursor was given: start where the welcome says the stream stands, so
+                # that a reconnect does not replay the user's whole history
+                at = frame.get("notifications_seq")
+                self.notifications = SeqTracker(at if isinstance(at, int) else 0)
             self._set_state("open")
             self._open.set()
             self._schedule_refresh(frame.get("exp"))

@@ -196,3 +196,30 @@ async def test_the_session_is_kept_alive_past_its_token_with_auth_refresh(hub: A
     assert client.connects == 1 and client.close_codes == []
     assert client._session_exp > first_exp + 1
     await client.stop()
+
+
+async def test_without_a_cursor_a_reconnect_does_not_replay_old_notifications(hub: Any) -> None:
+    user_id = uid()
+    async with hub.http(hub.token("sup", "supervisor")) as http:
+        for title in ("old-1", "old-2"):
+            r = await http.post("/api/broadcasts", json={"title": title, "body": "b"})
+            assert r.status_code == 202
+    seen = await hub.client(user_id, resume={"notifications_after": 0})  # they are stored
+    for _ in range(2):
+        await seen.expect("notification")
+    await seen.close()
+
+    client = Client(hub.ws_url, hub.token(user_id), backoff_base=0.05)
+    got: list[Notification] = []
+    client.on("notification", got.append)
+    await client.start()
+    await client.drop()
+    while client.connects < 2:
+        await client.next_event("welcome")
+    async with hub.http(hub.token("sup", "supervisor")) as http:
+        r = await http.post("/api/broadcasts", json={"title": "new", "body": "b"})
+        assert r.status_code == 202
+    while not got:
+        await client.next_event("notification")
+    assert [n.title for n in got] == ["new"]
+    await client.stop()

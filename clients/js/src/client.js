@@ -417,7 +417,10 @@ export class HubClient {
         this.welcome = frame;
         this.attempt = 0;
         if (frame.role === "user" && !this.notifications) {
-          this.notifications = new SeqTracker(this.opts.notificationsAfter ?? 0);
+          // no cursor was given: the stream starts where the welcome says it stands, so
+          // that a reconnect does not replay the user's whole history
+          const at = typeof frame.notifications_seq === "number" ? frame.notifications_seq : 0;
+          this.notifications = new SeqTracker(this.opts.notificationsAfter ?? at);
         }
         this._setState("open");
         this._startHeartbeat();
