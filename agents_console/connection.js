@@ -1,7 +1,7 @@
 // The connection to the hub: one HubClient per signed-in session, and the dispatch table
 // that routes each frame type to its handler.
 
-import { HubClient } from "/static/shared/ws-client.js";
+import { HubClient } from "/clients/js/index.js";
 import * as chats from "./chats.js";
 import { customer, supervisor } from "./panels.js";
 import { S, t, token } from "./state.js";
@@ -35,7 +35,7 @@ const FRAMES = {
 
 /** Connect with the session's token; `onUnauthorized` when the hub refuses it. */
 export function connect({ onUnauthorized }) {
-  const client = new HubClient({ token: () => token(), onUnauthorized });
+  const client = new HubClient({ token: () => token(), storageKey: "supporthub.console.client", onUnauthorized });
   S.client = client;
   window.__supporthub = { client, S };
   client.on("state", ({ state }) => renderConnection(state));

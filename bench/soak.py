@@ -36,6 +36,7 @@ import websockets
 from bench.common import hub_event, percentile
 from hub.embedded import EmbeddedPostgres, EmbeddedRedis
 from hub.store import agents
+from supporthub_client import Client, Notification, StateChange
 from supporthub_core.auth import issue_token
 from supporthub_core.db import migrate
 from supporthub_core.event_signing import sign_event
@@ -64,25 +65,25 @@ class Stats:
 
 
 async def listener(url: str, token: str, stats: Stats, stop: asyncio.Event) -> None:
-    """One user device: counts notifications and their latency; reconnects if cut."""
-    while not stop.is_set():
-        try:
-            async with websockets.connect(url, subprotocols=["supporthub.json.v1"]) as ws:
-                await ws.send(orjson.dumps({"type": "hello", "token": token}).decode())
-                async for raw in ws:
-                    frame = orjson.loads(raw)
-                    if frame.get("type") == "notification":
-                        stats.received += 1
-                        sent = frame.get("data", {}).get("sent_at")
-                        if sent:
-                            stats.latencies.append(time.time() - sent)
-                    elif frame.get("type") == "message" and frame["text"].startswith("t="):
-                        stats.chat_latencies.append(time.time() - float(frame["text"][2:]))
-                    if stop.is_set():
-                        return
-        except (OSError, websockets.WebSocketException):
+    """One user device on the Python client library: counts notifications and their latency;
+    if cut, it reconnects and resumes by itself (each notification counted once)."""
+
+    def on_notification(n: Notification) -> None:
+        stats.received += 1
+        sent = n.data.get("sent_at")
+        if sent:
+            stats.latencies.append(time.time() - sent)
+
+    def on_state(change: StateChange) -> None:
+        if change.state == "reconnecting":
             stats.disconnects += 1
-            await asyncio.sleep(0.5)
+
+    client = Client(url, token, backoff_base=0.5, queue_events=0)
+    client.on("notification", on_notification)
+    client.on("state", on_state)
+    await client.start(wait=False)
+    await stop.wait()
+    await client.stop()
 
 
 async def publish_events(redis_url: str, users: int, rate: float, stop: asyncio.Event) -> int:

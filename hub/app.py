@@ -180,6 +180,9 @@ def _static_routes() -> list:
     routes = []
     console = ROOT / "agents_console"
     widget = ROOT / "static"
+    js_client = ROOT / "clients" / "js" / "src"  # the JavaScript client's ES modules
+    if js_client.is_dir():
+        routes.append(Mount("/clients/js", StaticFiles(directory=js_client), name="js-client"))
     if console.is_dir():
         routes.append(Mount("/console", StaticFiles(directory=console, html=True), name="console"))
     if widget.is_dir():

@@ -392,6 +392,20 @@ def cmd_doctor(args) -> None:
         raise SystemExit(code)
 
 
+def cmd_chat(args: argparse.Namespace) -> None:
+    from hub.simulate import default_url
+    from supporthub_client.terminal import ChatOptions, chat
+
+    opts = ChatOptions(
+        url=(args.url or default_url()).rstrip("/"), user=args.user, name=args.name,
+        token=args.token, topic=args.topic, handoff=args.handoff, codec=args.codec,
+        lang=args.lang, connect_timeout=args.connect_timeout,
+    )  # fmt: skip
+    code = _run(chat(opts))
+    if code:
+        raise SystemExit(code)
+
+
 def cmd_simulate(args) -> None:
     from hub.simulate import main as simulate_main
 
@@ -519,6 +533,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=30, help="how long to run (default: 30)")
     p.add_argument("--rate", type=float, default=5, metavar="N",
                    help="payments a second (default: 5)")  # fmt: skip
+
+    p = sub.add_parser(
+        "chat",
+        help="chat as a user in the terminal against a running hub: type lines, see replies,"
+        " typing and notifications live",
+        description="Chat as a user against a running hub. Each line is a message (the first"
+        " opens a chat unless one is open); /agent asks for a person, /close ends the chat,"
+        " /quit (or the end of the input, once every line is acked) leaves.",
+    )
+    p.add_argument("--url", help="base URL of the hub (default: the `dev` running on this data"
+                   " directory, else http://HUB_HOST:HUB_PORT)")  # fmt: skip
+    p.add_argument("--user", metavar="ID",
+                   help="the user to chat as (e.g. u-alice; default: a new demo user)")  # fmt: skip
+    p.add_argument("--name", help="display name (default: the account's name, else the id)")
+    p.add_argument("--token", help="a user token to use instead of asking the `dev` server for"
+                   " a demo one (`serve` has no demo tokens: see `supporthub token`)")  # fmt: skip
+    p.add_argument("--topic", default="other",
+                   choices=["account", "payment", "arrival", "security", "technical",
+                            "feedback", "other"],
+                   help="topic of a new chat (default: other)")  # fmt: skip
+    p.add_argument("--handoff", default="bot", choices=["bot", "agent"],
+                   help="bot: the help bot answers first (default); agent: straight to a person")  # fmt: skip
+    p.add_argument("--codec", default="msgpack", choices=["msgpack", "json"],
+                   help="wire format (default: msgpack)")  # fmt: skip
+    p.add_argument("--lang", choices=["zh", "en"], help="language of the bot and notices")
+    p.add_argument("--connect-timeout", type=float, default=30, metavar="SECONDS",
+                   help="give up (exit 4) when the hub has not answered by then (default: 30)")  # fmt: skip
     return parser
 
 
@@ -590,6 +631,8 @@ def _dispatch(args) -> None:
             cmd_maintenance(args)
         case "simulate":
             cmd_simulate(args)
+        case "chat":
+            cmd_chat(args)
         case "doctor":
             cmd_doctor(args)
 

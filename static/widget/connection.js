@@ -1,7 +1,7 @@
 // The connection to the hub and the dispatch table that routes each frame type to its
 // handler. Resumes from what the last visit had seen (notifications, open chats).
 
-import { HubClient } from "/static/shared/ws-client.js";
+import { HubClient } from "/clients/js/index.js";
 import { ensureToken } from "./auth.js";
 import * as chats from "./chats.js";
 import { OPEN, conv, currentConv, persist, saved, state } from "./state.js";
@@ -39,10 +39,14 @@ export async function connect() {
   }
   const client = new HubClient({
     token: () => ensureToken(),
+    // binary frames: smaller on a phone's link (the console speaks JSON)
+    codec: "msgpack",
+    // the outbox of unsent messages lives in localStorage: a reload sends what was left
+    storageKey: "supporthub.widget.client",
     notificationsAfter: saved.notifAfter ?? 0,
     // this device's language (the one the widget shows) and time zone: the hub renders
     // notifications and times for this device in them
-    helloFields: () => deviceLocale(),
+    hello: () => deviceLocale(),
     onUnauthorized: async () => {
       try {
         await ensureToken(true);
