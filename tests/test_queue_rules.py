@@ -131,8 +131,10 @@ def test_places_are_a_permutation_per_pool_in_priority_then_wait_order(
                 assert pa.position == pb.position
             elif pa.position < pb.position:
                 first_b = min(
-                    (c.order_key for c in waiting
-                     if c.user_id == b.user_id and got[c.conversation_id].pool == pb.pool)  # fmt: skip
+                    c.order_key
+                    for c in waiting
+                    if c.user_id == b.user_id
+                    and got[c.conversation_id].pool == pb.pool  # fmt: skip
                 )
                 assert any(c.order_key < first_b for c in waiting
                            if c.user_id == a.user_id and got[c.conversation_id].pool == pa.pool)  # fmt: skip
@@ -266,9 +268,7 @@ sla_chat_st = st.builds(
 
 
 @given(sla_chat_st, st.floats(0, 10_000), st.floats(0, 10_000))
-def test_sla_state_only_gets_worse_as_time_passes(
-    chat: sla.SlaChat, t1: float, dt: float
-) -> None:
+def test_sla_state_only_gets_worse_as_time_passes(chat: sla.SlaChat, t1: float, dt: float) -> None:
     a, b = sla.state(chat, t1, TARGETS), sla.state(chat, t1 + dt, TARGETS)
     for x, y in ((a.first_response, b.first_response), (a.resolution, b.resolution)):
         if x in ("met", "breached"):
@@ -278,9 +278,7 @@ def test_sla_state_only_gets_worse_as_time_passes(
 
 
 @given(sla_chat_st, st.floats(0, 10_000))
-def test_breached_exactly_when_past_target_without_the_event(
-    chat: sla.SlaChat, now: float
-) -> None:
+def test_breached_exactly_when_past_target_without_the_event(chat: sla.SlaChat, now: float) -> None:
     s = sla.state(chat, now, TARGETS)
     target = TARGETS.first_response_s[chat.priority]
     done = chat.first_response_at is not None and chat.first_response_at <= now

@@ -168,6 +168,4 @@ def eta_error(pairs: Iterable[tuple[float, float]]) -> EtaError:
     diffs = [actual - told for told, actual in pairs]
     if not diffs:
         return EtaError(0, None, None)
-    return EtaError(
-        len(diffs), sum(abs(d) for d in diffs) / len(diffs), sum(diffs) / len(diffs)
-    )
+    return EtaError(len(diffs), sum(abs(d) for d in diffs) / len(diffs), sum(diffs) / len(diffs))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -20,7 +21,9 @@ import asyncpg
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.delivery import Delivery
-from hub.rules import access, masking, routing, urgent
+from hub.rules import access, masking, routing, sla, urgent
+from hub.rules import hours as hours_rule
+from hub.rules import queue as queue_rules
 from hub.services.audit import Audit
 from hub.services.languages import Languages
 from hub.services.pager import LogPager, OnCallPage, Pager
@@ -29,6 +32,7 @@ from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.store import queue as assigner
+from hub.store import service_levels as sl_store
 from hub.store import users as user_store
 from hub.store.ids import new_id
 from hub.store.messages import MessageWrite, StoredMessage
@@ -63,6 +67,45 @@ SYSTEM_TEXT = {
     "queued": {
         "zh": "已为您转接人工客服，请稍候。",
         "en": "You are in the queue for a support agent.",
+    },
+    # the answer deadline passed and someone else who can take the chat is free
+    "reoffered": {
+        "zh": "您的客服暂时没有回复，正在为您转接另一位客服。",
+        "en": "Your agent has not replied, so we are connecting you to another agent.",
+    },
+    # the answer deadline passed and nobody else can take it now: it keeps its place
+    "kept_place": {
+        "zh": "您的客服暂时没有回复。目前没有其他能处理此问题的客服有空，您仍保留排队位置，"
+        "有客服空闲时会立即为您接入。",
+        "en": "Your agent has not replied. No other agent who can help with this is free right"
+        " now; you keep your place in the queue and will be connected as soon as one is.",
+    },
+    # nobody who can take the chat is online
+    "unstaffed": {
+        "zh": "目前没有能处理此问题的客服在线。您的对话会保留，您可以在此留言：客服上线后会在"
+        "应用内回复您，如您开启了通知，也会收到推送提醒。",
+        "en": "No one who can help with this is online right now. Your chat stays open and you"
+        " can leave a message here: an agent will reply in the app when they are back, and you"
+        " will get a push notification if you turned them on.",
+    },
+    "hours": {
+        "zh": "服务时间：{hours}，下次开始服务：{opens}。",
+        "en": "Opening hours: {hours}; we open again at {opens}.",
+    },
+    "hours_open": {
+        "zh": "服务时间：{hours}。",
+        "en": "Opening hours: {hours}.",
+    },
+    "message_left": {
+        "zh": "已收到您的留言。客服上线后会在应用内回复您，如您开启了通知，也会收到推送提醒。"
+        "您可以先离开，对话会一直保留。",
+        "en": "Your message is saved. An agent will reply here in the app, and you will get a"
+        " push notification if you turned them on. You can leave now: the chat stays open.",
+    },
+    # service level breached: the chat moves to someone free, or a supervisor is alerted
+    "sla_rerouted": {
+        "zh": "让您久等了，正在为您转接另一位有空的客服。",
+        "en": "Sorry for the wait: we are moving your chat to another agent who is free.",
     },
 }
 
@@ -128,6 +171,9 @@ class Chat:
         self.presence: Presence | None = None  # who of the customers has a socket open
         self._route_lock = asyncio.Lock()
         self._route_again = False
+        self._handle: dict[str, float] = {}  # agents' rolling handle times, cached
+        self._handle_at = -1e18
+        self.sla_targets = sla_targets(settings)
 
     def seat_bot(self, bot: BotSeat) -> None:
         """The help bot answers `bot` chats (chats open without one: straight to humans)."""
@@ -590,14 +636,111 @@ class Chat:
             while True:
                 self._route_again = False
                 result = await assigner.route_once(
-                    self.store.pool, self.settings.default_handle_time_s, self.policy
-                )
+                    self.store.pool, self.settings.default_handle_time_s, self.policy,
+                    await self.handle_times(),
+                )  # fmt: skip
                 if before_announce is not None:
                     await before_announce()
                     before_announce = None
                 await self._announce(result)
                 if not self._route_again:
                     return
+
+    async def handle_times(self) -> dict[str, float]:
+        """The agents' rolling handle times (hub.rules.queue), refreshed every
+        `HUB_HANDLE_TIME_REFRESH_S`."""
+        now = time.monotonic()
+        if now - self._handle_at >= self.settings.handle_time_refresh_s:
+            async with self.store.acquire() as db:
+                self._handle = await sl_store.handle_times(
+                    db, self.settings.handle_time_window, self.settings.default_handle_time_s
+                )
+            self._handle_at = now
+        return self._handle
+
+    def team_hours(self, topic: str) -> hours_rule.Hours | None:
+        """The opening hours of the team of `topic` (None: not configured)."""
+        s = self.settings
+        span = hours_rule.parse_teams(s.support_hours_by_topic).get(topic) or s.support_hours
+        if not span:
+            return None
+        start, end = hours_rule.parse_span(span)
+        days = frozenset(int(d) for d in s.support_days.split(",") if d.strip())
+        holidays = frozenset(
+            datetime.fromisoformat(d.strip()).date()
+            for d in s.support_holidays.split(",")
+            if d.strip()
+        )
+        return hours_rule.Hours(start, end, days, holidays, s.support_tz)
+
+    def unstaffed_fields(self, conv: Any) -> dict:
+        """What a queued chat with nobody online who can take it says instead of a wait:
+        `notice` (plain words, the chat's language), the choice to leave a message, and
+        the team's opening hours when they are configured."""
+        fields: dict[str, Any] = {
+            "staffed": False,
+            "notice": self.unstaffed_text(conv),
+            "leave_message": True,
+            "message_left": conv.get("message_left_at") is not None,
+        }
+        team = self.team_hours(conv["topic"])
+        if team is not None:
+            fields["hours"] = team.label()
+            opens = hours_rule.next_opening(team, datetime.now(UTC))
+            fields["opens_at"] = opens.isoformat() if opens else None
+        return fields
+
+    def unstaffed_text(self, conv: Any) -> str:
+        lang = conv["lang"] if conv["lang"] in LANGS else "zh"
+        text = system_text("unstaffed", lang)
+        team = self.team_hours(conv["topic"])
+        if team is not None:
+            opens = hours_rule.next_opening(team, datetime.now(UTC))
+            sep = "" if lang == "zh" else " "
+            if opens is None:
+                text += sep + system_text("hours_open", lang, hours=team.label())
+            else:
+                when = opens.strftime("%Y-%m-%d %H:%M")
+                text += sep + system_text("hours", lang, hours=team.label(), opens=when)
+        return text
+
+    def queued_frame(
+        self, conv: Any, position: int, eta: int | None, place: queue_rules.Place | None
+    ) -> dict:
+        """`chat.queued` of a chat that is not urgent. `eta_s` stays a number (the
+        contract); with nobody online who can take the chat (`staffed: false`) it is no
+        promise (the time to the next opening when hours are set, else a nominal
+        position x default handle time) and a client shows `notice` instead."""
+        frame: dict[str, Any] = {
+            "type": "chat.queued", "conversation_id": conv["id"], "position": position,
+            "ahead": max(0, position - 1), "staffed": eta is not None,
+        }  # fmt: skip
+        if place is not None:
+            frame["queue_size"] = place.size
+        if eta is not None:
+            frame["eta_s"] = eta
+            return frame
+        nominal = round(position * self.settings.default_handle_time_s)
+        team = self.team_hours(conv["topic"])
+        if team is not None:
+            now = datetime.now(UTC)
+            opens = hours_rule.next_opening(team, now)
+            if opens is not None:
+                nominal = max(0, round((opens - now).total_seconds()))
+        frame["eta_s"] = nominal
+        frame.update(self.unstaffed_fields(conv))
+        return frame
+
+    async def leave_message(self, claims: Claims, cid: str) -> dict:
+        """The customer chooses to leave a message while nobody can help: the chat stays
+        open (never closed for inactivity) until an agent answers it."""
+        async with self.store.acquire() as db:
+            conv = await self._conversation(db, cid, claims)
+            row = await sl_store.leave_message(db, cid)
+        if row is None:
+            return {"status": conv["status"], "message_left": False}
+        await self.system_message(row, "message_left")
+        return {"status": "queued", "message_left": True}
 
     async def _announce(self, result: assigner.RouteResult) -> None:
         for page in result.pages:  # first: the on-call team is the slowest to arrive
@@ -613,11 +756,20 @@ class Chat:
         for conv, notice in result.notices:
             await self._urgent_notice(conv, notice)
         for conv, position, eta in result.positions:
-            frame = {"type": "chat.queued", "conversation_id": conv["id"], "position": position,
-                     "eta_s": eta}  # fmt: skip
             if conv["id"] in result.urgent:
+                frame = {"type": "chat.queued", "conversation_id": conv["id"],
+                         "position": position, "eta_s": eta}  # fmt: skip
                 frame.update(self._urgent_fields(conv, result.urgent[conv["id"]][0]))
+            else:
+                frame = self.queued_frame(conv, position, eta, result.places.get(conv["id"]))
             await self.delivery.to_user(conv["user_id"], frame)
+            if (
+                eta is None
+                and conv["id"] not in result.urgent
+                and conv.get("was_staffed") is not False
+                and conv["message_left_at"] is None
+            ):  # newly nobody online who can help: said once in the chat, where push finds it
+                await self.post(conv, "system", *SYSTEM, self.unstaffed_text(conv))
         if result.assigned or result.positions or result.moved:
             await self.publish_queue()
 
@@ -639,6 +791,9 @@ class Chat:
         """The user's open chats in `welcome`: a queued urgent one carries the notice its
         customer saw last (`notice`, `staffed`), as its `chat.queued` did."""
         for item in conversations:
+            if item.pop("unstaffed", False) and item["priority"] != "urgent":
+                item.update(self.unstaffed_fields(item))
+            item.pop("message_left_at", None)
             notice = item.pop("urgent_notice", None)
             if notice and item["status"] == "queued":
                 fields = self._urgent_fields(item, notice)
@@ -814,3 +969,12 @@ def _side(claims: Claims) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def sla_targets(settings: Settings) -> sla.Targets:
+    """The service-level targets of the settings (`HUB_SLA_*`)."""
+    return sla.Targets(
+        sla.parse_targets(settings.sla_first_response_s, sla.DEFAULT_FIRST_RESPONSE_S),
+        sla.parse_targets(settings.sla_resolution_s, sla.DEFAULT_RESOLUTION_S),
+        settings.sla_at_risk,
+    )
