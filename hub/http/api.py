@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field, StrictStr
@@ -14,7 +14,7 @@ from hub.rules import access
 from hub.services import broadcasts
 from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.sms import DevOutbox
-from hub.store import accounts, notes
+from hub.store import accounts, notes, service_levels
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import macros as macro_store
@@ -214,6 +214,29 @@ class Outcomes(BaseModel):
     spam: int
 
 
+class QueueEtaStats(BaseModel):
+    window: str
+    count: int = Field(description="Chats told a wait and since assigned, in the window.")
+    mean_abs_error_s: float | None = Field(description="Mean |actual wait - told wait|.")
+    bias_s: float | None = Field(description="Mean (actual - told): > 0, we promised too little.")
+    messages_left: int = Field(description="Queued chats whose customer left a message.")
+
+
+class SlaStats(BaseModel):
+    window: str
+    targets: dict[str, Any] = Field(description="first_response_s and resolution_s per priority.")
+    at_risk: int = Field(description="Open chats at risk of breaching a target now.")
+    breached_open: int = Field(description="Open chats past a target now.")
+    breached: int = Field(description="Chats that breached a target in the window.")
+    breached_by_kind: dict[str, int]
+    rerouted: int = Field(description="Breached chats moved to another free agent.")
+    escalated: int = Field(description="Breached chats escalated to supervisors.")
+    chats: list[dict[str, Any]] = Field(
+        description="Open chats at risk or breached, worst first: {conversation_id, topic,"
+        " priority, status, agent_id, state, kind, action, enqueued_at}."
+    )
+
+
 class Stats(BaseModel):
     window: str
     queue: QueueStats
@@ -226,6 +249,8 @@ class Stats(BaseModel):
     outcomes: Outcomes = Field(description="Chats resolved in the window, by outcome.")
     top_tags: list[TagCount] = Field(description="The most used resolve tags in the window.")
     history: list[QueueSample]
+    queue_eta: QueueEtaStats | None = Field(None, description="How right the told waits were.")
+    sla: SlaStats | None = Field(None, description="Service levels per priority, and breaches.")
 
 
 class AgentAccessIn(BaseModel):
@@ -559,7 +584,9 @@ async def stats(request: Request) -> JSONResponse:
     require_role(claims, "supervisor")
     hub: Hub = request.app.state.hub
     async with hub.store.acquire() as db:
-        return JSONResponse(await stats_mod.compute(db))
+        figures = await stats_mod.compute(db)
+        figures.update(await service_levels.section(db, hub.chat.sla_targets))
+        return JSONResponse(figures)
 
 
 @api.route(

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from hub import metrics
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.delivery import Delivery
@@ -109,6 +110,13 @@ SYSTEM_TEXT = {
     },
 }
 
+
+#: What an agent set away for an unanswered chat is told (`agent.state.text`).
+AWAY_TEXT = {
+    "zh": "您未在规定时间内回复新对话，已被设为离开，不会再分配新对话。回来后请切换为在线。",
+    "en": "You did not answer a new chat in time, so you were set away and get no new chats."
+    " Switch back to online when you are back.",
+}
 
 #: Senders whose text is typed by a person, so masked before it is stored.
 TYPED_BY_PEOPLE = frozenset({"user", "agent"})
@@ -549,18 +557,93 @@ class Chat:
             await self.system_message(conv, "requeued")
 
     async def take_back(self, cid: str, agent_id: str) -> None:
-        """A new chat the agent did not answer in time goes back to the queue head,
-        offered to someone else first."""
+        """A new chat its agent did not answer by the deadline. The agent is not at its
+        desk: it is set away and told why. The chat goes back to the queue at its old place
+        and is re-offered only when someone else who can take it is free now; otherwise it
+        waits there and supervisors are alerted. The customer is told which happened."""
         async with self.store.acquire() as db, db.transaction():
+            await assigner.lock_routing(db)
             conv = await conv_store.get(db, cid, lock=True)
             if conv is None or conv["agent_id"] != agent_id or conv["status"] != "assigned":
                 return  # transferred, closed or requeued meanwhile
             entry = routing.requeued(assigner.queued_chat(conv), agent_id)
             conv = await conv_store.requeue(db, entry)
+            await agent_store.mark_away(db, agent_id)
+            agents = await assigner.load_agents(db)
+            reoffered = any(routing.can_take(a, entry) for a in agents)
+        metrics.UNANSWERED.labels(str(reoffered).lower()).inc()
         await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
-        await self.system_message(conv, "requeued")
-        await self.push_agent_state(agent_id)
+        await self.push_agent_state(
+            agent_id, reason="unanswered", conversation_id=cid, text=AWAY_TEXT
+        )
+        await self.system_message(conv, "reoffered" if reoffered else "kept_place")
+        if not reoffered:
+            await self.to_supervisors({
+                "type": "queue.alert", "kind": "unanswered", "conversation_id": cid,
+                "agent_id": agent_id, "topic": conv["topic"], "priority": conv["priority"],
+                "reoffered": False, "enqueued_at": _iso(conv["enqueued_at"]),
+            })  # fmt: skip
+        await self.route()
+
+    async def to_supervisors(self, frame: dict) -> None:
+        """A frame to every supervisor's consoles, wherever they are."""
+        async with self.store.acquire() as db:
+            ids = await sl_store.supervisor_ids(db)
+        for sid in ids:
+            await self.delivery.to_agent(sid, frame)
+
+    async def sla_pass(self) -> None:
+        """Judge every chat in human hands against its service levels (hub.rules.sla) on the
+        database's clock. Supervisors get `sla.alert` whenever a chat's state changes to
+        or from at risk / breached. A chat that breaches its first-response target is
+        re-routed to the next free agent who can take it, or escalated to supervisors; a
+        resolution breach is escalated. Each breach is counted once."""
+        async with self.store.acquire() as db:
+            rows = await sl_store.open_for_sla(db)
+            agents = await assigner.load_agents(db)
+        for row in rows:
+            st = sla.state(sl_store.sla_chat(row), row["now_s"], self.sla_targets)
+            if (st.state, st.kind) == (row["sla_state"], row["sla_kind"]):
+                continue
+            if row["sla_state"] is None and st.state in ("ok", "met"):
+                continue  # nothing to say yet
+            action = None
+            if st.state == "breached" and row["sla_state"] != "breached":
+                action = await self._on_breach(row, st, agents)
+            async with self.store.acquire() as db:
+                if not await sl_store.set_sla_state(db, row["id"], st.state, st.kind, action):
+                    continue  # another node told them
+            if action is not None:
+                metrics.SLA_BREACHES.labels(st.kind, action).inc()
+            await self.to_supervisors({
+                "type": "sla.alert", "conversation_id": row["id"], "state": st.state,
+                "kind": st.kind, "due_at": datetime.fromtimestamp(st.due_at, UTC).isoformat(),
+                "priority": row["priority"], "topic": row["topic"], "status": row["status"],
+                "agent_id": row["agent_id"], "user_id": row["user_id"], "action": action,
+            })  # fmt: skip
+
+    async def _on_breach(self, row: Any, st: sla.SlaState, agents: list) -> str:
+        """What a breach does: `rerouted` (an unanswered chat moved to someone free who can
+        take it) or `escalated` (supervisors alerted: nobody free can)."""
+        if st.kind != "first_response" or row["status"] != "assigned":
+            return "escalated"  # a queued chat: the router gives it to anyone free already
+        holder = row["agent_id"]
+        async with self.store.acquire() as db, db.transaction():
+            await assigner.lock_routing(db)
+            conv = await conv_store.get(db, row["id"], lock=True)
+            if conv is None or conv["status"] != "assigned" or conv["agent_id"] != holder:
+                return "escalated"
+            entry = routing.requeued(assigner.queued_chat(conv), holder)
+            if not any(routing.can_take(a, entry) for a in agents):
+                return "escalated"
+            conv = await conv_store.requeue(db, entry)
+        await self.delivery.to_agent(holder, {"type": "chat.transferred", "conversation_id": row["id"],
+                                          "to_agent": None, "to_topic": conv["topic"], "reason": "sla"})  # fmt: skip
+        await self.push_agent_state(holder)
+        await self.system_message(conv, "sla_rerouted")
+        await self.route()
+        return "rerouted"
 
     async def take(self, claims: Claims, cid: str) -> tuple[asyncpg.Record, str | None]:
         """Staff take a chat themselves (`chat.take`): a queued one, or an urgent one its
@@ -612,11 +695,13 @@ class Chat:
         await self.route()
         return old
 
-    async def push_agent_state(self, agent_id: str) -> dict:
+    async def push_agent_state(self, agent_id: str, **why: Any) -> dict:
+        """`agent.state` to the agent's consoles; `why` (reason, text...) says what changed
+        it when the hub did (set away for an unanswered chat)."""
         async with self.store.acquire() as db:
             state = (await conv_store.agent_session(db, agent_id))["agent"]
         frame = {"type": "agent.state", "status": state["status"], "capacity": state["capacity"],
-                 "active": state["active"], "agent_id": agent_id}  # fmt: skip
+                 "active": state["active"], "agent_id": agent_id, **why}  # fmt: skip
         await self.delivery.to_agent(agent_id, frame)
         return frame
 
@@ -961,6 +1046,10 @@ def _claim(row) -> urgent.Claim:
         since=row["since_s"],
         due_at=row["due_s"],
     )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _side(claims: Claims) -> str:

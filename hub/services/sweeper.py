@@ -1,7 +1,8 @@
 """Periodic housekeeping, run by one node at a time (advisory lock): agents who left
 without saying so, idle chats, unanswered new chats, queue samples for the chart, and a
 routing pass that catches anything an event-driven pass missed and checks the deadlines
-of urgent chats (hub.rules.urgent: pages, re-offers) every pass.
+of urgent chats (hub.rules.urgent: pages, re-offers) every pass, then the service levels
+of every chat in human hands (Chat.sla_pass: flags, re-routes, escalations).
 
 An urgent chat still waiting for a person (queued, or assigned and not answered) is never
 closed for inactivity, and never taken back by the assignment timeout: the urgent ladder
@@ -68,3 +69,4 @@ class Sweeper:
         for row in unanswered:
             await chat.take_back(row["id"], row["agent_id"])
         await chat.route()  # urgent deadlines: escalate, page, re-offer
+        await chat.sla_pass()  # service levels: flag, re-route, escalate
