@@ -151,7 +151,7 @@ def eta_s(
     rate = service_rate(topic, agents, handle_s, default_s)
     if rate <= 0:
         return None
-    return math.ceil(position / rate)
+    return math.ceil(round(position / rate, 6))  # no float dust: 1 / (1 / 474) is 474
 
 
 @dataclass(frozen=True, slots=True)

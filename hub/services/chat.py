@@ -261,8 +261,9 @@ class Chat:
             else:
                 lang = await user_store.lang(db, claims.sub) or "zh"
             conv = await conv_store.create(
-                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang
-            )
+                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang,
+                returning_window_s=self.settings.returning_customer_window_s,
+            )  # fmt: skip
 
         async def reply() -> None:
             async with self.store.acquire() as db:

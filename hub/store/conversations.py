@@ -235,17 +235,21 @@ async def create(
     priority: str,
     status: str,
     lang: str,
+    returning_window_s: float = 7 * 86_400,
 ) -> asyncpg.Record:
-    """A new chat, `bot` or `queued` (enqueued now). The agent who last served this
-    user is its preferred agent."""
+    """A new chat, `bot` or `queued` (enqueued now). The agent who last served this user
+    within `returning_window_s` seconds is its preferred agent (routing gives it the chat
+    when that agent is online with room and the skill)."""
     return await db.fetchrow(
         "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
         " previous_agent_id)"
         " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
         " (select ca.agent_id from conversation_agents ca join conversations c on c.id ="
-        "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1))"
+        "  ca.conversation_id where c.user_id = $2"
+        "  and ca.assigned_at > now() - make_interval(secs => $7)"
+        "  order by ca.assigned_at desc limit 1))"
         " returning *",
-        conversation_id, user_id, topic, priority, status, lang,
+        conversation_id, user_id, topic, priority, status, lang, returning_window_s,
     )  # fmt: skip
 
 
