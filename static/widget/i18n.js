@@ -45,6 +45,8 @@ export const TEXT = {
   queue_eta: { zh: "预计等待约 {m} 分钟", en: "Estimated wait about {m} min" },
   queue_eta_short: { zh: "预计等待不到 1 分钟", en: "Estimated wait under a minute" },
   queue_waiting: { zh: "正在排队，请稍候", en: "You're in the queue" },
+  leave_message: { zh: "留言，稍后回复我", en: "Leave a message" },
+  queue_left: { zh: "已留言：客服会在应用内回复您，开启通知后也会推送提醒。", en: "Message left: an agent will reply here in the app, and by push if you turned notifications on." },
   queue_note: { zh: "排队期间可以继续留言，客服接入后会看到全部记录。", en: "Keep writing while you wait: the agent will see everything." },
   agent_joined: { zh: "客服 {name} 已接入", en: "{name} joined the chat" },
   typing: { zh: "{name} 正在输入…", en: "{name} is typing…" },

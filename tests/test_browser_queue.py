@@ -1,0 +1,63 @@
+"""What a waiting customer sees in the web chat, in real headless Chromium: nobody online
+said plainly (no "about 3 minutes"), the choice to leave a message, then a place in one
+line and a wait once someone who can help is online."""
+
+from __future__ import annotations
+
+from hub.store import agents as agent_store
+from tests.browser import (  # noqa: F401  (browser is a fixture)
+    EXPECTED_NOISE,
+    browser,
+    new_page,
+    screenshot,
+)
+from tests.conftest import start_hub
+
+
+async def test_widget_shows_nobody_online_then_place_and_wait(clean, db, services, browser):  # noqa: F811
+    server = await start_hub(services, support_hours="09:00-18:00")
+    try:
+        await agent_store.upsert(
+            db, username="pat", password="pw", name="Pat", skills=["account", "other"], capacity=1
+        )
+        ctx, page, problems = await new_page(browser, viewport={"width": 1280, "height": 800})
+        await page.goto(f"{server.url}/widget/?user=u-wait&name=Emma&lang=en")
+        await page.wait_for_function("() => window.__supporthub?.client?.state === 'open'")
+        await page.click("[data-topic=account]")
+        await page.click("#btn-start-agent")
+        line = page.locator("#queue-card:not([hidden]) #queue-line")
+        await line.wait_for()
+        text = await line.inner_text()
+        assert text.startswith("No one who can help with this is online right now.")
+        assert "Opening hours: 09:00-18:00 (Asia/Shanghai)" in text
+        assert "min" not in await page.inner_text("#queue-card")  # no made-up waiting time
+        await screenshot(page, "widget-queue-unstaffed")
+        await page.click("#btn-leave-message")
+        await page.wait_for_selector("#queue-left >> text=Message left")
+        await page.wait_for_selector(".msg >> text=Your message is saved.")
+
+        # the agent comes online with a chat already: a place in one line, and a wait
+        agent = await server.client("pat", "agent")
+        await agent.request({"type": "agent.status", "status": "online"})
+        await agent.expect("chat.assigned")
+        ctx2, other, problems2 = await new_page(browser, viewport={"width": 1280, "height": 800})
+        await other.goto(f"{server.url}/widget/?user=u-next&name=Lin")
+        await other.wait_for_function("() => window.__supporthub?.client?.state === 'open'")
+        await other.click("[data-topic=other]")
+        await other.click("#btn-start-agent")
+        await other.wait_for_selector("#queue-card:not([hidden]) #queue-line >> text=您是下一位")
+        eta = await other.inner_text("#queue-card .queue-eta")
+        assert eta.startswith("预计等待")
+        third = await server.client("u-third")
+        opened = await third.request({"type": "chat.open", "topic": "account", "handoff": "agent"})
+        q = await third.expect("chat.queued", conversation_id=opened["conversation_id"])
+        assert q["position"] == 2  # behind Lin, though on another topic: same agent
+        await screenshot(other, "widget-queue-place")
+        for c in (agent, third):
+            await c.close()
+        for p in (problems, problems2):
+            p.assert_clean(allow=EXPECTED_NOISE)
+        for c in (ctx, ctx2):
+            await c.close()
+    finally:
+        await server.stop()
