@@ -25,7 +25,7 @@ async def test_widget_shows_nobody_online_then_place_and_wait(clean, db, service
         await page.wait_for_function("() => window.__supporthub?.client?.state === 'open'")
         await page.click("[data-topic=account]")
         await page.click("#btn-start-agent")
-        line = page.locator("#queue-card:not([hidden]) #queue-line")
+        line = page.locator("#queue-card:not([hidden]) #queue-line:has-text('No one who can help')")
         await line.wait_for()
         text = await line.inner_text()
         assert text.startswith("No one who can help with this is online right now.")
