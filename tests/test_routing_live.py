@@ -94,6 +94,11 @@ async def test_agent_who_vanishes_loses_chats_to_the_head_of_the_queue(hub, db):
     # after it, the chat goes back to the queue ahead of the one that came later
     back = await early.expect("chat.queued", conversation_id=first, timeout=10)
     assert back["position"] == 1
+    # nobody else can take it: not "connecting you to another agent", but what is true
+    told = await early.expect(
+        lambda f: f.get("type") == "message" and f["sender"]["role"] == "system", timeout=10
+    )
+    assert told["text"].startswith("您的客服暂时离开了。目前没有其他能处理此问题的客服有空")
     assert await db.fetchval("select status from agents where id = 'gone'") == "away"
     # the agent returns and is online again: gets the customer back (previous agent)
     agent = await hub.client("gone", "agent")

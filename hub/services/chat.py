@@ -81,6 +81,14 @@ SYSTEM_TEXT = {
         "en": "Your agent has not replied. No other agent who can help with this is free right"
         " now; you keep your place in the queue and will be connected as soon as one is.",
     },
+    # its agent left (went offline or away) and nobody else can take it now
+    "agent_left": {
+        "zh": "您的客服暂时离开了。目前没有其他能处理此问题的客服有空，您仍保留排队位置，"
+        "有客服空闲或原客服回来时会立即为您接入。",
+        "en": "Your agent had to step away. No other agent who can help with this is free right"
+        " now; you keep your place in the queue and will be connected as soon as one is, or"
+        " when your agent is back.",
+    },
     # nobody who can take the chat is online
     "unstaffed": {
         "zh": "目前没有能处理此问题的客服在线。您的对话会保留，您可以在此留言：客服上线后会在"
@@ -552,10 +560,15 @@ class Chat:
         gets them back if it returns before someone else takes them."""
         async with self.store.acquire() as db:
             rows = await conv_store.requeue_agent_chats(db, agent_id)
+            agents = await assigner.load_agents(db) if rows else []
+        others = [a for a in agents if a.agent_id != agent_id]
         for conv in rows:
             await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": conv["id"],
                                                 "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
-            await self.system_message(conv, "requeued")
+            # "connecting you to another agent" only when there is one to connect to
+            entry = assigner.queued_chat(conv)
+            helps = any(routing.can_take(a, entry) for a in others)
+            await self.system_message(conv, "requeued" if helps else "agent_left")
 
     async def take_back(self, cid: str, agent_id: str) -> None:
         """A new chat its agent did not answer by the deadline. The agent is not at its
