@@ -367,6 +367,11 @@ async def queue_snapshot(db: asyncpg.Connection) -> list[dict]:
             "user": {"id": r["user_id"], "name": r["user_name"] or r["user_id"]},
             "enqueued_at": r["enqueued_at"].isoformat() if r["enqueued_at"] else None,
             "position": r["queue_position"],
+            # what the customer was told (false: nobody online can take it) and the chat's
+            # service-level state as supervisors were last told it (hub.rules.sla)
+            "staffed": r["queue_staffed"],
+            "sla": r["sla_state"],
+            "message_left": r["message_left_at"] is not None,
         }
         for r in rows
     ]
