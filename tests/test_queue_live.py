@@ -176,11 +176,13 @@ async def _user_of(db, cid: str) -> str:
 
 
 async def test_deadline_with_nobody_else_keeps_the_place_sets_away_and_alerts(services, db):
+    # two nodes: the supervisor and the customer on one, the agent on the other
     server = await start_hub(services, assignment_timeout_s=1.0, routing_sweep_s=0.3)
+    other = await start_hub(services, assignment_timeout_s=1.0, routing_sweep_s=0.3)
     try:
-        boss = await online(server, db, "boss", ["feedback"], capacity=0, supervisor=True)
+        boss = await online(other, db, "boss", ["feedback"], capacity=0, supervisor=True)
         lone = await online(server, db, "lone", ["other"])
-        user = await server.client(uid())
+        user = await other.client(uid())
         cid = await open_chat(user, "other", lang="en")
         await lone.expect("chat.assigned", conversation_id=cid)
         gone = await lone.expect("chat.transferred", conversation_id=cid, timeout=10)
@@ -203,6 +205,7 @@ async def test_deadline_with_nobody_else_keeps_the_place_sets_away_and_alerts(se
             await c.close()
     finally:
         await server.stop()
+        await other.stop()
 
 
 async def test_returning_customer_gets_their_last_agent_on_two_nodes(services, db):
