@@ -623,13 +623,14 @@ class Chat:
             if row["sla_state"] is None and st.state in ("ok", "met"):
                 continue  # nothing to say yet
             action = None
-            if st.state == "breached" and row["sla_state"] != "breached":
+            breach = st.state == "breached" and row["sla_state"] != "breached"
+            if breach:
                 action = await self._on_breach(row, st, agents)
             async with self.store.acquire() as db:
                 if not await sl_store.set_sla_state(db, row["id"], st.state, st.kind, action):
                     continue  # another node told them
-            if action is not None:
-                metrics.SLA_BREACHES.labels(st.kind, action).inc()
+            if breach:
+                metrics.SLA_BREACHES.labels(st.kind, action or "none").inc()
             await self.to_supervisors({
                 "type": "sla.alert", "conversation_id": row["id"], "state": st.state,
                 "kind": st.kind, "due_at": datetime.fromtimestamp(st.due_at, UTC).isoformat(),
@@ -637,9 +638,14 @@ class Chat:
                 "agent_id": row["agent_id"], "user_id": row["user_id"], "action": action,
             })  # fmt: skip
 
-    async def _on_breach(self, row: Any, st: sla.SlaState, agents: list) -> str:
+    async def _on_breach(
+        self, row: Any, st: sla.SlaState, agents: list[routing.AgentLoad]
+    ) -> str | None:
         """What a breach does: `rerouted` (an unanswered chat moved to someone free who can
-        take it) or `escalated` (supervisors alerted: nobody free can)."""
+        take it) or `escalated` (supervisors alerted: nobody free can); None for a first
+        response that came, late (nothing left to do but count it)."""
+        if st.kind == "first_response" and row["first_response_s"] is not None:
+            return None
         if st.kind != "first_response" or row["status"] != "assigned":
             return "escalated"  # a queued chat: the router gives it to anyone free already
         holder = row["agent_id"]
