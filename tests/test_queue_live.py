@@ -279,3 +279,22 @@ async def test_service_levels_flag_then_escalate_or_reroute(services, db):
             await c.close()
     finally:
         await server.stop()
+
+
+async def test_a_transfer_to_a_team_nobody_staffs_now_says_so(hub, db):
+    agent = await online(hub, db, "handy", ["account"])
+    await agents.upsert(
+        db, username="secoff", password="pw", name="Off", skills=["security"], capacity=1
+    )
+    user = await hub.client(uid())
+    cid = await open_chat(user, "account", lang="en")
+    await agent.expect("chat.assigned", conversation_id=cid)
+    await agent.request({"type": "chat.transfer", "conversation_id": cid, "to_topic": "security"})
+    told = await user.expect(
+        lambda f: f.get("type") == "message" and f["sender"]["role"] == "system"
+    )
+    assert told["text"].startswith("Your chat was passed to the right team. No one there is free")
+    q = await user.expect("chat.queued", conversation_id=cid)
+    assert q["staffed"] is False and q["position"] == 1
+    for c in (agent, user):
+        await c.close()

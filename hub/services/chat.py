@@ -81,6 +81,12 @@ SYSTEM_TEXT = {
         "en": "Your agent has not replied. No other agent who can help with this is free right"
         " now; you keep your place in the queue and will be connected as soon as one is.",
     },
+    # moved to another team's queue, where nobody can take it now
+    "transferred_wait": {
+        "zh": "您的对话已转给相关团队。目前该团队暂无客服有空，您已在排队，有客服空闲时会立即为您接入。",
+        "en": "Your chat was passed to the right team. No one there is free right now; you are"
+        " in their queue and will be connected as soon as someone is.",
+    },
     # its agent left (went offline or away) and nobody else can take it now
     "agent_left": {
         "zh": "您的客服暂时离开了。目前没有其他能处理此问题的客服有空，您仍保留排队位置，"
@@ -528,6 +534,8 @@ class Chat:
             else:
                 entry = routing.requeued(assigner.queued_chat(conv), old, to_topic=to_topic)
                 conv = await conv_store.requeue(db, entry)
+                # "connecting you to another agent" only when someone can take it now
+                helps = can_be_taken(entry, await assigner.load_agents(db))
             handover = None
             if note:
                 stored = await notes.add(db, cid, claims.sub, claims.display_name, note)
@@ -540,7 +548,7 @@ class Chat:
         if to_agent:
             await self.announce_assignment(conv)
         else:
-            await self.system_message(conv, "requeued")
+            await self.system_message(conv, "requeued" if helps else "transferred_wait")
             await self.route()
 
     async def set_status(self, claims: Claims, status: str) -> dict:
@@ -567,7 +575,7 @@ class Chat:
                                                 "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
             # "connecting you to another agent" only when there is one to connect to
             entry = assigner.queued_chat(conv)
-            helps = any(routing.can_take(a, entry) for a in others)
+            helps = can_be_taken(entry, others)
             await self.system_message(conv, "requeued" if helps else "agent_left")
 
     async def take_back(self, cid: str, agent_id: str) -> None:
@@ -584,7 +592,7 @@ class Chat:
             conv = await conv_store.requeue(db, entry)
             await agent_store.mark_away(db, agent_id)
             agents = await assigner.load_agents(db)
-            reoffered = any(routing.can_take(a, entry) for a in agents)
+            reoffered = can_be_taken(entry, agents)
         metrics.UNANSWERED.labels(str(reoffered).lower()).inc()
         await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
@@ -655,7 +663,7 @@ class Chat:
             if conv is None or conv["status"] != "assigned" or conv["agent_id"] != holder:
                 return "escalated"
             entry = routing.requeued(assigner.queued_chat(conv), holder)
-            if not any(routing.can_take(a, entry) for a in agents):
+            if not can_be_taken(entry, agents):
                 return "escalated"
             conv = await conv_store.requeue(db, entry)
         await self.delivery.to_agent(holder, {"type": "chat.transferred", "conversation_id": row["id"],
@@ -1066,6 +1074,13 @@ def _claim(row) -> urgent.Claim:
         since=row["since_s"],
         due_at=row["due_s"],
     )
+
+
+def can_be_taken(entry: routing.QueuedChat, agents: list[routing.AgentLoad]) -> bool:
+    """Whether the router would give `entry` to one of `agents` now (its exclusions relaxed
+    as the router relaxes them): what makes "connecting you to another agent" true."""
+    chat = routing.relax_exclusions([entry], agents)[0]
+    return any(routing.can_take(a, chat) for a in agents)
 
 
 def _iso(value: datetime | None) -> str | None:
