@@ -48,16 +48,21 @@ async def test_widget_shows_nobody_online_then_place_and_wait(clean, db, service
         await other.wait_for_selector("#queue-card:not([hidden]) #queue-line >> text=您是下一位")
         eta = await other.inner_text("#queue-card .queue-eta")
         assert eta.startswith("预计等待")
-        third = await server.client("u-third")
-        opened = await third.request({"type": "chat.open", "topic": "account", "handoff": "agent"})
-        q = await third.expect("chat.queued", conversation_id=opened["conversation_id"])
-        assert q["position"] == 2  # behind Lin, though on another topic: same agent
+        # a third customer, on another topic served by the same agent: behind Lin, with a
+        # wait from the agent's handle time (the default 180 s while it has no history)
+        ctx3, third, problems3 = await new_page(browser, viewport={"width": 1280, "height": 800})
+        await third.goto(f"{server.url}/widget/?user=u-third&name=Ann&lang=en")
+        await third.wait_for_function("() => window.__supporthub?.client?.state === 'open'")
+        await third.click("[data-topic=account]")
+        await third.click("#btn-start-agent")
+        await third.wait_for_selector("#queue-line >> text=1 person ahead of you")
+        assert await third.inner_text("#queue-card .queue-eta") == "Estimated wait about 6 min"
+        await screenshot(third, "widget-queue-behind")
         await screenshot(other, "widget-queue-place")
-        for c in (agent, third):
-            await c.close()
-        for p in (problems, problems2):
+        await agent.close()
+        for p in (problems, problems2, problems3):
             p.assert_clean(allow=EXPECTED_NOISE)
-        for c in (ctx, ctx2):
+        for c in (ctx, ctx2, ctx3):
             await c.close()
     finally:
         await server.stop()

@@ -42,6 +42,7 @@ export const TEXT = {
   sub_closed: { zh: "对话已结束", en: "Chat ended" },
   queue_next: { zh: "您是下一位，客服马上就来", en: "You're next in line" },
   queue_pos: { zh: "您前面还有 {n} 位用户", en: "{n} people ahead of you" },
+  queue_pos_one: { zh: "您前面还有 1 位用户", en: "1 person ahead of you" },
   queue_eta: { zh: "预计等待约 {m} 分钟", en: "Estimated wait about {m} min" },
   queue_eta_short: { zh: "预计等待不到 1 分钟", en: "Estimated wait under a minute" },
   queue_waiting: { zh: "正在排队，请稍候", en: "You're in the queue" },

@@ -113,7 +113,7 @@ function renderQueueCard(c) {
     return;
   }
   if (q && q.position) {
-    line1 = q.position <= 1 ? t("queue_next") : t("queue_pos", { n: q.position - 1 });
+    line1 = q.position <= 1 ? t("queue_next") : q.position === 2 ? t("queue_pos_one") : t("queue_pos", { n: q.position - 1 });
     const min = Math.ceil((q.eta_s || 0) / 60);
     line2 = q.eta_s == null ? "" : min <= 1 ? t("queue_eta_short") : t("queue_eta", { m: min });
   }
