@@ -300,3 +300,22 @@ async def test_a_transfer_to_a_team_nobody_staffs_now_says_so(hub, db):
     assert q["staffed"] is False and q["position"] == 1
     for c in (agent, user):
         await c.close()
+
+
+async def test_the_wait_is_told_again_when_it_moves(hub, db):
+    one = await online(hub, db, "tech-one", ["technical"])
+    two = await online(hub, db, "tech-two", ["technical"])
+    fillers = [await hub.client(uid()) for _ in range(2)]
+    for filler in fillers:
+        await open_chat(filler, "technical")
+    for agent in (one, two):  # the least busy first: one chat each
+        await agent.expect("chat.assigned")
+    waiting = await hub.client(uid())
+    cid = await open_chat(waiting, "technical")
+    first = await waiting.expect("chat.queued", conversation_id=cid)
+    assert (first["position"], first["eta_s"]) == (1, 90)  # two agents, 180 s each
+    await two.request({"type": "agent.status", "status": "away"})
+    again = await waiting.expect("chat.queued", conversation_id=cid)
+    assert (again["position"], again["eta_s"], again["staffed"]) == (1, 180, True)
+    for c in (one, two, waiting, *fillers):
+        await c.close()

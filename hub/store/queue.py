@@ -216,6 +216,7 @@ async def route_once(
         ids = list(places)
         changed = await db.fetch(
             "update conversations c set queue_position = v.pos, queue_staffed = v.staffed,"
+            " queue_eta_s = v.told,"
             " eta_told_s = case when c.eta_told_at is null and v.told is not null then v.told"
             "  else c.eta_told_s end,"
             " eta_told_at = case when c.eta_told_at is null and v.told is not null then now()"
@@ -223,7 +224,10 @@ async def route_once(
             " from unnest($1::text[], $2::int[], $3::bool[], $4::int[]) v(id, pos, staffed, told),"
             " conversations old"
             " where c.id = v.id and old.id = v.id and c.status = 'queued'"
-            " and (c.queue_position is distinct from v.pos or c.queue_staffed is distinct from v.staffed)"
+            " and (c.queue_position is distinct from v.pos or c.queue_staffed is distinct from v.staffed"
+            # the wait moved (agents came or went, handle times changed): told again
+            "  or (v.told is not null and c.queue_eta_s is not null"
+            "   and abs(v.told - c.queue_eta_s) >= greatest(60, c.queue_eta_s / 4)))"
             " returning c.*, old.queue_staffed as was_staffed",
             ids,
             [places[i].position for i in ids],

@@ -3,6 +3,8 @@
 alter table conversations add column if not exists eta_told_s int;
 alter table conversations add column if not exists eta_told_at timestamptz;
 alter table conversations add column if not exists eta_actual_s double precision;
+-- The wait the customer was last told (told again when it moves by a quarter or a minute).
+alter table conversations add column if not exists queue_eta_s int;
 -- Whether the customer was last told someone who can help is online (null: not told yet).
 alter table conversations add column if not exists queue_staffed boolean;
 -- The customer chose to leave a message while nobody could help: the chat stays open.
