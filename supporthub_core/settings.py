@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     chat_idle_close_s: float = 1800.0
     routing_sweep_s: float = 2.0
     default_handle_time_s: float = 180.0  # the prior of each agent's rolling handle time
-    handle_time_refresh_s: float = 30.0  # how often a node re-reads the handle times
+    handle_time_refresh_s: float = 300.0  # all agents' handle times re-stored (window slides)
     handle_time_window: int = 20  # an agent's handle time: the mean of its last N chats
     returning_customer_window_s: float = 7 * 86_400  # a new chat prefers the last agent
 

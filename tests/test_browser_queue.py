@@ -4,7 +4,10 @@ line and a wait once someone who can help is online."""
 
 from __future__ import annotations
 
+import asyncpg
+
 from hub.store import agents as agent_store
+from supporthub_core.db import init_connection
 from tests.browser import (  # noqa: F401  (browser is a fixture)
     EXPECTED_NOISE,
     browser,
@@ -14,8 +17,11 @@ from tests.browser import (  # noqa: F401  (browser is a fixture)
 from tests.conftest import start_hub
 
 
-async def test_widget_shows_nobody_online_then_place_and_wait(clean, db, services, browser):  # noqa: F811
-    server = await start_hub(services, support_hours="09:00-18:00")
+async def test_widget_shows_nobody_online_then_place_and_wait(isolated, browser):  # noqa: F811
+    # a store of its own: the session's hub (no opening hours) must not announce these chats
+    server = await start_hub(isolated, support_hours="09:00-18:00")
+    db = await asyncpg.connect(isolated.dsn)
+    await init_connection(db)
     try:
         await agent_store.upsert(
             db, username="pat", password="pw", name="Pat", skills=["account", "other"], capacity=1
@@ -65,4 +71,5 @@ async def test_widget_shows_nobody_online_then_place_and_wait(clean, db, service
         for c in (ctx, ctx2, ctx3):
             await c.close()
     finally:
+        await db.close()
         await server.stop()

@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import pytest
 
-from hub.store import agents
+from hub.store import agents, service_levels
+from supporthub_core.db import init_connection
 from tests.conftest import start_hub
 
 pytestmark = pytest.mark.usefixtures("clean")
+
+
+@pytest.fixture
+async def iso_db(isolated):
+    """A connection to a database of this test's own: a hub with settings of its own (SLA
+    targets, idle closing, opening hours) must not share the store with the session's hub,
+    whose sweeper would judge the same chats by the default settings."""
+    conn = await asyncpg.connect(isolated.dsn)
+    await init_connection(conn)
+    yield conn
+    await conn.close()
 
 
 def uid() -> str:
@@ -79,7 +92,7 @@ async def test_a_customers_own_earlier_chat_is_never_ahead_of_them(hub, db):
 
 
 async def test_eta_comes_from_measured_handle_times_and_its_error_is_reported(services, db):
-    server = await start_hub(services, handle_time_refresh_s=0)
+    server = await start_hub(services)
     try:
         await agents.upsert(
             db, username="steady", password="pw", name="Steady", skills=["payment"], capacity=1
@@ -96,6 +109,9 @@ async def test_eta_comes_from_measured_handle_times_and_its_error_is_reported(se
                 " now() - interval '2 hours' + interval '600 seconds')",
                 cid, user_id,
             )  # fmt: skip
+        # those chats were written here, not ended through the hub: store what ending them
+        # would have stored (every node reads it from the agent's row)
+        await service_levels.refresh_handle_times(db, 20, 180.0)
         agent = await server.client("steady", "agent")
         await agent.request({"type": "agent.status", "status": "online"})
         filler = await server.client(uid())
@@ -107,6 +123,9 @@ async def test_eta_comes_from_measured_handle_times_and_its_error_is_reported(se
         assert told["position"] == 1 and told["eta_s"] == 474 and told["staffed"] is True
         await agent.request({"type": "chat.resolve", "conversation_id": busy})
         await agent.expect("chat.assigned", conversation_id=cid)
+        # ending a chat moves the agent's handle time: eight chats now, one of them short
+        stored = await db.fetchval("select handle_time_s from agents where id = 'steady'")
+        assert 300 < stored < 474
         row = await db.fetchrow(
             "select eta_told_s, eta_actual_s from conversations where id = $1", cid
         )
@@ -124,14 +143,14 @@ async def test_eta_comes_from_measured_handle_times_and_its_error_is_reported(se
         await server.stop()
 
 
-async def test_nobody_online_is_said_plainly_and_a_message_can_be_left(services, db):
+async def test_nobody_online_is_said_plainly_and_a_message_can_be_left(isolated, iso_db):
     server = await start_hub(
-        services, support_hours="09:00-18:00", support_days="0,1,2,3,4",
+        isolated, support_hours="09:00-18:00", support_days="0,1,2,3,4",
         chat_idle_close_s=1.0, routing_sweep_s=0.3,
     )  # fmt: skip
     try:
         await agents.upsert(
-            db, username="away1", password="pw", name="Away", skills=["feedback"], capacity=2
+            iso_db, username="away1", password="pw", name="Away", skills=["feedback"], capacity=2
         )
         en = await server.client(uid())
         cid = await open_chat(en, "feedback", lang="en")
@@ -154,7 +173,7 @@ async def test_nobody_online_is_said_plainly_and_a_message_can_be_left(services,
             zq["notice"].startswith("目前没有能处理此问题的客服在线") and "约" not in zq["notice"]
         )
         # a device that connects later sees the same
-        again = await server.client(await _user_of(db, cid))
+        again = await server.client(await _user_of(iso_db, cid))
         welcome = again.welcome
         assert welcome is not None
         item = next(c for c in welcome["conversations"] if c["conversation_id"] == cid)
@@ -166,7 +185,9 @@ async def test_nobody_online_is_said_plainly_and_a_message_can_be_left(services,
         assert "in the app" in saved["text"] and "push" in saved["text"]
         # the chat that left no message is closed when idle; the one that did stays
         await zh.expect("chat.closed", conversation_id=zcid, timeout=15)
-        assert await db.fetchval("select status from conversations where id = $1", cid) == "queued"
+        assert (
+            await iso_db.fetchval("select status from conversations where id = $1", cid) == "queued"
+        )
         for c in (en, zh, again):
             await c.close()
     finally:
@@ -177,13 +198,13 @@ async def _user_of(db, cid: str) -> str:
     return await db.fetchval("select user_id from conversations where id = $1", cid)
 
 
-async def test_deadline_with_nobody_else_keeps_the_place_sets_away_and_alerts(services, db):
+async def test_deadline_with_nobody_else_keeps_the_place_sets_away_and_alerts(isolated, iso_db):
     # two nodes: the supervisor and the customer on one, the agent on the other
-    server = await start_hub(services, assignment_timeout_s=1.0, routing_sweep_s=0.3)
-    other = await start_hub(services, assignment_timeout_s=1.0, routing_sweep_s=0.3)
+    server = await start_hub(isolated, assignment_timeout_s=1.0, routing_sweep_s=0.3)
+    other = await start_hub(isolated, assignment_timeout_s=1.0, routing_sweep_s=0.3)
     try:
-        boss = await online(other, db, "boss", ["feedback"], capacity=0, supervisor=True)
-        lone = await online(server, db, "lone", ["other"])
+        boss = await online(other, iso_db, "boss", ["feedback"], capacity=0, supervisor=True)
+        lone = await online(server, iso_db, "lone", ["other"])
         user = await other.client(uid())
         cid = await open_chat(user, "other", lang="en")
         await lone.expect("chat.assigned", conversation_id=cid)
@@ -199,9 +220,9 @@ async def test_deadline_with_nobody_else_keeps_the_place_sets_away_and_alerts(se
         assert "you keep your place in the queue" in told["text"]
         q = await user.expect("chat.queued", conversation_id=cid, timeout=10)
         assert q["position"] == 1 and q["staffed"] is False  # said plainly: nobody is online
-        row = await db.fetchrow("select status, agent_id from conversations where id = $1", cid)
+        row = await iso_db.fetchrow("select status, agent_id from conversations where id = $1", cid)
         assert row["status"] == "queued" and row["agent_id"] is None
-        assert await db.fetchval("select status from agents where id = 'lone'") == "away"
+        assert await iso_db.fetchval("select status from agents where id = 'lone'") == "away"
         await lone.quiet("chat.assigned", 1.0)  # never bounced back to the one who left it
         for c in (boss, lone, user):
             await c.close()
@@ -245,15 +266,15 @@ async def test_returning_customer_gets_their_last_agent_on_two_nodes(services, d
         await b.stop()
 
 
-async def test_service_levels_flag_then_escalate_or_reroute(services, db):
+async def test_service_levels_flag_then_escalate_or_reroute(isolated, iso_db):
     server = await start_hub(
-        services, sla_first_response_s="normal=6,high=6", sla_at_risk=0.1,
+        isolated, sla_first_response_s="normal=6,high=6", sla_at_risk=0.1,
         assignment_timeout_s=0, routing_sweep_s=0.3,
     )  # fmt: skip
     try:
-        boss = await online(server, db, "chief", ["feedback"], capacity=0, supervisor=True)
+        boss = await online(server, iso_db, "chief", ["feedback"], capacity=0, supervisor=True)
         await agents.upsert(
-            db, username="nobody", password="pw", name="N", skills=["technical"], capacity=1
+            iso_db, username="nobody", password="pw", name="N", skills=["technical"], capacity=1
         )
         user = await server.client(uid())
         stuck = await open_chat(user, "technical")
@@ -262,11 +283,11 @@ async def test_service_levels_flag_then_escalate_or_reroute(services, db):
         breach = await boss.expect("sla.alert", conversation_id=stuck, state="breached", timeout=10)
         assert breach["action"] == "escalated"
         # an assigned chat whose agent does not answer moves to a free colleague
-        mute = await online(server, db, "mute", ["account"], capacity=1)
+        mute = await online(server, iso_db, "mute", ["account"], capacity=1)
         user2 = await server.client(uid())
         cid = await open_chat(user2, "account")
         await mute.expect("chat.assigned", conversation_id=cid)
-        helper = await online(server, db, "helper", ["account"], capacity=1)
+        helper = await online(server, iso_db, "helper", ["account"], capacity=1)
         moved = await mute.expect("chat.transferred", conversation_id=cid, timeout=15)
         assert moved["reason"] == "sla"
         await helper.expect("chat.assigned", conversation_id=cid, timeout=10)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -193,8 +192,6 @@ class Chat:
         self.presence: Presence | None = None  # who of the customers has a socket open
         self._route_lock = asyncio.Lock()
         self._route_again = False
-        self._handle: dict[str, float] = {}  # agents' rolling handle times, cached
-        self._handle_at = -1e18
         self.sla_targets = sla_targets(settings)
 
     def seat_bot(self, bot: BotSeat) -> None:
@@ -340,6 +337,7 @@ class Chat:
         )
         if conv["agent_id"]:
             await self.push_agent_state(conv["agent_id"])
+            await self.ended_by(conv["agent_id"])
         await self.route()
         return {"status": "closed", "by": "user"}
 
@@ -361,6 +359,7 @@ class Chat:
         )
         if row["agent_id"]:
             await self.push_agent_state(row["agent_id"])
+            await self.ended_by(row["agent_id"])
 
     async def rate(self, claims: Claims, cid: str, score: int, comment: str | None) -> None:
         if comment:
@@ -498,6 +497,7 @@ class Chat:
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
         await self.push_agent_state(conv["agent_id"])
+        await self.ended_by(conv["agent_id"])
         await self.route()
         return {"status": "resolved", "by": "agent"}, True
 
@@ -749,9 +749,8 @@ class Chat:
             while True:
                 self._route_again = False
                 result = await assigner.route_once(
-                    self.store.pool, self.settings.default_handle_time_s, self.policy,
-                    await self.handle_times(),
-                )  # fmt: skip
+                    self.store.pool, self.settings.default_handle_time_s, self.policy
+                )
                 if before_announce is not None:
                     await before_announce()
                     before_announce = None
@@ -759,17 +758,18 @@ class Chat:
                 if not self._route_again:
                     return
 
-    async def handle_times(self) -> dict[str, float]:
-        """The agents' rolling handle times (hub.rules.queue), refreshed every
-        `HUB_HANDLE_TIME_REFRESH_S`."""
-        now = time.monotonic()
-        if now - self._handle_at >= self.settings.handle_time_refresh_s:
+    async def ended_by(self, agent_id: str | None) -> None:
+        """An agent ended a chat: its rolling handle time moves (stored for every node)."""
+        if not agent_id:
+            return
+        try:
             async with self.store.acquire() as db:
-                self._handle = await sl_store.handle_times(
-                    db, self.settings.handle_time_window, self.settings.default_handle_time_s
-                )
-            self._handle_at = now
-        return self._handle
+                await sl_store.refresh_handle_times(
+                    db, self.settings.handle_time_window, self.settings.default_handle_time_s,
+                    agent_id,
+                )  # fmt: skip
+        except Exception as exc:  # a wait estimate must never fail an end
+            log.warning("handle time of %s not refreshed: %s", agent_id, exc)
 
     def team_hours(self, topic: str) -> hours_rule.Hours | None:
         """The opening hours of the team of `topic` (None: not configured)."""

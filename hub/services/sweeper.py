@@ -16,7 +16,7 @@ import time
 
 from hub.background import Background
 from hub.services.chat import Chat
-from hub.store import Store, locks, stats
+from hub.store import Store, locks, service_levels, stats
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store.queue import PRESENCE_FRESH_S
@@ -34,6 +34,7 @@ class Sweeper:
         self.chat = chat
         self.settings = settings
         self._last_sample = 0.0
+        self._last_handle = 0.0
 
     def start(self, tasks: Background) -> None:
         tasks.spawn(self._forever(), "sweeper")
@@ -56,6 +57,11 @@ class Sweeper:
             unanswered = []
             if s.assignment_timeout_s > 0:
                 unanswered = await conv_store.unanswered(db, s.assignment_timeout_s)
+            if time.monotonic() - self._last_handle > s.handle_time_refresh_s:
+                self._last_handle = time.monotonic()  # the 30-day window slides
+                await service_levels.refresh_handle_times(
+                    db, s.handle_time_window, s.default_handle_time_s
+                )
             if time.monotonic() - self._last_sample > SAMPLE_EVERY_S:
                 self._last_sample = time.monotonic()
                 await stats.sample_queue(db)

@@ -23,6 +23,7 @@ from hub import metrics
 from hub.rules import queue as queue_rules
 from hub.rules import routing, urgent
 from hub.store import conversations as conv_store
+from hub.store import service_levels
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +170,16 @@ async def route_once(
     policy: urgent.UrgentPolicy | None = None,
     handle: Mapping[str, float] | None = None,
 ) -> RouteResult:
-    """One routing pass. `handle_time_s` is the default handle time, `handle` each agent's
-    rolling one (hub.rules.queue): the waits customers are told come from them."""
+    """One routing pass. `handle_time_s` is the default handle time; each agent's rolling
+    one (hub.rules.queue) is read from its row unless `handle` is given: the waits
+    customers are told come from them, alike on every node."""
     policy = policy or urgent.UrgentPolicy()
-    handle = handle or {}
     result = RouteResult()
     async with pool.acquire() as db, db.transaction():
         await lock_routing(db)
         agents = await load_agents(db)
+        if handle is None:
+            handle = await service_levels.handle_times(db)
         agents = await _urgent_pass(db, agents, policy, result)
         # urgent chats are the ladder's alone; the router sees the loads it left
         queue, users = await load_queue_users(db)

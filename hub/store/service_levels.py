@@ -14,26 +14,47 @@ from hub.rules import sla
 WINDOW = "24 hours"
 
 
-async def handle_samples(db: asyncpg.Connection, per_agent: int) -> dict[str, list[float]]:
+async def handle_samples(
+    db: asyncpg.Connection, per_agent: int, agent_id: str | None = None
+) -> dict[str, list[float]]:
     """agent id -> the handle times (seconds, newest first) of its last `per_agent` ended
-    chats of the last 30 days: from its assignment to the end."""
+    chats of the last 30 days: from its assignment to the end (one agent, or all)."""
     rows = await db.fetch(
         "select agent_id, array_agg(s order by ended desc) as samples from ("
         " select agent_id, extract(epoch from coalesce(resolved_at, closed_at) - assigned_at)::float8 as s,"
         "  coalesce(resolved_at, closed_at) as ended, row_number() over (partition by agent_id"
         "  order by coalesce(resolved_at, closed_at) desc) as n from conversations"
         " where status in ('resolved', 'closed') and agent_id is not null and assigned_at is not null"
+        "  and ($2::text is null or agent_id = $2)"
         "  and coalesce(resolved_at, closed_at) > now() - interval '30 days') x"
         " where n <= $1 group by agent_id",
         per_agent,
+        agent_id,
     )
     return {r["agent_id"]: list(r["samples"]) for r in rows}
 
 
-async def handle_times(db: asyncpg.Connection, per_agent: int, prior_s: float) -> dict[str, float]:
-    """agent id -> its rolling handle time (hub.rules.queue.handle_time_estimate)."""
-    samples = await handle_samples(db, per_agent)
-    return {a: queue_rules.handle_time_estimate(s, prior_s) for a, s in samples.items()}
+async def refresh_handle_times(
+    db: asyncpg.Connection, per_agent: int, prior_s: float, agent_id: str | None = None
+) -> dict[str, float]:
+    """Store each agent's rolling handle time (hub.rules.queue.handle_time_estimate) on its
+    row, for one agent (it just ended a chat) or all; returns what it stored."""
+    samples = await handle_samples(db, per_agent, agent_id)
+    times = {a: queue_rules.handle_time_estimate(s, prior_s) for a, s in samples.items()}
+    if times:
+        await db.execute(
+            "update agents a set handle_time_s = v.h from unnest($1::text[], $2::float8[])"
+            " v(id, h) where a.id = v.id and a.handle_time_s is distinct from v.h",
+            list(times),
+            list(times.values()),
+        )
+    return times
+
+
+async def handle_times(db: asyncpg.Connection) -> dict[str, float]:
+    """agent id -> its stored rolling handle time (agents with none use the default)."""
+    rows = await db.fetch("select id, handle_time_s from agents where handle_time_s is not null")
+    return {r["id"]: r["handle_time_s"] for r in rows}
 
 
 async def supervisor_ids(db: asyncpg.Connection) -> list[str]:

@@ -14,6 +14,9 @@ alter table conversations add column if not exists sla_state text;
 alter table conversations add column if not exists sla_kind text;
 alter table conversations add column if not exists sla_breached_at timestamptz;
 alter table conversations add column if not exists sla_action text;  -- rerouted | escalated
+-- Each agent's rolling handle time (hub.rules.queue.handle_time_estimate), kept here so
+-- that every node tells customers the same waits; refreshed when the agent ends a chat.
+alter table agents add column if not exists handle_time_s double precision;
 -- Handle times per agent: the recent ended chats of an agent.
 create index if not exists conversations_agent_ended on conversations (agent_id, resolved_at desc)
     where status in ('resolved', 'closed');
