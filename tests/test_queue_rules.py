@@ -285,3 +285,25 @@ def test_breached_exactly_when_past_target_without_the_event(chat: sla.SlaChat, 
     if not done:
         assert (s.first_response == "breached") == (now - chat.started_at > target)
         assert s.first_response != "met"
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["high", "normal"]), st.floats(0, 1000)), max_size=12),
+    st.lists(st.tuples(st.integers(1, 3), st.integers(0, 3)), min_size=1, max_size=4),
+)
+def test_the_customers_the_router_serves_next_are_the_first_places(
+    chats: list[tuple[str, float]], staff: list[tuple[int, int]]
+) -> None:
+    """'1 = next in line' holds: with k free slots, plan() serves exactly places 1..k."""
+    from hub.rules.routing import QueuedChat, plan
+
+    waiting = [w(f"c{i}", f"u{i}", "payment", prio, at) for i, (prio, at) in enumerate(chats)]
+    agents = [
+        AgentLoad(f"a{i}", frozenset({"payment"}), cap, min(active, cap), True, 0.0)
+        for i, (cap, active) in enumerate(staff)
+    ]
+    free = sum(a.free for a in agents)
+    got = q.places(waiting, agents)
+    queue = [QueuedChat(c.conversation_id, c.topic, c.priority, c.enqueued_at) for c in waiting]  # type: ignore[arg-type]
+    served = {a.conversation_id for a in plan(queue, agents)}
+    assert served == {cid for cid, place in got.items() if place.position <= free}
