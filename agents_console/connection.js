@@ -60,6 +60,8 @@ function onWelcome(w) {
 function onAgentState(f) {
   S.agentState = { status: f.status, capacity: f.capacity, active: f.active };
   renderHeader();
+  // the hub set us away (a new chat left unanswered past its deadline): say why
+  if (f.reason === "unanswered" && f.text) toast(f.text[S.lang] || f.text.zh, "error");
 }
 
 function onQueueSnapshot(f) {

@@ -24,6 +24,18 @@ export function systemText(m, t, lang) {
       if (p.reason === "disabled") return t("sys_requeued_disabled");
       return t("sys_requeued");
     }
+    case "transferred_wait":
+      return t("sys_transferred_wait", { by: who(p.by), topic: label("topic", p.topic, lang) });
+    case "agent_left":
+      return t("sys_agent_left");
+    case "reoffered":
+      return t("sys_reoffered");
+    case "kept_place":
+      return t("sys_kept_place");
+    case "sla_rerouted":
+      return t("sys_sla_rerouted");
+    case "message_left":
+      return t("sys_message_left");
     case "resolved":
       return p.by ? t("sys_resolved_by", { by: who(p.by), outcome: t(`outcome_${p.outcome || "solved"}`) }) : t("sys_resolved");
     case "idle":

@@ -113,6 +113,16 @@ QUEUE_WAIT = Histogram(
     "Time a chat waited in the queue before assignment",
     buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
+SLA_BREACHES = Counter(
+    "supporthub_sla_breaches_total",
+    "Chats that breached a service-level target, by target and what was done",
+    ["kind", "action"],
+)
+UNANSWERED = Counter(
+    "supporthub_unanswered_total",
+    "New chats their agent did not answer in time, by whether someone else could take them",
+    ["reoffered"],
+)
 EVENTS_IN = Counter("supporthub_payment_events_total", "Payment events handled", ["type"])
 OUTBOX_LAG = Histogram(
     "supporthub_outbox_lag_seconds",

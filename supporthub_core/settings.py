@@ -81,7 +81,22 @@ class Settings(BaseSettings):
     assignment_timeout_s: float = 120.0  # an unanswered new chat is re-offered; 0 = never
     chat_idle_close_s: float = 1800.0
     routing_sweep_s: float = 2.0
-    default_handle_time_s: float = 180.0
+    default_handle_time_s: float = 180.0  # the prior of each agent's rolling handle time
+    handle_time_refresh_s: float = 300.0  # all agents' handle times re-stored (window slides)
+    handle_time_window: int = 20  # an agent's handle time: the mean of its last N chats
+    returning_customer_window_s: float = 7 * 86_400  # a new chat prefers the last agent
+
+    # opening hours of the teams, said when nobody who can help is online (hub.rules.hours)
+    support_hours: str | None = None  # "09:00-18:00" for every team; unset: not said
+    support_hours_by_topic: str = ""  # "security=00:00-24:00;payment=08:00-22:00"
+    support_days: str = "0,1,2,3,4,5,6"  # Monday=0
+    support_holidays: str = ""  # "2027-01-01,2027-02-06"
+    support_tz: str = "Asia/Shanghai"
+
+    # service levels per priority (hub.rules.sla): "urgent=60,high=120,normal=300"
+    sla_first_response_s: str = "urgent=60,high=120,normal=300"
+    sla_resolution_s: str = "urgent=1800,high=3600,normal=7200"
+    sla_at_risk: float = 0.8  # this share of a target gone: at risk
 
     # urgent chats (a frozen customer's security chat): hub.rules.urgent
     # Times shown to a customer are in their device's zone (hello.tz); this one when no

@@ -320,6 +320,7 @@ EXAMPLES = {
     "typing": {"conversation_id": "c-1", "state": True},
     "read": {"conversation_id": "c-1", "seq": 3},
     "chat.close": {"conversation_id": "c-1"},
+    "chat.leave_message": {"conversation_id": "c-1"},
     "chat.rate": {"conversation_id": "c-1", "score": 5, "comment": "good"},
     "notifications.ack": {"up_to": 7},
     "user.lang": {"lang": "zh"},

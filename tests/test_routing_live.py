@@ -94,6 +94,11 @@ async def test_agent_who_vanishes_loses_chats_to_the_head_of_the_queue(hub, db):
     # after it, the chat goes back to the queue ahead of the one that came later
     back = await early.expect("chat.queued", conversation_id=first, timeout=10)
     assert back["position"] == 1
+    # nobody else can take it: not "connecting you to another agent", but what is true
+    told = await early.expect(
+        lambda f: f.get("type") == "message" and f["sender"]["role"] == "system", timeout=10
+    )
+    assert told["text"].startswith("您的客服暂时离开了。目前没有其他能处理此问题的客服有空")
     assert await db.fetchval("select status from agents where id = 'gone'") == "away"
     # the agent returns and is online again: gets the customer back (previous agent)
     agent = await hub.client("gone", "agent")
@@ -171,36 +176,39 @@ async def test_account_frozen_alert_opens_an_urgent_chat_for_a_security_agent(hu
 async def test_unanswered_chat_is_taken_back_and_offered_to_another_agent(services, db):
     server = await start_hub(services, assignment_timeout_s=1.0, routing_sweep_s=0.3)
     try:
-        await agents.upsert(
-            db, username="slowpoke", password="pw", name="Slow", skills=["other"], capacity=1
-        )
-        slow = await server.client("slowpoke", "agent")
-        await slow.request({"type": "agent.status", "status": "online"})
+        # two agents who can take it, online before it arrives (no race with the deadline)
+        staff = {}
+        for name in ("slowpoke", "quick"):
+            await agents.upsert(
+                db, username=name, password="pw", name=name.title(), skills=["other"], capacity=1
+            )
+            staff[name] = await server.client(name, "agent")
+            await staff[name].request({"type": "agent.status", "status": "online"})
         user = await server.client(uid())
         cid = (await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"}))[
             "conversation_id"
         ]
+        first_id = (await user.expect("chat.assigned", conversation_id=cid))["agent"]["id"]
+        second_id = "quick" if first_id == "slowpoke" else "slowpoke"
+        slow, quick = staff[first_id], staff[second_id]
         await slow.expect("chat.assigned", conversation_id=cid)
-        await agents.upsert(
-            db, username="quick", password="pw", name="Quick", skills=["other"], capacity=1
-        )
-        quick = await server.client("quick", "agent")
-        await quick.request({"type": "agent.status", "status": "online"})
         taken = await slow.expect("chat.transferred", conversation_id=cid, timeout=10)
         assert taken["reason"] == "timeout"
         await quick.expect("chat.assigned", conversation_id=cid, timeout=10)
         requeued = await user.expect("message", conversation_id=cid, timeout=10)
         assert requeued["sender"]["role"] == "system"
-        # quick lets it time out too: with every skilled agent passed over once, the chat
-        # is offered again rather than left waiting for nobody
+        assert requeued["text"] == "您的客服暂时没有回复，正在为您转接另一位客服。"
+        # the one who let it pass is away: not offered new chats, and told why
+        assert await db.fetchval("select status from agents where id = $1", first_id) == "away"
+        # the second lets it time out too: nobody else can take it now (the first is away),
+        # so it is not bounced back and forth but waits at its place in the queue
         await quick.expect("chat.transferred", conversation_id=cid, timeout=10)
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:
-            row = await db.fetchrow("select status, agent_id from conversations where id = $1", cid)
-            if row["status"] == "assigned" and row["agent_id"] != "quick":
-                break
-            assert asyncio.get_running_loop().time() < deadline, dict(row)
-            await asyncio.sleep(0.1)
+        kept = await user.expect("message", conversation_id=cid, timeout=10)
+        assert "保留排队位置" in kept["text"]
+        queued = await user.expect("chat.queued", conversation_id=cid, timeout=10)
+        assert queued["position"] == 1 and queued["staffed"] is False
+        row = await db.fetchrow("select status, agent_id from conversations where id = $1", cid)
+        assert row["status"] == "queued" and row["agent_id"] is None
         for c in (slow, quick, user):
             await c.close()
     finally:

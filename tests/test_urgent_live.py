@@ -219,7 +219,8 @@ async def test_security_agent_at_capacity_takes_it_in_the_urgent_slot(isolated):
             await later.request({"type": "chat.open", "topic": "payment", "handoff": "agent"})
         )["conversation_id"]
         queued = await later.expect("chat.queued", conversation_id=waiting)
-        assert "staffed" not in queued and "notice" not in queued
+        # not urgent, and someone who can take it is online: a place and a wait, no notice
+        assert queued["staffed"] is True and "notice" not in queued and "priority" not in queued
         await sec.quiet(
             lambda f: f.get("type") == "chat.assigned" and f["conversation_id"] == waiting, 0.6
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field, StrictStr
@@ -18,7 +18,7 @@ from hub.rules.mentions import mentions
 from hub.services import broadcasts
 from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.sms import DevOutbox
-from hub.store import accounts, notes
+from hub.store import accounts, notes, service_levels
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import feedback as feedback_store
@@ -222,7 +222,25 @@ class Share(BaseModel):
 
 
 class SlaStats(Share):
+    """SLA met in the window (against `reply_s`), and the service levels per priority:
+    targets, chats at risk or breached now, breaches and what was done about them."""
+
     reply_s: float = Field(description="The target: first answer within this of queueing.")
+    window: str | None = None
+    targets: dict[str, Any] | None = Field(
+        None, description="first_response_s and resolution_s per priority."
+    )
+    at_risk: int | None = Field(None, description="Open chats at risk of breaching a target now.")
+    breached_open: int | None = Field(None, description="Open chats past a target now.")
+    breached: int | None = Field(None, description="Chats that breached a target in the window.")
+    breached_by_kind: dict[str, int] | None = None
+    rerouted: int | None = Field(None, description="Breached chats moved to another free agent.")
+    escalated: int | None = Field(None, description="Breached chats escalated to supervisors.")
+    chats: list[dict[str, Any]] | None = Field(
+        None,
+        description="Open chats at risk or breached, worst first: {conversation_id, topic,"
+        " priority, status, agent_id, state, kind, action, enqueued_at}.",
+    )
 
 
 class QueueSample(BaseModel):
@@ -308,6 +326,14 @@ class AlarmOut(BaseModel):
     waiting: int
 
 
+class QueueEtaStats(BaseModel):
+    window: str
+    count: int = Field(description="Chats told a wait and since assigned, in the window.")
+    mean_abs_error_s: float | None = Field(description="Mean |actual wait - told wait|.")
+    bias_s: float | None = Field(description="Mean (actual - told): > 0, we promised too little.")
+    messages_left: int = Field(description="Queued chats whose customer left a message.")
+
+
 class Stats(BaseModel):
     window: str
     queue: QueueStats
@@ -329,6 +355,7 @@ class Stats(BaseModel):
     alarms: list[AlarmOut]
     history: list[QueueSample]
     by_hour: list[HourStats] = Field(description="The last 24 hours, oldest first.")
+    queue_eta: QueueEtaStats | None = Field(None, description="How right the told waits were.")
 
 
 class AgentAccessIn(BaseModel):
@@ -685,6 +712,9 @@ async def stats(request: Request) -> JSONResponse:
             sla_reply_s=settings.supervisor_sla_reply_s,
             bot_window_s=settings.bot_assumed_resolved_s,
         )
+        levels = await service_levels.section(db, hub.chat.sla_targets)
+    figures["queue_eta"] = levels["queue_eta"]
+    figures["sla"] = {**figures["sla"], **levels["sla"]}
     return JSONResponse(figures)
 
 

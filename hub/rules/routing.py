@@ -222,8 +222,9 @@ def plan(queue: Sequence[QueuedChat], agents: Sequence[AgentLoad]) -> list[Assig
 def queue_positions(queue: Sequence[QueuedChat], *, by_topic: bool = False) -> dict[str, int]:
     """Position of each queued chat, 1 = next in line, counted in `queue_order()`.
 
-    With `by_topic=True` each topic is counted on its own, since only chats of the same
-    topic compete for the same agents; that is the better input for `estimate_wait_s`.
+    With `by_topic=True` each topic is counted on its own. What customers are told is
+    `hub.rules.queue.places()` instead: one place per customer over the pool of topics
+    whose agents overlap, with waits from measured handle times (`hub.rules.queue.eta_s`).
     """
     ordered = queue_order(queue)
     _check_unique((chat.conversation_id for chat in ordered), "conversation_id")

@@ -16,10 +16,13 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 
+from hub import metrics
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.delivery import Delivery
-from hub.rules import access, masking, routing, urgent
+from hub.rules import access, masking, routing, sla, urgent
+from hub.rules import hours as hours_rule
+from hub.rules import queue as queue_rules
 from hub.rules.mentions import mentions
 from hub.services.audit import Audit
 from hub.services.languages import Languages
@@ -29,6 +32,7 @@ from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.store import queue as assigner
+from hub.store import service_levels as sl_store
 from hub.store import users as user_store
 from hub.store.ids import new_id
 from hub.store.messages import MessageWrite, StoredMessage
@@ -64,8 +68,68 @@ SYSTEM_TEXT = {
         "zh": "已为您转接人工客服，请稍候。",
         "en": "You are in the queue for a support agent.",
     },
+    # the answer deadline passed and someone else who can take the chat is free
+    "reoffered": {
+        "zh": "您的客服暂时没有回复，正在为您转接另一位客服。",
+        "en": "Your agent has not replied, so we are connecting you to another agent.",
+    },
+    # the answer deadline passed and nobody else can take it now: it keeps its place
+    "kept_place": {
+        "zh": "您的客服暂时没有回复。目前没有其他能处理此问题的客服有空，您仍保留排队位置，"
+        "有客服空闲时会立即为您接入。",
+        "en": "Your agent has not replied. No other agent who can help with this is free right"
+        " now; you keep your place in the queue and will be connected as soon as one is.",
+    },
+    # moved to another team's queue, where nobody can take it now
+    "transferred_wait": {
+        "zh": "您的对话已转给相关团队。目前该团队暂无客服有空，您已在排队，有客服空闲时会立即为您接入。",
+        "en": "Your chat was passed to the right team. No one there is free right now; you are"
+        " in their queue and will be connected as soon as someone is.",
+    },
+    # its agent left (went offline or away) and nobody else can take it now
+    "agent_left": {
+        "zh": "您的客服暂时离开了。目前没有其他能处理此问题的客服有空，您仍保留排队位置，"
+        "有客服空闲或原客服回来时会立即为您接入。",
+        "en": "Your agent had to step away. No other agent who can help with this is free right"
+        " now; you keep your place in the queue and will be connected as soon as one is, or"
+        " when your agent is back.",
+    },
+    # nobody who can take the chat is online
+    "unstaffed": {
+        "zh": "目前没有能处理此问题的客服在线。您的对话会保留，您可以在此留言：客服上线后会在"
+        "应用内回复您，如您开启了通知，也会收到推送提醒。",
+        "en": "No one who can help with this is online right now. Your chat stays open and you"
+        " can leave a message here: an agent will reply in the app when they are back, and you"
+        " will get a push notification if you turned them on.",
+    },
+    "hours": {
+        "zh": "服务时间：{hours}，下次开始服务：{opens}。",
+        "en": "Opening hours: {hours}; we open again at {opens}.",
+    },
+    "hours_open": {
+        "zh": "服务时间：{hours}。",
+        "en": "Opening hours: {hours}.",
+    },
+    "message_left": {
+        "zh": "已收到您的留言。客服上线后会在应用内回复您，如您开启了通知，也会收到推送提醒。"
+        "您可以先离开，对话会一直保留。",
+        "en": "Your message is saved. An agent will reply here in the app, and you will get a"
+        " push notification if you turned them on. You can leave now: the chat stays open.",
+    },
+    # service level breached: the chat moves to someone free, or a supervisor is alerted
+    "sla_rerouted": {
+        "zh": "让您久等了，正在为您转接另一位有空的客服。",
+        "en": "Sorry for the wait: we are moving your chat to another agent who is free.",
+    },
 }
 
+
+#: What an agent set away for an unanswered chat is told (`agent.state.text`).
+AWAY_TEXT = {
+    "zh": "您未在规定时间内回复新对话，已被设为离开，不会再分配新对话。回来后请切换为在线。",
+    "en": "You did not answer a new chat in time, so you were set away and get no new chats."
+    " Switch back to online when you are back.",
+}
 
 #: Senders whose text is typed by a person, so masked before it is stored.
 TYPED_BY_PEOPLE = frozenset({"user", "agent"})
@@ -147,6 +211,7 @@ class Chat:
         self.feedback: RatingFeedback | None = None  # rating comments join the feedback
         self._route_lock = asyncio.Lock()
         self._route_again = False
+        self.sla_targets = sla_targets(settings)
 
     def seat_bot(self, bot: BotSeat) -> None:
         """The help bot answers `bot` chats (chats open without one: straight to humans)."""
@@ -254,6 +319,7 @@ class Chat:
             conv = await conv_store.create(
                 db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang,
                 channel=conn.client_kind,
+                returning_window_s=self.settings.returning_customer_window_s,
             )  # fmt: skip
 
         async def reply() -> None:
@@ -317,6 +383,7 @@ class Chat:
         )
         if conv["agent_id"]:
             await self.push_agent_state(conv["agent_id"])
+            await self.ended_by(conv["agent_id"])
         await self.route()
         return {"status": "closed", "by": "user"}
 
@@ -339,6 +406,7 @@ class Chat:
         )
         if row["agent_id"]:
             await self.push_agent_state(row["agent_id"])
+            await self.ended_by(row["agent_id"])
 
     async def rate(self, claims: Claims, cid: str, score: int, comment: str | None) -> None:
         if comment:
@@ -479,6 +547,7 @@ class Chat:
             conv, {"type": "chat.closed", "conversation_id": cid, "by": "agent"}
         )
         await self.push_agent_state(conv["agent_id"])
+        await self.ended_by(conv["agent_id"])
         await self.route()
         return {"status": "resolved", "by": "agent"}, True
 
@@ -515,6 +584,8 @@ class Chat:
             else:
                 entry = routing.requeued(assigner.queued_chat(conv), old, to_topic=to_topic)
                 conv = await conv_store.requeue(db, entry)
+                # "connecting you to another agent" only when someone can take it now
+                helps = can_be_taken(entry, await assigner.load_agents(db))
             handover = None
             if note:
                 stored = await notes.add(db, cid, claims.sub, claims.display_name, note)
@@ -528,7 +599,9 @@ class Chat:
         if to_agent:
             await self.announce_assignment(conv, by=by)
         else:
-            await self.system_message(conv, "requeued", {"by": by, "topic": to_topic})
+            await self.system_message(
+                conv, "requeued" if helps else "transferred_wait", {"by": by, "topic": to_topic}
+            )
             await self.route()
 
     async def set_status(self, claims: Claims, status: str) -> dict:
@@ -548,26 +621,118 @@ class Chat:
         gets them back if it returns before someone else takes them."""
         async with self.store.acquire() as db:
             rows = await conv_store.requeue_agent_chats(db, agent_id)
+            agents = await assigner.load_agents(db) if rows else []
+        others = [a for a in agents if a.agent_id != agent_id]
         for conv in rows:
             await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": conv["id"],
                                                 "to_agent": None, "to_topic": conv["topic"]})  # fmt: skip
+            # "connecting you to another agent" only when there is one to connect to
+            entry = assigner.queued_chat(conv)
+            helps = can_be_taken(entry, others)
             await self.system_message(
-                conv, "requeued", {"reason": "offline", "topic": conv["topic"]}
+                conv,
+                "requeued" if helps else "agent_left",
+                {"reason": "offline", "topic": conv["topic"]},
             )
 
     async def take_back(self, cid: str, agent_id: str) -> None:
-        """A new chat the agent did not answer in time goes back to the queue head,
-        offered to someone else first."""
+        """A new chat its agent did not answer by the deadline. The agent is not at its
+        desk: it is set away and told why. The chat goes back to the queue at its old place
+        and is re-offered only when someone else who can take it is free now; otherwise it
+        waits there and supervisors are alerted. The customer is told which happened."""
         async with self.store.acquire() as db, db.transaction():
+            await assigner.lock_routing(db)
             conv = await conv_store.get(db, cid, lock=True)
             if conv is None or conv["agent_id"] != agent_id or conv["status"] != "assigned":
                 return  # transferred, closed or requeued meanwhile
             entry = routing.requeued(assigner.queued_chat(conv), agent_id)
             conv = await conv_store.requeue(db, entry)
+            await agent_store.mark_away(db, agent_id)
+            agents = await assigner.load_agents(db)
+            reoffered = can_be_taken(entry, agents)
+        metrics.UNANSWERED.labels(str(reoffered).lower()).inc()
         await self.delivery.to_agent(agent_id, {"type": "chat.transferred", "conversation_id": cid,
                                             "to_agent": None, "to_topic": conv["topic"], "reason": "timeout"})  # fmt: skip
-        await self.system_message(conv, "requeued", {"reason": "timeout", "topic": conv["topic"]})
-        await self.push_agent_state(agent_id)
+        await self.push_agent_state(
+            agent_id, reason="unanswered", conversation_id=cid, text=AWAY_TEXT
+        )
+        await self.system_message(
+            conv,
+            "reoffered" if reoffered else "kept_place",
+            {"reason": "timeout", "topic": conv["topic"]},
+        )
+        if not reoffered:
+            await self.to_supervisors({
+                "type": "queue.alert", "kind": "unanswered", "conversation_id": cid,
+                "agent_id": agent_id, "topic": conv["topic"], "priority": conv["priority"],
+                "reoffered": False, "enqueued_at": _iso(conv["enqueued_at"]),
+            })  # fmt: skip
+        await self.route()
+
+    async def to_supervisors(self, frame: dict) -> None:
+        """A frame to every supervisor's consoles, wherever they are."""
+        async with self.store.acquire() as db:
+            ids = await sl_store.supervisor_ids(db)
+        for sid in ids:
+            await self.delivery.to_agent(sid, frame)
+
+    async def sla_pass(self) -> None:
+        """Judge every chat in human hands against its service levels (hub.rules.sla) on the
+        database's clock. Supervisors get `sla.alert` whenever a chat's state changes to
+        or from at risk / breached. A chat that breaches its first-response target is
+        re-routed to the next free agent who can take it, or escalated to supervisors; a
+        resolution breach is escalated. Each breach is counted once."""
+        async with self.store.acquire() as db:
+            rows = await sl_store.open_for_sla(db)
+            agents = await assigner.load_agents(db)
+        for row in rows:
+            st = sla.state(sl_store.sla_chat(row), row["now_s"], self.sla_targets)
+            if (st.state, st.kind) == (row["sla_state"], row["sla_kind"]):
+                continue
+            if row["sla_state"] is None and st.state in ("ok", "met"):
+                continue  # nothing to say yet
+            action = None
+            breach = st.state == "breached" and row["sla_state"] != "breached"
+            if breach:
+                action = await self._on_breach(row, st, agents)
+            async with self.store.acquire() as db:
+                if not await sl_store.set_sla_state(db, row["id"], st.state, st.kind, action):
+                    continue  # another node told them
+            if breach:
+                metrics.SLA_BREACHES.labels(st.kind, action or "none").inc()
+            await self.to_supervisors({
+                "type": "sla.alert", "conversation_id": row["id"], "state": st.state,
+                "kind": st.kind, "due_at": datetime.fromtimestamp(st.due_at, UTC).isoformat(),
+                "priority": row["priority"], "topic": row["topic"], "status": row["status"],
+                "agent_id": row["agent_id"], "user_id": row["user_id"], "action": action,
+            })  # fmt: skip
+
+    async def _on_breach(
+        self, row: Any, st: sla.SlaState, agents: list[routing.AgentLoad]
+    ) -> str | None:
+        """What a breach does: `rerouted` (an unanswered chat moved to someone free who can
+        take it) or `escalated` (supervisors alerted: nobody free can); None for a first
+        response that came, late (nothing left to do but count it)."""
+        if st.kind == "first_response" and row["first_response_s"] is not None:
+            return None
+        if st.kind != "first_response" or row["status"] != "assigned":
+            return "escalated"  # a queued chat: the router gives it to anyone free already
+        holder = row["agent_id"]
+        async with self.store.acquire() as db, db.transaction():
+            await assigner.lock_routing(db)
+            conv = await conv_store.get(db, row["id"], lock=True)
+            if conv is None or conv["status"] != "assigned" or conv["agent_id"] != holder:
+                return "escalated"
+            entry = routing.requeued(assigner.queued_chat(conv), holder)
+            if not can_be_taken(entry, agents):
+                return "escalated"
+            conv = await conv_store.requeue(db, entry)
+        await self.delivery.to_agent(holder, {"type": "chat.transferred", "conversation_id": row["id"],
+                                          "to_agent": None, "to_topic": conv["topic"], "reason": "sla"})  # fmt: skip
+        await self.push_agent_state(holder)
+        await self.system_message(conv, "sla_rerouted")
+        await self.route()
+        return "rerouted"
 
     async def take(self, claims: Claims, cid: str) -> tuple[asyncpg.Record, str | None]:
         """Staff take a chat themselves (`chat.take`): a queued one, or an urgent one its
@@ -646,11 +811,13 @@ class Chat:
         await self.route()
         return old
 
-    async def push_agent_state(self, agent_id: str) -> dict:
+    async def push_agent_state(self, agent_id: str, **why: Any) -> dict:
+        """`agent.state` to the agent's consoles; `why` (reason, text...) says what changed
+        it when the hub did (set away for an unanswered chat)."""
         async with self.store.acquire() as db:
             state = (await conv_store.agent_session(db, agent_id))["agent"]
         frame = {"type": "agent.state", "status": state["status"], "capacity": state["capacity"],
-                 "active": state["active"], "agent_id": agent_id}  # fmt: skip
+                 "active": state["active"], "agent_id": agent_id, **why}  # fmt: skip
         await self.delivery.to_agent(agent_id, frame)
         return frame
 
@@ -679,6 +846,103 @@ class Chat:
                 if not self._route_again:
                     return
 
+    async def ended_by(self, agent_id: str | None) -> None:
+        """An agent ended a chat: its rolling handle time moves (stored for every node)."""
+        if not agent_id:
+            return
+        try:
+            async with self.store.acquire() as db:
+                await sl_store.refresh_handle_times(
+                    db, self.settings.handle_time_window, self.settings.default_handle_time_s,
+                    agent_id,
+                )  # fmt: skip
+        except Exception as exc:  # a wait estimate must never fail an end
+            log.warning("handle time of %s not refreshed: %s", agent_id, exc)
+
+    def team_hours(self, topic: str) -> hours_rule.Hours | None:
+        """The opening hours of the team of `topic` (None: not configured)."""
+        s = self.settings
+        span = hours_rule.parse_teams(s.support_hours_by_topic).get(topic) or s.support_hours
+        if not span:
+            return None
+        start, end = hours_rule.parse_span(span)
+        days = frozenset(int(d) for d in s.support_days.split(",") if d.strip())
+        holidays = frozenset(
+            datetime.fromisoformat(d.strip()).date()
+            for d in s.support_holidays.split(",")
+            if d.strip()
+        )
+        return hours_rule.Hours(start, end, days, holidays, s.support_tz)
+
+    def unstaffed_fields(self, conv: Any) -> dict:
+        """What a queued chat with nobody online who can take it says instead of a wait:
+        `notice` (plain words, the chat's language), the choice to leave a message, and
+        the team's opening hours when they are configured."""
+        fields: dict[str, Any] = {
+            "staffed": False,
+            "notice": self.unstaffed_text(conv),
+            "leave_message": True,
+            "message_left": conv.get("message_left_at") is not None,
+        }
+        team = self.team_hours(conv["topic"])
+        if team is not None:
+            fields["hours"] = team.label()
+            opens = hours_rule.next_opening(team, datetime.now(UTC))
+            fields["opens_at"] = opens.isoformat() if opens else None
+        return fields
+
+    def unstaffed_text(self, conv: Any) -> str:
+        lang = conv["lang"] if conv["lang"] in LANGS else "zh"
+        text = system_text("unstaffed", lang)
+        team = self.team_hours(conv["topic"])
+        if team is not None:
+            opens = hours_rule.next_opening(team, datetime.now(UTC))
+            sep = "" if lang == "zh" else " "
+            if opens is None:
+                text += sep + system_text("hours_open", lang, hours=team.label())
+            else:
+                when = opens.strftime("%Y-%m-%d %H:%M")
+                text += sep + system_text("hours", lang, hours=team.label(), opens=when)
+        return text
+
+    def queued_frame(
+        self, conv: Any, position: int, eta: int | None, place: queue_rules.Place | None
+    ) -> dict:
+        """`chat.queued` of a chat that is not urgent. `eta_s` stays a number (the
+        contract); with nobody online who can take the chat (`staffed: false`) it is no
+        promise (the time to the next opening when hours are set, else a nominal
+        position x default handle time) and a client shows `notice` instead."""
+        frame: dict[str, Any] = {
+            "type": "chat.queued", "conversation_id": conv["id"], "position": position,
+            "ahead": max(0, position - 1), "staffed": eta is not None,
+        }  # fmt: skip
+        if place is not None:
+            frame["queue_size"] = place.size
+        if eta is not None:
+            frame["eta_s"] = eta
+            return frame
+        nominal = round(position * self.settings.default_handle_time_s)
+        team = self.team_hours(conv["topic"])
+        if team is not None:
+            now = datetime.now(UTC)
+            opens = hours_rule.next_opening(team, now)
+            if opens is not None:
+                nominal = max(0, round((opens - now).total_seconds()))
+        frame["eta_s"] = nominal
+        frame.update(self.unstaffed_fields(conv))
+        return frame
+
+    async def leave_message(self, claims: Claims, cid: str) -> dict:
+        """The customer chooses to leave a message while nobody can help: the chat stays
+        open (never closed for inactivity) until an agent answers it."""
+        async with self.store.acquire() as db:
+            conv = await self._conversation(db, cid, claims)
+            row = await sl_store.leave_message(db, cid)
+        if row is None:
+            return {"status": conv["status"], "message_left": False}
+        await self.system_message(row, "message_left")
+        return {"status": "queued", "message_left": True}
+
     async def _announce(self, result: assigner.RouteResult) -> None:
         for page in result.pages:  # first: the on-call team is the slowest to arrive
             self.tasks.spawn(self._page(page), "oncall-page")
@@ -693,11 +957,20 @@ class Chat:
         for conv, notice in result.notices:
             await self._urgent_notice(conv, notice)
         for conv, position, eta in result.positions:
-            frame = {"type": "chat.queued", "conversation_id": conv["id"], "position": position,
-                     "eta_s": eta}  # fmt: skip
             if conv["id"] in result.urgent:
+                frame = {"type": "chat.queued", "conversation_id": conv["id"],
+                         "position": position, "eta_s": eta}  # fmt: skip
                 frame.update(self._urgent_fields(conv, result.urgent[conv["id"]][0]))
+            else:
+                frame = self.queued_frame(conv, position, eta, result.places.get(conv["id"]))
             await self.delivery.to_user(conv["user_id"], frame)
+            if (
+                eta is None
+                and conv["id"] not in result.urgent
+                and conv.get("was_staffed") is not False
+                and conv["message_left_at"] is None
+            ):  # newly nobody online who can help: said once in the chat, where push finds it
+                await self.post(conv, "system", *SYSTEM, self.unstaffed_text(conv))
         if result.assigned or result.positions or result.moved:
             await self.publish_queue()
 
@@ -725,6 +998,9 @@ class Chat:
         customer saw last (`notice`, `staffed`), as its `chat.queued` did, in the device's
         language `lang` (else the chat's)."""
         for item in conversations:
+            if item.pop("unstaffed", False) and item["priority"] != "urgent":
+                item.update(self.unstaffed_fields(item))
+            item.pop("message_left_at", None)
             notice = item.pop("urgent_notice", None)
             if notice and item["status"] == "queued":
                 fields = self._urgent_fields(item, notice, lang)
@@ -904,9 +1180,29 @@ def _claim(row) -> urgent.Claim:
     )
 
 
+def can_be_taken(entry: routing.QueuedChat, agents: list[routing.AgentLoad]) -> bool:
+    """Whether the router would give `entry` to one of `agents` now (its exclusions relaxed
+    as the router relaxes them): what makes "connecting you to another agent" true."""
+    chat = routing.relax_exclusions([entry], agents)[0]
+    return any(routing.can_take(a, chat) for a in agents)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _side(claims: Claims) -> Literal["user", "agent"]:
     return "user" if claims.role == "user" else "agent"
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def sla_targets(settings: Settings) -> sla.Targets:
+    """The service-level targets of the settings (`HUB_SLA_*`)."""
+    return sla.Targets(
+        sla.parse_targets(settings.sla_first_response_s, sla.DEFAULT_FIRST_RESPONSE_S),
+        sla.parse_targets(settings.sla_resolution_s, sla.DEFAULT_RESOLUTION_S),
+        settings.sla_at_risk,
+    )

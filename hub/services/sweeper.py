@@ -1,7 +1,8 @@
 """Periodic housekeeping, run by one node at a time (advisory lock): agents who left
 without saying so, idle chats, unanswered new chats, queue samples for the chart, and a
 routing pass that catches anything an event-driven pass missed and checks the deadlines
-of urgent chats (hub.rules.urgent: pages, re-offers) every pass.
+of urgent chats (hub.rules.urgent: pages, re-offers) every pass, then the service levels
+of every chat in human hands (Chat.sla_pass: flags, re-routes, escalations).
 
 An urgent chat still waiting for a person (queued, or assigned and not answered) is never
 closed for inactivity, and never taken back by the assignment timeout: the urgent ladder
@@ -15,7 +16,7 @@ import time
 
 from hub.background import Background
 from hub.services.chat import Chat
-from hub.store import Store, locks, stats
+from hub.store import Store, locks, service_levels, stats
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
 from hub.store.queue import PRESENCE_FRESH_S
@@ -33,6 +34,7 @@ class Sweeper:
         self.chat = chat
         self.settings = settings
         self._last_sample = 0.0
+        self._last_handle = 0.0
 
     def start(self, tasks: Background) -> None:
         tasks.spawn(self._forever(), "sweeper")
@@ -55,6 +57,11 @@ class Sweeper:
             unanswered = []
             if s.assignment_timeout_s > 0:
                 unanswered = await conv_store.unanswered(db, s.assignment_timeout_s)
+            if time.monotonic() - self._last_handle > s.handle_time_refresh_s:
+                self._last_handle = time.monotonic()  # the 30-day window slides
+                await service_levels.refresh_handle_times(
+                    db, s.handle_time_window, s.default_handle_time_s
+                )
             if time.monotonic() - self._last_sample > SAMPLE_EVERY_S:
                 self._last_sample = time.monotonic()
                 await stats.sample_queue(db)
@@ -68,3 +75,4 @@ class Sweeper:
         for row in unanswered:
             await chat.take_back(row["id"], row["agent_id"])
         await chat.route()  # urgent deadlines: escalate, page, re-offer
+        await chat.sla_pass()  # service levels: flag, re-route, escalate

@@ -92,6 +92,9 @@ async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
         item["position"] = r["queue_position"]
         item["user_read_seq"] = r["user_read_seq"]
         item["agent_read_seq"] = r["agent_read_seq"]
+        if r["status"] == "queued" and r["queue_staffed"] is False:
+            item["unstaffed"] = True  # nobody online can take it: said instead of a wait
+            item["message_left_at"] = r["message_left_at"]
         if r["priority"] == "urgent" and r["urgent_notice"]:
             item["urgent_notice"] = r["urgent_notice"]  # what its customer was told last
         if r["agent_id"]:
@@ -239,18 +242,23 @@ async def create(
     status: str,
     lang: str,
     channel: str | None = None,
+    returning_window_s: float = 7 * 86_400,
 ) -> asyncpg.Record:
-    """A new chat, `bot` or `queued` (enqueued now). The agent who last served this
-    user is its preferred agent. `channel`: `web` or `app`, where the user wrote from."""
+    """A new chat, `bot` or `queued` (enqueued now). The agent who last served this user
+    within `returning_window_s` seconds is its preferred agent (routing gives it the chat
+    when that agent is online with room and the skill). `channel`: `web` or `app`, where
+    the user wrote from."""
     return await fetch_one(
         db,
         "insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,"
         " previous_agent_id, channel)"
         " values ($1, $2, $3, $4, $5, $6, case when $5 = 'queued' then now() end,"
         " (select ca.agent_id from conversation_agents ca join conversations c on c.id ="
-        "  ca.conversation_id where c.user_id = $2 order by ca.assigned_at desc limit 1), $7)"
+        "  ca.conversation_id where c.user_id = $2"
+        "  and ca.assigned_at > now() - make_interval(secs => $8)"
+        "  order by ca.assigned_at desc limit 1), $7)"
         " returning *",
-        conversation_id, user_id, topic, priority, status, lang, channel,
+        conversation_id, user_id, topic, priority, status, lang, channel, returning_window_s,
     )  # fmt: skip
 
 
@@ -320,6 +328,8 @@ URGENT_WAITING = (
     " (select 1 from messages m where m.conversation_id = c.id and m.sender_role = 'agent'"
     "  and m.sender_id = c.agent_id and m.created_at >= c.assigned_at))))"
 )
+# A queued chat whose customer left a message while nobody could help: it stays open.
+MESSAGE_LEFT = "(c.status = 'queued' and c.message_left_at is not null)"
 # Whether the holder of an assigned chat wrote in it since it got it.
 ANSWERED = (
     "(c.status = 'assigned' and exists (select 1 from messages m where m.conversation_id = c.id"
@@ -337,7 +347,7 @@ async def close_if_idle(
         "update conversations c set status = 'closed', closed_at = now(), closed_by = 'system',"
         " queue_position = null where c.id = $1"
         " and c.status = any('{bot,queued,assigned}'::text[])"
-        f" and c.last_activity_at = $2 and not {URGENT_WAITING} returning *",
+        f" and c.last_activity_at = $2 and not {URGENT_WAITING} and not {MESSAGE_LEFT} returning *",
         conversation_id,
         last_activity_at,
     )
@@ -349,6 +359,7 @@ async def idle(db: asyncpg.Connection, idle_s: float, limit: int = 100) -> list[
     return await db.fetch(
         "select * from conversations c where c.status = any('{bot,queued,assigned}'::text[])"
         f" and c.last_activity_at < now() - make_interval(secs => $1) and not {URGENT_WAITING}"
+        f" and not {MESSAGE_LEFT}"
         " limit $2",
         idle_s,
         limit,
@@ -461,6 +472,8 @@ async def give(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> a
         db,
         "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
         " last_activity_at = now(), queue_position = null,"
+        " eta_actual_s = case when eta_told_at is not null and eta_actual_s is null"
+        "  then extract(epoch from now() - eta_told_at) else eta_actual_s end,"
         " previous_agent_id = coalesce(agent_id, previous_agent_id),"
         " excluded_agents = case when agent_id is null or agent_id = any(excluded_agents)"
         "  then excluded_agents else array_append(excluded_agents, agent_id) end,"

@@ -13,20 +13,28 @@ database's clock, so every node judges deadlines alike.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
 
 from hub import metrics
+from hub.rules import queue as queue_rules
 from hub.rules import routing, urgent
 from hub.store import conversations as conv_store
+from hub.store import service_levels
 from supporthub_core.db import acquire, fetch_one
 
 log = logging.getLogger(__name__)
 
 ROUTING_LOCK = 0x5375_7071
 PRESENCE_FRESH_S = 15  # a node refreshes presence every 5 s; older rows are a dead node's
+# at a chat's first assignment: how long it took since the customer was told a wait
+ETA_ACTUAL = (
+    "eta_actual_s = case when eta_told_at is not null and eta_actual_s is null"
+    " then extract(epoch from now() - eta_told_at) else eta_actual_s end"
+)
 
 
 def _ts(value: datetime | None) -> float:
@@ -64,11 +72,18 @@ async def load_agent(db: asyncpg.Connection, agent_id: str) -> routing.AgentLoad
 
 
 async def load_queue(db: asyncpg.Connection) -> list[routing.QueuedChat]:
+    return (await load_queue_users(db))[0]
+
+
+async def load_queue_users(
+    db: asyncpg.Connection,
+) -> tuple[list[routing.QueuedChat], dict[str, str]]:
+    """The queue, and each queued chat's customer."""
     rows = await db.fetch(
-        "select id, topic, priority, enqueued_at, previous_agent_id, excluded_agents"
+        "select id, user_id, topic, priority, enqueued_at, previous_agent_id, excluded_agents"
         " from conversations where status = 'queued' order by enqueued_at limit 5000"
     )
-    return [queued_chat(r) for r in rows]
+    return [queued_chat(r) for r in rows], {r["id"]: r["user_id"] for r in rows}
 
 
 async def load_urgent(db: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -124,11 +139,16 @@ def queued_chat(row: asyncpg.Record) -> routing.QueuedChat:
 
 
 class RouteResult:
-    __slots__ = ("assigned", "positions", "queue", "agents", "moved", "pages", "notices", "urgent")
+    __slots__ = (
+        "assigned", "positions", "queue", "agents", "moved", "pages", "notices", "urgent",
+        "places",
+    )  # fmt: skip
 
     def __init__(self):
         self.assigned: list[asyncpg.Record] = []
-        self.positions: list[tuple[asyncpg.Record, int, int]] = []  # conv, position, eta
+        # conv (with `was_staffed`), position, eta (None: nobody online can take it)
+        self.positions: list[tuple[asyncpg.Record, int, int | None]] = []
+        self.places: dict[str, queue_rules.Place] = {}
         self.queue: list[routing.QueuedChat] = []
         self.agents: list[routing.AgentLoad] = []
         # urgent ladder: (chat, the holder it left) for chats it moved or put back
@@ -146,16 +166,24 @@ async def lock_routing(db: asyncpg.Connection) -> None:
 
 
 async def route_once(
-    pool: asyncpg.Pool, handle_time_s: float, policy: urgent.UrgentPolicy | None = None
+    pool: asyncpg.Pool,
+    handle_time_s: float,
+    policy: urgent.UrgentPolicy | None = None,
+    handle: Mapping[str, float] | None = None,
 ) -> RouteResult:
+    """One routing pass. `handle_time_s` is the default handle time; each agent's rolling
+    one (hub.rules.queue) is read from its row unless `handle` is given: the waits
+    customers are told come from them, alike on every node."""
     policy = policy or urgent.UrgentPolicy()
     result = RouteResult()
     async with acquire(pool) as db, db.transaction():
         await lock_routing(db)
         agents = await load_agents(db)
+        if handle is None:
+            handle = await service_levels.handle_times(db)
         agents = await _urgent_pass(db, agents, policy, result)
         # urgent chats are the ladder's alone; the router sees the loads it left
-        queue = await load_queue(db)
+        queue, users = await load_queue_users(db)
         still_urgent = [q for q in queue if q.priority == "urgent"]
         normal = routing.relax_exclusions([q for q in queue if q.priority != "urgent"], agents)
         decisions = routing.plan(normal, agents) if normal else []
@@ -163,8 +191,8 @@ async def route_once(
         for a in decisions:
             row = await db.fetchrow(
                 "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
-                " last_activity_at = now(), queue_position = null where id = $1 and status = 'queued'"
-                " returning *",
+                f" last_activity_at = now(), queue_position = null, {ETA_ACTUAL}"
+                " where id = $1 and status = 'queued' returning *",
                 a.conversation_id,
                 a.agent_id,
             )
@@ -177,28 +205,52 @@ async def route_once(
             )
             result.assigned.append(row)
         waiting = [q for q in normal if q.conversation_id not in chosen] + still_urgent
-        positions = routing.queue_positions(waiting, by_topic=True)
         loads = _after(agents, decisions)
-        changed = await db.fetch(
-            "update conversations c set queue_position = v.pos from unnest($1::text[], $2::int[])"
-            " v(id, pos) where c.id = v.id and c.status = 'queued'"
-            " and c.queue_position is distinct from v.pos returning c.*",
-            list(positions),
-            list(positions.values()),
-        )
+        line = [
+            queue_rules.Waiting(q.conversation_id, users[q.conversation_id], q.topic,
+                                q.priority, q.enqueued_at)
+            for q in waiting
+        ]  # fmt: skip
+        places = queue_rules.places(line, loads)
         by_id = {q.conversation_id: q for q in waiting}
+        etas = {
+            cid: queue_rules.eta_s(p.position, by_id[cid].topic, loads, handle, handle_time_s)
+            for cid, p in places.items()
+        }
+        ids = list(places)
+        changed = await db.fetch(
+            "update conversations c set queue_position = v.pos, queue_staffed = v.staffed,"
+            " queue_eta_s = v.told,"
+            " eta_told_s = case when c.eta_told_at is null and v.told is not null then v.told"
+            "  else c.eta_told_s end,"
+            " eta_told_at = case when c.eta_told_at is null and v.told is not null then now()"
+            "  else c.eta_told_at end"
+            " from unnest($1::text[], $2::int[], $3::bool[], $4::int[]) v(id, pos, staffed, told),"
+            " conversations old"
+            " where c.id = v.id and old.id = v.id and c.status = 'queued'"
+            " and (c.queue_position is distinct from v.pos or c.queue_staffed is distinct from v.staffed"
+            # the wait moved (agents came or went, handle times changed): told again
+            "  or (v.told is not null and c.queue_eta_s is not null"
+            "   and abs(v.told - c.queue_eta_s) >= greatest(60, c.queue_eta_s / 4)))"
+            " returning c.*, old.queue_staffed as was_staffed",
+            ids,
+            [places[i].position for i in ids],
+            [etas[i] is not None for i in ids],
+            [None if by_id[i].priority == "urgent" else etas[i] for i in ids],
+        )
         told = {row["id"] for row in changed}
         # an urgent chat whose notice changed is told again, its position unchanged or not
         changed = list(changed) + [
-            row for row, _ in result.notices if row["id"] in positions and row["id"] not in told
+            row for row, _ in result.notices if row["id"] in places and row["id"] not in told
         ]
         for row in changed:
-            pos = positions[row["id"]]
+            place = places[row["id"]]
             if row["id"] in result.urgent:
-                eta = result.urgent[row["id"]][1]
+                eta: int | None = result.urgent[row["id"]][1]
             else:
-                eta = routing.estimate_wait_s(pos, loads, by_id[row["id"]].topic, handle_time_s)
-            result.positions.append((row, pos, eta))
+                eta = etas[row["id"]]
+            result.positions.append((row, place.position, eta))
+            result.places[row["id"]] = place
         result.queue = waiting
         result.agents = loads
     counts = {"urgent": 0, "high": 0, "normal": 0}
@@ -328,6 +380,11 @@ async def queue_snapshot(db: asyncpg.Connection) -> list[dict]:
             "user": {"id": r["user_id"], "name": r["user_name"] or r["user_id"]},
             "enqueued_at": r["enqueued_at"].isoformat() if r["enqueued_at"] else None,
             "position": r["queue_position"],
+            # what the customer was told (false: nobody online can take it) and the chat's
+            # service-level state as supervisors were last told it (hub.rules.sla)
+            "staffed": r["queue_staffed"],
+            "sla": r["sla_state"],
+            "message_left": r["message_left_at"] is not None,
         }
         for r in rows
     ]

@@ -76,6 +76,11 @@ async def chat_close(hub: Hub, conn: Connection, f: p.ChatClose) -> None:
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **final))
 
 
+async def chat_leave_message(hub: Hub, conn: Connection, f: p.ChatLeaveMessage) -> None:
+    state = await hub.chat.leave_message(conn.identity, f.conversation_id)
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **state))
+
+
 async def chat_rate(hub: Hub, conn: Connection, f: p.ChatRate) -> None:
     await hub.chat.rate(conn.identity, f.conversation_id, f.score, f.comment)
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
@@ -230,6 +235,7 @@ TABLE: dict[str, tuple[Handler, frozenset[str]]] = {
     "read": (read, ANY),
     "chat.close": (chat_close, USER),
     "chat.rate": (chat_rate, USER),
+    "chat.leave_message": (chat_leave_message, USER),
     "notifications.ack": (notifications_ack, USER),
     "user.lang": (user_lang, USER),
     "agent.status": (agent_status, STAFF),

@@ -134,6 +134,13 @@ class ChatClose(ConversationFrame):
     type: Literal["chat.close"]
 
 
+class ChatLeaveMessage(ConversationFrame):
+    """Extension: nobody who can help is online; the customer leaves a message and will
+    hear back in the app (and by push): the queued chat stays open."""
+
+    type: Literal["chat.leave_message"]
+
+
 class ChatRate(ConversationFrame):
     type: Literal["chat.rate"]
     score: Annotated[StrictInt, Field(ge=1, le=5)]
@@ -256,6 +263,7 @@ ClientFrame = Annotated[
     | Typing
     | Read
     | ChatClose
+    | ChatLeaveMessage
     | ChatRate
     | NotificationsAck
     | UserLang

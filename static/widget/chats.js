@@ -64,7 +64,15 @@ export function onQueued(f) {
     c.agent = null;
   }
   // an urgent chat says where it stands (`notice`) instead of a place in line
-  c.queue = { position: f.position, eta_s: f.eta_s, notice: f.notice, staffed: f.staffed, urgent: f.priority === "urgent" };
+  // nobody online who can help (`staffed: false`): `notice` and the choice to leave a message
+  c.queue = {
+    position: f.position,
+    eta_s: f.eta_s,
+    notice: f.notice,
+    staffed: f.staffed,
+    urgent: f.priority === "urgent",
+    message_left: f.message_left || (c.queue && c.queue.message_left) || false,
+  };
   if (isCurrent(f)) renderChatChrome();
 }
 

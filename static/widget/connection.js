@@ -74,7 +74,14 @@ function onWelcome(w) {
     c.topic = info.topic;
     if (info.agent) c.agent = info.agent;
     // an urgent chat nobody has yet: what the customer was told, not a place in line
-    if (info.status === "queued" && info.notice) c.queue = { ...(c.queue || {}), notice: info.notice, staffed: info.staffed, urgent: true };
+    if (info.status === "queued" && info.notice)
+      c.queue = {
+        ...(c.queue || {}),
+        notice: info.notice,
+        staffed: info.staffed,
+        urgent: info.priority === "urgent",
+        message_left: !!info.message_left,
+      };
     // how far the agent has read, also for messages read while this device was away
     if (typeof info.agent_read_seq === "number") c.agentRead = Math.max(c.agentRead || 0, info.agent_read_seq);
     state.client.track(cid);

@@ -84,7 +84,7 @@ function renderQueueCard(c) {
   const q = c.queue;
   let line1 = t("queue_waiting");
   let line2 = "";
-  if (q && q.notice) {
+  if (q && q.notice && q.urgent) {
     // an urgent security chat: the truth (who is on it, or that nobody is online yet),
     // never "you are next" or a waiting time
     mount(
@@ -94,8 +94,26 @@ function renderQueueCard(c) {
     );
     return;
   }
+  if (q && q.staffed === false && q.notice) {
+    // nobody who can help is online: said plainly, with no waiting time, and the choice
+    // to leave a message (the chat stays; the answer comes in the app and by push)
+    const left = q.message_left
+      ? h("div", { class: "queue-note", id: "queue-left", text: t("queue_left") })
+      : h("button", { class: ["btn", "escalate"], id: "btn-leave-message", text: t("leave_message"), onclick: leaveMessage });
+    mount(
+      card,
+      h("div", { class: ["queue-spinner", "unstaffed"], attrs: { "aria-hidden": "true" } }),
+      h(
+        "div",
+        {},
+        h("div", { class: ["queue-line", "queue-unstaffed"], id: "queue-line", text: q.notice }),
+        h("div", { class: "queue-actions" }, left),
+      ),
+    );
+    return;
+  }
   if (q && q.position) {
-    line1 = q.position <= 1 ? t("queue_next") : t("queue_pos", { n: q.position - 1 });
+    line1 = q.position <= 1 ? t("queue_next") : q.position === 2 ? t("queue_pos_one") : t("queue_pos", { n: q.position - 1 });
     const min = Math.ceil((q.eta_s || 0) / 60);
     line2 = q.eta_s == null ? "" : min <= 1 ? t("queue_eta_short") : t("queue_eta", { m: min });
   }
@@ -110,6 +128,19 @@ function renderQueueCard(c) {
       h("div", { class: "queue-note", text: t("queue_note") }),
     ),
   );
+}
+
+async function leaveMessage() {
+  const c = currentConv();
+  if (!c) return;
+  try {
+    await state.client.request({ type: "chat.leave_message", conversation_id: c.cid }, { retry: true });
+    c.queue = { ...(c.queue || {}), message_left: true };
+    renderChatChrome();
+    $("input").focus();
+  } catch (e) {
+    toast(e.message || t("error_generic"));
+  }
 }
 
 async function escalate() {
