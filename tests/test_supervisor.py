@@ -44,7 +44,10 @@ async def test_the_figures_of_a_scripted_day(day):
     async with server.http(server.token("sam", "supervisor")) as http:
         stats = (await http.get("/api/stats")).json()
     for key, value in scripted_day.EXPECTED.items():
-        assert stats[key] == value, key
+        if key == "sla":  # the SLA met share; the service levels' own figures come beside it
+            assert {k: stats[key][k] for k in value} == value, key
+        else:
+            assert stats[key] == value, key
     agents = {a["id"]: a for a in stats["per_agent"]}
     for agent_id, figures in scripted_day.PER_AGENT.items():
         for key, value in figures.items():
