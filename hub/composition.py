@@ -10,6 +10,7 @@ what it uses — no part looks another up by name.
            ├─ Verification ── (SmsSender) step-up codes
            ├─ Audit
            ├─ Attachments ── AttachmentStore (disk or S3), Scanner, AttachmentLinks
+           ├─ CampaignSender ── scheduled notices, paced, under a lease
            ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
@@ -42,6 +43,7 @@ from hub.services.agent_access import AgentAccess
 from hub.services.attachments import Attachments
 from hub.services.audit import Audit
 from hub.services.bot import Bot
+from hub.services.campaigns import Sender as CampaignSender
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.services.notify import Notifier
@@ -85,6 +87,7 @@ class Hub:
     agent_access: AgentAccess
     limits: SharedLimits
     addresses: ClientAddresses
+    campaigns: CampaignSender
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -141,10 +144,11 @@ class Hub:
         addresses = ClientAddresses(
             settings.trusted_proxies, settings.forwarded_header, settings.address_ipv6_prefix
         )
+        campaigns = CampaignSender(store, delivery, node.node_id, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,
-                   addresses)  # fmt: skip
+                   addresses, campaigns)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -157,6 +161,7 @@ class Hub:
         await self.notifier.start()
         self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)
+        self.campaigns.start(self.tasks)
         await self.push_out.start()
         await self.attachments.start()
 

@@ -19,6 +19,7 @@ from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.store import Store, presence
 from hub.store import agents as agent_store
+from hub.store import campaigns as campaign_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.store import users as user_store
@@ -89,6 +90,7 @@ class Sessions:
                     # this device reads notifications in its own language and zone
                     conn.locale = (hello.lang, hello.tz or self.languages.default_tz)
                 await notif_store.materialise_broadcasts(db, claims.sub)
+                await campaign_store.materialise_late(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
                 self.chat.describe_urgent(state["conversations"], hello.lang)
         conn.send_frame(
