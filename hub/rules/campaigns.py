@@ -14,6 +14,8 @@ Status = Literal["scheduled", "sending", "sent", "cancelled"]
 Category = Literal["notice", "security", "maintenance"]
 AudienceKind = Literal["all", "lang", "active", "alert", "list"]
 LANGS = ("zh", "en")
+EPSILON = 1e-6
+MIN_WAIT_S = 0.001  # a wait too short to move a float clock would spin
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 
 
@@ -68,7 +70,9 @@ def may_change(status: str, send_at: datetime, now: datetime) -> bool:
 
 
 def is_due(status: str, send_at: datetime, now: datetime) -> bool:
-    return status in ("scheduled", "sending") and send_at <= now
+    """A campaign a node should be sending: one that started (its sender may have died),
+    or a scheduled one whose time has come."""
+    return status == "sending" or (status == "scheduled" and send_at <= now)
 
 
 def text_for(texts: dict[str, Any], lang: str | None) -> tuple[str, str]:
@@ -116,11 +120,11 @@ class Pacer:
         elapsed = max(0.0, now - self.at)
         self.at = max(self.at, now)
         self.tokens = min(float(self.batch), self.tokens + elapsed * self.rate)
-        n = int(self.tokens)
+        n = int(self.tokens + EPSILON)  # 0.9999999 after a wait is the one token it waited for
         if n >= 1:
-            self.tokens -= n
+            self.tokens = max(0.0, self.tokens - n)
             return n, 0.0
-        return 0, (1.0 - self.tokens) / self.rate
+        return 0, max((1.0 - self.tokens) / self.rate, MIN_WAIT_S)
 
     def give_back(self, n: int) -> None:
         """Copies taken but not sent (the audience ran out): the bucket keeps them."""
