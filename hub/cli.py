@@ -486,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body", required=True, help="the notice's text")
     p.add_argument("--init", action="store_true", help=INIT_HELP)
 
+    from hub.cli_campaigns import add_parser as add_campaign_parser
+
+    add_campaign_parser(sub, INIT_HELP)
+
     p = sub.add_parser(
         "maintenance", help="switch payments maintenance on or off (tells every user)"
     )
@@ -588,6 +592,10 @@ def _dispatch(args) -> None:
             cmd_broadcast(args)
         case "maintenance":
             cmd_maintenance(args)
+        case "campaign":
+            from hub import cli_campaigns
+
+            cli_campaigns.run(args, _with_store, _run)
         case "simulate":
             cmd_simulate(args)
         case "doctor":

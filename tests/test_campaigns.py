@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import start_hub
+from tests.conftest import SECRET, run_cli, start_hub
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -205,3 +205,36 @@ async def test_bad_campaign_input_is_refused_plainly(fast_hub):
     async with hub.http(hub.token(uid("u"))) as user_http:
         assert (await user_http.post("/api/campaigns", json={
             "texts": TEXTS, "audience": {"kind": "all"}})).status_code == 403  # fmt: skip
+
+
+async def test_campaign_command_schedules_previews_and_cancels(fast_hub, services, tmp_path):
+    hub = fast_hub
+    listed = [uid("cli"), uid("cli")]
+    user = await hub.client(listed[0])
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(listed) + "\n")
+    env = {"HUB_DATABASE_URL": services.dsn, "HUB_REDIS_URL": services.redis_url,
+           "HUB_SECRET": SECRET}  # fmt: skip
+    audience = f"list:{ids_file}"
+    out = await asyncio.to_thread(run_cli, "campaign", "preview", "--audience", audience, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2 users"
+    texts = ["--title-zh", "别把验证码告诉任何人", "--body-zh", "客服不会索要验证码。",
+             "--title-en", "Never share your codes", "--body-en", "We never ask for them."]  # fmt: skip
+    later = await asyncio.to_thread(run_cli, "campaign", "create", *texts, "--audience", "all",
+                                    "--at", "2099-01-01T09:00", "--tz", "Asia/Shanghai", env=env)  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    assert "2099-01-01T01:00:00+00:00" in later.stdout  # 09:00 in Beijing
+    later_id = later.stdout.split()[1]
+    cancelled = await asyncio.to_thread(run_cli, "campaign", "cancel", later_id, env=env)
+    assert cancelled.returncode == 0, cancelled.stderr
+    again = await asyncio.to_thread(run_cli, "campaign", "cancel", later_id, env=env)
+    assert again.returncode != 0 and "cancelled" in again.stderr
+    now = await asyncio.to_thread(run_cli, "campaign", "create", *texts, "--category", "security",
+                                  "--audience", audience, env=env)  # fmt: skip
+    assert now.returncode == 0, now.stderr
+    card = await user.expect("notification", timeout=20)
+    assert card["data"]["category"] == "security" and card["title"] == "别把验证码告诉任何人"
+    listing = await asyncio.to_thread(run_cli, "campaign", "list", env=env)
+    assert "cancelled" in listing.stdout
+    await user.close()
