@@ -126,7 +126,7 @@ api = Api("campaigns")
 def _actor(request: Request, claims: Claims) -> AuditEntry:
     hub: Hub = request.app.state.hub
     return AuditEntry(
-        claims.role, claims.sub, "campaign", address=hub.addresses.of_scope(request.scope)
+        claims.role, claims.sub, "campaign", address=hub.addresses.of_scope(dict(request.scope))
     )
 
 

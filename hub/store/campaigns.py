@@ -67,6 +67,7 @@ async def create(
             send_at,
             created_by,
         )
+        assert row is not None
         if user_ids:
             await db.execute(
                 "insert into campaign_users (campaign_id, user_id)"
@@ -109,6 +110,7 @@ async def counts(db: asyncpg.Connection, campaign_id: int) -> dict[str, int]:
         "   and dismissed_at is not null) as dismissed",
         campaign_id,
     )
+    assert row is not None
     return {k: int(row[k]) for k in ("delivered", "read", "clicked", "dismissed")}
 
 
