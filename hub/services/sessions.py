@@ -14,6 +14,7 @@ from hub import metrics
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.node import Node
+from hub.rules.maintenance import window_text
 from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.chat import Chat
 from hub.services.languages import Languages
@@ -92,6 +93,12 @@ class Sessions:
                 await notif_store.materialise_broadcasts(db, claims.sub)
                 await campaign_store.materialise_late(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
+                window = await campaign_store.maintenance_window(db)
+                if window is not None:  # the widget's banner, in this device's words and zone
+                    title, body = window_text(
+                        window, hello.lang, hello.tz or self.languages.default_tz
+                    )
+                    state["maintenance"] = {**window, "title": title, "body": body}
                 self.chat.describe_urgent(state["conversations"], hello.lang)
         conn.send_frame(
             {

@@ -338,3 +338,15 @@ async def dismissed(db: asyncpg.Connection, user_id: str) -> list[int]:
         user_id,
     )
     return [r["campaign_id"] for r in rows]
+
+
+async def maintenance_window(db: asyncpg.Connection) -> dict[str, Any] | None:
+    """The maintenance window last announced (`data.window` of the newest notice that has
+    one), while it is still on; None when there is none or its end was announced."""
+    data = await db.fetchval(
+        "select data from broadcasts where data ? 'window' and created_at > now() - interval '"
+        + LATE_MAX_AGE
+        + "' order by id desc limit 1"
+    )
+    window = data.get("window") if isinstance(data, dict) else None
+    return window if isinstance(window, dict) and window.get("active") is True else None

@@ -7,6 +7,7 @@ import { label } from "/static/shared/labels.js";
 import { openPanel } from "../dialogs/panels.js";
 import { FEED_LIMIT, persist, state, t } from "../state.js";
 import { hideAlertIfOver, showAlert, toast } from "./banners.js";
+import { maintenanceNotice } from "./maintenance.js";
 
 // notifications replayed right after (re)connecting are not toasted one by one
 const QUIET_AFTER_WELCOME_MS = 1500;
@@ -21,6 +22,7 @@ export function onNotification(n) {
   }
   const fresh = n.seq > state.acked;
   hideAlertIfOver(n);
+  maintenanceNotice(n);
   if (n.kind === "security.alert" && n.data?.severity === "critical" && fresh) showAlert(n);
   else if (fresh && Date.now() - state.welcomedAt > QUIET_AFTER_WELCOME_MS) toast(n.title || n.body);
   renderBell();
