@@ -74,6 +74,7 @@ from hub.helpbot.transactions import (
     format_time,
     is_incoming,
     is_pending,
+    maintenance_reason,
     match_transactions,
     parse_tx_query,
     recent,
@@ -518,6 +519,8 @@ def _failed_payment(lang: str, ctx: BotContext) -> list[str]:
     reason_key = str(tx.get("reason") or "")
     entry = REASONS.get(reason_key)
     reason = entry[lang] if entry else (reason_key or "-")
+    if reason_key == "maintenance" and tx.get("maintenance_until"):  # the window's end, said
+        reason = maintenance_reason(tx["maintenance_until"], lang, ctx.tz)
     text = say(
         "failed_personal",
         lang,

@@ -185,14 +185,14 @@ def describe_transaction(
     if status == "failed":
         reason = _word(REASONS, tx.get("reason"), lang)
         if tx.get("reason") == "maintenance" and tx.get("maintenance_until"):
-            reason = _maintenance_reason(tx["maintenance_until"], lang, tz)
+            reason = maintenance_reason(tx["maintenance_until"], lang, tz)
         return head + (
             _say("failed_because", lang, reason=reason) if reason else _say("failed", lang)
         )
     return head + _say("other_status", lang, status=status)
 
 
-def _maintenance_reason(until: object, lang: str, tz: str | None) -> str:
+def maintenance_reason(until: object, lang: str, tz: str | None) -> str:
     """A refusal during a maintenance window, with the window's expected end in the
     customer's zone (hub.rules.clock)."""
     end = local_time(until, tz, lang)

@@ -31,7 +31,10 @@ def window_text(window: dict[str, Any], lang: str | None, tz: str | None) -> tup
     if not window.get("active"):
         if lang == "zh":
             return "维护已结束", f"{what}已恢复正常，感谢您的耐心等待。"
-        return "Maintenance is over", f"{what[0].upper()}{what[1:]} work again. Thank you for waiting."
+        return (
+            "Maintenance is over",
+            f"{what[0].upper()}{what[1:]} work again. Thank you for waiting.",
+        )
     start = local_time(window.get("starts_at"), tz, lang)
     end = local_time(window.get("expected_end"), tz, lang)
     if lang == "zh":
