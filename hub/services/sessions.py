@@ -93,6 +93,9 @@ class Sessions:
                 await notif_store.materialise_broadcasts(db, claims.sub)
                 await campaign_store.materialise_late(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
+                dismissed = await campaign_store.dismissed(db, claims.sub)
+                if dismissed:  # campaign cards the user dismissed on any device
+                    state["dismissed_campaigns"] = dismissed
                 window = await campaign_store.maintenance_window(db)
                 if window is not None:  # the widget's banner, in this device's words and zone
                     title, body = window_text(
