@@ -3,6 +3,7 @@
 
 import { api, clock, duration, h, mount, svg } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
+import { campaignsPanel } from "./campaigns.js";
 
 const REFRESH_MS = 10000;
 
@@ -78,6 +79,7 @@ export class SupervisorView {
         h("section", { class: "sv-panel" }, h("h2", { text: t("live_queue") }), h("div", { id: "sv-queue" })),
         h("section", { class: "sv-panel" }, h("h2", { text: t("agents_load") }), this.agentsTable()),
       ),
+      campaignsPanel(),
       this.updatedAt && h("p", { class: "muted small sv-updated", text: t("updated", { time: clock(this.updatedAt) }) }),
     );
     this.renderQueue();
