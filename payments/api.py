@@ -474,6 +474,9 @@ async def set_maintenance(request: Request) -> JSONResponse:
     require_role(claims, "supervisor", "service")
     body: MaintenanceIn = await json_body(request, MaintenanceIn)
     service = _service(request)
+    for moment in (body.starts_at, body.expected_end):
+        if moment is not None and not 2000 <= moment.year <= 2200:
+            raise Invalid("maintenance times must be between the years 2000 and 2200")
     if body.starts_at and body.expected_end and body.expected_end <= body.starts_at:
         raise Invalid("expected_end must come after starts_at")
     window = bool(body.starts_at or body.expected_end or body.functions)

@@ -132,7 +132,7 @@ def _actor(request: Request, claims: Claims) -> AuditEntry:
 
 def _campaign_id(request: Request) -> int:
     raw = request.path_params["campaign_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise NotFound("no such campaign")
     return int(raw)
 

@@ -14,6 +14,7 @@ Status = Literal["scheduled", "sending", "sent", "cancelled"]
 Category = Literal["notice", "security", "maintenance"]
 AudienceKind = Literal["all", "lang", "active", "alert", "list"]
 LANGS = ("zh", "en")
+MIN_YEAR, MAX_YEAR = 2000, 2200
 EPSILON = 1e-6
 MIN_WAIT_S = 0.001  # a wait too short to move a float clock would spin
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -92,15 +93,20 @@ def link_ok(link: str) -> bool:
 def local_send_at(when: datetime, tz: str | None) -> datetime:
     """The send time as an aware UTC instant. A time with an offset stands; a naive one is
     read in `tz` (an IANA name), which is then required: the time zone is never guessed."""
-    if when.tzinfo is not None:
-        return when.astimezone(UTC)
-    if not tz:
-        raise ValueError("send_at has no offset: give one, or tz")
+    if when.tzinfo is None:
+        if not tz:
+            raise ValueError("send_at has no offset: give one, or tz")
+        try:
+            when = when.replace(tzinfo=ZoneInfo(tz))
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(f"unknown time zone {tz!r}") from exc
     try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz!r}") from exc
-    return when.replace(tzinfo=zone).astimezone(UTC)
+        out = when.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("send_at is out of range") from exc
+    if not MIN_YEAR <= out.year <= MAX_YEAR:
+        raise ValueError(f"send_at must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return out
 
 
 @dataclass(slots=True)
