@@ -5,7 +5,7 @@ The window is what the payments module announces (`data.window` of its system no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from hub.rules.clock import local_time
 
@@ -57,5 +57,5 @@ def refusal_text(expected_end: Any, lang: str | None, tz: str | None) -> str:
     return f"，预计 {end}恢复" if lang == "zh" else f"; expected back by {end}"
 
 
-def valid_window(window: Any) -> bool:
+def valid_window(window: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(window, dict) and isinstance(window.get("active"), bool)

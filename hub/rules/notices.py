@@ -167,7 +167,9 @@ def _lang_of(frame: dict) -> str:
     return "zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en"
 
 
-def _notice_in(frame: dict, lang: str | None, tz: str | None = None) -> dict | None:
+def _notice_in(
+    frame: dict[str, Any], lang: str | None, tz: str | None = None
+) -> dict[str, Any] | None:
     """A broadcast is a person's words: sent as written, unless its author gave it in
     several languages (`data.texts`: {"en": {"title", "body"}, ...}); then in the device's.
     A maintenance window's notice (`data.window`) is the hub's words: the device's language,
