@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from prometheus_client import Counter
 
 from hub.background import Background
 from hub.cluster.bus import user_channel
@@ -33,6 +34,12 @@ from supporthub_core.errors import Conflict, Invalid, NotFound
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
+COPIES = Counter("supporthub_campaign_copies_total", "Campaign copies this node stored and pushed")
+TAKEN = Counter(
+    "supporthub_campaign_leases_total",
+    "Campaigns this node took the lease of, and how each turn ended",
+    ["outcome"],
+)
 
 
 async def create(
@@ -159,9 +166,11 @@ class Sender:
                 continue
             if batch.lost:
                 log.info("campaign %s: lease lost or cancelled", cid)
+                TAKEN.labels("lost").inc()
                 return True
             if batch.done:
                 log.info("campaign %s: sent", cid)
+                TAKEN.labels("sent").inc()
                 return True
             if len(batch.copies) < n:
                 pacer.give_back(n - len(batch.copies))
@@ -171,6 +180,7 @@ class Sender:
         if not copies:
             return
         self.sent += len(copies)
+        COPIES.inc(len(copies))
         items: list = [
             (user_channel(uid), encode_msgpack(frame), "notification", frame["seq"])
             for uid, frame in copies
