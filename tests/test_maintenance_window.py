@@ -4,6 +4,7 @@ when it is expected back, and so does the help bot; its end is announced."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -110,3 +111,27 @@ async def test_window_notice_refusal_bot_and_end_in_each_language(hub, services)
             await http.post("/api/maintenance", json={"on": False})
         await zh.close()
         await en.close()
+
+
+async def test_maintenance_command_announces_the_window_and_its_end(hub, services):
+    from tests.conftest import SECRET, run_cli
+
+    user = await hub.client(uid(), hello_fields={"lang": "en", "tz": NY})
+    env = {"HUB_DATABASE_URL": services.dsn, "HUB_REDIS_URL": services.redis_url,
+           "HUB_SECRET": SECRET}  # fmt: skip
+    try:
+        on = await asyncio.to_thread(run_cli, "maintenance", "on", "--until", "2026-12-01T14:00",
+                                     "--tz", "Asia/Shanghai", "--functions", "standard", env=env)  # fmt: skip
+        assert on.returncode == 0, on.stderr
+        notice = await user.expect("notification", kind="system.notice")
+        assert notice["data"]["window"]["expected_end"] == END
+        assert f"expected back by {EN_END}" in notice["body"]
+        bad = await asyncio.to_thread(run_cli, "maintenance", "on", "--until", "2026-12-01T14:00",
+                                      env=env)  # fmt: skip
+        assert bad.returncode != 0 and "tz" in bad.stderr  # a time without a zone is refused
+    finally:
+        off = await asyncio.to_thread(run_cli, "maintenance", "off", env=env)
+        assert off.returncode == 0, off.stderr
+    over = await user.expect("notification", kind="system.notice")
+    assert over["title"] == "Maintenance is over"
+    await user.close()
