@@ -143,3 +143,35 @@ async def test_a_node_killed_mid_campaign_loses_and_doubles_nothing(isolated):
             finally:
                 reap(second)
         await db.close()
+
+
+async def test_two_live_nodes_one_sender_one_copy_each(isolated):
+    """Both nodes look for due campaigns; the lease lets one send it, whole."""
+    from tests.conftest import start_hub
+
+    db = await asyncpg.connect(isolated.dsn)
+    users = [f"t-{i:05d}" for i in range(1500)]
+    await db.execute("insert into users (id) select x from unnest($1::text[]) x", users)
+    fast = dict(campaign_poll_s=0.1, campaign_rate_per_s=3000, campaign_batch=100)
+    nodes = [await start_hub(isolated, **fast), await start_hub(isolated, **fast)]
+    try:
+        async with nodes[0].http(nodes[0].token("ops", "service")) as http:
+            r = await http.post(
+                "/api/campaigns", json={"texts": TEXTS, "audience": {"kind": "all"}}
+            )
+            cid = r.json()["id"]
+            for _ in range(600):
+                got = (await http.get(f"/api/campaigns/{cid}")).json()
+                if got["status"] == "sent":
+                    break
+                await asyncio.sleep(0.1)
+        assert got["status"] == "sent" and got["counts"]["delivered"] == len(users)
+        assert sorted(n.hub.campaigns.sent for n in nodes) == [0, len(users)]
+        n = await db.fetchval(
+            "select count(distinct user_id) from notifications where campaign_id = $1", cid
+        )
+        assert n == len(users)
+    finally:
+        for node in nodes:
+            await node.stop()
+        await db.close()
