@@ -89,12 +89,20 @@ async def test_window_notice_refusal_bot_and_end_in_each_language(hub, services)
             cid = (await zh.request({"type": "chat.open", "topic": "payment",
                                      "text": "转账失败了"}))["conversation_id"]  # fmt: skip
             # (in the zone the user's devices said last: New York's)
-            text = await bot_texts(zh, cid, 3)
+            text = await bot_texts(zh, cid, 4)  # greeting, article, the window, their payment
             assert f"预计 {local_time(END, NY, 'zh')}恢复" in text, text
             cid_en = (await en.request({"type": "chat.open", "topic": "payment",
                                         "text": "my transfer failed"}))["conversation_id"]  # fmt: skip
-            text_en = await bot_texts(en, cid_en, 3)
+            text_en = await bot_texts(en, cid_en, 4)
             assert f"expected to end by {EN_END}" in text_en, text_en
+
+            # someone with no payment at all asks: the window itself
+            asker = await hub.client(uid(), hello_fields={"lang": "en", "tz": NY})
+            cid_new = (await asker.request({"type": "chat.open", "topic": "payment",
+                                            "text": "my transfer failed"}))["conversation_id"]  # fmt: skip
+            text_new = await bot_texts(asker, cid_new, 3)
+            assert f"standard transfers are paused; expected back by {EN_END}" in text_new, text_new
+            await asker.close()
 
             off = await http.post("/api/maintenance", json={"on": False})
             assert off.json()["active"] is False and off.json()["broadcast_id"]

@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from hub.helpbot.article import LANGS, TOPICS
 from hub.helpbot.catalog import HelpCenter, load_help_center
@@ -81,6 +82,7 @@ from hub.helpbot.transactions import (
     strip_transaction_ids,
     summarize_transaction,
 )
+from hub.rules.maintenance import window_text
 
 MAX_MISSES = 2
 MAX_WATCHED = 10  # a chat never needs more; keeps the stored state small
@@ -169,6 +171,8 @@ class BotContext:
     # The customer's IANA time zone (from their device), None: the hub's default. Every time
     # the bot says is in it, labelled (hub.rules.clock).
     tz: str | None = None
+    # The maintenance window on now (hub.rules.maintenance), None when there is none.
+    maintenance: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -508,6 +512,15 @@ def _personal(slug: str, lang: str, ctx: BotContext) -> list[str]:
 
 
 def _failed_payment(lang: str, ctx: BotContext) -> list[str]:
+    """During a maintenance window the window comes first (what is paused, the expected end
+    in the customer's zone), then what their own payments say."""
+    lines = _recent_failure(lang, ctx)
+    if ctx.maintenance is not None:
+        lines = [window_text(ctx.maintenance, lang, ctx.tz)[1], *lines]
+    return lines
+
+
+def _recent_failure(lang: str, ctx: BotContext) -> list[str]:
     failed = [
         tx
         for tx in recent(ctx.transactions, len(ctx.transactions))
