@@ -43,6 +43,9 @@ create table if not exists campaign_marks (
     dismissed_at timestamptz,
     primary key (campaign_id, user_id)
 );
+-- a user's dismissed cards, looked up on every connect (welcome.dismissed_campaigns)
+create index if not exists campaign_marks_dismissed on campaign_marks (user_id)
+    where dismissed_at is not null;
 
 alter table notifications add column if not exists campaign_id bigint;
 create unique index if not exists notifications_campaign on notifications (campaign_id, user_id)
