@@ -144,7 +144,7 @@ class Hub:
         addresses = ClientAddresses(
             settings.trusted_proxies, settings.forwarded_header, settings.address_ipv6_prefix
         )
-        campaigns = CampaignSender(store, delivery, node.node_id, settings)
+        campaigns = CampaignSender(store, delivery, node.node_id, settings, push_out)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,

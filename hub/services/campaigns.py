@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from prometheus_client import Counter
@@ -28,10 +28,14 @@ from hub.cluster.delivery import Delivery
 from hub.rules.campaigns import Audience, Pacer, audience_problem, may_change
 from hub.store import Store
 from hub.store import campaigns as store
+from hub.store.notifications import StoredNotification
 from hub.ws.protocol import encode_msgpack
 from supporthub_core.audit import AuditEntry
 from supporthub_core.errors import Conflict, Invalid, NotFound
 from supporthub_core.settings import Settings
+
+if TYPE_CHECKING:
+    from hub.services.webpush import PushOut
 
 log = logging.getLogger(__name__)
 COPIES = Counter("supporthub_campaign_copies_total", "Campaign copies this node stored and pushed")
@@ -120,9 +124,17 @@ async def _changeable(db: asyncpg.Connection, campaign_id: int) -> dict[str, Any
 class Sender:
     """The loop on each node that sends due campaigns, one at a time per campaign."""
 
-    def __init__(self, store_: Store, delivery: Delivery, node_id: str, settings: Settings) -> None:
+    def __init__(
+        self,
+        store_: Store,
+        delivery: Delivery,
+        node_id: str,
+        settings: Settings,
+        push_out: PushOut | None = None,
+    ) -> None:
         self.store = store_
         self.delivery = delivery
+        self.push_out = push_out  # Web Push to the devices of users with no socket
         self.node_id = node_id
         self.poll_s = settings.campaign_poll_s
         self.rate = settings.campaign_rate_per_s
@@ -189,3 +201,11 @@ class Sender:
             await self.delivery.fan_out(items)
         except Exception as exc:  # stored: the devices get it on resume
             log.warning("campaign push failed (stored, replayed on resume): %s", exc)
+        if self.push_out is not None:  # closed apps: it screens out users with a socket
+            self.push_out.notifications_stored([_stored(uid, f) for uid, f in copies])
+
+
+def _stored(user_id: str, frame: dict[str, Any]) -> StoredNotification:
+    ts = datetime.fromisoformat(frame["ts"])
+    return StoredNotification(frame["notification_id"], user_id, frame["seq"], frame["kind"],
+                              frame["title"], frame["body"], frame["data"], ts, frame["ts"])  # fmt: skip
