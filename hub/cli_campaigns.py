@@ -40,15 +40,15 @@ def add_parser(sub: Any, init_help: str) -> None:
     a.add_argument("--init", action="store_true", help=init_help)
 
     a = actions.add_parser("list", help="recent campaigns with their counts")
-    a.add_argument("--limit", type=int, default=20)
+    a.add_argument("--limit", type=int, default=20, help="how many, newest first (at most 500)")
     a.add_argument("--init", action="store_true", help=init_help)
 
     a = actions.add_parser("show", help="one campaign with its counts (JSON)")
-    a.add_argument("id", type=int)
+    a.add_argument("id", type=int, help="the campaign's id (see list)")
     a.add_argument("--init", action="store_true", help=init_help)
 
     a = actions.add_parser("cancel", help="cancel a scheduled campaign before it starts")
-    a.add_argument("id", type=int)
+    a.add_argument("id", type=int, help="the campaign's id (see list)")
     a.add_argument("--init", action="store_true", help=init_help)
 
 
