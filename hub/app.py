@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from hub.composition import Hub
 from hub.http import attachments as attachments_http
+from hub.http import campaigns as campaigns_http
 from hub.http import push as push_http
 from hub.push.config import PushConfig
 from hub.services import broadcasts
@@ -113,7 +114,7 @@ def body_limits(settings: Settings) -> dict[str, int]:
     """Request body caps by path: uploads take a file (`attachment_max_bytes`) and the
     multipart around it; everything else the default (RequestGuard)."""
     upload = settings.attachment_max_bytes + attachments_http.MULTIPART_OVERHEAD
-    return {**BODY_LIMITS, "/api/attachments": upload}
+    return {**BODY_LIMITS, "/api/attachments": upload, "/api/campaigns": campaigns_http.BODY_CAP}
 
 
 class HubApp:
@@ -139,9 +140,10 @@ class HubApp:
 
 def _operations(*, dev: bool, with_payments: bool) -> list[Operation]:
     """The REST operations this process serves: its routes and its /openapi.json."""
-    from hub.http import api, attachments, push
+    from hub.http import api, attachments, campaigns, push
 
     operations = list(api.api.operations) + list(push.api.operations)
+    operations += campaigns.api.operations
     operations += attachments.api.operations
     try:
         from hub.helpbot.routes import api as help_api

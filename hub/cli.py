@@ -360,18 +360,33 @@ def cmd_broadcast(args) -> None:
 
 
 def cmd_maintenance(args) -> None:
+    from datetime import datetime
+
+    from hub.rules.campaigns import local_send_at
     from hub.services.broadcasts import announce
     from payments import ledger
-    from payments.api import MAINTENANCE_BODY, MAINTENANCE_TITLE
+    from payments.api import maintenance_notice
 
     on = args.state == "on"
+    window = {}
+    for name, value in (("starts_at", args.start), ("expected_end", args.until)):
+        if value:
+            try:
+                window[name] = local_send_at(datetime.fromisoformat(value), args.tz)
+            except ValueError as exc:
+                raise SystemExit(f"maintenance: {exc}") from exc
+    functions = [f for f in (args.functions or "").split(",") if f]
+    if any(f not in ("instant", "standard") for f in functions):
+        raise SystemExit("maintenance: --functions takes instant, standard or both")
 
     async def go(pool, redis, secret):
         async with pool.acquire() as db:
-            state = await ledger.set_maintenance(db, on, args.message, "cli")
-        if on and state["changed"]:
-            await announce(pool, redis, secret, MAINTENANCE_TITLE, args.message or MAINTENANCE_BODY,
-                           {"maintenance": True})  # fmt: skip
+            state = await ledger.set_maintenance(db, on, args.message, "cli", functions=functions,
+                                                 **window)  # fmt: skip
+        if state["changed"] or (on and (window or functions)):
+            title, body, data = maintenance_notice(args.message, state)
+            if on or state.get("expected_end") or state.get("functions"):
+                await announce(pool, redis, secret, title, body, data)
         return state
 
     state = _run(_with_store(go, args))
@@ -500,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body", required=True, help="the notice's text")
     p.add_argument("--init", action="store_true", help=INIT_HELP)
 
+    from hub.cli_campaigns import add_parser as add_campaign_parser
+
+    add_campaign_parser(sub, INIT_HELP)
+
     p = sub.add_parser(
         "maintenance", help="switch payments maintenance on or off (tells every user)"
     )
@@ -507,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
         "state", choices=["on", "off"], help="on: new payments fail; off: back to normal"
     )
     p.add_argument("--message", help="text of the notice sent to users (default: a standard one)")
+    p.add_argument("--start", help="when the window starts, ISO 8601 (default: now)")
+    p.add_argument("--until", help="when it is expected to end, ISO 8601 (told to customers)")
+    p.add_argument("--tz", help="the zone of --start/--until without an offset (IANA)")
+    p.add_argument("--functions", help="what it pauses: instant, standard (default: all payments)")
     p.add_argument("--init", action="store_true", help=INIT_HELP)
 
     p = sub.add_parser(
@@ -629,6 +652,10 @@ def _dispatch(args) -> None:
             cmd_broadcast(args)
         case "maintenance":
             cmd_maintenance(args)
+        case "campaign":
+            from hub import cli_campaigns
+
+            cli_campaigns.run(args, _with_store, _run)
         case "simulate":
             cmd_simulate(args)
         case "chat":

@@ -10,6 +10,7 @@ what it uses — no part looks another up by name.
            ├─ Verification ── (SmsSender) step-up codes
            ├─ Audit
            ├─ Attachments ── AttachmentStore (disk or S3), Scanner, AttachmentLinks
+           ├─ CampaignSender ── scheduled notices, paced, under a lease
            ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
            ├─ FeedbackHub ── suggestions, complaints, tags, rating comments -> the webhook
            ├─ Watch ── supervisors following chats read-only (on this node's registry)
@@ -44,6 +45,7 @@ from hub.services.agent_access import AgentAccess
 from hub.services.attachments import Attachments
 from hub.services.audit import Audit
 from hub.services.bot import Bot
+from hub.services.campaigns import Sender as CampaignSender
 from hub.services.chat import Chat
 from hub.services.feedback import FeedbackHub
 from hub.services.languages import Languages
@@ -91,6 +93,7 @@ class Hub:
     addresses: ClientAddresses
     feedback: FeedbackHub
     watch: Watch
+    campaigns: CampaignSender
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -150,10 +153,11 @@ class Hub:
         feedback = FeedbackHub(store, settings, secret, tasks)
         bot.feedback = feedback
         chat.feedback = feedback
+        campaigns = CampaignSender(store, delivery, node.node_id, settings, push_out)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,
-                   addresses, feedback, Watch(store, node, links))  # fmt: skip
+                   addresses, feedback, Watch(store, node, links), campaigns)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -166,6 +170,7 @@ class Hub:
         await self.notifier.start()
         self.outbox.start(self.tasks)
         self.sweeper.start(self.tasks)
+        self.campaigns.start(self.tasks)
         await self.push_out.start()
         await self.attachments.start()
         self.feedback.start()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,6 +40,8 @@ READERS = frozenset({"agent", "supervisor", "service"})
 Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 api = Api("payments")
+MAINTENANCE_OVER_TITLE = "维护已结束 / Maintenance is over"
+MAINTENANCE_OVER_BODY = "转账和付款已恢复正常。 / Payments work again."
 MAINTENANCE_TITLE = "系统维护通知 / Scheduled maintenance"
 MAINTENANCE_BODY = (
     "支付服务正在维护，暂时无法付款，请稍后再试。"
@@ -88,6 +91,13 @@ class DeviceLoginIn(BaseModel):
 class MaintenanceIn(BaseModel):
     on: StrictBool
     message: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    starts_at: AwareDatetime | None = Field(None, description="When it starts (default: now).")
+    expected_end: AwareDatetime | None = Field(
+        None, description="When it is expected to end: told to customers in their time zone."
+    )
+    functions: Annotated[list[Literal["instant", "standard"]], Field(max_length=2)] | None = Field(
+        None, description="What it pauses (default: every payment)."
+    )
 
 
 # --- responses (documented in /openapi.json) -------------------------------------------
@@ -105,6 +115,9 @@ class PaymentOut(BaseModel):
     reason: str | None = Field(None, description="Why it failed (only when failed).")
     expected_by: str | None = None
     settled_at: str | None = None
+    maintenance_until: str | None = Field(
+        None, description="Refused for maintenance: when the window is expected to end."
+    )
     memo: str | None = None
     direction: Literal["in", "out"] | None = Field(None, description="For a user: in or out.")
     from_name: str | None = Field(None, description="The payer's account name (in lists).")
@@ -158,6 +171,10 @@ class EventList(BaseModel):
 class MaintenanceOut(BaseModel):
     active: bool
     message: str | None
+    in_force: bool | None = None
+    starts_at: str | None = None
+    expected_end: str | None = None
+    functions: list[str] | None = None
     updated_by: str | None = None
     updated_at: str | None = None
     forced_by_settings: bool | None = None
@@ -457,17 +474,42 @@ async def set_maintenance(request: Request) -> JSONResponse:
     require_role(claims, "supervisor", "service")
     body: MaintenanceIn = await json_body(request, MaintenanceIn)
     service = _service(request)
+    for moment in (body.starts_at, body.expected_end):
+        if moment is not None and not 2000 <= moment.year <= 2200:
+            raise Invalid("maintenance times must be between the years 2000 and 2200")
+    if body.starts_at and body.expected_end and body.expected_end <= body.starts_at:
+        raise Invalid("expected_end must come after starts_at")
+    window = bool(body.starts_at or body.expected_end or body.functions)
     async with service.pool.acquire() as conn:
-        state = await ledger.set_maintenance(conn, body.on, body.message, claims.sub)
-    if body.on and state["changed"]:
-        state["broadcast_id"] = await _announce(request, body.message)
+        state = await ledger.set_maintenance(
+            conn, body.on, body.message, claims.sub, starts_at=body.starts_at,
+            expected_end=body.expected_end, functions=list(body.functions or []),
+        )  # fmt: skip
+    if state["changed"] or (body.on and window):
+        state["broadcast_id"] = await _announce(request, body.message, state)
     return JSONResponse(state)
 
 
-async def _announce(request: Request, message: str | None) -> int:
-    """Tell every user: a system notice through the hub's broadcast."""
-    body = message or MAINTENANCE_BODY
-    return await _service(request).announce(MAINTENANCE_TITLE, body, {"maintenance": True})
+async def _announce(request: Request, message: str | None, state: dict) -> int | None:
+    """Tell every user: a system notice through the hub's broadcast. A window (start,
+    expected end, what it pauses) rides in `data.window`, which each device reads in its own
+    language and time zone; its end is announced too."""
+    title, body, data = maintenance_notice(message, state)
+    if not state["active"] and not state.get("expected_end") and not state.get("functions"):
+        return None  # a plain switch turned off: as before, nothing to tell
+    return await _service(request).announce(title, body, data)
+
+
+def maintenance_notice(message: str | None, state: dict) -> tuple[str, str, dict]:
+    """(title, body, data) of the notice for this state of the switch."""
+    windowed = bool(state.get("starts_at") or state.get("expected_end") or state.get("functions"))
+    if not state["active"]:
+        return MAINTENANCE_OVER_TITLE, message or MAINTENANCE_OVER_BODY, {
+            "maintenance": False, "window": ledger.window_of(state)}  # fmt: skip
+    data: dict = {"maintenance": True}
+    if windowed:
+        data["window"] = ledger.window_of(state)
+    return MAINTENANCE_TITLE, message or MAINTENANCE_BODY, data
 
 
 routes = api.routes()

@@ -137,6 +137,8 @@ def payment_view(row: TxRow, *, viewer: str | None = None) -> dict:
     }
     if row["status"] == "failed":
         view["reason"] = row["reason"]
+        if row.get("maintenance_until") is not None:
+            view["maintenance_until"] = _iso(row["maintenance_until"])
     if row["expected_by"] is not None:
         view["expected_by"] = _iso(row["expected_by"])
     if row["settled_at"] is not None:
@@ -171,6 +173,9 @@ def status_event(row: TxRow, at: datetime) -> dict:
     """The CONTRACT's `transaction.status` event for the row's current state: exactly
     its fields (`reason` only when failed, `expected_by` only while processing)."""
     processing = row["status"] == "processing"
+    extra = {}
+    if row["status"] == "failed" and row.get("maintenance_until") is not None:
+        extra["maintenance_until"] = _iso(row["maintenance_until"])  # the window's expected end
     return outbox.event(
         "transaction.status",
         row["from_user"],
@@ -182,6 +187,7 @@ def status_event(row: TxRow, at: datetime) -> dict:
         currency=row["currency"],
         speed=row["speed"],
         expected_by=_iso(row["expected_by"]) if processing else None,
+        **extra,
     )
 
 
@@ -236,35 +242,81 @@ async def post(
 
 
 async def maintenance_state(conn: asyncpg.Connection) -> dict:
-    row = await conn.fetchrow("select * from payments_maintenance where id = 1")
+    """The switch and its window: `in_force` when it is on and its start has come."""
+    row = await conn.fetchrow(
+        "select *, active and (starts_at is null or starts_at <= now()) as in_force"
+        " from payments_maintenance where id = 1"
+    )
     if row is None:
-        return {"active": False, "message": None}
+        return {"active": False, "message": None, "in_force": False, "functions": []}
     return {
         "active": row["active"],
         "message": row["message"],
         "updated_by": row["updated_by"],
         "updated_at": _iso(row["updated_at"]),
+        "in_force": row["in_force"],
+        "starts_at": _iso(row["starts_at"]),
+        "expected_end": _iso(row["expected_end"]),
+        "functions": list(row["functions"]),
+    }
+
+
+def window_of(state: dict) -> dict:
+    """The window as announced to customers (`data.window` of the notice)."""
+    return {
+        "active": bool(state["active"]),
+        "starts_at": state.get("starts_at"),
+        "expected_end": state.get("expected_end"),
+        "functions": list(state.get("functions") or []),
     }
 
 
 async def set_maintenance(
-    conn: asyncpg.Connection, active: bool, message: str | None, by: str
+    conn: asyncpg.Connection,
+    active: bool,
+    message: str | None,
+    by: str,
+    *,
+    starts_at: datetime | None = None,
+    expected_end: datetime | None = None,
+    functions: list[str] | None = None,
 ) -> dict:
-    """Turn the runtime switch on or off; `changed` tells whether it flipped."""
+    """Turn the runtime switch on or off, with its window when on (a start, the expected
+    end, the functions it pauses); `changed` tells whether it flipped. Turning it off keeps
+    the window's fields, so the end can be announced with what it was."""
     async with conn.transaction():
         before = await conn.fetchval(
             "select active from payments_maintenance where id = 1 for update"
         )
-        await conn.execute(
-            "insert into payments_maintenance (id, active, message, updated_by) values (1, $1, $2, $3)"
-            " on conflict (id) do update set active = excluded.active, message = excluded.message,"
-            " updated_by = excluded.updated_by, updated_at = now()",
-            active,
-            message,
-            by,
-        )
+        if active:
+            await conn.execute(
+                "insert into payments_maintenance (id, active, message, updated_by, starts_at,"
+                " expected_end, functions) values (1, true, $1, $2, $3, $4, $5)"
+                " on conflict (id) do update set active = true, message = excluded.message,"
+                " updated_by = excluded.updated_by, updated_at = now(),"
+                " starts_at = excluded.starts_at, expected_end = excluded.expected_end,"
+                " functions = excluded.functions",
+                message,
+                by,
+                starts_at,
+                expected_end,
+                functions or [],
+            )
+        else:
+            await conn.execute(
+                "insert into payments_maintenance (id, active, message, updated_by)"
+                " values (1, false, $1, $2) on conflict (id) do update set active = false,"
+                " message = excluded.message, updated_by = excluded.updated_by, updated_at = now()",
+                message,
+                by,
+            )
     state = await maintenance_state(conn)
     return {**state, "changed": bool(before) != active}
+
+
+def _maintenance_applies(state: dict, speed: str) -> bool:
+    functions = state.get("functions") or []
+    return bool(state["in_force"]) and (not functions or speed in functions)
 
 
 async def _by_key(conn: asyncpg.Connection, payer: str, key: str) -> TxRow | None:
@@ -371,8 +423,11 @@ async def _pay_locked(
     tx_id = new_transaction_id()
     events: list[dict] = []
     failure: str | None = None
-    if cfg.maintenance or (await maintenance_state(conn))["active"]:
+    maintenance = await maintenance_state(conn)
+    maintenance_until = None
+    if cfg.maintenance or _maintenance_applies(maintenance, req.speed):
         failure = "maintenance"
+        maintenance_until = maintenance.get("expected_end") if not cfg.maintenance else None
     elif payer_acc["frozen"]:
         failure = "account_frozen"
     else:
@@ -401,8 +456,9 @@ async def _pay_locked(
     row = await fetch_one(
         conn,
         "insert into transactions (transaction_id, from_user, to_user, amount, currency, speed,"
-        " status, reason, memo, idempotency_key, created_at, expected_by, settled_at)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning *",
+        " status, reason, memo, idempotency_key, created_at, expected_by, settled_at,"
+        " maintenance_until)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning *",
         tx_id,
         payer,
         req.to_account,
@@ -416,6 +472,7 @@ async def _pay_locked(
         now,
         expected_by,
         settled_at,
+        datetime.fromisoformat(maintenance_until) if maintenance_until else None,
     )
     if status == "succeeded":
         await post(

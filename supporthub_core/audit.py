@@ -25,6 +25,10 @@ ACTIONS = (
     "agent.status",
     "agent.disable",
     "agent.enable",
+    "campaign.create",
+    "campaign.edit",
+    "campaign.cancel",
+    "campaign.sent",
 )
 
 

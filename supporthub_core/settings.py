@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 0.2
     maintenance: bool = False
 
+    # campaigns (hub.services.campaigns): scheduled, targeted notices sent in paced batches
+    campaign_rate_per_s: float = Field(default=2000.0, gt=0)  # copies stored and pushed a second
+    campaign_batch: int = Field(default=500, ge=1, le=10_000)  # users per batch (one transaction)
+    campaign_poll_s: float = Field(default=2.0, gt=0)  # how often a node looks for a due campaign
+    # a dead sender's campaign is taken over after this
+    campaign_lease_s: float = Field(default=15.0, gt=0)
+
     # web push (hub.push): to devices with no open socket
     vapid_private_key: str | None = None  # P-256 key: raw base64url (32 bytes), PEM or DER
     vapid_subject: str | None = None  # mailto: or https: contact the push services may use

@@ -417,3 +417,17 @@ async def _eventually(check, timeout: float = 10.0) -> None:
             return
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_a_campaign_reaches_offline_devices(env: PushEnv):
+    user_id = uid()
+    tablet = env.push.device(uid("tablet"))
+    await env.register(user_id, tablet)
+    texts = {"zh": {"title": "谨防钓鱼网站", "body": "客服不会索要验证码。"},
+             "en": {"title": "Beware of phishing", "body": "We never ask for codes."}}  # fmt: skip
+    async with env.hub.http(env.hub.token("ops", "supervisor")) as http:
+        r = await http.post("/api/campaigns", json={
+            "texts": texts, "audience": {"kind": "list"}, "user_ids": [user_id]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    push = await env.push.next_push(tablet.name)
+    assert push.payload["kind"] == "system.notice" and push.payload["title"] == "谨防钓鱼网站"

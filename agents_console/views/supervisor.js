@@ -6,6 +6,7 @@
 
 import { api, clock, duration, h, mount, svg } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
+import { campaignsPanel } from "./campaigns.js";
 
 const REFRESH_MS = 10000;
 
@@ -131,6 +132,7 @@ export class SupervisorView {
         h("button", { type: "button", class: "btn small ghost", id: "sv-export-stats", text: t("export_stats"), onclick: () => this.download("/api/stats/export.csv", "supporthub-stats.csv") }),
         h("button", { type: "button", class: "btn small ghost", id: "sv-export-feedback", text: t("export_feedback"), onclick: () => this.download("/api/feedback/export.csv?days=7&limit=1000", "supporthub-feedback.csv") }),
       ),
+      campaignsPanel(),
       this.updatedAt && h("p", { class: "muted small sv-updated", text: t("updated", { time: clock(this.updatedAt) }) }),
     );
     this.renderQueue();

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from hub.helpbot import feedback as product_feedback
 from hub.helpbot.article import LANGS, TOPICS
@@ -77,12 +78,14 @@ from hub.helpbot.transactions import (
     format_time,
     is_incoming,
     is_pending,
+    maintenance_reason,
     match_transactions,
     parse_tx_query,
     recent,
     strip_transaction_ids,
     summarize_transaction,
 )
+from hub.rules.maintenance import window_text
 
 MAX_MISSES = 2
 MAX_WATCHED = 10  # a chat never needs more; keeps the stored state small
@@ -171,6 +174,8 @@ class BotContext:
     # The customer's IANA time zone (from their device), None: the hub's default. Every time
     # the bot says is in it, labelled (hub.rules.clock).
     tz: str | None = None
+    # The maintenance window on now (hub.rules.maintenance), None when there is none.
+    maintenance: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -541,6 +546,15 @@ def _personal(slug: str, lang: str, ctx: BotContext) -> list[str]:
 
 
 def _failed_payment(lang: str, ctx: BotContext) -> list[str]:
+    """During a maintenance window the window comes first (what is paused, the expected end
+    in the customer's zone), then what their own payments say."""
+    lines = _recent_failure(lang, ctx)
+    if ctx.maintenance is not None:
+        lines = [window_text(ctx.maintenance, lang, ctx.tz)[1], *lines]
+    return lines
+
+
+def _recent_failure(lang: str, ctx: BotContext) -> list[str]:
     failed = [
         tx
         for tx in recent(ctx.transactions, len(ctx.transactions))
@@ -552,6 +566,8 @@ def _failed_payment(lang: str, ctx: BotContext) -> list[str]:
     reason_key = str(tx.get("reason") or "")
     entry = REASONS.get(reason_key)
     reason = entry[lang] if entry else (reason_key or "-")
+    if reason_key == "maintenance" and tx.get("maintenance_until"):  # the window's end, said
+        reason = maintenance_reason(tx["maintenance_until"], lang, ctx.tz)
     text = say(
         "failed_personal",
         lang,

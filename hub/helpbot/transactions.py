@@ -184,10 +184,21 @@ def describe_transaction(
         return head + _say("received" if incoming else "succeeded", lang)
     if status == "failed":
         reason = _word(REASONS, tx.get("reason"), lang)
+        if tx.get("reason") == "maintenance" and tx.get("maintenance_until"):
+            reason = maintenance_reason(tx["maintenance_until"], lang, tz)
         return head + (
             _say("failed_because", lang, reason=reason) if reason else _say("failed", lang)
         )
     return head + _say("other_status", lang, status=status)
+
+
+def maintenance_reason(until: object, lang: str, tz: str | None) -> str:
+    """A refusal during a maintenance window, with the window's expected end in the
+    customer's zone (hub.rules.clock)."""
+    end = local_time(until, tz, lang)
+    if lang == "zh":
+        return f"系统维护中，预计 {end}恢复。恢复后重新发起即可"
+    return f"scheduled maintenance, expected to end by {end}. Please try again then"
 
 
 def summarize_transaction(tx: Tx, lang: str, tz: str | None = None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.rules.clock import local_time
+from hub.rules.maintenance import refusal_text, valid_window, window_text
 
 REASONS = {
     "insufficient_balance": {"zh": "余额不足", "en": "insufficient balance"},
@@ -65,6 +66,8 @@ def render(event: dict[str, Any], lang: str, tz: str | None = None) -> tuple[str
             when = local_time(event["expected_by"], tz, lang) or str(event["expected_by"])
             eta = f"，预计 {when}前到账" if lang == "zh" else f", expected by {when}"
         reason = REASONS.get(event.get("reason") or "", {}).get(lang, event.get("reason") or "")
+        if event.get("reason") == "maintenance":  # and when it is expected back, in their zone
+            reason += refusal_text(event.get("maintenance_until"), lang, tz)
         body = body.format(
             amount=event.get("amount", ""),
             currency=event.get("currency", "CNY"),
@@ -143,7 +146,7 @@ def localize(frame: dict[str, Any], lang: str | None, tz: str | None) -> dict[st
     if frame.get("type") != "notification":
         return None
     if frame.get("kind") == "system.notice":
-        return _notice_in(frame, lang)
+        return _notice_in(frame, lang, tz)
     if frame.get("kind") not in RENDERED_KINDS:
         return None
     data = frame.get("data")
@@ -164,17 +167,25 @@ def _lang_of(frame: dict[str, Any]) -> str:
     return "zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en"
 
 
-def _notice_in(frame: dict[str, Any], lang: str | None) -> dict[str, Any] | None:
+def _notice_in(
+    frame: dict[str, Any], lang: str | None, tz: str | None = None
+) -> dict[str, Any] | None:
     """A broadcast is a person's words: sent as written, unless its author gave it in
-    several languages (`data.texts`: {"en": {"title", "body"}, ...}); then in the device's."""
+    several languages (`data.texts`: {"en": {"title", "body"}, ...}); then in the device's.
+    A maintenance window's notice (`data.window`) is the hub's words: the device's language,
+    its expected end in the device's zone."""
     data = frame.get("data")
+    window = data.get("window") if isinstance(data, dict) else None
+    if valid_window(window) and (lang or tz):
+        title, body = window_text(window, lang or _lang_of(frame), tz)
+        return {**frame, "title": title, "body": body}
     texts = data.get("texts") if isinstance(data, dict) else None
     chosen = texts.get(lang) if isinstance(texts, dict) and lang else None
     if not isinstance(chosen, dict):
         return None
-    title, body = chosen.get("title"), chosen.get("body")
-    if not isinstance(title, str) or not isinstance(body, str):
+    chosen_title, chosen_body = chosen.get("title"), chosen.get("body")
+    if not isinstance(chosen_title, str) or not isinstance(chosen_body, str):
         return None
-    if title == frame.get("title") and body == frame.get("body"):
+    if chosen_title == frame.get("title") and chosen_body == frame.get("body"):
         return None
-    return {**frame, "title": title, "body": body}
+    return {**frame, "title": chosen_title, "body": chosen_body}

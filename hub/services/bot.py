@@ -18,6 +18,7 @@ from hub.cluster.delivery import Delivery
 from hub.helpbot import dialogue
 from hub.rules.clock import zone_name
 from hub.store import Store, notes
+from hub.store import campaigns as campaign_store
 from hub.store import conversations as conv_store
 from hub.store import users as user_store
 from hub.store.messages import MessageWrite
@@ -181,6 +182,7 @@ class Bot:
         user_id = conv["user_id"]
         async with self.store.acquire() as db:
             tz = await self._tz(db, user_id)
+            maintenance = await campaign_store.maintenance_window(db)
         query = dialogue.tx_query(text, now, tz)
         async with self._payments() as http:
             transactions = await self.recent_transactions(user_id, http=http)
@@ -208,6 +210,7 @@ class Bot:
             alerts=[a for a in alerts if isinstance(a, dict)],
             found=found,
             tz=tz,
+            maintenance=maintenance,
         )
 
     async def _tz(self, db: asyncpg.Connection, user_id: str) -> str:

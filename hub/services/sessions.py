@@ -14,11 +14,13 @@ from hub import metrics
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.node import Node
+from hub.rules.maintenance import window_text
 from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.chat import Chat
 from hub.services.languages import Languages
 from hub.store import Store, presence
 from hub.store import agents as agent_store
+from hub.store import campaigns as campaign_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.store import users as user_store
@@ -89,7 +91,17 @@ class Sessions:
                     # this device reads notifications in its own language and zone
                     conn.locale = (hello.lang, hello.tz or self.languages.default_tz)
                 await notif_store.materialise_broadcasts(db, claims.sub)
+                await campaign_store.materialise_late(db, claims.sub)
                 state = await conv_store.user_session(db, claims.sub)
+                dismissed = await campaign_store.dismissed(db, claims.sub)
+                if dismissed:  # campaign cards the user dismissed on any device
+                    state["dismissed_campaigns"] = dismissed
+                window = await campaign_store.maintenance_window(db)
+                if window is not None:  # the widget's banner, in this device's words and zone
+                    title, body = window_text(
+                        window, hello.lang, hello.tz or self.languages.default_tz
+                    )
+                    state["maintenance"] = {**window, "title": title, "body": body}
                 self.chat.describe_urgent(state["conversations"], hello.lang)
         conn.send_frame(
             {

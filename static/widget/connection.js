@@ -7,6 +7,8 @@ import * as chats from "./chats.js";
 import { OPEN, conv, currentConv, persist, saved, state } from "./state.js";
 import { renderConnection, toast } from "./views/banners.js";
 import { renderChat, showView } from "./views/chat.js";
+import { rememberDismissed } from "./views/campaigns.js";
+import { showMaintenance } from "./views/maintenance.js";
 import { onAcked, onNotification, renderBell } from "./views/notifications.js";
 import { onChallenge, onResult } from "./views/verify.js";
 
@@ -67,6 +69,8 @@ function onWelcome(w) {
   const first = state.welcomedAt === 0;
   state.welcomedAt = Date.now();
   if (typeof w.notifications_acked === "number") state.acked = Math.max(state.acked, w.notifications_acked);
+  showMaintenance(w.maintenance || null);
+  rememberDismissed(w.dismissed_campaigns);
   const open = new Map((w.conversations || []).map((c) => [c.conversation_id, c]));
   for (const [cid, info] of open) {
     const c = conv(cid);

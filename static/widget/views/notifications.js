@@ -7,6 +7,8 @@ import { label } from "/static/shared/labels.js";
 import { openPanel } from "../dialogs/panels.js";
 import { FEED_LIMIT, persist, state, t } from "../state.js";
 import { hideAlertIfOver, showAlert, toast } from "./banners.js";
+import { campaignExtras, campaignOf, isDismissed } from "./campaigns.js";
+import { maintenanceNotice } from "./maintenance.js";
 
 // notifications replayed right after (re)connecting are not toasted one by one
 const QUIET_AFTER_WELCOME_MS = 1500;
@@ -21,6 +23,7 @@ export function onNotification(n) {
   }
   const fresh = n.seq > state.acked;
   hideAlertIfOver(n);
+  maintenanceNotice(n);
   if (n.kind === "security.alert" && n.data?.severity === "critical" && fresh) showAlert(n);
   else if (fresh && Date.now() - state.welcomedAt > QUIET_AFTER_WELCOME_MS) toast(n.title || n.body);
   renderBell();
@@ -50,14 +53,16 @@ export function renderBell() {
 
 export function renderFeed() {
   const list = $("feed");
-  if (!state.feed.length) mount(list, h("li", { class: "empty", text: t("no_notifications") }));
-  else mount(list, state.feed.map(notifItem));
+  const shown = state.feed.filter((n) => !isDismissed(n)); // a dismissed card never returns
+  if (!shown.length) mount(list, h("li", { class: "empty", text: t("no_notifications") }));
+  else mount(list, shown.map(notifItem));
 }
 
 function notifItem(n) {
   const d = n.data || {};
-  const kindClass = n.kind === "security.alert" ? `alert sev-${d.severity || "info"}` : n.kind === "system.notice" ? "notice" : "tx";
-  const extra = n.kind === "transaction.status" ? transactionDetails(d) : [];
+  const campaign = campaignOf(n);
+  const kindClass = n.kind === "security.alert" ? `alert sev-${d.severity || "info"}` : campaign ? `notice campaign cat-${campaign.category}` : n.kind === "system.notice" ? "notice" : "tx";
+  const extra = n.kind === "transaction.status" ? transactionDetails(d) : campaignExtras(n, renderFeed);
   return h(
     "li",
     { class: ["feed-item", kindClass, n.seq > state.acked && "unread"], dataset: { seq: n.seq } },
