@@ -46,7 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("services", ("hub.services",)),
     ("edges", ("hub.http", "hub.ws", "hub.helpbot.routes")),
     ("processes", (
-        "hub.composition", "hub.app", "hub.cli", "hub.runtime", "hub.embedded",
+        "hub.composition", "hub.app", "hub.cli", "hub.cli_campaigns", "hub.runtime", "hub.embedded",
         "hub.datadir", "hub.doctor", "hub.preflight", "hub.simulate",
     )),
 )  # fmt: skip
