@@ -115,7 +115,7 @@ async def _changeable(db: asyncpg.Connection, campaign_id: int) -> dict[str, Any
     if current is None:
         raise NotFound("no such campaign")
     send_at = datetime.fromisoformat(current["send_at"])
-    now = await db.fetchval("select now()")
+    now = await store.now(db)
     if not may_change(current["status"], send_at, now):
         raise Conflict(f"the campaign is {current['status']}: it can no longer change")
     return current

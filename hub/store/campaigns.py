@@ -85,6 +85,12 @@ def _with_id(entry: AuditEntry, campaign_id: int) -> AuditEntry:
                       address=entry.address)  # fmt: skip
 
 
+async def now(db: asyncpg.Connection) -> datetime:
+    """The database's clock: every node judges "has it started" by the same one."""
+    value: datetime = await db.fetchval("select now()")
+    return value
+
+
 async def get(db: asyncpg.Connection, campaign_id: int) -> dict[str, Any] | None:
     row = await db.fetchrow(f"select {_FIELDS} from campaigns where id = $1", campaign_id)
     if row is None:
