@@ -13,6 +13,8 @@ what it uses — no part looks another up by name.
            ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
            ├─ FeedbackHub ── suggestions, complaints, tags, rating comments -> the webhook
            ├─ Watch ── supervisors following chats read-only (on this node's registry)
+           ├─ MailIn ── (SMTP listener) mail to the support address -> Chat, Attachments
+           ├─ MailOut ── agents' replies in e-mail chats -> the SMTP relay (outbox, retried)
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
     SharedLimits (Redis, via `limits`), ClientAddresses (trusted proxies)
@@ -47,6 +49,8 @@ from hub.services.bot import Bot
 from hub.services.chat import Chat
 from hub.services.feedback import FeedbackHub
 from hub.services.languages import Languages
+from hub.services.mail_in import MailIn
+from hub.services.mail_out import MailOut
 from hub.services.notify import Notifier
 from hub.services.outbox_poller import OutboxPoller
 from hub.services.pager import Pager, pager_for
@@ -91,6 +95,8 @@ class Hub:
     addresses: ClientAddresses
     feedback: FeedbackHub
     watch: Watch
+    mail_in: MailIn
+    mail_out: MailOut
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -150,10 +156,14 @@ class Hub:
         feedback = FeedbackHub(store, settings, secret, tasks)
         bot.feedback = feedback
         chat.feedback = feedback
+        mail_out = MailOut(store, settings, tasks)
+        chat.mail_out = mail_out
+        mail_in = MailIn(store, chat, attachments, mail_out, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,
-                   addresses, feedback, Watch(store, node, links))  # fmt: skip
+                   addresses, feedback, Watch(store, node, links), mail_in,
+                   mail_out)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -169,8 +179,11 @@ class Hub:
         await self.push_out.start()
         await self.attachments.start()
         self.feedback.start()
+        self.mail_out.start()
+        await self.mail_in.start()
 
     async def stop(self) -> None:
+        await self.mail_in.stop()
         await self.node.drain()
         await self.tasks.stop()
         await self.push_out.close()  # pushes still queued are dropped: the app replays on open
