@@ -184,7 +184,7 @@ def reply_body(
     if earlier:
         body.append("")
         for line in earlier:
-            body.append(f"> {line.sender}:")
+            body.append(f"> {' '.join(line.sender.split())}:")
             body.append(quote(line.text))
             body.append(">")
     return "\n".join(body).rstrip() + "\n"
