@@ -241,3 +241,46 @@ async def test_attachments_within_the_chat_limits(setup):
     assert "tool.exe" in body and "huge.png" in body
     assert notice["In-Reply-To"] == msg["Message-ID"]
     await agent.close()
+
+
+async def test_nobody_online_leave_a_message_answered_by_mail(setup):
+    server, db, catcher, smtp_port = setup
+    user = await server.client("u-zhang", name="Zhang San")
+    opened = await user.request(
+        {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "refund please"}
+    )
+    cid = opened["conversation_id"]
+    assert opened["status"] == "queued"
+    ack = await user.request({"type": "chat.leave_message", "conversation_id": cid, "via": "email"})
+    assert ack == {"type": "ack", "id": ack["id"], "conversation_id": cid, "via": "email",
+                   "address": "z***@customer.test"}  # fmt: skip
+    await user.close()
+
+    agent = await online_agent(server)
+    assert (await agent.expect("chat.assigned"))["conversation_id"] == cid
+    await agent.request({"type": "chat.send", "conversation_id": cid,
+                         "client_msg_id": "r1", "text": "Refunded today."})  # fmt: skip
+    reply = await catcher.next()
+    assert reply["X-Envelope-To"] == CUSTOMER
+    body = reply.get_content().replace("\r\n", "\n")
+    assert body.startswith("Refunded today.") and "> refund please" in body
+
+    # the customer answers the mail: the same chat
+    await deliver(smtp_port, mail("Thank you!", subject=reply["Subject"],
+                                  in_reply_to=reply["Message-ID"]))  # fmt: skip
+    got = await agent.expect(lambda f: f["type"] == "message" and f["sender"]["role"] == "user")
+    assert got["conversation_id"] == cid and got["text"] == "Thank you!"
+
+    # someone without a verified address cannot choose it
+    other = await server.client("u-nomail")
+    opened = await other.request({"type": "chat.open", "topic": "payment", "handoff": "agent"})
+    err = await other.request(
+        {"type": "chat.leave_message", "conversation_id": opened["conversation_id"]}
+    )
+    assert err["type"] == "error" and err["code"] == "invalid"
+    assert err["reason"] == "no_verified_email"
+    # nor for someone else's chat
+    err = await other.request({"type": "chat.leave_message", "conversation_id": cid})
+    assert err["type"] == "error" and err["code"] in ("forbidden", "not_found")
+    await other.close()
+    await agent.close()

@@ -321,6 +321,7 @@ EXAMPLES = {
     "read": {"conversation_id": "c-1", "seq": 3},
     "chat.close": {"conversation_id": "c-1"},
     "chat.rate": {"conversation_id": "c-1", "score": 5, "comment": "good"},
+    "chat.leave_message": {"conversation_id": "c-1", "via": "email"},
     "notifications.ack": {"up_to": 7},
     "user.lang": {"lang": "zh"},
     "agent.status": {"status": "online"},

@@ -188,3 +188,9 @@ def reply_body(
             body.append(quote(line.text))
             body.append(">")
     return "\n".join(body).rstrip() + "\n"
+
+
+def hide_address(address: str) -> str:
+    """An address shown back half hidden: `z***@customer.test`."""
+    local, at, domain = address.partition("@")
+    return f"{local[:1]}***{at}{domain}" if at else "***"

@@ -27,8 +27,8 @@ from email.utils import parseaddr
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from hub.helpbot import catalog, dialogue, intents
+from hub.rules import access, masking, routing
 from hub.rules import mail as rules
-from hub.rules import masking, routing
 from hub.services.attachments import Attachments
 from hub.services.chat import Chat
 from hub.services.mail_out import MailOut, fallback_subject
@@ -37,7 +37,7 @@ from hub.store import conversations as conv_store
 from hub.store import mail as mail_store
 from hub.store.ids import new_id
 from supporthub_core.auth import Claims
-from supporthub_core.errors import HubError, Unavailable
+from supporthub_core.errors import Conflict, HubError, Invalid, Unavailable
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,27 @@ class MailIn:
         if outcome == "opened":
             await self.chat.route()
         return outcome
+
+    # --- leave a message: answered by mail ---------------------------------------------
+
+    async def leave_message(self, claims: Claims, cid: str) -> str:
+        """The user's open chat is answered by mail too, at their verified address (shown
+        back half hidden); `invalid` (`reason: no_verified_email`) without one."""
+        async with self.store.acquire() as db:
+            conv = await conv_store.get(db, cid)
+            access.ensure(access.may_act(claims.role, claims.sub, conv))
+            assert conv is not None
+            if conv["status"] not in conv_store.OPEN:
+                raise Conflict("the conversation is closed")
+            address = await mail_store.verified_address(db, claims.sub)
+            if address is None:
+                raise Invalid(
+                    "no verified e-mail address: add one in the app first",
+                    details={"reason": "no_verified_email"},
+                )
+            subject = f"{fallback_subject(self.settings)}: {conv['topic']}"
+            await mail_store.set_reply_email(db, cid, address, subject)
+        return rules.hide_address(address)
 
     async def _open(self, user_id: str, lang: str, text: str, address: str, subject: str) -> str:
         topic = guess_topic(text)

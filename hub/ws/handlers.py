@@ -81,6 +81,11 @@ async def chat_rate(hub: Hub, conn: Connection, f: p.ChatRate) -> None:
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id))
 
 
+async def chat_leave_message(hub: Hub, conn: Connection, f: p.ChatLeaveMessage) -> None:
+    address = await hub.mail_in.leave_message(conn.identity, f.conversation_id)
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, via=f.via, address=address))
+
+
 async def notifications_ack(hub: Hub, conn: Connection, f: p.NotificationsAck) -> None:
     async with hub.store.acquire() as db:
         acked = await notif_store.ack(db, conn.identity.sub, f.up_to)
@@ -230,6 +235,7 @@ TABLE: dict[str, tuple[Handler, frozenset[str]]] = {
     "read": (read, ANY),
     "chat.close": (chat_close, USER),
     "chat.rate": (chat_rate, USER),
+    "chat.leave_message": (chat_leave_message, USER),
     "notifications.ack": (notifications_ack, USER),
     "user.lang": (user_lang, USER),
     "agent.status": (agent_status, STAFF),

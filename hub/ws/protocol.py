@@ -140,6 +140,14 @@ class ChatRate(ConversationFrame):
     comment: Annotated[Str, Field(max_length=2000)] | None = None
 
 
+class ChatLeaveMessage(ConversationFrame):
+    """Extension: nobody is online; the user asks to be answered by e-mail (at their
+    verified address) as well as here."""
+
+    type: Literal["chat.leave_message"]
+    via: Literal["email"] = "email"
+
+
 class NotificationsAck(Frame):
     type: Literal["notifications.ack"]
     up_to: Seq
@@ -257,6 +265,7 @@ ClientFrame = Annotated[
     | Read
     | ChatClose
     | ChatRate
+    | ChatLeaveMessage
     | NotificationsAck
     | UserLang
     | AgentStatus
