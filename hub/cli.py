@@ -57,6 +57,7 @@ async def _migrate(dsn: str) -> list[str]:
 
 async def _seed_demo(dsn: str) -> None:
     from hub.store import agents
+    from hub.store import mail as mail_store
     from supporthub_core.db import connect
 
     db = await connect(dsn, Settings().db_statement_cache)
@@ -66,6 +67,8 @@ async def _seed_demo(dsn: str) -> None:
                 await agents.upsert(db, username=username, password=password, name=name,
                                     skills=skills, capacity=capacity, supervisor=supervisor,
                                     security_backup=backup)  # fmt: skip
+        for user_id, address in DEMO_EMAILS:  # the e-mail channel: verified addresses
+            await mail_store.add_address(db, user_id, address, verified=True)
     finally:
         await db.close()
     try:
@@ -73,6 +76,14 @@ async def _seed_demo(dsn: str) -> None:
     except ImportError:
         return
     await seed_demo_accounts(dsn)
+
+
+DEMO_EMAILS = [
+    ("u-alice", "alice@demo.example"),
+    ("u-bob", "bob@demo.example"),
+    ("u-carol", "carol@demo.example"),
+    ("u-dave", "dave@demo.example"),
+]
 
 
 def _raise_open_files_limit() -> None:
@@ -191,6 +202,8 @@ def _print_dev_banner(settings: Settings, data_dir=None) -> None:
         f"  health          : {base}/healthz",
         "  demo agents     : " + ", ".join(f"{u}/{p}" for u, p, *_ in DEMO_AGENTS),
         "  demo users      : the web chat signs you in as a demo user (try ?user=u-alice)",
+        f"  e-mail          : mail from alice@demo.example to {settings.support_email};"
+        f" sent mail at {base}/dev/mail",
         f"  data directory  : {data_dir}" if data_dir else "",
         "  self-test       : supporthub doctor   (stop: Ctrl-C)",
         "",

@@ -49,6 +49,7 @@ from hub.services.bot import Bot
 from hub.services.chat import Chat
 from hub.services.feedback import FeedbackHub
 from hub.services.languages import Languages
+from hub.services.mail_catcher import DevMailCatcher
 from hub.services.mail_in import MailIn
 from hub.services.mail_out import MailOut
 from hub.services.notify import Notifier
@@ -97,6 +98,7 @@ class Hub:
     watch: Watch
     mail_in: MailIn
     mail_out: MailOut
+    mail_catcher: DevMailCatcher | None = None  # dev: the relay that keeps what it gets
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -113,6 +115,7 @@ class Hub:
         pager: Pager | None = None,
         files: AttachmentStore | None = None,
         scanner: Scanner | None = None,
+        mail_catcher: DevMailCatcher | None = None,
     ) -> Hub:
         tasks = Background()
         store = Store(
@@ -163,7 +166,7 @@ class Hub:
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,
                    addresses, feedback, Watch(store, node, links), mail_in,
-                   mail_out)  # fmt: skip
+                   mail_out, mail_catcher)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -179,11 +182,16 @@ class Hub:
         await self.push_out.start()
         await self.attachments.start()
         self.feedback.start()
+        if self.mail_catcher is not None:
+            await self.mail_catcher.start()
+            self.mail_out.relay.point_at(self.mail_catcher.host, self.mail_catcher.port)
         self.mail_out.start()
         await self.mail_in.start()
 
     async def stop(self) -> None:
         await self.mail_in.stop()
+        if self.mail_catcher is not None:
+            await self.mail_catcher.stop()
         await self.node.drain()
         await self.tasks.stop()
         await self.push_out.close()  # pushes still queued are dropped: the app replays on open

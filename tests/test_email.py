@@ -284,3 +284,36 @@ async def test_nobody_online_leave_a_message_answered_by_mail(setup):
     assert err["type"] == "error" and err["code"] in ("forbidden", "not_found")
     await other.close()
     await agent.close()
+
+
+async def test_dev_catches_sent_mail_and_lists_it(isolated):
+    server = await start_hub(isolated, support_email=SUPPORT)  # dev: listener and catcher
+    db = await asyncpg.connect(isolated.dsn)
+    try:
+        await init_connection(db)
+        await mail_store.add_address(db, "u-dev", "dev@demo.example")
+        await agents.upsert(db, username="alice", password="pw-alice", name="Alice",
+                            skills=["other", "payment", "arrival", "account"], capacity=3)  # fmt: skip
+        agent = await online_agent(server)
+        async with server.http() as http:
+            listen = (await http.get("/dev/mail", params={"format": "json"})).json()["listen"]
+        msg = mail("hello from dev", sender="dev@demo.example", auth=None, subject="Dev mail")
+        await deliver(int(listen.rpartition(":")[2]), msg)
+        cid = (await agent.expect("chat.assigned"))["conversation_id"]
+        await agent.request({"type": "chat.send", "conversation_id": cid,
+                             "client_msg_id": "r1", "text": "Hello back"})  # fmt: skip
+        async with server.http() as http:
+            for _ in range(400):
+                got = (await http.get("/dev/mail", params={"format": "json"})).json()["mail"]
+                if got:
+                    break
+                await asyncio.sleep(0.05)
+            page = (await http.get("/dev/mail")).text
+        assert got[0]["to"] == ["dev@demo.example"]
+        assert got[0]["in_reply_to"] == msg["Message-ID"]
+        assert got[0]["text"].startswith("Hello back")
+        assert "Re: Dev mail" in page
+        await agent.close()
+    finally:
+        await db.close()
+        await server.stop()

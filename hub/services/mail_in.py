@@ -118,6 +118,7 @@ class MailIn:
         self.mail_out = mail_out
         self.settings = settings
         self._server: asyncio.Server | None = None
+        self.address: tuple[str, int] | None = None  # where it listens, once started
 
     # --- the listener ----------------------------------------------------------------------
 
@@ -128,7 +129,9 @@ class MailIn:
         host, _, port = listen.rpartition(":")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._protocol, host or "127.0.0.1", int(port))
-        log.info("SMTP listener on %s for %s", listen, self.settings.support_email)
+        bound = self._server.sockets[0].getsockname()
+        self.address = (bound[0], bound[1])
+        log.info("SMTP listener on %s:%s for %s", *self.address, self.settings.support_email)
 
     def _protocol(self) -> SMTP:
         return SMTP(

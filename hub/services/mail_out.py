@@ -47,18 +47,24 @@ class SmtpRelay:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.host = settings.smtp_relay_host
+        self.port = settings.smtp_relay_port
 
     @property
     def configured(self) -> bool:
-        return bool(self.settings.smtp_relay_host)
+        return bool(self.host)
+
+    def point_at(self, host: str, port: int) -> None:
+        """Dev: send to the local catcher (hub.services.mail_catcher)."""
+        self.host, self.port = host, port
 
     async def send(self, msg: EmailMessage) -> None:
         await asyncio.to_thread(self._send, msg)
 
     def _send(self, msg: EmailMessage) -> None:
         s = self.settings
-        assert s.smtp_relay_host is not None
-        with smtplib.SMTP(s.smtp_relay_host, s.smtp_relay_port, timeout=s.smtp_timeout_s) as smtp:
+        assert self.host is not None
+        with smtplib.SMTP(self.host, self.port, timeout=s.smtp_timeout_s) as smtp:
             if s.smtp_relay_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if s.smtp_relay_user:
