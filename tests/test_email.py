@@ -91,6 +91,7 @@ async def test_mail_becomes_chat_answered_by_mail_in_the_same_thread(setup):
     cid = assigned["conversation_id"]
     texts = [m["text"] for m in assigned["history"]]
     assert any("processing since yesterday" in t for t in texts)
+    assert assigned["channel"] == "email" and assigned["reply_by_email"] is True
     conv = await db.fetchrow(
         "select channel, topic, reply_email from conversations where id = $1", cid
     )
@@ -257,7 +258,8 @@ async def test_nobody_online_leave_a_message_answered_by_mail(setup):
     await user.close()
 
     agent = await online_agent(server)
-    assert (await agent.expect("chat.assigned"))["conversation_id"] == cid
+    assigned = await agent.expect("chat.assigned")
+    assert assigned["conversation_id"] == cid and assigned["reply_by_email"] is True
     await agent.request({"type": "chat.send", "conversation_id": cid,
                          "client_msg_id": "r1", "text": "Refunded today."})  # fmt: skip
     reply = await catcher.next()

@@ -896,6 +896,8 @@ def assigned_frame(
         "status": conv["status"],
         "handover": conv.get("handover"),
         "channel": conv.get("channel"),
+        # the agent's replies also go out by mail (an e-mail chat, or chat.leave_message)
+        "reply_by_email": bool(conv.get("reply_email")),
     }
 
 
