@@ -337,6 +337,32 @@ def cmd_account_add(args) -> None:
         rt.stop()
 
 
+def cmd_email_add(args) -> None:
+    """A user's e-mail address (verified unless `--unverified`): mail from a verified one
+    opens or continues that user's chats."""
+    from hub.runtime import start_runtime
+    from hub.store import mail as mail_store
+    from supporthub_core.db import connect
+
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="email add", create=args.init)  # fmt: skip
+
+    async def go():
+        await _migrate(rt.dsn)
+        db = await connect(rt.dsn, Settings().db_statement_cache)
+        try:
+            await mail_store.add_address(db, args.user, args.address, verified=not args.unverified)
+        finally:
+            await db.close()
+        state = "unverified" if args.unverified else "verified"
+        print(f"{args.address.lower()} saved for {args.user} ({state})")
+
+    try:
+        _run(go())
+    finally:
+        rt.stop()
+
+
 async def _with_store(fn, args):
     """Run `fn(pool, redis, secret)` against the configured servers, or the embedded ones
     of the data directory (those of the `dev` running there)."""
@@ -494,6 +520,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="balance to set, with at most 2 decimals (e.g. 100.00)")  # fmt: skip
     a.add_argument("--init", action="store_true", help=INIT_HELP)
 
+    p = sub.add_parser("email", help="manage users' e-mail addresses (the e-mail channel)")
+    email_sub = p.add_subparsers(dest="email_command", required=True, metavar="ACTION")
+    a = email_sub.add_parser("add", help="add (or re-verify) a user's e-mail address")
+    a.add_argument("--user", required=True, metavar="ID", help="the user id (e.g. u-alice)")
+    a.add_argument("--address", required=True, help="the e-mail address")
+    a.add_argument("--unverified", action="store_true",
+                   help="not verified yet: mail from it gets the generic answer")  # fmt: skip
+    a.add_argument("--init", action="store_true", help=INIT_HELP)
+
     p = sub.add_parser("broadcast", help="send a system notice to every user")
     p.add_argument("--title", required=True, help="the notice's title")
     p.add_argument("--body", required=True, help="the notice's text")
@@ -597,6 +632,8 @@ def _dispatch(args) -> None:
             cmd_agent_add(args)
         case "account":
             cmd_account_add(args)
+        case "email":
+            cmd_email_add(args)
         case "broadcast":
             cmd_broadcast(args)
         case "maintenance":

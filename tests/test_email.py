@@ -319,3 +319,23 @@ async def test_dev_catches_sent_mail_and_lists_it(isolated):
     finally:
         await db.close()
         await server.stop()
+
+
+def test_email_add_command_saves_a_verified_address(isolated):
+    from tests.conftest import SECRET, run_cli
+
+    env = {"HUB_DATABASE_URL": isolated.dsn, "HUB_REDIS_URL": isolated.redis_url,
+           "HUB_SECRET": SECRET}  # fmt: skip
+    out = run_cli("email", "add", "--user", "u-cli", "--address", "Li@Example.test", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "li@example.test saved for u-cli (verified)" in out.stdout
+
+    async def check():
+        db = await asyncpg.connect(isolated.dsn)
+        try:
+            return await mail_store.owner(db, "LI@example.test")
+        finally:
+            await db.close()
+
+    row = asyncio.run(check())
+    assert row["user_id"] == "u-cli" and row["verified"]
