@@ -339,3 +339,40 @@ def test_email_add_command_saves_a_verified_address(isolated):
 
     row = asyncio.run(check())
     assert row["user_id"] == "u-cli" and row["verified"]
+
+
+async def test_secrets_are_masked_and_a_closed_chat_is_not_reopened(setup):
+    server, db, catcher, smtp_port = setup
+    agent = await online_agent(server)
+    first = mail("My card 4111 1111 1111 1111 was charged twice", subject="Charged twice")
+    await deliver(smtp_port, first)
+    assigned = await agent.expect("chat.assigned")
+    cid = assigned["conversation_id"]
+    stored = " ".join(m["text"] for m in assigned["history"])
+    assert "4111 1111 1111 1111" not in stored and "charged twice" in stored
+    assert await db.fetchval("select count(*) from messages where text like '%4111 1111%'") == 0
+    await agent.request({"type": "chat.send", "conversation_id": cid,
+                         "client_msg_id": "r1", "text": "Refunded."})  # fmt: skip
+    reply = await catcher.next()
+    assert "4111 1111 1111 1111" not in reply.get_content()
+    await agent.request({"type": "chat.resolve", "conversation_id": cid})
+
+    # an answer to a resolved chat's mail opens a new chat (its thread is not reopened)
+    await deliver(smtp_port, mail("It happened again", subject="Re: Charged twice",
+                                  in_reply_to=reply["Message-ID"]))  # fmt: skip
+    again = await agent.expect(
+        lambda f: f["type"] == "chat.assigned" and f["conversation_id"] != cid
+    )
+    assert [m["text"] for m in again["history"]][-1].endswith("It happened again")
+    assert await db.fetchval("select count(*) from conversations") == 2
+    await agent.close()
+
+
+async def test_generic_answers_to_one_address_are_capped(setup):
+    server, db, catcher, smtp_port = setup
+    for i in range(7):
+        await deliver(smtp_port, mail(f"spam {i}", sender="victim@customer.test"))
+    assert await db.fetchval(
+        "select count(*) from mail_outbox where to_address = 'victim@customer.test'"
+    ) == 5  # fmt: skip
+    assert await db.fetchval("select count(*) from conversations") == 0

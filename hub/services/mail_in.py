@@ -26,6 +26,7 @@ from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from hub import metrics
 from hub.helpbot import catalog, dialogue, intents
 from hub.rules import access, masking, routing
 from hub.rules import mail as rules
@@ -307,4 +308,5 @@ class _Handler:
             log.warning("mail not taken (the sender will retry): %r", exc)
             return "451 4.3.0 Temporarily unable to take this message, try again later"
         log.info("mail %s", outcome)
+        metrics.MAIL_IN.labels(outcome).inc()
         return "250 2.0.0 Message accepted"

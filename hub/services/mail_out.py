@@ -19,6 +19,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 
+from hub import metrics
 from hub.background import Background
 from hub.helpbot import brand
 from hub.rules import mail as rules
@@ -132,9 +133,11 @@ class MailOut:
             )
             log.warning("mail %s not sent (try %d), again in %.0fs: %r",
                         row["id"], row["attempts"] + 1, delay, exc)  # fmt: skip
+            metrics.MAIL_OUT.labels("failed").inc()
             async with self.store.acquire() as db:
                 await mail_store.failed(db, row["id"], delay, repr(exc))
             return
+        metrics.MAIL_OUT.labels("sent").inc()
         async with self.store.acquire() as db:
             await mail_store.sent(db, row["id"], message_id, mail_id)
 

@@ -74,13 +74,16 @@ async def notice(
     body: str,
     in_reply_to: str | None,
     conversation_id: str | None = None,
+    per_hour: int = 5,
 ) -> None:
     """A mail the hub writes itself (the generic answer, a refused file), sent like a
-    reply."""
+    reply; at most `per_hour` to one address an hour (no mail bombing a forged From)."""
     await db.execute(
         "insert into mail_outbox (kind, to_address, subject, body, in_reply_to,"
-        " conversation_id) values ('notice', $1, $2, $3, $4, $5)",
-        to_address, subject, body, in_reply_to, conversation_id,
+        " conversation_id) select 'notice', $1, $2, $3, $4, $5"
+        " where (select count(*) from mail_outbox where to_address = $1 and kind = 'notice'"
+        "  and created_at > now() - interval '1 hour') < $6",
+        to_address, subject, body, in_reply_to, conversation_id, per_hour,
     )  # fmt: skip
 
 

@@ -39,6 +39,8 @@ create table if not exists mail_outbox (
     created_at  timestamptz not null default now()
 );
 create index if not exists mail_outbox_due on mail_outbox (next_at) where sent_at is null;
+create index if not exists mail_outbox_notices on mail_outbox (to_address, created_at)
+    where kind = 'notice';
 
 create or replace function mail_outbox_reply() returns trigger language plpgsql as $$
 begin
