@@ -159,7 +159,7 @@ class Hub:
         feedback = FeedbackHub(store, settings, secret, tasks)
         bot.feedback = feedback
         chat.feedback = feedback
-        mail_out = MailOut(store, settings, tasks)
+        mail_out = MailOut(store, settings, tasks, attachments.files)
         chat.mail_out = mail_out
         mail_in = MailIn(store, chat, attachments, mail_out, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,

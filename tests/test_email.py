@@ -376,3 +376,21 @@ async def test_generic_answers_to_one_address_are_capped(setup):
         "select count(*) from mail_outbox where to_address = 'victim@customer.test'"
     ) == 5  # fmt: skip
     assert await db.fetchval("select count(*) from conversations") == 0
+
+
+async def test_an_agents_files_go_along_with_the_reply(setup):
+    server, db, catcher, smtp_port = setup
+    agent = await online_agent(server)
+    await deliver(smtp_port, mail("Which screen?"))
+    cid = (await agent.expect("chat.assigned"))["conversation_id"]
+    async with server.http(server.token("alice", "agent", name="Alice")) as http:
+        up = await http.post("/api/attachments", data={"conversation_id": cid},
+                             files={"file": ("where.png", png(16), "image/png")})  # fmt: skip
+    assert up.status_code == 201, up.text
+    await agent.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "r1",
+                         "text": "This one.", "attachments": [up.json()["attachment_id"]]})  # fmt: skip
+    reply = await catcher.next()
+    files = list(reply.iter_attachments())
+    assert [(f.get_filename(), f.get_content_type()) for f in files] == [("where.png", "image/png")]
+    assert files[0].get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+    await agent.close()

@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 
 from hub import metrics
+from hub.attachments.storage import AttachmentStore
 from hub.background import Background
 from hub.helpbot import brand
 from hub.rules import mail as rules
@@ -74,8 +75,15 @@ class SmtpRelay:
 
 
 class MailOut:
-    def __init__(self, store: Store, settings: Settings, tasks: Background) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        tasks: Background,
+        files: AttachmentStore | None = None,
+    ) -> None:
         self.store = store
+        self.files = files  # the chat's files an agent's reply carries go along
         self.settings = settings
         self.tasks = tasks
         self.relay = SmtpRelay(settings)
@@ -117,20 +125,25 @@ class MailOut:
         return bool(rows)
 
     async def _deliver(self, row) -> None:
+        delay = min(
+            self.settings.mail_retry_max_s,
+            self.settings.mail_retry_s * 2 ** min(row["attempts"], 16),
+        )
         try:
             msg, message_id, mail_id = await self._compose(row)
-        except Exception as exc:  # cannot be built (the message is gone): give up on it
+        except LookupError as exc:  # the message is gone: nothing to send, ever
             log.warning("mail %s cannot be composed: %r", row["id"], exc)
             async with self.store.acquire() as db:
                 await mail_store.failed(db, row["id"], 24 * 3600.0, f"compose: {exc!r}")
             return
+        except Exception as exc:  # the file store, the database: try again later
+            log.warning("mail %s not composed, again in %.0fs: %r", row["id"], delay, exc)
+            async with self.store.acquire() as db:
+                await mail_store.failed(db, row["id"], delay, f"compose: {exc!r}")
+            return
         try:
             await self.relay.send(msg)
         except Exception as exc:
-            delay = min(
-                self.settings.mail_retry_max_s,
-                self.settings.mail_retry_s * 2 ** min(row["attempts"], 16),
-            )
             log.warning("mail %s not sent (try %d), again in %.0fs: %r",
                         row["id"], row["attempts"] + 1, delay, exc)  # fmt: skip
             metrics.MAIL_OUT.labels("failed").inc()
@@ -175,9 +188,33 @@ class MailOut:
             msg["In-Reply-To"] = f"<{(customer_ids or refs)[-1]}>"
             msg["References"] = " ".join(f"<{r}>" for r in refs[-20:])
         text = ctx["text"]
-        if files:
-            names = ", ".join(f["name"] for f in files)
-            text = f"{text}\n\n[{len(files)} file(s) in the chat: {names}]".strip()
+        attached = await self._attachable(files)
+        left_out = [f["name"] for f in files if f["id"] not in attached]
+        if left_out:
+            text = f"{text}\n\n[in the chat, not attached: {', '.join(left_out)}]".strip()
         lines = [rules.ThreadLine(t["sender_name"], t["text"]) for t in thread]
         msg.set_content(rules.reply_body(text, lines, signature(s)))
+        for f in files:
+            data = attached.get(f["id"])
+            if data is not None:
+                maintype, _, subtype = f["content_type"].partition("/")
+                msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=f["name"])
         return msg, row["message_id"], mail_id
+
+    async def _attachable(self, files) -> dict[str, bytes]:
+        """The files' bytes (as served: images re-encoded), up to `HUB_MAIL_MAX_BYTES` in
+        all; the others are named in the text instead."""
+        out: dict[str, bytes] = {}
+        if self.files is None:
+            return out
+        budget = self.settings.mail_max_bytes // 2  # base64 and the rest of the mail
+        for f in files:
+            if f["size"] > budget:
+                continue
+            blob = await self.files.open(f["id"])
+            if blob is None:
+                continue
+            data = await blob.read()
+            budget -= len(data)
+            out[f["id"]] = data
+        return out
