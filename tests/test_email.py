@@ -394,3 +394,17 @@ async def test_an_agents_files_go_along_with_the_reply(setup):
     assert [(f.get_filename(), f.get_content_type()) for f in files] == [("where.png", "image/png")]
     assert files[0].get_content()[:8] == b"\x89PNG\r\n\x1a\n"
     await agent.close()
+
+
+async def test_a_mail_retried_after_a_cut_off_opening_continues_its_chat(setup):
+    server, db, catcher, smtp_port = setup
+    first = mail("Is anyone there?")
+    await deliver(smtp_port, first)
+    cid = await db.fetchval("select id from conversations")
+    # as if the node died after opening the chat, before its message was stored (451)
+    await db.execute("delete from messages where conversation_id = $1", cid)
+    await deliver(smtp_port, first)  # the sending server tries again
+    assert await db.fetchval("select count(*) from conversations") == 1
+    texts = await db.fetch("select text, mail_id from messages where conversation_id = $1", cid)
+    assert len(texts) == 1 and "Is anyone there?" in texts[0]["text"]
+    assert f"<{texts[0]['mail_id']}>" == first["Message-ID"]

@@ -189,17 +189,18 @@ class MailIn:
             if await mail_store.known_ids(db, [mail_id]):
                 return "duplicate"  # the same mail again (a retry of the sending server)
             known = await mail_store.known_ids(db, rules.message_ids(in_reply_to, references))
+            opened_before = await mail_store.opened_by(db, mail_id)  # then cut off: retried
             await mail_store.ensure_user(db, owner["user_id"], owner["name"])
         user_id = owner["user_id"]
         name = owner["name"] or from_address
         text = rules.strip_quoted(body_text(msg))[:MAX_TEXT].strip()
-        cid = rules.thread_of(in_reply_to, references, known, user_id)
+        cid = opened_before or rules.thread_of(in_reply_to, references, known, user_id)
         outcome = "continued"
         if cid is None:
             outcome = "opened"
             topic_text = rules.subject_topic_text(subject)
             cid = await self._open(user_id, owner["lang"] or "zh", f"{topic_text}\n{text}",
-                                   from_address, topic_text)  # fmt: skip
+                                   from_address, topic_text, mail_id)  # fmt: skip
             if topic_text and topic_text not in text:
                 text = f"{topic_text}\n\n{text}".strip()
         else:
@@ -247,7 +248,9 @@ class MailIn:
             await mail_store.set_reply_email(db, cid, address, subject)
         return rules.hide_address(address)
 
-    async def _open(self, user_id: str, lang: str, text: str, address: str, subject: str) -> str:
+    async def _open(
+        self, user_id: str, lang: str, text: str, address: str, subject: str, mail_id: str
+    ) -> str:
         topic = guess_topic(text)
         cid = new_id()
         async with self.store.acquire() as db, db.transaction():
@@ -256,6 +259,7 @@ class MailIn:
                 status="queued", lang=lang, channel="email",
             )  # fmt: skip
             await mail_store.set_reply_email(db, cid, address, subject or None)
+            await mail_store.record_opening(db, mail_id, cid)
         return cid
 
     async def _files(

@@ -173,3 +173,18 @@ async def ensure_user(db: asyncpg.Connection, user_id: str, name: str | None) ->
     await db.execute(
         "insert into users (id, name) values ($1, $2) on conflict (id) do nothing", user_id, name
     )
+
+
+async def opened_by(db: asyncpg.Connection, mail_id: str) -> str | None:
+    """The conversation this mail opened, if it did."""
+    return await db.fetchval(
+        "select conversation_id from mail_received where mail_id = $1", mail_id
+    )
+
+
+async def record_opening(db: asyncpg.Connection, mail_id: str, conversation_id: str) -> None:
+    await db.execute(
+        "insert into mail_received (mail_id, conversation_id) values ($1, $2)"
+        " on conflict (mail_id) do nothing",
+        mail_id, conversation_id,
+    )  # fmt: skip

@@ -14,6 +14,14 @@ create index if not exists user_emails_user on user_emails (user_id);
 alter table messages add column if not exists mail_id text;
 create index if not exists messages_mail_id on messages (mail_id) where mail_id is not null;
 
+-- The mails that opened a conversation: the same mail again (the sending server retried
+-- after a 451) continues that conversation instead of opening another.
+create table if not exists mail_received (
+    mail_id         text primary key,
+    conversation_id text not null references conversations(id) on delete cascade,
+    received_at     timestamptz not null default now()
+);
+
 -- Where an e-mail conversation's replies go (the customer's address) and its subject;
 -- also set on a chat whose customer chose to be answered by e-mail (chat.leave_message).
 alter table conversations add column if not exists reply_email text;
