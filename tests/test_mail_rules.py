@@ -123,3 +123,20 @@ def test_reply_body_quotes_the_thread_after_the_signature(text, thread):
     head, _, tail = body.partition("\n-- \nSig")
     assert head == text.strip() + "\n"
     assert all(line.startswith(">") for line in tail.strip("\n").split("\n") if line) or not tail
+
+
+def test_an_html_only_mail_is_read_as_text_and_topics_are_guessed():
+    from email import policy
+    from email.message import EmailMessage
+    from email.parser import BytesParser
+
+    from hub.services.mail_in import body_text, guess_topic
+
+    msg = EmailMessage()
+    msg["Subject"] = "x"
+    msg.set_content("<p>My account was <b>hacked</b> &amp; someone logged in</p>", subtype="html")
+    parsed = BytesParser(policy=policy.default).parsebytes(msg.as_bytes())
+    text = body_text(parsed)
+    assert "<b>" not in text and "hacked" in text and "&" in text
+    assert guess_topic("我的账号被盗了，有陌生设备登录") == "security"
+    assert guess_topic("qwertyuiop") == "other"
