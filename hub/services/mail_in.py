@@ -127,6 +127,9 @@ class MailIn:
         listen = self.settings.smtp_listen
         if not listen:
             return
+        if self.settings.mail_require_auth and not self.settings.mail_trusted_authserv:
+            log.warning("HUB_MAIL_TRUSTED_AUTHSERV is not set: every mail gets the generic"
+                        " answer (set it, or HUB_MAIL_REQUIRE_AUTH=false behind no relay)")  # fmt: skip
         host, _, port = listen.rpartition(":")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._protocol, host or "127.0.0.1", int(port))
