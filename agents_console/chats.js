@@ -69,6 +69,7 @@ export function onAssigned(f) {
     alert: f.alert,
     handover: f.handover || null,
     channel: f.channel || null,
+    replyByEmail: !!f.reply_by_email,
     status: "assigned",
     stale: false,
     closedBy: null,

@@ -105,6 +105,8 @@ export const TEXT = {
   conv_details: { zh: "会话 {id} · 客户 {user}", en: "Chat {id} · customer {user}" },
   channel_web: { zh: "网页", en: "Web" },
   channel_app: { zh: "App", en: "App" },
+  channel_email: { zh: "✉ 邮件", en: "✉ E-mail" },
+  reply_by_email: { zh: "✉ 回复也发邮件", en: "✉ Replies also by e-mail" },
   sys_transferred_by: { zh: "{by} 将会话转接给 {to}", en: "Transferred to {to} by {by}" },
   sys_transferred_from: { zh: "会话由 {from} 转给 {to}", en: "Moved from {from} to {to}" },
   sys_transferred: { zh: "会话已转给 {to}", en: "Assigned to {to}" },

@@ -16,9 +16,11 @@ from starlette.staticfiles import StaticFiles
 from hub.composition import Hub
 from hub.http import attachments as attachments_http
 from hub.http import campaigns as campaigns_http
+from hub.http import devmail
 from hub.http import push as push_http
 from hub.push.config import PushConfig
 from hub.services import broadcasts
+from hub.services.mail_catcher import DevMailCatcher
 from hub.services.sms import sms_sender_for
 from hub.services.verification import passed_verification
 from hub.ws import frame_log, handlers
@@ -66,14 +68,25 @@ def create_app(
     events_key = events_key or settings.resolved_events_key(secret)
     sms = sms_sender_for(settings, secret, dev=dev)
     push = PushConfig.from_settings(settings, dev=dev, private_key=vapid_private_key)
+    mail_catcher = None
+    if dev:  # mail works out of the box: a listener, and a catcher for what goes out
+        if not settings.smtp_listen:
+            settings = settings.model_copy(update={"smtp_listen": "127.0.0.1:0"})
+        if not settings.mail_trusted_authserv:  # no relay in front to vouch for senders
+            settings = settings.model_copy(update={"mail_require_auth": False})
+        if not settings.smtp_relay_host:
+            mail_catcher = DevMailCatcher()
     hub = Hub.build(settings, dsn=dsn, redis_url=redis_url, secret=secret,
-                    events_key=events_key, sms=sms, push=push)  # fmt: skip
+                    events_key=events_key, sms=sms, push=push,
+                    mail_catcher=mail_catcher)  # fmt: skip
     routes: list = [
         Route("/", lambda r: RedirectResponse("/widget/")),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
     ]
+    if dev:
+        routes.append(Route("/dev/mail", devmail.dev_mail))
     operations = _operations(dev=dev, with_payments=with_payments)
     routes += routes_for(operations)
     routes += docs_routes(operations, title="supporthub")

@@ -57,6 +57,7 @@ async def _migrate(dsn: str) -> list[str]:
 
 async def _seed_demo(dsn: str) -> None:
     from hub.store import agents
+    from hub.store import mail as mail_store
     from supporthub_core.db import connect
 
     db = await connect(dsn, Settings().db_statement_cache)
@@ -66,6 +67,8 @@ async def _seed_demo(dsn: str) -> None:
                 await agents.upsert(db, username=username, password=password, name=name,
                                     skills=skills, capacity=capacity, supervisor=supervisor,
                                     security_backup=backup)  # fmt: skip
+        for user_id, address in DEMO_EMAILS:  # the e-mail channel: verified addresses
+            await mail_store.add_address(db, user_id, address, verified=True)
     finally:
         await db.close()
     try:
@@ -73,6 +76,14 @@ async def _seed_demo(dsn: str) -> None:
     except ImportError:
         return
     await seed_demo_accounts(dsn)
+
+
+DEMO_EMAILS = [
+    ("u-alice", "alice@demo.example"),
+    ("u-bob", "bob@demo.example"),
+    ("u-carol", "carol@demo.example"),
+    ("u-dave", "dave@demo.example"),
+]
 
 
 def _raise_open_files_limit() -> None:
@@ -191,6 +202,8 @@ def _print_dev_banner(settings: Settings, data_dir=None) -> None:
         f"  health          : {base}/healthz",
         "  demo agents     : " + ", ".join(f"{u}/{p}" for u, p, *_ in DEMO_AGENTS),
         "  demo users      : the web chat signs you in as a demo user (try ?user=u-alice)",
+        f"  e-mail          : mail from alice@demo.example to {settings.support_email};"
+        f" sent mail at {base}/dev/mail",
         f"  data directory  : {data_dir}" if data_dir else "",
         "  self-test       : supporthub doctor   (stop: Ctrl-C)",
         "",
@@ -317,6 +330,32 @@ def cmd_account_add(args) -> None:
         await _migrate(rt.dsn)
         account = await add_account(rt.dsn, args.user, args.name, args.balance)
         print(f"account for {args.user} saved: balance {account['balance']} {account['currency']}")
+
+    try:
+        _run(go())
+    finally:
+        rt.stop()
+
+
+def cmd_email_add(args) -> None:
+    """A user's e-mail address (verified unless `--unverified`): mail from a verified one
+    opens or continues that user's chats."""
+    from hub.runtime import start_runtime
+    from hub.store import mail as mail_store
+    from supporthub_core.db import connect
+
+    rt = start_runtime(Settings(), dev=True, need_secret=False, need_redis=False,
+                       command="email add", create=args.init)  # fmt: skip
+
+    async def go():
+        await _migrate(rt.dsn)
+        db = await connect(rt.dsn, Settings().db_statement_cache)
+        try:
+            await mail_store.add_address(db, args.user, args.address, verified=not args.unverified)
+        finally:
+            await db.close()
+        state = "unverified" if args.unverified else "verified"
+        print(f"{args.address.lower()} saved for {args.user} ({state})")
 
     try:
         _run(go())
@@ -510,6 +549,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="balance to set, with at most 2 decimals (e.g. 100.00)")  # fmt: skip
     a.add_argument("--init", action="store_true", help=INIT_HELP)
 
+    p = sub.add_parser("email", help="manage users' e-mail addresses (the e-mail channel)")
+    email_sub = p.add_subparsers(dest="email_command", required=True, metavar="ACTION")
+    a = email_sub.add_parser("add", help="add (or re-verify) a user's e-mail address")
+    a.add_argument("--user", required=True, metavar="ID", help="the user id (e.g. u-alice)")
+    a.add_argument("--address", required=True, help="the e-mail address")
+    a.add_argument("--unverified", action="store_true",
+                   help="not verified yet: mail from it gets the generic answer")  # fmt: skip
+    a.add_argument("--init", action="store_true", help=INIT_HELP)
+
     p = sub.add_parser("broadcast", help="send a system notice to every user")
     p.add_argument("--title", required=True, help="the notice's title")
     p.add_argument("--body", required=True, help="the notice's text")
@@ -648,6 +696,8 @@ def _dispatch(args) -> None:
             cmd_agent_add(args)
         case "account":
             cmd_account_add(args)
+        case "email":
+            cmd_email_add(args)
         case "broadcast":
             cmd_broadcast(args)
         case "maintenance":

@@ -14,6 +14,8 @@ what it uses — no part looks another up by name.
            ├─ AgentAccess ── disabled agents: refused, their sockets closed on every node
            ├─ FeedbackHub ── suggestions, complaints, tags, rating comments -> the webhook
            ├─ Watch ── supervisors following chats read-only (on this node's registry)
+           ├─ MailIn ── (SMTP listener) mail to the support address -> Chat, Attachments
+           ├─ MailOut ── agents' replies in e-mail chats -> the SMTP relay (outbox, retried)
            └─ PushOut ── (presence on the bus) PushSender ── a PushProvider per kind
     Node (bus, ring, registry) ── Delivery
     SharedLimits (Redis, via `limits`), ClientAddresses (trusted proxies)
@@ -49,6 +51,9 @@ from hub.services.campaigns import Sender as CampaignSender
 from hub.services.chat import Chat
 from hub.services.feedback import FeedbackHub
 from hub.services.languages import Languages
+from hub.services.mail_catcher import DevMailCatcher
+from hub.services.mail_in import MailIn
+from hub.services.mail_out import MailOut
 from hub.services.notify import Notifier
 from hub.services.outbox_poller import OutboxPoller
 from hub.services.pager import Pager, pager_for
@@ -94,6 +99,9 @@ class Hub:
     feedback: FeedbackHub
     watch: Watch
     campaigns: CampaignSender
+    mail_in: MailIn
+    mail_out: MailOut
+    mail_catcher: DevMailCatcher | None = None  # dev: the relay that keeps what it gets
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -110,6 +118,7 @@ class Hub:
         pager: Pager | None = None,
         files: AttachmentStore | None = None,
         scanner: Scanner | None = None,
+        mail_catcher: DevMailCatcher | None = None,
     ) -> Hub:
         tasks = Background()
         store = Store(
@@ -154,10 +163,15 @@ class Hub:
         bot.feedback = feedback
         chat.feedback = feedback
         campaigns = CampaignSender(store, delivery, node.node_id, settings, push_out)
+        mail_out = MailOut(store, settings, tasks, attachments.files)
+        chat.mail_out = mail_out
+        mail_in = MailIn(store, chat, attachments, mail_out, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,
-                   addresses, feedback, Watch(store, node, links), campaigns)  # fmt: skip
+                   addresses, feedback, Watch(store, node, links), campaigns,
+                   mail_in,
+                   mail_out, mail_catcher)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -174,8 +188,16 @@ class Hub:
         await self.push_out.start()
         await self.attachments.start()
         self.feedback.start()
+        if self.mail_catcher is not None:
+            await self.mail_catcher.start()
+            self.mail_out.relay.point_at(self.mail_catcher.host, self.mail_catcher.port)
+        self.mail_out.start()
+        await self.mail_in.start()
 
     async def stop(self) -> None:
+        await self.mail_in.stop()
+        if self.mail_catcher is not None:
+            await self.mail_catcher.stop()
         await self.node.drain()
         await self.tasks.stop()
         await self.push_out.close()  # pushes still queued are dropped: the app replays on open

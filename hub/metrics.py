@@ -147,3 +147,12 @@ ATTACHMENTS_REFUSED = Counter(
     "Uploads refused: too_large, type (by content), image (damaged or a pixel bomb), scan",
     ["reason"],
 )
+MAIL_IN = Counter(
+    "supporthub_mail_in_total",
+    "Mail to the support address: opened, continued, duplicate, ignored (automatic mail),"
+    " refused:<verdict> (unknown_sender, unverified_address, auth_failed, no_auth)",
+    ["outcome"],
+)
+MAIL_OUT = Counter(
+    "supporthub_mail_out_total", "Mail sent to the relay: sent, failed (retried later)", ["result"]
+)

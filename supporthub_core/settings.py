@@ -183,6 +183,28 @@ class Settings(BaseSettings):
     attachment_s3_secret_key: str | None = None
     attachment_s3_prefix: str = "attachments/"
 
+    # the e-mail channel (docs/operations.md): mail to `support_email` becomes a chat
+    smtp_listen: str | None = None  # "host:port" of the SMTP listener in serve; unset: none
+    mail_domain: str | None = None  # right side of our Message-IDs; unset: support_email's
+    mail_trusted_authserv: str | None = None  # Authentication-Results of this relay count
+    mail_require_auth: bool = True  # no pass from the trusted relay: the sender is unknown
+    mail_max_bytes: int = 25 * 1024 * 1024  # a whole inbound mail; larger is refused (552)
+    mail_signature: str | None = None  # under every reply; unset: "{brand} support"
+    smtp_relay_host: str | None = None  # outgoing mail; unset: replies are not mailed
+    smtp_relay_port: int = 25
+    smtp_relay_starttls: bool = False
+    smtp_relay_user: str | None = None
+    smtp_relay_password: str | None = None
+    smtp_timeout_s: float = 15.0
+    mail_retry_s: float = 5.0  # first retry of a failed send; doubles up to mail_retry_max_s
+    mail_retry_max_s: float = 600.0
+    mail_poll_s: float = 2.0  # the outbox is read this often (and at once on a reply)
+
+    @property
+    def mail_id_domain(self) -> str:
+        """The domain of the Message-IDs the hub writes."""
+        return self.mail_domain or self.support_email.rpartition("@")[2] or "localhost"
+
     @property
     def attachments_path(self) -> Path:
         """Where attachment files live on disk (when no S3 bucket is set)."""

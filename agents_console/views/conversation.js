@@ -41,6 +41,7 @@ function renderHead(chat) {
     h("span", { class: "tag", text: label("topic", chat.topic, S.lang) }),
     h("span", { class: `prio prio-${chat.priority}`, text: label("priority", chat.priority, S.lang) }),
     chat.channel && h("span", { class: "tag", id: "conv-channel", text: t(`channel_${chat.channel}`) }),
+    chat.replyByEmail && chat.channel !== "email" && h("span", { class: "tag", id: "conv-reply-email", text: t("reply_by_email") }),
     chat.user?.lang && h("span", { class: "tag", text: chat.user.lang === "en" ? "EN" : "中文" }),
     h("span", { class: "conv-details", id: "conv-details", title: details, text: "ⓘ", attrs: { tabindex: "0", "aria-label": details } }),
   );

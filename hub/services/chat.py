@@ -176,6 +176,12 @@ class MessagePush(Protocol):
     def urgent_staffed(self, msg: StoredMessage) -> None: ...
 
 
+class MessageMail(Protocol):
+    """What a chat tells the mail sender (MailOut): a reply may be due by mail."""
+
+    def message_posted(self, msg: StoredMessage) -> None: ...
+
+
 class RatingFeedback(Protocol):
     async def from_rating(self, conv: Any, score: int, comment: str) -> None: ...
 
@@ -208,6 +214,7 @@ class Chat:
         self.bot: BotSeat | None = None
         self.presence: Presence | None = None  # who of the customers has a socket open
         self.push_out: MessagePush | None = None
+        self.mail_out: MessageMail | None = None  # replies in e-mail chats go out by mail
         self.feedback: RatingFeedback | None = None  # rating comments join the feedback
         self._route_lock = asyncio.Lock()
         self._route_again = False
@@ -269,6 +276,8 @@ class Chat:
             )
         if self.push_out is not None:
             self.push_out.message_posted(msg)  # push: an agent's reply to a user with no socket
+        if self.mail_out is not None:
+            self.mail_out.message_posted(msg)  # an e-mail chat's reply: the outbox has it
         if masked.kinds and sender is not None:
             # the device's own language when it said one, else the chat's
             lang = (
@@ -1163,6 +1172,8 @@ def assigned_frame(
         "status": conv["status"],
         "handover": conv.get("handover"),
         "channel": conv.get("channel"),
+        # the agent's replies also go out by mail (an e-mail chat, or chat.leave_message)
+        "reply_by_email": bool(conv.get("reply_email")),
     }
 
 

@@ -77,8 +77,12 @@ async def chat_close(hub: Hub, conn: Connection, f: p.ChatClose) -> None:
 
 
 async def chat_leave_message(hub: Hub, conn: Connection, f: p.ChatLeaveMessage) -> None:
+    by_mail = {}
+    if f.via == "email":  # checked first: no verified address, nothing changes
+        address = await hub.mail_in.leave_message(conn.identity, f.conversation_id)
+        by_mail = {"via": "email", "address": address}
     state = await hub.chat.leave_message(conn.identity, f.conversation_id)
-    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **state))
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **state, **by_mail))
 
 
 async def chat_rate(hub: Hub, conn: Connection, f: p.ChatRate) -> None:

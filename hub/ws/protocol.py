@@ -136,9 +136,11 @@ class ChatClose(ConversationFrame):
 
 class ChatLeaveMessage(ConversationFrame):
     """Extension: nobody who can help is online; the customer leaves a message and will
-    hear back in the app (and by push): the queued chat stays open."""
+    hear back in the app (and by push): the queued chat stays open. `via: "email"`: and
+    by e-mail too, at their verified address."""
 
     type: Literal["chat.leave_message"]
+    via: Literal["app", "email"] = "app"
 
 
 class ChatRate(ConversationFrame):
@@ -265,6 +267,7 @@ ClientFrame = Annotated[
     | ChatClose
     | ChatLeaveMessage
     | ChatRate
+    | ChatLeaveMessage
     | NotificationsAck
     | UserLang
     | AgentStatus

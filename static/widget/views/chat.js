@@ -9,6 +9,7 @@ import { leaveTray } from "./composer.js";
 import { renderHeader } from "./header.js";
 import { renderHome } from "./home.js";
 import { hideSecretNotice } from "./composer.js";
+import { mailChoice } from "./mail-choice.js";
 import { renderClosedCard } from "./rating.js";
 import { clearTranscript, fillTranscript, hideTyping, markRead, scrollToBottom } from "./transcript.js";
 
@@ -126,6 +127,7 @@ function renderQueueCard(c) {
       h("div", { class: "queue-line", id: "queue-line", text: line1 }),
       line2 && h("div", { class: "queue-eta", text: line2 }),
       h("div", { class: "queue-note", text: t("queue_note") }),
+      mailChoice(c, () => renderQueueCard(c)),
     ),
   );
 }
