@@ -254,7 +254,8 @@ async def test_nobody_online_leave_a_message_answered_by_mail(setup):
     assert opened["status"] == "queued"
     ack = await user.request({"type": "chat.leave_message", "conversation_id": cid, "via": "email"})
     assert ack == {"type": "ack", "id": ack["id"], "conversation_id": cid, "via": "email",
-                   "address": "z***@customer.test"}  # fmt: skip
+                   "address": "z***@customer.test", "status": "queued",
+                   "message_left": True}  # fmt: skip
     await user.close()
 
     agent = await online_agent(server)
