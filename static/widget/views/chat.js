@@ -108,7 +108,7 @@ function renderQueueCard(c) {
         "div",
         {},
         h("div", { class: ["queue-line", "queue-unstaffed"], id: "queue-line", text: q.notice }),
-        h("div", { class: "queue-actions" }, left),
+        h("div", { class: "queue-actions" }, left, mailChoice(c, () => renderQueueCard(c))),
       ),
     );
     return;
