@@ -642,3 +642,51 @@ def test_a_security_question_asked_again_never_gets_another_topics_article() -> 
     topics = [load_help_center().get(t.article).topic for t in turns if t.article]
     assert turns[0].article == "account-security" and set(topics) == {"security"}
     assert turns[1].article != "account-security"  # another security article, or the guidance
+
+
+# --- the five problems with the customer's own data, in both languages -----------------
+
+TO_FANG = {
+    "transaction_id": "tx_fang00000260",
+    "status": "processing",
+    "amount": "260.00",
+    "currency": "CNY",
+    "speed": "standard",
+    "expected_by": "2025-05-03T10:00:00+00:00",
+    "created_at": "2025-05-02T08:00:00+00:00",
+    "to_account": "u-fang",
+    "to_name": "王芳 Fang",
+    "direction": "out",
+}
+
+
+def test_a_payee_who_says_nothing_came_finds_the_transfer_by_name() -> None:
+    for lang, text in (
+        ("zh", "我给王芳转的钱她说还没收到"),
+        ("en", "I sent money to Fang but she says she hasn't got it"),
+    ):
+        (turn,) = talk([text], BotContext(lang=lang, transactions=[TO_FANG], now=NOW))
+        assert "王芳 Fang" in turn.replies[0] and "¥260.00" in turn.replies[0], turn.replies
+        assert "u-fang" not in turn.replies[0]
+        # a transfer told still carries a one-tap way to a person
+        assert [c["text"] for c in turn.choices] == [("转人工", "Talk to a person")[lang == "en"]]
+
+
+def test_registration_gets_the_code_checklist_and_security_says_the_freeze_state() -> None:
+    (turn,) = talk(["怎么注册账号啊"], BotContext(account=ACCOUNT))
+    text = "\n".join(turn.replies)
+    assert turn.article == "register-account" and "状态正常" in text and "60 秒" in text
+    (en,) = talk(["my account got hacked"], BotContext(lang="en", account=ACCOUNT))
+    assert en.article == "account-security" and "is not frozen" in "\n".join(en.replies)
+
+
+def test_the_balance_sentence_is_its_own_sentence_in_english() -> None:
+    failed = {
+        "transaction_id": "tx_fail00000500", "status": "failed", "reason": "insufficient_balance",
+        "amount": "500.00", "currency": "CNY", "created_at": "2025-05-02T08:00:00+00:00",
+        "to_name": "Shop", "direction": "out",
+    }  # fmt: skip
+    (turn,) = talk(
+        ["my payment failed"], BotContext(lang="en", transactions=[failed], account=ACCOUNT)
+    )
+    assert "pay again. Your balance is now ¥80.00, ¥420.00 short" in "\n".join(turn.replies)

@@ -537,8 +537,7 @@ def _personal(slug: str, lang: str, ctx: BotContext) -> list[str]:
         return _failed_payment(lang, ctx)
     if slug in ("register-account", "reset-password", "sms-code"):
         lines = _account_state(lang, ctx, registering=slug == "register-account")
-        if slug in ("reset-password", "sms-code"):
-            lines.append(CODE_CHECKLIST[lang])
+        lines.append(CODE_CHECKLIST[lang])  # registering and resetting both take a code
         return lines
     if slug in ("account-security", "account-frozen"):
         return _security(lang, ctx)
@@ -628,6 +627,8 @@ def _security(lang: str, ctx: BotContext, reassure: bool = True) -> list[str]:
     account = ctx.account
     if account and account.get("frozen"):
         lines.append(_frozen_line(account, lang, ctx.tz))
+    elif account and reassure:  # the freeze state, said either way
+        lines.append(say("not_frozen", lang, name=str(account.get("name") or "")))
     if ctx.alerts:
         items = []
         for alert in list(ctx.alerts)[:ALERTS_SHOWN]:
@@ -661,7 +662,8 @@ def _tell_transactions(
     else:
         replies.append(say("anything_else", lang))
     state = replace(state, watched=watched, awaiting_feedback=False)
-    return BotTurn(replies, state, watch_transactions=new)
+    # a transfer told is often still a worry: one tap reaches a person
+    return BotTurn(replies, state, watch_transactions=new, choices=choices("human", lang))
 
 
 def _miss(state: BotState, ctx: BotContext, message: str) -> BotTurn:

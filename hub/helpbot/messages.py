@@ -156,7 +156,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "balance_short": {
         "zh": "您现在的余额是 {balance}，还差 {short}。",
-        "en": "Your balance is now {balance}, {short} short of it.",
+        "en": " Your balance is now {balance}, {short} short of it.",
     },
     "no_failed_payment": {
         "zh": "您最近没有失败的付款记录。如果付款页面报错但账单里没有这笔，多半是没有提交成功，可以重新付款。",
@@ -181,6 +181,10 @@ TEXT: dict[str, dict[str, str]] = {
     "alerts": {
         "zh": "您最近的安全提醒：\n{lines}\n如果其中有不是您本人的操作，请立即修改密码并回复「转人工」。",
         "en": 'Your recent security alerts:\n{lines}\nIf any of these was not you, change your password now and reply "talk to a person".',
+    },
+    "not_frozen": {
+        "zh": "您的账户（{name}）目前没有被冻结，可以正常收付款。",
+        "en": "Your account ({name}) is not frozen: you can pay and receive as usual.",
     },
     "no_alerts": {
         "zh": "您的账户最近没有安全提醒，状态正常。",
