@@ -61,7 +61,8 @@ async def _seed(hub, dsn: str) -> dict:
 
 async def _ask(page, text: str, *, first: bool = False) -> tuple[str, list[str]]:
     """Send `text` as the customer and wait for the bot's answer, which ends with quick
-    replies; the answer's text (all bot bubbles after the question) and the buttons."""
+    replies; the answer's text (all bot bubbles after the question, so the greeting too
+    for the first one) and the buttons."""
     if first:
         await page.click("[data-topic=other]")
         await page.fill("#first-text", text)
@@ -121,14 +122,17 @@ EXPECTED = {
             "insufficient balance",
             "balance is now ¥40.00",
             "¥460.00 short",
-        ],  # fmt: skip
+        ],
         "arrival": ["¥260.00 to 王芳 Fang", "is processing", "Beijing time"],
         "password": ["林晓雨 Lin", "registered and in good standing", "If the code does not come"],
         "security": ["new device login (Xiaomi 14)", "is not frozen", "talk to a person"],
     },
 }
 # words of the other language's answers that must not show
-FOREIGN = {"zh": ["insufficient balance", "processing", "Did this help"], "en": ["余额不足", "处理中", "这个回答"]}  # fmt: skip
+FOREIGN = {
+    "zh": ["insufficient balance", "processing", "Did this help"],
+    "en": ["余额不足", "处理中", "这个回答"],
+}
 BUTTONS = {
     "zh": {"answer": ["有用", "没用", "转人工"], "transfer": ["转人工"]},
     "en": {
@@ -139,11 +143,8 @@ BUTTONS = {
 
 
 async def test_the_five_problems_with_the_customers_own_data_in_zh_and_en(
-    clean,
-    services,
-    db,
-    browser,  # noqa: F811
-):
+    clean, services, db, browser  # noqa: F811
+):  # fmt: skip
     hub = await start_hub(services, settlement_delay_s=DAY_S)
     try:
         seeded = await _seed(hub, services.dsn)
