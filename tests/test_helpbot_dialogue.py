@@ -670,6 +670,9 @@ def test_a_payee_who_says_nothing_came_finds_the_transfer_by_name() -> None:
         assert "u-fang" not in turn.replies[0]
         # a transfer told still carries a one-tap way to a person
         assert [c["text"] for c in turn.choices] == [("转人工", "Talk to a person")[lang == "en"]]
+    # a code that did not come is not a transfer
+    for text in ("她说没收到验证码", "she says she never got the sms code"):
+        assert not asks_where_money(text), text
 
 
 def test_registration_gets_the_code_checklist_and_security_says_the_freeze_state() -> None:

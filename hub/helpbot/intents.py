@@ -41,13 +41,14 @@ _THANKS = re.compile(
 )
 _WHERE_MONEY = re.compile(
     r"钱呢|我的钱|钱去哪|钱没到|没到账|还没到|到账了吗|到账没|到了吗|没收到钱|没收到款|对方没收到|"
-    r"(?:他|她|对方|人家|朋友|收款人)(?:说)?(?:还)?(?:没|没有)收到|"
+    r"(?:他|她|对方|人家|朋友|收款人)(?:说)?(?:还)?(?:没|没有)收到(?!.{0,6}(?:验证码|短信|邮件|code))|"
     r"转账状态|交易状态|查.{0,4}(转账|交易|付款)|到哪了|处理中|"
     r"where('?s|\s+is)\s+(my|the)\s+(money|transfer|payment)|"
     r"(money|transfer|payment|it)\b.{0,30}\b(not arrived|hasn'?t arrived|not received|never arrived|"
     r"stuck|pending|still processing|not come through)|"
     r"\b(?:she|he|they|the payee|my friend)(?: says| said)?(?: she| he| they)?"
-    r" (?:hasn'?t|has not|haven'?t|have not|didn'?t|did not|never) (?:got|gotten|get|received|receive)\b|"
+    r" (?:hasn'?t|has not|haven'?t|have not|didn'?t|did not|never) (?:got|gotten|get|received|receive)\b"
+    r"(?!.{0,20}\b(?:code|codes|sms|text|email|otp)\b)|"
     r"status of (my|the) (transfer|payment|transaction)|track (my|the) (transfer|payment)|"
     r"(has|did) (my|the) (transfer|payment|money) (arrive|go through|come through)"
 )
