@@ -36,15 +36,18 @@ sys.path.insert(0, str(BENCH))
 from common import expected_for, percentile, user_id  # noqa: E402
 
 PEERS_PY = BENCH / ".venv-peers" / "bin" / "python"
-HUB_BIN = ROOT / ".venv" / "bin" / "supporthub"
-SERVERS = ["bare", "sio", "channels", "supporthub"]
+# supporthub runs from this checkout with the Python that runs this script (the project venv)
+HUB_CMD = [sys.executable, "-m", "hub.cli"]
+SERVERS = ["bare", "stored", "sio", "channels", "supporthub"]
 LABEL = {
     "bare": "bare websockets",
+    "stored": "bare websockets + PostgreSQL group commit",
     "sio": "python-socketio + Redis",
     "channels": "Django Channels",
     "supporthub": "supporthub (stored)",
 }
-KIND = {"bare": "bare", "sio": "sio", "channels": "channels", "supporthub": "hub"}
+KIND = {"bare": "bare", "stored": "stored", "sio": "sio", "channels": "channels",
+        "supporthub": "hub"}  # fmt: skip
 SECRET = "bench-secret-" + os.urandom(8).hex()
 EVENTS_KEY = "bench-events-key-" + os.urandom(8).hex()  # HUB_EVENTS_KEY; the driver signs with it
 PEER_MODULES = ["websockets", "python-socketio", "python-engineio", "channels", "channels_redis",
@@ -235,9 +238,11 @@ class Bench:
         port = free_port()
         url = self.redis.url
         env = {}
-        if name == "bare":
+        if name in ("bare", "stored"):
             cmd = [PEERS_PY, BENCH / "servers" / "bare_ws.py", "--port", port, "--redis-url", url,
                    "--sub", self.a.bare_sub]  # fmt: skip
+            if name == "stored":
+                cmd += ["--channel", "bench.stored", "--store", self.pg.dsn]
         elif name == "sio":
             cmd = [
                 PEERS_PY,
@@ -252,7 +257,7 @@ class Bench:
                    "--redis-url", url, "--server", self.a.channels_server]  # fmt: skip
             env["BENCH_CHANNELS_LAYER"] = self.a.channels_layer
         else:
-            cmd = [HUB_BIN, "serve", "--port", port]
+            cmd = [*HUB_CMD, "serve", "--port", port]
             if self.a.hub_exp:
                 cmd = [ROOT / ".venv/bin/python", BENCH / "hub_experiment.py", "--exp",
                        self.a.hub_exp, "serve", "--port", port]  # fmt: skip
@@ -267,7 +272,8 @@ class Bench:
                 "HUB_LOG_FORMAT": "json",
             }
             env.update(kv.split("=", 1) for kv in self.a.hub_env.split(",") if kv)
-        self._redis_cli("flushall")
+        if getattr(self.a, "flush_redis", True):
+            self._redis_cli("flushall")
         logfile = self.tmp / f"server-{name}.log"
         proc = await Proc.start([*pin_prefix(self.a, "server"), *cmd], name, env=env, stdin=False,
                                 logfile=logfile)  # fmt: skip
@@ -411,19 +417,20 @@ class Bench:
         res["cpu_pct"]["other"] = max(0, round(100 * ((sys1 - sys0) - ours) / span))
         srv_cpu = cpu1["server"] - cpu0["server"]
         res["server_cpu_us_per_msg"] = round(1e6 * srv_cpu / max(1, received), 1)
-        if name == "supporthub":
-            res["stored"] = await self.stored(run_id)
+        if name in ("supporthub", "stored"):
+            res["stored"] = await self.stored(run_id, name)
             res["complete"] = res["complete"] and res["stored"] == events
         log(f"{name} {phase}: {json.dumps(res)}")
         return res
 
-    async def stored(self, run_id: str) -> int:
+    async def stored(self, run_id: str, name: str = "supporthub") -> int:
         import asyncpg
 
+        table = "notifications" if name == "supporthub" else "bench_stored"
         db = await asyncpg.connect(self.pg.dsn)
         try:
             return await db.fetchval(
-                "select count(*) from notifications where event_id like $1", run_id + "-%"
+                f"select count(*) from {table} where event_id like $1", run_id + "-%"
             )
         finally:
             await db.close()
@@ -646,7 +653,7 @@ def main() -> None:
     bench = Bench(a)
     started = datetime.now()
     try:
-        bench.start_infra(need_pg="supporthub" in a.only)
+        bench.start_infra(need_pg="supporthub" in a.only or "stored" in a.only)
         if "supporthub" in a.only:
             bench.write_tokens(max([a.connections, *a.mem]))
         results = asyncio.run(bench.run())
