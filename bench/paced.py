@@ -8,8 +8,9 @@ driver and the same offered rates for all, interleaved.
 All systems are started at once (server alone on CPU 0, everything else on CPU 1) and hold
 their M connections for the whole run. Then, for each offered rate in rising order, each
 system still in the race gets a phase of `--seconds` at that rate, in turn; `--repeat`
-rounds of that; medians per system and rate. A system leaves the race after a rate whose
-median p99 passes `--p99-limit-ms` or where anything was lost. Then broadcast time-to-all
+rounds of that; medians per system and rate. A system leaves the race after `--strikes`
+rates in a row whose median p99 passed `--p99-limit-ms` or where anything was lost (on a
+shared machine one noisy rate should not end a system's race). Then broadcast time-to-all
 (one event to every connected user, `--broadcasts` times) and memory per idle connection
 (RSS after the M connections opened, minus RSS before, over M).
 
@@ -170,6 +171,7 @@ class Paced(Bench):
         await self.open_all()
         try:
             alive = list(a.only)
+            strikes = dict.fromkeys(a.only, 0)
             for rate in a.rates:
                 if not alive:
                     break
@@ -184,7 +186,8 @@ class Paced(Bench):
                 for name in list(alive):
                     s = summarize(out[name]["rates"][str(int(rate))], a.p99_limit_ms)
                     log(f"{name} at {rate:g}/s: {s}")
-                    if not s["ok"]:
+                    strikes[name] = 0 if s["ok"] else strikes[name] + 1
+                    if strikes[name] >= a.strikes:
                         alive.remove(name)
             for name in a.only:
                 out[name]["broadcast"] = [await self.broadcast(name) for _ in range(a.broadcasts)]
@@ -227,6 +230,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="rounds per rate (medians)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between phases")
     ap.add_argument("--p99-limit-ms", type=float, default=100.0)
+    ap.add_argument("--strikes", type=int, default=2, help="failed rates in a row to leave")
     ap.add_argument("--broadcasts", type=int, default=3)
     ap.add_argument("--client-procs", type=int, default=0, help="per system (0: 1 per 5,000)")
     ap.add_argument("--pin", choices=["split", "none"], default="split")
