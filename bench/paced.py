@@ -50,7 +50,7 @@ from run import (  # noqa: E402
     proc_tree,
 )
 
-ORDER = ["bare", "stored", "sio", "channels", "supporthub"]
+ORDER = ["bare", "stored", "sio", "channels", "supporthub-base", "supporthub"]
 
 
 def loadavg() -> str:
@@ -116,7 +116,7 @@ class Paced(Bench):
             await c.send(f"PHASE {per[k]} {self.tmp / f'lat-{run_id}-{k}.json'} bcast")
         cpu0 = cpu_seconds(proc_tree(server.pid))
         load = loadavg()
-        if name == "supporthub":
+        if name.startswith("supporthub"):
             import httpx
 
             from supporthub_core.auth import issue_token
@@ -133,7 +133,7 @@ class Paced(Bench):
                 r.raise_for_status()
         else:
             drv = await Proc.start([*pin_prefix(a, "driver"), PEERS_PY, BENCH / "driver.py",
-                                    "--kind", KIND[name], "--redis-url", self.redis.url,
+                                    "--kind", KIND[name], "--redis-url", self.redis_of(name).url,
                                     "--users", n, "--events", 1, "--broadcast",
                                     "--run-id", run_id],
                                    "driver", env={"BENCH_EVENTS_KEY": EVENTS_KEY})  # fmt: skip
@@ -237,12 +237,24 @@ def main() -> None:
     ap.add_argument("--pg-fast", action="store_true")
     ap.add_argument("--hub-env", default="")
     ap.add_argument("--hub-exp", default="")
+    ap.add_argument(
+        "--hub-base",
+        default="",
+        help="another checkout's root: its supporthub runs too, as 'supporthub-base' "
+        "(before/after in one run)",
+    )
     ap.add_argument("--profile", action="store_true", help="py-spy each supporthub phase")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--no-report", action="store_true", help="skip chart and docs")
     a = ap.parse_args()
     a.only = [s for s in ORDER if s in a.only.split(",")]
+    if a.hub_base and "supporthub-base" not in a.only:
+        a.only.insert(a.only.index("supporthub") if "supporthub" in a.only else len(a.only),
+                      "supporthub-base")  # fmt: skip
+        label = subprocess.run(["git", "log", "-1", "--format=%h"], cwd=a.hub_base,
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+        LABEL["supporthub-base"] = f"supporthub before{f' ({label})' if label else ''}"
     a.rates = [float(x) for x in a.rates.split(",")]
     a.client_procs = a.client_procs or max(1, a.connections // 5000)
     # what run.Bench expects
@@ -261,7 +273,7 @@ def main() -> None:
     try:
         bench.start_infra(need_pg=True)
         bench._redis_cli("flushall")
-        if "supporthub" in a.only:
+        if any(s.startswith("supporthub") for s in a.only):
             bench.write_tokens(a.connections)
         results = asyncio.run(bench.run_paced())
     finally:

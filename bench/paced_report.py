@@ -25,6 +25,7 @@ SHORT = {
     "sio": "socketio",
     "channels": "Channels",
     "supporthub": "supporthub",
+    "supporthub-base": "supporthub before",
 }
 
 

@@ -39,15 +39,18 @@ PEERS_PY = BENCH / ".venv-peers" / "bin" / "python"
 # supporthub runs from this checkout with the Python that runs this script (the project venv)
 HUB_CMD = [sys.executable, "-m", "hub.cli"]
 SERVERS = ["bare", "stored", "sio", "channels", "supporthub"]
+# "supporthub-base": supporthub from another checkout (bench/paced.py --hub-base DIR), on
+# its own Redis and database, for before/after comparisons interleaved in one run
 LABEL = {
     "bare": "bare websockets",
     "stored": "bare websockets + PostgreSQL group commit",
     "sio": "python-socketio + Redis",
     "channels": "Django Channels",
     "supporthub": "supporthub (stored)",
+    "supporthub-base": "supporthub before",
 }
 KIND = {"bare": "bare", "stored": "stored", "sio": "sio", "channels": "channels",
-        "supporthub": "hub"}  # fmt: skip
+        "supporthub": "hub", "supporthub-base": "hub"}  # fmt: skip
 SECRET = "bench-secret-" + os.urandom(8).hex()
 EVENTS_KEY = "bench-events-key-" + os.urandom(8).hex()  # HUB_EVENTS_KEY; the driver signs with it
 PEER_MODULES = ["websockets", "python-socketio", "python-engineio", "channels", "channels_redis",
@@ -120,7 +123,7 @@ class Proc:
         self.name = name
 
     @classmethod
-    async def start(cls, args, name, env=None, stdin=True, logfile=None) -> Proc:
+    async def start(cls, args, name, env=None, stdin=True, logfile=None, cwd=ROOT) -> Proc:
         out = open(logfile, "ab") if logfile else None
         p = await asyncio.create_subprocess_exec(
             *map(str, args),
@@ -128,7 +131,7 @@ class Proc:
             stdout=out or asyncio.subprocess.PIPE,
             stderr=out,
             env={**os.environ, **(env or {})},
-            cwd=ROOT,
+            cwd=cwd,
             start_new_session=True,
         )
         return cls(p, name)
@@ -173,6 +176,7 @@ class Bench:
         self.a = a
         self.tmp = Path(tempfile.mkdtemp(prefix="shb-", dir="/tmp"))
         self.redis = None
+        self.redis_base = None
         self.pg = None
         self.results: dict = {}
         self.tokens_file = self.tmp / "tokens.json"
@@ -198,6 +202,32 @@ class Bench:
             if self.a.pin == "split":
                 pid = int((self.pg.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
                 set_affinity([p.pid for p in proc_tree(pid)], {1})
+        if getattr(self.a, "hub_base", ""):
+            self.redis_base = EmbeddedRedis(self.tmp / "r-base")
+            self.redis_base.start()
+            if self.a.pin == "split":
+                set_affinity([self.redis_base.proc.pid], {1})
+            asyncio.run(self._base_database())
+
+    async def _base_database(self) -> None:
+        import asyncpg
+
+        from supporthub_core.db import migrate
+
+        db = await asyncpg.connect(self.pg.dsn)
+        try:
+            await db.execute("create database hubbase")
+        finally:
+            await db.close()
+        await migrate(self.dsn_of("supporthub-base"))
+
+    def dsn_of(self, name: str) -> str:
+        if name == "supporthub-base":
+            return self.pg.dsn.replace(f"/{self.pg.dsn.split('/')[3].split('?')[0]}?", "/hubbase?")
+        return self.pg.dsn
+
+    def redis_of(self, name: str):
+        return self.redis_base if name == "supporthub-base" else self.redis
 
     def _redis_cli(self, *args) -> str:
         import redis
@@ -217,6 +247,8 @@ class Bench:
     def stop_infra(self) -> None:
         if self.redis is not None:
             self.redis.stop()
+        if self.redis_base is not None:
+            self.redis_base.stop()
         if self.pg is not None:
             self.pg.stop("immediate")
         if not self.a.keep:
@@ -236,8 +268,9 @@ class Bench:
 
     async def start_server(self, name: str) -> tuple[Proc, int]:
         port = free_port()
-        url = self.redis.url
+        url = self.redis_of(name).url
         env = {}
+        cwd = ROOT
         if name in ("bare", "stored"):
             cmd = [PEERS_PY, BENCH / "servers" / "bare_ws.py", "--port", port, "--redis-url", url,
                    "--sub", self.a.bare_sub]  # fmt: skip
@@ -259,10 +292,12 @@ class Bench:
         else:
             cmd = [*HUB_CMD, "serve", "--port", port]
             if self.a.hub_exp:
-                cmd = [ROOT / ".venv/bin/python", BENCH / "hub_experiment.py", "--exp",
+                cmd = [sys.executable, BENCH / "hub_experiment.py", "--exp",
                        self.a.hub_exp, "serve", "--port", port]  # fmt: skip
+            if name == "supporthub-base":
+                cwd = Path(self.a.hub_base).resolve()
             env = {
-                "HUB_DATABASE_URL": self.pg.dsn,
+                "HUB_DATABASE_URL": self.dsn_of(name),
                 "HUB_REDIS_URL": url,
                 "HUB_SECRET": SECRET,
                 "HUB_EVENTS_KEY": EVENTS_KEY,
@@ -276,7 +311,7 @@ class Bench:
             self._redis_cli("flushall")
         logfile = self.tmp / f"server-{name}.log"
         proc = await Proc.start([*pin_prefix(self.a, "server"), *cmd], name, env=env, stdin=False,
-                                logfile=logfile)  # fmt: skip
+                                logfile=logfile, cwd=cwd)  # fmt: skip
         deadline = time.monotonic() + 90
         while True:
             if proc.p.returncode is not None:
@@ -289,7 +324,7 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name} server did not listen") from None
                 await asyncio.sleep(0.1)
-        if name == "supporthub":
+        if name.startswith("supporthub"):
             import httpx
 
             async with httpx.AsyncClient() as http:
@@ -306,7 +341,7 @@ class Bench:
             args = [*pin_prefix(self.a, "client"), PEERS_PY, BENCH / "loadclient.py",
                     "--kind", KIND[name], "--port", port, "--users", users, "--start", start,
                     "--procs", procs, "--proc", k]  # fmt: skip
-            if name == "supporthub":
+            if name.startswith("supporthub"):
                 args += ["--tokens", self.tokens_file]
                 if self.a.hub_json:
                     args.append("--hub-json")
@@ -353,12 +388,12 @@ class Bench:
         roles = {
             "server": proc_tree(server.pid),
             "clients": [psutil.Process(c.pid) for c in clients],
-            "redis": [psutil.Process(self.redis.proc.pid)],
+            "redis": [psutil.Process(self.redis_of(name).proc.pid)],
         }
-        if name == "supporthub":
+        if name.startswith("supporthub"):
             roles["postgres"] = self.pg_pids()
         drv = await Proc.start([*pin_prefix(a, "driver"), PEERS_PY, BENCH / "driver.py",
-                                "--kind", KIND[name], "--redis-url", self.redis.url,
+                                "--kind", KIND[name], "--redis-url", self.redis_of(name).url,
                                 "--users", a.connections, "--events", events, "--rate", rate,
                                 "--run-id", run_id],
                                "driver", env={"BENCH_CHANNELS_LAYER": a.channels_layer,
@@ -417,7 +452,7 @@ class Bench:
         res["cpu_pct"]["other"] = max(0, round(100 * ((sys1 - sys0) - ours) / span))
         srv_cpu = cpu1["server"] - cpu0["server"]
         res["server_cpu_us_per_msg"] = round(1e6 * srv_cpu / max(1, received), 1)
-        if name in ("supporthub", "stored"):
+        if name in ("supporthub", "supporthub-base", "stored"):
             res["stored"] = await self.stored(run_id, name)
             res["complete"] = res["complete"] and res["stored"] == events
         log(f"{name} {phase}: {json.dumps(res)}")
@@ -426,8 +461,8 @@ class Bench:
     async def stored(self, run_id: str, name: str = "supporthub") -> int:
         import asyncpg
 
-        table = "notifications" if name == "supporthub" else "bench_stored"
-        db = await asyncpg.connect(self.pg.dsn)
+        table = "bench_stored" if name == "stored" else "notifications"
+        db = await asyncpg.connect(self.dsn_of(name))
         try:
             return await db.fetchval(
                 f"select count(*) from {table} where event_id like $1", run_id + "-%"
