@@ -95,15 +95,21 @@ class Store:
         results: list[Any] = [None] * len(ops)
         # messages first: every batch locks conversation rows before user rows (each in id
         # order), so two batches never deadlock
-        async with self.pool.acquire() as conn, conn.transaction():
-            if msgs:
-                stored = await messages.write_messages(conn, [m for _, m in msgs])
-                for (i, _), r in zip(msgs, stored, strict=True):
-                    results[i] = r
-            if notes:
+        async with self.pool.acquire() as conn:
+            if not msgs:
+                # one statement is atomic on its own: no BEGIN and COMMIT round trips
                 stored = await notifications.write_notifications(conn, [n for _, n in notes])
                 for (i, _), r in zip(notes, stored, strict=True):
                     results[i] = r
+                return results
+            async with conn.transaction():
+                stored = await messages.write_messages(conn, [m for _, m in msgs])
+                for (i, _), r in zip(msgs, stored, strict=True):
+                    results[i] = r
+                if notes:
+                    stored = await notifications.write_notifications(conn, [n for _, n in notes])
+                    for (i, _), r in zip(notes, stored, strict=True):
+                        results[i] = r
         return results
 
 
