@@ -66,7 +66,12 @@ class Paced(Bench):
         self.memory: dict[str, dict] = {}
         for name in a.only:
             server, port = await self.start_server(name)
-            await asyncio.sleep(1.0)
+            # warm-up (as run.py's memory phase): 20 connections opened and closed, so
+            # that first-use allocations do not count as per-connection memory
+            warm = await self.start_clients(name, port, 20, 1, start=100_000)
+            await warm[0].send("QUIT")
+            await warm[0].stop()
+            await asyncio.sleep(1.5)
             base = await self.rss(server.pid)
             t0 = time.monotonic()
             clients = await self.start_clients(name, port, a.connections, a.client_procs)
