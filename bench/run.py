@@ -439,6 +439,7 @@ class Bench:
             "published_per_s": round(d["published"] / max(1e-9, d["t_last"] - d["t_first"])),
             "received": received,
             "dupes": sum(r["dupes"] for r in results),
+            "open": sum(r["open"] for r in results),  # sockets still open at the end
             "complete": received == events,
             "secs": round(wall, 3),
             "delivered_per_s": round(received / wall),
