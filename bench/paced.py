@@ -248,7 +248,11 @@ def main() -> None:
         help="another checkout's root: its supporthub runs too, as 'supporthub-base' "
         "(before/after in one run)",
     )
-    ap.add_argument("--profile", action="store_true", help="py-spy each supporthub phase")
+    ap.add_argument(
+        "--profile",
+        default="",
+        help="comma list of systems to py-spy in every phase (bench/profiles/<name>-r<rate>-*.txt)",
+    )
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--no-report", action="store_true", help="skip chart and docs")
@@ -262,6 +266,8 @@ def main() -> None:
         LABEL["supporthub-base"] = f"supporthub before{f' ({label})' if label else ''}"
     a.rates = [float(x) for x in a.rates.split(",")]
     a.client_procs = a.client_procs or max(1, a.connections // 5000)
+    a.profile_names = [x for x in a.profile.split(",") if x]
+    a.profile = bool(a.profile_names)
     # what run.Bench expects
     a.bare_sub, a.channels_server, a.channels_layer = "hiredis", "uvicorn", "core"
     a.hub_json, a.flush_redis = False, False

@@ -400,11 +400,13 @@ class Bench:
                                               "BENCH_EVENTS_KEY": EVENTS_KEY})  # fmt: skip
         await drv.line("PREPARED", timeout=300)
         spy = None
-        if a.profile and phase == "throughput":
+        if a.profile and (
+            phase == "throughput" or getattr(a, "profile_names", None) and name in a.profile_names
+        ):
             prof_dir = BENCH / "profiles"
             prof_dir.mkdir(exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            spy_out = prof_dir / f"{name}-{stamp}.txt"
+            spy_out = prof_dir / f"{name}-{phase}-{stamp}.txt"
             spy = await Proc.start([*pin_prefix(a, "client"), BENCH / ".venv-peers/bin/py-spy",
                                     "record", "--pid", server.pid, "--rate", "250", "--nonblocking",
                                     "--format", "raw", "-o", spy_out], "py-spy", stdin=False)  # fmt: skip
