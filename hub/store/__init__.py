@@ -41,6 +41,9 @@ class Store:
         self._statement_cache = statement_cache
         self._pool: asyncpg.Pool | None = None
         self._writer: Writers[Write] | None = None
+        # connections the group writers keep between COMMITs: a pool release costs a
+        # reset query, one more round trip before every write's caller hears of its COMMIT
+        self._kept: list[asyncpg.Connection] = []
 
     async def start(self) -> None:
         """Open the pool and start the writers."""
@@ -64,6 +67,9 @@ class Store:
         if self._writer is not None:
             await self._writer.close()
         if self._pool is not None:
+            kept, self._kept = self._kept, []
+            for conn in kept:
+                await self._pool.release(conn)
             await self._pool.close()
 
     @property
@@ -93,24 +99,36 @@ class Store:
         msgs = [(i, op) for i, op in enumerate(ops) if isinstance(op, MessageWrite)]
         notes = [(i, op) for i, op in enumerate(ops) if isinstance(op, NotificationWrite)]
         results: list[Any] = [None] * len(ops)
+        conn = self._kept.pop() if self._kept else await self.pool.acquire()
+        done = False
+        try:
+            await self._write(conn, msgs, notes, results)
+            done = True
+        finally:
+            if done and len(self._kept) < self._writers[0]:
+                self._kept.append(conn)
+            else:  # back to the pool, which resets it (or drops it, when it broke)
+                await self.pool.release(conn)
+        return results
+
+    @staticmethod
+    async def _write(conn: asyncpg.Connection, msgs: list, notes: list, results: list) -> None:
+        if not msgs:
+            # one statement is atomic on its own: no BEGIN and COMMIT round trips
+            stored = await notifications.write_notifications(conn, [n for _, n in notes])
+            for (i, _), r in zip(notes, stored, strict=True):
+                results[i] = r
+            return
         # messages first: every batch locks conversation rows before user rows (each in id
         # order), so two batches never deadlock
-        async with self.pool.acquire() as conn:
-            if not msgs:
-                # one statement is atomic on its own: no BEGIN and COMMIT round trips
+        async with conn.transaction():
+            stored = await messages.write_messages(conn, [m for _, m in msgs])
+            for (i, _), r in zip(msgs, stored, strict=True):
+                results[i] = r
+            if notes:
                 stored = await notifications.write_notifications(conn, [n for _, n in notes])
                 for (i, _), r in zip(notes, stored, strict=True):
                     results[i] = r
-                return results
-            async with conn.transaction():
-                stored = await messages.write_messages(conn, [m for _, m in msgs])
-                for (i, _), r in zip(msgs, stored, strict=True):
-                    results[i] = r
-                if notes:
-                    stored = await notifications.write_notifications(conn, [n for _, n in notes])
-                    for (i, _), r in zip(notes, stored, strict=True):
-                        results[i] = r
-        return results
 
 
 class Acquired:
