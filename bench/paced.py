@@ -293,10 +293,15 @@ def main() -> None:
         results[name]["summary"] = {
             rate: summarize(runs, a.p99_limit_ms) for rate, runs in results[name]["rates"].items()
         }
+    options = dict(vars(a))
+    command = " ".join(sys.argv)
+    if a.hub_base:  # a directory of this machine: not for the record
+        command = command.replace(a.hub_base, "BASE_CHECKOUT")
+        options["hub_base"] = "BASE_CHECKOUT"
     doc = {
         "started": started.isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
-        "options": {k: v for k, v in vars(a).items()},
+        "command": command,
+        "options": options,
         "machine": machine_info() | {"loadavg_end": loadavg()},
         "labels": {k: LABEL[k] for k in a.only},
         "results": results,
