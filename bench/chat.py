@@ -176,14 +176,19 @@ async def hello(url: str, token: str):
 
 
 async def add_agents(dsn: str, n: int, capacity: int, prefix: str) -> list[str]:
+    """n agents with the skill `other`; the password is hashed once (argon2 is slow on
+    purpose) and the others copy that hash."""
     db = await asyncpg.connect(dsn)
     try:
-        ids = []
-        for i in range(n):
-            row = await agent_store.upsert(db, username=f"{prefix}{i}", password="pw",
-                                           name=f"Agent {i}", skills=["other"],
-                                           capacity=capacity)  # fmt: skip
-            ids.append(row["id"])
+        first = await agent_store.upsert(db, username=f"{prefix}0", password="pw",
+                                         name="Agent 0", skills=["other"], capacity=capacity)  # fmt: skip
+        ids = [f"{prefix}{i}" for i in range(n)]
+        await db.execute(
+            "insert into agents (id, username, password_hash, name, skills, capacity)"
+            " select u, u, $2, 'Agent ' || u, $3, $4 from unnest($1::text[]) u"
+            " on conflict (username) do nothing",
+            ids[1:], first["password_hash"], ["other"], capacity,
+        )  # fmt: skip
         return ids
     finally:
         await db.close()
@@ -205,9 +210,10 @@ class Pair:
 
 async def pairs(c: Cluster, a: argparse.Namespace) -> dict:
     ids = await add_agents(c.pg.dsn, a.pairs, 1, "pair-agent-")
-    agents_ws = [await hello(c.url(1), issue_token(SECRET, i, "agent", ttl=86_400)) for i in ids]
-    for ws in agents_ws:
-        await agent_online(ws)
+    agents_ws = await asyncio.gather(
+        *(hello(c.url(1), issue_token(SECRET, i, "agent", ttl=86_400)) for i in ids)
+    )
+    await asyncio.gather(*(agent_online(ws) for ws in agents_ws))
     await asyncio.sleep(0.5)
     ps: list[Pair] = []
     for n, aws in enumerate(agents_ws):
@@ -306,11 +312,10 @@ async def pairs(c: Cluster, a: argparse.Namespace) -> dict:
 
 async def storm(c: Cluster, a: argparse.Namespace) -> dict:
     ids = await add_agents(c.pg.dsn, a.agents, a.capacity, "storm-agent-")
-    agents_ws = []
-    for n, i in enumerate(ids):
-        agents_ws.append(await hello(c.url(n), issue_token(SECRET, i, "agent", ttl=86_400)))
-    for ws in agents_ws:
-        await agent_online(ws)
+    agents_ws = await asyncio.gather(
+        *(hello(c.url(n), issue_token(SECRET, i, "agent", ttl=86_400)) for n, i in enumerate(ids))
+    )
+    await asyncio.gather(*(agent_online(ws) for ws in agents_ws))
     drains = [asyncio.create_task(drain(ws)) for ws in agents_ws]
     log(f"{a.agents} agents online (capacity {a.capacity})")
     sem = asyncio.Semaphore(200)
