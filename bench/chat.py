@@ -163,7 +163,18 @@ class Cluster:
         return n
 
 
-async def hello(url: str, token: str):
+async def hello(url: str, token: str, attempts: int = 8):
+    """A signed-in socket; a refusal under load (`unavailable`) is retried, as a client does."""
+    for attempt in range(attempts):
+        try:
+            return await _hello(url, token)
+        except (RuntimeError, OSError, websockets.WebSocketException):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+
+
+async def _hello(url: str, token: str):
     ws = await websockets.connect(url, subprotocols=PROTO, max_size=None, compression=None,
                                   ping_interval=None, open_timeout=60)  # fmt: skip
     await ws.send(orjson.dumps({"type": "hello", "token": token}).decode())
@@ -172,6 +183,7 @@ async def hello(url: str, token: str):
         if f["type"] == "welcome":
             return ws
         if f["type"] == "error":
+            await ws.close()
             raise RuntimeError(f)
 
 
@@ -318,7 +330,7 @@ async def storm(c: Cluster, a: argparse.Namespace) -> dict:
     await asyncio.gather(*(agent_online(ws) for ws in agents_ws))
     drains = [asyncio.create_task(drain(ws)) for ws in agents_ws]
     log(f"{a.agents} agents online (capacity {a.capacity})")
-    sem = asyncio.Semaphore(200)
+    sem = asyncio.Semaphore(100)
 
     async def user(n: int):
         async with sem:
