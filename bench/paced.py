@@ -220,6 +220,7 @@ def summarize(runs: list[dict], p99_limit_ms: float) -> dict:
         "dupes": max(r["dupes"] for r in runs),
         "runs": len(runs),
     }
+    s["open"] = min(r.get("open", 0) for r in runs)
     s["ok"] = bool(s["p99_ms"] is not None and s["p99_ms"] < p99_limit_ms and s["lost"] == 0)
     return s
 

@@ -445,7 +445,9 @@ class Bench:
             "complete": received == events,
             "secs": round(wall, 3),
             "delivered_per_s": round(received / wall),
-            "lat_ms": {f"p{p}": round(percentile(lat, p) * 1000, 2) for p in (50, 90, 99)}
+            "lat_ms": {
+                f"p{p}": round(percentile(lat, p) * 1000, 2) if lat else None for p in (50, 90, 99)
+            }  # fmt: skip
             | {"max": round(lat[-1] * 1000, 2) if lat else None},
             "cpu_pct": {k: round(100 * (cpu1[k] - cpu0[k]) / span) for k in cpu1}
             | {"driver": round(100 * drv_cpu / span)},
