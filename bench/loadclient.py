@@ -253,11 +253,11 @@ class Client:
         async def one(uid):
             nonlocal failed
             async with sem:
-                for attempt in range(5):
+                for attempt in range(10):  # a busy server may refuse a session: retry
                     try:
                         ws = await self.open_one(uid)
                     except Exception as exc:
-                        if attempt == 4:
+                        if attempt == 9:
                             failed += 1
                             print(f"connect {uid} failed: {exc!r}", file=sys.stderr, flush=True)
                             return
