@@ -340,12 +340,13 @@ async def storm(c: Cluster, a: argparse.Namespace) -> dict:
     t = time.monotonic()
     users = await asyncio.gather(*(user(n) for n in range(a.chats)))
     log(f"{a.chats} users connected in {time.monotonic() - t:.1f}s")
-    drains += [asyncio.create_task(drain(ws)) for ws in users]
+    errors: dict[str, int] = {}
+    frame = orjson.dumps({"type": "chat.open", "topic": "other", "handoff": "agent"}).decode()
+    drains += [asyncio.create_task(user_reader(ws, frame, errors)) for ws in users]
     await asyncio.sleep(2.0)
     slots = min(a.chats, a.agents * a.capacity)
     db = await asyncpg.connect(c.pg.dsn)
     load = loadavg()
-    frame = orjson.dumps({"type": "chat.open", "topic": "other", "handoff": "agent"}).decode()
     cpu0 = c.node_cpu()
     t0 = time.monotonic()
     sent = await asyncio.gather(*(ws.send(frame) for ws in users), return_exceptions=True)
@@ -380,10 +381,26 @@ async def storm(c: Cluster, a: argparse.Namespace) -> dict:
         "sent_all_s": round(t_sent, 3),
         "slots_filled_s": None if filled_at is None else round(filled_at, 3),
         "all_opened_s": round(all_opened, 3), "nodes_cpu_s": round(cpu, 2),
-        "invariants": inv, "loadavg": load, "samples": samples[:: max(1, len(samples) // 40)],
+        "invariants": inv, "loadavg": load, "errors_seen": errors, "samples": samples[:: max(1, len(samples) // 40)],
     }  # fmt: skip
     log(f"storm: { {k: v for k, v in res.items() if k != 'samples'} }")
     return res
+
+
+async def user_reader(ws, frame: str, errors: dict[str, int]) -> None:
+    """Reads what a user is sent; a `chat.open` refused as `unavailable` (the hub is busy:
+    nothing was done) is sent again a second later, as the app does."""
+    try:
+        async for raw in ws:
+            f = orjson.loads(raw)
+            if f.get("type") == "error":
+                code = f.get("code", "?")
+                errors[code] = errors.get(code, 0) + 1
+                if code == "unavailable":
+                    await asyncio.sleep(1.0)
+                    await ws.send(frame)
+    except websockets.WebSocketException:
+        pass
 
 
 async def drain(ws) -> None:
