@@ -590,7 +590,7 @@ class Chat:
             while True:
                 self._route_again = False
                 result = await assigner.route_once(
-                    self.store.pool, self.settings.default_handle_time_s, self.policy
+                    self.store.routing_pool, self.settings.default_handle_time_s, self.policy
                 )
                 if before_announce is not None:
                     await before_announce()

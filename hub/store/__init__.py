@@ -40,6 +40,9 @@ class Store:
         self._acquire_timeout = acquire_timeout_s
         self._statement_cache = statement_cache
         self._pool: asyncpg.Pool | None = None
+        # routing passes have a connection of their own: a flood of requests queued on the
+        # main pool (10,000 chats opened at once) must not hold up the pass that serves them
+        self._routing_pool: asyncpg.Pool | None = None
         self._writer: Writers[Write] | None = None
         # connections the group writers keep between COMMITs: a pool release costs a
         # reset query, one more round trip before every write's caller hears of its COMMIT
@@ -52,6 +55,9 @@ class Store:
             min_size=self._pool_size[0],
             max_size=self._pool_size[1],
             statement_cache=self._statement_cache,
+        )
+        self._routing_pool = await create_pool(
+            self._dsn, min_size=1, max_size=1, statement_cache=self._statement_cache
         )
         self._writer = Writers(
             self._commit,
@@ -71,11 +77,19 @@ class Store:
             for conn in kept:
                 await self._pool.release(conn)
             await self._pool.close()
+        if self._routing_pool is not None:
+            await self._routing_pool.close()
 
     @property
     def pool(self) -> asyncpg.Pool:
         assert self._pool is not None, "the store is not started"
         return self._pool
+
+    @property
+    def routing_pool(self) -> asyncpg.Pool:
+        """One connection for routing passes (hub.store.queue.route_once)."""
+        assert self._routing_pool is not None, "the store is not started"
+        return self._routing_pool
 
     @property
     def writer(self) -> Writers[Write]:
