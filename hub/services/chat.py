@@ -19,6 +19,7 @@ import asyncpg
 
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
+from hub.cluster.bus import user_channel
 from hub.cluster.delivery import Delivery
 from hub.rules import access, masking, routing, urgent
 from hub.services.audit import Audit
@@ -33,6 +34,7 @@ from hub.store import users as user_store
 from hub.store.ids import new_id
 from hub.store.messages import MessageWrite, StoredMessage
 from hub.ws.connection import Connection
+from hub.ws.protocol import encode_msgpack
 from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import Claims
 from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -612,12 +614,17 @@ class Chat:
             await self.announce_assignment(conv)
         for conv, notice in result.notices:
             await self._urgent_notice(conv, notice)
+        # every changed position in one signed fan-out, not one publish awaited per user
+        # (10,000 chats opened at once: thousands of positions per pass)
+        items: list = []
         for conv, position, eta in result.positions:
             frame = {"type": "chat.queued", "conversation_id": conv["id"], "position": position,
                      "eta_s": eta}  # fmt: skip
             if conv["id"] in result.urgent:
                 frame.update(self._urgent_fields(conv, result.urgent[conv["id"]][0]))
-            await self.delivery.to_user(conv["user_id"], frame)
+            items.append((user_channel(conv["user_id"]), encode_msgpack(frame)))
+        if items:
+            await self.delivery.fan_out(items)
         if result.assigned or result.positions or result.moved:
             await self.publish_queue()
 
