@@ -4,9 +4,10 @@ stats), and `Store` is the port the use cases receive."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from hub.store import messages, notifications
 from hub.store.messages import MessageWrite
@@ -46,7 +47,7 @@ class Store:
         self._writer: Writers[Write] | None = None
         # connections the group writers keep between COMMITs: a pool release costs a
         # reset query, one more round trip before every write's caller hears of its COMMIT
-        self._kept: list[asyncpg.Connection] = []
+        self._kept: list[PoolConnectionProxy] = []
 
     async def start(self) -> None:
         """Open the pool and start the writers."""
@@ -116,7 +117,7 @@ class Store:
         conn = self._kept.pop() if self._kept else await self.pool.acquire()
         done = False
         try:
-            await self._write(conn, msgs, notes, results)
+            await self._write(cast(asyncpg.Connection, conn), msgs, notes, results)
             done = True
         finally:
             if done and len(self._kept) < self._writers[0]:
@@ -126,7 +127,7 @@ class Store:
         return results
 
     @staticmethod
-    async def _write(conn: asyncpg.Connection, msgs: list, notes: list, results: list) -> None:
+    async def _write(conn: asyncpg.Connection, msgs: list, notes: list, results: list[Any]) -> None:
         if not msgs:
             # one statement is atomic on its own: no BEGIN and COMMIT round trips
             stored = await notifications.write_notifications(conn, [n for _, n in notes])
