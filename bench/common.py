@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 BARE_CHANNEL = "bench.fanout"
+STORED_CHANNEL = "bench.stored"  # the stored-path limit: the bare server with --store
 HUB_EVENTS_CHANNEL = "payments.events"  # CONTRACT section 4
 HUB_MSGPACK = "supporthub.msgpack.v1"
 HUB_JSON = "supporthub.json.v1"

@@ -1,13 +1,18 @@
 """Publishes M events, event j to user j % C (round robin), as fast as the system takes
 them (--rate 0) or at a fixed rate; every event carries its send time (`sent_at`).
 
-  bare      PUBLISH bench.fanout msgpack {"user", "frame"}      (raw RESP, batches)
+  bare      PUBLISH bench.fanout msgpack {"user", "frame", "event_id"}   (raw RESP, batches)
+  stored    the same on bench.stored (the bare server with --store)
   hub       PUBLISH payments.events <CONTRACT section 4 event, signed with $BENCH_EVENTS_KEY>
             (raw RESP, batches)
   sio       socketio.AsyncRedisManager(url, write_only=True).emit("notification", frame,
             room=user), --concurrency emits in flight
   channels  channel_layer.group_send("u.<user>", {"type": "notify", "data": frame}) via
             channels_redis, --concurrency in flight
+
+--broadcast: one event for every connected user instead (bare/stored: user "*"; sio: an
+emit without a room; channels: group "all"; supporthub's is POST /api/broadcasts, sent by
+bench/paced.py itself).
 
 Prints one JSON line: {"t_first", "t_last", "published"}.
 """
@@ -28,7 +33,14 @@ import uvloop
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BARE_CHANNEL, HUB_EVENTS_CHANNEL, hub_event, peer_frame, user_id  # noqa: E402
+from common import (  # noqa: E402
+    BARE_CHANNEL,
+    HUB_EVENTS_CHANNEL,
+    STORED_CHANNEL,
+    hub_event,
+    peer_frame,
+    user_id,
+)
 
 from supporthub_core.event_signing import sign_event  # noqa: E402  (pure: msgpack, stdlib)
 
@@ -46,7 +58,11 @@ async def run(a) -> dict:
     users, events, run_id = a.users, a.events, a.run_id
     pack = msgpack.packb
 
-    if a.kind in ("bare", "hub"):
+    if a.broadcast:
+        events = 1
+        send_batch = await broadcaster(a)
+        batch = 1
+    elif a.kind in ("bare", "stored", "hub"):
         # Plain PUBLISH: messages are packed before the clock starts with a placeholder
         # `sent_at` (a msgpack float64) that is patched with the real time as each batch
         # is written, and sent as raw RESP over one connection, a batch at a time. This
@@ -55,7 +71,8 @@ async def run(a) -> dict:
         # each is sent, over the event bytes with the real time patched in.
         reader, writer = await open_redis(a.redis_url)
         placeholder = struct.pack(">d", SENTINEL)
-        channel = (HUB_EVENTS_CHANNEL if a.kind == "hub" else BARE_CHANNEL).encode()
+        channel = {"hub": HUB_EVENTS_CHANNEL, "bare": BARE_CHANNEL, "stored": STORED_CHANNEL}
+        channel = channel[a.kind].encode()
         key = os.environ.get("BENCH_EVENTS_KEY", "").encode()
         if a.kind == "hub" and not key:
             raise SystemExit("driver: set BENCH_EVENTS_KEY to the hub's HUB_EVENTS_KEY")
@@ -68,7 +85,9 @@ async def run(a) -> dict:
                 msgs.append((body[:off], body[off + 8 :], j))  # signed at send time
             else:
                 frame = pack(peer_frame(run_id, j, users, SENTINEL))
-                body = pack({"user": user_id(j % users), "frame": frame})
+                body = pack(
+                    {"user": user_id(j % users), "frame": frame, "event_id": f"{run_id}-{j}"}
+                )
                 off = body.index(placeholder)
                 msgs.append((head % len(body) + body[:off], body[off + 8 :] + b"\r\n", j))
         stamp = struct.Struct(">d").pack
@@ -159,9 +178,47 @@ async def run(a) -> dict:
     }
 
 
+async def broadcaster(a):
+    """send_batch for one event to everyone (its `seq` 0: the client counts it per socket)."""
+    run_id = a.run_id
+    if a.kind in ("bare", "stored"):
+        reader, writer = await open_redis(a.redis_url)
+        channel = (BARE_CHANNEL if a.kind == "bare" else STORED_CHANNEL).encode()
+
+        async def send_batch(lo: int, hi: int) -> None:
+            frame = msgpack.packb(peer_frame(run_id, 0, a.users, time.time()))
+            body = msgpack.packb({"user": "*", "frame": frame, "event_id": f"{run_id}-0"})
+            writer.write(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                         % (len(channel), channel, len(body), body))  # fmt: skip
+            await reader.readline()
+
+    elif a.kind == "sio":
+        import socketio
+
+        mgr = socketio.AsyncRedisManager(a.redis_url, write_only=True)
+        await mgr.emit("warmup", {}, room="nobody", namespace="/")
+
+        async def send_batch(lo: int, hi: int) -> None:
+            await mgr.emit("notification", peer_frame(run_id, 0, a.users, time.time()),
+                           namespace="/")  # fmt: skip
+
+    elif a.kind == "channels":
+        from channels_redis.core import RedisChannelLayer
+
+        layer = RedisChannelLayer(hosts=[a.redis_url], capacity=100_000, expiry=300)
+
+        async def send_batch(lo: int, hi: int) -> None:
+            frame = peer_frame(run_id, 0, a.users, time.time())
+            await layer.group_send("all", {"type": "notify", "data": frame})
+
+    else:
+        raise ValueError(f"--broadcast: {a.kind} is not driven from here")
+    return send_batch
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kind", choices=["bare", "hub", "sio", "channels"], required=True)
+    ap.add_argument("--kind", choices=["bare", "stored", "hub", "sio", "channels"], required=True)
     ap.add_argument("--redis-url", required=True)
     ap.add_argument("--users", type=int, required=True)
     ap.add_argument("--events", type=int, required=True)
@@ -169,6 +226,7 @@ def main() -> None:
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--batch", type=int, default=500, help="publishes per pipeline")
     ap.add_argument("--concurrency", type=int, default=50, help="emits/group_sends in flight")
+    ap.add_argument("--broadcast", action="store_true", help="one event to every user")
     res = uvloop.run(run(ap.parse_args()))
     print(json.dumps(res), flush=True)
 

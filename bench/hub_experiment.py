@@ -141,6 +141,19 @@ def exp_trace() -> None:
     wrap(Notifier, "_stage", "stage")  # languages, render, enqueue with the writers
     wrap(Notifier, "_finish", "finish", lambda a: a[0].size)  # await COMMITs, push
     wrap(Notifier, "push", "push")
+    # how old the events are (their `sent_at`, where the bench puts one) when the notifier
+    # takes them: the wait before the pipeline
+    offer = Notifier.offer
+
+    def traced_offer(self, events, **k):
+        now = time.time()
+        ages = [now - e["sent_at"] for e in events if isinstance(e.get("sent_at"), float)]
+        if ages:
+            events_.append(("offer-age", t(), max(ages), len(ages)))
+        return offer(self, events, **k)
+
+    events_ = events
+    Notifier.offer = traced_offer
     on_bus = Node._on_bus_message
 
     def on_bus_message(self, channel, payload):
@@ -155,6 +168,15 @@ def exp_trace() -> None:
     def dump():
         with open(os.environ.get("BENCH_TRACE", "/tmp/hub-trace.json"), "w") as f:
             json.dump(events, f)
+
+    def dump_now_and_then():  # the server may be killed rather than stopped
+        while True:
+            time.sleep(2.0)
+            dump()
+
+    import threading
+
+    threading.Thread(target=dump_now_and_then, daemon=True).start()
 
     atexit.register(dump)
     stop = Node.stop

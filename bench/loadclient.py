@@ -4,7 +4,7 @@ ClientProtocol (its handshake and frame parser) on plain asyncio transports; eng
 `asyncio`: the `websockets` asyncio client, one reader task per connection.
 
 Speaks each server's protocol:
-  bare      ws://HOST:PORT/?user=ID, waits for "ok"; frames are msgpack bytes
+  bare      ws://HOST:PORT/?user=ID, waits for "ok"; frames are msgpack bytes (`stored`: same)
   hub       ws://HOST:PORT/ws, subprotocol supporthub.msgpack.v1 (or --hub-json),
             `hello {token}` then waits for `welcome`; counts `notification` frames
   sio       raw Engine.IO v4 / Socket.IO v5 over websockets (no python-socketio client):
@@ -14,7 +14,8 @@ Speaks each server's protocol:
 
 Talks to bench/run.py over stdin/stdout, one line each:
   out READY {json}             all connections are open and registered
-  in  PHASE <expected> <file>  start counting a new phase
+  in  PHASE <expected> <file> [bcast]  start counting a new phase (bcast: one event for
+                               every socket, so the same event_id is no duplicate)
   in  DRIVER_DONE              the driver has published everything
   out RESULT {json}            count reached, or no frame for --stall s after DRIVER_DONE
   in  QUIT                     close everything and exit
@@ -46,10 +47,11 @@ from common import HUB_JSON, HUB_MSGPACK, user_id  # noqa: E402
 
 class Phase:
     __slots__ = ("expected", "received", "first", "last", "lat", "ids", "dupes", "done", "file",
-                 "driver_done", "driver_done_at", "others")  # fmt: skip
+                 "driver_done", "driver_done_at", "others", "bcast")  # fmt: skip
 
-    def __init__(self, expected: int, file: str):
+    def __init__(self, expected: int, file: str, bcast: bool = False):
         self.expected = expected
+        self.bcast = bcast
         self.file = file
         self.received = 0
         self.first = 0.0
@@ -70,6 +72,12 @@ class Phase:
             self.first = t
         self.last = t
         eid = data["event_id"]
+        if self.bcast:
+            self.received += 1
+            self.lat.append(t - data["sent_at"])
+            if self.received >= self.expected:
+                self.done.set()
+            return
         if eid in self.ids:
             self.dupes += 1
             return
@@ -202,7 +210,7 @@ class Client:
 
     async def open_one(self, uid: str):
         a = self.a
-        if a.kind == "bare":
+        if a.kind in ("bare", "stored"):
             ws = await self.connect(f"/?user={uid}")
             assert await ws.recv() == "ok"
         elif a.kind == "channels":
@@ -245,11 +253,11 @@ class Client:
         async def one(uid):
             nonlocal failed
             async with sem:
-                for attempt in range(5):
+                for attempt in range(10):  # a busy server may refuse a session: retry
                     try:
                         ws = await self.open_one(uid)
                     except Exception as exc:
-                        if attempt == 4:
+                        if attempt == 9:
                             failed += 1
                             print(f"connect {uid} failed: {exc!r}", file=sys.stderr, flush=True)
                             return
@@ -357,7 +365,7 @@ class Client:
                 break
             cmd, *rest = line.split()
             if cmd == "PHASE":
-                self.phase = Phase(int(rest[0]), rest[1])
+                self.phase = Phase(int(rest[0]), rest[1], bcast=rest[2:3] == ["bcast"])
                 finisher = asyncio.create_task(self.finish_phase(self.phase))
             elif cmd == "DRIVER_DONE" and self.phase is not None:
                 self.phase.driver_done_at = time.time()
@@ -374,7 +382,7 @@ class Client:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kind", choices=["bare", "hub", "sio", "channels"], required=True)
+    ap.add_argument("--kind", choices=["bare", "stored", "hub", "sio", "channels"], required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--users", type=int, required=True, help="user ids start..start+users-1")

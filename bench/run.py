@@ -36,15 +36,21 @@ sys.path.insert(0, str(BENCH))
 from common import expected_for, percentile, user_id  # noqa: E402
 
 PEERS_PY = BENCH / ".venv-peers" / "bin" / "python"
-HUB_BIN = ROOT / ".venv" / "bin" / "supporthub"
-SERVERS = ["bare", "sio", "channels", "supporthub"]
+# supporthub runs from this checkout with the Python that runs this script (the project venv)
+HUB_CMD = [sys.executable, "-m", "hub.cli"]
+SERVERS = ["bare", "stored", "sio", "channels", "supporthub"]
+# "supporthub-base": supporthub from another checkout (bench/paced.py --hub-base DIR), on
+# its own Redis and database, for before/after comparisons interleaved in one run
 LABEL = {
     "bare": "bare websockets",
+    "stored": "bare websockets + PostgreSQL group commit",
     "sio": "python-socketio + Redis",
     "channels": "Django Channels",
     "supporthub": "supporthub (stored)",
+    "supporthub-base": "supporthub before",
 }
-KIND = {"bare": "bare", "sio": "sio", "channels": "channels", "supporthub": "hub"}
+KIND = {"bare": "bare", "stored": "stored", "sio": "sio", "channels": "channels",
+        "supporthub": "hub", "supporthub-base": "hub"}  # fmt: skip
 SECRET = "bench-secret-" + os.urandom(8).hex()
 EVENTS_KEY = "bench-events-key-" + os.urandom(8).hex()  # HUB_EVENTS_KEY; the driver signs with it
 PEER_MODULES = ["websockets", "python-socketio", "python-engineio", "channels", "channels_redis",
@@ -117,7 +123,7 @@ class Proc:
         self.name = name
 
     @classmethod
-    async def start(cls, args, name, env=None, stdin=True, logfile=None) -> Proc:
+    async def start(cls, args, name, env=None, stdin=True, logfile=None, cwd=ROOT) -> Proc:
         out = open(logfile, "ab") if logfile else None
         p = await asyncio.create_subprocess_exec(
             *map(str, args),
@@ -125,7 +131,7 @@ class Proc:
             stdout=out or asyncio.subprocess.PIPE,
             stderr=out,
             env={**os.environ, **(env or {})},
-            cwd=ROOT,
+            cwd=cwd,
             start_new_session=True,
         )
         return cls(p, name)
@@ -170,6 +176,7 @@ class Bench:
         self.a = a
         self.tmp = Path(tempfile.mkdtemp(prefix="shb-", dir="/tmp"))
         self.redis = None
+        self.redis_base = None
         self.pg = None
         self.results: dict = {}
         self.tokens_file = self.tmp / "tokens.json"
@@ -195,6 +202,32 @@ class Bench:
             if self.a.pin == "split":
                 pid = int((self.pg.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
                 set_affinity([p.pid for p in proc_tree(pid)], {1})
+        if getattr(self.a, "hub_base", ""):
+            self.redis_base = EmbeddedRedis(self.tmp / "r-base")
+            self.redis_base.start()
+            if self.a.pin == "split":
+                set_affinity([self.redis_base.proc.pid], {1})
+            asyncio.run(self._base_database())
+
+    async def _base_database(self) -> None:
+        import asyncpg
+
+        from supporthub_core.db import migrate
+
+        db = await asyncpg.connect(self.pg.dsn)
+        try:
+            await db.execute("create database hubbase")
+        finally:
+            await db.close()
+        await migrate(self.dsn_of("supporthub-base"))
+
+    def dsn_of(self, name: str) -> str:
+        if name == "supporthub-base":
+            return self.pg.dsn.replace(f"/{self.pg.dsn.split('/')[3].split('?')[0]}?", "/hubbase?")
+        return self.pg.dsn
+
+    def redis_of(self, name: str):
+        return self.redis_base if name == "supporthub-base" else self.redis
 
     def _redis_cli(self, *args) -> str:
         import redis
@@ -214,6 +247,8 @@ class Bench:
     def stop_infra(self) -> None:
         if self.redis is not None:
             self.redis.stop()
+        if self.redis_base is not None:
+            self.redis_base.stop()
         if self.pg is not None:
             self.pg.stop("immediate")
         if not self.a.keep:
@@ -233,11 +268,14 @@ class Bench:
 
     async def start_server(self, name: str) -> tuple[Proc, int]:
         port = free_port()
-        url = self.redis.url
+        url = self.redis_of(name).url
         env = {}
-        if name == "bare":
+        cwd = ROOT
+        if name in ("bare", "stored"):
             cmd = [PEERS_PY, BENCH / "servers" / "bare_ws.py", "--port", port, "--redis-url", url,
                    "--sub", self.a.bare_sub]  # fmt: skip
+            if name == "stored":
+                cmd += ["--channel", "bench.stored", "--store", self.pg.dsn]
         elif name == "sio":
             cmd = [
                 PEERS_PY,
@@ -252,12 +290,14 @@ class Bench:
                    "--redis-url", url, "--server", self.a.channels_server]  # fmt: skip
             env["BENCH_CHANNELS_LAYER"] = self.a.channels_layer
         else:
-            cmd = [HUB_BIN, "serve", "--port", port]
+            cmd = [*HUB_CMD, "serve", "--port", port]
             if self.a.hub_exp:
-                cmd = [ROOT / ".venv/bin/python", BENCH / "hub_experiment.py", "--exp",
+                cmd = [sys.executable, BENCH / "hub_experiment.py", "--exp",
                        self.a.hub_exp, "serve", "--port", port]  # fmt: skip
+            if name == "supporthub-base":
+                cwd = Path(self.a.hub_base).resolve()
             env = {
-                "HUB_DATABASE_URL": self.pg.dsn,
+                "HUB_DATABASE_URL": self.dsn_of(name),
                 "HUB_REDIS_URL": url,
                 "HUB_SECRET": SECRET,
                 "HUB_EVENTS_KEY": EVENTS_KEY,
@@ -267,10 +307,11 @@ class Bench:
                 "HUB_LOG_FORMAT": "json",
             }
             env.update(kv.split("=", 1) for kv in self.a.hub_env.split(",") if kv)
-        self._redis_cli("flushall")
+        if getattr(self.a, "flush_redis", True):
+            self._redis_cli("flushall")
         logfile = self.tmp / f"server-{name}.log"
         proc = await Proc.start([*pin_prefix(self.a, "server"), *cmd], name, env=env, stdin=False,
-                                logfile=logfile)  # fmt: skip
+                                logfile=logfile, cwd=cwd)  # fmt: skip
         deadline = time.monotonic() + 90
         while True:
             if proc.p.returncode is not None:
@@ -283,7 +324,7 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name} server did not listen") from None
                 await asyncio.sleep(0.1)
-        if name == "supporthub":
+        if name.startswith("supporthub"):
             import httpx
 
             async with httpx.AsyncClient() as http:
@@ -300,7 +341,7 @@ class Bench:
             args = [*pin_prefix(self.a, "client"), PEERS_PY, BENCH / "loadclient.py",
                     "--kind", KIND[name], "--port", port, "--users", users, "--start", start,
                     "--procs", procs, "--proc", k]  # fmt: skip
-            if name == "supporthub":
+            if name.startswith("supporthub"):
                 args += ["--tokens", self.tokens_file]
                 if self.a.hub_json:
                     args.append("--hub-json")
@@ -347,23 +388,25 @@ class Bench:
         roles = {
             "server": proc_tree(server.pid),
             "clients": [psutil.Process(c.pid) for c in clients],
-            "redis": [psutil.Process(self.redis.proc.pid)],
+            "redis": [psutil.Process(self.redis_of(name).proc.pid)],
         }
-        if name == "supporthub":
+        if name.startswith("supporthub"):
             roles["postgres"] = self.pg_pids()
         drv = await Proc.start([*pin_prefix(a, "driver"), PEERS_PY, BENCH / "driver.py",
-                                "--kind", KIND[name], "--redis-url", self.redis.url,
+                                "--kind", KIND[name], "--redis-url", self.redis_of(name).url,
                                 "--users", a.connections, "--events", events, "--rate", rate,
                                 "--run-id", run_id],
                                "driver", env={"BENCH_CHANNELS_LAYER": a.channels_layer,
                                               "BENCH_EVENTS_KEY": EVENTS_KEY})  # fmt: skip
         await drv.line("PREPARED", timeout=300)
         spy = None
-        if a.profile and phase == "throughput":
+        if a.profile and (
+            phase == "throughput" or getattr(a, "profile_names", None) and name in a.profile_names
+        ):
             prof_dir = BENCH / "profiles"
             prof_dir.mkdir(exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            spy_out = prof_dir / f"{name}-{stamp}.txt"
+            spy_out = prof_dir / f"{name}-{phase}-{stamp}.txt"
             spy = await Proc.start([*pin_prefix(a, "client"), BENCH / ".venv-peers/bin/py-spy",
                                     "record", "--pid", server.pid, "--rate", "250", "--nonblocking",
                                     "--format", "raw", "-o", spy_out], "py-spy", stdin=False)  # fmt: skip
@@ -398,10 +441,13 @@ class Bench:
             "published_per_s": round(d["published"] / max(1e-9, d["t_last"] - d["t_first"])),
             "received": received,
             "dupes": sum(r["dupes"] for r in results),
+            "open": sum(r["open"] for r in results),  # sockets still open at the end
             "complete": received == events,
             "secs": round(wall, 3),
             "delivered_per_s": round(received / wall),
-            "lat_ms": {f"p{p}": round(percentile(lat, p) * 1000, 2) for p in (50, 90, 99)}
+            "lat_ms": {
+                f"p{p}": round(percentile(lat, p) * 1000, 2) if lat else None for p in (50, 90, 99)
+            }  # fmt: skip
             | {"max": round(lat[-1] * 1000, 2) if lat else None},
             "cpu_pct": {k: round(100 * (cpu1[k] - cpu0[k]) / span) for k in cpu1}
             | {"driver": round(100 * drv_cpu / span)},
@@ -411,19 +457,20 @@ class Bench:
         res["cpu_pct"]["other"] = max(0, round(100 * ((sys1 - sys0) - ours) / span))
         srv_cpu = cpu1["server"] - cpu0["server"]
         res["server_cpu_us_per_msg"] = round(1e6 * srv_cpu / max(1, received), 1)
-        if name == "supporthub":
-            res["stored"] = await self.stored(run_id)
+        if name in ("supporthub", "supporthub-base", "stored"):
+            res["stored"] = await self.stored(run_id, name)
             res["complete"] = res["complete"] and res["stored"] == events
         log(f"{name} {phase}: {json.dumps(res)}")
         return res
 
-    async def stored(self, run_id: str) -> int:
+    async def stored(self, run_id: str, name: str = "supporthub") -> int:
         import asyncpg
 
-        db = await asyncpg.connect(self.pg.dsn)
+        table = "bench_stored" if name == "stored" else "notifications"
+        db = await asyncpg.connect(self.dsn_of(name))
         try:
             return await db.fetchval(
-                "select count(*) from notifications where event_id like $1", run_id + "-%"
+                f"select count(*) from {table} where event_id like $1", run_id + "-%"
             )
         finally:
             await db.close()
@@ -646,7 +693,7 @@ def main() -> None:
     bench = Bench(a)
     started = datetime.now()
     try:
-        bench.start_infra(need_pg="supporthub" in a.only)
+        bench.start_infra(need_pg="supporthub" in a.only or "stored" in a.only)
         if "supporthub" in a.only:
             bench.write_tokens(max([a.connections, *a.mem]))
         results = asyncio.run(bench.run())

@@ -19,6 +19,7 @@ import asyncpg
 from hub import metrics
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
+from hub.cluster.bus import user_channel
 from hub.cluster.delivery import Delivery
 from hub.rules import access, masking, routing, sla, urgent
 from hub.rules import hours as hours_rule
@@ -37,6 +38,7 @@ from hub.store import users as user_store
 from hub.store.ids import new_id
 from hub.store.messages import MessageWrite, StoredMessage
 from hub.ws.connection import Connection
+from hub.ws.protocol import encode_msgpack
 from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import Claims
 from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -846,7 +848,7 @@ class Chat:
             while True:
                 self._route_again = False
                 result = await assigner.route_once(
-                    self.store.pool, self.settings.default_handle_time_s, self.policy
+                    self.store.routing_pool, self.settings.default_handle_time_s, self.policy
                 )
                 if before_announce is not None:
                     await before_announce()
@@ -965,6 +967,10 @@ class Chat:
             await self.announce_assignment(conv)
         for conv, notice in result.notices:
             await self._urgent_notice(conv, notice)
+        # every changed position in one signed fan-out, not one publish awaited per user
+        # (10,000 chats opened at once: thousands of positions per pass)
+        items: list = []
+        unstaffed: list = []
         for conv, position, eta in result.positions:
             if conv["id"] in result.urgent:
                 frame = {"type": "chat.queued", "conversation_id": conv["id"],
@@ -972,14 +978,18 @@ class Chat:
                 frame.update(self._urgent_fields(conv, result.urgent[conv["id"]][0]))
             else:
                 frame = self.queued_frame(conv, position, eta, result.places.get(conv["id"]))
-            await self.delivery.to_user(conv["user_id"], frame)
+            items.append((user_channel(conv["user_id"]), encode_msgpack(frame)))
             if (
                 eta is None
                 and conv["id"] not in result.urgent
                 and conv.get("was_staffed") is not False
                 and conv["message_left_at"] is None
             ):  # newly nobody online who can help: said once in the chat, where push finds it
-                await self.post(conv, "system", *SYSTEM, self.unstaffed_text(conv))
+                unstaffed.append(conv)
+        if items:
+            await self.delivery.fan_out(items)
+        for conv in unstaffed:
+            await self.post(conv, "system", *SYSTEM, self.unstaffed_text(conv))
         if result.assigned or result.positions or result.moved:
             await self.publish_queue()
 

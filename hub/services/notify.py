@@ -87,6 +87,8 @@ class Notifier:
         self._offered = 0
         self._finished = 0
         self._raw: list[bytes] = []
+        # pushed batches whose agents, web push and bot follow-ups are still to come
+        self._follow_ups: asyncio.Queue[tuple[list[StoredNotification], int]] = asyncio.Queue()
         # events other nodes own, kept a while in case their owner died with them
         self._watch: deque[tuple[float, str, dict]] = deque(maxlen=WATCH_LIMIT)
 
@@ -150,6 +152,7 @@ class Notifier:
     async def _consume(self) -> None:
         staged: asyncio.Queue = asyncio.Queue(maxsize=4)
         self.tasks.spawn(self._push_stage(staged), "events-push")
+        self.tasks.spawn(self._follow_up_stage(), "events-follow-up")
         buffer = self._buffer
         while True:
             await self._wake.wait()
@@ -161,6 +164,7 @@ class Notifier:
                         await self._stage_or_drop(staged, plain)
                     if freeze is not None:
                         await staged.join()
+                        await self._follow_ups.join()
                         await self._freeze_in_order(freeze)
 
     async def _stage_or_drop(self, staged: asyncio.Queue, events: list[dict]) -> None:
@@ -182,17 +186,33 @@ class Notifier:
         finally:
             self._done(1)
 
+    # Stage 2 pushes a batch to its users right after its COMMIT; what else the batch
+    # causes (the agents' `customer.event`, the bot's follow-ups, web push: each a query)
+    # is a third stage, in order, so the next batch's users never wait for those queries.
+
     async def _push_stage(self, staged: asyncio.Queue) -> None:
         while True:
             batch = await staged.get()
+            stored: list[StoredNotification] = []
             try:
-                await self._finish(batch)
+                stored = await self._finish(batch)
                 batch.observe_lag()
             except Exception:
                 log.exception("could not push %d payment events; the poller will retry", batch.size)
             finally:
-                self._done(batch.size)
+                self._follow_ups.put_nowait((stored, batch.size))
                 staged.task_done()
+
+    async def _follow_up_stage(self) -> None:
+        while True:
+            stored, size = await self._follow_ups.get()
+            try:
+                await self._follow_up(stored)
+            except Exception:
+                log.exception("could not follow up %d notifications", len(stored))
+            finally:
+                self._done(size)
+                self._follow_ups.task_done()
 
     def _done(self, n: int) -> None:
         self._finished += n
@@ -218,12 +238,14 @@ class Notifier:
         occurred = [t for t in map(_occurred, events) if t is not None]
         return _Staged(len(events), writes, occurred)
 
-    async def _finish(self, batch: _Staged) -> None:
+    async def _finish(self, batch: _Staged) -> list[StoredNotification]:
         results = await batch.writes.results()
         for r in results:
             if isinstance(r, Exception):
                 raise r
-        await self.push([r for r in results if isinstance(r, StoredNotification)])
+        stored = [r for r in results if isinstance(r, StoredNotification)]
+        await self._push_to_users(stored)
+        return stored
 
     async def handle(self, events: list[dict]) -> None:
         """Store and push these events through the same ordered pipeline; return when done."""
@@ -232,23 +254,39 @@ class Notifier:
 
     async def push(self, stored: list[StoredNotification]) -> None:
         """Publish to every device of each user, and tell the agents serving them."""
+        await self._push_to_users(stored)
+        await self._follow_up(stored)
+
+    async def _push_to_users(self, stored: list[StoredNotification]) -> None:
+        """Every device of each user: one publish per chunk, no query first."""
         if not stored:
             return
-        items: list = [
-            (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
-            for n in stored
-        ]
         unfrozen = [n.user_id for n in stored if n.data.get("alert") == "account_unfrozen"]
-        async with self.store.acquire() as db:
-            if unfrozen:  # before anyone hears of it: a console reloading after sees it too
+        if unfrozen:  # before anyone hears of it: a console reloading after sees it too
+            async with self.store.acquire() as db:
                 await incidents.mark_unfrozen(db, unfrozen)
+        await self.delivery.fan_out(
+            [
+                (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
+                for n in stored
+            ]
+        )
+
+    async def _follow_up(self, stored: list[StoredNotification]) -> None:
+        """After the users have them: the agents serving those users, web push to users
+        with no socket anywhere, the bot's follow-ups."""
+        if not stored:
+            return
+        async with self.store.acquire() as db:
             agents_of = await notif_store.agents_serving(db, list({n.user_id for n in stored}))
+        items: list = []
         for n in stored:
             for agent_id in agents_of.get(n.user_id, ()):
                 frame = {"type": "customer.event", "user_id": n.user_id, "kind": n.kind,
                          "title": n.title, "body": n.body, "data": n.data, "ts": n.ts.isoformat()}  # fmt: skip
                 items.append((agent_channel(agent_id), encode_msgpack(frame)))
-        await self.delivery.fan_out(items)
+        if items:
+            await self.delivery.fan_out(items)
         if self.push_out is not None:
             self.push_out.notifications_stored(stored)  # push: to users with no socket anywhere
         updates = [(n.user_id, n.data) for n in stored if n.kind == "transaction.status"]

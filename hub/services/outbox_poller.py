@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -38,6 +39,7 @@ class OutboxPoller:
         self.handle = handle
         self.settings = settings
         self.secret = secret
+        self._tls: ssl.SSLContext | None = None
 
     def start(self, tasks: Background) -> None:
         """Poll in the background for as long as the hub runs."""
@@ -56,9 +58,12 @@ class OutboxPoller:
         s = self.settings
         base = s.payments_url or f"http://{s.host}:{s.port}"
         token = issue_token(self.secret, "hub", "service", ttl=300)
+        if self._tls is None:  # loading the CA bundle costs milliseconds: once, not per poll
+            self._tls = httpx.create_ssl_context()
         return httpx.AsyncClient(
             base_url=base,
             timeout=10,
+            verify=self._tls,
             # every few seconds on every node: the access log leaves its successes out
             headers={"Authorization": f"Bearer {token}", "User-Agent": "supporthub-outbox-poller"},
         )

@@ -4,16 +4,16 @@ stats), and `Store` is the port the use cases receive."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
-from asyncpg.pool import PoolAcquireContext
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 from hub.store import messages, notifications
 from hub.store.messages import MessageWrite
 from hub.store.notifications import NotificationWrite
 from hub.store.writer import Writers
-from supporthub_core.db import acquire, as_connection, create_pool, ping
+from supporthub_core.db import as_connection, create_pool, ping
 from supporthub_core.errors import Unavailable
 
 Write = MessageWrite | NotificationWrite
@@ -41,7 +41,13 @@ class Store:
         self._acquire_timeout = acquire_timeout_s
         self._statement_cache = statement_cache
         self._pool: asyncpg.Pool | None = None
+        # routing passes have a connection of their own: a flood of requests queued on the
+        # main pool (10,000 chats opened at once) must not hold up the pass that serves them
+        self._routing_pool: asyncpg.Pool | None = None
         self._writer: Writers[Write] | None = None
+        # connections the group writers keep between COMMITs: a pool release costs a
+        # reset query, one more round trip before every write's caller hears of its COMMIT
+        self._kept: list[PoolConnectionProxy] = []
 
     async def start(self) -> None:
         """Open the pool and start the writers."""
@@ -50,6 +56,9 @@ class Store:
             min_size=self._pool_size[0],
             max_size=self._pool_size[1],
             statement_cache=self._statement_cache,
+        )
+        self._routing_pool = await create_pool(
+            self._dsn, min_size=1, max_size=1, statement_cache=self._statement_cache
         )
         self._writer = Writers(
             self._commit,
@@ -65,12 +74,23 @@ class Store:
         if self._writer is not None:
             await self._writer.close()
         if self._pool is not None:
+            kept, self._kept = self._kept, []
+            for conn in kept:
+                await self._pool.release(conn)
             await self._pool.close()
+        if self._routing_pool is not None:
+            await self._routing_pool.close()
 
     @property
     def pool(self) -> asyncpg.Pool:
         assert self._pool is not None, "the store is not started"
         return self._pool
+
+    @property
+    def routing_pool(self) -> asyncpg.Pool:
+        """One connection for routing passes (hub.store.queue.route_once)."""
+        assert self._routing_pool is not None, "the store is not started"
+        return self._routing_pool
 
     @property
     def writer(self) -> Writers[Write]:
@@ -94,18 +114,40 @@ class Store:
         msgs = [(i, op) for i, op in enumerate(ops) if isinstance(op, MessageWrite)]
         notes = [(i, op) for i, op in enumerate(ops) if isinstance(op, NotificationWrite)]
         results: list[Any] = [None] * len(ops)
+        conn = (
+            self._kept.pop()
+            if self._kept
+            else await self.pool.acquire(timeout=self._acquire_timeout)
+        )
+        done = False
+        try:
+            await self._write(cast(asyncpg.Connection, conn), msgs, notes, results)
+            done = True
+        finally:
+            if done and len(self._kept) < self._writers[0]:
+                self._kept.append(conn)
+            else:  # back to the pool, which resets it (or drops it, when it broke)
+                await self.pool.release(conn)
+        return results
+
+    @staticmethod
+    async def _write(conn: asyncpg.Connection, msgs: list, notes: list, results: list[Any]) -> None:
+        if not msgs:
+            # one statement is atomic on its own: no BEGIN and COMMIT round trips
+            stored = await notifications.write_notifications(conn, [n for _, n in notes])
+            for (i, _), r in zip(notes, stored, strict=True):
+                results[i] = r
+            return
         # messages first: every batch locks conversation rows before user rows (each in id
         # order), so two batches never deadlock
-        async with acquire(self.pool) as conn, conn.transaction():
-            if msgs:
-                stored = await messages.write_messages(conn, [m for _, m in msgs])
-                for (i, _), r in zip(msgs, stored, strict=True):
-                    results[i] = r
+        async with conn.transaction():
+            stored = await messages.write_messages(conn, [m for _, m in msgs])
+            for (i, _), r in zip(msgs, stored, strict=True):
+                results[i] = r
             if notes:
                 stored = await notifications.write_notifications(conn, [n for _, n in notes])
                 for (i, _), r in zip(notes, stored, strict=True):
                     results[i] = r
-        return results
 
 
 class Acquired:

@@ -188,22 +188,37 @@ async def route_once(
         normal = routing.relax_exclusions([q for q in queue if q.priority != "urgent"], agents)
         decisions = routing.plan(normal, agents) if normal else []
         chosen = {a.conversation_id for a in decisions}
-        for a in decisions:
-            row = await db.fetchrow(
-                "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
-                f" last_activity_at = now(), queue_position = null, {ETA_ACTUAL}"
-                " where id = $1 and status = 'queued' returning *",
-                a.conversation_id,
-                a.agent_id,
+        if decisions:
+            # set-based: three statements for the whole pass, not three per assignment
+            ids = [a.conversation_id for a in decisions]
+            agent_of = [a.agent_id for a in decisions]
+            rows = await db.fetch(
+                "update conversations c set status = 'assigned', agent_id = v.agent_id,"
+                " assigned_at = now(), last_activity_at = now(), queue_position = null,"
+                f" {ETA_ACTUAL}"
+                " from unnest($1::text[], $2::text[]) v(id, agent_id)"
+                " where c.id = v.id and c.status = 'queued' returning c.*",
+                ids,
+                agent_of,
             )
-            if row is None:
-                continue
-            await conv_store.record_agent(db, a.conversation_id, a.agent_id)
-            await db.execute("update agents set idle_since = now() where id = $1", a.agent_id)
-            metrics.QUEUE_WAIT.observe(
-                max(0.0, (row["assigned_at"] - row["enqueued_at"]).total_seconds())
+            by_conv = {row["id"]: row for row in rows}
+            done = [a for a in decisions if a.conversation_id in by_conv]
+            await db.execute(
+                "insert into conversation_agents (conversation_id, agent_id)"
+                " select * from unnest($1::text[], $2::text[]) on conflict do nothing",
+                [a.conversation_id for a in done],
+                [a.agent_id for a in done],
             )
-            result.assigned.append(row)
+            await db.execute(
+                "update agents set idle_since = now() where id = any($1::text[])",
+                list({a.agent_id for a in done}),
+            )
+            for a in done:  # in the plan's order
+                row = by_conv[a.conversation_id]
+                metrics.QUEUE_WAIT.observe(
+                    max(0.0, (row["assigned_at"] - row["enqueued_at"]).total_seconds())
+                )
+                result.assigned.append(row)
         waiting = [q for q in normal if q.conversation_id not in chosen] + still_urgent
         loads = _after(agents, decisions)
         line = [

@@ -13,12 +13,14 @@ class NotifyConsumer(AsyncWebsocketConsumer):
             return
         self.group = f"u.{user}"
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add("all", self.channel_name)  # broadcasts
         await self.accept()
         await self.send(text_data="ok")
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard("all", self.channel_name)
 
     async def notify(self, event):
         await self.send(text_data=json.dumps(event["data"], ensure_ascii=False))
