@@ -290,7 +290,7 @@ export const TEXT = {
   tag_feedback: { zh: "记为产品反馈", en: "Feedback for the product team" },
   tagged_feedback: { zh: "已记为产品反馈", en: "Sent to the product team" },
   tag_chat_feedback: { zh: "整个会话记为产品反馈", en: "Whole chat as feedback for the product team" },
-  more_actions: { zh: "更多", en: "More" },
+  more_actions: { zh: "⋯ 更多", en: "⋯ More" },
   export_feedback: { zh: "导出反馈 CSV", en: "Export feedback (CSV)" },
   live_alerts: { zh: "实时提醒", en: "Live alerts" },
   queue_alert_unanswered: { zh: "{agent} 未回复 {user} 的会话：会话保留排队位置，暂无其他客服可接", en: "{agent} did not answer {user}'s chat: it kept its place, nobody else could take it" },
