@@ -59,6 +59,13 @@ async def test_an_agent_tags_a_message_and_the_chat_as_feedback(isolated, browse
         await page.click("#conv-menu > summary")
         await page.click("#btn-feedback-chat")
         await page.wait_for_selector("#btn-feedback-chat.on[disabled]", state="attached")
+        # in English too: the chat stays tagged, its message too
+        await page.click("#app-view [data-lang-toggle]")
+        assert await page.inner_text("#conv-menu > summary") == "⋯ More"
+        assert await page.text_content("#btn-feedback-chat") == "Sent to the product team"
+        assert await said.locator(".msg-feedback").get_attribute("title") == (
+            "Sent to the product team"
+        )
 
         async with server.http(server.token("sam", "supervisor")) as http:
 
