@@ -29,6 +29,8 @@ const FRAMES = {
   "verify.result": (f) => customer.applyVerifyResult(f),
   "chat.watching": (f) => supervisor.onWatching(f),
   "watch.event": (f) => supervisor.onWatchEvent(f),
+  "queue.alert": (f) => supervisor.onQueueAlert(f),
+  "sla.alert": (f) => supervisor.onSlaAlert(f),
   "session.resync": () => customer.refresh(),
   error: onError,
 };

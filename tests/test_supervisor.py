@@ -158,3 +158,41 @@ async def test_the_bots_outcomes_counted_from_real_chats(isolated):
             await user.close()
     finally:
         await server.stop()
+
+
+async def test_a_chat_at_risk_by_its_service_levels_raises_the_alarm(isolated):
+    # high priority: first answer within 120 s (HUB_SLA_FIRST_RESPONSE_S), at risk from 96 s;
+    # queued 100 s ago it is not even amber (HUB_SUPERVISOR_WAIT_WARN_S 120) but about to breach
+    server = await start_hub(isolated, **QUIET)
+    db = await asyncpg.connect(isolated.dsn)
+    try:
+        await init_connection(db)
+        await scripted_day.add_agents(db)
+        user = await server.client(None, "user")
+        opened = await user.request({"type": "chat.open", "topic": "account", "handoff": "agent"})
+        cid = opened["conversation_id"]
+        calm = await server.client(None, "user")
+        other = (await calm.request({"type": "chat.open", "topic": "account", "handoff": "agent"}))[
+            "conversation_id"
+        ]
+        await db.execute(
+            "update conversations set priority = 'high',"
+            " enqueued_at = now() - interval '100 seconds' where id = $1",
+            cid,
+        )
+        async with server.http(server.token("sam", "supervisor")) as http:
+            stats = (await http.get("/api/stats")).json()
+        waiting = {w["conversation_id"]: w for w in stats["waiting"]}
+        assert waiting[cid]["wait_level"] == "ok" and waiting[cid]["breach_soon"]
+        assert (waiting[cid]["sla_state"], waiting[cid]["sla_kind"]) == (
+            "at_risk",
+            "first_response",
+        )
+        assert not waiting[other]["breach_soon"] and waiting[other]["sla_state"] == "ok"
+        soon = [a for a in stats["alarms"] if a["kind"] == "sla_breach_soon"]
+        assert soon == [{"kind": "sla_breach_soon", "conversations": [cid], "waiting": 0}]
+        for client in (user, calm):
+            await client.close()
+    finally:
+        await db.close()
+        await server.stop()

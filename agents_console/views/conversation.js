@@ -6,6 +6,7 @@ import { label } from "/static/shared/labels.js";
 import { removeChat } from "../chats.js";
 import { resolveDialog } from "../dialogs/resolve.js";
 import { transferDialog } from "../dialogs/transfer.js";
+import { isTagged, tagFeedback } from "../feedback.js";
 import { S, selectedChat, stars, t } from "../state.js";
 import { renderNotice, setMode } from "./composer.js";
 import { initial } from "./customer.js";
@@ -22,6 +23,7 @@ export function renderConversation() {
   const active = chat.status === "assigned";
   $("btn-transfer").disabled = !active;
   $("btn-resolve").disabled = !active;
+  renderMenu(chat);
   $("composer").hidden = !active;
   renderClosedBar(chat, active);
   setMode(chat.mode);
@@ -132,7 +134,24 @@ export function toggleCustomer(open = !document.body.classList.contains("custome
   $("btn-customer").setAttribute("aria-expanded", open ? "true" : "false");
 }
 
+/** The chat's ⋯ menu: the whole chat as feedback for the product team. */
+function renderMenu(chat) {
+  const b = $("btn-feedback-chat");
+  const done = isTagged(chat);
+  b.disabled = done;
+  b.classList.toggle("on", done);
+  b.textContent = done ? t("tagged_feedback") : t("tag_chat_feedback");
+}
+
+async function tagChat() {
+  const chat = selectedChat();
+  $("conv-menu").open = false;
+  if (!chat || !(await tagFeedback(chat))) return;
+  if (selectedChat() === chat) renderMenu(chat);
+}
+
 export function wireConversation() {
+  $("btn-feedback-chat").addEventListener("click", tagChat);
   $("btn-transfer").addEventListener("click", transferDialog);
   $("btn-resolve").addEventListener("click", resolveDialog);
   $("btn-customer").addEventListener("click", () => toggleCustomer());

@@ -2,13 +2,16 @@
 // one of the day by hour (inline SVG drawn here), the live queue (from queue.snapshot
 // frames) with long waits highlighted by the hub's thresholds, the chats in progress (watch
 // one live, take one over), every agent's load and figures, topics, the bot's outcomes
-// and the week's feedback themes, and CSV exports.
+// and the week's feedback themes, and CSV exports. The hub's live `queue.alert` and
+// `sla.alert` frames show as alarm entries and toasts and refresh the figures; the
+// service levels of /api/stats (`sla`) are a card and a table of the chats at risk.
 
 import { api, clock, duration, h, mount, svg } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
 import { campaignsPanel } from "./campaigns.js";
 
 const REFRESH_MS = 10000;
+const LIVE_KEPT = 8; // live alerts shown above the figures, newest first
 
 /** `alarm` from alarmS on, `warn` from warnS, else `ok` (the hub's hub.rules.alarms.level). */
 export function level(seconds, warnS, alarmS) {
@@ -37,6 +40,7 @@ export class SupervisorView {
     this.timer = null;
     this.visible = false;
     this._soon = null;
+    this.live = []; // the latest queue.alert / sla.alert frames, newest first
   }
 
   show() {
@@ -64,9 +68,43 @@ export class SupervisorView {
     this.queue = queue || [];
     if (!this.visible) return;
     this.renderQueue();
-    // queue changes move the figures too; coalesce bursts
+    this.refreshSoon(); // queue changes move the figures too
+  }
+
+  /** Coalesce bursts of changes into one refresh of the figures. */
+  refreshSoon() {
     clearTimeout(this._soon);
     this._soon = setTimeout(() => this.refresh(), 1000);
+  }
+
+  /** `queue.alert {kind: "unanswered"}`: a chat's agent did not answer, it kept its place
+   * and nobody else could take it. */
+  onQueueAlert(f) {
+    this.addLive({ frame: "queue.alert", kind: f.kind, cid: f.conversation_id, text: this.liveText("queue.alert", f), level: "alarm" });
+  }
+
+  /** `sla.alert {state, kind, action}`: a chat's service levels changed. */
+  onSlaAlert(f) {
+    const level = f.state === "breached" ? "alarm" : f.state === "at_risk" ? "warn" : "ok";
+    this.addLive({ frame: "sla.alert", kind: f.state, cid: f.conversation_id, text: this.liveText("sla.alert", f), level });
+  }
+
+  liveText(type, f) {
+    const t = this.t;
+    const lang = this.lang();
+    const user = this.queue.find((q) => q.conversation_id === f.conversation_id)?.user?.name || f.user_id || "";
+    if (type === "queue.alert") return t(`queue_alert_${f.kind}`, { agent: f.agent_id || "—", user: user || `#${String(f.conversation_id).slice(0, 8)}` });
+    const what = t(`sla_alert_${f.state}`, { topic: label("topic", f.topic, lang) || f.topic || "", kind: t(`sla_kind_${f.kind}`) });
+    return f.action ? `${what} · ${t(`sla_action_${f.action}`)}` : what;
+  }
+
+  addLive(entry) {
+    this.live = [{ ...entry, at: new Date() }, ...this.live].slice(0, LIVE_KEPT);
+    if (entry.level !== "ok") this.toast(entry.text, entry.level === "alarm" ? "error" : "info");
+    if (!this.visible) return;
+    const box = this.el.querySelector("#sv-alarms");
+    if (box) mount(box, this.alarms());
+    this.refreshSoon();
   }
 
   async refresh() {
@@ -113,6 +151,7 @@ export class SupervisorView {
         h("section", { class: "sv-panel" }, h("h2", { text: t("live_queue") }), h("div", { id: "sv-queue" })),
         h("section", { class: "sv-panel" }, h("h2", { text: t("active_chats") }), h("div", { id: "sv-active" }, this.activeTable())),
       ),
+      h("section", { class: "sv-panel", id: "sv-sla-panel" }, h("h2", { text: t("sla_title") }), this.slaTable()),
       h("section", { class: "sv-panel", id: "sv-watch-panel" }, h("h2", { text: t("watch_title") }), h("div", { id: "sv-watch" }, this.watchBox())),
       h("section", { class: "sv-panel" }, h("h2", { text: t("per_agent") }), this.agentsTable()),
       h(
@@ -140,9 +179,19 @@ export class SupervisorView {
 
   alarms() {
     const t = this.t;
-    return (this.stats?.alarms || []).map((a) =>
-      h("div", { class: ["sv-alarm", `alarm-${a.kind}`], dataset: { alarm: a.kind } }, h("strong", { text: "⚠ " }), t(`alarm_${a.kind}`, { n: a.kind === "no_agents" ? a.waiting : a.conversations.length })),
-    );
+    return [
+      ...(this.stats?.alarms || []).map((a) =>
+        h("div", { class: ["sv-alarm", `alarm-${a.kind}`], dataset: { alarm: a.kind } }, h("strong", { text: "⚠ " }), t(`alarm_${a.kind}`, { n: a.kind === "no_agents" ? a.waiting : a.conversations.length })),
+      ),
+      ...this.live.map((e) =>
+        h(
+          "div",
+          { class: ["sv-alarm", "sv-live", `live-${e.level}`], dataset: { live: e.frame, kind: e.kind, cid: e.cid } },
+          h("time", { class: "mono small", text: `${clock(e.at)} ` }),
+          e.text,
+        ),
+      ),
+    ];
   }
 
   cards() {
@@ -180,6 +229,12 @@ export class SupervisorView {
       card("stats_resolution", secs(s?.resolution_s?.avg)),
       card("stats_csat", s?.csat?.avg == null ? "—" : `${Number(s.csat.avg).toFixed(1)} ★`, s ? t("ratings", { n: s.csat.count }) : null),
       card("stats_sla", sla?.share == null ? "—" : `${Math.round(sla.share * 100)}%`, sla ? `${sla.met}/${sla.counted} · ${t("sla_target", { v: duration(sla.reply_s) })}` : null),
+      card(
+        "stats_sla_live",
+        sla?.at_risk == null ? "—" : String(sla.at_risk + (sla.breached_open || 0)),
+        sla?.at_risk == null ? null : t("sla_live_sub", { r: sla.at_risk, b: sla.breached_open || 0, d: sla.breached || 0, x: sla.rerouted || 0, e: sla.escalated || 0 }),
+        sla?.breached_open ? "danger" : sla?.at_risk ? "warn" : null,
+      ),
       card("stats_bot", bot ? String(bot.confirmed + bot.assumed) : "—", bot ? t("bot_sub", { c: bot.confirmed, a: bot.assumed, h: bot.handed_off, n: bot.involved }) : null),
       card("stats_convs", String(s?.conversations ?? "—")),
     ];
@@ -479,6 +534,38 @@ export class SupervisorView {
             h("td", { class: "small", text: (a.skills || []).map((s) => label("topic", s, lang)).join(" · ") }),
           );
         }),
+      ),
+    );
+  }
+
+  /** The open chats at risk or breached (`/api/stats` `sla.chats`), worst first. */
+  slaTable() {
+    const t = this.t;
+    const lang = this.lang();
+    const chats = this.stats?.sla?.chats || [];
+    if (!chats.length) return h("p", { class: "muted", id: "sv-sla", text: t("no_sla") });
+    const names = new Map(this.agents.map((a) => [a.id, a.name]));
+    return h(
+      "table",
+      { class: "sv-table", id: "sv-sla" },
+      h("thead", {}, h("tr", {}, ["col_chat", "col_topic", "col_priority", "col_agent", "col_state", "col_kind", "col_action", "col_wait"].map((k) => h("th", { text: t(k) })))),
+      h(
+        "tbody",
+        {},
+        chats.map((c) =>
+          h(
+            "tr",
+            { class: [`prio-${c.priority}`, c.state === "breached" ? "wait-alarm" : "wait-warn"], dataset: { cid: c.conversation_id, state: c.state } },
+            h("td", { class: "mono", text: `#${String(c.conversation_id).slice(0, 8)}` }),
+            h("td", { text: label("topic", c.topic, lang) }),
+            h("td", {}, h("span", { class: `prio prio-${c.priority}`, text: label("priority", c.priority, lang) })),
+            h("td", { text: c.agent_id ? names.get(c.agent_id) || c.agent_id : "—" }),
+            h("td", { dataset: { col: "state" }, text: t(`sla_state_${c.state}`) }),
+            h("td", { text: c.kind ? t(`sla_kind_${c.kind}`) : "—" }),
+            h("td", { dataset: { col: "action" }, text: c.action ? t(`sla_action_${c.action}`) : "—" }),
+            h("td", { class: "mono", dataset: { since: c.enqueued_at || "" }, text: c.enqueued_at ? duration((Date.now() - Date.parse(c.enqueued_at)) / 1000) : "—" }),
+          ),
+        ),
       ),
     );
   }

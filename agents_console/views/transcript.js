@@ -4,6 +4,7 @@
 import { attachmentsEl, fresh } from "/static/shared/attachments.js";
 import { $, clock, h, linkifyHelp } from "/static/shared/dom.js";
 import { openArticle } from "../dialogs/readers.js";
+import { isTagged, tagFeedback } from "../feedback.js";
 import { S, selectedChat, t } from "../state.js";
 import { systemText } from "../system-texts.js";
 import { retry } from "./composer.js";
@@ -86,8 +87,35 @@ export function messageEl(m) {
     h("div", { class: "msg-name", text: name }),
     bubble,
     attachmentsEl(m.attachments, { extra: downloadLink }),
-    h("div", { class: "msg-meta" }, h("time", { text: clock(m.ts), dateTime: m.ts }), mine && h("span", { class: "receipt" })),
+    h(
+      "div",
+      { class: "msg-meta" },
+      h("time", { text: clock(m.ts), dateTime: m.ts }),
+      mine && h("span", { class: "receipt" }),
+      role === "user" && m.message_id && feedbackButton(m),
+    ),
   );
+}
+
+/** ⚑ on a customer's message: tag it as feedback for the product team. */
+function feedbackButton(m) {
+  const chat = selectedChat();
+  const done = isTagged(chat, m.message_id);
+  const label = done ? t("tagged_feedback") : t("tag_feedback");
+  return h("button", {
+    type: "button",
+    class: ["msg-feedback", done && "on"],
+    dataset: { messageId: m.message_id },
+    text: "⚑",
+    title: label,
+    disabled: done,
+    attrs: { "aria-label": label },
+    onclick: async (ev) => {
+      const button = ev.currentTarget;
+      if (!chat || !(await tagFeedback(chat, m.message_id))) return;
+      button.replaceWith(feedbackButton(m));
+    },
+  });
 }
 
 /** Under an image: a link that downloads it (the file itself, named as it was sent). */

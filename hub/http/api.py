@@ -317,7 +317,12 @@ class WaitingChat(BaseModel):
     unanswered_s: float | None
     wait_level: Literal["ok", "warn", "alarm"]
     reply_level: Literal["ok", "warn", "alarm"]
-    breach_soon: bool
+    breach_soon: bool = Field(
+        description="At risk or breached on a service level (hub.rules.sla), first response"
+        " or resolution; the levels above only colour the row."
+    )
+    sla_state: Literal["ok", "at_risk", "breached"] | None = None
+    sla_kind: Literal["first_response", "resolution"] | None = None
 
 
 class AlarmOut(BaseModel):
@@ -711,6 +716,7 @@ async def stats(request: Request) -> JSONResponse:
             thresholds(hub),
             sla_reply_s=settings.supervisor_sla_reply_s,
             bot_window_s=settings.bot_assumed_resolved_s,
+            targets=hub.chat.sla_targets,
         )
         levels = await service_levels.section(db, hub.chat.sla_targets)
     figures["queue_eta"] = levels["queue_eta"]

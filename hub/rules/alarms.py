@@ -3,9 +3,11 @@
 Two steps, kept apart so that the flags can come from elsewhere (an SLA rule) and the
 alarms stay the same:
 
-1. `flags(chat, thresholds)`: one chat waiting for a person (queued, or assigned and not
-   answered yet) -> its highlight levels (`ok`, `warn`, `alarm`) for the wait in the queue
-   and for the first answer, and whether it is about to breach (`breach_soon`).
+1. `flags(chat, thresholds, service)`: one chat waiting for a person (queued, or assigned
+   and not answered yet) -> its highlight levels (`ok`, `warn`, `alarm`, colours only) for
+   the wait in the queue and for the first answer, and whether it is about to breach
+   (`breach_soon`): its service levels (`service`, from `hub.rules.sla.state`) say it is at
+   risk or breached, on first response or on resolution.
 2. `alarms(flagged, agents_online)`: the whole floor -> the alarms to raise, most serious
    first: `no_agents` (chats waiting and nobody online), `urgent_unanswered` (an urgent
    chat no person has answered), `sla_breach_soon` (chats about to breach).
@@ -16,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from hub.rules import sla
 
 Level = Literal["ok", "warn", "alarm"]
 AlarmKind = Literal["no_agents", "urgent_unanswered", "sla_breach_soon"]
@@ -81,7 +85,14 @@ def level(seconds: float | None, warn_s: float, alarm_s: float) -> Level:
     return "ok"
 
 
-def flags(chat: WaitingChat, t: Thresholds) -> Flags:
+def breach_soon(service: sla.SlaState) -> bool:
+    """At risk or breached on either target (first response, resolution)."""
+    worst = max(sla.RANK[service.first_response], sla.RANK[service.resolution])
+    return worst >= sla.RANK["at_risk"]
+
+
+def flags(chat: WaitingChat, t: Thresholds, service: sla.SlaState) -> Flags:
+    """The chat's colours from the thresholds; `breach_soon` from its service levels."""
     wait = level(chat.waiting_s if chat.status == "queued" else None, t.wait_warn_s, t.wait_alarm_s)
     reply = level(chat.unanswered_s, t.reply_warn_s, t.reply_alarm_s)
     return Flags(
@@ -90,7 +101,7 @@ def flags(chat: WaitingChat, t: Thresholds) -> Flags:
         chat.status,
         wait,
         reply,
-        breach_soon="alarm" in (wait, reply),
+        breach_soon=breach_soon(service),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from hub.rules import alarms as alarm_rules
+from hub.rules import sla
 
 WINDOW = "24 hours"
 OUTCOMES = ("solved", "follow_up", "duplicate", "spam")
@@ -77,8 +78,12 @@ async def compute(
     *,
     sla_reply_s: float = 300.0,
     bot_window_s: float = 1800.0,
+    targets: sla.Targets | None = None,
 ) -> dict[str, Any]:
+    """The figures; `targets`: the service levels that say which waiting chats are about
+    to breach (hub.rules.sla; the default targets when None)."""
     thresholds = thresholds or alarm_rules.Thresholds()
+    targets = targets or sla.Targets(sla.DEFAULT_FIRST_RESPONSE_S, sla.DEFAULT_RESOLUTION_S)
     queue = await db.fetch(
         "select priority, count(*) as n,"
         " coalesce(max(extract(epoch from now() - enqueued_at)), 0)::float8 as oldest"
@@ -151,8 +156,8 @@ async def compute(
         " from h left join q on q.hour = h.hour left join s on s.hour = h.hour"
         " group by h.hour order by h.hour"
     )
-    live = await waiting_chats(db)
-    flagged = [alarm_rules.flags(chat, thresholds) for chat in live]
+    judged = await waiting_chats(db, targets)
+    flagged = [alarm_rules.flags(chat, thresholds, service) for chat, service in judged]
     raised = alarm_rules.alarms(flagged, len(online))
     return {
         "window": WINDOW,
@@ -220,8 +225,10 @@ async def compute(
                 "wait_level": f.wait,
                 "reply_level": f.reply,
                 "breach_soon": f.breach_soon,
+                "sla_state": service.state,
+                "sla_kind": service.kind,
             }
-            for chat, f in zip(live, flagged, strict=True)
+            for (chat, service), f in zip(judged, flagged, strict=True)
         ],
         "alarms": [a.to_dict() for a in raised],
         "history": [
@@ -290,10 +297,16 @@ async def _agents(db: asyncpg.Connection, sla_reply_s: float) -> list[dict[str, 
     ]
 
 
-async def waiting_chats(db: asyncpg.Connection) -> list[alarm_rules.WaitingChat]:
-    """Chats waiting for a person now: queued, or assigned with no answer yet."""
+async def waiting_chats(
+    db: asyncpg.Connection, targets: sla.Targets
+) -> list[tuple[alarm_rules.WaitingChat, sla.SlaState]]:
+    """Chats waiting for a person now (queued, or assigned with no answer yet), each with
+    its service levels on the database's clock (hub.rules.sla.state; the clocks run from
+    the chat's first enqueue, as the sweeper's)."""
     rows = await db.fetch(
         "select c.id, c.priority, c.status,"
+        " extract(epoch from coalesce(c.enqueued_at, c.assigned_at, c.created_at))::float8"
+        "   as started_s, extract(epoch from now())::float8 as now_s,"
         " extract(epoch from case when c.status = 'queued' then now() - c.enqueued_at"
         "   else coalesce((select min(ca.assigned_at) from conversation_agents ca"
         "     where ca.conversation_id = c.id), c.assigned_at) - c.enqueued_at end)::float8"
@@ -307,12 +320,15 @@ async def waiting_chats(db: asyncpg.Connection) -> list[alarm_rules.WaitingChat]
         LIVE_LIMIT,
     )
     return [
-        alarm_rules.WaitingChat(
-            r["id"],
-            r["priority"],
-            r["status"],
-            max(0.0, r["waiting_s"] or 0.0),
-            None if r["unanswered_s"] is None else max(0.0, r["unanswered_s"]),
+        (
+            alarm_rules.WaitingChat(
+                r["id"],
+                r["priority"],
+                r["status"],
+                max(0.0, r["waiting_s"] or 0.0),
+                None if r["unanswered_s"] is None else max(0.0, r["unanswered_s"]),
+            ),
+            sla.state(sla.SlaChat(r["id"], r["priority"], r["started_s"]), r["now_s"], targets),
         )
         for r in rows
     ]
