@@ -67,6 +67,7 @@ class Sessions:
         Live frames that arrive meanwhile are held and released after the replay, with
         duplicates dropped by seq."""
         claims = conn.claims
+        conn.on_gap = self._repair_gap
         conn.hold()
         self.node.registry.add(conn)
         for ch in conn.channels:
@@ -246,6 +247,25 @@ class Sessions:
                     await presence.beat(db, self.node.node_id)
             except Exception as exc:
                 log.warning("presence beat failed: %s", exc)
+
+    # --- gaps --------------------------------------------------------------------------
+
+    def _repair_gap(self, conn: Connection) -> None:
+        """A stream of `conn` has had a gap for `GAP_WAIT_S`: the frame before the waiting
+        ones was lost on its way (or is very late). Fetch it from the store; what still
+        waits after that goes out anyway."""
+        self.chat.tasks.spawn(self._fill_gap(conn), "gap-repair")
+
+    async def _fill_gap(self, conn: Connection) -> None:
+        if conn.held is not None:  # a catch-up is under way: look again after it
+            conn.wait_for_gap()
+            return
+        try:
+            await self._catch_up(conn)
+        except Exception as exc:
+            log.warning("gap repair failed for a connection: %s", exc)
+        finally:
+            conn.flush_gaps()
 
     # --- the periodic position check ---------------------------------------------------
 
