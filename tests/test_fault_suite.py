@@ -72,3 +72,74 @@ async def test_redis_restarted_flushed_and_its_subscribers_killed_under_traffic(
                          20, "readyz green again")  # fmt: skip
         await world.ledger.check(s.dsn, settle_s=30)
         await world.ledger.stop()
+
+
+# what one device's reconnect may cost the database (statements, all processes): hello's
+# session row reads, the replay of what it missed, presence; the stated budget is in
+# docs/operations.md ("Reconnect storms")
+STATEMENTS_PER_RECONNECT = 30  # measured: about 21
+
+
+async def test_a_node_killed_with_users_and_agents_connected() -> None:
+    """kill -9 of one of two nodes: its devices reconnect to the other with jitter and miss
+    nothing; the storm stays within the database budget; the dead node's agent, gone with
+    it, has its presence age out and its chats re-routed to the other agent."""
+    from hub.store.queue import PRESENCE_FRESH_S
+
+    async with stack(statements=True) as s:
+        payments = await s.payments().start()
+        a, b = await s.node("node-a").start(), await s.node("node-b").start()
+        world = await populate(s, [a.ws_url, b.ws_url], users=40, devices=2, agents=2, chats=6)
+        stay, gone = world.agents  # gone: the agent whose console is on node-b
+        gone_chats = set(gone.record.history)
+        traffic = Traffic(world, payments.url, payers=2).start()
+        await asyncio.sleep(2.0)
+        await traffic.stop()
+        await asyncio.sleep(1.0)
+        on_b = [d for d in world.ledger.devices if d.url == b.ws_url and d is not gone]
+        before = {id(d): d.record.connects for d in on_b}
+        start = await s.statements()
+        await asyncio.sleep(2.0)
+        idle_rate = (await s.statements() - start) / 2.0  # sweeps, beats, polls
+
+        gone.abandon()  # that console goes down with the node, and does not come back
+        at_kill = await s.statements()
+        killed_at = time.monotonic()
+        b.kill9()
+
+        async def all_back() -> bool:
+            return all(d.record.connects > before[id(d)] and d.connected.is_set() for d in on_b)
+
+        await _until(all_back, 30, "every device of the dead node reconnected")
+        await asyncio.sleep(1.0)
+        storm = await s.statements() - at_kill - idle_rate * (time.monotonic() - killed_at)
+        per_device = storm / len(on_b)
+        print(f"reconnect storm: {len(on_b)} devices, {storm:.0f} statements,"
+              f" {per_device:.1f} per device (idle rate {idle_rate:.0f}/s)")  # fmt: skip
+        assert per_device <= STATEMENTS_PER_RECONNECT, per_device
+        backends = await s.sql(
+            "select count(*) n from pg_stat_activity where datname = current_database()"
+        )
+        assert backends[0]["n"] <= 2 * 12 + 10  # the pools' bounds, not one per client
+
+        traffic = Traffic(world, payments.url, payers=2).start()  # life goes on meanwhile
+
+        async def rerouted() -> bool:
+            rows = await s.sql(
+                "select agent_id from conversations where id = any($1::text[])", list(gone_chats)
+            )
+            return all(r["agent_id"] == stay.record.sub for r in rows)
+
+        took = await _until(rerouted, PRESENCE_FRESH_S + 3 + 20, "the dead node's chats re-routed")
+        print(f"re-routed {len(gone_chats)} chats {took:.1f} s after the kill")
+        stale = await s.sql(
+            "select count(*) n from agent_presence where node_id = 'node-b' and connections > 0"
+            " and seen_at > now() - make_interval(secs => $1)",
+            float(PRESENCE_FRESH_S),
+        )
+        assert stale[0]["n"] == 0  # the dead node's presence no longer counts
+        await asyncio.sleep(1.5)
+        await traffic.stop()
+        assert not world.errors, world.errors
+        await world.ledger.check(s.dsn, settle_s=30)
+        await world.ledger.stop()

@@ -111,6 +111,15 @@ class Device:
         self._task = asyncio.create_task(self._run(), name=f"device-{self.record.sub}")
         return self
 
+    def abandon(self) -> None:
+        """Never reconnect once the current socket ends (a device switched off with its
+        node, say), and leave that socket alone."""
+        self._stopping = True
+
+    @property
+    def abandoned(self) -> bool:
+        return self._stopping
+
     async def stop(self) -> None:
         self._stopping = True
         if self.ws is not None:

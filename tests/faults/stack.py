@@ -183,15 +183,25 @@ class Stack:
         self.redis.stop()
         self.pg.stop("immediate")
 
+    async def statements(self) -> int:
+        """Statements PostgreSQL has run so far, all clients (pg_stat_statements)."""
+        rows = await self.sql("select coalesce(sum(calls), 0)::bigint n from pg_stat_statements")
+        return int(rows[0]["n"])
+
 
 @asynccontextmanager
-async def stack() -> AsyncIterator[Stack]:
+async def stack(*, statements: bool = False) -> AsyncIterator[Stack]:
     """A PostgreSQL (migrated) and a Redis of their own, and whatever processes the test
-    starts on them; all of it ended, by pid, afterwards."""
+    starts on them; all of it ended, by pid, afterwards. `statements`: with
+    pg_stat_statements, to count what the database was asked."""
     root = Path(tempfile.mkdtemp(prefix="shf-", dir="/tmp"))
     s = Stack(root)
     try:
         s.pg.start()
+        if statements:
+            await s.sql("alter system set shared_preload_libraries = 'pg_stat_statements'")
+            s.restart_pg()
+            await s.sql("create extension if not exists pg_stat_statements")
         s.redis.start()
         await migrate(s.dsn)
         yield s

@@ -156,11 +156,10 @@ class Traffic:
 
     async def _chat(self, user: User) -> None:
         assert user.conversation
-        agent = self._agent_of(user)
         n = 0
         while self.running:
             n += 1
-            sender = user.devices[n % len(user.devices)] if n % 3 else agent
+            sender = user.devices[n % len(user.devices)] if n % 3 else self._agent_of(user)
             try:
                 await sender.send_until_acked(user.conversation, f"m{n}", f"message {n}")
                 self.world.counts["messages"] += 1
@@ -170,6 +169,6 @@ class Traffic:
 
     def _agent_of(self, user: User) -> Device:
         for dev in self.world.agents:
-            if user.conversation in dev.record.messages or user.conversation in dev.record.history:
+            if not dev.abandoned and user.conversation in dev.record.history:
                 return dev
-        return user.devices[0]  # not assigned (yet): the user talks alone
+        return user.devices[0]  # not assigned (now): the user talks alone
