@@ -143,3 +143,52 @@ async def test_a_node_killed_with_users_and_agents_connected() -> None:
         assert not world.errors, world.errors
         await world.ledger.check(s.dsn, settle_s=30)
         await world.ledger.stop()
+
+
+async def test_postgres_restarted_under_traffic() -> None:
+    """PostgreSQL restarted while payments and chat run flat out: every request answers
+    2xx or 503 `unavailable` (never a 500), retries go through once, nothing is lost."""
+    import httpx
+
+    async with stack() as s:
+        urls, payments_url = await _two_nodes(s)
+        world = await populate(s, urls, users=10, devices=2, agents=1, chats=3)
+        traffic = Traffic(world, payments_url, payers=3).start()
+        statuses: dict[int, int] = {}
+        probing = True
+
+        async def probe() -> None:  # readers of every kind meanwhile
+            agent = s.token(world.agents[0].record.sub, "agent")
+            user = world.users[0].sub
+            paths = [(payments_url, f"/api/accounts/{user}"), (payments_url, "/api/payments"),
+                     (urls[0].replace("ws://", "http://")[:-3], "/api/conversations")]  # fmt: skip
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {agent}"}) as http:
+                while probing:
+                    for base, path in paths:
+                        try:
+                            r = await http.get(base + path, timeout=10)
+                            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                            if r.status_code == 503:
+                                assert r.json()["error"]["code"] == "unavailable"
+                        except httpx.HTTPError:
+                            pass
+                    await asyncio.sleep(0.05)
+
+        prober = asyncio.create_task(probe())
+        try:
+            for mode in ("fast", "immediate", "fast"):  # immediate: a crash and recovery
+                await asyncio.sleep(1.0)
+                s.pg.stop(mode)
+                await asyncio.sleep(1.0)
+                s.pg.start()
+            await asyncio.sleep(3.0)
+        finally:
+            probing = False
+            await prober
+            await traffic.stop()
+        assert not world.errors, world.errors
+        assert statuses.get(503, 0) > 0 and not any(
+            code >= 500 and code != 503 for code in statuses
+        ), statuses
+        await world.ledger.check(s.dsn, settle_s=30)
+        await world.ledger.stop()

@@ -252,8 +252,8 @@ class Sessions:
 
     def _repair_gap(self, conn: Connection) -> None:
         """A stream of `conn` has had a gap for `GAP_WAIT_S`: the frame before the waiting
-        ones was lost on its way (or is very late). Fetch it from the store; what still
-        waits after that goes out anyway."""
+        ones was lost on its way (or is very late). Fetch it from the store; while the
+        store cannot answer, keep waiting and ask again."""
         self.chat.tasks.spawn(self._fill_gap(conn), "gap-repair")
 
     async def _fill_gap(self, conn: Connection) -> None:
@@ -263,9 +263,11 @@ class Sessions:
         try:
             await self._catch_up(conn)
         except Exception as exc:
-            log.warning("gap repair failed for a connection: %s", exc)
-        finally:
-            conn.flush_gaps()
+            log.warning("gap repair failed for a connection (will retry): %s", exc)
+            conn.wait_for_gap()
+            return
+        metrics.STREAM_GAPS.labels("fetched").inc()
+        conn.flush_gaps()
 
     # --- the periodic position check ---------------------------------------------------
 

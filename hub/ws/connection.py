@@ -144,8 +144,9 @@ class Connection:
         one stream stored by two nodes (two nodes that briefly both own a user, a replay
         racing the live bus) can arrive out of order; the late one fills the gap and
         the waiting ones follow it. A gap still open after `GAP_WAIT_S` is a frame lost on
-        its way: `on_gap` fetches it from the store, and whatever still waits after that
-        goes out anyway."""
+        its way: `on_gap` fetches it from the store (again and again while the store is
+        down). More than `MAX_AHEAD` waiting: the connection is closed (1013) and the client
+        resumes from the store."""
         if self.held is not None:
             self.held.append((frame, data))
             return
@@ -173,6 +174,8 @@ class Connection:
         self._in_order(stream, seq, last, frame, data)
 
     def _in_order(self, stream: str, seq: int, last: int, frame: dict, data: bytes) -> None:
+        if self.closed:
+            return
         ahead = self.ahead.get(stream) if self.ahead is not None else None
         if seq <= last or (ahead is not None and seq in ahead):
             return  # sent already, or waiting already
@@ -185,8 +188,11 @@ class Connection:
         if self.ahead is None:
             self.ahead = {}
         self.ahead.setdefault(stream, {})[seq] = (frame, data)
-        if sum(map(len, self.ahead.values())) > MAX_AHEAD:  # a gap that never fills
-            self.flush_gaps()
+        if sum(map(len, self.ahead.values())) > MAX_AHEAD:
+            # a gap that does not fill: the client resumes from the store, in order
+            metrics.STREAM_GAPS.labels("cut_off").inc()
+            self.close(CloseCode.TRY_AGAIN, "fell behind: reconnect and resume", flush=False)
+            self.abort()
             return
         self.wait_for_gap()
 

@@ -115,7 +115,7 @@ class Proc:
 class Stack:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.pg = EmbeddedPostgres(root / "pg", durable=False)
+        self.pg = EmbeddedPostgres(root / "pg", durable=True)  # a crash must not lose commits
         self.redis = EmbeddedRedis(root / "r")
         self.procs: list[Proc] = []
 
