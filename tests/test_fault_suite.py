@@ -192,3 +192,98 @@ async def test_postgres_restarted_under_traffic() -> None:
         ), statuses
         await world.ledger.check(s.dsn, settle_s=30)
         await world.ledger.stop()
+
+
+async def test_the_relay_killed_between_publish_and_mark_sent() -> None:
+    """The outbox relay is killed (-9) after its PUBLISH and before it marks the rows: the
+    next relay publishes them again and every event reaches the user once (the hub
+    handles each event_id once). A payment whose transaction rolled back emits nothing.
+    Each transaction's statuses reach its user's devices in order, whichever of the two
+    nodes stored them."""
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    import asyncpg
+
+    from payments import ledger, outbox
+    from tests.conftest import ROOT, SECRET, make_settings
+
+    async with stack() as s:
+        nodes = [await s.node().start(), await s.node().start()]
+        world = await populate(s, [n.ws_url for n in nodes], users=8, devices=2, agents=0)
+        users = [u.sub for u in world.users]
+        conn = await asyncpg.connect(s.dsn)
+        try:
+            now = datetime.now(UTC)
+            for i in range(20):  # 20 transactions, processing then succeeded, one commit each
+                tx = f"tx_relay{i:04d}"
+                user = users[i % len(users)]
+                async with conn.transaction():
+                    await outbox.append(conn, [
+                        outbox.event("transaction.status", user, now, transaction_id=tx,
+                                     status=status, amount="1.00", currency="CNY",
+                                     speed="standard", expected_by=now.isoformat() if status == "processing" else None)
+                        for status in ("processing", "succeeded")
+                    ])  # fmt: skip
+            # a payment whose transaction rolls back after the ledger wrote it and its event
+            cfg = ledger.LedgerConfig.from_settings(make_settings())
+            req = ledger.PaymentRequest(users[1], Decimal("5.00"), "instant", "rolled-back")
+            try:
+                async with conn.transaction():
+                    await ledger.pay(conn, cfg, users[0], req)
+                    assert (
+                        await conn.fetchval(
+                            "select count(*) from outbox where user_id = $1", users[0]
+                        )
+                        > 5
+                    )
+                    raise RuntimeError("rolled back")
+            except RuntimeError:
+                pass
+            stored = await conn.fetchval("select count(*) from outbox")
+            assert stored == 40
+
+            dies = subprocess.run(
+                [sys.executable, "-m", "tests.faults.relay_dies", s.dsn, s.redis_url, SECRET],
+                cwd=ROOT, capture_output=True, timeout=60,
+            )  # fmt: skip
+            assert dies.returncode == -9, dies.stderr.decode()
+            assert (
+                await conn.fetchval("select count(*) from outbox where published_at is null") == 40
+            )
+
+            async def all_stored() -> bool:
+                return await conn.fetchval("select count(*) from notifications") == 40
+
+            await _until(all_stored, 20, "the events published before the kill stored")
+            payments = await s.payments().start()  # its relay publishes all 40 again
+            await _until(
+                lambda: _none_unpublished(conn), 20, "the next relay published the rows again"
+            )
+            await asyncio.sleep(1.0)
+            assert payments.alive()
+            rows = await conn.fetch(
+                "select count(*) n, count(distinct event_id) d from notifications"
+            )
+            assert rows[0]["n"] == rows[0]["d"] == 40
+            order = await conn.fetch(
+                "select data->>'transaction_id' tx, array_agg(data->>'status' order by seq) s"
+                " from notifications group by 1"
+            )
+            assert len(order) == 20 and all(r["s"] == ["processing", "succeeded"] for r in order)
+            assert (
+                await conn.fetchval(
+                    "select count(*) from notifications where data->>'transaction_id' not like 'tx_relay%'"
+                )
+                == 0
+            )  # the rolled-back payment: nothing
+        finally:
+            await conn.close()
+        await world.ledger.check(s.dsn, settle_s=20)
+        await world.ledger.stop()
+
+
+async def _none_unpublished(conn) -> bool:  # type: ignore[no-untyped-def]
+    return await conn.fetchval("select count(*) from outbox where published_at is null") == 0
