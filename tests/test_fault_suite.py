@@ -287,3 +287,71 @@ async def test_the_relay_killed_between_publish_and_mark_sent() -> None:
 
 async def _none_unpublished(conn) -> bool:  # type: ignore[no-untyped-def]
     return await conn.fetchval("select count(*) from outbox where published_at is null") == 0
+
+
+async def test_a_thousand_clients_resume_while_publishers_run_flat_out() -> None:
+    """1,000 devices on two nodes all lose their connection at once (a short network
+    blip) while payment events are published as fast as the publisher can; they
+    reconnect with jitter (some refused by the per-address limit, which they retry) and
+    resume: nothing lost, nothing doubled."""
+    import random
+    import uuid
+
+    from tests.events import publish_signed
+    from tests.faults.ledger import Device, Ledger, Record
+
+    async with stack() as s:
+        nodes = [await s.node().start(), await s.node().start()]
+        urls = [n.ws_url for n in nodes]
+        ledger = Ledger()
+        rng = random.Random(11)
+        tag = uuid.uuid4().hex[:6]
+        subs = [f"k{i}-{tag}" for i in range(1000)]
+        for i, sub in enumerate(subs):
+            ledger.add(Device(urls, s.token(sub), Record(sub), rng=random.Random(i),
+                              jitter_s=(0.05, 2.0), start_at=i).start())  # fmt: skip
+            if i % 100 == 99:
+                await asyncio.sleep(0.25)  # under the 500 new sockets a second per address
+        for device in ledger.devices:
+            await device.wait_connected(120)
+        started = time.monotonic()
+        print("1,000 connected")
+        published = 0
+        running = True
+
+        async def publisher() -> None:
+            nonlocal published
+            while running:
+                batch = [{"event_id": f"ev-{uuid.uuid4().hex}", "type": "transaction.status",
+                          "user_id": rng.choice(subs), "occurred_at": "2026-11-25T08:00:00+00:00",
+                          "transaction_id": f"tx_{uuid.uuid4().hex[:16]}", "status": "succeeded",
+                          "amount": "1.00", "currency": "CNY", "speed": "instant"}
+                         for _ in range(50)]  # fmt: skip
+                try:
+                    await publish_signed(s.redis_url, batch)
+                    published += len(batch)
+                except OSError:
+                    pass
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(publisher())
+        try:
+            await asyncio.sleep(1.0)
+            before = [d.record.connects for d in ledger.devices]
+            for device in ledger.devices:
+                device.drop()
+            await asyncio.sleep(3.0)
+        finally:
+            running = False
+            await task
+
+        async def all_back() -> bool:
+            return all(d.record.connects > c and d.connected.is_set()
+                       for d, c in zip(ledger.devices, before, strict=True))  # fmt: skip
+
+        await _until(all_back, 60, "every device reconnected")
+        print(f"published {published} events to 1,000 devices while they reconnected"
+              f" ({time.monotonic() - started:.1f} s)")  # fmt: skip
+        assert published > 1000
+        await ledger.check(s.dsn, settle_s=40)
+        await ledger.stop()

@@ -111,6 +111,11 @@ class Device:
         self._task = asyncio.create_task(self._run(), name=f"device-{self.record.sub}")
         return self
 
+    def drop(self) -> None:
+        """Lose the connection abruptly (a phone between two cells); it reconnects."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+
     def abandon(self) -> None:
         """Never reconnect once the current socket ends (a device switched off with its
         node, say), and leave that socket alone."""
@@ -211,7 +216,8 @@ class Device:
     async def send_until_acked(self, cid: str, client_msg_id: str, text: str,
                                deadline_s: float = 60) -> dict[str, Any]:  # fmt: skip
         """`chat.send`, again with the same `client_msg_id` until acked (through outages
-        and reconnects): the message is stored once whatever happens."""
+        and reconnects): the message is stored once whatever happens. A refusal (not an
+        outage) is returned as it is."""
         deadline = time.monotonic() + deadline_s
         frame = {"type": "chat.send", "conversation_id": cid, "client_msg_id": client_msg_id,
                  "text": text}  # fmt: skip
@@ -221,6 +227,8 @@ class Device:
                 answer = await self.request(frame, timeout=5)
                 if answer.get("type") == "ack":
                     return answer
+                if answer.get("code") not in ("unavailable", "rate_limited"):
+                    return answer  # refused (the chat is not theirs any more): not retried
             except (ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
@@ -261,6 +269,36 @@ async def expected_for(db: asyncpg.Connection, record: Record) -> Expected:
     for r in rows:
         messages.setdefault(r["conversation_id"], []).append((int(r["seq"]), r["id"]))
     return Expected(notes, messages)
+
+
+async def expected_all(
+    db: asyncpg.Connection, records: list[Record]
+) -> dict[tuple[bool, str], Expected]:
+    """`expected_for` of many records in three queries: (is staff, sub) -> Expected."""
+    users = sorted({r.sub for r in records if not r.is_staff})
+    staff = sorted({r.sub for r in records if r.is_staff})
+    out: dict[tuple[bool, str], Expected] = {}
+    for r in records:
+        out.setdefault((r.is_staff, r.sub), Expected([], {}))
+    for row in await db.fetch(
+        "select user_id, seq, id from notifications where user_id = any($1::text[])"
+        " order by user_id, seq",
+        users,
+    ):
+        out[(False, row["user_id"])].notifications.append((int(row["seq"]), row["id"]))
+    for row in await db.fetch(
+        "select c.user_id, c.agent_id, m.conversation_id, m.seq, m.id from messages m"
+        " join conversations c on c.id = m.conversation_id"
+        " where c.user_id = any($1::text[]) or c.agent_id = any($2::text[])"
+        " order by m.conversation_id, m.seq",
+        users,
+        staff,
+    ):
+        item = (int(row["seq"]), row["id"])
+        for key in ((False, row["user_id"]), (True, row["agent_id"])):
+            if key in out:
+                out[key].messages.setdefault(row["conversation_id"], []).append(item)
+    return out
 
 
 def problems(record: Record, want: Expected) -> list[str]:
@@ -348,8 +386,11 @@ class Ledger:
 
     async def _problems(self, conn: asyncpg.Connection) -> list[str]:
         found: list[str] = []
+        wanted = await expected_all(conn, [d.record for d in self.devices])
         for device in self.devices:
-            found += problems(device.record, await expected_for(conn, device.record))
+            found += problems(
+                device.record, wanted[(device.record.role != "user", device.record.sub)]
+            )
         return found
 
     async def totals(self, dsn: str) -> tuple[int, int]:

@@ -50,6 +50,8 @@ class Proc:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def spawn(self) -> None:
+        if self.alive():
+            return
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env.update({
             "PYTHONPATH": str(ROOT),
@@ -68,11 +70,16 @@ class Proc:
             )  # fmt: skip
         self.starts += 1
 
-    async def wait_ready(self, timeout: float = 60, path: str = "/readyz") -> None:
+    async def wait_ready(
+        self, timeout: float = 60, path: str = "/readyz", *, supervised: bool = False
+    ) -> None:
+        """Until it answers `path` with 200; a process that ended fails at once, unless
+        `supervised` (Stack.supervise starts it again)."""
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as http:
             while time.monotonic() < deadline:
-                assert self.proc is not None and self.proc.poll() is None, self.output()
+                if not supervised:
+                    assert self.proc is not None and self.proc.poll() is None, self.output()
                 try:
                     if (await http.get(self.url + path, timeout=2)).status_code == 200:
                         return
@@ -182,6 +189,21 @@ class Stack:
             proc.stop()
         self.redis.stop()
         self.pg.stop("immediate")
+
+    async def supervise(self, restart_s: float = 1.0) -> None:
+        """What systemd does for the units in deploy/: start again, `restart_s` later,
+        any process that ended (a kill, or an exit because Redis or PostgreSQL was
+        unreachable when it started). Runs until cancelled."""
+        dead_since: dict[int, float] = {}
+        while True:
+            now = time.monotonic()
+            for proc in self.procs:
+                if proc.proc is None or proc.alive():
+                    dead_since.pop(id(proc), None)
+                elif now - dead_since.setdefault(id(proc), now) >= restart_s:
+                    proc.spawn()
+                    dead_since.pop(id(proc), None)
+            await asyncio.sleep(0.2)
 
     async def statements(self) -> int:
         """Statements PostgreSQL has run so far, all clients (pg_stat_statements)."""

@@ -157,18 +157,35 @@ class Traffic:
     async def _chat(self, user: User) -> None:
         assert user.conversation
         n = 0
-        while self.running:
-            n += 1
-            sender = user.devices[n % len(user.devices)] if n % 3 else self._agent_of(user)
-            try:
-                await sender.send_until_acked(user.conversation, f"m{n}", f"message {n}")
-                self.world.counts["messages"] += 1
-            except AssertionError as exc:
-                self.world.errors.append(str(exc))
-            await asyncio.sleep(self.pause_s + 0.02)
+        conn = await asyncpg.connect(self.world.stack.dsn)
+        try:
+            while self.running:
+                n += 1
+                if n % 3:
+                    sender = user.devices[n % len(user.devices)]
+                else:  # the agent who holds the chat now (it may have been re-routed)
+                    sender = await self._agent_of(conn, user)
+                try:
+                    answer = await sender.send_until_acked(
+                        user.conversation, f"m{n}", f"message {n}"
+                    )
+                    key = "messages" if answer["type"] == "ack" else "refused"
+                    self.world.counts[key] = self.world.counts.get(key, 0) + 1
+                except AssertionError as exc:
+                    self.world.errors.append(str(exc))
+                await asyncio.sleep(self.pause_s + 0.02)
+        finally:
+            await conn.close()
 
-    def _agent_of(self, user: User) -> Device:
+    async def _agent_of(self, conn: asyncpg.Connection, user: User) -> Device:
+        try:
+            holder = await conn.fetchval(
+                "select agent_id from conversations where id = $1 and status = 'assigned'",
+                user.conversation,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            holder = None  # PostgreSQL is restarting: the user writes this one
         for dev in self.world.agents:
-            if not dev.abandoned and user.conversation in dev.record.history:
+            if not dev.abandoned and dev.record.sub == holder:
                 return dev
         return user.devices[0]  # not assigned (now): the user talks alone
