@@ -48,9 +48,13 @@ async def _two_nodes(s: Stack) -> tuple[list[str], str]:
 
 
 async def test_redis_restarted_flushed_and_its_subscribers_killed_under_traffic() -> None:
+    """Redis stopped and started, flushed, and its pub/sub clients killed while payments
+    and chats run; each user has three devices on two nodes, and every device gets
+    everything, once, in order; /readyz is green again afterwards."""
     async with stack() as s:
         urls, payments_url = await _two_nodes(s)
-        world = await populate(s, urls, users=12, devices=2, agents=2, chats=4)
+        # every user on three devices over the two nodes (0 and 2 on one, 1 on the other)
+        world = await populate(s, urls, users=12, devices=3, agents=2, chats=4)
         traffic = Traffic(world, payments_url, payers=2).start()
         try:
             await asyncio.sleep(1.0)
@@ -363,3 +367,140 @@ async def test_a_thousand_clients_resume_while_publishers_run_flat_out() -> None
         assert published > at_drop
         await ledger.check(s.dsn, settle_s=40)
         await ledger.stop()
+
+
+async def test_a_deaf_listener_is_found_and_readyz_is_red_meanwhile(isolated) -> None:  # type: ignore[no-untyped-def]
+    """The bus's subscription goes silently dead (the connection stays up, nothing comes):
+    the self-probe finds it within its timeout plus an interval, /readyz answers 503 until
+    the bus has reconnected, and the events published meanwhile still reach every device."""
+    import random
+    import uuid
+
+    import httpx
+
+    from tests.conftest import start_hub
+    from tests.events import publish_signed
+    from tests.faults.ledger import Device, Ledger, Record
+
+    interval, timeout = 0.5, 1.0
+    server = await start_hub(isolated, bus_probe_interval_s=interval, bus_probe_timeout_s=timeout)
+    ledger = Ledger()
+    try:
+        subs = [f"d{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
+        for i, sub in enumerate(subs):
+            ledger.add(Device([server.ws_url], server.token(sub), Record(sub),
+                              rng=random.Random(i)).start())  # fmt: skip
+        for device in ledger.devices:
+            await device.wait_connected()
+
+        def events() -> list[dict]:
+            return [{"event_id": f"ev-{uuid.uuid4().hex}", "type": "transaction.status",
+                     "user_id": sub, "occurred_at": "2026-11-25T08:00:00+00:00",
+                     "transaction_id": f"tx_{uuid.uuid4().hex[:16]}", "status": "succeeded",
+                     "amount": "1.00", "currency": "CNY", "speed": "instant"} for sub in subs]  # fmt: skip
+
+        await publish_signed(isolated.redis_url, events())
+        bus = server.node.bus
+        bus._sub.send_command("UNSUBSCRIBE")  # deaf: connected, subscribed to nothing
+        went_deaf = time.monotonic()
+        red_at = None
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            while True:
+                await publish_signed(isolated.redis_url, events())  # nobody hears these live
+                ready = (await http.get("/readyz")).status_code
+                if red_at is None and ready == 503:
+                    red_at = time.monotonic() - went_deaf
+                if red_at is not None and ready == 200:
+                    break
+                assert time.monotonic() - went_deaf < 30, "never found deaf, or never healed"
+                await asyncio.sleep(0.1)
+        assert red_at is not None
+        print(
+            f"deaf listener found after {red_at:.2f} s (timeout {timeout} s, interval {interval} s)"
+        )
+        assert red_at <= timeout + 2 * interval + 2.0  # the design's bound, with slack
+        await ledger.check(isolated.dsn, settle_s=20)
+    finally:
+        await ledger.stop()
+        await server.stop()
+
+
+async def test_a_slow_consumer_is_cut_off_and_the_others_are_not_held_up() -> None:
+    """One device stops reading while events stream to it and to 30 others on the same
+    node: it is cut off (counted; the TCP connection is dropped, as a client that does not
+    read cannot take a close frame), the others' p99 delivery time stays about what it is
+    without it (loosely: within 3x plus half a second), and once it reads again it
+    resumes and has everything too."""
+    import random
+    import uuid
+
+    import httpx
+
+    from supporthub_core import redis_client
+    from tests.events import signed
+    from tests.faults.ledger import Device, Ledger, Record
+
+    async with stack() as s:
+        node = await s.node(HUB_MAX_BUFFERED_BYTES=str(256 * 1024)).start()
+        bus = redis_client.client(s.redis_url)
+        try:
+
+            async def run(with_slow: bool) -> tuple[float, Ledger]:
+                ledger = Ledger()
+                tag = uuid.uuid4().hex[:6]
+                subs = [f"f{i}-{tag}" for i in range(30)]
+                for i, sub in enumerate(subs):
+                    ledger.add(Device([node.ws_url], s.token(sub), Record(sub),
+                                      rng=random.Random(i)).start())  # fmt: skip
+                slow = None
+                if with_slow:
+                    slow = ledger.add(Device([node.ws_url], s.token(f"slow-{tag}"),
+                                             Record(f"slow-{tag}")).start())  # fmt: skip
+                for device in ledger.devices:
+                    await device.wait_connected()
+                if slow is not None:
+                    slow.reading = False  # a phone in a tunnel
+                for _ in range(40):
+                    batch = [{"event_id": f"ev-{uuid.uuid4().hex}", "type": "transaction.status",
+                              "user_id": sub, "occurred_at": "2026-11-25T08:00:00+00:00",
+                              "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
+                              "status": "succeeded", "amount": "1.00", "currency": "CNY",
+                              "speed": "instant", "sent_at": time.time()} for sub in subs]  # fmt: skip
+                    if slow is not None:
+                        batch += [{**batch[0], "event_id": f"ev-{uuid.uuid4().hex}",
+                                   "user_id": slow.record.sub, "memo": "x" * 20_000}
+                                  for _ in range(25)]  # fmt: skip
+                    async with bus.pipeline(transaction=False) as pipe:
+                        for event in batch:
+                            redis_client.publish(pipe, "payments.events", signed(event))
+                        await pipe.execute()
+                    await asyncio.sleep(0.05)
+                if slow is not None:
+                    await asyncio.sleep(2.0)
+                    slow.reading = True  # out of the tunnel: it finds itself cut off, resumes
+                    await _until(
+                        lambda: _true(slow.record.connects >= 2), 30, "the slow device resumed"
+                    )
+                    async with httpx.AsyncClient() as http:  # cut off, not just dropped
+                        text = (await http.get(node.url + "/metrics")).text
+                    assert any(line.startswith("supporthub_slow_consumers_total{")
+                               and not line.endswith(" 0.0") for line in text.splitlines())  # fmt: skip
+                await ledger.check(s.dsn, settle_s=30)
+                fast = sorted(
+                    x for d in ledger.devices if d is not slow for x in d.record.latencies
+                )
+                await ledger.stop()
+                return fast[int(len(fast) * 0.99)], ledger
+
+            alone, _ = await run(with_slow=False)
+            beside_slow, _ = await run(with_slow=True)
+            print(
+                f"others' p99: {alone * 1000:.0f} ms alone, {beside_slow * 1000:.0f} ms beside a slow consumer"
+            )
+            assert beside_slow <= 3 * alone + 0.5
+        finally:
+            await bus.aclose()
+
+
+async def _true(value: bool) -> bool:
+    return value

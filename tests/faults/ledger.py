@@ -41,6 +41,7 @@ class Record:
     notifications: list[tuple[int, str]] = field(default_factory=list)  # (seq, id)
     messages: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # live frames
     history: dict[str, dict[int, str]] = field(default_factory=dict)  # from chat.assigned
+    latencies: list[float] = field(default_factory=list)  # notifications carrying `sent_at`
     connects: int = 0
     closes: list[int | None] = field(default_factory=list)  # close codes seen
 
@@ -52,6 +53,9 @@ class Record:
         kind = frame.get("type")
         if kind == "notification":
             self.notifications.append((int(frame["seq"]), str(frame["notification_id"])))
+            sent_at = (frame.get("data") or {}).get("sent_at")
+            if isinstance(sent_at, float):
+                self.latencies.append(time.time() - sent_at)
         elif kind == "message":
             cid = str(frame["conversation_id"])
             self.messages.setdefault(cid, []).append((int(frame["seq"]), str(frame["message_id"])))
