@@ -16,6 +16,7 @@ import httpx
 
 from hub.store import agents as agent_store
 from payments.seed import add_account
+from supporthub_core.errors import OUTAGES
 from tests.faults.ledger import Device, Ledger, Record
 from tests.faults.stack import Stack
 
@@ -183,7 +184,7 @@ class Traffic:
                 "select agent_id from conversations where id = $1 and status = 'assigned'",
                 user.conversation,
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (*OUTAGES, asyncpg.PostgresError):
             holder = None  # PostgreSQL is restarting: the user writes this one
         for dev in self.world.agents:
             if not dev.abandoned and dev.record.sub == holder:
