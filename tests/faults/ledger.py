@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ import asyncpg
 import msgpack
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 MSGPACK = "supporthub.msgpack.v1"
 _ids = itertools.count(1)
@@ -94,7 +95,7 @@ class Device:
         rng: random.Random | None = None,
         jitter_s: tuple[float, float] = (0.05, 0.5),
         start_at: int = 0,
-        on_welcome: Callable[[Device], Awaitable[None]] | None = None,
+        on_welcome: Callable[[Device], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.urls = list(urls)
         self.token = token
@@ -163,10 +164,10 @@ class Device:
     async def _session(self, url: str) -> None:
         async with websockets.connect(
             url,
-            subprotocols=[MSGPACK],
+            subprotocols=[Subprotocol(MSGPACK)],
             max_size=None,
             open_timeout=5,
-            close_timeout=1,  # type: ignore[list-item]
+            close_timeout=1,
         ) as ws:
             self.ws = ws
             self.url = url

@@ -20,6 +20,8 @@ from supporthub_core.errors import OUTAGES
 from tests.faults.ledger import Device, Ledger, Record
 from tests.faults.stack import Stack
 
+DB_AWAY: tuple[type[BaseException], ...] = (*OUTAGES, asyncpg.PostgresError)
+
 
 @dataclass
 class User:
@@ -184,7 +186,7 @@ class Traffic:
                 "select agent_id from conversations where id = $1 and status = 'assigned'",
                 user.conversation,
             )
-        except (*OUTAGES, asyncpg.PostgresError):
+        except DB_AWAY:
             holder = None  # PostgreSQL is restarting: the user writes this one
         for dev in self.world.agents:
             if not dev.abandoned and dev.record.sub == holder:
