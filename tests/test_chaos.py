@@ -102,4 +102,7 @@ async def test_chaos(request: pytest.FixtureRequest) -> None:
             await world.ledger.stop()
             print(f"chaos: {len(done)} faults ({', '.join(done)}), {world.counts}")
     except BaseException as exc:
-        raise AssertionError(f"chaos seed {seed} failed after faults {done}: {exc}") from exc
+        raise AssertionError(
+            f"chaos seed {seed} failed after faults {done} (run it again with --chaos-seed"
+            f" {seed}; SUPPORTHUB_FAULT_LOGS=<dir> keeps every process's log): {exc}"
+        ) from exc
