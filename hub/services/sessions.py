@@ -50,6 +50,8 @@ class Sessions:
         self.languages = languages
         self.outbox_catch_up = outbox_catch_up
         self.links = links  # signs attachment links in replayed messages
+        # connections between `hello` and the end of their replay -> a bus catch-up is due
+        self._registering: dict[Connection, bool] = {}
 
     def start(self, tasks: Background, *, position_check_s: float) -> None:
         tasks.spawn(self._presence_beat(), "presence-beat")
@@ -66,9 +68,16 @@ class Sessions:
         """Make `conn` reachable, send `welcome`, then replay what `resume` asks for.
         Live frames that arrive meanwhile are held and released after the replay, with
         duplicates dropped by seq."""
-        claims = conn.claims
         conn.on_gap = self._repair_gap
         conn.hold()
+        self._registering[conn] = False
+        try:
+            await self._register(conn, hello)
+        finally:
+            self._registering.pop(conn, None)
+
+    async def _register(self, conn: Connection, hello: Hello) -> None:
+        claims = conn.claims
         self.node.registry.add(conn)
         for ch in conn.channels:
             await self.node.bus.subscribe(ch)
@@ -101,6 +110,8 @@ class Sessions:
         self.arm_expiry(conn)
         try:
             await self.replay(conn, hello, state)
+            if self._registering.get(conn):  # a bus catch-up came by meanwhile: now ours
+                await self._catch_up(conn)
         finally:
             conn.release()
         if not claims.is_staff:  # off the session's path: it never holds up or fails it
@@ -192,11 +203,18 @@ class Sessions:
                 conn.hold()
 
     async def catch_up_all(self) -> None:
-        """After a bus outage: send every local client what it may have missed."""
+        """After a bus outage: send every local client what it may have missed. A
+        connection still registering is left to its own replay, which catches up after
+        it (its positions are not known before: a catch-up now would send it everything
+        again)."""
         for conn in list(self.node.registry.all()):
-            if conn.held is None:
+            if conn in self._registering:
+                self._registering[conn] = True
+            elif conn.held is None:
                 conn.hold()  # frames that came in after the resubscribe
         for conn in list(self.node.registry.all()):
+            if conn in self._registering:
+                continue
             try:
                 await self._catch_up(conn)
             except Exception as exc:
