@@ -56,6 +56,12 @@ WS_WITHOUT_FAST_PATH = Counter(
 QUEUE_DROPS = Counter(
     "supporthub_queue_drops_total", "Connections dropped because their send queue was full"
 )
+STREAM_GAPS = Counter(
+    "supporthub_stream_gaps_total",
+    "Gaps in a socket's stream (a frame ahead of an earlier one) still open after the"
+    " wait: fetched from the store, or the socket cut off (1013) with too many waiting",
+    ["outcome"],
+)
 SLOW_CONSUMERS = Counter(
     "supporthub_slow_consumers_total",
     "Connections cut off (1013) for not reading: too many frames or too many bytes waiting",

@@ -112,6 +112,12 @@ OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    # a pooled connection left mid-operation by a server that went away: returning it to
+    # the pool (its reset) fails with "cannot switch to state ...; another operation is in
+    # progress". Seen as a payments 500 during a PostgreSQL restart. The work may have
+    # committed: the retry the 503 invites is safe because every write is idempotent
+    # (idempotency keys, client_msg_id).
+    asyncpg_base.InternalClientError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )

@@ -33,6 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES_TO_KEEP = {"schema_migrations", "audit_log"}  # the audit log refuses TRUNCATE
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "the chaos test (tests/test_chaos.py)")
+    group.addoption("--chaos-seconds", type=float, default=None,
+                    help="how long faults are injected (default 15, or SUPPORTHUB_CHAOS_SECONDS)")  # fmt: skip
+    group.addoption("--chaos-seed", type=int, default=None,
+                    help="the schedule's seed (default 1, or SUPPORTHUB_CHAOS_SEED)")  # fmt: skip
+
+
 @dataclass
 class Services:
     root: Path

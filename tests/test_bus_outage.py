@@ -123,3 +123,43 @@ async def test_redis_restart_under_traffic_keeps_every_stream_whole_and_in_order
         for c in clients:
             await c.close()
         await server.stop()
+
+
+async def test_a_bus_catch_up_during_a_resume_sends_nothing_twice(isolated, monkeypatch):
+    """A client resuming on a node whose bus is catching up after an outage (the chaos
+    test found it: a node started during Redis trouble) got its whole conversation again:
+    the catch-up ran before the resume had set the connection's positions."""
+    server = await start_hub(isolated)
+    clients = []
+    try:
+        user_id = f"u-{uuid.uuid4().hex[:8]}"
+        first = await server.client(user_id)
+        clients.append(first)
+        cid = (await first.request({"type": "chat.open", "topic": "other", "handoff": "agent"}))[
+            "conversation_id"
+        ]
+        for n in range(3):
+            await _send(first, cid, n)
+        last = max(f["seq"] for f in first.frames if f.get("type") == "message")
+        sessions = server.hub.sessions
+        replay, gate = sessions.replay, asyncio.Event()
+
+        async def slow_replay(conn, hello, state):
+            await gate.wait()
+            await replay(conn, hello, state)
+
+        monkeypatch.setattr(sessions, "replay", slow_replay)
+        second = await server.client(user_id, resume={"conversations": {cid: last}})
+        clients.append(second)
+        await sessions.catch_up_all()  # the bus came back while `second` is resuming
+        gate.set()
+        await second.expect("session.resync")
+        await second.quiet("message", 1.0)  # it has every message already
+        await _send(first, cid, 9)
+        got = await second.expect("message", conversation_id=cid)
+        assert got["seq"] == last + 1
+    finally:
+        monkeypatch.undo()
+        for c in clients:
+            await c.close()
+        await server.stop()

@@ -118,3 +118,16 @@ async def test_a_broadcast_while_redis_is_down_is_stored_and_accepted(isolated, 
             await conn.close()
     finally:
         await server.stop()
+
+
+def test_a_connection_left_mid_operation_by_a_restart_is_an_outage():
+    """What asyncpg raises when a pool takes back a connection the server dropped
+    mid-operation (a payments 500 during a PostgreSQL restart, tests/test_fault_suite.py)."""
+    from asyncpg.exceptions import _base
+
+    from supporthub_core.errors import Unavailable, as_hub_error
+
+    exc = _base.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    )
+    assert isinstance(as_hub_error(exc), Unavailable)

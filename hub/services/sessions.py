@@ -53,6 +53,8 @@ class Sessions:
         self.languages = languages
         self.outbox_catch_up = outbox_catch_up
         self.links = links  # signs attachment links in replayed messages
+        # connections between `hello` and the end of their replay -> a bus catch-up is due
+        self._registering: dict[Connection, bool] = {}
 
     def start(self, tasks: Background, *, position_check_s: float) -> None:
         tasks.spawn(self._presence_beat(), "presence-beat")
@@ -69,8 +71,16 @@ class Sessions:
         """Make `conn` reachable, send `welcome`, then replay what `resume` asks for.
         Live frames that arrive meanwhile are held and released after the replay, with
         duplicates dropped by seq."""
-        claims = conn.identity
+        conn.on_gap = self._repair_gap
         conn.hold()
+        self._registering[conn] = False
+        try:
+            await self._register(conn, hello)
+        finally:
+            self._registering.pop(conn, None)
+
+    async def _register(self, conn: Connection, hello: Hello) -> None:
+        claims = conn.identity
         self.node.registry.add(conn)
         for ch in conn.channels:
             await self.node.bus.subscribe(ch)
@@ -117,6 +127,8 @@ class Sessions:
         self.arm_expiry(conn)
         try:
             await self.replay(conn, hello, state)
+            if self._registering.get(conn):  # a bus catch-up came by meanwhile: now ours
+                await self._catch_up(conn)
         finally:
             conn.release()
         if not claims.is_staff:  # off the session's path: it never holds up or fails it
@@ -210,11 +222,18 @@ class Sessions:
                 conn.hold()
 
     async def catch_up_all(self) -> None:
-        """After a bus outage: send every local client what it may have missed."""
+        """After a bus outage: send every local client what it may have missed. A
+        connection still registering is left to its own replay, which catches up after
+        it (its positions are not known before: a catch-up now would send it everything
+        again)."""
         for conn in list(self.node.registry.all()):
-            if conn.held is None:
+            if conn in self._registering:
+                self._registering[conn] = True
+            elif conn.held is None:
                 conn.hold()  # frames that came in after the resubscribe
         for conn in list(self.node.registry.all()):
+            if conn in self._registering:
+                continue
             try:
                 await self._catch_up(conn)
             except Exception as exc:
@@ -265,6 +284,27 @@ class Sessions:
                     await presence.beat(db, self.node.node_id)
             except Exception as exc:
                 log.warning("presence beat failed: %s", exc)
+
+    # --- gaps --------------------------------------------------------------------------
+
+    def _repair_gap(self, conn: Connection) -> None:
+        """A stream of `conn` has had a gap for `GAP_WAIT_S`: the frame before the waiting
+        ones was lost on its way (or is very late). Fetch it from the store; while the
+        store cannot answer, keep waiting and ask again."""
+        self.chat.tasks.spawn(self._fill_gap(conn), "gap-repair")
+
+    async def _fill_gap(self, conn: Connection) -> None:
+        if conn.held is not None:  # a catch-up is under way: look again after it
+            conn.wait_for_gap()
+            return
+        try:
+            await self._catch_up(conn)
+        except Exception as exc:
+            log.warning("gap repair failed for a connection (will retry): %s", exc)
+            conn.wait_for_gap()
+            return
+        metrics.STREAM_GAPS.labels("fetched").inc()
+        conn.flush_gaps()
 
     # --- the periodic position check ---------------------------------------------------
 

@@ -13,7 +13,8 @@ the queue, where it is counted. Idle connections hold no task and no queue: a fe
 
 A connection also remembers the newest `seq` it was sent per stream (its notifications,
 each conversation) so that the same frame arriving twice (a bus retry, a replay racing a
-live push) is sent once.
+live push) is sent once, and a frame that arrives ahead of an earlier one waits for it:
+every stream reaches the client in seq order.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import functools
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from hub import metrics
 from hub.rules.notices import LOCALIZED, localize
@@ -35,7 +37,8 @@ log = logging.getLogger(__name__)
 
 _CLOSE = object()
 NOTIFICATIONS = "\x00notifications"  # the stream key of a user's notifications
-MAX_AHEAD = 256
+MAX_AHEAD = 256  # frames waiting for a gap to fill, per connection, before giving up
+GAP_WAIT_S = 0.5  # how long they wait for a late frame before the store is asked
 
 
 class RateLimiter:
@@ -76,6 +79,8 @@ class Connection:
         "notif_seq",
         "conv_seq",
         "ahead",
+        "gap_timer",
+        "on_gap",
         "held",
         "channels",
         "expiry",
@@ -111,7 +116,10 @@ class Connection:
         self.bad_frames: deque[float] | None = None
         self.notif_seq = 0
         self.conv_seq: dict[str, int] = {}
-        self.ahead: dict[str, set[int]] | None = None
+        # frames ahead of a gap, waiting for the ones before them: stream -> seq -> frame
+        self.ahead: dict[str, dict[int, tuple[dict, bytes]]] | None = None
+        self.gap_timer: asyncio.TimerHandle | None = None
+        self.on_gap: Callable[[Connection], None] | None = None  # fetch a gap from the store
         self.held: list | None = None  # frames held back while a resume replays
         self.channels: tuple[str, ...] = ()
         self.expiry: asyncio.TimerHandle | None = None  # closes the session at the token's exp
@@ -142,69 +150,134 @@ class Connection:
         self._enqueue(self.encode(frame))
 
     def push(self, frame: dict, data: bytes) -> None:
-        """A fanned-out frame with its bytes encoded once for every connection of a codec."""
+        """A fanned-out frame with its bytes encoded once for every connection of a codec.
+
+        Streams (the notifications, each conversation) go out in seq order, each frame
+        once: a frame seen already is dropped, and a frame ahead of a gap waits (at most
+        `GAP_WAIT_S`, at most `MAX_AHEAD` of them) for the frames before it. Frames of
+        one stream stored by two nodes (two nodes that briefly both own a user, a replay
+        racing the live bus) can arrive out of order; the late one fills the gap and
+        the waiting ones follow it. A gap still open after `GAP_WAIT_S` is a frame lost on
+        its way: `on_gap` fetches it from the store (again and again while the store is
+        down). More than `MAX_AHEAD` waiting: the connection is closed (1013) and the client
+        resumes from the store."""
         if self.held is not None:
             self.held.append((frame, data))
-            return
-        if self.is_duplicate(frame):
             return
         if self.locale is not None and frame.get("type") in LOCALIZED:
             local = localize(frame, *self.locale)
             if local is not None:  # this device reads another language or zone
                 data = self.encode(local)
-        self._enqueue(data)
-
-    def is_duplicate(self, frame: dict) -> bool:
-        """True for a frame this connection was already sent. Streams (the notifications,
-        each conversation) remember the highest seq sent without a gap, and the few seqs
-        sent ahead of a gap: frames from two nodes can arrive out of order, and the late
-        one must still go out."""
         kind = frame.get("type")
         if kind == "notification":
-            seq = frame["seq"]
-            last = self.notif_seq
-            if seq == last + 1 and not self.ahead:
+            stream, seq, last = NOTIFICATIONS, frame["seq"], self.notif_seq
+        elif kind == "message":
+            stream, seq = frame["conversation_id"], frame["seq"]
+            last = self.conv_seq.get(stream, 0)
+        else:
+            if kind == "chat.assigned" and "history" in frame:  # the agent's copy: a stream
+                history = frame["history"]
+                self._enqueue(data)
+                self.set_base(frame["conversation_id"], history[-1]["seq"] if history else 0)
+                return
+            self._enqueue(data)
+            return
+        if seq == last + 1 and self.ahead is None:  # the usual case
+            if stream is NOTIFICATIONS:
                 self.notif_seq = seq
-                return False
-            return self._seen(NOTIFICATIONS, seq)
-        if kind == "message":
-            cid, seq = frame["conversation_id"], frame["seq"]
-            last = self.conv_seq.get(cid, 0)
-            if seq == last + 1 and not self.ahead:
-                self.conv_seq[cid] = seq
-                return False
-            return self._seen(cid, seq)
-        if kind == "chat.assigned" and "history" in frame:  # the agent's copy: a stream now
-            cid, history = frame["conversation_id"], frame["history"]
-            last = history[-1]["seq"] if history else 0
-            self.conv_seq[cid] = max(self.conv_seq.get(cid, 0), last)
-        return False
+            else:
+                self.conv_seq[stream] = seq
+            self._enqueue(data)
+            return
+        self._in_order(stream, seq, last, frame, data)
 
-    def _seen(self, stream: str, seq: int) -> bool:
-        last = self.notif_seq if stream == NOTIFICATIONS else self.conv_seq.get(stream, 0)
-        ahead = self.ahead.get(stream) if self.ahead else None
+    def _in_order(self, stream: str, seq: int, last: int, frame: dict, data: bytes) -> None:
+        if self.closed:
+            return
+        ahead = self.ahead.get(stream) if self.ahead is not None else None
         if seq <= last or (ahead is not None and seq in ahead):
-            return True
+            return  # sent already, or waiting already
         if seq == last + 1:
-            last = seq
-            while ahead and last + 1 in ahead:
-                last += 1
-                ahead.discard(last)
-            if self.ahead is not None and ahead is not None and not ahead:
-                del self.ahead[stream]
-        else:
-            if self.ahead is None:
-                self.ahead = {}
-            ahead = self.ahead.setdefault(stream, set())
-            ahead.add(seq)
-            if len(ahead) > MAX_AHEAD:  # a gap that never fills: move on
-                last = max(ahead)
-                del self.ahead[stream]
+            self._enqueue(data)
+            self._set_last(stream, seq)
+            if ahead:
+                self._advance(stream)
+            return
+        if self.ahead is None:
+            self.ahead = {}
+        self.ahead.setdefault(stream, {})[seq] = (frame, data)
+        if sum(map(len, self.ahead.values())) > MAX_AHEAD:
+            # a gap that does not fill: the client resumes from the store, in order
+            metrics.STREAM_GAPS.labels("cut_off").inc()
+            self.close(CloseCode.TRY_AGAIN, "fell behind: reconnect and resume", flush=False)
+            self.abort()
+            return
+        self.wait_for_gap()
+
+    def wait_for_gap(self) -> None:
+        """Look at the open gaps again in `GAP_WAIT_S`."""
+        if self.gap_timer is None and self.ahead is not None and not self.closed:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self.gap_timer = loop.call_later(GAP_WAIT_S, self._gap_expired)
+
+    def _set_last(self, stream: str, seq: int) -> None:
         if stream == NOTIFICATIONS:
-            self.notif_seq = last
+            self.notif_seq = seq
         else:
-            self.conv_seq[stream] = last
-        return False
+            self.conv_seq[stream] = seq
+
+    def _last(self, stream: str) -> int:
+        return self.notif_seq if stream == NOTIFICATIONS else self.conv_seq.get(stream, 0)
+
+    def _advance(self, stream: str) -> None:
+        """Send what waited on `stream` and now follows on without a gap; forget what the
+        client has had already."""
+        if self.ahead is None or stream not in self.ahead:
+            return
+        ahead = self.ahead[stream]
+        last = self._last(stream)
+        for seq in [s for s in ahead if s <= last]:
+            del ahead[seq]
+        while last + 1 in ahead:
+            last += 1
+            self._enqueue(ahead.pop(last)[1])
+        self._set_last(stream, last)
+        if not ahead:
+            del self.ahead[stream]
+            if not self.ahead:
+                self._no_gaps()
+
+    def _no_gaps(self) -> None:
+        self.ahead = None
+        if self.gap_timer is not None:
+            self.gap_timer.cancel()
+            self.gap_timer = None
+
+    def _gap_expired(self) -> None:
+        self.gap_timer = None
+        if self.closed or self.ahead is None:
+            return
+        if self.on_gap is not None:
+            self.on_gap(self)
+        else:
+            self.flush_gaps()
+
+    def flush_gaps(self) -> None:
+        """Give up waiting: send every waiting frame, each stream in seq order."""
+        ahead = self.ahead
+        self._no_gaps()
+        if not ahead:
+            return
+        for stream, waiting in ahead.items():
+            last = self._last(stream)
+            for seq in sorted(waiting):
+                if seq > last:
+                    self._enqueue(waiting[seq][1])
+                    last = seq
+            self._set_last(stream, last)
 
     def set_base(self, stream: str, seq: int) -> None:
         """Everything up to `seq` on this stream is known to the client."""
@@ -212,6 +285,8 @@ class Connection:
             self.notif_seq = max(self.notif_seq, seq)
         else:
             self.conv_seq[stream] = max(self.conv_seq.get(stream, 0), seq)
+        if self.ahead is not None:
+            self._advance(stream)
 
     def hold(self) -> None:
         self.held = []
@@ -261,6 +336,7 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
+        self._no_gaps()
         out = self._out
         if out is None:
             out = self._out = deque()
