@@ -64,7 +64,7 @@ def storage_uri(redis_url: str, cluster: bool = False) -> str:
     """The `limits` storage URI of a Redis URL: `async+redis://`, `async+rediss://`,
     `async+redis+unix://` for a Unix socket (the embedded Redis), or
     `async+redis+cluster://` for a Redis Cluster (`redis+cluster://`, `rediss+cluster://`,
-    or any `redis://` URL with `cluster`; TLS is then an option: `storage_options`)."""
+    or any `redis://` URL with `cluster`; TLS is then the client's `ssl` option)."""
     scheme, sep, rest = redis_url.partition("://")
     if not sep:
         raise ValueError(f"not a Redis URL: {redis_url!r}")
