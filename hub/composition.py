@@ -2,7 +2,8 @@
 what it uses — no part looks another up by name.
 
     Store ─┬─ Languages
-           ├─ Chat ── (seats) Bot; (Pager) on-call pages for urgent chats; Audit
+           ├─ Chat ── (seats) Bot; (Pager) on-call pages for urgent chats (webhook, mail
+           │          through MailOut's relay); Audit
            ├─ Notifier ── reacts through Chat and Bot
            ├─ OutboxPoller ── feeds the Notifier what the live channel missed
            ├─ Sessions ── register, replay, catch up
@@ -53,7 +54,7 @@ from hub.services.feedback import FeedbackHub
 from hub.services.languages import Languages
 from hub.services.mail_catcher import DevMailCatcher
 from hub.services.mail_in import MailIn
-from hub.services.mail_out import MailOut
+from hub.services.mail_out import MailOut, SmtpRelay
 from hub.services.notify import Notifier
 from hub.services.outbox_poller import OutboxPoller
 from hub.services.pager import Pager, pager_for
@@ -135,7 +136,8 @@ class Hub:
         delivery = node.delivery
         languages = Languages(store, settings.default_tz)
         audit = Audit(store)
-        pager = pager or pager_for(settings, secret)
+        relay = SmtpRelay(settings)  # replies and on-call mail (dev: pointed at the catcher)
+        pager = pager or pager_for(settings, secret, relay)
         links = AttachmentLinks(secret, settings.attachment_url_ttl_s)
         chat = Chat(store, delivery, languages, tasks, settings, links, pager, audit)
         brand.configure(brand.Brand.from_settings(settings))
@@ -163,7 +165,7 @@ class Hub:
         bot.feedback = feedback
         chat.feedback = feedback
         campaigns = CampaignSender(store, delivery, node.node_id, settings, push_out)
-        mail_out = MailOut(store, settings, tasks, attachments.files)
+        mail_out = MailOut(store, settings, tasks, attachments.files, relay)
         chat.mail_out = mail_out
         mail_in = MailIn(store, chat, attachments, mail_out, settings)
         return cls(settings, secret, tasks, store, node, delivery, languages, chat, bot,

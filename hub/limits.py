@@ -8,6 +8,12 @@ nodes allow what one allows, and a key is forgotten only when its own window pas
 * WebSocket opens per address per second (hub.ws.endpoint), in fixed one-second windows:
   the cheapest count (one INCR), and exactly "N a second" as the contract words it.
 
+On a Redis Cluster the same counts live in the cluster (the `limits` library's
+`RedisClusterStorage` over redis-py's `RedisCluster`): every limit is one key (a moving
+window is one sorted set, a fixed window one counter) and each script touches that key
+only, so a key lives on the shard that owns its slot and no hash tags are needed;
+different addresses and usernames spread over the shards.
+
 Redis down (or slower than `limits_timeout_s`): the counting falls back to this process
 for `FALLBACK_S` before Redis is tried again — limits then hold per node, as they did
 before they were shared. Never fail-closed (an outage of Redis must not lock every agent
@@ -25,16 +31,17 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import (
     FixedWindowRateLimiter,
     MovingWindowRateLimiter,
     RateLimiter,
 )
 from limits.errors import StorageError
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from hub import metrics
 from hub.cluster.bus import PREFIX
@@ -48,12 +55,22 @@ FALLBACK_S = 2.0  # after a Redis failure, count in this process this long befor
 OVERFLOW = "\x00overflow"
 
 
-def storage_uri(redis_url: str) -> str:
-    """The `limits` storage URI of a Redis URL: `async+redis://`, `async+rediss://`, or
-    `async+redis+unix://` for a Unix socket (the embedded Redis)."""
+#: what a failed limit check may raise (redis-py's cluster client raises
+#: RedisClusterException, which is not a RedisError, when no node of the cluster answers)
+FAILURES = (RedisError, RedisClusterException, StorageError, OSError, TimeoutError)
+
+
+def storage_uri(redis_url: str, cluster: bool = False) -> str:
+    """The `limits` storage URI of a Redis URL: `async+redis://`, `async+rediss://`,
+    `async+redis+unix://` for a Unix socket (the embedded Redis), or
+    `async+redis+cluster://` for a Redis Cluster (`redis+cluster://`, `rediss+cluster://`,
+    or any `redis://` URL with `cluster`; TLS is then the client's `ssl` option)."""
     scheme, sep, rest = redis_url.partition("://")
     if not sep:
         raise ValueError(f"not a Redis URL: {redis_url!r}")
+    if scheme in ("redis+cluster", "rediss+cluster") or (cluster and scheme in ("redis", "rediss")):
+        # the cluster client takes its nodes from the URI; a database number means nothing
+        return f"async+redis+cluster://{rest.split('/', 1)[0]}"
     mapped = {"redis": "async+redis", "rediss": "async+rediss", "unix": "async+redis+unix"}
     if scheme not in mapped:
         raise ValueError(f"unsupported Redis URL scheme {scheme!r}")
@@ -125,32 +142,50 @@ class SharedLimits:
         self.login_pair = Rule("login", settings.login_failures_per_user_address, window, True)
         self.login_address = Rule("login-addr", settings.login_attempts_per_address, window, True)
         self.ws_opens = Rule("ws-open", max(1, int(settings.connects_per_s_per_address)), 1, False)
-        self._pool = None
+        self._pool: aioredis.ConnectionPool | None = None
+        self._cluster: RedisClusterStorage | None = None
+        storage: RedisStorage
         if cluster_url(redis_url, settings.redis_cluster)[0]:
-            # not shared yet over Redis Cluster: each node counts on its own
-            log.warning("limits: on Redis Cluster, each node counts its own limits")
-            self._local_until = float("inf")
-            return
-        self._pool = aioredis.ConnectionPool.from_url(
-            redis_url,
-            socket_timeout=settings.limits_timeout_s,
-            socket_connect_timeout=settings.limits_timeout_s,
-            retry=no_retry,
-        )
-        storage = RedisStorage(
-            storage_uri(redis_url),
-            implementation="redispy",
-            key_prefix=KEY_PREFIX,
-            # limits types its storage options as scalars, but hands them to redis-py as they are
-            connection_pool=self._pool,  # type: ignore[arg-type]
-            retry=no_retry,  # type: ignore[arg-type]
-        )
+            # every node's own RedisCluster client (it finds the shards from the URL's
+            # node); no retries and short socket timeouts as below, so a shard that is
+            # failing over sends the check to the fallback instead of holding it
+            storage = self._cluster = RedisClusterStorage(
+                storage_uri(redis_url, cluster=True),
+                implementation="redispy",
+                key_prefix=KEY_PREFIX,
+                socket_timeout=settings.limits_timeout_s,
+                socket_connect_timeout=settings.limits_timeout_s,
+                ssl=redis_url.startswith("rediss"),
+                # limits types its storage options as scalars, but hands them to redis-py
+                retry=no_retry,  # type: ignore[arg-type]
+            )
+        else:
+            self._pool = aioredis.ConnectionPool.from_url(
+                redis_url,
+                socket_timeout=settings.limits_timeout_s,
+                socket_connect_timeout=settings.limits_timeout_s,
+                retry=no_retry,
+            )
+            storage = RedisStorage(
+                storage_uri(redis_url),
+                implementation="redispy",
+                key_prefix=KEY_PREFIX,
+                # limits types its storage options as scalars, but hands them to redis-py
+                connection_pool=self._pool,  # type: ignore[arg-type]
+                retry=no_retry,  # type: ignore[arg-type]
+            )
         self._moving = MovingWindowRateLimiter(storage)
         self._fixed = FixedWindowRateLimiter(storage)
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
+        if self._cluster is not None:
+            # the RedisCluster client the storage made (limits has no close of its own);
+            # limits types `bridge` as its abstract base, which leaves get_connection out
+            client = self._cluster.bridge.get_connection()  # type: ignore[attr-defined]
+            assert isinstance(client, RedisCluster)
+            await client.aclose()
 
     def _strategy(self, rule: Rule) -> RateLimiter:
         return self._moving if rule.moving else self._fixed
@@ -161,7 +196,7 @@ class SharedLimits:
             try:
                 # bounded by the pool's socket timeouts (limits_timeout_s)
                 return await self._strategy(rule).hit(rule.item, key)
-            except (RedisError, StorageError, OSError, TimeoutError) as exc:
+            except FAILURES as exc:
                 self._fall_back(exc)
         metrics.LIMITS_LOCAL.inc()
         return self.local.hit(rule, key)
@@ -172,12 +207,10 @@ class SharedLimits:
             return
         try:
             await self._strategy(rule).clear(rule.item, key)
-        except (RedisError, StorageError, OSError, TimeoutError) as exc:
+        except FAILURES as exc:
             self._fall_back(exc)
 
     def _fall_back(self, exc: BaseException) -> None:
-        if self._pool is None:
-            return
         if time.monotonic() >= self._local_until:
             log.warning("limits: Redis unavailable (%r); counting in this process", exc)
         self._local_until = time.monotonic() + FALLBACK_S

@@ -103,6 +103,22 @@ def resolve_vapid(settings: Settings, *, dev: bool, data_dir: Path | None = None
     return value
 
 
+def check_oncall_email(settings: Settings, *, dev: bool) -> None:
+    """HUB_ONCALL_EMAIL: addresses, and a relay to mail them through (`dev` has its
+    catcher). A page that cannot go out must not be found out during an incident."""
+    from hub.services.pager import oncall_addresses
+
+    try:
+        addresses = oncall_addresses(settings.oncall_email)
+    except ValueError as exc:
+        raise ConfigError(f"HUB_ONCALL_EMAIL: {exc}") from None
+    if addresses and not dev and not settings.smtp_relay_host:
+        raise ConfigError(
+            "HUB_ONCALL_EMAIL needs HUB_SMTP_RELAY_HOST (the relay on-call pages are mailed"
+            " through)"
+        )
+
+
 def start_runtime(
     settings: Settings,
     *,
@@ -135,6 +151,8 @@ def start_runtime(
             rt.secret = resolve_secret(settings, dev=dev, data_dir=data_dir)
             if vapid:
                 rt.vapid_private_key = resolve_vapid(settings, dev=dev, data_dir=data_dir)
+                if command != "payments":  # the hub pages; payments never does
+                    check_oncall_email(settings, dev=dev)
         rt.events_key = settings.resolved_events_key(rt.secret)
         if need_pg or need_r:
             assert data_dir is not None

@@ -107,7 +107,9 @@ class Settings(BaseSettings):
     urgent_extra_slots: int = 1  # urgent chats an agent may hold above its capacity
     oncall_webhook_url: str | None = None  # the on-call pager; unset: pages are only logged
     oncall_webhook_key: str | None = None  # signs page bodies; default: HUB_SECRET
-    oncall_timeout_s: float = 5.0
+    oncall_timeout_s: float = 5.0  # per page request (webhook) or SMTP operation (mail)
+    # pages mailed here too (comma-separated), through the SMTP relay (smtp_relay_*)
+    oncall_email: str | None = None
 
     # the supervisor view (hub.rules.alarms): what is highlighted and raises an alarm
     supervisor_wait_warn_s: float = 120.0  # a queued chat waiting this long is amber

@@ -143,6 +143,10 @@ def test_limits_storage_uris():
     assert storage_uri("redis://h:6379/0") == "async+redis://h:6379/0"
     assert storage_uri("rediss://:pw@h:6380") == "async+rediss://:pw@h:6380"
     assert storage_uri("unix:///tmp/r.sock") == "async+redis+unix:///tmp/r.sock"
+    # a Redis Cluster: its nodes from the URL, no database number
+    assert storage_uri("redis+cluster://h:7000") == "async+redis+cluster://h:7000"
+    assert storage_uri("rediss+cluster://:pw@h:7000/0") == "async+redis+cluster://:pw@h:7000"
+    assert storage_uri("redis://h:7000/0", cluster=True) == "async+redis+cluster://h:7000"
     with pytest.raises(ValueError):
         storage_uri("memcached://h")
 

@@ -269,3 +269,60 @@ async def test_two_hubs_over_a_redis_cluster_survive_a_master_failover(isolated,
         await a.stop()
         await b.stop()
         await db.close()
+
+
+async def test_two_hubs_on_a_redis_cluster_share_one_login_limit(isolated, redis_cluster):
+    """The sign-in limits live in the cluster (hub.limits): guesses spread over two nodes
+    are refused at the limit, not at twice it, and no node counts on its own."""
+    import asyncpg
+    import httpx
+
+    from hub.limits import KEY_PREFIX, Rule
+    from tests.test_chat_flow import add_agent
+
+    svc = OnCluster(isolated.dsn, redis_cluster.url)
+    db = await asyncpg.connect(isolated.dsn)
+    a = await start_hub(svc)
+    b = await start_hub(svc)
+
+    async def login(server, username: str, password: str) -> int:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            r = await http.post(
+                "/api/agents/login", json={"username": username, "password": password}
+            )
+        return r.status_code
+
+    try:
+        limit = a.hub.settings.login_failures_per_user_address
+        await add_agent(db, "guessme", ["account"])
+        codes = [await login((a, b)[i % 2], "guessme", f"wrong-{i}") for i in range(limit)]
+        assert codes == [401] * limit
+        # half the guesses went to each node: both refuse the next one, the right password too
+        assert await login(a, "guessme", "wrong-a") == 429
+        assert await login(b, "guessme", "wrong-b") == 429
+        assert await login(b, "guessme", "pw-guessme") == 429
+
+        # a success on one node clears the count the other node sees
+        await add_agent(db, "typo", ["account"])
+        for i in range(limit - 1):
+            assert await login((a, b)[i % 2], "typo", f"oops-{i}") == 401
+        assert await login(a, "typo", "pw-typo") == 200
+        codes = [await login(b, "typo", f"again-{i}") for i in range(limit + 1)]
+        assert codes == [401] * limit + [429]
+
+        # the fixed-window count (new sockets per address) is shared the same way
+        rule = Rule("ws-open-test", 3, 60, False)
+        allowed = [await (a, b)[i % 2].hub.limits.hit(rule, "203.0.113.9") for i in range(5)]
+        assert allowed == [True, True, True, False, False]
+
+        # counted in the cluster's shards, never in the processes
+        for server in (a, b):
+            assert server.hub.limits.local.counts == {}
+        keys: list[bytes] = []
+        for port in redis_cluster.live_ports():
+            keys += syncredis.Redis(port=port).keys(f"{KEY_PREFIX}*")
+        assert any(b"guessme" in k for k in keys) and any(b"ws-open-test" in k for k in keys)
+    finally:
+        await a.stop()
+        await b.stop()
+        await db.close()

@@ -10,11 +10,17 @@ import uuid
 from contextlib import asynccontextmanager
 
 import asyncpg
+import orjson
+import pytest
 
+from hub.runtime import ConfigError, check_oncall_email
+from hub.services.pager import oncall_addresses
 from hub.store import agents
 from supporthub_core.db import init_connection
-from tests.conftest import start_hub
+from supporthub_core.settings import Settings
+from tests.conftest import free_port, start_hub
 from tests.events import publish_signed
+from tests.mailcatcher import MailCatcher
 from tests.oncall import OnCallReceiver
 
 FAST = dict(urgent_answer_s=1.0, urgent_escalate_s=1.0, routing_sweep_s=0.3)
@@ -183,6 +189,114 @@ async def test_nobody_online_pages_on_call_and_tells_the_customer_the_truth(isol
             await close_all(sec, phone)
     finally:
         await pager.stop()
+
+
+async def test_on_call_is_paged_by_mail_too_with_ids_only(isolated):
+    """HUB_ONCALL_EMAIL beside the webhook: every page goes both ways, through the e-mail
+    channel's SMTP relay (a real SMTP server on loopback), and the mail says what the
+    webhook says: ids, the reason and the wait, never the chat, the alert or a name."""
+    pager = await OnCallReceiver(PAGER_KEY).start()
+    relay = await MailCatcher(free_port()).start()
+    oncall = ["oncall@ops.example", "lead@ops.example"]
+    try:
+        async with hub_with(isolated, oncall_webhook_url=pager.url, oncall_webhook_key=PAGER_KEY,
+                            oncall_email=", ".join(oncall), smtp_relay_host="127.0.0.1",
+                            smtp_relay_port=relay.port) as (server, db):  # fmt: skip
+            sec = await staff(server, db, "sec", status="away")
+            user_id = uid()
+            phone = await server.client(user_id, name="Zhang Sanfeng")
+            await phone.request({"type": "user.lang", "lang": "en"})
+            cid = await frozen(server, isolated, user_id, phone)
+            queued = await phone.expect("chat.queued", conversation_id=cid, timeout=5)
+            assert "alerted the on-call team" in queued["notice"]
+            secret = "my card 4111 1111 1111 1111, the code was 739146"
+            ack = await phone.request({"type": "chat.send", "conversation_id": cid,
+                                       "client_msg_id": "c1", "text": secret})  # fmt: skip
+            assert ack["type"] == "ack", ack
+            # pages go on every step: three mails, the later ones sent after the message
+            mails = [await relay.next() for _ in range(3)]
+
+            async def twin(page: dict) -> dict:
+                """The webhook's page of the same step (it may arrive after the mail)."""
+                count = 1
+                while True:
+                    hooks = await pager.wait_for(cid, count)
+                    same = [h for h in hooks if {**h, "sent_at": 0} == {**page, "sent_at": 0}]
+                    if same:
+                        return same[0]
+                    count = len(hooks) + 1
+
+            for mail in mails:
+                assert mail["X-Envelope-To"] == ",".join(oncall)
+                assert mail["Subject"].startswith(f"[URGENT] security chat {cid} waiting")
+                assert mail["Auto-Submitted"] == "auto-generated" and mail["Importance"] == "high"
+                [attached] = list(mail.iter_attachments())
+                page = orjson.loads(attached.get_content())
+                assert page["reason"] == "nobody_online" and page["user_id"] == user_id
+                assert page["conversation_id"] == cid and page["agent_id"] is None
+                # the webhook's fields, no more: the same page both ways
+                assert page.keys() == (await twin(page)).keys()
+                text = mail.get_body(("plain",)).get_content()
+                assert cid in text and user_id in text and "nobody" in text
+                raw = mail.as_string()
+                for leak in ("4111", "739146", "Zhang", "Sanfeng", "velocity", "frozen"):
+                    assert leak not in raw, leak
+            # each page is audited as delivered
+            async with server.http(server.token("ops", "supervisor")) as http:
+                audit = (await http.get("/api/audit", params={"subject_user_id": user_id})).json()
+            pages = [e for e in audit if e["action"] == "urgent.page"]
+            assert len(pages) >= 3 and all(e["details"]["delivered"] for e in pages)
+            await close_all(sec, phone)
+    finally:
+        await relay.stop()
+        await pager.stop()
+
+
+async def test_mail_only_on_call_tells_the_customer_and_a_bad_relay_is_not_a_page(isolated):
+    """HUB_ONCALL_EMAIL alone is a pager; a relay that refuses the connection makes the
+    page undelivered (audited so), and the next step tries again."""
+    relay_port = free_port()  # nothing listens there yet
+    async with hub_with(isolated, oncall_email="oncall@ops.example",
+                        smtp_relay_host="127.0.0.1",
+                        smtp_relay_port=relay_port) as (server, db):  # fmt: skip
+        user_id, phone = await customer(server)
+        cid = await frozen(server, isolated, user_id, phone)
+        queued = await phone.expect("chat.queued", conversation_id=cid, timeout=5)
+        assert "alerted the on-call team" in queued["notice"]
+
+        async def audited() -> list[bool]:
+            rows = await db.fetch(
+                "select details from audit_log where action = 'urgent.page'"
+                " and conversation_id = $1 order by id", cid,
+            )  # fmt: skip
+            return [r["details"]["delivered"] for r in rows]
+
+        while not await audited():
+            await asyncio.sleep(0.1)
+        assert (await audited())[0] is False
+        relay = await MailCatcher(relay_port).start()  # the relay is back
+        try:
+            mail = await relay.next()
+            assert mail["X-Envelope-To"] == "oncall@ops.example" and cid in mail["Subject"]
+        finally:
+            await relay.stop()
+        await phone.close()
+
+
+def test_the_on_call_address_setting():
+    assert oncall_addresses(" a@ops.example, b@ops.example ,") == ["a@ops.example", "b@ops.example"]
+    assert oncall_addresses(None) == []
+    for bad in ("ops", "Ops <a@ops.example>", "a@", "@ops.example", "a b@ops.example"):
+        with pytest.raises(ValueError):
+            oncall_addresses(bad)
+    with pytest.raises(ConfigError, match="HUB_SMTP_RELAY_HOST"):
+        check_oncall_email(Settings(oncall_email="a@ops.example"), dev=False)
+    with pytest.raises(ConfigError, match="HUB_ONCALL_EMAIL"):
+        check_oncall_email(Settings(oncall_email="not-an-address"), dev=False)
+    check_oncall_email(Settings(oncall_email="a@ops.example"), dev=True)  # dev's catcher
+    check_oncall_email(
+        Settings(oncall_email="a@ops.example", smtp_relay_host="smtp.example.net"), dev=False
+    )
 
 
 async def test_without_a_pager_the_customer_is_not_told_anyone_was_alerted(isolated):

@@ -60,13 +60,14 @@ class SmtpRelay:
         """Dev: send to the local catcher (hub.services.mail_catcher)."""
         self.host, self.port = host, port
 
-    async def send(self, msg: EmailMessage) -> None:
-        await asyncio.to_thread(self._send, msg)
+    async def send(self, msg: EmailMessage, timeout_s: float | None = None) -> None:
+        """Send `msg`; `timeout_s` per SMTP operation (default `HUB_SMTP_TIMEOUT_S`)."""
+        await asyncio.to_thread(self._send, msg, timeout_s or self.settings.smtp_timeout_s)
 
-    def _send(self, msg: EmailMessage) -> None:
+    def _send(self, msg: EmailMessage, timeout_s: float) -> None:
         s = self.settings
         assert self.host is not None
-        with smtplib.SMTP(self.host, self.port, timeout=s.smtp_timeout_s) as smtp:
+        with smtplib.SMTP(self.host, self.port, timeout=timeout_s) as smtp:
             if s.smtp_relay_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if s.smtp_relay_user:
@@ -81,12 +82,13 @@ class MailOut:
         settings: Settings,
         tasks: Background,
         files: AttachmentStore | None = None,
+        relay: SmtpRelay | None = None,
     ) -> None:
         self.store = store
         self.files = files  # the chat's files an agent's reply carries go along
         self.settings = settings
         self.tasks = tasks
-        self.relay = SmtpRelay(settings)
+        self.relay = relay or SmtpRelay(settings)  # shared with the on-call mail pager
         self._wake = asyncio.Event()
 
     def start(self) -> None:
