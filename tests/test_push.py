@@ -367,7 +367,8 @@ async def test_a_frozen_customer_with_no_app_open_gets_the_alert_and_a_person(en
         "severity": "critical", "details": {"rule": "velocity", "count": 11},
     }])  # fmt: skip
     got = await guard.expect(
-        lambda f: f["type"] == "chat.assigned" and f.get("user", {}).get("id") == user_id, timeout=15
+        lambda f: f["type"] == "chat.assigned" and f.get("user", {}).get("id") == user_id,
+        timeout=15,
     )
     assert got["priority"] == "urgent"
     pushes = [await env.push.next_push(phone.name) for _ in range(2)]
