@@ -4,6 +4,8 @@ stats), and `Store` is the port the use cases receive."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import asyncpg
@@ -15,6 +17,10 @@ from hub.store.notifications import NotificationWrite
 from hub.store.writer import Writers
 from supporthub_core.db import acquire, as_connection, create_pool, ping
 from supporthub_core.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+POOL_CLOSE_TIMEOUT_S = 10.0
 
 Write = MessageWrite | NotificationWrite
 
@@ -65,7 +71,15 @@ class Store:
         if self._writer is not None:
             await self._writer.close()
         if self._pool is not None:
-            await self._pool.close()
+            try:
+                # graceful: waits for every connection to come back to the pool; one still
+                # out (a request or task that outlived its cancellation) must not hold up
+                # the node's shutdown for ever
+                await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("store: connections still in use after %.0f s; closing them",
+                            POOL_CLOSE_TIMEOUT_S)  # fmt: skip
+                self._pool.terminate()
 
     @property
     def pool(self) -> asyncpg.Pool:
