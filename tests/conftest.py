@@ -107,6 +107,10 @@ def make_settings(**overrides) -> Settings:
         agent_grace_s=2.0,
         settlement_delay_s=1.0,
         outbox_poll_s=0.1,
+        # a loaded machine answers from Redis in more than the default half second; the
+        # limits would count in-process then, beside what Redis counted (tests of that
+        # fallback set their own)
+        limits_timeout_s=5.0,
     )
     base.update(overrides)
     return Settings(**base)
