@@ -4,6 +4,7 @@ machine's own servers), and real hub servers on free ports."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import socket
@@ -114,6 +115,10 @@ def make_settings(**overrides) -> Settings:
         agent_grace_s=2.0,
         settlement_delay_s=1.0,
         outbox_poll_s=0.1,
+        # a loaded machine answers from Redis in more than the default half second; the
+        # limits would count in-process then, beside what Redis counted (tests of that
+        # fallback set their own)
+        limits_timeout_s=5.0,
     )
     base.update(overrides)
     return Settings(**base)
@@ -151,9 +156,23 @@ class HubServer:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=20)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 60.0) -> None:
+        """Stop the hub: uvicorn closes the sockets, then the lifespan stops the node. The
+        bound is generous (a loaded machine runs a shutdown at a fraction of a core); a hub
+        still stopping after it fails with the stacks of what it was waiting on."""
         self.server.should_exit = True
-        await asyncio.wait_for(self.task, 20)
+        done, _ = await asyncio.wait([self.task], timeout=timeout)
+        if not done:
+            stacks = io.StringIO()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    print(f"--- task {task.get_name()}", file=stacks)
+                    task.print_stack(limit=15, file=stacks)
+            self.task.cancel()
+            raise AssertionError(
+                f"the hub did not stop in {timeout} s; tasks:\n{stacks.getvalue()}"
+            )
+        self.task.result()
 
 
 async def start_hub(services: Services, **overrides) -> HubServer:

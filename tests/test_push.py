@@ -189,7 +189,7 @@ async def test_an_agents_reply_to_an_offline_user_is_pushed(env: PushEnv):
     # the user's own messages and the system's are never pushed back to them
     await env.hub.hub.push_out.settled()
     assert len(env.push.pushes_for(phone.name)) == 1
-    await agent.close()
+    await _resolve(agent, cid)
 
 
 async def test_a_pushed_reply_holds_only_the_masked_text(env: PushEnv):
@@ -214,7 +214,7 @@ async def test_a_pushed_reply_holds_only_the_masked_text(env: PushEnv):
                          "text": "退款已退回尾号卡 4111 1111 1111 1111"})  # fmt: skip
     push = await env.push.next_push(phone.name)
     assert push.payload["body"] == "退款已退回尾号卡 **** **** **** 1111"
-    await agent.close()
+    await _resolve(agent, cid)
 
 
 async def test_a_broadcast_reaches_offline_devices(env: PushEnv):
@@ -366,8 +366,11 @@ async def test_a_frozen_customer_with_no_app_open_gets_the_alert_and_a_person(en
         "occurred_at": "2026-11-25T08:00:00+00:00", "alert": "account_frozen",
         "severity": "critical", "details": {"rule": "velocity", "count": 11},
     }])  # fmt: skip
-    got = await guard.expect("chat.assigned", timeout=15)
-    assert got["priority"] == "urgent" and got["user"]["id"] == user_id
+    got = await guard.expect(
+        lambda f: f["type"] == "chat.assigned" and f.get("user", {}).get("id") == user_id,
+        timeout=15,
+    )
+    assert got["priority"] == "urgent"
     pushes = [await env.push.next_push(phone.name) for _ in range(2)]
     by_kind = {p.payload["kind"]: p for p in pushes}
     assert set(by_kind) == {"security.alert", "chat.urgent"}
@@ -376,7 +379,7 @@ async def test_a_frozen_customer_with_no_app_open_gets_the_alert_and_a_person(en
     assert person.payload["body"] == "安全专员已接入您的对话——请打开应用查看"
     assert person.headers["urgency"] == "high"
     assert "Guard" not in str(person.payload) and "velocity" not in str(person.payload)
-    await guard.close()
+    await _resolve(guard, got["conversation_id"])
 
 
 async def test_a_socket_on_another_node_counts_as_online(env: PushEnv):
@@ -405,6 +408,16 @@ async def test_a_socket_on_another_node_counts_as_online(env: PushEnv):
         assert push.payload["kind"] == "transaction.status"
     finally:
         await second.stop()
+
+
+async def _resolve(agent, cid: str) -> None:
+    """End a test's chat and sign its agent off. An agent that only disconnects is marked
+    away after `agent_grace_s` and its open chats go back to the queue, where a later test's
+    agent with the same skill would be handed them first (this module shares one store)."""
+    ack = await agent.request({"type": "chat.resolve", "conversation_id": cid})
+    assert ack["type"] == "ack", ack
+    await agent.request({"type": "agent.status", "status": "offline"})
+    await agent.close()
 
 
 async def _eventually(check, timeout: float = 10.0) -> None:

@@ -100,6 +100,7 @@ class Bus:
         self._last_probe_heard = time.monotonic()
         self._connected = asyncio.Event()
         self.healthy = False
+        self._closing = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -130,6 +131,10 @@ class Bus:
         return [count for _, count in await self.redis.pubsub_numsub(*channels)]
 
     async def close(self) -> None:
+        # the flag too, not only the cancel: Python 3.11's wait_for returns the result and
+        # drops a cancel that lands as its wait completes, and a listener reconnecting
+        # then would go on to read from Redis for ever (the node's shutdown with it)
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -248,6 +253,10 @@ class Bus:
         while True:
             try:
                 self._sub = await Subscriber.connect(self._url)
+                if self._closing:  # a cancel lost in the connect's wait_for
+                    self._sub.close()
+                    self._sub = None
+                    return
                 channels = list(self._refs)
                 for i in range(0, len(channels), 1000):
                     self._sub.send_command("SUBSCRIBE", *channels[i : i + 1000])

@@ -4,6 +4,8 @@ stats), and `Store` is the port the use cases receive."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, cast
 
 import asyncpg
@@ -15,6 +17,10 @@ from hub.store.notifications import NotificationWrite
 from hub.store.writer import Writers
 from supporthub_core.db import as_connection, create_pool, ping
 from supporthub_core.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+POOL_CLOSE_TIMEOUT_S = 10.0
 
 Write = MessageWrite | NotificationWrite
 
@@ -77,7 +83,15 @@ class Store:
             kept, self._kept = self._kept, []
             for conn in kept:
                 await self._pool.release(conn)
-            await self._pool.close()
+            try:
+                # graceful: waits for every connection to come back to the pool; one still
+                # out (a request or task that outlived its cancellation) must not hold up
+                # the node's shutdown for ever
+                await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("store: connections still in use after %.0f s; closing them",
+                            POOL_CLOSE_TIMEOUT_S)  # fmt: skip
+                self._pool.terminate()
         if self._routing_pool is not None:
             await self._routing_pool.close()
 
