@@ -135,9 +135,11 @@ class Bus:
         # drops a cancel that lands as its wait completes, and a listener reconnecting
         # then would go on to read from Redis for ever (the node's shutdown with it)
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        pending = set(self._tasks)
+        while pending:  # cancelled again until done: a lost cancel must not hang the node
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1)
         self._drop_subscriptions()
         if self._redis is not None:
             await self._redis.aclose()
@@ -324,7 +326,7 @@ class Bus:
             log.exception("bus: handler failed for %s", channel)
 
     async def _probe_forever(self) -> None:
-        while True:
+        while not self._closing:
             before = time.monotonic()
             await asyncio.sleep(self._probe_interval)
             if time.monotonic() - before > self._probe_interval + self._probe_timeout / 2:
