@@ -238,14 +238,18 @@ class Bus:
         except (OSError, TimeoutError, ConnectionError) as exc:
             log.warning("bus: subscribe failed (%s); will resubscribe after reconnect", exc)
         finally:
-            for ch, fut in zip(channels, waits, strict=True):
-                if not fut.done():
-                    fut.cancel()
-                lst = self._confirm.get(ch)
-                if lst and fut in lst:
-                    lst.remove(fut)
-                    if not lst:
-                        del self._confirm[ch]
+            self._forget_confirms(zip(channels, waits, strict=True))
+
+    def _forget_confirms(self, waits: Iterable[tuple[str, asyncio.Future]]) -> None:
+        """Cancel and drop the (channel, future) subscription confirmations still waited on."""
+        for ch, fut in waits:
+            if not fut.done():
+                fut.cancel()
+            lst = self._confirm.get(ch)
+            if lst and fut in lst:
+                lst.remove(fut)
+                if not lst:
+                    del self._confirm[ch]
 
     # --- listener ----------------------------------------------------------------------
 

@@ -115,14 +115,7 @@ class ClusterBus(Bus):
         except (OSError, TimeoutError, ConnectionError) as exc:
             log.warning("bus: subscribe failed (%s); will resubscribe after reconnect", exc)
         finally:
-            for ch, fut in waits:
-                if not fut.done():
-                    fut.cancel()
-                lst = self._confirm.get(ch)
-                if lst and fut in lst:
-                    lst.remove(fut)
-                    if not lst:
-                        del self._confirm[ch]
+            self._forget_confirms(waits)
 
     # --- listener ----------------------------------------------------------------------
 
