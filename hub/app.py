@@ -40,7 +40,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     hub: Hub = request.app.state.hub
-    checks = {"postgres": False, "redis": False, "bus": hub.node.bus.healthy}
+    checks = {"postgres": False, "redis": False, "bus": hub.node.bus.ready}
     try:
         checks["postgres"] = await hub.store.ping(timeout=2)
     except Exception:

@@ -417,6 +417,40 @@ async def test_deaf_listener_is_noticed_by_the_probe_and_healed(services):
         await server.stop()
 
 
+async def test_readyz_stays_red_until_the_catch_up_after_a_reconnect_is_done(services):
+    """A node that has resubscribed but not yet sent its clients what they missed is not
+    ready: a load balancer must not count it as whole."""
+    import httpx
+
+    server = await start_hub(services)
+    bus = server.node.bus
+    catch_up, release = bus._on_reconnect, asyncio.Event()
+
+    async def slow_catch_up() -> None:
+        await release.wait()
+        await catch_up()
+
+    bus._on_reconnect = slow_catch_up
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            bus._sub.send_command("UNSUBSCRIBE")
+            deadline = time.monotonic() + 15
+            while bus.healthy and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            while not bus.healthy and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert bus.healthy, "the bus never reconnected"
+            r = await http.get("/readyz")
+            assert r.status_code == 503 and r.json()["bus"] is False
+            release.set()
+            while (await http.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, "never ready after the catch-up"
+                await asyncio.sleep(0.05)
+    finally:
+        await server.stop()
+
+
 async def test_forged_bus_frames_are_dropped(hub, services):
     user_id = uid()
     client = await hub.client(user_id)

@@ -100,6 +100,7 @@ class Bus:
         self._last_probe_heard = time.monotonic()
         self._connected = asyncio.Event()
         self.healthy = False
+        self._catching_up = 0  # reconnect catch-ups still running
         self._closing = False
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -271,10 +272,8 @@ class Bus:
                 self.healthy = True
                 metrics.BUS_HEALTHY.set(1)
                 if not first:
-                    metrics.BUS_RECONNECTS.inc()
                     log.info("bus: reconnected, %d channels resubscribed", len(channels))
-                    if self._on_reconnect is not None:
-                        asyncio.create_task(self._on_reconnect())
+                    self._came_back()
                 first = False
                 backoff = 0.1
                 await self._sub.read_forever(self._on_reply)
@@ -289,6 +288,26 @@ class Bus:
                 self._sub = None
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
+
+    @property
+    def ready(self) -> bool:
+        """Connected, and what was published while it was not has been caught up."""
+        return self.healthy and not self._catching_up
+
+    def _came_back(self) -> None:
+        metrics.BUS_RECONNECTS.inc()
+        if self._on_reconnect is None:
+            return
+        self._catching_up += 1
+        asyncio.create_task(self._catch_up(self._on_reconnect))
+
+    async def _catch_up(self, on_reconnect: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await on_reconnect()
+        except Exception:
+            log.exception("bus: catching up after a reconnect failed")
+        finally:
+            self._catching_up -= 1
 
     def _mark_down(self) -> None:
         if self.healthy and self._on_lost is not None:

@@ -153,14 +153,12 @@ class ClusterBus(Bus):
                 self.healthy = True
                 metrics.BUS_HEALTHY.set(1)
                 if not first:
-                    metrics.BUS_RECONNECTS.inc()
                     log.info(
                         "bus: reconnected to %d shards, %d channels resubscribed",
                         len(self._shards),
                         len(self._refs),
                     )
-                    if self._on_reconnect is not None:
-                        asyncio.create_task(self._on_reconnect())
+                    self._came_back()
                 first = False
                 backoff = 0.1
                 readers = [
