@@ -36,7 +36,8 @@ async function onPush(event) {
   const seen = await readSeen();
   if (seen.includes(id)) return;
   if ((await self.registration.getNotifications({ tag: id })).length) return;
-  await writeSeen([...seen, id]);
+  // shown before it is marked seen: a worker stopped in between must not leave an id
+  // marked seen that was never shown (a second copy would then be dropped)
   await self.registration.showNotification(String(push.title || ""), {
     body: String(push.body || ""),
     tag: id,
@@ -44,6 +45,7 @@ async function onPush(event) {
     requireInteraction: push.kind === "security.alert",
     data: { id, kind: push.kind, conversation_id: push.conversation_id || null },
   });
+  await writeSeen([...seen, id]);
 }
 
 self.addEventListener("notificationclick", (event) => {
