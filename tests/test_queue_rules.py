@@ -180,6 +180,27 @@ def test_eta_is_monotone_in_position_and_none_only_when_nobody_can_help(
     assert (q.eta_s(pos, topic, agents, slower, default * 2) or 0) >= eta
 
 
+@given(
+    agents_st,
+    st.dictionaries(
+        st.uuids().map(lambda u: u.hex[:8]),
+        st.tuples(st.integers(-1, 200), st.sampled_from(TOPICS)),
+        max_size=30,
+    ),
+    st.dictionaries(st.sampled_from([f"a{i}" for i in range(20)]), st.floats(1, 10_000)),
+    st.floats(1, 3600),
+)
+def test_the_waits_of_a_whole_line_are_each_chats_own(
+    agents: list[AgentLoad],
+    line: dict[str, tuple[int, str]],
+    handle: dict[str, float],
+    default: float,
+) -> None:
+    assert q.etas(line, agents, handle, default) == {
+        cid: q.eta_s(pos, topic, agents, handle, default) for cid, (pos, topic) in line.items()
+    }
+
+
 @given(st.lists(st.floats(0, 10_000), max_size=30), st.floats(1, 3600))
 def test_handle_time_estimate_lies_between_samples_and_prior(
     samples: list[float], prior: float

@@ -291,3 +291,90 @@ async def test_full_journey_across_two_nodes_nothing_lost(services, db):
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_burst_of_opens_announces_each_chat_once_and_places_only_move_forward(hub, db):
+    """Passes commit while the frames of the last ones still go out (they are announced
+    outside the pass): each agent still gets each of its chats exactly once, and each
+    customer hears `chat.opened` first, then places that only move forward, then (once)
+    `chat.assigned`, never a place after it.
+
+    Before, opens inserted concurrently on pooled connections, each enqueued at its own
+    transaction's start: a chat could commit after a pass had placed a later one, and
+    come in ahead of it (a customer told place 3, then 4)."""
+    names = ("burst1", "burst2")
+    for name in names:
+        await agents.upsert(
+            db, username=name, password="pw", name=name, skills=["payment"], capacity=2
+        )
+    staff = {}
+    for name in names:
+        staff[name] = await hub.client(name, "agent")
+        await staff[name].request({"type": "agent.status", "status": "online"})
+    users = [await hub.client(uid()) for _ in range(40)]
+    opened = await asyncio.gather(
+        *(u.request({"type": "chat.open", "topic": "payment", "handoff": "agent"}) for u in users)
+    )
+    cids = [o["conversation_id"] for o in opened]
+    assert all(o["type"] == "chat.opened" for o in opened)
+    # the agents free their slots one after another: every resolve is a pass of its own,
+    # and the queue moves forward by one while the frames of the pass before go out
+    for _ in range(3):
+        for name, agent in staff.items():
+            busy = await db.fetch(
+                "select id from conversations where agent_id = $1 and status = 'assigned'"
+                " order by assigned_at",
+                name,
+            )
+            await agent.request({"type": "chat.resolve", "conversation_id": busy[0]["id"]})
+    rows = {
+        r["id"]: r
+        for r in await db.fetch(
+            "select id, status, agent_id, queue_position from conversations where id = any($1)",
+            cids,
+        )
+    }
+    given = {
+        r["conversation_id"]: r["agent_id"]
+        for r in await db.fetch(
+            "select conversation_id, agent_id from conversation_agents"
+            " where conversation_id = any($1)",
+            cids,
+        )
+    }
+    assert len(given) == 2 * 2 + 3 * 2  # the first four slots, then one per resolve
+    # wait for the last frame each side must get, then for anything late (a duplicate)
+    for user, cid in zip(users, cids, strict=True):
+        if cid in given:
+            await user.expect("chat.assigned", conversation_id=cid)
+        else:
+            place = rows[cid]["queue_position"]
+            await user.expect(
+                lambda f, cid=cid, place=place: (
+                    f.get("type") == "chat.queued"
+                    and f["conversation_id"] == cid
+                    and f["position"] == place
+                )
+            )
+    for name, agent in staff.items():
+        for _ in [c for c, a in given.items() if a == name]:
+            await agent.expect("chat.assigned")
+    await staff[names[0]].quiet("chat.assigned")
+    for name, agent in staff.items():
+        got = [f["conversation_id"] for f in agent.frames if f.get("type") == "chat.assigned"]
+        assert sorted(got) == sorted(c for c, a in given.items() if a == name)  # each once
+    for user, cid in zip(users, cids, strict=True):
+        mine = [f for f in user.frames if f.get("conversation_id") == cid]
+        kinds = [
+            f["type"] for f in mine if f["type"] in ("chat.opened", "chat.queued", "chat.assigned")
+        ]
+        assert kinds[0] == "chat.opened", kinds
+        places = [f["position"] for f in mine if f["type"] == "chat.queued"]
+        assert places == sorted(places, reverse=True), places  # only forward
+        if cid in given:
+            assert kinds.count("chat.assigned") == 1, kinds
+            assert "chat.queued" not in kinds[kinds.index("chat.assigned") :], kinds
+        else:
+            assert "chat.assigned" not in kinds and places[-1] == rows[cid]["queue_position"]
+    for c in (*staff.values(), *users):
+        await c.close()

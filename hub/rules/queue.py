@@ -148,7 +148,32 @@ def eta_s(
     the chat. Monotone in `position`; 0 for a position below 1 (not waiting)."""
     if position < 1:
         return 0
-    rate = service_rate(topic, agents, handle_s, default_s)
+    return _eta(position, service_rate(topic, agents, handle_s, default_s))
+
+
+def etas(
+    line: Mapping[str, tuple[int, str]],
+    agents: Sequence[AgentLoad],
+    handle_s: Mapping[str, float],
+    default_s: float,
+) -> dict[str, int | None]:
+    """`eta_s` of every chat of `line` (conversation id -> (position, topic)), each topic's
+    service rate worked out once: a queue of thousands over a team of hundreds is then a
+    pass over the agents per topic, not one per chat."""
+    rates: dict[str, float] = {}
+    out: dict[str, int | None] = {}
+    for cid, (position, topic) in line.items():
+        if position < 1:
+            out[cid] = 0
+            continue
+        rate = rates.get(topic)
+        if rate is None:
+            rate = rates[topic] = service_rate(topic, agents, handle_s, default_s)
+        out[cid] = _eta(position, rate)
+    return out
+
+
+def _eta(position: int, rate: float) -> int | None:
     if rate <= 0:
         return None
     return math.ceil(round(position / rate, 6))  # no float dust: 1 / (1 / 474) is 474

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -19,7 +20,7 @@ import asyncpg
 from hub import metrics
 from hub.attachments.links import AttachmentLinks
 from hub.background import Background
-from hub.cluster.bus import user_channel
+from hub.cluster.bus import agent_channel, user_channel
 from hub.cluster.delivery import Delivery
 from hub.rules import access, masking, routing, sla, urgent
 from hub.rules import hours as hours_rule
@@ -30,6 +31,7 @@ from hub.services.languages import Languages
 from hub.services.pager import LogPager, OnCallPage, Pager
 from hub.store import Store, notes
 from hub.store import agents as agent_store
+from hub.store import assignments as assign_store
 from hub.store import conversations as conv_store
 from hub.store import notifications as notif_store
 from hub.store import queue as assigner
@@ -37,11 +39,12 @@ from hub.store import service_levels as sl_store
 from hub.store import users as user_store
 from hub.store.ids import new_id
 from hub.store.messages import MessageWrite, StoredMessage
+from hub.store.opening import ChatOpen
 from hub.ws.connection import Connection
 from hub.ws.protocol import encode_msgpack
 from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import Claims
-from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound
+from supporthub_core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -188,6 +191,26 @@ class RatingFeedback(Protocol):
     async def from_rating(self, conv: Any, score: int, comment: str) -> None: ...
 
 
+class _Pass:
+    """A routing pass as its callers wait for it: it starts after they asked, COMMITs
+    (`committed`: then `result` or `error`), and its frames go out (`announced`)."""
+
+    __slots__ = ("watch", "before", "committed", "announced", "result", "error")
+
+    def __init__(self) -> None:
+        self.watch: set[str] = set()
+        self.before: list[Callable[[assigner.RouteResult], None]] = []
+        self.committed = asyncio.Event()
+        self.announced = asyncio.Event()
+        self.result: assigner.RouteResult | None = None
+        self.error: Exception | None = None
+
+    def fail(self, error: Exception) -> None:
+        self.error = error
+        self.committed.set()
+        self.announced.set()
+
+
 class Chat:
     def __init__(
         self,
@@ -218,8 +241,13 @@ class Chat:
         self.push_out: MessagePush | None = None
         self.mail_out: MessageMail | None = None  # replies in e-mail chats go out by mail
         self.feedback: RatingFeedback | None = None  # rating comments join the feedback
-        self._route_lock = asyncio.Lock()
-        self._route_again = False
+        # routing: the pass new callers join (not started yet), the task running passes
+        # one after another, and the committed passes whose frames have not gone out yet
+        # (announced in commit order by another task, so that the next pass need not wait)
+        self._next_pass: _Pass | None = None
+        self._router: asyncio.Task | None = None
+        self._unannounced: list[_Pass] = []
+        self._announcer: asyncio.Task | None = None
         self.sla_targets = sla_targets(settings)
 
     def seat_bot(self, bot: BotSeat) -> None:
@@ -321,21 +349,18 @@ class Chat:
         cid = new_id()
         status = "bot" if handoff == "bot" else "queued"
         priority = routing.priority_for_topic(topic)
-        async with self.store.acquire() as db:
-            if lang:  # the chat's language becomes the user's for notifications too
-                await user_store.set_lang(db, claims.sub, lang)
-                self.languages.forget(claims.sub)
-            else:
-                lang = await user_store.lang(db, claims.sub) or "zh"
-            conv = await conv_store.create(
-                db, cid, claims.sub, topic=topic, priority=priority, status=status, lang=lang,
-                channel=conn.client_kind,
-                returning_window_s=self.settings.returning_customer_window_s,
-            )  # fmt: skip
+        # stored with whatever else opened meanwhile (hub.store.opening); the chat's
+        # language becomes the user's for notifications too
+        conv = await self.store.opener.submit(
+            ChatOpen(
+                cid, claims.sub, topic, priority, status, lang, conn.client_kind,
+                self.settings.returning_customer_window_s,
+            )
+        )  # fmt: skip
+        if lang:
+            self.languages.forget(claims.sub)
 
-        async def reply() -> None:
-            async with self.store.acquire() as db:
-                now = await conv_store.status(db, cid)
+        def reply(now: str) -> None:
             frame = {"type": "chat.opened", "conversation_id": cid, "status": now, "topic": topic}
             if fid is not None:
                 frame["id"] = fid
@@ -352,10 +377,13 @@ class Chat:
                     conv, "user", claims.sub, claims.display_name, text, sender=conn
                 )
                 text = first.text  # masked: all the bot ever reads
-            if status == "queued":
-                await self.route(before_announce=reply)
+            if status == "queued":  # its status as the pass that saw it left it
+                await self.route(
+                    before_announce=lambda result: reply(result.statuses.get(cid, status)),
+                    watch=cid,
+                )
             else:
-                await reply()
+                reply(status)
         finally:
             if holding:
                 conn.release()
@@ -834,28 +862,81 @@ class Chat:
 
     # --- routing -----------------------------------------------------------------------
 
-    async def route(self, before_announce=None) -> None:
-        """Run the router; calls that arrive while a pass runs are coalesced into one more
-        pass. `before_announce` runs after COMMIT, before any frame of the pass goes out."""
-        if self._route_lock.locked():
-            self._route_again = True
-            async with self._route_lock:
-                pass
-            if before_announce is not None:
-                await before_announce()
-            return
-        async with self._route_lock:
-            while True:
-                self._route_again = False
-                result = await assigner.route_once(
-                    self.store.routing_pool, self.settings.default_handle_time_s, self.policy
-                )
-                if before_announce is not None:
-                    await before_announce()
-                    before_announce = None
-                await self._announce(result)
-                if not self._route_again:
-                    return
+    async def route(
+        self,
+        before_announce: Callable[[assigner.RouteResult], None] | None = None,
+        watch: str | None = None,
+    ) -> None:
+        """Have a routing pass run that starts after this call (so it sees whatever the
+        caller stored) and wait until its frames are out. Calls that arrive while a pass
+        runs share the next one. `before_announce(result)` runs after COMMIT, before any
+        frame of the pass goes out; `watch`: a chat whose status after the pass it needs
+        (`result.statuses`).
+
+        The passes of this node run one after another in one task, each holding the
+        routing connection (and the cluster's routing lock) only for its transaction; the
+        frames of committed passes go out in commit order from another task, while the
+        next pass runs (10,000 chats opened at once: the chats keep coming while the
+        agents of the last pass are sent their chats' histories)."""
+        run = self._next_pass
+        if run is None:
+            run = self._next_pass = _Pass()
+        if watch is not None:
+            run.watch.add(watch)
+        if before_announce is not None:
+            run.before.append(before_announce)
+        if self._router is None or self._router.done():
+            self._router = self.tasks.spawn(self._run_passes(), "routing-passes")
+        await run.committed.wait()
+        if run.error is not None:
+            raise run.error
+        await run.announced.wait()
+
+    async def _run_passes(self) -> None:
+        run: _Pass | None = None
+        try:
+            while (run := self._next_pass) is not None:
+                self._next_pass = None
+                try:
+                    run.result = await assigner.route_once(
+                        self.store.routing_pool, self.settings.default_handle_time_s,
+                        self.policy, watch=run.watch,
+                    )  # fmt: skip
+                except Exception as exc:  # the callers hear it (the store is down...)
+                    run.fail(exc)
+                    continue
+                for before in run.before:
+                    try:
+                        before(run.result)
+                    except Exception:
+                        log.exception("routing: a caller's reply failed")
+                run.committed.set()
+                self._unannounced.append(run)
+                if self._announcer is None or self._announcer.done():
+                    self._announcer = self.tasks.spawn(self._run_announcer(), "routing-announcer")
+        finally:  # cancelled (the hub stops): nobody may wait for ever
+            stopping = Unavailable("the hub is stopping")
+            if run is not None and not run.committed.is_set():
+                run.fail(stopping)
+            if self._next_pass is not None:
+                self._next_pass.fail(stopping)
+                self._next_pass = None
+
+    async def _run_announcer(self) -> None:
+        try:
+            while self._unannounced:
+                runs, self._unannounced = self._unannounced, []
+                try:
+                    await self._announce([r.result for r in runs if r.result is not None])
+                except Exception:
+                    log.exception("routing: announcing a pass failed")
+                finally:
+                    for r in runs:
+                        r.announced.set()
+        finally:
+            runs, self._unannounced = self._unannounced, []
+            for r in runs:
+                r.announced.set()
 
     async def ended_by(self, agent_id: str | None) -> None:
         """An agent ended a chat: its rolling handle time moves (stored for every node)."""
@@ -954,24 +1035,42 @@ class Chat:
         await self.system_message(row, "message_left")
         return {"status": "queued", "message_left": True}
 
-    async def _announce(self, result: assigner.RouteResult) -> None:
-        for page in result.pages:  # first: the on-call team is the slowest to arrive
-            self.tasks.spawn(self._page(page), "oncall-page")
-        for conv, left in result.moved:
-            # the urgent ladder took it from a holder who did not answer in time or left
-            await self.delivery.to_agent(left, {"type": "chat.transferred", "conversation_id": conv["id"],
-                                            "to_agent": conv["agent_id"], "to_topic": None,
-                                            "reason": "urgent_escalation"})  # fmt: skip
-            await self.push_agent_state(left)
-        for conv in result.assigned:
-            await self.announce_assignment(conv)
-        for conv, notice in result.notices:
-            await self._urgent_notice(conv, notice)
+    async def _announce(self, results: list[assigner.RouteResult]) -> None:
+        """The frames of committed passes, in commit order. Queue positions of several
+        passes (they pile up while the last ones are announced) go out once each, the
+        latest; none for a chat a later pass assigned."""
+        assigned_in: dict[str, int] = {}
+        latest: dict[str, tuple[int, assigner.RouteResult, Any, int, int | None]] = {}
+        unstaffed: dict[str, Any] = {}
+        for i, result in enumerate(results):
+            for page in result.pages:  # first: the on-call team is the slowest to arrive
+                self.tasks.spawn(self._page(page), "oncall-page")
+            for conv, left in result.moved:
+                # the urgent ladder took it from a holder who did not answer in time or left
+                await self.delivery.to_agent(left, {"type": "chat.transferred", "conversation_id": conv["id"],
+                                                "to_agent": conv["agent_id"], "to_topic": None,
+                                                "reason": "urgent_escalation"})  # fmt: skip
+                await self.push_agent_state(left)
+            await self.announce_assignments(result.assigned, routing=True)
+            for conv in result.assigned:
+                assigned_in[conv["id"]] = i
+            for conv, notice in result.notices:
+                await self._urgent_notice(conv, notice)
+            for conv, position, eta in result.positions:
+                latest[conv["id"]] = (i, result, conv, position, eta)
+                if (
+                    eta is None
+                    and conv["id"] not in result.urgent
+                    and conv.get("was_staffed") is not False
+                    and conv["message_left_at"] is None
+                ):  # newly nobody online who can help: said once in the chat, where push finds it
+                    unstaffed[conv["id"]] = (i, conv)
         # every changed position in one signed fan-out, not one publish awaited per user
         # (10,000 chats opened at once: thousands of positions per pass)
         items: list = []
-        unstaffed: list = []
-        for conv, position, eta in result.positions:
+        for i, result, conv, position, eta in latest.values():
+            if assigned_in.get(conv["id"], -1) > i:
+                continue  # a later pass gave it to an agent: its place is no news
             if conv["id"] in result.urgent:
                 frame = {"type": "chat.queued", "conversation_id": conv["id"],
                          "position": position, "eta_s": eta}  # fmt: skip
@@ -979,19 +1078,13 @@ class Chat:
             else:
                 frame = self.queued_frame(conv, position, eta, result.places.get(conv["id"]))
             items.append((user_channel(conv["user_id"]), encode_msgpack(frame)))
-            if (
-                eta is None
-                and conv["id"] not in result.urgent
-                and conv.get("was_staffed") is not False
-                and conv["message_left_at"] is None
-            ):  # newly nobody online who can help: said once in the chat, where push finds it
-                unstaffed.append(conv)
         if items:
             await self.delivery.fan_out(items)
-        for conv in unstaffed:
-            await self.post(conv, "system", *SYSTEM, self.unstaffed_text(conv))
-        if result.assigned or result.positions or result.moved:
-            await self.publish_queue()
+        for i, conv in unstaffed.values():
+            if assigned_in.get(conv["id"], -1) <= i:
+                await self.post(conv, "system", *SYSTEM, self.unstaffed_text(conv))
+        if any(r.assigned or r.positions or r.moved for r in results):
+            await self.publish_queue(routing=True)
 
     # --- urgent chats ------------------------------------------------------------------
 
@@ -1072,35 +1165,60 @@ class Chat:
     async def announce_assignment(self, conv, by: dict | None = None) -> None:
         """Give the chat to its agent (with history, notes, a handover); after a transfer
         (`by`: who did it, when an agent did) the chat says so."""
-        previous = None
-        async with self.store.acquire() as db:
-            agent = await agent_store.brief(db, conv["agent_id"])
-            if conv["previous_agent_id"] and conv["previous_agent_id"] != conv["agent_id"]:
-                previous = await agent_store.brief(db, conv["previous_agent_id"])
-            user = await user_store.brief(db, conv["user_id"])
-            history = self.links.frames(
-                await conv_store.messages_after(db, conv["id"], 0, HISTORY_LIMIT)
-            )
-            conv_notes = await notes.listing(db, conv["id"])
-        assert agent is not None and user is not None  # the conversation's foreign keys
-        await self.delivery.to_user(conv["user_id"], {
-            "type": "chat.assigned", "conversation_id": conv["id"],
-            "agent": {"id": agent["id"], "name": agent["name"]},
-        })  # fmt: skip
-        frame = assigned_frame(conv, user, history, conv_notes, await self._online(user["id"]))
-        await self.delivery.to_agent(agent["id"], frame)
-        if (
-            conv["previous_agent_id"]
-            and conv["previous_agent_id"] != agent["id"]
-            and conv["status"] == "assigned"
-        ):
-            params = {
-                "to": {"id": agent["id"], "name": agent["name"]},
-                "from": {"id": previous["id"], "name": previous["name"]} if previous else None,
-                "by": by,
-            }
-            await self.system_message(conv, "transferred", params, name=agent["name"])
-        await self.push_agent_state(agent["id"])
+        await self.announce_assignments([conv], by)
+
+    async def announce_assignments(
+        self, convs: list, by: dict | None = None, *, routing: bool = False
+    ) -> None:
+        """Give each chat to its agent: `chat.assigned` to the customer, and to the agent
+        with the customer, history and notes, then each agent's `agent.state`. What they
+        need is read for all the chats at once, on the routing connection for a routing
+        pass's chats (`routing`: the main pool may have thousands of requests queued)."""
+        if not convs:
+            return
+        acquiring = self.store.acquire_routing() if routing else self.store.acquire()
+        async with acquiring as db:
+            known = await assign_store.briefs(db, convs, HISTORY_LIMIT)
+        live = (
+            None
+            if self.presence is None
+            else await self.presence.online(c["user_id"] for c in convs)
+        )
+        items: list = []
+        for conv in convs:
+            agent, user = known.agents.get(conv["agent_id"]), known.users.get(conv["user_id"])
+            assert agent is not None and user is not None  # the conversation's foreign keys
+            items.append((user_channel(conv["user_id"]), encode_msgpack({
+                "type": "chat.assigned", "conversation_id": conv["id"],
+                "agent": {"id": agent["id"], "name": agent["name"]},
+            })))  # fmt: skip
+            history = self.links.frames(known.history.get(conv["id"], []))
+            online = None if live is None else user["id"] in live
+            frame = assigned_frame(conv, user, history, known.notes.get(conv["id"], []), online)
+            items.append((agent_channel(agent["id"]), encode_msgpack(frame)))
+        await self.delivery.fan_out(items)
+        for conv in convs:
+            if (
+                conv["previous_agent_id"]
+                and conv["previous_agent_id"] != conv["agent_id"]
+                and conv["status"] == "assigned"
+            ):
+                agent = known.agents[conv["agent_id"]]
+                previous = known.agents.get(conv["previous_agent_id"])
+                params = {
+                    "to": {"id": agent["id"], "name": agent["name"]},
+                    "from": {"id": previous["id"], "name": previous["name"]} if previous else None,
+                    "by": by,
+                }
+                await self.system_message(conv, "transferred", params, name=agent["name"])
+        states = []
+        for agent_id in dict.fromkeys(c["agent_id"] for c in convs):
+            state = known.agents[agent_id]
+            frame = {"type": "agent.state", "status": state["status"],
+                     "capacity": state["capacity"], "active": state["active"],
+                     "agent_id": agent_id}  # fmt: skip
+            states.append((agent_channel(agent_id), encode_msgpack(frame)))
+        await self.delivery.fan_out(states)
 
     async def customer_presence(self, user_id: str) -> None:
         """A customer's socket opened or closed: tell the agents serving them whether the
@@ -1119,8 +1237,11 @@ class Chat:
     async def _online(self, user_id: str) -> bool | None:
         return None if self.presence is None else user_id in await self.presence.online([user_id])
 
-    async def publish_queue(self) -> None:
-        async with self.store.acquire() as db:
+    async def publish_queue(self, *, routing: bool = False) -> None:
+        """The queue to staff (`routing`: read on the routing connection, as a pass's
+        announcements are)."""
+        acquiring = self.store.acquire_routing() if routing else self.store.acquire()
+        async with acquiring as db:
             queue = await assigner.queue_snapshot(db)
         await self.delivery.to_staff({"type": "queue.snapshot", "queue": queue, "ts": _now()})
 

@@ -14,7 +14,8 @@ from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 from hub.store import messages, notifications
 from hub.store.messages import MessageWrite
 from hub.store.notifications import NotificationWrite
-from hub.store.writer import Writers
+from hub.store.opening import ChatOpen, open_chats
+from hub.store.writer import GroupWriter, Writers
 from supporthub_core.db import as_connection, create_pool, ping
 from supporthub_core.errors import Unavailable
 
@@ -47,10 +48,14 @@ class Store:
         self._acquire_timeout = acquire_timeout_s
         self._statement_cache = statement_cache
         self._pool: asyncpg.Pool | None = None
-        # routing passes have a connection of their own: a flood of requests queued on the
-        # main pool (10,000 chats opened at once) must not hold up the pass that serves them
+        # routing passes have a connection of their own, and their announcements (the
+        # assigned chats' histories, the queue for staff) another: a flood of requests
+        # queued on the main pool (10,000 chats opened at once) must not hold up the pass
+        # that serves them, nor a pass the frames of the one before
         self._routing_pool: asyncpg.Pool | None = None
         self._writer: Writers[Write] | None = None
+        # new chats: stored many to a statement (thousands may open in one second)
+        self._opener: GroupWriter[ChatOpen] | None = None
         # connections the group writers keep between COMMITs: a pool release costs a
         # reset query, one more round trip before every write's caller hears of its COMMIT
         self._kept: list[PoolConnectionProxy] = []
@@ -64,7 +69,7 @@ class Store:
             statement_cache=self._statement_cache,
         )
         self._routing_pool = await create_pool(
-            self._dsn, min_size=1, max_size=1, statement_cache=self._statement_cache
+            self._dsn, min_size=1, max_size=2, statement_cache=self._statement_cache
         )
         self._writer = Writers(
             self._commit,
@@ -74,11 +79,18 @@ class Store:
             timeout=self._write_timeout,
         )
         self._writer.start()
+        self._opener = GroupWriter(
+            self._open, max_batch=self._writers[1], timeout=self._write_timeout,
+            name="chat-opener",
+        )  # fmt: skip
+        self._opener.start()
 
     async def close(self) -> None:
         """Finish the writes in flight, then close the pool."""
         if self._writer is not None:
             await self._writer.close()
+        if self._opener is not None:
+            await self._opener.close()
         if self._pool is not None:
             kept, self._kept = self._kept, []
             for conn in kept:
@@ -93,7 +105,11 @@ class Store:
                             POOL_CLOSE_TIMEOUT_S)  # fmt: skip
                 self._pool.terminate()
         if self._routing_pool is not None:
-            await self._routing_pool.close()
+            try:  # bounded as the main pool's: a pass cut off by the shutdown must not hang it
+                await asyncio.wait_for(self._routing_pool.close(), POOL_CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("store: a routing connection still in use; closing it")
+                self._routing_pool.terminate()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -102,7 +118,8 @@ class Store:
 
     @property
     def routing_pool(self) -> asyncpg.Pool:
-        """One connection for routing passes (hub.store.queue.route_once)."""
+        """Two connections: one for routing passes (hub.store.queue.route_once), one for
+        what the passes announce after COMMIT (hub.store.assignments)."""
         assert self._routing_pool is not None, "the store is not started"
         return self._routing_pool
 
@@ -111,12 +128,27 @@ class Store:
         assert self._writer is not None, "the store is not started"
         return self._writer
 
+    @property
+    def opener(self) -> GroupWriter[ChatOpen]:
+        """Stores new chats (`await store.opener.submit(ChatOpen(...))`: the stored row)."""
+        assert self._opener is not None, "the store is not started"
+        return self._opener
+
+    async def _open(self, opens: list[ChatOpen]) -> list[Any]:
+        async with self.acquire() as db:
+            return await open_chats(db, opens)
+
     def acquire(self, *, timeout: float | None = None) -> Acquired:
         """A connection for a few statements (`async with store.acquire() as db`);
         `Unavailable` when none frees up within `timeout` (default: the store's)."""
         if timeout is None:
             timeout = self._acquire_timeout
         return Acquired(self.pool.acquire(timeout=timeout))
+
+    def acquire_routing(self) -> Acquired:
+        """The routing pool's connection that passes leave free: for what a pass announces
+        after COMMIT (waits for it, never for the main pool)."""
+        return Acquired(self.routing_pool.acquire())
 
     async def ping(self, timeout: float = 2) -> bool:
         """Whether PostgreSQL answers within `timeout` seconds (raises when it cannot)."""

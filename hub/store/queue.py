@@ -13,7 +13,7 @@ database's clock, so every node judges deadlines alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -141,7 +141,7 @@ def queued_chat(row: asyncpg.Record) -> routing.QueuedChat:
 class RouteResult:
     __slots__ = (
         "assigned", "positions", "queue", "agents", "moved", "pages", "notices", "urgent",
-        "places",
+        "places", "statuses",
     )  # fmt: skip
 
     def __init__(self):
@@ -157,6 +157,8 @@ class RouteResult:
         self.notices: list[tuple[asyncpg.Record, urgent.Notice]] = []  # (chat, notice) newly true
         # queued urgent chat -> (notice, seconds to its next step) for `chat.queued`
         self.urgent: dict[str, tuple[urgent.Notice, int]] = {}
+        # the status after the pass of each chat a caller asked about (`watch`)
+        self.statuses: dict[str, str] = {}
 
 
 async def lock_routing(db: asyncpg.Connection) -> None:
@@ -170,10 +172,13 @@ async def route_once(
     handle_time_s: float,
     policy: urgent.UrgentPolicy | None = None,
     handle: Mapping[str, float] | None = None,
+    watch: Collection[str] = (),
 ) -> RouteResult:
     """One routing pass. `handle_time_s` is the default handle time; each agent's rolling
     one (hub.rules.queue) is read from its row unless `handle` is given: the waits
-    customers are told come from them, alike on every node."""
+    customers are told come from them, alike on every node. `watch`: chats whose status
+    as this pass leaves it the caller wants (`result.statuses`; a chat just opened says
+    in `chat.opened` whether it is already assigned)."""
     policy = policy or urgent.UrgentPolicy()
     result = RouteResult()
     async with acquire(pool) as db, db.transaction():
@@ -228,10 +233,12 @@ async def route_once(
         ]  # fmt: skip
         places = queue_rules.places(line, loads)
         by_id = {q.conversation_id: q for q in waiting}
-        etas = {
-            cid: queue_rules.eta_s(p.position, by_id[cid].topic, loads, handle, handle_time_s)
-            for cid, p in places.items()
-        }
+        etas = queue_rules.etas(
+            {cid: (p.position, by_id[cid].topic) for cid, p in places.items()},
+            loads,
+            handle,
+            handle_time_s,
+        )
         ids = list(places)
         changed = await db.fetch(
             "update conversations c set queue_position = v.pos, queue_staffed = v.staffed,"
@@ -268,6 +275,11 @@ async def route_once(
             result.places[row["id"]] = place
         result.queue = waiting
         result.agents = loads
+        if watch:
+            rows = await db.fetch(
+                "select id, status from conversations where id = any($1::text[])", list(watch)
+            )
+            result.statuses = {r["id"]: r["status"] for r in rows}
     counts = {"urgent": 0, "high": 0, "normal": 0}
     for q in result.queue:
         counts[q.priority] += 1
