@@ -141,6 +141,26 @@ def exp_trace() -> None:
     wrap(Notifier, "_stage", "stage")  # languages, render, enqueue with the writers
     wrap(Notifier, "_finish", "finish", lambda a: a[0].size)  # await COMMITs, push
     wrap(Notifier, "push", "push")
+    # a broadcast: its transaction, each node's push of it, the query for the copies
+    import hub.store.notifications as notif_store
+    from hub.composition import Hub
+
+    for fn in ("create_broadcast", "broadcast_copies", "push_broadcast"):
+        if hasattr(notif_store, fn):
+            orig_fn = getattr(notif_store, fn)
+
+            def make(orig_fn=orig_fn, tag="bcast:" + fn):
+                async def w(*a, **k):
+                    t0 = t()
+                    try:
+                        return await orig_fn(*a, **k)
+                    finally:
+                        events.append((tag, t0, t(), 0))
+
+                return w
+
+            setattr(notif_store, fn, make())
+    wrap(Hub, "_push_broadcast", "bcast:node", lambda a: 0)
     # how old the events are (their `sent_at`, where the bench puts one) when the notifier
     # takes them: the wait before the pipeline
     offer = Notifier.offer
