@@ -107,3 +107,39 @@ async def test_a_node_skips_its_own_fan_out_and_the_others_deliver_it(isolated):
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_notice_sent_from_a_node_reaches_its_users_without_the_bus(isolated):
+    from hub.cluster.bus import NODES_CHANNEL
+
+    a = await start_hub(isolated)
+    b = await start_hub(isolated)
+    try:
+        user_id = uid()
+        on_a, on_b = await a.client(user_id), await b.client(user_id)
+        bus = a.node.bus
+        await bus.unsubscribe(NODES_CHANNEL)  # node a no longer hears the nodes' channel
+        try:
+
+            async def deaf() -> bool:
+                return (await bus.numsub([NODES_CHANNEL]))[0] == 1  # node b only
+
+            await _wait_for(deaf, "node a stayed subscribed to the nodes' channel")
+            async with a.http(a.token("ops", "service")) as http:
+                r = await http.post("/api/broadcasts", json={"title": "T", "body": "B"})
+                assert r.status_code == 202
+            for c in (on_a, on_b):  # a from the transaction, b through Redis and its read
+                n = await c.expect("notification", kind="system.notice")
+                assert (n["seq"], n["title"], n["body"], n["data"]) == (1, "T", "B", {})
+            resumed = await a.client(user_id, resume={"notifications_after": 0})
+            stored = await resumed.expect("notification", kind="system.notice")
+            assert stored["notification_id"] == n["notification_id"] and stored["ts"] == n["ts"]
+            await resumed.close()
+        finally:
+            await bus.subscribe(NODES_CHANNEL)
+        await on_a.quiet("notification", 0.3)
+        for c in (on_a, on_b):
+            await c.close()
+    finally:
+        await a.stop()
+        await b.stop()

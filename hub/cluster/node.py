@@ -29,7 +29,7 @@ from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BroadcastHandler = Callable[[int], Coroutine[Any, Any, None]]
+BroadcastHandler = Callable[[int, str | None], Coroutine[Any, Any, None]]
 ReconnectHandler = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -62,7 +62,8 @@ class Node:
         self._left = False
 
     def when_broadcast(self, handler: BroadcastHandler) -> None:
-        """`handler(broadcast_id)` pushes a stored broadcast to this node's users."""
+        """`handler(broadcast_id, origin)` pushes a stored broadcast to this node's users;
+        `origin`: the node that pushed it to its own users already (or None)."""
         self._on_broadcast = handler
 
     def when_reconnected(self, handler: ReconnectHandler) -> None:
@@ -128,7 +129,8 @@ class Node:
         if kind == "nodes.changed":
             self.tasks.spawn(self._beat_membership(), "nodes-changed")
         elif kind == "broadcast" and self._on_broadcast is not None:
-            self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"])), "broadcast")
+            origin = frame.get("origin")
+            self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"]), origin), "broadcast")
         elif kind in ("agent.disabled", "agent.enabled") and self._on_agent_access is not None:
             self._on_agent_access(frame)
 
