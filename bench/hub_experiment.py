@@ -161,6 +161,31 @@ def exp_trace() -> None:
 
             setattr(notif_store, fn, make())
     wrap(Hub, "_push_broadcast", "bcast:node", lambda a: 0)
+    import hub.services.broadcasts as broadcasts
+
+    announce, push_here = broadcasts.announce, getattr(broadcasts, "push_here", None)
+
+    async def traced_announce(*a, **k):
+        t0 = t()
+        sent_at = (a[5] if len(a) > 5 else {}).get("sent_at")
+        if isinstance(sent_at, float):  # the bench's send time: the HTTP request's share
+            events.append(("bcast:request-age", t0, time.time() - sent_at, 0))
+        try:
+            return await announce(*a, **k)
+        finally:
+            events.append(("bcast:announce", t0, t(), 0))
+
+    broadcasts.announce = traced_announce
+    if push_here is not None:
+
+        def traced_push_here(node, stored):
+            t0 = t()
+            try:
+                return push_here(node, stored)
+            finally:
+                events.append(("bcast:push_here", t0, t(), len(stored.copies)))
+
+        broadcasts.push_here = traced_push_here
     # how old the events are (their `sent_at`, where the bench puts one) when the notifier
     # takes them: the wait before the pipeline
     offer = Notifier.offer

@@ -1,5 +1,6 @@
 """Summary of a `hub_experiment.py --exp trace` file: per step, how many, p50, p90 and
-max of its duration in ms (for `offer-age`: the events' age when the notifier took them).
+max of its duration in ms (for `offer-age`: the events' age when the notifier took them; `bcast:request-age`:
+a notice's age when the hub began to store it).
 
     BENCH_TRACE=trace.json .venv/bin/python bench/paced.py --only supporthub --hub-exp trace ...
     .venv/bin/python bench/trace_summary.py trace.json
@@ -23,7 +24,7 @@ def main() -> None:
     by: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
     for tag, t0, t1, size in events:
-        by[tag].append((t1 if tag == "offer-age" else t1 - t0) * 1000)
+        by[tag].append((t1 if tag.endswith("-age") else t1 - t0) * 1000)
         sizes[tag].append(size)
     print(f"{'step':<28} {'n':>7} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8} {'mean size':>10}")
     for tag in sorted(by):

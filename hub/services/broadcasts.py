@@ -58,10 +58,30 @@ async def announce(
 
 def push_here(node: Node, stored: StoredBroadcast) -> None:
     """The copies of this node's users, to their sockets (each encoded once)."""
-    registry = node.registry
+    deliver = node.registry.deliver_sequenced
+    for user_id, seq, packed in packed_copies(stored):
+        deliver(user_channel(user_id), packed, "notification", seq)
+
+
+def packed_copies(stored: StoredBroadcast):
+    """(user id, seq, msgpack bytes of the copy's frame) for every copy in `stored`: the
+    bytes `encode_msgpack(stored.frame(seq, notification_id))` gives, but the parts every
+    copy shares (kind, title, body, data, ts) are packed once."""
+    if not stored.copies:
+        return
+    user_id, seq, notification_id = stored.copies[0]
+    frame = stored.frame(seq, notification_id)
+    assert list(frame)[:3] == ["type", "seq", "notification_id"] and len(frame) < 16
+    head = bytes((0x80 | len(frame),)) + encode_msgpack("type") + encode_msgpack("notification")
+    head += encode_msgpack("seq")
+    mid = encode_msgpack("notification_id")
+    tail = b"".join(encode_msgpack(k) + encode_msgpack(v) for k, v in list(frame.items())[3:])
     for user_id, seq, notification_id in stored.copies:
-        packed = encode_msgpack(stored.frame(seq, notification_id))
-        registry.deliver_sequenced(user_channel(user_id), packed, "notification", seq)
+        yield (
+            user_id,
+            seq,
+            head + encode_msgpack(seq) + mid + encode_msgpack(notification_id) + tail,
+        )
 
 
 def announcer(secret: str):
