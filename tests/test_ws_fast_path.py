@@ -42,7 +42,7 @@ async def test_the_direct_path_also_frames_compressed_messages(services):
         await server.stop()
 
 
-async def test_an_open_socket_holds_a_lean_receive_queue_and_writable_event(hub):
+async def test_an_open_socket_holds_a_lean_receive_queue_and_writable_event_and_no_headers(hub):
     from hub.ws.uvicorn_fast import LeanEvent, LeanQueue
 
     user_id = f"u-{uuid.uuid4().hex[:8]}"
@@ -51,6 +51,10 @@ async def test_an_open_socket_holds_a_lean_receive_queue_and_writable_event(hub)
         [conn] = hub.node.registry.of_user(user_id)
         assert isinstance(conn._proto.queue, LeanQueue)
         assert isinstance(conn._proto.writable, LeanEvent) and conn._proto.writable.is_set()
+        # the handshake's headers are gone, also from websockets' suspended parser
+        assert conn._proto.request is None and conn._proto.response is None
+        kept = conn._proto.conn.parser.gi_frame.f_locals.get("request")
+        assert kept is not None and not list(kept.headers.raw_items())
         # frames sent back to back are all read, in order, through the lean queue
         ids = [f"p{i}" for i in range(50)]
         for i in ids:

@@ -89,10 +89,15 @@ def write_frame(proto: Any, data: bytes, binary: bool) -> bool:
 
 
 def forget_handshake(send: Any) -> None:
-    """Drop the handshake's request and response the protocol keeps: a socket may live
-    for hours and they are never read again (about a fifth of a connection's memory)."""
+    """Drop the handshake's request and response the protocol keeps, and empty the
+    request's headers: a socket may live for hours and they are never read again."""
     proto = protocol_of(send)
     if proto is not None:
+        request = proto.request
+        if request is not None:
+            # websockets' parser keeps the request in its suspended frame for the socket's
+            # life (a local of `ServerProtocol.parse`): what it holds goes, the shell stays
+            request.headers.clear()
         proto.request = None
         proto.response = None
 
