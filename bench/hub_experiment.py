@@ -8,7 +8,8 @@ runs the plain `supporthub serve`.
 
 Experiments (comma-separated):
   trace     timestamps of the notification path (notifier stage 1 and 2, COMMITs, push,
-            fan-out delivery) written to $BENCH_TRACE (default /tmp/hub-trace.json)
+            fan-out delivery) and of a broadcast (request age, its transaction, the push)
+            written to $BENCH_TRACE (default /tmp/hub-trace.json); bench/trace_summary.py
   gc        gc.freeze() after start-up and gc.set_threshold(10_000, 50, 100) (landed in
             hub/cli.py in 8842df6: applying it again changes nothing; kept as a control)
   rawpub    Bus.publish_many writes raw RESP on its own connection and counts the integer
