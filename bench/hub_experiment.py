@@ -8,7 +8,8 @@ runs the plain `supporthub serve`.
 
 Experiments (comma-separated):
   trace     timestamps of the notification path (notifier stage 1 and 2, COMMITs, push,
-            fan-out delivery) written to $BENCH_TRACE (default /tmp/hub-trace.json)
+            fan-out delivery) and of a broadcast (request age, its transaction, the push)
+            written to $BENCH_TRACE (default /tmp/hub-trace.json); bench/trace_summary.py
   gc        gc.freeze() after start-up and gc.set_threshold(10_000, 50, 100) (landed in
             hub/cli.py in 8842df6: applying it again changes nothing; kept as a control)
   rawpub    Bus.publish_many writes raw RESP on its own connection and counts the integer
@@ -141,6 +142,51 @@ def exp_trace() -> None:
     wrap(Notifier, "_stage", "stage")  # languages, render, enqueue with the writers
     wrap(Notifier, "_finish", "finish", lambda a: a[0].size)  # await COMMITs, push
     wrap(Notifier, "push", "push")
+    # a broadcast: its transaction, each node's push of it, the query for the copies
+    import hub.store.notifications as notif_store
+    from hub.composition import Hub
+
+    for fn in ("create_broadcast", "broadcast_copies", "push_broadcast"):
+        if hasattr(notif_store, fn):
+            orig_fn = getattr(notif_store, fn)
+
+            def make(orig_fn=orig_fn, tag="bcast:" + fn):
+                async def w(*a, **k):
+                    t0 = t()
+                    try:
+                        return await orig_fn(*a, **k)
+                    finally:
+                        events.append((tag, t0, t(), 0))
+
+                return w
+
+            setattr(notif_store, fn, make())
+    wrap(Hub, "_push_broadcast", "bcast:node", lambda a: 0)
+    import hub.services.broadcasts as broadcasts
+
+    announce, push_here = broadcasts.announce, getattr(broadcasts, "push_here", None)
+
+    async def traced_announce(*a, **k):
+        t0 = t()
+        sent_at = (a[5] if len(a) > 5 else {}).get("sent_at")
+        if isinstance(sent_at, float):  # the bench's send time: the HTTP request's share
+            events.append(("bcast:request-age", t0, time.time() - sent_at, 0))
+        try:
+            return await announce(*a, **k)
+        finally:
+            events.append(("bcast:announce", t0, t(), 0))
+
+    broadcasts.announce = traced_announce
+    if push_here is not None:
+
+        def traced_push_here(node, stored):
+            t0 = t()
+            try:
+                return push_here(node, stored)
+            finally:
+                events.append(("bcast:push_here", t0, t(), len(stored.copies)))
+
+        broadcasts.push_here = traced_push_here
     # how old the events are (their `sent_at`, where the bench puts one) when the notifier
     # takes them: the wait before the pipeline
     offer = Notifier.offer

@@ -210,13 +210,16 @@ class Hub:
         await self.limits.close()
         await self.store.close()
 
-    async def _push_broadcast(self, broadcast_id: int) -> None:
+    async def _push_broadcast(self, broadcast_id: int, origin: str | None = None) -> None:
         """Push this node's users their copies of the notices up to `broadcast_id`, the
         recent ones before it included: ids commit in order
         (hub.store.notifications.create_broadcast), but announcements may arrive out of
         order, and a copy pushed twice is dropped by the connection (seq). One pass at a
-        time keeps every user's seq order."""
+        time keeps every user's seq order. The node that sent the notice (`origin`)
+        pushed its users' copies already (hub.services.broadcasts.announce)."""
         self.push_out.broadcast_stored(broadcast_id)  # devices of users with no socket
+        if origin == self.node.node_id:
+            return
         async with self._broadcast_lock:
             registry = self.node.registry
             users = registry.local_users()

@@ -4,6 +4,7 @@ once, whatever the number of listeners."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from hub.cluster.bus import (
@@ -25,9 +26,24 @@ class Parties(Protocol):
     def get(self, key: str, /) -> Any: ...
 
 
+# The first item of a fan-out chunk its own node delivered before publishing it:
+# (ORIGIN, node id). That node skips the chunk when it comes back from Redis; the others
+# deliver the rest (a node that does not know the marker finds no listener on it).
+ORIGIN = "\x00origin"
+
+LocalDelivery = Callable[[list], None]
+
+
+def origin_marker(node_id: str) -> bytes:
+    """The msgpack bytes of the (ORIGIN, node id) item, as they appear in a chunk."""
+    return encode_msgpack([ORIGIN, node_id])
+
+
 class Delivery:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, *, node_id: str = "", local: LocalDelivery | None = None):
         self.bus = bus
+        self._node_id = node_id
+        self._local = local  # this node's listeners (hub.cluster.node.Node.deliver_items)
 
     async def to_user(self, user_id: str, frame: dict) -> None:
         await self.bus.publish(user_channel(user_id), encode_msgpack(frame))
@@ -55,3 +71,18 @@ class Delivery:
         delivers the ones its listeners want)."""
         for i in range(0, len(items), FANOUT_CHUNK):
             await self.bus.publish(FANOUT_CHANNEL, encode_msgpack(items[i : i + FANOUT_CHUNK]))
+
+    async def fan_out_here_first(self, items: list[tuple]) -> None:
+        """Sequenced frames (channel, bytes, type, seq) to this node's own listeners at
+        once, then published for the other nodes, marked so that this node does not
+        deliver them again when its publish comes back. A stream's frames stay in seq
+        order on every node: each node gets a publisher's chunks in the order it sent
+        them, and its own listeners got them in that order before."""
+        if self._local is None:
+            await self.fan_out(items)
+            return
+        marker = (ORIGIN, self._node_id)
+        for i in range(0, len(items), FANOUT_CHUNK):
+            chunk = items[i : i + FANOUT_CHUNK]
+            self._local(chunk)
+            await self.bus.publish(FANOUT_CHANNEL, encode_msgpack([marker, *chunk]))

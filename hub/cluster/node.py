@@ -18,7 +18,7 @@ from hub.cluster.bus import (
     NODES_KEY,
     Bus,
 )
-from hub.cluster.delivery import Delivery
+from hub.cluster.delivery import ORIGIN, Delivery, origin_marker
 from hub.cluster.ring import NODE_BEAT_S, NODE_TTL_S, NodeRing
 from hub.cluster.sharded import ClusterBus
 from hub.ws.protocol import decode_msgpack, encode_msgpack
@@ -29,7 +29,7 @@ from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BroadcastHandler = Callable[[int], Coroutine[Any, Any, None]]
+BroadcastHandler = Callable[[int, str | None], Coroutine[Any, Any, None]]
 ReconnectHandler = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -52,7 +52,8 @@ class Node:
             probe_interval_s=settings.bus_probe_interval_s,
             probe_timeout_s=settings.bus_probe_timeout_s,
         )
-        self.delivery = Delivery(self.bus)
+        self.delivery = Delivery(self.bus, node_id=self.node_id, local=self.deliver_items)
+        self._own_marker = origin_marker(self.node_id)
         self.draining = False
         self._on_broadcast: BroadcastHandler | None = None
         self._on_reconnect: ReconnectHandler | None = None
@@ -61,7 +62,8 @@ class Node:
         self._left = False
 
     def when_broadcast(self, handler: BroadcastHandler) -> None:
-        """`handler(broadcast_id)` pushes a stored broadcast to this node's users."""
+        """`handler(broadcast_id, origin)` pushes a stored broadcast to this node's users;
+        `origin`: the node that pushed it to its own users already (or None)."""
         self._on_broadcast = handler
 
     def when_reconnected(self, handler: ReconnectHandler) -> None:
@@ -101,24 +103,34 @@ class Node:
 
     def _on_bus_message(self, channel: str, payload: bytes) -> None:
         if channel == FANOUT_CHANNEL:
-            registry = self.registry
-            for item in decode_msgpack(payload):
-                if len(item) == 4:  # (channel, frame bytes, type, seq): no decode per frame
-                    registry.deliver_sequenced(item[0], item[1], item[2], item[3])
-                else:
-                    registry.deliver(item[0], item[1])
+            # a chunk this node delivered before publishing it starts with its marker,
+            # right after the array's header (1, 3 or 5 bytes): skipped without a decode
+            if payload.find(self._own_marker, 1, 6 + len(self._own_marker)) != -1:
+                return
+            self.deliver_items(decode_msgpack(payload))
             return
         if channel == NODES_CHANNEL:
             self._on_node_frame(decode_msgpack(payload))
             return
         self.registry.deliver(channel, payload)
 
+    def deliver_items(self, items: list) -> None:
+        """Fan-out items to this node's listeners: (channel, frame bytes, type, seq), or
+        (channel, frame bytes)."""
+        registry = self.registry
+        for item in items:
+            if len(item) == 4:  # (channel, frame bytes, type, seq): no decode per frame
+                registry.deliver_sequenced(item[0], item[1], item[2], item[3])
+            elif item[0] != ORIGIN:
+                registry.deliver(item[0], item[1])
+
     def _on_node_frame(self, frame: Any) -> None:
         kind = frame.get("type") if isinstance(frame, dict) else None
         if kind == "nodes.changed":
             self.tasks.spawn(self._beat_membership(), "nodes-changed")
         elif kind == "broadcast" and self._on_broadcast is not None:
-            self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"])), "broadcast")
+            origin = frame.get("origin")
+            self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"]), origin), "broadcast")
         elif kind in ("agent.disabled", "agent.enabled") and self._on_agent_access is not None:
             self._on_agent_access(frame)
 

@@ -1050,7 +1050,7 @@ def _address(request: Request) -> str:
 
 async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
     return await broadcasts.announce(
-        hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data
+        hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data, here=hub.node
     )
 
 

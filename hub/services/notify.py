@@ -265,7 +265,8 @@ class Notifier:
         if unfrozen:  # before anyone hears of it: a console reloading after sees it too
             async with self.store.acquire() as db:
                 await incidents.mark_unfrozen(db, unfrozen)
-        await self.delivery.fan_out(
+        # this node's own sockets at once; the other nodes through Redis
+        await self.delivery.fan_out_here_first(
             [
                 (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
                 for n in stored

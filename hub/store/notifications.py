@@ -100,34 +100,77 @@ async def ack(db: asyncpg.Connection, user_id: str, up_to: int) -> int:
 _BROADCAST_LOCK = 0x5368_4263  # "ShBc": one notice committing at a time
 
 
-async def create_broadcast(db: asyncpg.Connection, title: str, body: str, data: dict) -> int:
+@dataclass(slots=True)
+class StoredBroadcast:
+    """A committed system notice, and the copies of the users asked for (`local_users`)."""
+
+    broadcast_id: int
+    title: str
+    body: str
+    data: dict
+    ts: datetime
+    copies: list[tuple[str, int, str]]  # (user_id, seq, notification_id)
+
+    def frame(self, seq: int, notification_id: str) -> dict:
+        """One user's copy as the `notification` frame its devices receive."""
+        return {
+            "type": "notification",
+            "seq": seq,
+            "notification_id": notification_id,
+            "kind": "system.notice",
+            "title": self.title,
+            "body": self.body,
+            "data": self.data,
+            "ts": self.ts.isoformat(),
+        }
+
+
+async def create_broadcast(
+    db: asyncpg.Connection,
+    title: str,
+    body: str,
+    data: dict,
+    local_users: list[str] | None = None,
+) -> StoredBroadcast:
     """Store a system notice and give every known user their copy with their next seq.
-    Users first seen later get it from `materialise_broadcasts` when they connect.
+    Users first seen later get it from `materialise_broadcasts` when they connect. The
+    copies of `local_users` (the users connected to the calling node) come back with
+    it, so that node pushes them without reading them again.
 
     The lock, held until COMMIT, hands broadcast ids out in commit order (as the payments
     outbox does): a user's cursor moved past id N never skips an id below N that
     commits later, which concurrent notices would otherwise do."""
     async with db.transaction():
         await db.execute("select pg_advisory_xact_lock($1)", _BROADCAST_LOCK)
-        bid = await db.fetchval(
-            "insert into broadcasts (title, body, data) values ($1, $2, $3) returning id",
+        row = await fetch_one(
+            db,
+            "insert into broadcasts (title, body, data) values ($1, $2, $3)"
+            " returning id, created_at",
             title,
             body,
             data,
         )
-        await db.execute(
+        bid = row["id"]
+        copies = await db.fetch(
             "with locked as (select id from users where broadcast_cursor < $1 order by id for update),"
             " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
-            "   from locked where u.id = locked.id returning u.id, u.notif_seq)"
-            " insert into notifications (id, user_id, seq, kind, title, body, data, broadcast_id)"
-            " select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
-            "   bumped.notif_seq, 'system.notice', $2, $3, $4, $1 from bumped",
+            "   from locked where u.id = locked.id returning u.id, u.notif_seq),"
+            " copies as (insert into notifications"
+            "   (id, user_id, seq, kind, title, body, data, broadcast_id)"
+            "   select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
+            "     bumped.notif_seq, 'system.notice', $2, $3, $4, $1 from bumped"
+            "   returning user_id, seq, id)"
+            " select copies.user_id, copies.seq, copies.id from copies"
+            " join unnest($5::text[]) as here(id) on here.id = copies.user_id",
             bid,
             title,
             body,
             data,
+            local_users or [],
         )
-    return bid
+    return StoredBroadcast(
+        bid, title, body, data, row["created_at"], [(r[0], r[1], r[2]) for r in copies]
+    )
 
 
 async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
@@ -169,8 +212,9 @@ async def broadcast_copies(
 ) -> list[tuple[str, dict]]:
     """The users' copies of the notices after `after_id` up to `up_to_id`, in seq order."""
     rows = await db.fetch(
-        "select * from notifications where broadcast_id > $1 and broadcast_id <= $2"
-        " and user_id = any($3::text[]) order by user_id, seq",
+        "select n.* from notifications n join unnest($3::text[]) as here(id)"
+        " on here.id = n.user_id"
+        " where n.broadcast_id > $1 and n.broadcast_id <= $2 order by n.user_id, n.seq",
         after_id,
         up_to_id,
         user_ids,

@@ -14,7 +14,10 @@ writable. That protocol object is private to uvicorn; what we rely on, all on
 * `writable`: an `asyncio.Event` cleared while the transport has paused writing;
 * `close_sent`, `disconnected`: flags set when the close frame went out, when the peer
   went away;
-* `request`, `response`: the handshake, kept for the connection's life unless dropped.
+* `request`, `response`: the handshake, kept for the connection's life unless dropped;
+* `queue`: the receive queue (`put_nowait`, `get`, `empty`: all the protocol uses of it)
+  and `writable` (`set`, `clear`, `is_set`, `wait`), replaced after the handshake by lean
+  equivalents (`lighten`).
 
 pyproject.toml pins uvicorn to the versions this was tested with, and
 tests/test_ws_fast_path.py fails if a connection of a real server stops getting the
@@ -25,6 +28,7 @@ counted in `supporthub_ws_without_fast_path_total`.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Any
 
@@ -85,12 +89,89 @@ def write_frame(proto: Any, data: bytes, binary: bool) -> bool:
 
 
 def forget_handshake(send: Any) -> None:
-    """Drop the handshake's request and response the protocol keeps: a socket may live
-    for hours and they are never read again (about a fifth of a connection's memory)."""
+    """Drop the handshake's request and response the protocol keeps, and empty the
+    request's headers: a socket may live for hours and they are never read again."""
     proto = protocol_of(send)
     if proto is not None:
+        request = proto.request
+        if request is not None:
+            # websockets' parser keeps the request in its suspended frame for the socket's
+            # life (a local of `ServerProtocol.parse`): what it holds goes, the shell stays
+            request.headers.clear()
         proto.request = None
         proto.response = None
+
+
+class LeanQueue:
+    """What the protocol uses of its receive queue (`put_nowait`, `get`, `empty`), in a
+    list and at most one future: an `asyncio.Queue` holds three deques and an `Event`
+    with a fourth, about 2.5 KB per socket that waits for hours with nothing in them.
+    Unbounded, like the queue it replaces (the protocol pauses reading after each
+    message until the app takes it)."""
+
+    __slots__ = ("_items", "_ready")
+
+    def __init__(self, items: list | None = None) -> None:
+        self._items: list = items or []
+        self._ready: asyncio.Future | None = None  # awaited by the reader while empty
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            if not ready.done():
+                ready.set_result(None)
+
+    async def get(self) -> Any:
+        """The next item; one reader at a time (the app's read loop). A reader cancelled
+        while it waits (a timeout) leaves the queue as it was."""
+        while not self._items:
+            ready = self._ready
+            if ready is None or ready.done():
+                ready = self._ready = asyncio.get_running_loop().create_future()
+            await ready
+        return self._items.pop(0)
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class LeanEvent(asyncio.Event):
+    """An `asyncio.Event` whose waiters are a list, not a deque (624 bytes empty)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiters = []  # type: ignore[assignment]  # append, remove, iterate: all it does
+
+
+def lighten(send: Any) -> None:
+    """Swap the protocol's receive queue and `writable` event for lean ones (what they
+    hold comes along). Call it once the handshake is answered, before anything waits on
+    either: here, in the app, nobody else reads them."""
+    proto = protocol_of(send)
+    if proto is None:
+        return
+    queue = proto.queue
+    if isinstance(queue, asyncio.Queue) and not getattr(queue, "_getters", None):
+        items = []
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        proto.queue = LeanQueue(items)
+    writable = proto.writable
+    if type(writable) is asyncio.Event and not getattr(writable, "_waiters", None):
+        lean = LeanEvent()
+        if writable.is_set():
+            lean.set()
+        proto.writable = lean
 
 
 def buffered_bytes(send: Any) -> int:

@@ -1,0 +1,160 @@
+"""A node pushes the notifications it stored to its own sockets at once, without waiting
+for its fan-out publish to come back from Redis, and does not deliver them again when it
+does come back; the other nodes still get them through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from hub.cluster.bus import FANOUT_CHANNEL, user_channel
+from hub.ws.protocol import encode_msgpack
+from tests.conftest import start_hub
+from tests.events import publish_signed
+
+
+def uid() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+def tx_event(user_id: str) -> dict:
+    return {
+        "event_id": f"ev-{uuid.uuid4().hex}",
+        "type": "transaction.status",
+        "user_id": user_id,
+        "occurred_at": "2026-11-25T08:00:00+00:00",
+        "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
+        "status": "succeeded",
+        "amount": "12.50",
+        "currency": "CNY",
+        "speed": "instant",
+    }
+
+
+async def _wait_for(predicate, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def test_own_sockets_get_a_notification_without_the_bus_round_trip(isolated):
+    server = await start_hub(isolated)
+    try:
+        user_id = uid()
+        client = await server.client(user_id)
+        bus = server.node.bus
+        await bus.unsubscribe(FANOUT_CHANNEL)  # this node no longer hears the fan-out
+        try:
+
+            async def deaf() -> bool:
+                return (await bus.numsub([FANOUT_CHANNEL]))[0] == 0
+
+            await _wait_for(deaf, "the node stayed subscribed to the fan-out")
+            await publish_signed(isolated.redis_url, [tx_event(user_id), tx_event(user_id)])
+            assert (await client.expect("notification"))["seq"] == 1
+            assert (await client.expect("notification"))["seq"] == 2
+        finally:
+            await bus.subscribe(FANOUT_CHANNEL)
+        await client.close()
+    finally:
+        await server.stop()
+
+
+async def test_a_node_skips_its_own_fan_out_and_the_others_deliver_it(isolated):
+    a = await start_hub(isolated)
+    b = await start_hub(isolated)
+    try:
+
+        async def both_in_ring() -> bool:
+            return len(a.node.ring.nodes) == 2 and len(b.node.ring.nodes) == 2
+
+        await _wait_for(both_in_ring, "the nodes never saw each other")
+        user_id = next(
+            u for u in (uid() for _ in range(1000)) if a.node.ring.owner(u) == a.node.node_id
+        )
+        sentinel_user = uid()
+        on_a, on_b = await a.client(user_id), await b.client(user_id)
+        sentinel = await a.client(sentinel_user)
+
+        delivered: list[str] = []  # channels node a delivered fan-out items on
+        registry = a.node.registry
+        deliver = registry.deliver_sequenced
+
+        def counting(channel, packed, kind, seq):
+            delivered.append(channel)
+            deliver(channel, packed, kind, seq)
+
+        registry.deliver_sequenced = counting
+        await publish_signed(isolated.redis_url, [tx_event(user_id)])
+        for c in (on_a, on_b):
+            assert (await c.expect("notification"))["seq"] == 1
+        await a.hub.notifier.flushed()  # node a's fan-out publish is answered by Redis
+
+        # published by node b after a's: when it reaches a's sockets, a has read its own
+        # chunk back from Redis too (one subscriber connection, in order)
+        frame = {"type": "notification", "seq": 1, "notification_id": "n-sentinel",
+                 "kind": "system.notice", "title": "t", "body": "b", "data": {}, "ts": "x"}  # fmt: skip
+        await b.node.delivery.fan_out(
+            [(user_channel(sentinel_user), encode_msgpack(frame), "notification", 1)]
+        )
+        assert (await sentinel.expect("notification"))["notification_id"] == "n-sentinel"
+        assert delivered.count(user_channel(user_id)) == 1
+        await on_a.quiet("notification", 0.3)
+        for c in (on_a, on_b, sentinel):
+            await c.close()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_notice_sent_from_a_node_reaches_its_users_without_the_bus(isolated):
+    from hub.cluster.bus import NODES_CHANNEL
+
+    a = await start_hub(isolated)
+    b = await start_hub(isolated)
+    try:
+        user_id = uid()
+        on_a, on_b = await a.client(user_id), await b.client(user_id)
+        bus = a.node.bus
+        await bus.unsubscribe(NODES_CHANNEL)  # node a no longer hears the nodes' channel
+        try:
+
+            async def deaf() -> bool:
+                return (await bus.numsub([NODES_CHANNEL]))[0] == 1  # node b only
+
+            await _wait_for(deaf, "node a stayed subscribed to the nodes' channel")
+            async with a.http(a.token("ops", "service")) as http:
+                r = await http.post("/api/broadcasts", json={"title": "T", "body": "B"})
+                assert r.status_code == 202
+            for c in (on_a, on_b):  # a from the transaction, b through Redis and its read
+                n = await c.expect("notification", kind="system.notice")
+                assert (n["seq"], n["title"], n["body"], n["data"]) == (1, "T", "B", {})
+            resumed = await a.client(user_id, resume={"notifications_after": 0})
+            stored = await resumed.expect("notification", kind="system.notice")
+            assert stored["notification_id"] == n["notification_id"] and stored["ts"] == n["ts"]
+            await resumed.close()
+        finally:
+            await bus.subscribe(NODES_CHANNEL)
+        await on_a.quiet("notification", 0.3)
+        for c in (on_a, on_b):
+            await c.close()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+def test_a_notices_copies_are_packed_as_their_frames_would_be():
+    from datetime import UTC, datetime
+
+    from hub.services.broadcasts import packed_copies
+    from hub.store.notifications import StoredBroadcast
+
+    stored = StoredBroadcast(7, "维护通知", "今晚 2:00", {"k": [1, 2], "n": None},
+                             datetime.now(UTC), [("u1", 1, "a" * 32), ("u2", 70_000, "b" * 32)])  # fmt: skip
+    ids = {user_id: nid for user_id, _, nid in stored.copies}
+    packed = list(packed_copies(stored))
+    assert [(u, seq) for u, seq, _ in packed] == [("u1", 1), ("u2", 70_000)]
+    for user_id, seq, data in packed:
+        assert data == encode_msgpack(stored.frame(seq, ids[user_id]))
