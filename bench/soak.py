@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import random
+import shlex
 import shutil
 import socket
 import subprocess
@@ -189,7 +190,8 @@ async def soak(args: argparse.Namespace) -> dict:
                "HUB_SECRET": SECRET, "HUB_PORT": str(port), "HUB_LOG_FORMAT": "json",
                "HUB_CONNECTS_PER_S_PER_ADDRESS": "20000", "HUB_RATE_PER_S": "1000"}  # fmt: skip
         with log_path.open("w") as log:
-            hub = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve"], cwd=ROOT, env=env,
+            cmd = [sys.executable, *shlex.split(args.hub_python_args), "-m", "hub.cli", "serve"]
+            hub = subprocess.Popen(cmd, cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         url = f"ws://127.0.0.1:{port}/ws"
         await _wait_ready(port)
@@ -228,7 +230,7 @@ async def soak(args: argparse.Namespace) -> dict:
     finally:
         if hub is not None:
             hub.terminate()
-            hub.wait(20)
+            hub.wait(120)  # a profiler in front of the hub writes its file at exit
         redis.stop()
         pg.stop("immediate")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -242,7 +244,8 @@ async def _wait_ready(port: int) -> None:
     import httpx
 
     async with httpx.AsyncClient() as http:
-        for _ in range(300):
+        deadline = time.monotonic() + 120  # a profiler in front of the hub slows its start
+        while time.monotonic() < deadline:
             try:
                 if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                     return
@@ -260,6 +263,9 @@ def main() -> None:
     ap.add_argument("--chat-pairs", type=int, default=20, help="user-agent pairs chatting")
     ap.add_argument("--chat-rate", type=float, default=2, help="messages/s per pair")
     ap.add_argument("--interval", type=float, default=15, help="seconds between samples")
+    ap.add_argument("--hub-python-args", default="",
+                    help="put before `-m hub.cli serve`, e.g. a profiler: "
+                         "'-m memray run --native --aggregate -o hub.bin'")  # fmt: skip
     args = ap.parse_args()
     random.seed(0)
     result = asyncio.run(soak(args))
