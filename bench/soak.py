@@ -140,11 +140,18 @@ async def chat_pair(url: str, n: int, rate: float, stats: Stats, stop: asyncio.E
 
 
 async def _read_agent(ws, stats: Stats, stop: asyncio.Event) -> None:
+    answered: set[str] = set()
     try:
         async for raw in ws:
             frame = orjson.loads(raw)
             if frame.get("type") == "message" and frame.get("text", "").startswith("t="):
                 stats.chat_latencies.append(time.time() - float(frame["text"][2:]))
+                cid = frame["conversation_id"]
+                if cid not in answered:  # an agent who never answers has the chat taken back
+                    answered.add(cid)
+                    reply = {"type": "chat.send", "conversation_id": cid,
+                             "client_msg_id": "a1", "text": "hello"}  # fmt: skip
+                    await ws.send(orjson.dumps(reply).decode())
     except websockets.WebSocketException:
         stats.disconnects += 1
 
