@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import random
+import shlex
 import shutil
 import socket
 import subprocess
@@ -139,11 +140,18 @@ async def chat_pair(url: str, n: int, rate: float, stats: Stats, stop: asyncio.E
 
 
 async def _read_agent(ws, stats: Stats, stop: asyncio.Event) -> None:
+    answered: set[str] = set()
     try:
         async for raw in ws:
             frame = orjson.loads(raw)
             if frame.get("type") == "message" and frame.get("text", "").startswith("t="):
                 stats.chat_latencies.append(time.time() - float(frame["text"][2:]))
+                cid = frame["conversation_id"]
+                if cid not in answered:  # an agent who never answers has the chat taken back
+                    answered.add(cid)
+                    reply = {"type": "chat.send", "conversation_id": cid,
+                             "client_msg_id": "a1", "text": "hello"}  # fmt: skip
+                    await ws.send(orjson.dumps(reply).decode())
     except websockets.WebSocketException:
         stats.disconnects += 1
 
@@ -189,7 +197,8 @@ async def soak(args: argparse.Namespace) -> dict:
                "HUB_SECRET": SECRET, "HUB_PORT": str(port), "HUB_LOG_FORMAT": "json",
                "HUB_CONNECTS_PER_S_PER_ADDRESS": "20000", "HUB_RATE_PER_S": "1000"}  # fmt: skip
         with log_path.open("w") as log:
-            hub = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve"], cwd=ROOT, env=env,
+            cmd = [sys.executable, *shlex.split(args.hub_python_args), "-m", "hub.cli", "serve"]
+            hub = subprocess.Popen(cmd, cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         url = f"ws://127.0.0.1:{port}/ws"
         await _wait_ready(port)
@@ -228,7 +237,7 @@ async def soak(args: argparse.Namespace) -> dict:
     finally:
         if hub is not None:
             hub.terminate()
-            hub.wait(20)
+            hub.wait(120)  # a profiler in front of the hub writes its file at exit
         redis.stop()
         pg.stop("immediate")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -242,7 +251,8 @@ async def _wait_ready(port: int) -> None:
     import httpx
 
     async with httpx.AsyncClient() as http:
-        for _ in range(300):
+        deadline = time.monotonic() + 120  # a profiler in front of the hub slows its start
+        while time.monotonic() < deadline:
             try:
                 if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                     return
@@ -260,6 +270,9 @@ def main() -> None:
     ap.add_argument("--chat-pairs", type=int, default=20, help="user-agent pairs chatting")
     ap.add_argument("--chat-rate", type=float, default=2, help="messages/s per pair")
     ap.add_argument("--interval", type=float, default=15, help="seconds between samples")
+    ap.add_argument("--hub-python-args", default="",
+                    help="put before `-m hub.cli serve`, e.g. a profiler: "
+                         "'-m memray run --native --aggregate -o hub.bin'")  # fmt: skip
     args = ap.parse_args()
     random.seed(0)
     result = asyncio.run(soak(args))

@@ -202,6 +202,7 @@ class Hub:
             await self.mail_catcher.stop()
         await self.node.drain()
         await self.tasks.stop()
+        await self.outbox.close()
         await self.push_out.close()  # pushes still queued are dropped: the app replays on open
         await self.attachments.close()
         await self.store.writer.close()  # finishes writes in flight

@@ -24,6 +24,7 @@ from hub.store import users as user_store
 from hub.store.messages import MessageWrite
 from supporthub_core.auth import issue_token
 from supporthub_core.errors import Conflict
+from supporthub_core.outbound import tls_context
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,10 @@ class Bot:
         base = s.payments_url or f"http://{s.host}:{s.port}"
         token = issue_token(self.secret, "hub", "service", ttl=60)
         return httpx.AsyncClient(
-            base_url=base, timeout=5, headers={"Authorization": f"Bearer {token}"}
+            base_url=base,
+            timeout=5,
+            verify=tls_context(),  # one CA bundle in memory, not one per question
+            headers={"Authorization": f"Bearer {token}"},
         )
 
     async def _get(self, http: httpx.AsyncClient, path: str, params: dict | None = None):

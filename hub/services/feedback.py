@@ -31,6 +31,7 @@ from hub.store import feedback as feedback_store
 from hub.store.feedback import NewFeedback
 from supporthub_core.auth import Claims
 from supporthub_core.errors import Forbidden, NotFound
+from supporthub_core.outbound import tls_context
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,9 @@ class FeedbackHub:
         body = orjson.dumps({"kind": "supporthub.feedback", "item": item})
         headers = {"Content-Type": "application/json", "X-Supporthub-Signature": self.sign(body)}
         try:
-            async with httpx.AsyncClient(timeout=self.settings.feedback_webhook_timeout_s) as c:
+            async with httpx.AsyncClient(
+                timeout=self.settings.feedback_webhook_timeout_s, verify=tls_context()
+            ) as c:
                 resp = await c.post(self._url, content=body, headers=headers)
             resp.raise_for_status()
         except httpx.HTTPError as exc:

@@ -36,6 +36,7 @@ import httpx
 import orjson
 from prometheus_client import Counter
 
+from supporthub_core.outbound import tls_context
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class WebhookPager:
         body = orjson.dumps(page.body())
         headers = {"Content-Type": "application/json", "X-Supporthub-Signature": self.sign(body)}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+            async with httpx.AsyncClient(timeout=self._timeout_s, verify=tls_context()) as client:
                 resp = await client.post(self._url, content=body, headers=headers)
             resp.raise_for_status()
         except httpx.HTTPError as exc:

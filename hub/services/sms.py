@@ -25,6 +25,7 @@ import httpx
 import orjson
 
 from supporthub_core.errors import Unavailable
+from supporthub_core.outbound import tls_context
 from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class WebhookSmsSender:
             "X-Supporthub-Signature": f"sha256={signature}",
         }
         try:
-            async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+            async with httpx.AsyncClient(timeout=self._timeout_s, verify=tls_context()) as client:
                 resp = await client.post(self._url, content=body, headers=headers)
             resp.raise_for_status()
         except httpx.HTTPError as exc:
