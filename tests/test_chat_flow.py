@@ -652,3 +652,42 @@ async def test_an_agent_serving_a_customer_opens_their_past_chats_read_only(hub,
     assert err["type"] == "error"  # read-only
     for c in (alice, carol, user):
         await c.close()
+
+
+async def test_sends_of_one_socket_in_a_row_keep_their_order(hub, db):
+    """A socket's chat.sends are pipelined (the next is read while the previous commits):
+    their seqs and their acks still follow the order they were sent in, a resend in the
+    middle answers with the original, and a frame of another kind (chat.close) is handled
+    only after the sends before it are stored."""
+    agent = await online_agent(hub, db, "pipe", ["other"])
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await agent.expect("chat.assigned", conversation_id=cid)
+    n = 60  # more than a socket may have in flight at once
+    for k in range(n):
+        await user.send({"type": "chat.send", "id": f"s{k}", "conversation_id": cid,
+                         "client_msg_id": f"m{k}", "text": f"#{k}"})  # fmt: skip
+        if k == 30:  # a resend of an earlier message, while others are in flight
+            await user.send({"type": "chat.send", "id": "again", "conversation_id": cid,
+                             "client_msg_id": "m3", "text": "#3"})  # fmt: skip
+    await user.send({"type": "chat.close", "id": "close", "conversation_id": cid})
+    await user.send({"type": "chat.send", "id": "late", "conversation_id": cid,
+                     "client_msg_id": "late", "text": "after the close"})  # fmt: skip
+    ids = [f"s{k}" for k in range(31)] + ["again"] + [f"s{k}" for k in range(31, n)]
+    answers = [await user.expect(lambda f, i=i: f.get("id") == i) for i in [*ids, "close", "late"]]
+    acks = {f["id"]: f for f in answers}
+    assert [acks[f"s{k}"]["seq"] for k in range(n)] == list(range(1, n + 1))
+    assert acks["again"]["message_id"] == acks["s3"]["message_id"] and acks["again"]["seq"] == 4
+    assert acks["close"]["type"] != "error"
+    assert acks["late"]["type"] == "error" and acks["late"]["code"] == "conflict"
+    # the acks came in the order of the frames they answer
+    acked = [f["id"] for f in user.frames if f.get("type") in ("ack", "error") and "id" in f]
+    assert acked[acked.index("s0") :] == [*ids, "close", "late"]
+    got = [await agent.expect("message", conversation_id=cid, timeout=20) for _ in range(n)]
+    assert [m["text"] for m in sorted(got, key=lambda m: m["seq"])] == [f"#{k}" for k in range(n)]
+    rows = await db.fetch(
+        "select seq, text from messages where conversation_id = $1 order by seq", cid
+    )
+    assert [(r["seq"], r["text"]) for r in rows][:n] == [(k + 1, f"#{k}") for k in range(n)]
