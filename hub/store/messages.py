@@ -213,7 +213,7 @@ bumped as (
   update conversations v set last_seq = n.seq, last_activity_at = now(),
     first_response_at = case when n.agent and v.first_response_at is null
                         then now() else v.first_response_at end
-  from counters n where v.id = n.c
+  from counters n where v.id = n.c and v.id = any($2::text[])  -- by the key, on any table size
 ),
 inserted as (
   insert into messages (id, conversation_id, seq, sender_role, sender_id, sender_name,
