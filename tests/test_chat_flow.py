@@ -693,3 +693,48 @@ async def test_sends_of_one_socket_in_a_row_keep_their_order(hub, db):
         "select seq, text from messages where conversation_id = $1 order by seq", cid
     )
     assert [(r["seq"], r["text"]) for r in rows][:n] == [(k + 1, f"#{k}") for k in range(n)]
+
+
+async def test_a_sockets_sends_are_published_in_the_order_they_were_sent(services, db):
+    """Pipelined sends of one socket: a message whose publish is slow is not overtaken on
+    the bus by the next one (the agent's socket would hold that one back, wait for the
+    gap and fetch the missing message from the store)."""
+    import asyncio
+
+    from hub import metrics
+    from tests.conftest import start_hub
+
+    await add_agent(db, "orderly", ["other"])
+    server = await start_hub(services)
+    try:
+        agent = await server.client("orderly", "agent")
+        await agent.request({"type": "agent.status", "status": "online"})
+        user = await server.client(uid())
+        opened = await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"})
+        cid = opened["conversation_id"]
+        await agent.expect("chat.assigned", conversation_id=cid)
+        delivery = server.hub.chat.delivery
+        publish = delivery.to_conversation
+        slowed: list[int] = []
+
+        async def first_one_slow(conv, frame, **kw):
+            if frame.get("type") == "message" and frame["sender"]["role"] == "user":
+                if not slowed:
+                    slowed.append(frame["seq"])
+                    await asyncio.sleep(1.0)  # longer than a socket waits for a gap
+            await publish(conv, frame, **kw)
+
+        delivery.to_conversation = first_one_slow
+        gaps = metrics.STREAM_GAPS.labels("fetched")._value.get()
+        for k in range(3):
+            await user.send({"type": "chat.send", "id": f"o{k}", "conversation_id": cid,
+                             "client_msg_id": f"o{k}", "text": f"#{k}"})  # fmt: skip
+        acks = [await user.expect(lambda f, k=k: f.get("id") == f"o{k}") for k in range(3)]
+        got = [await agent.expect("message", conversation_id=cid) for _ in range(3)]
+        assert [m["text"] for m in got] == ["#0", "#1", "#2"]
+        assert [a["seq"] for a in acks] == [m["seq"] for m in got]
+        assert metrics.STREAM_GAPS.labels("fetched")._value.get() == gaps  # none overtaken
+        await user.close()
+        await agent.close()
+    finally:
+        await server.stop()
