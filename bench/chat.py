@@ -248,7 +248,7 @@ class PairsRun:
     def __init__(self, c: Cluster, a: argparse.Namespace, name: str):
         self.c, self.a, self.name = c, a, name
         self.ps: list[Pair] = []
-        self.state: dict = {"lat": [], "ack": [], "phase": None}
+        self.state: dict = {"lat": [], "ack": [], "errors": {}, "phase": None}
         self.readers: list[asyncio.Task] = []
         self.out: dict = {"pairs": a.pairs, "hub_commit": commit_of(c.root), "rates": {}}
         self.strikes = 0
@@ -285,8 +285,12 @@ class PairsRun:
         async def read_user(p: Pair) -> None:
             async for raw in p.user:
                 f = orjson.loads(raw)
-                if f.get("type") == "ack" and f.get("id", "").startswith(state["phase"] or "-"):
+                if not f.get("id", "").startswith(state["phase"] or "-"):
+                    continue
+                if f.get("type") == "ack":
                     state["ack"].append(time.time() - float(f["id"].split(" ", 1)[1]))
+                elif f.get("type") == "error":  # refused: not stored, never delivered
+                    state["errors"][f.get("code")] = state["errors"].get(f.get("code"), 0) + 1
 
         self.readers = [asyncio.create_task(read_agent(p)) for p in self.ps]
         self.readers += [asyncio.create_task(read_user(p)) for p in self.ps]
@@ -294,7 +298,7 @@ class PairsRun:
     async def round(self, rate: float, rnd: int | str, seconds: float | None = None) -> dict:
         c, a, state, ps = self.c, self.a, self.state, self.ps
         tag = f"r{int(rate)}x{rnd}"
-        state.update(lat=[], ack=[], phase=tag)
+        state.update(lat=[], ack=[], errors={}, phase=tag)
         events = int(rate * (seconds or a.seconds))
         load = loadavg()
         w0 = await c.writer_totals()
@@ -325,6 +329,7 @@ class PairsRun:
             "p50_ms": ms(percentile(lat, 50)), "p99_ms": ms(percentile(lat, 99)),
             "max_ms": ms(lat[-1]) if lat else None,
             "ack_p50_ms": ms(percentile(ack, 50)), "ack_p99_ms": ms(percentile(ack, 99)),
+            "acked": len(ack), "errors": dict(state["errors"]),
             "nodes_cpu_pct": round(100 * cpu / span),
             "nodes_cpu_us_per_msg": round(1e6 * cpu / max(1, len(lat)), 1),
             "loadavg": load,
