@@ -465,6 +465,8 @@ class Chat:
             limit = self.settings.attachment_max_per_message
             raise Invalid(f"at most {limit} attachments per message")
         role = _side(claims)
+        # nothing here may wait before the write is queued (but a refusal): a socket's
+        # pipelined sends (hub.ws.endpoint) reach the store in the order they were sent
         if role == "agent" and text:
             await self._refuse_requests_for_secrets(claims, cid, text)
         conv = {"id": cid}  # the writer checks the conversation in its batch
