@@ -177,12 +177,27 @@ class Cluster:
                         out[names[name]] += float(value)
         return out
 
-    def log_errors(self) -> int:
-        n = 0
+    def log_levels(self) -> dict:
+        """The nodes' log (JSON lines, `"level":"error"`): errors and warnings counted, and
+        the most frequent warnings (a publish that failed, a refusal under load)."""
+        counts = {"error": 0, "warning": 0}
+        warnings: dict[str, int] = {}
         for f in self.tmp.glob("node*.log"):
-            n += sum('"level": "ERROR"' in line or "Traceback" in line
-                     for line in f.read_text(errors="replace").splitlines())  # fmt: skip
-        return n
+            for line in f.read_text(errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    counts["error"] += "Traceback" in line
+                    continue
+                level = entry.get("level") if isinstance(entry, dict) else None
+                if level in ("error", "critical"):
+                    counts["error"] += 1
+                elif level == "warning":
+                    counts["warning"] += 1
+                    key = str(entry.get("msg", ""))[:80]
+                    warnings[key] = warnings.get(key, 0) + 1
+        top = sorted(warnings.items(), key=lambda kv: -kv[1])[:5]
+        return {**counts, "top_warnings": dict(top)}
 
 
 async def hello(url: str, token: str, attempts: int = 8):
@@ -553,7 +568,9 @@ async def amain(a: argparse.Namespace) -> dict:
             res = await pairs(runs, a)
         else:
             res = await storm(clusters[0], a)
-        res["node_log_errors"] = sum(c.log_errors() for c in clusters)
+        levels = [c.log_levels() for c in clusters]
+        res["node_log_errors"] = sum(lv["error"] for lv in levels)
+        res["node_logs"] = levels
         return res
     finally:
         for c in clusters:
