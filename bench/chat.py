@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/chat.py pairs            # user -> agent latency at rising rates
     .venv/bin/python bench/chat.py storm            # 10,000 chats at once, 200 agents
+    .venv/bin/python bench/chat.py pairs --hub-base ../other-checkout   # before/after
+
+`--hub-base` (pairs): a second cluster runs the hub of another checkout (the build
+before), and the two builds' rounds are interleaved, rate by rate and round by round.
 
 Both start an embedded PostgreSQL (fsync on) and Redis in a temporary directory, two hub
 nodes pinned to CPU 0 (`--pin split`), and drive them from this process pinned to CPU 1
@@ -81,8 +85,9 @@ def ms(x: float | None) -> float | None:
 class Cluster:
     """Embedded PostgreSQL and Redis, and two hub nodes."""
 
-    def __init__(self, a: argparse.Namespace):
+    def __init__(self, a: argparse.Namespace, root: Path = ROOT):
         self.a = a
+        self.root = root  # the checkout whose hub the nodes run
         self.tmp = Path(tempfile.mkdtemp(prefix="shchat-", dir="/tmp"))
         self.nodes: list[subprocess.Popen] = []
         self.ports: list[int] = []
@@ -113,7 +118,7 @@ class Cluster:
             out = open(self.tmp / f"node{i}.log", "wb")
             self.nodes.append(subprocess.Popen(
                 [*pin, sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))  # fmt: skip
+                cwd=self.root, env=env, stdout=out, stderr=subprocess.STDOUT))  # fmt: skip
             self.ports.append(port)
         import httpx
 
@@ -155,12 +160,44 @@ class Cluster:
         if not self.a.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def log_errors(self) -> int:
-        n = 0
+    async def writer_totals(self) -> dict[str, float]:
+        """The group writers' counters of every node: commits, their seconds, writes."""
+        import httpx
+
+        names = {"supporthub_writer_commit_seconds_count": "commits",
+                 "supporthub_writer_commit_seconds_sum": "commit_s",
+                 "supporthub_writer_batch_size_sum": "writes"}  # fmt: skip
+        out = dict.fromkeys(names.values(), 0.0)
+        async with httpx.AsyncClient() as http:
+            for port in self.ports:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                for line in text.splitlines():
+                    name, _, value = line.partition(" ")
+                    if name in names:
+                        out[names[name]] += float(value)
+        return out
+
+    def log_levels(self) -> dict:
+        """The nodes' log (JSON lines, `"level":"error"`): errors and warnings counted, and
+        the most frequent warnings (a publish that failed, a refusal under load)."""
+        counts = {"error": 0, "warning": 0}
+        warnings: dict[str, int] = {}
         for f in self.tmp.glob("node*.log"):
-            n += sum('"level": "ERROR"' in line or "Traceback" in line
-                     for line in f.read_text(errors="replace").splitlines())  # fmt: skip
-        return n
+            for line in f.read_text(errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    counts["error"] += "Traceback" in line
+                    continue
+                level = entry.get("level") if isinstance(entry, dict) else None
+                if level in ("error", "critical"):
+                    counts["error"] += 1
+                elif level == "warning":
+                    counts["warning"] += 1
+                    key = str(entry.get("msg", ""))[:80]
+                    warnings[key] = warnings.get(key, 0) + 1
+        top = sorted(warnings.items(), key=lambda kv: -kv[1])[:5]
+        return {**counts, "top_warnings": dict(top)}
 
 
 async def hello(url: str, token: str, attempts: int = 8):
@@ -220,103 +257,153 @@ class Pair:
         self.k = 0
 
 
-async def pairs(c: Cluster, a: argparse.Namespace) -> dict:
-    ids = await add_agents(c.pg.dsn, a.pairs, 1, "pair-agent-")
-    agents_ws = await asyncio.gather(
-        *(hello(c.url(1), issue_token(SECRET, i, "agent", ttl=86_400)) for i in ids)
-    )
-    await asyncio.gather(*(agent_online(ws) for ws in agents_ws))
-    await asyncio.sleep(0.5)
-    ps: list[Pair] = []
-    for n, aws in enumerate(agents_ws):
-        uws = await hello(c.url(0), issue_token(SECRET, f"pair-user-{n}", "user", ttl=86_400))
-        p = Pair(uws, aws)
-        await uws.send(orjson.dumps({"type": "chat.open", "topic": "other",
-                                     "handoff": "agent"}).decode())  # fmt: skip
-        while p.cid is None:
-            f = orjson.loads(await uws.recv())
-            if f["type"] == "chat.opened":
-                p.cid = f["conversation_id"]
-        ps.append(p)
-    await asyncio.sleep(1.0)  # the assignments reach the agents
-    log(f"{len(ps)} pairs open, users on node 1, agents on node 2")
+class PairsRun:
+    """The pairs of one cluster, connected and chatting, and the rounds measured on it."""
 
-    state = {"lat": [], "ack": [], "phase": None}
+    def __init__(self, c: Cluster, a: argparse.Namespace, name: str):
+        self.c, self.a, self.name = c, a, name
+        self.ps: list[Pair] = []
+        self.state: dict = {"lat": [], "ack": [], "errors": {}, "phase": None}
+        self.readers: list[asyncio.Task] = []
+        self.out: dict = {"pairs": a.pairs, "hub_commit": commit_of(c.root), "rates": {}}
+        self.strikes = 0
 
-    async def read_agent(p: Pair) -> None:
-        async for raw in p.agent:
-            f = orjson.loads(raw)
-            if f.get("type") == "message" and f.get("text", "").startswith("t="):
-                tag, sent = f["text"][2:].split(" ", 1)
-                if tag == state["phase"]:
-                    state["lat"].append(time.time() - float(sent))
+    async def setup(self) -> None:
+        c, a, state = self.c, self.a, self.state
+        ids = await add_agents(c.pg.dsn, a.pairs, 1, "pair-agent-")
+        agents_ws = await asyncio.gather(
+            *(hello(c.url(1), issue_token(SECRET, i, "agent", ttl=86_400)) for i in ids)
+        )
+        await asyncio.gather(*(agent_online(ws) for ws in agents_ws))
+        await asyncio.sleep(0.5)
+        for n, aws in enumerate(agents_ws):
+            uws = await hello(c.url(0), issue_token(SECRET, f"pair-user-{n}", "user", ttl=86_400))
+            p = Pair(uws, aws)
+            await uws.send(orjson.dumps({"type": "chat.open", "topic": "other",
+                                         "handoff": "agent"}).decode())  # fmt: skip
+            while p.cid is None:
+                f = orjson.loads(await uws.recv())
+                if f["type"] == "chat.opened":
+                    p.cid = f["conversation_id"]
+            self.ps.append(p)
+        await asyncio.sleep(1.0)  # the assignments reach the agents
+        log(f"{self.name}: {len(self.ps)} pairs open, users on node 1, agents on node 2")
 
-    async def read_user(p: Pair) -> None:
-        async for raw in p.user:
-            f = orjson.loads(raw)
-            if f.get("type") == "ack" and f.get("id", "").startswith(state["phase"] or "-"):
-                state["ack"].append(time.time() - float(f["id"].split(" ", 1)[1]))
+        async def read_agent(p: Pair) -> None:
+            async for raw in p.agent:
+                f = orjson.loads(raw)
+                if f.get("type") == "message" and f.get("text", "").startswith("t="):
+                    tag, sent = f["text"][2:].split(" ", 1)
+                    if tag == state["phase"]:
+                        state["lat"].append(time.time() - float(sent))
 
-    readers = [asyncio.create_task(read_agent(p)) for p in ps]
-    readers += [asyncio.create_task(read_user(p)) for p in ps]
-    out: dict = {"pairs": a.pairs, "rates": {}}
-    strikes = 0
-    for rate in a.rates:
-        runs = []
-        for rnd in range(a.repeat):
-            tag = f"r{int(rate)}x{rnd}"
-            state.update(lat=[], ack=[], phase=tag)
-            events = int(rate * a.seconds)
-            load = loadavg()
-            cpu0, t0 = c.node_cpu(), time.monotonic()
-            sent, start = 0, time.monotonic()
-            while sent < events:
-                due = min(events, int((time.monotonic() - start) * rate) + 1)
-                while sent < due:
-                    p = ps[sent % len(ps)]
-                    p.k += 1
-                    now = time.time()
-                    frame = {"type": "chat.send", "id": f"{tag} {now}", "conversation_id": p.cid,
-                             "client_msg_id": f"{tag}-{p.k}", "text": f"t={tag} {now}"}  # fmt: skip
-                    await p.user.send(orjson.dumps(frame).decode())
-                    sent += 1
-                await asyncio.sleep(0.002)
-            t_sent = time.monotonic()
-            deadline = t_sent + a.stall
-            while len(state["lat"]) < events and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            span = time.monotonic() - t0
-            cpu = c.node_cpu() - cpu0
-            lat, ack = sorted(state["lat"]), sorted(state["ack"])
-            res = {
-                "offered": events, "received": len(lat), "lost": events - len(lat),
-                "sent_per_s": round(events / max(1e-9, t_sent - start)),
-                "p50_ms": ms(percentile(lat, 50)), "p99_ms": ms(percentile(lat, 99)),
-                "max_ms": ms(lat[-1]) if lat else None,
-                "ack_p50_ms": ms(percentile(ack, 50)), "ack_p99_ms": ms(percentile(ack, 99)),
-                "nodes_cpu_pct": round(100 * cpu / span),
-                "nodes_cpu_us_per_msg": round(1e6 * cpu / max(1, len(lat)), 1),
-                "loadavg": load,
-            }  # fmt: skip
-            log(f"pairs at {rate:g}/s: {res}")
-            runs.append(res)
-            await asyncio.sleep(a.pause)
+        async def read_user(p: Pair) -> None:
+            async for raw in p.user:
+                f = orjson.loads(raw)
+                if not f.get("id", "").startswith(state["phase"] or "-"):
+                    continue
+                if f.get("type") == "ack":
+                    state["ack"].append(time.time() - float(f["id"].split(" ", 1)[1]))
+                elif f.get("type") == "error":  # refused: not stored, never delivered
+                    state["errors"][f.get("code")] = state["errors"].get(f.get("code"), 0) + 1
+
+        self.readers = [asyncio.create_task(read_agent(p)) for p in self.ps]
+        self.readers += [asyncio.create_task(read_user(p)) for p in self.ps]
+
+    async def round(self, rate: float, rnd: int | str, seconds: float | None = None) -> dict:
+        c, a, state, ps = self.c, self.a, self.state, self.ps
+        tag = f"r{int(rate)}x{rnd}"
+        state.update(lat=[], ack=[], errors={}, phase=tag)
+        events = int(rate * (seconds or a.seconds))
+        load = loadavg()
+        w0 = await c.writer_totals()
+        cpu0, t0 = c.node_cpu(), time.monotonic()
+        sent, start = 0, time.monotonic()
+        while sent < events:
+            due = min(events, int((time.monotonic() - start) * rate) + 1)
+            while sent < due:
+                p = ps[sent % len(ps)]
+                p.k += 1
+                now = time.time()
+                frame = {"type": "chat.send", "id": f"{tag} {now}", "conversation_id": p.cid,
+                         "client_msg_id": f"{tag}-{p.k}", "text": f"t={tag} {now}"}  # fmt: skip
+                await p.user.send(orjson.dumps(frame).decode())
+                sent += 1
+            await asyncio.sleep(0.002)
+        t_sent = time.monotonic()
+        deadline = t_sent + a.stall
+        while len(state["lat"]) < events and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        span = time.monotonic() - t0
+        cpu = c.node_cpu() - cpu0
+        lat, ack = sorted(state["lat"]), sorted(state["ack"])
+        w = {k: v - w0[k] for k, v in (await c.writer_totals()).items()}
+        res = {
+            "offered": events, "received": len(lat), "lost": events - len(lat),
+            "sent_per_s": round(events / max(1e-9, t_sent - start)),
+            "p50_ms": ms(percentile(lat, 50)), "p99_ms": ms(percentile(lat, 99)),
+            "max_ms": ms(lat[-1]) if lat else None,
+            "ack_p50_ms": ms(percentile(ack, 50)), "ack_p99_ms": ms(percentile(ack, 99)),
+            "acked": len(ack), "errors": dict(state["errors"]),
+            "nodes_cpu_pct": round(100 * cpu / span),
+            "nodes_cpu_us_per_msg": round(1e6 * cpu / max(1, len(lat)), 1),
+            "loadavg": load,
+            # the group commits of the round: how many, their mean time, writes in each
+            "commits": int(w["commits"]),
+            "commit_mean_ms": ms(w["commit_s"] / w["commits"]) if w["commits"] else None,
+            "writes_per_commit": round(w["writes"] / w["commits"], 1) if w["commits"] else None,
+        }  # fmt: skip
+        log(f"{self.name}: pairs at {rate:g}/s: {res}")
+        return res
+
+    def finish_rate(self, rate: float, runs: list[dict]) -> None:
         med = {k: statistics.median([r[k] for r in runs if r[k] is not None] or [0])
                for k in ("p50_ms", "p99_ms", "max_ms", "ack_p50_ms", "ack_p99_ms",
                          "nodes_cpu_us_per_msg", "sent_per_s")}  # fmt: skip
         med["lost"] = max(r["lost"] for r in runs)
-        med["ok"] = med["p99_ms"] < a.p99_limit_ms and med["lost"] == 0
-        out["rates"][str(int(rate))] = {"runs": runs, "median": med}
-        log(f"pairs at {rate:g}/s, median: {med}")
-        strikes = 0 if med["ok"] else strikes + 1
-        if strikes >= 2:
+        med["ok"] = med["p99_ms"] < self.a.p99_limit_ms and med["lost"] == 0
+        self.out["rates"][str(int(rate))] = {"runs": runs, "median": med}
+        log(f"{self.name}: pairs at {rate:g}/s, median: {med}")
+        given_up = med["p99_ms"] > self.a.give_up_ms or med["lost"] > 0
+        self.strikes = self.strikes + 1 if given_up else 0
+
+    @property
+    def broken(self) -> bool:
+        return self.strikes >= 2
+
+    async def close(self) -> None:
+        for t in self.readers:
+            t.cancel()
+        for p in self.ps:
+            await p.user.close()
+            await p.agent.close()
+
+
+async def pairs(runs: list[PairsRun], a: argparse.Namespace) -> dict:
+    """Every build's rounds interleaved: rate by rate, round by round, one build after the
+    other, so that the machine's load falls on all of them alike. A build stops after two
+    rates in a row that broke down (p99 over `--give-up-ms` or messages lost)."""
+    for run in runs:
+        await run.setup()
+    for run in runs:  # the first seconds of a cluster (caches, JIT of plans) are not measured
+        await run.round(a.rates[0], "warmup", a.warmup)
+        await asyncio.sleep(a.pause)
+    for rate in a.rates:
+        live = [r for r in runs if not r.broken]
+        if not live:
             break
-    for t in readers:
-        t.cancel()
-    for p in ps:
-        await p.user.close()
-        await p.agent.close()
-    return out
+        per: dict[str, list[dict]] = {r.name: [] for r in live}
+        for rnd in range(a.repeat):
+            for run in live:
+                per[run.name].append(await run.round(rate, rnd))
+                await asyncio.sleep(a.pause)
+        for run in live:
+            run.finish_rate(rate, per[run.name])
+    for run in runs:
+        await run.close()
+    if len(runs) == 1:
+        return runs[0].out
+    return {"interleaved": True, "builds": {r.name: r.out for r in runs}}
 
 
 # --- storm ----------------------------------------------------------------------------------
@@ -449,29 +536,45 @@ async def invariants(db, chats: int, slots: int) -> dict:
     }
 
 
+def commit_of(root: Path) -> str | None:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                                       text=True).strip()  # fmt: skip
+    except Exception:
+        return None
+
+
 def machine() -> dict:
     model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                   if ln.startswith("model name")), "")  # fmt: skip
-    try:
-        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                         text=True).strip()  # fmt: skip
-    except Exception:
-        commit = None
+    commit = commit_of(ROOT)
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
             "ram_gb": round(psutil.virtual_memory().total / 2**30, 1), "hub_commit": commit}  # fmt: skip
 
 
 async def amain(a: argparse.Namespace) -> dict:
-    c = Cluster(a)
-    c.start_infra()
+    if a.mode == "pairs" and a.hub_base:
+        builds = [("before", Path(a.hub_base).resolve()), ("after", ROOT)]
+    else:
+        builds = [("hub", ROOT)]
+    clusters = [Cluster(a, root) for _, root in builds]
     try:
-        await migrate(c.pg.dsn)
-        await c.start_nodes(2)
-        res = await (pairs(c, a) if a.mode == "pairs" else storm(c, a))
-        res["node_log_errors"] = c.log_errors()
+        for c in clusters:
+            c.start_infra()
+            await migrate(c.pg.dsn)
+            await c.start_nodes(2)
+        if a.mode == "pairs":
+            runs = [PairsRun(c, a, name) for c, (name, _) in zip(clusters, builds, strict=True)]
+            res = await pairs(runs, a)
+        else:
+            res = await storm(clusters[0], a)
+        levels = [c.log_levels() for c in clusters]
+        res["node_log_errors"] = sum(lv["error"] for lv in levels)
+        res["node_logs"] = levels
         return res
     finally:
-        c.stop()
+        for c in clusters:
+            c.stop()
 
 
 def main() -> None:
@@ -485,12 +588,24 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=0.5)
     ap.add_argument("--stall", type=float, default=5.0)
     ap.add_argument("--p99-limit-ms", type=float, default=20.0)
+    ap.add_argument(
+        "--give-up-ms",
+        type=float,
+        default=1000.0,
+        help="pairs: a build stops after two rates in a row with a p99 over this",
+    )
+    ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--chats", type=int, default=10_000)
     ap.add_argument("--agents", type=int, default=200)
     ap.add_argument("--capacity", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--pin", choices=["split", "none"], default="split")
     ap.add_argument("--hub-env", default="")
+    ap.add_argument(
+        "--hub-base",
+        default="",
+        help="pairs: another checkout (the build before) run interleaved with this one",
+    )
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -501,7 +616,12 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     started = datetime.now()
     res = asyncio.run(amain(a))
-    doc = {"started": started.isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+    command = " ".join(sys.argv)
+    if a.hub_base:  # the other checkout by its commit, not by where it lies on this machine
+        base = f"<checkout of {commit_of(Path(a.hub_base))}>"
+        command = command.replace(a.hub_base, base)
+        a.hub_base = base
+    doc = {"started": started.isoformat(timespec="seconds"), "command": command,
            "options": vars(a), "machine": machine(), "results": res}  # fmt: skip
     out = Path(a.out) if a.out else (ROOT / "bench" / "results"
                                      / f"{started:%Y-%m-%dT%H%M}-chat-{a.mode}.json")  # fmt: skip

@@ -120,7 +120,7 @@ def create_app(
     app.state.refuses = hub.agent_access.refuses  # tokens of disabled agents
     app.state.settings = settings
     app.state.dev = dev
-    return HubApp(app, WebSocketEndpoint(hub, handlers.TABLE))
+    return HubApp(app, WebSocketEndpoint(hub, handlers.TABLE, handlers.PIPELINED))
 
 
 def body_limits(settings: Settings) -> dict[str, int]:

@@ -35,7 +35,7 @@ async def test_widget_on_a_phone_with_bot_article_and_reconnect(hub, clean, brow
     await page.wait_for_selector("#topics .topic")
     assert await page.locator("#topics .topic").count() == 7
     await page.wait_for_function(
-        "document.querySelector('#home-hello').textContent.includes('小明')"
+        "() => document.querySelector('#home-hello').textContent.includes('小明')"
     )  # the name comes with `welcome`
     # nothing sticks out sideways on a 375 px screen
     assert await page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -163,3 +163,32 @@ async def test_a_bus_catch_up_during_a_resume_sends_nothing_twice(isolated, monk
         for c in clients:
             await c.close()
         await server.stop()
+
+
+async def test_a_burst_of_publishes_wider_than_the_pool_loses_none(hub, services):
+    """More publishes at once than the node's Redis client has connections (a group commit
+    of many messages, each published by its sender's task): each waits for a connection,
+    none is refused (a refused one was a frame lost on its way to the other node)."""
+    import redis.asyncio as aioredis
+
+    from hub.cluster import bus as bus_module
+
+    bus = hub.hub.node.bus
+    channel = f"burst-{uuid.uuid4().hex[:8]}"
+    listener = aioredis.from_url(services.redis_url)
+    sub = listener.pubsub()
+    await sub.subscribe(channel)
+    await sub.get_message(timeout=5)  # the subscription's confirmation
+    n = bus_module.POOL_SIZE * 3
+    try:
+        await asyncio.gather(*(bus.publish_many([(channel, b"x")]) for _ in range(n)))
+        got = 0
+        while got < n:
+            message = await sub.get_message(ignore_subscribe_messages=True, timeout=10)
+            if message is None:
+                break
+            got += 1
+        assert got == n
+    finally:
+        await sub.aclose()
+        await listener.aclose()

@@ -652,3 +652,89 @@ async def test_an_agent_serving_a_customer_opens_their_past_chats_read_only(hub,
     assert err["type"] == "error"  # read-only
     for c in (alice, carol, user):
         await c.close()
+
+
+async def test_sends_of_one_socket_in_a_row_keep_their_order(hub, db):
+    """A socket's chat.sends are pipelined (the next is read while the previous commits):
+    their seqs and their acks still follow the order they were sent in, a resend in the
+    middle answers with the original, and a frame of another kind (chat.close) is handled
+    only after the sends before it are stored."""
+    agent = await online_agent(hub, db, "pipe", ["other"])
+    user = await hub.client(uid())
+    cid = (await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"}))[
+        "conversation_id"
+    ]
+    await agent.expect("chat.assigned", conversation_id=cid)
+    n = 60  # more than a socket may have in flight at once
+    for k in range(n):
+        await user.send({"type": "chat.send", "id": f"s{k}", "conversation_id": cid,
+                         "client_msg_id": f"m{k}", "text": f"#{k}"})  # fmt: skip
+        if k == 30:  # a resend of an earlier message, while others are in flight
+            await user.send({"type": "chat.send", "id": "again", "conversation_id": cid,
+                             "client_msg_id": "m3", "text": "#3"})  # fmt: skip
+    await user.send({"type": "chat.close", "id": "close", "conversation_id": cid})
+    await user.send({"type": "chat.send", "id": "late", "conversation_id": cid,
+                     "client_msg_id": "late", "text": "after the close"})  # fmt: skip
+    ids = [f"s{k}" for k in range(31)] + ["again"] + [f"s{k}" for k in range(31, n)]
+    answers = [await user.expect(lambda f, i=i: f.get("id") == i) for i in [*ids, "close", "late"]]
+    acks = {f["id"]: f for f in answers}
+    assert [acks[f"s{k}"]["seq"] for k in range(n)] == list(range(1, n + 1))
+    assert acks["again"]["message_id"] == acks["s3"]["message_id"] and acks["again"]["seq"] == 4
+    assert acks["close"]["type"] != "error"
+    assert acks["late"]["type"] == "error" and acks["late"]["code"] == "conflict"
+    # the acks came in the order of the frames they answer
+    acked = [f["id"] for f in user.frames if f.get("type") in ("ack", "error") and "id" in f]
+    assert acked[acked.index("s0") :] == [*ids, "close", "late"]
+    # ... and their frames were published in that order: the agent's socket got every one
+    # live, in seq order (one overtaken by the next would be dropped as already seen)
+    got = [await agent.expect("message", conversation_id=cid, timeout=20) for _ in range(n)]
+    assert [(m["seq"], m["text"]) for m in got] == [(k + 1, f"#{k}") for k in range(n)]
+    rows = await db.fetch(
+        "select seq, text from messages where conversation_id = $1 order by seq", cid
+    )
+    assert [(r["seq"], r["text"]) for r in rows][:n] == [(k + 1, f"#{k}") for k in range(n)]
+
+
+async def test_a_sockets_sends_are_published_in_the_order_they_were_sent(services, db):
+    """Pipelined sends of one socket: a message whose publish is slow is not overtaken on
+    the bus by the next one (the agent's socket would hold that one back, wait for the
+    gap and fetch the missing message from the store)."""
+    import asyncio
+
+    from hub import metrics
+    from tests.conftest import start_hub
+
+    await add_agent(db, "orderly", ["other"])
+    server = await start_hub(services)
+    try:
+        agent = await server.client("orderly", "agent")
+        await agent.request({"type": "agent.status", "status": "online"})
+        user = await server.client(uid())
+        opened = await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"})
+        cid = opened["conversation_id"]
+        await agent.expect("chat.assigned", conversation_id=cid)
+        delivery = server.hub.chat.delivery
+        publish = delivery.to_conversation
+        slowed: list[int] = []
+
+        async def first_one_slow(conv, frame, **kw):
+            if frame.get("type") == "message" and frame["sender"]["role"] == "user":
+                if not slowed:
+                    slowed.append(frame["seq"])
+                    await asyncio.sleep(1.0)  # longer than a socket waits for a gap
+            await publish(conv, frame, **kw)
+
+        delivery.to_conversation = first_one_slow
+        gaps = metrics.STREAM_GAPS.labels("fetched")._value.get()
+        for k in range(3):
+            await user.send({"type": "chat.send", "id": f"o{k}", "conversation_id": cid,
+                             "client_msg_id": f"o{k}", "text": f"#{k}"})  # fmt: skip
+        acks = [await user.expect(lambda f, k=k: f.get("id") == f"o{k}") for k in range(3)]
+        got = [await agent.expect("message", conversation_id=cid) for _ in range(3)]
+        assert [m["text"] for m in got] == ["#0", "#1", "#2"]
+        assert [a["seq"] for a in acks] == [m["seq"] for m in got]
+        assert metrics.STREAM_GAPS.labels("fetched")._value.get() == gaps  # none overtaken
+        await user.close()
+        await agent.close()
+    finally:
+        await server.stop()

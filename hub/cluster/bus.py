@@ -68,6 +68,11 @@ FANOUT_CHANNEL = f"{PREFIX}fanout"
 FANOUT_CHUNK = 200  # frames per fan-out publish: delivering one holds the loop ~3 ms
 
 
+# connections of a node's Redis client (publishes, commands; the subscription has its own)
+POOL_SIZE = 100
+POOL_WAIT_S = 5.0
+
+
 class Bus:
     def __init__(
         self,
@@ -118,9 +123,14 @@ class Bus:
             log.warning("bus: Redis not reachable yet; will keep trying")
 
     def _client(self) -> RedisClient:
-        return aioredis.from_url(
-            self._url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
-        )
+        # a publish that finds every connection busy waits for one (at most
+        # POOL_WAIT_S), it is not refused: under a burst (a group commit of many messages,
+        # each published by its sender's task) a refused publish was a frame lost live
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self._url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S,
+            socket_connect_timeout=2, socket_timeout=5, health_check_interval=10,
+        )  # fmt: skip
+        return aioredis.Redis.from_pool(pool)
 
     def _drop_subscriptions(self) -> None:
         """Close the subscribe connection: the listener notices and reconnects."""

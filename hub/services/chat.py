@@ -280,6 +280,7 @@ class Chat:
         sender: Connection | None = None,
         texts: dict[str, str] | None = None,
         system: dict | None = None,
+        before: asyncio.Future | None = None,
     ) -> StoredMessage:
         """Store a message (with the files it carries, in the same write), then push it to
         both sides. Every message goes through here, so this is where a person's text is
@@ -300,6 +301,10 @@ class Chat:
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
             raise msg
+        if before is not None:
+            # the sender's previous message is published first: frames of a conversation
+            # that overtake each other on the bus wait at the receiving socket for the gap
+            await asyncio.wait([before])
         if not msg.duplicate:
             await self.delivery.to_conversation(
                 {"user_id": msg.user_id, "agent_id": msg.agent_id}, self.frame(msg)
@@ -476,21 +481,26 @@ class Chat:
         text: str,
         attachments: tuple[str, ...] = (),
         sender: Connection | None = None,
+        before: asyncio.Future | None = None,
     ) -> StoredMessage:
         """A message from the user or the agent: text, files (uploaded to this chat by the
-        sender, POST /api/attachments), or both."""
+        sender, POST /api/attachments), or both. `before`: the same socket's previous
+        `chat.send`, still in flight (hub.ws.endpoint pipelines them): this one is
+        published only after it."""
         if not text and not attachments:
             raise Invalid("a message needs text or attachments")
         if len(attachments) > self.settings.attachment_max_per_message:
             limit = self.settings.attachment_max_per_message
             raise Invalid(f"at most {limit} attachments per message")
         role = _side(claims)
+        # nothing here may wait before the write is queued (but a refusal): a socket's
+        # pipelined sends (hub.ws.endpoint) reach the store in the order they were sent
         if role == "agent" and text:
             await self._refuse_requests_for_secrets(claims, cid, text)
         conv = {"id": cid}  # the writer checks the conversation in its batch
         msg = await self.post(
             conv, role, claims.sub, claims.display_name, text, client_msg_id, attachments,
-            sender=sender,
+            sender=sender, before=before,
         )  # fmt: skip
         if role == "user" and not msg.duplicate and msg.conversation_status == "bot":
             if self.bot is not None:

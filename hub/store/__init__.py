@@ -178,12 +178,16 @@ class Store:
 
     @staticmethod
     async def _write(conn: asyncpg.Connection, msgs: list, notes: list, results: list[Any]) -> None:
-        if not msgs:
+        if not msgs or not notes:
             # one statement is atomic on its own: no BEGIN and COMMIT round trips
-            stored = await notifications.write_notifications(conn, [n for _, n in notes])
-            for (i, _), r in zip(notes, stored, strict=True):
+            if msgs:
+                stored = await messages.write_messages(conn, [m for _, m in msgs])
+            else:
+                stored = await notifications.write_notifications(conn, [n for _, n in notes])
+            for (i, _), r in zip(msgs or notes, stored, strict=True):
                 results[i] = r
             return
+        # both kinds: one transaction, so that a retried batch writes neither twice
         # messages first: every batch locks conversation rows before user rows (each in id
         # order), so two batches never deadlock
         async with conn.transaction():

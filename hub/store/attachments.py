@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import asyncpg
 
 from supporthub_core.db import fetch_one
@@ -61,38 +59,3 @@ async def get(db: asyncpg.Connection, attachment_id: str) -> asyncpg.Record | No
         " where ma.attachment_id = a.id) as sent from attachments a where a.id = $1",
         attachment_id,
     )
-
-
-async def for_messages(conn: asyncpg.Connection, ids: Sequence[str]) -> list[asyncpg.Record]:
-    """The attachments a batch of `chat.send` names (inside the group commit)."""
-    return await conn.fetch(
-        "select id, conversation_id, uploader_id, name, content_type, size, width, height,"
-        " thumbnail_size from attachments where id = any($1::text[])",
-        list(ids),
-    )
-
-
-async def link(conn: asyncpg.Connection, links: Sequence[tuple[str, int, str]]) -> None:
-    """(message_id, position, attachment_id) rows, in the message's transaction."""
-    await conn.execute(
-        "insert into message_attachments (message_id, position, attachment_id)"
-        " select * from unnest($1::text[], $2::int[], $3::text[])",
-        [m for m, _, _ in links],
-        [p for _, p, _ in links],
-        [a for _, _, a in links],
-    )
-
-
-async def of_messages(conn: asyncpg.Connection, message_ids: Sequence[str]) -> dict[str, list]:
-    """message_id -> its attachment references, in order (for messages sent again with
-    the same client_msg_id)."""
-    rows = await conn.fetch(
-        f"select ma.message_id, {REF_SQL} as ref from message_attachments ma"
-        " join attachments a on a.id = ma.attachment_id"
-        " where ma.message_id = any($1::text[]) order by ma.message_id, ma.position",
-        list(message_ids),
-    )
-    out: dict[str, list] = {}
-    for r in rows:
-        out.setdefault(r["message_id"], []).append(r["ref"])
-    return out

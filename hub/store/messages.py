@@ -1,8 +1,8 @@
 """Chat messages written through the group writer: what a write asks for, what the store
 returns, who may write into a conversation, and the set-based SQL of one batch.
 
-Sequence numbers are assigned inside the batch's transaction while it holds the row lock
-of the conversation counter, so two nodes can never hand out the same number. Rows are
+A batch is one statement: sequence numbers are assigned while it holds the row lock of
+the conversation counter, so two nodes can never hand out the same number. Rows are
 locked in id order, so batches never deadlock.
 """
 
@@ -86,141 +86,161 @@ class StoredMessage:
 
 async def write_messages(conn: asyncpg.Connection, ops: list[MessageWrite]) -> list[Any]:
     """Insert chat messages with the next seq of their conversation; idempotent on
-    (conversation, sender, client_msg_id). Must run inside a transaction."""
-    conv_ids = sorted({op.conversation_id for op in ops})
-    convs = {
-        r["id"]: r
-        for r in await conn.fetch(
-            "select id, user_id, agent_id, status, last_seq from conversations"
-            " where id = any($1::text[]) order by id for update",
-            conv_ids,
-        )
-    }
-    keyed = [op for op in ops if op.client_msg_id is not None]
-    existing: dict[tuple, asyncpg.Record] = {}
-    if keyed:
-        rows = await conn.fetch(
-            "select m.* from messages m join unnest($1::text[], $2::text[], $3::text[])"
-            " k(c, s, k) on m.conversation_id = k.c and m.sender_id = k.s and m.client_msg_id = k.k",
-            [o.conversation_id for o in keyed],
-            [o.sender_id for o in keyed],
-            [o.client_msg_id for o in keyed],
-        )
-        existing = {(r["conversation_id"], r["sender_id"], r["client_msg_id"]): r for r in rows}
-    files = await _attachments(conn, ops)
-    earlier = {}
-    if files is not None and existing:
-        earlier = await attachment_store.of_messages(conn, [r["id"] for r in existing.values()])
-
+    (conversation, sender, client_msg_id). One statement (`_WRITE_MESSAGES`): atomic on
+    its own, so it needs no transaction around it (it may run inside one)."""
+    if not ops:
+        return []
+    ids = [new_id() for _ in ops]
     now = datetime.now(UTC)
-    last_seq = {cid: r["last_seq"] for cid, r in convs.items()}
-    first_agent_reply: set[str] = set()
+    files = [(i, pos, a) for i, op in enumerate(ops) for pos, a in enumerate(op.attachments)]
+    rows = await conn.fetch(
+        _WRITE_MESSAGES,
+        ids,
+        [o.conversation_id for o in ops],
+        [o.sender_role for o in ops],
+        [o.sender_id for o in ops],
+        [o.sender_name for o in ops],
+        [o.text for o in ops],
+        [o.client_msg_id for o in ops],
+        [orjson.dumps(o.texts).decode() if o.texts else None for o in ops],
+        [o.system for o in ops],
+        list(range(len(ops))),
+        now,
+        [i for i, _, _ in files],
+        [p for _, p, _ in files],
+        [a for _, _, a in files],
+    )
     results: list[Any] = []
-    fresh: list[StoredMessage] = []
     in_batch: dict[tuple, StoredMessage] = {}
-    for op in ops:
-        conv = convs.get(op.conversation_id)
+    for op, nid, r in zip(ops, ids, sorted(rows, key=lambda r: r["ord"]), strict=True):
+        conv = None if r["user_id"] is None else r
         key = (op.conversation_id, op.sender_id, op.client_msg_id)
-        if op.client_msg_id is not None and key in existing:
-            r = existing[key]
+        if r["e_id"] is not None:  # sent before: the original, as it was stored
             results.append(
                 StoredMessage(
-                    r["id"], r["conversation_id"], r["seq"], r["sender_role"], r["sender_id"],
-                    r["sender_name"], r["text"], r["client_msg_id"], r["created_at"],
+                    r["e_id"], op.conversation_id, r["e_seq"], r["e_role"], op.sender_id,
+                    r["e_name"], r["e_text"], op.client_msg_id, r["e_ts"],
                     conv["user_id"] if conv else "", conv["agent_id"] if conv else None, True,
-                    attachments=tuple(earlier.get(r["id"], ())), texts=r["texts"], system=r["system"],
+                    attachments=tuple(r["refs"] or ()), texts=r["e_texts"], system=r["e_system"],
                 )
             )  # fmt: skip
             continue
-        if op.client_msg_id is not None and key in in_batch:
-            dup = in_batch[key]
-            results.append(StoredMessage(**{**_as_dict(dup), "duplicate": True}))
+        if r["seq"] is not None:
+            assert conv is not None
+            msg = StoredMessage(
+                nid, op.conversation_id, r["seq"], op.sender_role, op.sender_id,
+                op.sender_name, op.text, op.client_msg_id, now, conv["user_id"],
+                conv["agent_id"], False, conv["status"], tuple(r["refs"] or ()),
+                dict(op.texts) if op.texts else None, op.system,
+            )  # fmt: skip
+            if op.client_msg_id is not None:
+                in_batch[key] = msg
+            results.append(msg)
+            continue
+        if op.client_msg_id is not None and key in in_batch:  # twice in this batch
+            results.append(StoredMessage(**{**_as_dict(in_batch[key]), "duplicate": True}))
             continue
         refusal = may_write(op.sender_role, op.sender_id, conv)
-        refs: tuple[dict, ...] = ()
-        if refusal is None and op.attachments:
-            refs, refusal = _attached(op, files or {})
-        if refusal is not None:
-            results.append(refusal)
-            continue
-        assert conv is not None  # may_write refuses a conversation that does not exist
-        last_seq[op.conversation_id] += 1
-        msg = StoredMessage(
-            new_id(), op.conversation_id, last_seq[op.conversation_id], op.sender_role,
-            op.sender_id, op.sender_name, op.text, op.client_msg_id, now,
-            conv["user_id"], conv["agent_id"], False, conv["status"], refs,
-            dict(op.texts) if op.texts else None, op.system,
-        )  # fmt: skip
-        if op.sender_role == "agent":
-            first_agent_reply.add(op.conversation_id)
-        if op.client_msg_id is not None:
-            in_batch[key] = msg
-        fresh.append(msg)
-        results.append(msg)
-
-    if fresh:
-        await conn.execute(
-            "insert into messages (id, conversation_id, seq, sender_role, sender_id, sender_name,"
-            " text, client_msg_id, created_at, texts, system)"
-            " select i, c, s, r, si, sn, t, cm, ca, tx::jsonb, sy from unnest($1::text[],"
-            " $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],"
-            " $8::text[], $9::timestamptz[], $10::text[], $11::jsonb[])"
-            " as u(i, c, s, r, si, sn, t, cm, ca, tx, sy)",
-            [m.message_id for m in fresh],
-            [m.conversation_id for m in fresh],
-            [m.seq for m in fresh],
-            [m.sender_role for m in fresh],
-            [m.sender_id for m in fresh],
-            [m.sender_name for m in fresh],
-            [m.text for m in fresh],
-            [m.client_msg_id for m in fresh],
-            [m.ts for m in fresh],
-            [orjson.dumps(m.texts).decode() if m.texts else None for m in fresh],
-            [m.system for m in fresh],
-        )
-        links = [
-            (m.message_id, position, ref["attachment_id"])
-            for m in fresh
-            for position, ref in enumerate(m.attachments)
-        ]
-        if links:  # same transaction as the messages: a message never lacks its files
-            await attachment_store.link(conn, links)
-        touched = sorted({m.conversation_id for m in fresh})
-        await conn.execute(
-            "update conversations c set last_seq = v.seq, last_activity_at = now(),"
-            " first_response_at = case when v.agent and c.first_response_at is null"
-            " then now() else c.first_response_at end"
-            " from unnest($1::text[], $2::bigint[], $3::bool[]) v(id, seq, agent) where c.id = v.id",
-            touched,
-            [last_seq[c] for c in touched],
-            [c in first_agent_reply for c in touched],
-        )
+        if refusal is None and r["bad_file"] is not None:
+            refusal = NotFound(f"no such attachment in this conversation: {r['bad_file']}")
+        if refusal is None:  # the statement's `allowed` and hub.rules.access disagree
+            raise RuntimeError(f"message refused by the store but not by the rules: {op}")
+        results.append(refusal)
     return results
 
 
-async def _attachments(conn: asyncpg.Connection, ops: list[MessageWrite]) -> dict | None:
-    """id -> row of every attachment the batch names; None when it names none."""
-    wanted = {a for op in ops for a in op.attachments}
-    if not wanted:
-        return None
-    return {r["id"]: r for r in await attachment_store.for_messages(conn, sorted(wanted))}
-
-
-def _attached(op: MessageWrite, files: dict) -> tuple[tuple[dict, ...], NotFound | None]:
-    """The references of the files `op` names, or the refusal: each must have been
-    uploaded to this conversation by this sender (an upload no message carries yet is
-    seen by its uploader alone)."""
-    refs = []
-    for attachment_id in op.attachments:
-        row = files.get(attachment_id)
-        if (
-            row is None
-            or row["conversation_id"] != op.conversation_id
-            or row["uploader_id"] != op.sender_id
-        ):
-            return (), NotFound(f"no such attachment in this conversation: {attachment_id}")
-        refs.append(attachment_store.ref(row))
-    return tuple(refs), None
+# One statement, one round trip per batch (no BEGIN and COMMIT around it):
+# * lock the batch's conversations in id order (two batches never deadlock) and read
+#   them as they are now (a row another writer changed meanwhile is read anew);
+# * `earlier`: resends of a client_msg_id already stored (the original is returned);
+# * `allowed`: hub.rules.access.may_write in SQL (kept equal by a test over every case),
+#   and every named file uploaded to that conversation by that sender;
+# * the first of each client_msg_id in the batch, numbered from the conversation's
+#   counter in batch order; the counter, the last activity and the first response move;
+#   the messages and their files are inserted.
+# Resends stored by another node after this statement's snapshot make the insert fail on
+# the idempotency index: the writer retries the batch, which then finds them.
+_WRITE_MESSAGES = f"""
+with ops as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::int[])
+    as t(id, c, role, sid, sname, body, cmid, texts, sys, ord)
+),
+locked as (
+  select id, user_id, agent_id, status, last_seq from conversations
+  where id = any($2::text[]) order by id for update
+),
+earlier as (
+  select o.ord, m.id, m.seq, m.sender_role, m.sender_name, m.text, m.created_at, m.texts,
+         m.system
+  from ops o join messages m
+    on m.conversation_id = o.c and m.sender_id = o.sid and m.client_msg_id = o.cmid
+),
+files as (
+  select f.ord, f.pos, f.aid,
+         a.id is null or a.conversation_id <> o.c or a.uploader_id <> o.sid as bad,
+         case when a.id is not null then {attachment_store.REF_SQL} end as ref
+  from unnest($12::int[], $13::int[], $14::text[]) f(ord, pos, aid)
+  join ops o on o.ord = f.ord
+  left join attachments a on a.id = f.aid
+),
+allowed as (
+  select o.*, l.last_seq from ops o join locked l on l.id = o.c
+  where not exists (select 1 from earlier e where e.ord = o.ord)
+    and case o.role
+          when 'user' then l.user_id = o.sid and l.status in {OPEN_STATUSES!r}
+          when 'agent' then l.agent_id is not distinct from o.sid and l.status = 'assigned'
+          when 'bot' then l.status in {OPEN_STATUSES!r}
+          when 'system' then true
+          else false
+        end
+    and not exists (select 1 from files f where f.ord = o.ord and f.bad)
+),
+fresh as (
+  (select * from allowed where cmid is null)
+  union all
+  (select distinct on (c, sid, cmid) * from allowed where cmid is not null
+   order by c, sid, cmid, ord)
+),
+numbered as (
+  select f.*, f.last_seq + row_number() over (partition by f.c order by f.ord) as seq
+  from fresh f
+),
+counters as (
+  select c, max(seq) as seq, bool_or(role = 'agent') as agent from numbered group by c
+),
+bumped as (
+  update conversations v set last_seq = n.seq, last_activity_at = now(),
+    first_response_at = case when n.agent and v.first_response_at is null
+                        then now() else v.first_response_at end
+  from counters n where v.id = n.c and v.id = any($2::text[])  -- by the key, on any table size
+),
+inserted as (
+  insert into messages (id, conversation_id, seq, sender_role, sender_id, sender_name,
+                        text, client_msg_id, created_at, texts, system)
+  select id, c, seq, role, sid, sname, body, cmid, $11, texts::jsonb, sys from numbered
+),
+linked as (
+  insert into message_attachments (message_id, position, attachment_id)
+  select n.id, f.pos, f.aid from numbered n join files f on f.ord = n.ord
+)
+select o.ord, l.user_id, l.agent_id, l.status, n.seq,
+  e.id as e_id, e.seq as e_seq, e.sender_role as e_role, e.sender_name as e_name,
+  e.text as e_text, e.created_at as e_ts, e.texts as e_texts, e.system as e_system,
+  case
+    when e.id is not null then
+      (select jsonb_agg({attachment_store.REF_SQL} order by ma.position)
+       from message_attachments ma join attachments a on a.id = ma.attachment_id
+       where ma.message_id = e.id)
+    when n.seq is not null then
+      (select jsonb_agg(f.ref order by f.pos) from files f where f.ord = o.ord)
+  end as refs,
+  (select f.aid from files f where f.ord = o.ord and f.bad order by f.pos limit 1) as bad_file
+from ops o
+left join locked l on l.id = o.c
+left join numbered n on n.ord = o.ord
+left join earlier e on e.ord = o.ord
+"""
 
 
 def _as_dict(msg: StoredMessage) -> dict:

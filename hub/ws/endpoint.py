@@ -94,10 +94,21 @@ class OpenPerAddress:
             self.open[key] = left
 
 
+# `chat.send`s of one socket in flight at once (hub.ws.handlers.PIPELINED); one more waits
+# for the oldest: a socket cannot queue unbounded work
+MAX_PIPELINED = 32
+
+
 class WebSocketEndpoint:
-    def __init__(self, hub: Hub, handlers: dict[str, tuple[Handler, frozenset[str]]]):
+    def __init__(
+        self,
+        hub: Hub,
+        handlers: dict[str, tuple[Handler, frozenset[str]]],
+        pipelined: dict[str, Callable[..., Awaitable[Any]]] | None = None,
+    ):
         self.hub = hub
         self.handlers = handlers
+        self.pipelined = pipelined or {}
         self.open = OpenPerAddress(hub.settings.max_connections_per_address)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -231,7 +242,21 @@ class WebSocketEndpoint:
         return True
 
     async def _read_loop(self, conn: Connection, receive) -> int | None:
-        """Until the client goes (its close code) or the server closes (None)."""
+        """Until the client goes (its close code) or the server closes (None).
+
+        Frames are handled one after the other, except `chat.send`s in a row: each is
+        queued for the store at once and the next frame read while it commits (so that a
+        socket's messages share group commits instead of waiting one COMMIT and one
+        publish each), up to `MAX_PIPELINED` at a time; their answers keep their order,
+        and any other frame waits until the sends before it are done."""
+        inflight: deque[asyncio.Task] = deque()
+        try:
+            return await self._read_frames(conn, receive, inflight)
+        finally:
+            if inflight:  # queued writes commit anyway: let their answers and pushes go
+                await asyncio.wait(inflight)
+
+    async def _read_frames(self, conn: Connection, receive, inflight: deque) -> int | None:
         s = self.hub.settings
         handlers = self.handlers
         while not conn.closed:
@@ -257,19 +282,45 @@ class WebSocketEndpoint:
                 role = conn.identity.role
                 if role not in roles:
                     raise Forbidden(f"{raw['type']} is not allowed for role {role}")
-                await handler(self.hub, conn, frame)
-            except HubError as exc:
-                self._refuse(conn, exc, frame_id(raw))
+                while inflight and inflight[0].done():
+                    inflight.popleft()
+                pipelined = self.pipelined.get(raw["type"])
+                if pipelined is None:
+                    if inflight:
+                        await asyncio.wait(inflight)
+                        inflight.clear()
+                    await handler(self.hub, conn, frame)
+                    continue
+                if len(inflight) >= MAX_PIPELINED:
+                    await asyncio.wait([inflight.popleft()])
+                before = inflight[-1] if inflight else None
+                inflight.append(
+                    asyncio.create_task(self._pipelined(conn, pipelined, frame, raw, before))
+                )
             except Exception as exc:
-                # the store or the bus down: `unavailable` (nothing was done, retry later)
-                error = as_hub_error(exc)
-                if error is None:
-                    log.exception("handler failed")
-                    conn.send_frame(error_frame("invalid", "internal error", frame_id(raw)))
-                else:
-                    log.warning("%s: %r", raw.get("type") if raw else "frame", exc)
-                    self._refuse(conn, error, frame_id(raw))
+                self._failed(conn, exc, raw)
         return None
+
+    async def _pipelined(self, conn: Connection, handler, frame, raw: dict, before) -> None:
+        try:
+            await handler(self.hub, conn, frame, before)
+        except Exception as exc:
+            if before is not None:
+                await asyncio.wait([before])
+            self._failed(conn, exc, raw)
+
+    def _failed(self, conn: Connection, exc: Exception, raw: dict | None) -> None:
+        if isinstance(exc, HubError):
+            self._refuse(conn, exc, frame_id(raw))
+            return
+        # the store or the bus down: `unavailable` (nothing was done, retry later)
+        error = as_hub_error(exc)
+        if error is None:
+            log.error("handler failed", exc_info=exc)
+            conn.send_frame(error_frame("invalid", "internal error", frame_id(raw)))
+        else:
+            log.warning("%s: %r", raw.get("type") if raw else "frame", exc)
+            self._refuse(conn, error, frame_id(raw))
 
     def _refuse(self, conn: Connection, exc: HubError, fid: str | None) -> None:
         metrics.BAD_FRAMES.labels(exc.code).inc()

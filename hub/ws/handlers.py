@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from hub.push.subscriptions import PushRegistration
 from hub.services.audit import entry_by
@@ -45,9 +47,24 @@ async def chat_escalate(hub: Hub, conn: Connection, f: p.ChatEscalate) -> None:
 
 
 async def chat_send(hub: Hub, conn: Connection, f: p.ChatSend) -> None:
+    await chat_send_after(hub, conn, f, None)
+
+
+async def chat_send_after(
+    hub: Hub, conn: Connection, f: p.ChatSend, before: asyncio.Future | None
+) -> None:
+    """`chat.send`, published and answered only after `before` (the socket's previous
+    send) is: sends of one socket are pipelined (hub.ws.endpoint), their frames are still
+    published and acked in order. The write is queued before this coroutine first waits
+    (`Chat.send` waits for nothing before it hands the write to the store, except for an
+    agent's text that asks for a secret, which is then refused), so a socket's
+    messages reach the group writer, and get their seq, in the order they were sent."""
     msg = await hub.chat.send(
-        conn.identity, f.conversation_id, f.client_msg_id, f.text, tuple(f.attachments or ()), conn
-    )
+        conn.identity, f.conversation_id, f.client_msg_id, f.text, tuple(f.attachments or ()), conn,
+        before,
+    )  # fmt: skip
+    if before is not None:
+        await asyncio.wait([before])
     conn.send_frame(
         ack_frame(
             f.id,
@@ -228,6 +245,10 @@ async def push_unregister(hub: Hub, conn: Connection, f: p.PushUnregister) -> No
     removed = await hub.push_out.unregister(conn.identity, endpoint=f.endpoint)
     conn.send_frame(ack_frame(f.id, removed=removed))
 
+
+# Frames a socket may have several of in flight at once: handler(hub, conn, frame, before),
+# which answers only after `before` (the previous one of these, or None) is done.
+PIPELINED: dict[str, Callable[..., Awaitable[Any]]] = {"chat.send": chat_send_after}
 
 TABLE: dict[str, tuple[Handler, frozenset[str]]] = {
     "ping": (ping, ANY),
