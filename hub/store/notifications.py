@@ -316,6 +316,9 @@ from written w left join serving s on s.user_id = w.user_id
 """
 
 
+_NOT_SERVED: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
+
+
 async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWrite]) -> list[Any]:
     """Insert notifications with each user's next seq. An op whose `event_id` was already
     handled (here or on another node) yields None and writes nothing."""
@@ -335,9 +338,9 @@ async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWr
         list(range(len(ops))),
         now,
     )
-    row_of = {r["id"]: r for r in rows}
+    row_of = {r[0]: r for r in rows}  # id, seq, agents, bot chats' ids, their langs
     ts_text = now.isoformat()
-    # one tuple per user, shared by that user's rows
+    # users with an open chat: one pair of tuples per user, shared by that user's rows
     serving: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
     out: list[Any] = []
     for nid, o in zip(ids, ops, strict=True):
@@ -345,15 +348,19 @@ async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWr
         if r is None:
             out.append(None)
             continue
-        known = serving.get(o.user_id)
-        if known is None:
-            bots = tuple(zip(r["bot_ids"] or (), r["bot_langs"] or (), strict=True))
-            known = serving[o.user_id] = (tuple(r["agents"] or ()), bots)
+        _, seq, agents, bot_ids, bot_langs = r
+        if agents is None and bot_ids is None:  # most users: no chat open
+            known = _NOT_SERVED
+        else:
+            known = serving.get(o.user_id) or serving.setdefault(
+                o.user_id,
+                (tuple(agents or ()), tuple(zip(bot_ids or (), bot_langs or (), strict=True))),
+            )
         out.append(
             StoredNotification(
                 nid,
                 o.user_id,
-                r["seq"],
+                seq,
                 o.kind,
                 o.title,
                 o.body,
