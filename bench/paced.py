@@ -231,6 +231,45 @@ def summarize(runs: list[dict], p99_limit_ms: float) -> dict:
     return s
 
 
+# the stored limit's table, as bench/servers/bare_ws.py makes it
+STORED_TABLE = """create table if not exists bench_stored (
+    id bigserial primary key, user_id text not null, event_id text not null,
+    frame bytea not null, created_at timestamptz not null default now())"""
+
+
+async def prefill(dsn: str, n: int) -> None:
+    """`n` notifications of 10,000 other users, and `n` rows of the stored limit, analysed.
+    On a new database the hub's write may keep a plan made while `notifications` was empty
+    (bench/batch_statements.py --prefill 0): a store in use does not measure that."""
+    import asyncpg
+
+    db = await asyncpg.connect(dsn)
+    try:
+        per_user = max(1, n // 10_000)
+        await db.execute(
+            "insert into users (id, notif_seq) select 'seed-u' || g, $1"
+            " from generate_series(0, 9999) g on conflict (id) do nothing",
+            per_user,
+        )
+        await db.execute(
+            "insert into notifications (id, user_id, seq, kind, title, body, data, event_id)"
+            " select md5('seed' || g), 'seed-u' || (g % 10000), g / 10000 + 1,"
+            " 'transaction.status', 'Payment', '12.50 CNY received', '{}'::jsonb, 'seed-' || g"
+            " from generate_series(0, $1 - 1) g",
+            per_user * 10_000,
+        )
+        await db.execute(STORED_TABLE)
+        await db.execute(
+            "insert into bench_stored (user_id, event_id, frame)"
+            " select 'seed-u' || (g % 10000), 'seed-' || g, '\\x00'::bytea"
+            " from generate_series(0, $1 - 1) g",
+            n,
+        )
+        await db.execute("analyze")
+    finally:
+        await db.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -247,6 +286,9 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=0, help="per system (0: 1 per 5,000)")
     ap.add_argument("--pin", choices=["split", "none"], default="split")
     ap.add_argument("--pg-fast", action="store_true")
+    ap.add_argument("--prefill", type=int, default=0,
+                    help="notifications (and stored-limit rows) stored and analysed before the "
+                         "servers start: a store in use, not a new one")  # fmt: skip
     ap.add_argument("--hub-env", default="")
     ap.add_argument("--hub-exp", default="")
     ap.add_argument(
@@ -290,6 +332,10 @@ def main() -> None:
     started = datetime.now()
     try:
         bench.start_infra(need_pg=True)
+        if a.prefill:
+            dsns = [bench.pg.dsn] + ([bench.dsn_of("supporthub-base")] if a.hub_base else [])
+            for dsn in dsns:
+                asyncio.run(prefill(dsn, a.prefill))
         bench._redis_cli("flushall")
         if any(s.startswith("supporthub") for s in a.only):
             bench.write_tokens(a.connections)

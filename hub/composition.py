@@ -263,8 +263,10 @@ class _Reactions:
         self._chat = chat
         self._bot = bot
 
-    async def transactions_changed(self, updates: list[tuple[str, dict]]) -> None:
-        await self._bot.on_transaction_updates(updates)
+    async def transactions_changed(
+        self, updates: list[tuple[str, dict]], chats: list[dict] | None
+    ) -> None:
+        await self._bot.on_transaction_updates(updates, chats)
 
     async def route(self) -> None:
         await self._chat.route()

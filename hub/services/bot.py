@@ -148,12 +148,20 @@ class Bot:
                 return
             await self.say(conv, FILES_REPLY.get(conv["lang"], FILES_REPLY["zh"]))
 
-    async def on_transaction_updates(self, updates: list[tuple[str, dict]]) -> None:
-        """Follow-ups for transactions users asked the bot about; one query per batch."""
-        async with self.store.acquire() as db:
-            convs = await conv_store.open_with_bot_state(
-                db, list({user_id for user_id, _ in updates})
-            )
+    async def on_transaction_updates(
+        self, updates: list[tuple[str, dict]], chats: list[dict] | None = None
+    ) -> None:
+        """Follow-ups for transactions users asked the bot about. `chats`: those users' open
+        chats in which the bot keeps a state ({id, user_id, lang}), as the notifications'
+        write read them; None: one query per batch reads them here."""
+        convs: list[Any] = chats if chats is not None else []
+        if chats is None:
+            async with self.store.acquire() as db:
+                convs = list(
+                    await conv_store.open_with_bot_state(
+                        db, list({user_id for user_id, _ in updates})
+                    )
+                )
         for conv in convs:
             for user_id, tx in updates:
                 if user_id == conv["user_id"]:

@@ -45,8 +45,11 @@ WATCH_LIMIT = 200_000
 class Reactions(Protocol):
     """What other use cases do when notifications go out."""
 
-    async def transactions_changed(self, updates: list[tuple[str, dict]]) -> None:
-        """The bot follows up on transactions users asked it about."""
+    async def transactions_changed(
+        self, updates: list[tuple[str, dict]], chats: list[dict] | None
+    ) -> None:
+        """The bot follows up on transactions users asked it about; `chats`: the users'
+        open chats in which it keeps a state ({id, user_id, lang}), None: it reads them."""
 
     async def route(self) -> None:
         """The router places the urgent chat a freeze opened."""
@@ -275,24 +278,44 @@ class Notifier:
 
     async def _follow_up(self, stored: list[StoredNotification]) -> None:
         """After the users have them: the agents serving those users, web push to users
-        with no socket anywhere, the bot's follow-ups."""
+        with no socket anywhere, the bot's follow-ups. The write that stored them read the
+        users' agents and bot chats in the same statement (`StoredNotification.agents`,
+        `.bot_chats`): no query here unless one came from elsewhere without them."""
         if not stored:
             return
-        async with self.store.acquire() as db:
-            agents_of = await notif_store.agents_serving(db, list({n.user_id for n in stored}))
+        unknown = list({n.user_id for n in stored if n.agents is None})
+        agents_of: dict[str, list[str]] = {}
+        if unknown:
+            async with self.store.acquire() as db:
+                agents_of = await notif_store.agents_serving(db, unknown)
         items: list = []
         for n in stored:
-            for agent_id in agents_of.get(n.user_id, ()):
-                frame = {"type": "customer.event", "user_id": n.user_id, "kind": n.kind,
-                         "title": n.title, "body": n.body, "data": n.data, "ts": n.ts.isoformat()}  # fmt: skip
-                items.append((agent_channel(agent_id), encode_msgpack(frame)))
+            agents = n.agents if n.agents is not None else agents_of.get(n.user_id, ())
+            if not agents:
+                continue
+            frame = {"type": "customer.event", "user_id": n.user_id, "kind": n.kind,
+                     "title": n.title, "body": n.body, "data": n.data,
+                     "ts": n.ts_text or n.ts.isoformat()}  # fmt: skip
+            data = encode_msgpack(frame)
+            for agent_id in agents:
+                items.append((agent_channel(agent_id), data))
         if items:
             await self.delivery.fan_out(items)
         if self.push_out is not None:
             self.push_out.notifications_stored(stored)  # push: to users with no socket anywhere
-        updates = [(n.user_id, n.data) for n in stored if n.kind == "transaction.status"]
-        if updates:
-            await self.reactions.transactions_changed(updates)
+        tx = [n for n in stored if n.kind == "transaction.status"]
+        if not tx:
+            return
+        updates = [(n.user_id, n.data) for n in tx]
+        if any(n.agents is None for n in tx):  # not read with the write: the bot asks
+            await self.reactions.transactions_changed(updates, None)
+            return
+        chats = {cid: (n.user_id, lang) for n in tx for cid, lang in n.bot_chats}
+        if chats:  # only users with a chat where the bot keeps a state
+            await self.reactions.transactions_changed(
+                updates,
+                [{"id": cid, "user_id": uid, "lang": lang} for cid, (uid, lang) in chats.items()],
+            )
 
     async def freeze_incident(self, event: dict, lang: str, tz: str | None = None) -> None:
         """The critical alert and the urgent security chat, in one transaction."""

@@ -36,6 +36,11 @@ class StoredNotification:
     data: dict
     ts: datetime
     ts_text: str = ""  # ts.isoformat(), made once per batch (every row shares the COMMIT time)
+    # What the same statement read of the user's open chats: the agents serving them
+    # (None: not read, ask `agents_serving`) and the chats in which the bot keeps a state,
+    # as (conversation id, lang)
+    agents: tuple[str, ...] | None = None
+    bot_chats: tuple[tuple[str, str], ...] = ()
 
     def frame(self) -> dict:
         """The `notification` frame clients receive."""
@@ -261,7 +266,13 @@ async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: in
 # One statement, one round trip per batch: skip events already stored (the unique index
 # on event_id makes a concurrent copy on another node fail this batch, which is retried
 # and then skips it), bump each user's counter (the upsert locks user rows in id order,
-# so batches never deadlock) and number the new rows from it in batch order.
+# so batches never deadlock) and number the new rows from it in batch order. The same
+# statement reads what the notifier does next for those users (the agents serving them get
+# a `customer.event`, the bot follows up in chats where it keeps a state), so a batch is
+# one round trip in all, not three. It reads the chats as of the statement's start (READ
+# COMMITTED): an assignment committed before the batch is written is seen, one committing
+# while it is written is not (that agent's console loads the customer's payments after
+# the assignment, where the event is already).
 _WRITE_NOTIFICATIONS = """
 with ops as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -285,11 +296,27 @@ bumped as (
 numbered as (
   select f.*, b.notif_seq - c.n + row_number() over (partition by f.user_id order by f.ord) as seq
   from fresh f join bumped b on b.id = f.user_id join counts c on c.user_id = f.user_id
+),
+written as (
+  insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
+  select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
+  returning id, user_id, seq
+),
+serving as (
+  select c.user_id,
+         array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
+         array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
+         array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
+  from conversations c join counts k on k.user_id = c.user_id
+  where c.status = any('{bot,queued,assigned}'::text[])
+  group by c.user_id
 )
-insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
-select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
-returning id, seq
+select w.id, w.seq, s.agents, s.bot_ids, s.bot_langs
+from written w left join serving s on s.user_id = w.user_id
 """
+
+
+_NOT_SERVED: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
 
 
 async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWrite]) -> list[Any]:
@@ -311,16 +338,37 @@ async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWr
         list(range(len(ops))),
         now,
     )
-    seq_of = {r["id"]: r["seq"] for r in rows}
+    row_of = {r[0]: r for r in rows}  # id, seq, agents, bot chats' ids, their langs
     ts_text = now.isoformat()
+    # users with an open chat: one pair of tuples per user, shared by that user's rows
+    serving: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
     out: list[Any] = []
     for nid, o in zip(ids, ops, strict=True):
-        seq = seq_of.get(nid)
-        out.append(
-            None
-            if seq is None
-            else StoredNotification(
-                nid, o.user_id, seq, o.kind, o.title, o.body, o.data, now, ts_text
+        r = row_of.get(nid)
+        if r is None:
+            out.append(None)
+            continue
+        _, seq, agents, bot_ids, bot_langs = r
+        if agents is None and bot_ids is None:  # most users: no chat open
+            known = _NOT_SERVED
+        else:
+            known = serving.get(o.user_id) or serving.setdefault(
+                o.user_id,
+                (tuple(agents or ()), tuple(zip(bot_ids or (), bot_langs or (), strict=True))),
             )
+        out.append(
+            StoredNotification(
+                nid,
+                o.user_id,
+                seq,
+                o.kind,
+                o.title,
+                o.body,
+                o.data,
+                now,
+                ts_text,
+                known[0],
+                known[1],
+            )  # fmt: skip
         )
     return out
