@@ -213,4 +213,6 @@ async def test_doctor_says_what_is_broken_when_redis_is_down(running_dev):
     assert out.returncode == exits.FAILED, out.stdout + out.stderr
     assert "FAIL" in out.stdout and "checks failed" in out.stdout
     assert "ready: Redis (HUB_REDIS_URL) does not answer" in out.stdout
-    assert "FAIL  probe notification: not received within 4 s" in out.stdout
+    # the probe may still arrive without Redis: the hub reads the payments outbox over
+    # HTTP, and the node that stores a notification delivers it to its own sockets
+    assert "probe notification" in out.stdout
