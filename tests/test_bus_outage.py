@@ -175,8 +175,8 @@ async def test_a_gap_repair_overtaken_by_a_bus_outage_loses_nothing(isolated, mo
     """A socket held a notification ahead of a gap and asked the store for the missing
     one; Redis went away while the store answered, so the answer was held with the live
     frames until the catch-up. The repair then sent what waited ahead of the gap anyway:
-    the held frame that filled the gap came after it and was dropped as seen. The chaos
-    test (seed 7) lost one notification of one device that way, the rest in order."""
+    the held frame that filled the gap came after it and was dropped as seen: one frame
+    of one device lost, the rest in order, as the chaos test once showed (seed 7)."""
     server = await start_hub(isolated, position_check_s=0)
     user = None
     try:
