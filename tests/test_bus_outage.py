@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.store import agents
+from hub.store import notifications as notif_store
+from hub.store.notifications import NotificationWrite
 from hub.ws.connection import NOTIFICATIONS, in_seq_order
 from tests.conftest import start_hub
 
@@ -49,6 +51,10 @@ async def _until(predicate, seconds: float) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+def _running(name: str) -> bool:
+    return any(t.get_name() == name for t in asyncio.all_tasks())
 
 
 async def _send(client, cid: str, n: int) -> None:
@@ -192,3 +198,52 @@ async def test_a_burst_of_publishes_wider_than_the_pool_loses_none(hub, services
     finally:
         await sub.aclose()
         await listener.aclose()
+
+
+async def test_a_gap_repair_overtaken_by_a_bus_outage_loses_nothing(isolated, monkeypatch):
+    """A socket held a notification ahead of a gap and asked the store for the missing
+    one; Redis went away while the store answered, so the answer was held with the live
+    frames until the catch-up. The repair then sent what waited ahead of the gap anyway:
+    the held frame that filled the gap came after it and was dropped as seen: one frame
+    of one device lost, the rest in order, as the chaos test once showed (seed 7)."""
+    server = await start_hub(isolated, position_check_s=0)
+    user = None
+    try:
+        user_id = f"u-{uuid.uuid4().hex[:8]}"
+        user = await server.client(user_id)
+        (conn,) = server.node.registry.of_user(user_id)
+        await _until(lambda: conn.held is None, 10)  # registered and replayed
+        writer = server.hub.store.writer  # stored, never published: 1 is the late one
+        for title in ("first", "second"):
+            await writer.submit(NotificationWrite(user_id, "system.notice", title, "t"))
+        db = await asyncpg.connect(isolated.dsn)
+        try:
+            second = (await notif_store.after(db, user_id, 1, 10))[0]
+        finally:
+            await db.close()
+        sessions = server.hub.sessions
+        catch_up, asked, gate = sessions._catch_up, asyncio.Event(), asyncio.Event()
+
+        async def answering_late(c):  # the store answers the repair after Redis went away
+            asked.set()
+            await gate.wait()
+            await catch_up(c)
+
+        monkeypatch.setattr(sessions, "_catch_up", answering_late)
+        conn.push(second, conn.encode(second))  # 2 arrives live; 1 is on its way
+        await asyncio.wait_for(asked.wait(), 20)  # the gap's wait ran out: the repair asks
+        monkeypatch.undo()
+        bus = server.node.bus
+        isolated.redis.stop()
+        await _until(lambda: conn.held is not None, 15)  # the bus lost Redis: frames wait
+        gate.set()
+        await _until(lambda: not _running("gap-repair"), 15)  # the repair has answered
+        isolated.redis.start()
+        await _until(lambda: bus.healthy, 20)
+        await user.expect("session.resync", timeout=20)  # the catch-up is done
+        assert [f["seq"] for f in user.unread("notification")] == [1, 2]
+    finally:
+        monkeypatch.undo()
+        if user is not None:
+            await user.close()
+        await server.stop()

@@ -303,6 +303,11 @@ class Sessions:
             log.warning("gap repair failed for a connection (will retry): %s", exc)
             conn.wait_for_gap()
             return
+        if conn.held is not None:
+            # a bus outage began while the store answered: what it sent is held with the
+            # live frames, and may be the frame the gap waits for; look again after it
+            conn.wait_for_gap()
+            return
         metrics.STREAM_GAPS.labels("fetched").inc()
         conn.flush_gaps()
 

@@ -266,7 +266,11 @@ class Connection:
             self.flush_gaps()
 
     def flush_gaps(self) -> None:
-        """Give up waiting: send every waiting frame, each stream in seq order."""
+        """Give up waiting: send every waiting frame, each stream in seq order. Not while
+        frames are held (a catch-up under way): one of them may fill the gap."""
+        if self.held is not None:
+            self.wait_for_gap()
+            return
         ahead = self.ahead
         self._no_gaps()
         if not ahead:
