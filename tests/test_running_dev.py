@@ -127,8 +127,13 @@ async def test_one_shot_commands_work_against_the_running_dev(running_dev):
     assert server_pids(running_dev.data_dir) == servers
     assert not (below / ".supporthub").exists()
 
-    # its log: the requests, and the socket's open and close (no bare "connection open")
-    log = running_dev.dev.output()
+    # its log: the requests, and the socket's open and close (no bare "connection open");
+    # the access line is written after the answer, so it is waited for
+    for _ in range(100):
+        log = running_dev.dev.output()
+        if '"POST /api/agents/login HTTP/1.1" 200' in log:
+            break
+        await asyncio.sleep(0.1)
     assert '"POST /api/agents/login HTTP/1.1" 200' in log
     assert "ws open: user u-ops from 127.0.0.1" in log
     assert re.search(
