@@ -3,6 +3,8 @@ wrapped in the signed envelope of CONTRACT section 4."""
 
 from __future__ import annotations
 
+import uuid
+
 import msgpack
 
 from supporthub_core import redis_client
@@ -11,6 +13,25 @@ from tests.conftest import SECRET
 
 CHANNEL = "payments.events"
 EVENTS_KEY = SECRET  # the test settings set no HUB_EVENTS_KEY: the secret is the key
+
+
+def tx_event(user_id: str, status: str = "succeeded", **fields: object) -> dict:
+    """A `transaction.status` event of 12.50 CNY with fresh ids; `fields` override."""
+    event: dict = {
+        "event_id": f"ev-{uuid.uuid4().hex}",
+        "type": "transaction.status",
+        "user_id": user_id,
+        "occurred_at": "2026-11-25T08:00:00+00:00",
+        "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
+        "status": status,
+        "amount": "12.50",
+        "currency": "CNY",
+        "speed": "instant",
+    }
+    if status == "failed":
+        event["reason"] = "insufficient_balance"
+    event.update(fields)
+    return event
 
 
 def signed(event: dict, key: str = EVENTS_KEY) -> bytes:

@@ -23,31 +23,13 @@ import redis.asyncio as aioredis
 from payments import outbox
 from tests.client import MSGPACK, HubClient
 from tests.conftest import ROOT, SECRET, free_port, reap, start_hub
-from tests.events import publish_raw, publish_signed, signed
+from tests.events import publish_raw, publish_signed, signed, tx_event
 
 pytestmark = pytest.mark.usefixtures("clean")
 
 
 def uid() -> str:
     return f"u-{uuid.uuid4().hex[:8]}"
-
-
-def tx_event(user_id: str, status: str = "succeeded", **extra) -> dict:
-    event = {
-        "event_id": f"ev-{uuid.uuid4().hex}",
-        "type": "transaction.status",
-        "user_id": user_id,
-        "occurred_at": "2026-11-25T08:00:00+00:00",
-        "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
-        "status": status,
-        "amount": "12.50",
-        "currency": "CNY",
-        "speed": "instant",
-    }
-    if status == "failed":
-        event["reason"] = "insufficient_balance"
-    event.update(extra)
-    return event
 
 
 async def publish_events(services, events: list[dict]) -> None:

@@ -11,25 +11,11 @@ import uuid
 from hub.cluster.bus import FANOUT_CHANNEL, user_channel
 from hub.ws.protocol import encode_msgpack
 from tests.conftest import start_hub
-from tests.events import publish_signed
+from tests.events import publish_signed, tx_event
 
 
 def uid() -> str:
     return f"u-{uuid.uuid4().hex[:8]}"
-
-
-def tx_event(user_id: str) -> dict:
-    return {
-        "event_id": f"ev-{uuid.uuid4().hex}",
-        "type": "transaction.status",
-        "user_id": user_id,
-        "occurred_at": "2026-11-25T08:00:00+00:00",
-        "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
-        "status": "succeeded",
-        "amount": "12.50",
-        "currency": "CNY",
-        "speed": "instant",
-    }
 
 
 async def _wait_for(predicate, what: str, timeout: float = 10) -> None:

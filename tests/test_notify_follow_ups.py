@@ -17,26 +17,12 @@ from hub.store import notifications as notif_store
 from hub.store.notifications import NotificationWrite, write_notifications
 from supporthub_core.db import init_connection
 from tests.conftest import start_hub
-from tests.events import publish_signed
+from tests.events import publish_signed, tx_event
 from tests.test_chat_flow import add_agent, online_agent
 
 
 def uid() -> str:
     return f"u-{uuid.uuid4().hex[:8]}"
-
-
-def tx_event(user_id: str, tx_id: str | None = None, status: str = "succeeded") -> dict:
-    return {
-        "event_id": f"ev-{uuid.uuid4().hex}",
-        "type": "transaction.status",
-        "user_id": user_id,
-        "occurred_at": "2026-11-25T08:00:00+00:00",
-        "transaction_id": tx_id or f"tx_{uuid.uuid4().hex[:16]}",
-        "status": status,
-        "amount": "12.50",
-        "currency": "CNY",
-        "speed": "instant",
-    }
 
 
 async def _wait_for(predicate, what: str, timeout: float = 10) -> None:
@@ -114,7 +100,7 @@ async def test_the_bot_follows_up_in_the_chat_watching_the_transaction(isolated)
         await server.hub.notifier.flushed()
         await user.quiet("message", 0.3)
 
-        await publish_signed(isolated.redis_url, [tx_event(user_id, tx_id)])
+        await publish_signed(isolated.redis_url, [tx_event(user_id, transaction_id=tx_id)])
         await user.expect("notification")
         follow_up = await user.expect("message", conversation_id=cid)
         assert follow_up["sender"]["role"] == "bot" and tx_id in follow_up["text"]

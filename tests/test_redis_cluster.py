@@ -22,7 +22,7 @@ import redis as syncredis
 from hub.cluster.bus import user_channel
 from payments.seed import add_account
 from tests.conftest import start_hub
-from tests.events import publish_signed
+from tests.events import publish_signed, tx_event
 from tests.test_chat_flow import online_agent
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -165,20 +165,6 @@ class OnCluster:
 
 def uid() -> str:
     return f"u-{uuid.uuid4().hex[:8]}"
-
-
-def tx_event(user_id: str) -> dict:
-    return {
-        "event_id": f"ev-{uuid.uuid4().hex}",
-        "type": "transaction.status",
-        "user_id": user_id,
-        "occurred_at": "2026-11-25T08:00:00+00:00",
-        "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
-        "status": "succeeded",
-        "amount": "12.50",
-        "currency": "CNY",
-        "speed": "instant",
-    }
 
 
 async def test_two_hubs_over_a_redis_cluster_survive_a_master_failover(isolated, redis_cluster):
