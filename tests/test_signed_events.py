@@ -21,6 +21,7 @@ from hub.services.event_gate import EventGate
 from payments.seed import add_account
 from supporthub_core.event_signing import SignedEventError, open_signed, sign_event
 from supporthub_core.settings import Settings
+from tests import events
 from tests.conftest import SECRET, start_hub
 from tests.events import EVENTS_KEY, publish_raw, signed
 from tests.test_outbox import Listener, post_payment
@@ -30,18 +31,8 @@ def uid() -> str:
     return f"u-{uuid.uuid4().hex[:8]}"
 
 
-def tx_event(user_id: str, amount: str = "12.50", status: str = "succeeded") -> dict:
-    return {
-        "event_id": f"ev-{uuid.uuid4().hex}",
-        "type": "transaction.status",
-        "user_id": user_id,
-        "occurred_at": "2026-11-25T08:00:00+00:00",
-        "transaction_id": f"tx_{uuid.uuid4().hex[:16]}",
-        "status": status,
-        "amount": amount,
-        "currency": "CNY",
-        "speed": "instant",
-    }
+def tx_event(user_id: str, amount: str = "12.50") -> dict:
+    return events.tx_event(user_id, amount=amount)
 
 
 def freeze_event(user_id: str) -> dict:
