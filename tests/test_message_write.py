@@ -9,13 +9,24 @@ import asyncio
 import itertools
 import uuid
 
+import asyncpg
 import pytest
 
 from hub.rules.access import may_write
 from hub.store import agents
 from hub.store.messages import MessageWrite, StoredMessage, write_messages
+from supporthub_core.db import init_connection
 
-pytestmark = pytest.mark.usefixtures("clean")
+
+@pytest.fixture
+async def db(isolated):  # type: ignore[no-untyped-def]
+    """A database of its own: the suite's running hub would act on these chats (requeue a
+    chat whose agent is offline, write its system message) while the test counts rows."""
+    conn = await asyncpg.connect(isolated.dsn)
+    await init_connection(conn)
+    yield conn
+    await conn.close()
+
 
 STATUSES = ("bot", "queued", "assigned", "resolved", "closed")
 ROLES = ("user", "agent", "bot", "system", "service")
@@ -148,16 +159,12 @@ async def test_files_must_be_the_senders_uploads_to_that_chat(db):
     assert len(await stored(db, cid)) == 1
 
 
-async def test_two_connections_writing_one_chat_number_it_without_gaps(services, db):
+async def test_two_connections_writing_one_chat_number_it_without_gaps(isolated, db):
     """Batches from two nodes into the same conversations at once: each waits for the
     other's lock, and the numbers stay 1..n in each chat."""
-    import asyncpg
-
-    from supporthub_core.db import init_connection
-
     user = uid("u")
     cids = [await conversation(db, user, "bot", None) for _ in range(4)]
-    conns = [await asyncpg.connect(services.dsn) for _ in range(2)]
+    conns = [await asyncpg.connect(isolated.dsn) for _ in range(2)]
     try:
         for c in conns:
             await init_connection(c)
