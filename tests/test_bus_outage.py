@@ -57,11 +57,12 @@ def _running(name: str) -> bool:
     return any(t.get_name() == name for t in asyncio.all_tasks())
 
 
-async def _send(client, cid: str, n: int) -> None:
+async def _send(client, cid: str, n: int) -> int:
     ack = await client.request(
         {"type": "chat.send", "conversation_id": cid, "client_msg_id": f"m{n}", "text": f"m{n}"}
     )
     assert ack["type"] == "ack", ack
+    return ack["seq"]
 
 
 async def test_redis_restart_under_traffic_keeps_every_stream_whole_and_in_order(isolated):
@@ -145,7 +146,8 @@ async def test_a_bus_catch_up_during_a_resume_sends_nothing_twice(isolated, monk
             "conversation_id"
         ]
         for n in range(3):
-            await _send(first, cid, n)
+            sent = await _send(first, cid, n)
+        await first.expect("message", seq=sent)  # the echo may follow the ack
         last = max(f["seq"] for f in first.frames if f.get("type") == "message")
         sessions = server.hub.sessions
         replay, gate = sessions.replay, asyncio.Event()
