@@ -151,6 +151,13 @@ class NoteOut(BaseModel):
     ts: str
 
 
+class FeedbackTagOut(BaseModel):
+    feedback_id: str
+    message_id: str | None = Field(description="None: the chat as a whole.")
+    tagged_by: str | None
+    note: str | None = Field(description="The tagging agent's own words.")
+
+
 class ConversationDetail(ConversationSummary):
     user: Party
     agent: Party | None
@@ -165,6 +172,9 @@ class ConversationDetail(ConversationSummary):
     agent_read_seq: int
     messages: list[MessageOut]
     notes: list[NoteOut] | None = Field(None, description="Staff only: private notes.")
+    feedback: list[FeedbackTagOut] | None = Field(
+        None, description="Staff only: its messages (and the chat) tagged as feedback."
+    )
 
 
 class AgentRow(BaseModel):
@@ -606,8 +616,9 @@ async def get_conversation(request: Request) -> JSONResponse:
         body = await conv_store.detail(db, conv)
         messages = await conv_store.messages_after(db, cid, 0, 10_000)
         body["messages"] = hub.chat.links.frames(messages)
-        if claims.is_staff:  # private notes never reach a user
+        if claims.is_staff:  # private notes and feedback tags never reach a user
             body["notes"] = await notes.listing(db, cid)
+            body["feedback"] = await feedback_store.tagged_in(db, cid)
     return JSONResponse(body)
 
 
@@ -816,6 +827,7 @@ class FeedbackItem(BaseModel):
     tagged_by: str | None
     text: str
     delivered: bool = Field(description="The webhook's receiver took it.")
+    note: str | None = Field(description="A tagging agent's own words (also in `text`).")
 
 
 class FeedbackTheme(BaseModel):

@@ -84,7 +84,8 @@ class FeedbackHub:
         self, claims: Claims, cid: str, message_id: str | None, note: str | None
     ) -> tuple[dict[str, Any], bool]:
         """Staff mark a message of a chat (or the chat as a whole) as feedback: the agent
-        holding it, or a supervisor, any chat."""
+        holding it, or a supervisor, any chat. A message, or the chat as a whole, is one
+        item: tagging it again answers the item stored first (and its note), not new."""
         if not claims.is_staff:
             raise Forbidden("only staff tag feedback")
         if note:
@@ -105,7 +106,7 @@ class FeedbackHub:
             found.kind if found else "tagged", "agent", text or "(chat)",
             theme=recogniser.theme_of(text) if text else "other", lang=conv["lang"],
             conversation_id=cid, message_id=message_id, user_id=conv["user_id"],
-            topic=conv["topic"], tagged_by=claims.sub,
+            topic=conv["topic"], tagged_by=claims.sub, note=note or None,
         )  # fmt: skip
         return await self.record(item)
 

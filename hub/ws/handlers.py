@@ -208,9 +208,11 @@ async def feedback_tag(hub: Hub, conn: Connection, f: p.FeedbackTag) -> None:
                                     subject_user_id=item["user_id"],
                                     details={"feedback_id": item["feedback_id"],
                                              "message_id": f.message_id, "new": new}))  # fmt: skip
+    # a repeat answers the item stored first: who tagged it, with which note
     conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id,
                               feedback_id=item["feedback_id"], kind=item["kind"],
-                              theme=item["theme"], new=new))  # fmt: skip
+                              theme=item["theme"], new=new, message_id=item["message_id"],
+                              tagged_by=item["tagged_by"], note=item["note"]))  # fmt: skip
 
 
 async def verify_request(hub: Hub, conn: Connection, f: p.VerifyRequest) -> None:

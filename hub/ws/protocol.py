@@ -37,6 +37,7 @@ SUBPROTOCOLS = (MSGPACK, JSON)
 TOPICS = ("account", "payment", "arrival", "security", "technical", "feedback", "other")
 Topic = Literal["account", "payment", "arrival", "security", "technical", "feedback", "other"]
 MAX_TEXT = 4000
+FEEDBACK_NOTE_MAX = 2000  # characters of an agent's note on a feedback tag
 #: A hard bound on a frame's attachment list; the setting attachment_max_per_message
 #: (10 by default) is what the hub accepts.
 MAX_ATTACHMENTS = 50
@@ -221,7 +222,14 @@ class FeedbackTag(ConversationFrame):
 
     type: Literal["feedback.tag"]
     message_id: Id | None = None
-    note: Annotated[Str, Field(min_length=1, max_length=2000)] | None = None
+    note: Annotated[Str, Field(min_length=1, max_length=FEEDBACK_NOTE_MAX)] | None = None
+
+    @field_validator("note")
+    @classmethod
+    def _note_says_something(cls, note: str | None) -> str | None:
+        if note is not None and not note.strip():
+            raise ValueError("a note must say something (leave it out for none)")
+        return None if note is None else note.strip()
 
 
 class VerifyRequest(ConversationFrame):
