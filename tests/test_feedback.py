@@ -229,6 +229,31 @@ async def test_tags_are_listed_with_the_chat_and_a_repeat_is_no_new_item(setup):
         await c.close()
 
 
+async def test_the_rest_twin_tags_like_the_frame_and_refuses_bad_input_plainly(setup):
+    server, db, receiver = setup
+    alice, user, cid, message_id = await chat_with_alice(server, "fees are hidden")
+    path = f"/api/conversations/{cid}/feedback"
+    async with server.http(server.token("alice", "agent")) as http:
+        for bad, status in (({"note": "  "}, 422), ({"note": "x" * 2001}, 422),
+                            ({"note": 7}, 422), ({"message_id": ""}, 422),
+                            ({"message_id": "nope"}, 404)):  # fmt: skip
+            r = await http.post(path, json=bad)
+            assert r.status_code == status, (bad, r.text)
+            assert r.json()["error"]["code"] in {"invalid", "not_found"}
+        assert "note" in (await http.post(path, json={"note": " "})).json()["error"]["message"]
+        first = await http.post(path, json={"message_id": message_id, "note": " shown late "})
+        assert first.status_code == 200 and first.json()["new"] is True
+        assert first.json()["note"] == "shown late" and first.json()["tagged_by"] == "alice"
+        again = (await http.post(path, json={"message_id": message_id})).json()
+        assert again == {**first.json(), "new": False}
+        assert (await http.post("/api/conversations/nope/feedback", json={})).status_code == 404
+    async with server.http(server.token(user.welcome["sub"], "user")) as http:
+        assert (await http.post(path, json={})).status_code == 403
+    assert await db.fetchval("select count(*) from feedback where conversation_id = $1", cid) == 1
+    for c in (alice, user):
+        await c.close()
+
+
 async def test_items_the_receiver_never_took_are_sent_by_the_next_node_to_start(isolated):
     from tests.conftest import free_port
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 import msgpack
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -47,6 +48,18 @@ MAX_ATTACHMENTS = 50
 Id = Annotated[Str, Field(min_length=1, max_length=128)]
 Text = Annotated[Str, Field(min_length=1, max_length=MAX_TEXT)]
 Seq = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+
+
+def _says_something(note: str) -> str:
+    if not note.strip():
+        raise ValueError("a note must say something (leave it out for none)")
+    return note.strip()
+
+
+#: An agent's note on a feedback tag (`feedback.tag`, its REST twin): trimmed, not blank.
+FeedbackNote = Annotated[
+    Str, Field(min_length=1, max_length=FEEDBACK_NOTE_MAX), AfterValidator(_says_something)
+]
 
 
 class Frame(BaseModel):
@@ -222,14 +235,7 @@ class FeedbackTag(ConversationFrame):
 
     type: Literal["feedback.tag"]
     message_id: Id | None = None
-    note: Annotated[Str, Field(min_length=1, max_length=FEEDBACK_NOTE_MAX)] | None = None
-
-    @field_validator("note")
-    @classmethod
-    def _note_says_something(cls, note: str | None) -> str | None:
-        if note is not None and not note.strip():
-            raise ValueError("a note must say something (leave it out for none)")
-        return None if note is None else note.strip()
+    note: FeedbackNote | None = None
 
 
 class VerifyRequest(ConversationFrame):
