@@ -145,7 +145,7 @@ def _medians(samples: dict[str, list[float]]) -> dict:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory(prefix="counts-", dir="/tmp") as tmp:
+    with tempfile.TemporaryDirectory(prefix="counts-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg")
         pg.start()
         try:
