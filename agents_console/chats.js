@@ -3,6 +3,7 @@
 
 import { $ } from "/static/shared/dom.js";
 import { label } from "/static/shared/labels.js";
+import { markTagged } from "./feedback.js";
 import { customer } from "./panels.js";
 import { S, selectedChat, stars, t } from "./state.js";
 import { renderChatList } from "./views/chat-list.js";
@@ -76,6 +77,7 @@ export function onAssigned(f) {
   });
   for (const m of f.history || []) chat.messages.set(m.seq, m);
   for (const n of f.notes || []) chat.notes.set(n.note_id, n);
+  for (const tag of f.feedback || []) markTagged(chat, tag);
   for (const m of f.history || []) if (m.client_msg_id) chat.pending.delete(m.client_msg_id);
   if (isNew && !f.resumed) announce(chat);
   const current = selectedChat();

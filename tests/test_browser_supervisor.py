@@ -110,6 +110,12 @@ async def test_the_supervisor_sees_the_day_and_acts(isolated, browser):  # noqa:
         said = page.locator("#sv-watch-log li", has_text="I wish the app showed fees up front")
         await said.locator(".sv-tag").click()
         await said.locator(".sv-tag.on").wait_for()
+        # stopped and watched again (a fresh snapshot): the tag is the hub's, still shown
+        watch = page.locator(f"#sv-active-table tr[data-cid={ids['a1']}] .sv-watch")
+        await watch.click()
+        await page.wait_for_selector("#sv-watch .sv-watch-head", state="detached")
+        await watch.click()
+        await said.locator(".sv-tag.on").wait_for()
         row = await db.fetchrow("select kind, source, tagged_by, theme from feedback"
                                 " where conversation_id = $1", ids["a1"])  # fmt: skip
         assert dict(row) == {"kind": "suggestion", "source": "agent", "tagged_by": "sam",

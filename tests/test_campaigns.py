@@ -238,3 +238,52 @@ async def test_campaign_command_schedules_previews_and_cancels(fast_hub, service
     listing = await asyncio.to_thread(run_cli, "campaign", "list", env=env)
     assert "cancelled" in listing.stdout
     await user.close()
+
+
+async def test_counts_stay_exact_with_acks_and_marks_on_two_nodes(services, db):
+    """The counts are kept as things happen (not recomputed from the copies): the same
+    acknowledgement and the same click sent to two nodes at once count once, and the
+    figures equal what the copies and the users' acknowledgements say."""
+    one = await start_hub(services, campaign_poll_s=0.2, campaign_lease_s=2.0)
+    two = await start_hub(services, campaign_poll_s=0.2, campaign_lease_s=2.0)
+    try:
+        users = [uid("two") for _ in range(6)]
+        devices = [[await node.client(u) for node in (one, two)] for u in users]
+        async with one.http(one.token("svc", "service")) as http:
+            r = await http.post("/api/campaigns", json={"texts": TEXTS, "link": "account-security",
+                                "audience": {"kind": "list"}, "user_ids": users})  # fmt: skip
+            campaign_id = r.json()["id"]
+            copies = [(await cards(pair[0], 1))[0] for pair in devices]
+            await wait_status(http, campaign_id, "sent")
+        readers, clickers = devices[:4], users[:3]
+        await asyncio.gather(*(
+            device.request({"type": "notifications.ack", "up_to": copy["seq"] + extra})
+            for pair, copy in zip(readers, copies, strict=False)
+            for device, extra in zip(pair, (0, 5), strict=True)
+        ))  # fmt: skip
+
+        async def click(node, user_id: str) -> int:
+            async with node.http(node.token(user_id)) as user_http:
+                path = f"/api/campaigns/{campaign_id}/marks"
+                return (await user_http.post(path, json={"action": "clicked"})).status_code
+
+        codes = await asyncio.gather(*(click(n, u) for u in clickers for n in (one, two)))
+        assert set(codes) == {200}
+        await asyncio.gather(*(click(n, users[5]) for n in (one, two)))  # not read, clicked
+        async with two.http(two.token("sup", "supervisor")) as http:
+            got = (await http.get(f"/api/campaigns/{campaign_id}")).json()["counts"]
+            listed = (await http.get("/api/campaigns")).json()
+        assert got == {"delivered": 6, "read": 4, "clicked": 4, "dismissed": 0}
+        recomputed = await db.fetchval(
+            "select count(*) from notifications n join users u on u.id = n.user_id"
+            " where n.campaign_id = $1 and n.seq <= u.notif_acked",
+            campaign_id,
+        )
+        assert recomputed == got["read"]
+        assert next(c for c in listed["campaigns"] if c["id"] == campaign_id)["counts"] == got
+        for pair in devices:
+            for device in pair:
+                await device.close()
+    finally:
+        await one.stop()
+        await two.stop()

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import io
 import time
+from typing import Any
 
 import asyncpg
 import pytest
@@ -119,17 +120,26 @@ async def test_a_complaint_is_thanked_with_an_offer_of_a_person(setup):
     await user.close()
 
 
-async def test_agents_tag_messages_and_ratings_join(setup):
-    server, db, receiver = setup
+async def chat_with_alice(server, text: str) -> tuple[Any, Any, str, str]:
+    """Agent alice online, and a customer's chat (opened with `text`) assigned to her:
+    (alice, the customer, the chat's id, the id of its first message)."""
     alice = await server.client("alice", "agent", name="Alice")
     await alice.request({"type": "agent.status", "status": "online"})
-    bob = await server.client("bob", "agent", name="Bob")
     user = await server.client(None, "user")
-    opened = await user.request({"type": "chat.open", "topic": "payment", "handoff": "agent",
-                                 "text": "the statement page is hard to read on my phone"})  # fmt: skip
+    opened = await user.request(
+        {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": text}
+    )
     cid = opened["conversation_id"]
     assigned = await alice.expect("chat.assigned", conversation_id=cid)
-    message_id = assigned["history"][0]["message_id"]
+    return alice, user, cid, assigned["history"][0]["message_id"]
+
+
+async def test_agents_tag_messages_and_ratings_join(setup):
+    server, db, receiver = setup
+    alice, user, cid, message_id = await chat_with_alice(
+        server, "the statement page is hard to read on my phone"
+    )
+    bob = await server.client("bob", "agent", name="Bob")
     tag = {"type": "feedback.tag", "conversation_id": cid, "message_id": message_id}
     first = await alice.request(tag)
     assert first["type"] == "ack" and first["new"] is True and first["kind"] == "tagged"
@@ -167,6 +177,80 @@ async def test_agents_tag_messages_and_ratings_join(setup):
     async with server.http(server.token("alice", "agent")) as http:
         assert (await http.get("/api/feedback")).status_code == 403
     for c in (alice, bob, user):
+        await c.close()
+
+
+async def test_tags_are_listed_with_the_chat_and_a_repeat_is_no_new_item(setup):
+    """What was tagged comes back with the chat (a reconnecting console's `chat.assigned`,
+    staff's `GET /api/conversations/{id}`); tagging a message or the chat again answers the
+    first item, who tagged it and its note, whatever the new note reads as."""
+    server, db, receiver = setup
+    alice, user, cid, message_id = await chat_with_alice(server, "where do I see the fee?")
+    sam = await server.client("sam", "supervisor", name="Sam")
+    tag = {"type": "feedback.tag", "conversation_id": cid, "message_id": message_id}
+    first = await alice.request(tag)
+    again = await sam.request({**tag, "note": "seen this one"})
+    assert (again["feedback_id"], again["new"], again["tagged_by"], again["note"]) == (
+        first["feedback_id"], False, "alice", None,
+    )  # fmt: skip
+    note = "please add a dark mode"  # reads as a suggestion: the chat's tag is still one item
+    whole = await alice.request({"type": "feedback.tag", "conversation_id": cid, "note": note})
+    assert whole["new"] is True and whole["kind"] == "suggestion" and whole["note"] == note
+    repeat = await sam.request({"type": "feedback.tag", "conversation_id": cid,
+                                "note": "please add a light mode"})  # fmt: skip
+    assert (repeat["feedback_id"], repeat["new"], repeat["tagged_by"], repeat["note"]) == (
+        whole["feedback_id"], False, "alice", note,
+    )  # fmt: skip
+    for bad in ("   ", "x" * 2001, 42):
+        refused = await alice.request({"type": "feedback.tag", "conversation_id": cid, "note": bad})
+        assert refused["type"] == "error" and refused["code"] == "bad_frame", refused
+        assert "note" in refused["message"]
+
+    expected = [
+        {"feedback_id": first["feedback_id"], "message_id": message_id, "tagged_by": "alice",
+         "note": None},
+        {"feedback_id": whole["feedback_id"], "message_id": None, "tagged_by": "alice",
+         "note": note},
+    ]  # fmt: skip
+    await alice.close()
+    alice = await server.client("alice", "agent", name="Alice")  # a reloaded console
+    assert (await alice.expect("chat.assigned", conversation_id=cid))["feedback"] == expected
+    async with server.http(server.token("alice", "agent")) as http:
+        assert (await http.get(f"/api/conversations/{cid}")).json()["feedback"] == expected
+    async with server.http(server.token(user.welcome["sub"], "user")) as http:
+        assert "feedback" not in (await http.get(f"/api/conversations/{cid}")).json()
+    async with server.http(server.token("sam", "supervisor")) as http:
+        items = (await http.get("/api/feedback")).json()["items"]
+        rows = list(csv.DictReader(io.StringIO((await http.get("/api/feedback/export.csv")).text)))
+    assert len(items) == 2 and {i["note"] for i in items} == {None, note}
+    assert {r["note"] for r in rows} == {"", note}
+    assert await db.fetchval("select count(*) from feedback where conversation_id = $1", cid) == 2
+    for c in (alice, sam, user):
+        await c.close()
+
+
+async def test_the_rest_twin_tags_like_the_frame_and_refuses_bad_input_plainly(setup):
+    server, db, receiver = setup
+    alice, user, cid, message_id = await chat_with_alice(server, "fees are hidden")
+    path = f"/api/conversations/{cid}/feedback"
+    async with server.http(server.token("alice", "agent")) as http:
+        for bad, status in (({"note": "  "}, 422), ({"note": "x" * 2001}, 422),
+                            ({"note": 7}, 422), ({"message_id": ""}, 422),
+                            ({"message_id": "nope"}, 404)):  # fmt: skip
+            r = await http.post(path, json=bad)
+            assert r.status_code == status, (bad, r.text)
+            assert r.json()["error"]["code"] in {"invalid", "not_found"}
+        assert "note" in (await http.post(path, json={"note": " "})).json()["error"]["message"]
+        first = await http.post(path, json={"message_id": message_id, "note": " shown late "})
+        assert first.status_code == 200 and first.json()["new"] is True
+        assert first.json()["note"] == "shown late" and first.json()["tagged_by"] == "alice"
+        again = (await http.post(path, json={"message_id": message_id})).json()
+        assert again == {**first.json(), "new": False}
+        assert (await http.post("/api/conversations/nope/feedback", json={})).status_code == 404
+    async with server.http(server.token(user.welcome["sub"], "user")) as http:
+        assert (await http.post(path, json={})).status_code == 403
+    assert await db.fetchval("select count(*) from feedback where conversation_id = $1", cid) == 1
+    for c in (alice, user):
         await c.close()
 
 

@@ -54,7 +54,8 @@ select (select count(*) from transactions) as transactions,
        (select coalesce(max(active::int), 0) from payments_maintenance) as maintenance,
        (select count(*) from agents) as agents,
        (select count(*) from attachments) as attachments,
-       (select count(*) from agents where disabled) as disabled_agents
+       (select count(*) from agents where disabled) as disabled_agents,
+       (select count(*) from feedback) as feedback
 """
 WRITES = {
     ("POST", "/api/payments"),
@@ -67,6 +68,7 @@ WRITES = {
     ("POST", "/api/attachments"),
     ("POST", "/api/agents/{agent_id}/disable"),
     ("POST", "/api/agents/{agent_id}/enable"),
+    ("POST", "/api/conversations/{conversation_id}/feedback"),
 }
 
 
@@ -144,6 +146,8 @@ async def test_schemathesis_finds_no_5xx_and_nothing_undocumented(live, isolated
         ("POST", "/api/agents/login", None, None, {"username": "sec", "password": "pw-sec-1"}),
         ("POST", "/api/attachments", None, None,
          {"conversation_id": seeded["conversation_id"], "file": TINY_PNG}),
+        ("POST", "/api/conversations/{conversation_id}/feedback",
+         {"conversation_id": seeded["conversation_id"]}, None, {"note": "wants fees shown first"}),
     ]  # fmt: skip
 
     def run() -> dict:

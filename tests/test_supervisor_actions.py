@@ -43,6 +43,7 @@ async def test_watch_a_chat_live_read_only_then_take_it_over(hub, db):
     snap = await boss.expect("chat.watching", conversation_id=cid)
     assert [m["text"] for m in snap["history"]] == ["my refund?", "Checking now"]
     assert snap["agent"] == {"id": "alice", "name": "Alice"} and snap["user"]["name"] == "Lin"
+    assert snap["feedback"] == []  # nothing tagged as feedback in it yet
     await user.request({"type": "chat.send", "conversation_id": cid, "client_msg_id": "u2",
                         "text": "thanks"})  # fmt: skip
     seen = await boss.expect("watch.event", conversation_id=cid)

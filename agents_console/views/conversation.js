@@ -6,7 +6,7 @@ import { label } from "/static/shared/labels.js";
 import { removeChat } from "../chats.js";
 import { resolveDialog } from "../dialogs/resolve.js";
 import { transferDialog } from "../dialogs/transfer.js";
-import { isTagged, tagFeedback } from "../feedback.js";
+import { isTagged, tagChatDialog } from "../feedback.js";
 import { S, selectedChat, stars, t } from "../state.js";
 import { renderNotice, setMode } from "./composer.js";
 import { initial } from "./customer.js";
@@ -143,11 +143,13 @@ function renderMenu(chat) {
   b.textContent = done ? t("tagged_feedback") : t("tag_chat_feedback");
 }
 
-async function tagChat() {
+function tagChat() {
   const chat = selectedChat();
   $("conv-menu").open = false;
-  if (!chat || !(await tagFeedback(chat))) return;
-  if (selectedChat() === chat) renderMenu(chat);
+  if (!chat) return;
+  tagChatDialog(chat, () => {
+    if (selectedChat() === chat) renderMenu(chat);
+  });
 }
 
 export function wireConversation() {

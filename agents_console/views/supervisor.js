@@ -446,7 +446,7 @@ export class SupervisorView {
 
   /** `chat.watching`: the chat so far. */
   onWatching(f) {
-    this.watched = { conversation_id: f.conversation_id, user: f.user, agent: f.agent, messages: new Map((f.history || []).map((m) => [m.seq, m])), tagged: new Set() };
+    this.watched = { conversation_id: f.conversation_id, user: f.user, agent: f.agent, messages: new Map((f.history || []).map((m) => [m.seq, m])), tagged: new Set((f.feedback || []).map((x) => x.message_id)) };
     if (this.visible) this.renderWatch();
   }
 
@@ -465,9 +465,9 @@ export class SupervisorView {
   async tagFeedback(cid, messageId) {
     if (!this.request) return;
     try {
-      await this.request({ type: "feedback.tag", conversation_id: cid, message_id: messageId });
+      const ack = await this.request({ type: "feedback.tag", conversation_id: cid, message_id: messageId });
       this.watched?.tagged.add(messageId);
-      this.toast(this.t("tagged_feedback"), "info");
+      this.toast(ack.new === false ? this.t("already_tagged", { who: ack.tagged_by || "?" }) : this.t("tagged_feedback"), "info");
       this.renderWatch();
     } catch (e) {
       this.toast(this.t("error", { msg: e.message }), "error");

@@ -4,7 +4,7 @@
 import { attachmentsEl, fresh } from "/static/shared/attachments.js";
 import { $, clock, h, linkifyHelp } from "/static/shared/dom.js";
 import { openArticle } from "../dialogs/readers.js";
-import { isTagged, tagFeedback } from "../feedback.js";
+import { isTagged, taggedBy, tagFeedback } from "../feedback.js";
 import { S, selectedChat, t } from "../state.js";
 import { systemText } from "../system-texts.js";
 import { retry } from "./composer.js";
@@ -105,7 +105,7 @@ function feedbackButton(m) {
   return h("button", {
     type: "button",
     class: ["msg-feedback", done && "on"],
-    dataset: { messageId: m.message_id },
+    dataset: { messageId: m.message_id, taggedBy: taggedBy(chat, m.message_id) || "" },
     text: "⚑",
     title: label,
     disabled: done,

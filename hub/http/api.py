@@ -17,6 +17,7 @@ from hub.rules import alarms as alarm_rules
 from hub.rules.mentions import mentions
 from hub.services import broadcasts
 from hub.services.agent_access import DISABLED_MESSAGE
+from hub.services.feedback import tag_answer, tag_entry
 from hub.services.sms import DevOutbox
 from hub.store import accounts, notes, service_levels
 from hub.store import agents as agent_store
@@ -25,6 +26,7 @@ from hub.store import feedback as feedback_store
 from hub.store import macros as macro_store
 from hub.store import search as search_store
 from hub.store import stats as stats_mod
+from hub.ws.protocol import FeedbackNote
 from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import issue_token, require_role
 from supporthub_core.errors import (
@@ -151,6 +153,13 @@ class NoteOut(BaseModel):
     ts: str
 
 
+class FeedbackTagOut(BaseModel):
+    feedback_id: str
+    message_id: str | None = Field(description="None: the chat as a whole.")
+    tagged_by: str | None
+    note: str | None = Field(description="The tagging agent's own words.")
+
+
 class ConversationDetail(ConversationSummary):
     user: Party
     agent: Party | None
@@ -165,6 +174,9 @@ class ConversationDetail(ConversationSummary):
     agent_read_seq: int
     messages: list[MessageOut]
     notes: list[NoteOut] | None = Field(None, description="Staff only: private notes.")
+    feedback: list[FeedbackTagOut] | None = Field(
+        None, description="Staff only: its messages (and the chat) tagged as feedback."
+    )
 
 
 class AgentRow(BaseModel):
@@ -606,8 +618,9 @@ async def get_conversation(request: Request) -> JSONResponse:
         body = await conv_store.detail(db, conv)
         messages = await conv_store.messages_after(db, cid, 0, 10_000)
         body["messages"] = hub.chat.links.frames(messages)
-        if claims.is_staff:  # private notes never reach a user
+        if claims.is_staff:  # private notes and feedback tags never reach a user
             body["notes"] = await notes.listing(db, cid)
+            body["feedback"] = await feedback_store.tagged_in(db, cid)
     return JSONResponse(body)
 
 
@@ -816,6 +829,7 @@ class FeedbackItem(BaseModel):
     tagged_by: str | None
     text: str
     delivered: bool = Field(description="The webhook's receiver took it.")
+    note: str | None = Field(description="A tagging agent's own words (also in `text`).")
 
 
 class FeedbackTheme(BaseModel):
@@ -851,6 +865,43 @@ async def feedback_list(request: Request) -> JSONResponse:
         )
         themes = await feedback_store.themes(db, since_days=params.days)
     return JSONResponse({"days": params.days, "items": items, "themes": themes})
+
+
+class FeedbackTagIn(BaseModel):
+    message_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = Field(
+        None, description="A message of the chat; absent: the chat as a whole."
+    )
+    note: FeedbackNote | None = Field(
+        None, description="The agent's own words: 1 to 2,000 characters, not blank."
+    )
+
+
+class FeedbackTagged(BaseModel):
+    feedback_id: str
+    kind: FeedbackKind
+    theme: str
+    new: bool = Field(description="False: tagged before; this is the item stored first.")
+    message_id: str | None
+    tagged_by: str | None = Field(description="Who tagged it first.")
+    note: str | None
+
+
+@api.route(
+    "POST",
+    "/api/conversations/{conversation_id}/feedback",
+    summary="Tag a chat, or one of its messages, as feedback for the product team (staff)",
+    body=FeedbackTagIn,
+    response=FeedbackTagged,
+    errors=(403, 404),
+)
+async def tag_feedback(request: Request) -> JSONResponse:
+    claims = caller(request)
+    body = await json_body(request, FeedbackTagIn)
+    cid = request.path_params["conversation_id"]
+    hub: Hub = request.app.state.hub
+    item, new = await hub.feedback.tag(claims, cid, body.message_id, body.note)
+    await hub.audit.record(tag_entry(claims, cid, item, new))
+    return JSONResponse(tag_answer(item, new))
 
 
 @api.route(

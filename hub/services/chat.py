@@ -33,6 +33,7 @@ from hub.store import Store, notes
 from hub.store import agents as agent_store
 from hub.store import assignments as assign_store
 from hub.store import conversations as conv_store
+from hub.store import feedback as feedback_store
 from hub.store import notifications as notif_store
 from hub.store import queue as assigner
 from hub.store import service_levels as sl_store
@@ -1266,6 +1267,8 @@ class Chat:
             )
             conv_notes = await notes.listing(db, conv["id"])
             frame = assigned_frame(conv, user, history, conv_notes, await self._online(user["id"]))
+            # what was tagged as feedback, so that a reloaded console marks it again
+            frame["feedback"] = await feedback_store.tagged_in(db, conv["id"])
             frame["resumed"] = True
             conn.send_frame(frame)
             conn.set_base(

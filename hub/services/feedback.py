@@ -25,10 +25,12 @@ from prometheus_client import Counter
 from hub.background import Background
 from hub.helpbot import feedback as recogniser
 from hub.rules import access, masking
+from hub.services.audit import entry_by
 from hub.store import Store
 from hub.store import conversations as conv_store
 from hub.store import feedback as feedback_store
 from hub.store.feedback import NewFeedback
+from supporthub_core.audit import AuditEntry
 from supporthub_core.auth import Claims
 from supporthub_core.errors import Forbidden, NotFound
 from supporthub_core.outbound import tls_context
@@ -40,6 +42,21 @@ WEBHOOK = Counter(
     "supporthub_feedback_webhook_total", "Feedback items POSTed to the webhook", ["result"]
 )
 ITEMS = Counter("supporthub_feedback_items_total", "Feedback items recorded", ["kind"])
+
+
+def tag_answer(item: dict[str, Any], new: bool) -> dict[str, Any]:
+    """What a tag is answered with (the `ack` of `feedback.tag`, the REST body): on a repeat,
+    the item stored first, who tagged it and its note."""
+    return {"feedback_id": item["feedback_id"], "kind": item["kind"], "theme": item["theme"],
+            "new": new, "message_id": item["message_id"], "tagged_by": item["tagged_by"],
+            "note": item["note"]}  # fmt: skip
+
+
+def tag_entry(claims: Claims, cid: str, item: dict[str, Any], new: bool) -> AuditEntry:
+    """The audit log's `feedback.tag` entry."""
+    return entry_by(claims, "feedback.tag", conversation_id=cid, subject_user_id=item["user_id"],
+                    details={"feedback_id": item["feedback_id"],
+                             "message_id": item["message_id"], "new": new})  # fmt: skip
 
 
 class FeedbackHub:
@@ -84,7 +101,8 @@ class FeedbackHub:
         self, claims: Claims, cid: str, message_id: str | None, note: str | None
     ) -> tuple[dict[str, Any], bool]:
         """Staff mark a message of a chat (or the chat as a whole) as feedback: the agent
-        holding it, or a supervisor, any chat."""
+        holding it, or a supervisor, any chat. A message, or the chat as a whole, is one
+        item: tagging it again answers the item stored first (and its note), not new."""
         if not claims.is_staff:
             raise Forbidden("only staff tag feedback")
         if note:
@@ -105,7 +123,7 @@ class FeedbackHub:
             found.kind if found else "tagged", "agent", text or "(chat)",
             theme=recogniser.theme_of(text) if text else "other", lang=conv["lang"],
             conversation_id=cid, message_id=message_id, user_id=conv["user_id"],
-            topic=conv["topic"], tagged_by=claims.sub,
+            topic=conv["topic"], tagged_by=claims.sub, note=note or None,
         )  # fmt: skip
         return await self.record(item)
 

@@ -18,6 +18,7 @@ from hub.cluster.node import Node
 from hub.store import Store, notes
 from hub.store import agents as agent_store
 from hub.store import conversations as conv_store
+from hub.store import feedback as feedback_store
 from hub.store import users as user_store
 from hub.ws.connection import Connection
 from supporthub_core.errors import NotFound
@@ -48,6 +49,7 @@ class Watch:
             agent = await agent_store.brief(db, conv["agent_id"]) if conv["agent_id"] else None
             history = self.links.frames(await conv_store.messages_after(db, cid, 0, HISTORY_LIMIT))
             conv_notes = await notes.listing(db, cid)
+            tagged = await feedback_store.tagged_in(db, cid)
         return {
             "type": "chat.watching",
             "conversation_id": cid,
@@ -61,6 +63,7 @@ class Watch:
             "agent": None if agent is None else {"id": agent["id"], "name": agent["name"]},
             "history": history,
             "notes": conv_notes,
+            "feedback": tagged,
         }
 
     async def stop(self, conn: Connection, cid: str) -> None:

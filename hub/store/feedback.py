@@ -13,7 +13,7 @@ from hub.store.ids import new_id
 
 COLUMNS = (
     "feedback_id", "created_at", "kind", "source", "theme", "lang", "score", "topic",
-    "conversation_id", "message_id", "user_id", "tagged_by", "text", "delivered",
+    "conversation_id", "message_id", "user_id", "tagged_by", "text", "delivered", "note",
 )  # fmt: skip
 
 
@@ -30,6 +30,7 @@ class NewFeedback:
     user_id: str | None = None
     topic: str | None = None
     tagged_by: str | None = None
+    note: str | None = None  # the tagging agent's own words
 
 
 async def add(db: asyncpg.Connection, item: NewFeedback) -> tuple[dict[str, Any], bool]:
@@ -37,23 +38,40 @@ async def add(db: asyncpg.Connection, item: NewFeedback) -> tuple[dict[str, Any]
     message, or this chat's rating, or this chat as a whole, is feedback already."""
     row = await db.fetchrow(
         "insert into feedback (id, kind, source, theme, text, lang, score, conversation_id,"
-        " message_id, user_id, topic, tagged_by)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " message_id, user_id, topic, tagged_by, note)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         " on conflict do nothing returning *",
         new_id(), item.kind, item.source, item.theme, item.text, item.lang, item.score,
         item.conversation_id, item.message_id, item.user_id, item.topic, item.tagged_by,
+        item.note,
     )  # fmt: skip
     if row is not None:
         return view(row), True
+    # the unique indexes: a message once; a chat's rating once; a chat tagged as a whole once
     before = await db.fetchrow(
         "select * from feedback where (message_id = $1)"
-        " or ($1::text is null and conversation_id = $2 and kind = $3"
-        "     and ($3 = 'rating' or message_id is null))"
+        " or ($1::text is null and conversation_id = $2 and message_id is null"
+        "     and case when $3 = 'rating' then kind = 'rating' else source = 'agent' end)"
         " order by created_at limit 1",
         item.message_id, item.conversation_id, item.kind,
     )  # fmt: skip
     assert before is not None  # the conflict was with it
     return view(before), False
+
+
+async def tagged_in(db: asyncpg.Connection, cid: str) -> list[dict[str, Any]]:
+    """What staff tagged as feedback in this conversation: its messages (`message_id`) and
+    the chat as a whole (`message_id` null), oldest first."""
+    rows = await db.fetch(
+        "select id, message_id, tagged_by, note, created_at from feedback"
+        " where conversation_id = $1 and source = 'agent' order by created_at, id",
+        cid,
+    )
+    return [
+        {"feedback_id": r["id"], "message_id": r["message_id"], "tagged_by": r["tagged_by"],
+         "note": r["note"]}
+        for r in rows
+    ]  # fmt: skip
 
 
 async def message_text(db: asyncpg.Connection, cid: str, message_id: str) -> str | None:
@@ -140,6 +158,7 @@ def view(r: asyncpg.Record) -> dict[str, Any]:
         "tagged_by": r["tagged_by"],
         "text": r["text"],
         "delivered": r["delivered_at"] is not None,
+        "note": r["note"],
     }
 
 

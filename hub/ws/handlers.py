@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.push.subscriptions import PushRegistration
 from hub.services.audit import entry_by
+from hub.services.feedback import tag_answer, tag_entry
 from hub.store import notifications as notif_store
 from hub.store import queue as queue_store
 from hub.store import users as user_store
@@ -204,13 +205,8 @@ async def chat_watch(hub: Hub, conn: Connection, f: p.ChatWatch) -> None:
 
 async def feedback_tag(hub: Hub, conn: Connection, f: p.FeedbackTag) -> None:
     item, new = await hub.feedback.tag(conn.identity, f.conversation_id, f.message_id, f.note)
-    await hub.audit.record(entry_by(conn.identity, "feedback.tag", conversation_id=f.conversation_id,
-                                    subject_user_id=item["user_id"],
-                                    details={"feedback_id": item["feedback_id"],
-                                             "message_id": f.message_id, "new": new}))  # fmt: skip
-    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id,
-                              feedback_id=item["feedback_id"], kind=item["kind"],
-                              theme=item["theme"], new=new))  # fmt: skip
+    await hub.audit.record(tag_entry(conn.identity, f.conversation_id, item, new))
+    conn.send_frame(ack_frame(f.id, conversation_id=f.conversation_id, **tag_answer(item, new)))
 
 
 async def verify_request(hub: Hub, conn: Connection, f: p.VerifyRequest) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 import msgpack
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,6 +38,7 @@ SUBPROTOCOLS = (MSGPACK, JSON)
 TOPICS = ("account", "payment", "arrival", "security", "technical", "feedback", "other")
 Topic = Literal["account", "payment", "arrival", "security", "technical", "feedback", "other"]
 MAX_TEXT = 4000
+FEEDBACK_NOTE_MAX = 2000  # characters of an agent's note on a feedback tag
 #: A hard bound on a frame's attachment list; the setting attachment_max_per_message
 #: (10 by default) is what the hub accepts.
 MAX_ATTACHMENTS = 50
@@ -46,6 +48,18 @@ MAX_ATTACHMENTS = 50
 Id = Annotated[Str, Field(min_length=1, max_length=128)]
 Text = Annotated[Str, Field(min_length=1, max_length=MAX_TEXT)]
 Seq = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+
+
+def _says_something(note: str) -> str:
+    if not note.strip():
+        raise ValueError("a note must say something (leave it out for none)")
+    return note.strip()
+
+
+#: An agent's note on a feedback tag (`feedback.tag`, its REST twin): trimmed, not blank.
+FeedbackNote = Annotated[
+    Str, Field(min_length=1, max_length=FEEDBACK_NOTE_MAX), AfterValidator(_says_something)
+]
 
 
 class Frame(BaseModel):
@@ -221,7 +235,7 @@ class FeedbackTag(ConversationFrame):
 
     type: Literal["feedback.tag"]
     message_id: Id | None = None
-    note: Annotated[Str, Field(min_length=1, max_length=2000)] | None = None
+    note: FeedbackNote | None = None
 
 
 class VerifyRequest(ConversationFrame):
