@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from hub.cluster.bus import FANOUT_CHANNEL
 from hub.store import agents
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -697,8 +698,9 @@ async def test_sends_of_one_socket_in_a_row_keep_their_order(hub, db):
 
 async def test_a_sockets_sends_are_published_in_the_order_they_were_sent(services, db):
     """Pipelined sends of one socket: a message whose publish is slow is not overtaken on
-    the bus by the next one (the agent's socket would hold that one back, wait for the
-    gap and fetch the missing message from the store)."""
+    the bus by the next ones, stored by later COMMITs while it is under way (the agent's
+    socket would hold them back, wait for the gap and fetch the missing message from the
+    store)."""
     import asyncio
 
     from hub import metrics
@@ -713,26 +715,35 @@ async def test_a_sockets_sends_are_published_in_the_order_they_were_sent(service
         opened = await user.request({"type": "chat.open", "topic": "other", "handoff": "agent"})
         cid = opened["conversation_id"]
         await agent.expect("chat.assigned", conversation_id=cid)
-        delivery = server.hub.chat.delivery
-        publish = delivery.to_conversation
-        slowed: list[int] = []
+        bus = server.hub.chat.delivery.bus
+        publish = bus.publish
+        slowed: list[str] = []
+        slow_one_out = asyncio.Event()
 
-        async def first_one_slow(conv, frame, **kw):
-            if frame.get("type") == "message" and frame["sender"]["role"] == "user":
-                if not slowed:
-                    slowed.append(frame["seq"])
-                    await asyncio.sleep(1.0)  # longer than a socket waits for a gap
-            await publish(conv, frame, **kw)
+        async def first_one_slow(channel, payload):
+            if not slowed and channel == FANOUT_CHANNEL and b"#0" in payload:
+                slowed.append(channel)
+                await asyncio.sleep(1.0)  # longer than a socket waits for a gap
+                await publish(channel, payload)
+                slow_one_out.set()
+                return
+            await publish(channel, payload)
 
-        delivery.to_conversation = first_one_slow
+        bus.publish = first_one_slow  # type: ignore[method-assign]
         gaps = metrics.STREAM_GAPS.labels("fetched")._value.get()
         for k in range(3):
             await user.send({"type": "chat.send", "id": f"o{k}", "conversation_id": cid,
                              "client_msg_id": f"o{k}", "text": f"#{k}"})  # fmt: skip
+            for _ in range(3000):  # the next ones are stored while the first is published
+                if slowed:
+                    break
+                await asyncio.sleep(0.01)
+            assert slowed  # the first message's publish is the slow one
         acks = [await user.expect(lambda f, k=k: f.get("id") == f"o{k}") for k in range(3)]
         got = [await agent.expect("message", conversation_id=cid) for _ in range(3)]
         assert [m["text"] for m in got] == ["#0", "#1", "#2"]
         assert [a["seq"] for a in acks] == [m["seq"] for m in got]
+        await asyncio.wait_for(slow_one_out.wait(), 30)
         assert metrics.STREAM_GAPS.labels("fetched")._value.get() == gaps  # none overtaken
         await user.close()
         await agent.close()

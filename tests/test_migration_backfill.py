@@ -69,7 +69,7 @@ async def test_a_chat_tagged_twice_before_keeps_its_first_item(isolated):
     try:
         await take_back(
             db,
-            "0018_feedback_note.sql",
+            "0019_feedback_note.sql",
             "drop index feedback_chat_tag; drop index feedback_conversation;"
             " alter table feedback drop column note;"
             " create unique index feedback_chat on feedback (conversation_id)"
@@ -85,7 +85,7 @@ async def test_a_chat_tagged_twice_before_keeps_its_first_item(isolated):
             " ('f2', 'suggestion', 'agent', 'add a dark mode', 'c', 'sam', now()),"
             " ('f3', 'suggestion', 'bot', 'add a dark mode', 'c', null, now())"
         )  # fmt: skip
-        assert await migrate(isolated.dsn) == ["hub.store:0018_feedback_note.sql"]
+        assert await migrate(isolated.dsn) == ["hub.store:0019_feedback_note.sql"]
         left = await db.fetch("select id from feedback order by id")
         assert [r["id"] for r in left] == ["f1", "f3"]
     finally:

@@ -4,6 +4,7 @@ once, whatever the number of listeners."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -15,6 +16,7 @@ from hub.cluster.bus import (
     agent_channel,
     user_channel,
 )
+from hub.cluster.fanout_queue import FanoutQueue
 from hub.ws.protocol import encode_msgpack
 
 
@@ -44,6 +46,7 @@ class Delivery:
         self.bus = bus
         self._node_id = node_id
         self._local = local  # this node's listeners (hub.cluster.node.Node.deliver_items)
+        self._queue = FanoutQueue(bus)
 
     async def to_user(self, user_id: str, frame: dict) -> None:
         await self.bus.publish(user_channel(user_id), encode_msgpack(frame))
@@ -59,12 +62,14 @@ class Delivery:
     ) -> None:
         """A frame for both sides of a conversation, encoded once."""
         packed = encode_msgpack(frame)
-        items = []
-        if include_user:
-            items.append((user_channel(conv["user_id"]), packed))
-        if conv.get("agent_id"):
-            items.append((agent_channel(conv["agent_id"]), packed))
-        await self.bus.publish_many(items)
+        await self.bus.publish_many(_both_sides(conv, packed, include_user))
+
+    def to_conversation_queued(self, conv: Parties, frame: dict) -> asyncio.Future:
+        """A frame for both sides of a conversation, queued at once for the node's next
+        fan-out publish (hub.cluster.fanout_queue): frames queued one after the other are
+        published in that order, and those queued in the same turn of the loop (a group
+        commit's messages) in one signed publish. The future resolves once it is out."""
+        return self._queue.add(_both_sides(conv, encode_msgpack(frame), True))
 
     async def fan_out(self, items: list[tuple]) -> None:
         """Many frames for many channels in one signed publish per chunk (every node
@@ -86,3 +91,12 @@ class Delivery:
             chunk = items[i : i + FANOUT_CHUNK]
             self._local(chunk)
             await self.bus.publish(FANOUT_CHANNEL, encode_msgpack([marker, *chunk]))
+
+
+def _both_sides(conv: Parties, packed: bytes, include_user: bool) -> list[tuple[str, bytes]]:
+    items = []
+    if include_user:
+        items.append((user_channel(conv["user_id"]), packed))
+    if conv.get("agent_id"):
+        items.append((agent_channel(conv["agent_id"]), packed))
+    return items

@@ -281,7 +281,6 @@ class Chat:
         sender: Connection | None = None,
         texts: dict[str, str] | None = None,
         system: dict | None = None,
-        before: asyncio.Future | None = None,
     ) -> StoredMessage:
         """Store a message (with the files it carries, in the same write), then push it to
         both sides. Every message goes through here, so this is where a person's text is
@@ -302,12 +301,11 @@ class Chat:
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
             raise msg
-        if before is not None:
-            # the sender's previous message is published first: frames of a conversation
-            # that overtake each other on the bus wait at the receiving socket for the gap
-            await asyncio.wait([before])
         if not msg.duplicate:
-            await self.delivery.to_conversation(
+            # queued before this task awaits anything: a COMMIT's writes resume in their
+            # batch's order, so a conversation's frames are queued, and published, in seq
+            # order (one overtaken on the bus would wait at the receiving socket for the gap)
+            await self.delivery.to_conversation_queued(
                 {"user_id": msg.user_id, "agent_id": msg.agent_id}, self.frame(msg)
             )
         if self.push_out is not None:
@@ -482,12 +480,10 @@ class Chat:
         text: str,
         attachments: tuple[str, ...] = (),
         sender: Connection | None = None,
-        before: asyncio.Future | None = None,
     ) -> StoredMessage:
         """A message from the user or the agent: text, files (uploaded to this chat by the
-        sender, POST /api/attachments), or both. `before`: the same socket's previous
-        `chat.send`, still in flight (hub.ws.endpoint pipelines them): this one is
-        published only after it."""
+        sender, POST /api/attachments), or both. A socket's `chat.send`s may be in flight
+        together (hub.ws.endpoint pipelines them): stored, and published, in their order."""
         if not text and not attachments:
             raise Invalid("a message needs text or attachments")
         if len(attachments) > self.settings.attachment_max_per_message:
@@ -501,7 +497,7 @@ class Chat:
         conv = {"id": cid}  # the writer checks the conversation in its batch
         msg = await self.post(
             conv, role, claims.sub, claims.display_name, text, client_msg_id, attachments,
-            sender=sender, before=before,
+            sender=sender,
         )  # fmt: skip
         if role == "user" and not msg.duplicate and msg.conversation_status == "bot":
             if self.bot is not None:

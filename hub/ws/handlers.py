@@ -54,15 +54,14 @@ async def chat_send(hub: Hub, conn: Connection, f: p.ChatSend) -> None:
 async def chat_send_after(
     hub: Hub, conn: Connection, f: p.ChatSend, before: asyncio.Future | None
 ) -> None:
-    """`chat.send`, published and answered only after `before` (the socket's previous
-    send) is: sends of one socket are pipelined (hub.ws.endpoint), their frames are still
-    published and acked in order. The write is queued before this coroutine first waits
-    (`Chat.send` waits for nothing before it hands the write to the store, except for an
-    agent's text that asks for a secret, which is then refused), so a socket's
-    messages reach the group writer, and get their seq, in the order they were sent."""
+    """`chat.send`, answered only after `before` (the socket's previous send) is: sends
+    of one socket are pipelined (hub.ws.endpoint), they are still acked in order. The
+    write is queued before this coroutine first waits (`Chat.send` waits for nothing
+    before it hands the write to the store, except for an agent's text that asks for a
+    secret, which is then refused), so a socket's messages reach the group writer, get
+    their seq, and are published (hub.cluster.fanout_queue) in the order they were sent."""
     msg = await hub.chat.send(
-        conn.identity, f.conversation_id, f.client_msg_id, f.text, tuple(f.attachments or ()), conn,
-        before,
+        conn.identity, f.conversation_id, f.client_msg_id, f.text, tuple(f.attachments or ()), conn
     )  # fmt: skip
     if before is not None:
         await asyncio.wait([before])
