@@ -1061,7 +1061,7 @@ class Chat:
                                                 "to_agent": conv["agent_id"], "to_topic": None,
                                                 "reason": "urgent_escalation"})  # fmt: skip
                 await self.push_agent_state(left)
-            await self.announce_assignments(result.assigned, routing=True)
+            await self.announce_assignments(result.assigned, routing=True, queue_seq=result.seq)
             for conv in result.assigned:
                 assigned_in[conv["id"]] = i
             for conv, notice in result.notices:
@@ -1087,6 +1087,7 @@ class Chat:
                 frame.update(self._urgent_fields(conv, result.urgent[conv["id"]][0]))
             else:
                 frame = self.queued_frame(conv, position, eta, result.places.get(conv["id"]))
+            frame["queue_seq"] = result.seq  # a device drops it if a later pass came first
             items.append((user_channel(conv["user_id"]), encode_msgpack(frame)))
         if items:
             await self.delivery.fan_out(items)
@@ -1178,12 +1179,18 @@ class Chat:
         await self.announce_assignments([conv], by)
 
     async def announce_assignments(
-        self, convs: list, by: dict | None = None, *, routing: bool = False
+        self,
+        convs: list,
+        by: dict | None = None,
+        *,
+        routing: bool = False,
+        queue_seq: int | None = None,
     ) -> None:
         """Give each chat to its agent: `chat.assigned` to the customer, and to the agent
         with the customer, history and notes, then each agent's `agent.state`. What they
         need is read for all the chats at once, on the routing connection for a routing
-        pass's chats (`routing`: the main pool may have thousands of requests queued)."""
+        pass's chats (`routing`: the main pool may have thousands of requests queued;
+        `queue_seq`: that pass's number, which the customer's copy carries)."""
         if not convs:
             return
         acquiring = self.store.acquire_routing() if routing else self.store.acquire()
@@ -1198,10 +1205,13 @@ class Chat:
         for conv in convs:
             agent, user = known.agents.get(conv["agent_id"]), known.users.get(conv["user_id"])
             assert agent is not None and user is not None  # the conversation's foreign keys
-            items.append((user_channel(conv["user_id"]), encode_msgpack({
+            told: dict[str, Any] = {
                 "type": "chat.assigned", "conversation_id": conv["id"],
                 "agent": {"id": agent["id"], "name": agent["name"]},
-            })))  # fmt: skip
+            }  # fmt: skip
+            if queue_seq is not None:
+                told["queue_seq"] = queue_seq
+            items.append((user_channel(conv["user_id"]), encode_msgpack(told)))
             history = self.links.frames(known.history.get(conv["id"], []))
             online = None if live is None else user["id"] in live
             frame = assigned_frame(conv, user, history, known.notes.get(conv["id"], []), online)

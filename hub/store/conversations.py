@@ -90,6 +90,8 @@ async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
     for r in rows:
         item = summary(r)
         item["position"] = r["queue_position"]
+        if r["queue_seq"] is not None:  # the routing pass that said it (hub.store.queue)
+            item["queue_seq"] = r["queue_seq"]
         item["user_read_seq"] = r["user_read_seq"]
         item["agent_read_seq"] = r["agent_read_seq"]
         if r["status"] == "queued" and r["queue_staffed"] is False:
