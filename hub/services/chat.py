@@ -22,7 +22,7 @@ from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.bus import agent_channel, user_channel
 from hub.cluster.delivery import Delivery
-from hub.rules import access, masking, routing, sla, urgent
+from hub.rules import access, masking, opening, routing, sla, urgent
 from hub.rules import hours as hours_rule
 from hub.rules import queue as queue_rules
 from hub.rules.mentions import mentions
@@ -356,20 +356,31 @@ class Chat:
         priority = routing.priority_for_topic(topic)
         # stored with whatever else opened meanwhile (hub.store.opening); the chat's
         # language becomes the user's for notifications too
+        # the same open again (its answer lost) names the same topic and words: the chat
+        # the first one stored, if it is still open (hub.rules.opening)
+        key = opening.open_key(topic, masking.mask(text).text if text else None)
         conv = await self.store.opener.submit(
             ChatOpen(
                 cid, claims.sub, topic, priority, status, lang, conn.client_kind,
-                self.settings.returning_customer_window_s,
+                self.settings.returning_customer_window_s, key,
             )
         )  # fmt: skip
         if lang:
             self.languages.forget(claims.sub)
 
-        def reply(now: str) -> None:
+        def reply(now: str, **more: Any) -> None:
             frame = {"type": "chat.opened", "conversation_id": cid, "status": now, "topic": topic}
             if fid is not None:
                 frame["id"] = fid
-            conn.send_frame(frame)
+            conn.send_frame({**frame, **more})
+
+        if conv["id"] != cid:
+            # an open sent again (its answer was lost, or the client gave up waiting) or a
+            # second tap: the open that stored the chat posts its text and routes it; this
+            # one only names it
+            cid, topic = conv["id"], conv["topic"]
+            reply(conv["status"], existing=True)
+            return {"conversation_id": cid}
 
         # the opening message comes back over the bus; this socket holds it (and anything
         # else live) until `chat.opened` is out, so the client learns of the chat first
