@@ -433,6 +433,11 @@ async def test_places_told_by_two_nodes_never_go_backwards(isolated):
                 await asyncio.sleep(0.05)
             await w2.request({"type": "chat.close", "conversation_id": gone})  # a pass on B
             await her.expect("chat.queued", conversation_id=cid, position=1)
+            # a device that signs in now reads place 1 in `welcome`: the late 2 is stale
+            # for it too
+            late = await b.client(her_id)
+            (told,) = [c for c in late.welcome["conversations"] if c["conversation_id"] == cid]
+            assert told["position"] == 1
         finally:
             await lock.rollback()
         await resolving  # node A's announcement is out
@@ -440,14 +445,18 @@ async def test_places_told_by_two_nodes_never_go_backwards(isolated):
         await her_on_a.request(
             {"type": "chat.send", "conversation_id": cid, "client_msg_id": "after", "text": "hi"}
         )
-        await her.expect("message", conversation_id=cid, client_msg_id="after")
+        for device in (her, late):
+            await device.expect("message", conversation_id=cid, client_msg_id="after")
         places = [
-            f["position"]
-            for f in her.frames
-            if f.get("type") == "chat.queued" and f["conversation_id"] == cid
+            [
+                f["position"]
+                for f in device.frames
+                if f.get("type") == "chat.queued" and f["conversation_id"] == cid
+            ]
+            for device in (her, late)
         ]
-        assert places == [3, 1], places
-        for c in (ag_a, ag_b, w1, w2, her, her_on_a):
+        assert places == [[3, 1], []], places
+        for c in (ag_a, ag_b, w1, w2, her, her_on_a, late):
             await c.close()
     finally:
         await a.stop()
