@@ -625,7 +625,7 @@ class Chat:
             raise Invalid("give to_agent or to_topic")
         note = masking.mask(note).text if note and note.strip() else None
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "assigned":
                 raise Conflict("only an assigned chat can be transferred")
@@ -657,7 +657,7 @@ class Chat:
         await self.push_agent_state(old)
         by = {"id": claims.sub, "name": claims.display_name}
         if to_agent:
-            await self.announce_assignment(conv, by=by)
+            await self.announce_assignment(conv, by=by, queue_seq=told)
         else:
             await self.system_message(
                 conv, "requeued" if helps else "transferred_wait", {"by": by, "topic": to_topic}
@@ -799,7 +799,7 @@ class Chat:
         holder let pass its deadline unanswered; rules in hub.rules.urgent.take_refusal.
         The chat as it is now, and the holder it left (if any)."""
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             row = await conv_store.claim_view(db, cid)
             if row is None:
                 raise NotFound("no such conversation")
@@ -810,8 +810,8 @@ class Chat:
                     _claim(row), taker, supervisor=boss, now=row["now_s"], policy=self.policy
                 )
             )
-            conv = await conv_store.give(db, cid, claims.sub)
-        return conv, await self._given(row, conv, reason="taken")
+            conv = await conv_store.give(db, cid, claims.sub, told)
+        return conv, await self._given(row, conv, reason="taken", queue_seq=told)
 
     async def assign(self, claims: Claims, cid: str, agent_id: str) -> asyncpg.Record:
         """A supervisor gives a queued chat to an agent of their choice (`chat.assign`):
@@ -819,14 +819,14 @@ class Chat:
         if claims.role != "supervisor":
             raise Forbidden("only supervisors assign chats")
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             row = await conv_store.claim_view(db, cid)
             if row is None:
                 raise NotFound("no such conversation")
             target = await assigner.load_agent(db, agent_id)
             access.ensure(urgent.assign_refusal(_claim(row), target, self.policy))
-            conv = await conv_store.give(db, cid, agent_id)
-        await self._given(row, conv, reason="assigned")
+            conv = await conv_store.give(db, cid, agent_id, told)
+        await self._given(row, conv, reason="assigned", queue_seq=told)
         return conv
 
     async def takeover(self, claims: Claims, cid: str) -> tuple[asyncpg.Record, str]:
@@ -838,7 +838,7 @@ class Chat:
         if claims.role != "supervisor":
             raise Forbidden("only supervisors take over chats")
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             row = await conv_store.claim_view(db, cid)
             if row is None:
                 raise NotFound("no such conversation")
@@ -851,20 +851,21 @@ class Chat:
                 raise NotFound("no such agent")
             if not me.online:
                 raise Conflict("go online first: a chat you take over is yours to answer")
-            conv = await conv_store.give(db, cid, claims.sub)
-        left = await self._given(row, conv, reason="taken_over")
+            conv = await conv_store.give(db, cid, claims.sub, told)
+        left = await self._given(row, conv, reason="taken_over", queue_seq=told)
         assert left is not None
         return conv, left
 
-    async def _given(self, before, conv, *, reason: str) -> str | None:
+    async def _given(self, before, conv, *, reason: str, queue_seq: int) -> str | None:
         """Frames after a take or an assignment: the holder it left (returned), both
-        sides, the customer's notice, the queue."""
+        sides, the customer's notice, the queue. `queue_seq`: the number the decision
+        drew under the routing lock (a place a pass told before it is stale)."""
         old = before["agent_id"] if before["status"] == "assigned" else None
         if old:
             await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": conv["id"],
                                            "to_agent": conv["agent_id"], "to_topic": None, "reason": reason})  # fmt: skip
             await self.push_agent_state(old)
-        await self.announce_assignment(conv)
+        await self.announce_assignment(conv, queue_seq=queue_seq)
         if conv["priority"] == "urgent" and before["urgent_notice"] != "staffed":
             await self._urgent_notice(conv, "staffed")
         await self.publish_queue()
@@ -1184,10 +1185,13 @@ class Chat:
             )
         )
 
-    async def announce_assignment(self, conv, by: dict | None = None) -> None:
+    async def announce_assignment(
+        self, conv, by: dict | None = None, queue_seq: int | None = None
+    ) -> None:
         """Give the chat to its agent (with history, notes, a handover); after a transfer
-        (`by`: who did it, when an agent did) the chat says so."""
-        await self.announce_assignments([conv], by)
+        (`by`: who did it, when an agent did) the chat says so. `queue_seq`: the number
+        the decision drew under the routing lock (hub.store.queue.lock_routing)."""
+        await self.announce_assignments([conv], by, queue_seq=queue_seq)
 
     async def announce_assignments(
         self,
