@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import asyncpg
 import pytest
 
+from hub.rules.opening import open_key
 from hub.store.opening import ChatOpen, open_chats
+from tests.conftest import start_hub
 
 pytestmark = pytest.mark.usefixtures("clean")
 
 
-def opened(cid: str, user: str, lang: str | None, status: str = "queued") -> ChatOpen:
-    return ChatOpen(cid, user, "payment", "normal", status, lang, "app", 7 * 86_400)
+def opened(
+    cid: str, user: str, lang: str | None, status: str = "queued", key: str | None = None
+) -> ChatOpen:
+    return ChatOpen(cid, user, "payment", "normal", status, lang, "app", 7 * 86_400, key)
 
 
 async def test_a_batch_stores_each_chat_in_order_with_the_languages_as_one_at_a_time(db):
@@ -39,6 +46,28 @@ async def test_a_batch_stores_each_chat_in_order_with_the_languages_as_one_at_a_
     assert rows[4]["enqueued_at"] is None  # a bot chat is not in the queue
 
 
+async def test_opens_with_one_key_by_one_customer_yield_one_chat_while_it_is_open(db):
+    await db.execute("insert into users (id) values ('op-twice'), ('op-else')")
+    key, other = open_key("payment", "转账没到账"), open_key("payment", "付款失败")
+    rows = await open_chats(
+        db,
+        [
+            opened("t1", "op-twice", None, key=key),
+            opened("t2", "op-twice", None, key=key),  # the same again in the same batch
+            opened("t3", "op-twice", None, key=other),  # another question: its own
+            opened("t4", "op-else", None, key=key),  # another customer: theirs
+        ],
+    )
+    assert [r["id"] for r in rows] == ["t1", "t1", "t3", "t4"]
+    (again,) = await open_chats(db, [opened("t5", "op-twice", None, key=key)])  # later
+    assert again["id"] == "t1"
+    await db.execute("update conversations set status = 'closed' where id = 't1'")
+    (after,) = await open_chats(db, [opened("t6", "op-twice", None, key=key)])  # it ended
+    assert after["id"] == "t6"
+    stored = await db.fetch("select id from conversations where user_id = 'op-twice' order by id")
+    assert [r["id"] for r in stored] == ["t1", "t3", "t6"]
+
+
 async def test_an_open_the_store_refuses_fails_alone(db):
     await db.execute("insert into users (id) values ('op-known')")
     rows = await open_chats(db, [opened("k1", "op-known", None), opened("u1", "op-nobody", None)])
@@ -46,3 +75,89 @@ async def test_an_open_the_store_refuses_fails_alone(db):
     assert isinstance(rows[1], asyncpg.ForeignKeyViolationError)
     ids = [r["id"] for r in await db.fetch("select id from conversations order by id")]
     assert ids == ["k1"]
+
+
+async def _blocked_opens(db, n: int) -> None:
+    """Wait until `n` chat opens wait for the lock the test holds on their customer: the
+    sessions that wait for a lock while they write into conversations."""
+    while (
+        await db.fetchval(
+            "select count(distinct w.pid) from pg_locks w join pg_locks c on c.pid = w.pid"
+            " and c.granted and c.locktype = 'relation'"
+            " and c.relation = 'conversations'::regclass where not w.granted"
+        )
+        < n
+    ):
+        await asyncio.sleep(0.02)
+
+
+async def test_an_open_whose_answer_was_lost_yields_the_same_chat_when_sent_again(hub, db):
+    """The socket went away while the open was being stored (its answer lost), so the
+    client sends it again: it gets the chat the first one stored, not a second one, and
+    the opening text is in it once.
+
+    Before, every open stored a chat of its own: two chats for one question."""
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    first = await hub.client(user_id)
+    opens = {"type": "chat.open", "topic": "payment", "handoff": "agent", "text": "转账没到账"}
+    lock = db.transaction()
+    await lock.start()
+    try:  # the store waits: the customer's row is locked
+        await db.execute("select 1 from users where id = $1 for update", user_id)
+        await first.send({**opens, "id": "o1"})
+        await _blocked_opens(db, 1)
+        await first.close()  # the answer has nowhere to go
+    finally:
+        await lock.rollback()
+    while (
+        await db.fetchval(  # the first open goes on: stored, its text posted
+            "select count(*) from messages m join conversations c on c.id = m.conversation_id"
+            " where c.user_id = $1 and m.sender_role = 'user'",
+            user_id,
+        )
+        < 1
+    ):
+        await asyncio.sleep(0.02)
+    again = await hub.client(user_id)
+    opened = await again.request(opens)
+    rows = await db.fetch("select id from conversations where user_id = $1", user_id)
+    assert [r["id"] for r in rows] == [opened["conversation_id"]]
+    texts = await db.fetch(
+        "select text from messages where conversation_id = $1 and sender_role = 'user'",
+        opened["conversation_id"],
+    )
+    assert [t["text"] for t in texts] == ["转账没到账"]
+    await again.close()
+
+
+async def test_opens_of_one_topic_racing_on_two_nodes_store_one_chat(services, hub, db):
+    """Two opens of the same topic by one customer, in flight at once on two nodes (a
+    retry from another socket while the first still commits): one chat, both answers name
+    it, its opening text once."""
+    other = await start_hub(services)
+    try:
+        user_id = f"u-{uuid.uuid4().hex[:8]}"
+        on_a, on_b = await hub.client(user_id), await other.client(user_id)
+        opens = {"type": "chat.open", "topic": "account", "handoff": "bot", "text": "改手机号"}
+        lock = db.transaction()
+        await lock.start()
+        try:
+            await db.execute("select 1 from users where id = $1 for update", user_id)
+            await on_a.send({**opens, "id": "a"})
+            await on_b.send({**opens, "id": "b"})
+            await _blocked_opens(db, 2)
+        finally:
+            await lock.rollback()
+        answers = [await c.expect("chat.opened") for c in (on_a, on_b)]
+        rows = await db.fetch("select id from conversations where user_id = $1", user_id)
+        assert len(rows) == 1
+        assert {a["conversation_id"] for a in answers} == {rows[0]["id"]}
+        texts = await db.fetch(
+            "select text from messages where conversation_id = $1 and sender_role = 'user'",
+            rows[0]["id"],
+        )
+        assert [t["text"] for t in texts] == ["改手机号"]
+        for c in (on_a, on_b):
+            await c.close()
+    finally:
+        await other.stop()

@@ -328,3 +328,18 @@ def test_the_customers_the_router_serves_next_are_the_first_places(
     queue = [QueuedChat(c.conversation_id, c.topic, c.priority, c.enqueued_at) for c in waiting]  # type: ignore[arg-type]
     served = {a.conversation_id for a in plan(queue, agents)}
     assert served == {cid for cid, place in got.items() if place.position <= free}
+
+
+@given(st.permutations(list(range(1, 9))), st.sampled_from([None, 0, 3]))
+def test_places_of_passes_arriving_in_any_order_are_shown_in_commit_order(arrivals, last):
+    """Whatever order the passes' announcements arrive in, what a device shows is in pass
+    (commit) order, never an older pass after a newer one, and the newest pass always
+    shows (unless the device had a newer word already)."""
+    shown = []
+    for pass_no in arrivals:
+        if q.is_news(last, pass_no):
+            shown.append(pass_no)
+            last = pass_no
+    assert shown == sorted(set(shown))
+    assert shown[-1] == 8
+    assert q.is_news(None, 5) and q.is_news(5, None)  # a number unknown: shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
 import pytest
 
 from hub.store import agents
@@ -378,3 +379,86 @@ async def test_a_burst_of_opens_announces_each_chat_once_and_places_only_move_fo
             assert "chat.assigned" not in kinds and places[-1] == rows[cid]["queue_position"]
     for c in (*staff.values(), *users):
         await c.close()
+
+
+async def test_places_told_by_two_nodes_never_go_backwards(isolated):
+    """Two nodes announce their passes each after its own COMMIT: a pass of node A whose
+    announcement is held up (here: its agent's history read waits for a table lock) goes
+    out after a later pass of node B. The customer must not be told 3, 1, then 2: the
+    stale place is dropped, the newer one stands.
+
+    Before, every announcement reached the customer as it came: 3, 1, 2."""
+    db = await asyncpg.connect(isolated.dsn)
+    # no sweeps: every pass here is one the test caused, on the node it chose
+    a = await start_hub(isolated, routing_sweep_s=3600)
+    b = await start_hub(isolated, routing_sweep_s=3600)
+    try:
+        for name in ("ord-a", "ord-b"):
+            await agents.upsert(
+                db, username=name, password="pw", name=name, skills=["payment"], capacity=1
+            )
+        ag_a, ag_b = await a.client("ord-a", "agent"), await b.client("ord-b", "agent")
+        for agent in (ag_a, ag_b):
+            await agent.request({"type": "agent.status", "status": "online"})
+        opens = {"type": "chat.open", "topic": "payment", "handoff": "agent"}
+        for agent in (ag_a, ag_b):  # each agent full
+            filler = await b.client(uid())
+            await agent.expect(
+                "chat.assigned", conversation_id=(await filler.request(opens))["conversation_id"]
+            )
+        w1, w2 = await b.client(uid()), await b.client(uid())
+        await w1.request(opens)
+        gone = (await w2.request(opens))["conversation_id"]
+        her_id = uid()
+        her = await b.client(her_id)
+        cid = (await her.request(opens))["conversation_id"]
+        await her.expect("chat.queued", conversation_id=cid, position=3)
+        her_on_a = await a.client(her_id)  # her other device, on node A
+        held = await db.fetchval(
+            "select id from conversations where agent_id = 'ord-a' and status = 'assigned'"
+        )
+        # node A's next announcement waits: it reads the notes of the chat it gives out
+        lock = db.transaction()
+        await lock.start()
+        await db.execute("lock table notes in access exclusive mode")
+        try:
+            resolving = asyncio.create_task(
+                ag_a.request({"type": "chat.resolve", "conversation_id": held}, timeout=60)
+            )
+            # node A's pass committed (w1 to ord-a, her place 2) but is not announced yet
+            while (
+                await db.fetchval("select queue_position from conversations where id = $1", cid)
+                != 2
+            ):
+                await asyncio.sleep(0.05)
+            await w2.request({"type": "chat.close", "conversation_id": gone})  # a pass on B
+            await her.expect("chat.queued", conversation_id=cid, position=1)
+            # a device that signs in now reads place 1 in `welcome`: the late 2 is stale
+            # for it too
+            late = await b.client(her_id)
+            (told,) = [c for c in late.welcome["conversations"] if c["conversation_id"] == cid]
+            assert told["position"] == 1
+        finally:
+            await lock.rollback()
+        await resolving  # node A's announcement is out
+        # published by node A after its late announcement: reaches her after it
+        await her_on_a.request(
+            {"type": "chat.send", "conversation_id": cid, "client_msg_id": "after", "text": "hi"}
+        )
+        for device in (her, late):
+            await device.expect("message", conversation_id=cid, client_msg_id="after")
+        places = [
+            [
+                f["position"]
+                for f in device.frames
+                if f.get("type") == "chat.queued" and f["conversation_id"] == cid
+            ]
+            for device in (her, late)
+        ]
+        assert places == [[3, 1], []], places
+        for c in (ag_a, ag_b, w1, w2, her, her_on_a, late):
+            await c.close()
+    finally:
+        await a.stop()
+        await b.stop()
+        await db.close()

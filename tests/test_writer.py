@@ -71,6 +71,40 @@ async def test_a_write_that_timed_out_in_the_queue_is_never_stored():
     assert commit.batches == [[2]]
 
 
+async def test_with_wait_for_commit_a_write_whose_commit_started_hears_its_outcome():
+    """A chat open told `unavailable` is sent again: it must not be told so while its
+    batch may still store it. Its wait's deadline passes while its batch commits (it
+    waited in the queue first); it gets the COMMIT's result, not `Unavailable`.
+
+    Before, the deadline failed it while the COMMIT went on and stored it."""
+    started = {1: asyncio.Event(), 2: asyncio.Event()}
+    release = {1: asyncio.Event(), 2: asyncio.Event()}
+
+    async def commit(ops):
+        started[ops[0]].set()
+        await release[ops[0]].wait()
+        return [op * 2 for op in ops]
+
+    timeout = 3.0
+    writer = GroupWriter(commit, timeout=timeout, wait_for_commit=True)
+    writer.start()
+    loop = asyncio.get_running_loop()
+    try:
+        first = asyncio.ensure_future(writer.submit(1))
+        await started[1].wait()
+        second = asyncio.ensure_future(writer.submit(2))
+        queued_at = loop.time()
+        await asyncio.sleep(timeout * 0.4)  # it waits in the queue behind the first
+        release[1].set()
+        await started[2].wait()  # its batch commits from here, for `timeout` at most
+        await asyncio.sleep(max(0.0, queued_at + timeout * 1.1 - loop.time()))
+        assert not second.done()  # its own deadline has passed: it waits for the COMMIT
+        release[2].set()
+        assert await first == 2 and await second == 4
+    finally:
+        await writer.close()
+
+
 async def test_a_dead_writer_task_fails_its_writes_and_is_replaced(caplog):
     broken = True
 

@@ -194,3 +194,15 @@ def eta_error(pairs: Iterable[tuple[float, float]]) -> EtaError:
     if not diffs:
         return EtaError(0, None, None)
     return EtaError(len(diffs), sum(abs(d) for d in diffs) / len(diffs), sum(diffs) / len(diffs))
+
+
+def is_news(last_told: int | None, pass_no: int | None) -> bool:
+    """Whether a place (or an assignment) from routing pass `pass_no` may be shown on a
+    device whose newest word on that chat came from pass `last_told`.
+
+    Passes are numbered in commit order across every node (one decider at a time), but
+    each node announces its own passes after its COMMIT, so two nodes' announcements can
+    reach a device in either order. Only a later pass than the last one shown is news; an
+    older one is stale (its place is not true any more). Either number unknown (a frame
+    without one): shown, as before numbers existed."""
+    return last_told is None or pass_no is None or pass_no > last_told

@@ -22,7 +22,7 @@ from hub.attachments.links import AttachmentLinks
 from hub.background import Background
 from hub.cluster.bus import agent_channel, user_channel
 from hub.cluster.delivery import Delivery
-from hub.rules import access, masking, routing, sla, urgent
+from hub.rules import access, masking, opening, routing, sla, urgent
 from hub.rules import hours as hours_rule
 from hub.rules import queue as queue_rules
 from hub.rules.mentions import mentions
@@ -355,20 +355,31 @@ class Chat:
         priority = routing.priority_for_topic(topic)
         # stored with whatever else opened meanwhile (hub.store.opening); the chat's
         # language becomes the user's for notifications too
+        # the same open again (its answer lost) names the same topic and words: the chat
+        # the first one stored, if it is still open (hub.rules.opening)
+        key = opening.open_key(topic, masking.mask(text).text if text else None)
         conv = await self.store.opener.submit(
             ChatOpen(
                 cid, claims.sub, topic, priority, status, lang, conn.client_kind,
-                self.settings.returning_customer_window_s,
+                self.settings.returning_customer_window_s, key,
             )
         )  # fmt: skip
         if lang:
             self.languages.forget(claims.sub)
 
-        def reply(now: str) -> None:
+        def reply(now: str, **more: Any) -> None:
             frame = {"type": "chat.opened", "conversation_id": cid, "status": now, "topic": topic}
             if fid is not None:
                 frame["id"] = fid
-            conn.send_frame(frame)
+            conn.send_frame({**frame, **more})
+
+        if conv["id"] != cid:
+            # an open sent again (its answer was lost, or the client gave up waiting) or a
+            # second tap: the open that stored the chat posts its text and routes it; this
+            # one only names it
+            cid, topic = conv["id"], conv["topic"]
+            reply(conv["status"], existing=True)
+            return {"conversation_id": cid}
 
         # the opening message comes back over the bus; this socket holds it (and anything
         # else live) until `chat.opened` is out, so the client learns of the chat first
@@ -611,7 +622,7 @@ class Chat:
             raise Invalid("give to_agent or to_topic")
         note = masking.mask(note).text if note and note.strip() else None
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             conv = await self._conversation(db, cid, claims, lock=True)
             if conv["status"] != "assigned":
                 raise Conflict("only an assigned chat can be transferred")
@@ -643,7 +654,7 @@ class Chat:
         await self.push_agent_state(old)
         by = {"id": claims.sub, "name": claims.display_name}
         if to_agent:
-            await self.announce_assignment(conv, by=by)
+            await self.announce_assignment(conv, by=by, queue_seq=told)
         else:
             await self.system_message(
                 conv, "requeued" if helps else "transferred_wait", {"by": by, "topic": to_topic}
@@ -785,7 +796,7 @@ class Chat:
         holder let pass its deadline unanswered; rules in hub.rules.urgent.take_refusal.
         The chat as it is now, and the holder it left (if any)."""
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             row = await conv_store.claim_view(db, cid)
             if row is None:
                 raise NotFound("no such conversation")
@@ -796,8 +807,8 @@ class Chat:
                     _claim(row), taker, supervisor=boss, now=row["now_s"], policy=self.policy
                 )
             )
-            conv = await conv_store.give(db, cid, claims.sub)
-        return conv, await self._given(row, conv, reason="taken")
+            conv = await conv_store.give(db, cid, claims.sub, told)
+        return conv, await self._given(row, conv, reason="taken", queue_seq=told)
 
     async def assign(self, claims: Claims, cid: str, agent_id: str) -> asyncpg.Record:
         """A supervisor gives a queued chat to an agent of their choice (`chat.assign`):
@@ -805,14 +816,14 @@ class Chat:
         if claims.role != "supervisor":
             raise Forbidden("only supervisors assign chats")
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             row = await conv_store.claim_view(db, cid)
             if row is None:
                 raise NotFound("no such conversation")
             target = await assigner.load_agent(db, agent_id)
             access.ensure(urgent.assign_refusal(_claim(row), target, self.policy))
-            conv = await conv_store.give(db, cid, agent_id)
-        await self._given(row, conv, reason="assigned")
+            conv = await conv_store.give(db, cid, agent_id, told)
+        await self._given(row, conv, reason="assigned", queue_seq=told)
         return conv
 
     async def takeover(self, claims: Claims, cid: str) -> tuple[asyncpg.Record, str]:
@@ -824,7 +835,7 @@ class Chat:
         if claims.role != "supervisor":
             raise Forbidden("only supervisors take over chats")
         async with self.store.acquire() as db, db.transaction():
-            await assigner.lock_routing(db)
+            told = await assigner.lock_routing(db)
             row = await conv_store.claim_view(db, cid)
             if row is None:
                 raise NotFound("no such conversation")
@@ -837,20 +848,21 @@ class Chat:
                 raise NotFound("no such agent")
             if not me.online:
                 raise Conflict("go online first: a chat you take over is yours to answer")
-            conv = await conv_store.give(db, cid, claims.sub)
-        left = await self._given(row, conv, reason="taken_over")
+            conv = await conv_store.give(db, cid, claims.sub, told)
+        left = await self._given(row, conv, reason="taken_over", queue_seq=told)
         assert left is not None
         return conv, left
 
-    async def _given(self, before, conv, *, reason: str) -> str | None:
+    async def _given(self, before, conv, *, reason: str, queue_seq: int) -> str | None:
         """Frames after a take or an assignment: the holder it left (returned), both
-        sides, the customer's notice, the queue."""
+        sides, the customer's notice, the queue. `queue_seq`: the number the decision
+        drew under the routing lock (a place a pass told before it is stale)."""
         old = before["agent_id"] if before["status"] == "assigned" else None
         if old:
             await self.delivery.to_agent(old, {"type": "chat.transferred", "conversation_id": conv["id"],
                                            "to_agent": conv["agent_id"], "to_topic": None, "reason": reason})  # fmt: skip
             await self.push_agent_state(old)
-        await self.announce_assignment(conv)
+        await self.announce_assignment(conv, queue_seq=queue_seq)
         if conv["priority"] == "urgent" and before["urgent_notice"] != "staffed":
             await self._urgent_notice(conv, "staffed")
         await self.publish_queue()
@@ -1058,7 +1070,7 @@ class Chat:
                                                 "to_agent": conv["agent_id"], "to_topic": None,
                                                 "reason": "urgent_escalation"})  # fmt: skip
                 await self.push_agent_state(left)
-            await self.announce_assignments(result.assigned, routing=True)
+            await self.announce_assignments(result.assigned, routing=True, queue_seq=result.seq)
             for conv in result.assigned:
                 assigned_in[conv["id"]] = i
             for conv, notice in result.notices:
@@ -1084,6 +1096,7 @@ class Chat:
                 frame.update(self._urgent_fields(conv, result.urgent[conv["id"]][0]))
             else:
                 frame = self.queued_frame(conv, position, eta, result.places.get(conv["id"]))
+            frame["queue_seq"] = result.seq  # a device drops it if a later pass came first
             items.append((user_channel(conv["user_id"]), encode_msgpack(frame)))
         if items:
             await self.delivery.fan_out(items)
@@ -1169,18 +1182,27 @@ class Chat:
             )
         )
 
-    async def announce_assignment(self, conv, by: dict | None = None) -> None:
+    async def announce_assignment(
+        self, conv, by: dict | None = None, queue_seq: int | None = None
+    ) -> None:
         """Give the chat to its agent (with history, notes, a handover); after a transfer
-        (`by`: who did it, when an agent did) the chat says so."""
-        await self.announce_assignments([conv], by)
+        (`by`: who did it, when an agent did) the chat says so. `queue_seq`: the number
+        the decision drew under the routing lock (hub.store.queue.lock_routing)."""
+        await self.announce_assignments([conv], by, queue_seq=queue_seq)
 
     async def announce_assignments(
-        self, convs: list, by: dict | None = None, *, routing: bool = False
+        self,
+        convs: list,
+        by: dict | None = None,
+        *,
+        routing: bool = False,
+        queue_seq: int | None = None,
     ) -> None:
         """Give each chat to its agent: `chat.assigned` to the customer, and to the agent
         with the customer, history and notes, then each agent's `agent.state`. What they
         need is read for all the chats at once, on the routing connection for a routing
-        pass's chats (`routing`: the main pool may have thousands of requests queued)."""
+        pass's chats (`routing`: the main pool may have thousands of requests queued;
+        `queue_seq`: that pass's number, which the customer's copy carries)."""
         if not convs:
             return
         acquiring = self.store.acquire_routing() if routing else self.store.acquire()
@@ -1195,10 +1217,13 @@ class Chat:
         for conv in convs:
             agent, user = known.agents.get(conv["agent_id"]), known.users.get(conv["user_id"])
             assert agent is not None and user is not None  # the conversation's foreign keys
-            items.append((user_channel(conv["user_id"]), encode_msgpack({
+            told: dict[str, Any] = {
                 "type": "chat.assigned", "conversation_id": conv["id"],
                 "agent": {"id": agent["id"], "name": agent["name"]},
-            })))  # fmt: skip
+            }  # fmt: skip
+            if queue_seq is not None:
+                told["queue_seq"] = queue_seq
+            items.append((user_channel(conv["user_id"]), encode_msgpack(told)))
             history = self.links.frames(known.history.get(conv["id"], []))
             online = None if live is None else user["id"] in live
             frame = assigned_frame(conv, user, history, known.notes.get(conv["id"], []), online)

@@ -113,6 +113,8 @@ class Sessions:
                     )
                     state["maintenance"] = {**window, "title": title, "body": body}
                 self.chat.describe_urgent(state["conversations"], hello.lang)
+                for item in state["conversations"]:  # an older pass's place is stale now
+                    conn.told_queue(item["conversation_id"], item.get("queue_seq"))
         conn.send_frame(
             {
                 "type": "welcome",

@@ -79,9 +79,10 @@ class Store:
             timeout=self._write_timeout,
         )
         self._writer.start()
+        # an open told `unavailable` is sent again: never told so while it may be stored
         self._opener = GroupWriter(
             self._open, max_batch=self._writers[1], timeout=self._write_timeout,
-            name="chat-opener",
+            name="chat-opener", wait_for_commit=True,
         )  # fmt: skip
         self._opener.start()
 

@@ -90,6 +90,8 @@ async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
     for r in rows:
         item = summary(r)
         item["position"] = r["queue_position"]
+        if r["queue_seq"] is not None:  # the routing pass that said it (hub.store.queue)
+            item["queue_seq"] = r["queue_seq"]
         item["user_read_seq"] = r["user_read_seq"]
         item["agent_read_seq"] = r["agent_read_seq"]
         if r["status"] == "queued" and r["queue_staffed"] is False:
@@ -464,10 +466,13 @@ async def transfer_to_agent(
     return conv
 
 
-async def give(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> asyncpg.Record:
+async def give(
+    db: asyncpg.Connection, conversation_id: str, agent_id: str, queue_seq: int | None = None
+) -> asyncpg.Record:
     """Give a queued chat, or an urgent one its holder has not answered, to `agent_id`
     (`chat.take`, `chat.assign`). A holder it leaves becomes its previous agent and is
-    excluded from it. Run it in the caller's transaction, under the routing lock."""
+    excluded from it. Run it in the caller's transaction, under the routing lock, whose
+    number is `queue_seq` (hub.store.queue.lock_routing)."""
     conv = await fetch_one(
         db,
         "update conversations set status = 'assigned', agent_id = $2, assigned_at = now(),"
@@ -478,8 +483,8 @@ async def give(db: asyncpg.Connection, conversation_id: str, agent_id: str) -> a
         " excluded_agents = case when agent_id is null or agent_id = any(excluded_agents)"
         "  then excluded_agents else array_append(excluded_agents, agent_id) end,"
         " urgent_notice = case when priority = 'urgent' then 'staffed' else urgent_notice end,"
-        f" {_NEW_HANDS} where id = $1 returning *",
-        conversation_id, agent_id,
+        f" queue_seq = coalesce($3, queue_seq), {_NEW_HANDS} where id = $1 returning *",
+        conversation_id, agent_id, queue_seq,
     )  # fmt: skip
     await record_agent(db, conversation_id, agent_id)
     await db.execute("update agents set idle_since = now() where id = $1", agent_id)

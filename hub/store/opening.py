@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from supporthub_core.errors import Unavailable
+
 
 @dataclass(frozen=True, slots=True)
 class ChatOpen:
@@ -30,6 +32,9 @@ class ChatOpen:
     lang: str | None
     channel: str | None
     returning_window_s: float
+    # opens of one customer with the same key are one chat while it is open
+    # (hub.rules.opening); None: always a chat of its own
+    open_key: str | None = None
 
 
 # One statement: no BEGIN and COMMIT round trips. A customer's language is what the last
@@ -39,8 +44,8 @@ class ChatOpen:
 OPEN_SQL = """
 with v as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::text[], $7::text[], $8::float8[]) with ordinality
-    as v(id, user_id, topic, priority, status, lang, channel, window_s, n)
+                       $6::text[], $7::text[], $8::float8[], $9::text[]) with ordinality
+    as v(id, user_id, topic, priority, status, lang, channel, window_s, open_key, n)
 ), chosen as (
   update users u set lang = l.lang
   from (select distinct on (user_id) user_id, lang from v where lang is not null
@@ -49,7 +54,7 @@ with v as (
   returning u.id
 )
 insert into conversations (id, user_id, topic, priority, status, lang, enqueued_at,
-                           previous_agent_id, channel)
+                           previous_agent_id, channel, open_key)
 select v.id, v.user_id, v.topic, v.priority, v.status,
   coalesce(v.lang,
            (select e.lang from v e where e.user_id = v.user_id and e.lang is not null
@@ -61,16 +66,28 @@ select v.id, v.user_id, v.topic, v.priority, v.status,
      on c.id = ca.conversation_id where c.user_id = v.user_id
      and ca.assigned_at > now() - make_interval(secs => v.window_s)
      order by ca.assigned_at desc limit 1),
-  v.channel
+  v.channel, v.open_key
 from v order by v.n
+on conflict (user_id, open_key)
+  where open_key is not null and status in ('bot', 'queued', 'assigned') do nothing
 returning *
+"""
+
+# The customers' open chats with the keys of the opens that stored none.
+OPEN_ALREADY_SQL = """
+select c.* from unnest($1::text[], $2::text[]) k(user_id, open_key)
+join conversations c on c.user_id = k.user_id and c.open_key = k.open_key
+  and c.status in ('bot', 'queued', 'assigned')
 """
 
 
 async def open_chats(db: asyncpg.Connection, opens: list[ChatOpen]) -> list[Any]:
-    """Store `opens`; the stored rows, in the same order. When the batch breaks a
-    constraint (a customer the hub does not know) each open is stored on its own, and the
-    one that breaks it gets its error in place of a row: one bad open fails alone."""
+    """Store `opens`; the stored rows, in the same order. An open whose customer has an
+    open chat with its `open_key` already (stored by an earlier open, of this batch or
+    another, on any node) stores nothing and yields that chat: its row's id is not the
+    open's `conversation_id`. When the batch breaks a constraint (a customer the hub does
+    not know) each open is stored on its own, and the one that breaks it gets its error
+    in place of a row: one bad open fails alone."""
     try:
         return await _insert(db, opens)
     except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
@@ -86,7 +103,37 @@ async def open_chats(db: asyncpg.Connection, opens: list[ChatOpen]) -> list[Any]
 
 
 async def _insert(db: asyncpg.Connection, opens: list[ChatOpen]) -> list[asyncpg.Record]:
-    rows = await db.fetch(
+    stored: dict[str, asyncpg.Record] = {}  # an open's own chat, by its id
+    already: dict[tuple[str, str | None], asyncpg.Record] = {}  # (customer, key) -> the open chat
+    todo = opens
+    # again at most twice: the open chat that made an open store nothing may end before
+    # it is read, and that open then stores its own
+    for _ in range(3):
+        for row in await _store(db, todo):
+            stored[row["id"]] = row
+            if row["open_key"] is not None:
+                already[(row["user_id"], row["open_key"])] = row
+        todo = [o for o in todo if o.conversation_id not in stored and _key(o) not in already]
+        if not todo:
+            break
+        for row in await db.fetch(
+            OPEN_ALREADY_SQL, [o.user_id for o in todo], [o.open_key for o in todo]
+        ):
+            already[(row["user_id"], row["open_key"])] = row
+        todo = [o for o in todo if _key(o) not in already]
+        if not todo:
+            break
+    if todo:
+        raise Unavailable("chats opened and ended meanwhile, try again")
+    return [stored.get(o.conversation_id) or already[_key(o)] for o in opens]
+
+
+def _key(o: ChatOpen) -> tuple[str, str | None]:
+    return (o.user_id, o.open_key)
+
+
+async def _store(db: asyncpg.Connection, opens: list[ChatOpen]) -> list[asyncpg.Record]:
+    return await db.fetch(
         OPEN_SQL,
         [o.conversation_id for o in opens],
         [o.user_id for o in opens],
@@ -96,6 +143,5 @@ async def _insert(db: asyncpg.Connection, opens: list[ChatOpen]) -> list[asyncpg
         [o.lang for o in opens],
         [o.channel for o in opens],
         [float(o.returning_window_s) for o in opens],
+        [o.open_key for o in opens],
     )
-    by_id = {r["id"]: r for r in rows}
-    return [by_id[o.conversation_id] for o in opens]

@@ -141,10 +141,13 @@ def queued_chat(row: asyncpg.Record) -> routing.QueuedChat:
 class RouteResult:
     __slots__ = (
         "assigned", "positions", "queue", "agents", "moved", "pages", "notices", "urgent",
-        "places", "statuses",
+        "places", "statuses", "seq",
     )  # fmt: skip
 
     def __init__(self):
+        # the pass's number (lock_routing): its places and assignments go out with it, so
+        # that a device drops a place another node's older pass announces late
+        self.seq = 0
         self.assigned: list[asyncpg.Record] = []
         # conv (with `was_staffed`), position, eta (None: nobody online can take it)
         self.positions: list[tuple[asyncpg.Record, int, int | None]] = []
@@ -161,10 +164,15 @@ class RouteResult:
         self.statuses: dict[str, str] = {}
 
 
-async def lock_routing(db: asyncpg.Connection) -> None:
+async def lock_routing(db: asyncpg.Connection) -> int:
     """Hold the routing lock until the transaction ends: one decider at a time across all
-    nodes (the router, a transfer)."""
-    await db.execute("select pg_advisory_xact_lock($1)", ROUTING_LOCK)
+    nodes (the router, a transfer). Returns the pass's number, drawn under the lock: the
+    numbers grow in the order the deciders commit, whichever node each runs on."""
+    pass_no: int = await db.fetchval(
+        "select nextval('routing_passes') from (select pg_advisory_xact_lock($1)) held",
+        ROUTING_LOCK,
+    )
+    return pass_no
 
 
 async def route_once(
@@ -182,7 +190,7 @@ async def route_once(
     policy = policy or urgent.UrgentPolicy()
     result = RouteResult()
     async with acquire(pool) as db, db.transaction():
-        await lock_routing(db)
+        result.seq = await lock_routing(db)
         agents = await load_agents(db)
         if handle is None:
             handle = await service_levels.handle_times(db)
@@ -200,11 +208,12 @@ async def route_once(
             rows = await db.fetch(
                 "update conversations c set status = 'assigned', agent_id = v.agent_id,"
                 " assigned_at = now(), last_activity_at = now(), queue_position = null,"
-                f" {ETA_ACTUAL}"
+                f" queue_seq = $3, {ETA_ACTUAL}"
                 " from unnest($1::text[], $2::text[]) v(id, agent_id)"
                 " where c.id = v.id and c.status = 'queued' returning c.*",
                 ids,
                 agent_of,
+                result.seq,
             )
             by_conv = {row["id"]: row for row in rows}
             done = [a for a in decisions if a.conversation_id in by_conv]
@@ -242,7 +251,7 @@ async def route_once(
         ids = list(places)
         changed = await db.fetch(
             "update conversations c set queue_position = v.pos, queue_staffed = v.staffed,"
-            " queue_eta_s = v.told,"
+            " queue_eta_s = v.told, queue_seq = $5,"
             " eta_told_s = case when c.eta_told_at is null and v.told is not null then v.told"
             "  else c.eta_told_s end,"
             " eta_told_at = case when c.eta_told_at is null and v.told is not null then now()"
@@ -259,6 +268,7 @@ async def route_once(
             [places[i].position for i in ids],
             [etas[i] is not None for i in ids],
             [None if by_id[i].priority == "urgent" else etas[i] for i in ids],
+            result.seq,
         )
         told = {row["id"] for row in changed}
         # an urgent chat whose notice changed is told again, its position unchanged or not

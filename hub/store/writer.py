@@ -11,7 +11,8 @@ message and notification SQL of hub.store.messages and hub.store.notifications).
 
 No wait is unbounded: a write whose COMMIT has not come within `timeout` seconds fails
 with `Unavailable` (one still queued is dropped, never stored after its caller was told
-it failed), a COMMIT running longer is abandoned, and a writer task that dies is logged,
+it failed; one committing, with `wait_for_commit`, waits for that COMMIT's outcome), a
+COMMIT running longer is abandoned, and a writer task that dies is logged,
 replaced at once, and the writes it held fail with `Unavailable`.
 """
 
@@ -74,7 +75,13 @@ class GroupWriter(Generic[Op]):
         max_batch: int = 2000,
         timeout: float = DEFAULT_TIMEOUT_S,
         name: str = "group-writer",
+        wait_for_commit: bool = False,
     ):
+        """`wait_for_commit`: a write whose batch is committing when its `timeout` passes
+        hears that COMMIT's outcome (bounded by `timeout` too) instead of `Unavailable`
+        at once, so that its caller is never told it failed while it may still be stored
+        (a chat open told `unavailable` is sent again)."""
+        self._wait_for_commit = wait_for_commit
         self._commit = commit
         self._max_batch = max_batch
         self._timeout = timeout
@@ -139,7 +146,8 @@ class GroupWriter(Generic[Op]):
         self._watchdog = None
         now = asyncio.get_running_loop().time()
         late = Unavailable("the store did not answer in time, try again")
-        for item in self._committing:
+        committing = [] if self._wait_for_commit else self._committing
+        for item in committing:
             if item.deadline <= now and not item.future.done():
                 item.future.set_exception(late)
         pending = self._pending
@@ -147,7 +155,7 @@ class GroupWriter(Generic[Op]):
             item = pending.popleft()
             if not item.future.done():
                 item.future.set_exception(late)
-        due = next((i.deadline for i in self._committing if not i.future.done()), None)
+        due = next((i.deadline for i in committing if not i.future.done()), None)
         if due is None and pending:
             due = pending[0].deadline
         if due is not None:

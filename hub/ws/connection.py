@@ -14,7 +14,11 @@ the queue, where it is counted. Idle connections hold no task and no queue: a fe
 A connection also remembers the newest `seq` it was sent per stream (its notifications,
 each conversation) so that the same frame arriving twice (a bus retry, a replay racing a
 live push) is sent once, and a frame that arrives ahead of an earlier one waits for it:
-every stream reaches the client in seq order.
+every stream reaches the client in seq order. Queue places are not a stream (a place may
+be skipped), but each carries the number of the routing pass that computed it: a place
+or an assignment from an older pass than the newest one this device heard of that chat
+from is dropped (hub.rules.queue.is_news), since two nodes' passes can be announced out of
+their commit order.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable
 
 from hub import metrics
 from hub.rules.notices import LOCALIZED, localize
+from hub.rules.queue import is_news
 from hub.ws.protocol import encode_json_bytes, encode_msgpack
 from hub.ws.uvicorn_fast import abort_connection, buffered_bytes, protocol_of, write_frame
 from supporthub_core.auth import Claims
@@ -78,6 +83,7 @@ class Connection:
         "bad_frames",
         "notif_seq",
         "conv_seq",
+        "queue_told",
         "ahead",
         "gap_timer",
         "on_gap",
@@ -116,6 +122,8 @@ class Connection:
         self.bad_frames: deque[float] | None = None
         self.notif_seq = 0
         self.conv_seq: dict[str, int] = {}
+        # conversation -> the routing pass of the newest place or assignment it was sent
+        self.queue_told: dict[str, int] | None = None
         # frames ahead of a gap, waiting for the ones before them: stream -> seq -> frame
         self.ahead: dict[str, dict[int, tuple[dict, bytes]]] | None = None
         self.gap_timer: asyncio.TimerHandle | None = None
@@ -164,6 +172,9 @@ class Connection:
         if self.held is not None:
             self.held.append((frame, data))
             return
+        pass_no = frame.get("queue_seq")
+        if pass_no is not None and not self.told_queue(frame["conversation_id"], pass_no):
+            return  # a place (or an assignment) a later routing pass overtook
         if self.locale is not None and frame.get("type") in LOCALIZED:
             local = localize(frame, *self.locale)
             if local is not None:  # this device reads another language or zone
@@ -282,6 +293,18 @@ class Connection:
                     self._enqueue(waiting[seq][1])
                     last = seq
             self._set_last(stream, last)
+
+    def told_queue(self, conversation_id: str, pass_no: int | None) -> bool:
+        """Record that this device hears of `conversation_id`'s place (or assignment) from
+        routing pass `pass_no`; False when it heard from a later pass already (stale)."""
+        told = self.queue_told
+        if not is_news(told.get(conversation_id) if told is not None else None, pass_no):
+            return False
+        if pass_no is not None:
+            if told is None:
+                told = self.queue_told = {}
+            told[conversation_id] = pass_no
+        return True
 
     def set_base(self, stream: str, seq: int) -> None:
         """Everything up to `seq` on this stream is known to the client."""

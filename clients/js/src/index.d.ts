@@ -39,8 +39,8 @@ export interface Notification extends Frame {
 }
 export interface Ack extends Frame { type: "ack"; id: string; conversation_id?: string; message_id?: string; seq?: number; client_msg_id?: string }
 export interface ErrorFrame extends Frame { type: "error"; id?: string; code: ErrorCode; message: string }
-export interface ChatOpened extends Frame { type: "chat.opened"; conversation_id: string; status: "bot" | "queued" | "assigned"; topic?: string }
-export interface ChatQueued extends Frame { type: "chat.queued"; conversation_id: string; position: number; eta_s: number }
+export interface ChatOpened extends Frame { type: "chat.opened"; conversation_id: string; status: "bot" | "queued" | "assigned"; topic?: string; existing?: boolean }
+export interface ChatQueued extends Frame { type: "chat.queued"; conversation_id: string; position: number; eta_s: number; queue_seq?: number }
 export interface ChatAssigned extends Frame {
   type: "chat.assigned"; conversation_id: string;
   agent?: { id: string; name: string }; user?: { id: string; name: string };
