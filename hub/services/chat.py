@@ -1273,6 +1273,8 @@ class Chat:
             history = self.links.frames(known.history.get(conv["id"], []))
             online = None if live is None else user["id"] in live
             frame = assigned_frame(conv, user, history, known.notes.get(conv["id"], []), online)
+            # tagged by whoever had the chat before (a transfer, a take, a re-route)
+            frame["feedback"] = known.feedback.get(conv["id"], [])
             items.append((agent_channel(agent["id"]), encode_msgpack(frame)))
         await self.delivery.fan_out(items)
         for conv in convs:
