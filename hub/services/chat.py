@@ -385,7 +385,7 @@ class Chat:
         if conv["id"] != cid:
             # an open sent again (its answer was lost, or the client gave up waiting) or a
             # second tap: the open that stored the chat posted its text and routes it; this
-            # one names it, and finishes what that one left undone if it gave up
+            # one names it, and starts the bot if that one gave up before it could
             cid, topic = conv["id"], conv["topic"]
             reply(conv["status"], existing=True)
             if conv["open_follow_up_at"] is not None:
@@ -415,12 +415,13 @@ class Chat:
         finally:
             if holding:
                 conn.release()
-        self._follow_up(conv, masked.text if masked else None)
+        if status == "bot":  # a queued chat needs no more: every routing pass places it
+            self._follow_up(conv, masked.text if masked else None)
         return {"conversation_id": cid}
 
     def _follow_up(self, conv, text: str | None) -> None:
-        """After an open: the bot takes its first turn in a `bot` chat (a queued chat has
-        been routed); then nothing is left of the open to do."""
+        """After a `bot` chat is opened: the bot takes its first turn (unless the chat left
+        the bot meanwhile); then nothing is left of the open to do."""
         if conv["status"] == "bot" and self.bot is not None:
             self.tasks.spawn(self._bot_first_turn(self.bot, conv, text), "bot-open")
         else:
@@ -435,10 +436,10 @@ class Chat:
             await conv_store.open_follow_up_done(db, cid)
 
     async def finish_open(self, cid: str, conv=None) -> None:
-        """The follow-up of an open that was stored but whose node never did it (it gave
-        up waiting for the store's answer, or stopped): the customer's devices get the
-        chat's first message, then the bot takes its first turn or the chat is routed.
-        `conv`: the chat, already taken (the sweeper's); else taken here if it is due."""
+        """The follow-up of a `bot` chat's open that was stored but whose node never did it
+        (it gave up waiting for the store's answer, or stopped): the customer's devices get
+        the chat's first message, then the bot takes its first turn. `conv`: the chat,
+        already taken (the sweeper's); else taken here if it is due."""
         async with self.store.acquire() as db:
             if conv is None:
                 conv = await conv_store.take_open_follow_up(db, cid, self.settings.open_follow_up_s)
@@ -448,8 +449,6 @@ class Chat:
         if first:
             await self.delivery.to_conversation(conv, self.links.frame(first[0]))
         opening = first[0]["text"] if first and first[0]["sender"]["role"] == "user" else None
-        if conv["status"] == "queued":
-            await self.route()
         self._follow_up(conv, opening)
 
     async def escalate(self, claims: Claims | None, cid: str, topic: str | None = None) -> str:

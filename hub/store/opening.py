@@ -6,9 +6,10 @@ language, inserts, and gives the connection back (a reset, one more round trip).
 group writer (hub.store.writer) stores whatever opened while the last statement ran in
 one statement: the languages the customers chose, the chats, and their opening texts as
 message 1 (so a chat the store has is never without the words it was opened with, even
-when the node that stored it never heard back). Each new chat is marked as having its
-follow-up (the bot's first turn, the routing pass) still to do, taken on now by the node
-that opened it (`open_follow_up_at`, hub.store.conversations.take_open_follow_up).
+when the node that stored it never heard back). Each new `bot` chat is marked as having
+its follow-up (the bot's first turn) still to do, taken on now by the node that opened it
+(`open_follow_up_at`, hub.store.conversations.take_open_follow_up); a queued chat needs
+no more: every routing pass, the sweep's too, places it.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ with v as (
        on c.id = ca.conversation_id where c.user_id = v.user_id
        and ca.assigned_at > now() - make_interval(secs => v.window_s)
        order by ca.assigned_at desc limit 1),
-    v.channel, v.open_key, case when v.body is null then 0 else 1 end, now()
+    v.channel, v.open_key, case when v.body is null then 0 else 1 end,
+    case when v.status = 'bot' then now() end
   from v order by v.n
   on conflict (user_id, open_key)
     where open_key is not null and status in ('bot', 'queued', 'assigned') do nothing
