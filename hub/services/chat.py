@@ -388,8 +388,8 @@ class Chat:
             # one names it, and starts the bot if that one gave up before it could
             cid, topic = conv["id"], conv["topic"]
             reply(conv["status"], existing=True)
-            if conv["open_follow_up_at"] is not None:
-                await self.finish_open(cid)
+            if conv["open_follow_up_at"] is not None:  # after the answer, whatever befalls it
+                self.tasks.spawn(self.finish_open(cid), "open-finish")
             return {"conversation_id": cid}
 
         # the opening message comes back over the bus; this socket holds it (and anything

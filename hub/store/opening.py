@@ -44,7 +44,6 @@ class ChatOpen:
     # the opening text as stored (masked), message 1 of the chat, by `sender_name`
     text: str | None = None
     sender_name: str = ""
-    message_id: str = ""
 
 
 # One statement: no BEGIN and COMMIT round trips. A customer's language is what the last
@@ -171,5 +170,5 @@ async def _store(db: asyncpg.Connection, opens: list[ChatOpen]) -> list[asyncpg.
         [o.open_key for o in opens],
         [o.text for o in opens],
         [o.sender_name for o in opens],
-        [o.message_id or new_id() for o in opens],
+        [new_id() for _ in opens],
     )
