@@ -106,12 +106,13 @@ join conversations c on c.user_id = k.user_id and c.open_key = k.open_key
 
 
 async def open_chats(db: asyncpg.Connection, opens: list[ChatOpen]) -> list[Any]:
-    """Store `opens`; the stored rows, in the same order. An open whose customer has an
-    open chat with its `open_key` already (stored by an earlier open, of this batch or
-    another, on any node) stores nothing and yields that chat: its row's id is not the
-    open's `conversation_id`. When the batch breaks a constraint (a customer the hub does
-    not know) each open is stored on its own, and the one that breaks it gets its error
-    in place of a row: one bad open fails alone."""
+    """Store `opens`; the stored rows, in the same order, a chat stored with its opening
+    text carrying its message 1 as `first_message_id` and `first_message_at`. An open
+    whose customer has an open chat with its `open_key` already (stored by an earlier
+    open, of this batch or another, on any node) stores nothing and yields that chat: its
+    row's id is not the open's `conversation_id`. When the batch breaks a constraint (a
+    customer the hub does not know) each open is stored on its own, and the one that
+    breaks it gets its error in place of a row: one bad open fails alone."""
     try:
         return await _insert(db, opens)
     except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
