@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     writer_max_batch: int = 2000
     writers: int = 2  # group writers committing side by side
     write_timeout_s: float = 10.0  # a write not committed by then fails as unavailable
+    # a stored chat.open's follow-up (a bot chat's first bot turn) left undone this long
+    # (its node gave up waiting for the store, or stopped) is done by the same open sent
+    # again or by the sweeper; keep it above write_timeout_s
+    open_follow_up_s: float = 30.0
     db_acquire_timeout_s: float = 10.0  # no pooled connection by then: unavailable
 
     # routing

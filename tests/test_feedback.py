@@ -120,6 +120,33 @@ async def test_a_complaint_is_thanked_with_an_offer_of_a_person(setup):
     await user.close()
 
 
+async def test_the_agent_a_chat_is_transferred_to_gets_its_tags(setup):
+    """An agent who gets a chat from another (a transfer) sees what was tagged in it, as a
+    reloaded console does: `chat.assigned` carries its `feedback`.
+
+    Before, only a reconnecting console's `chat.assigned` carried it: the new agent saw
+    none of the tags and could tag the same message again as if it were new."""
+    server, db, receiver = setup
+    alice, user, cid, message_id = await chat_with_alice(server, "the fee is not shown")
+    tag = await alice.request(
+        {"type": "feedback.tag", "conversation_id": cid, "message_id": message_id,
+         "note": "fee display"}
+    )  # fmt: skip
+    bob = await server.client("bob", "agent", name="Bob")
+    await bob.request({"type": "agent.status", "status": "online"})
+    moved = await alice.request(
+        {"type": "chat.transfer", "conversation_id": cid, "to_agent": "bob"}
+    )
+    assert moved["type"] == "ack", moved
+    assigned = await bob.expect("chat.assigned", conversation_id=cid)
+    assert assigned["feedback"] == [
+        {"feedback_id": tag["feedback_id"], "message_id": message_id, "tagged_by": "alice",
+         "note": "fee display"}
+    ]  # fmt: skip
+    for c in (alice, bob, user):
+        await c.close()
+
+
 async def chat_with_alice(server, text: str) -> tuple[Any, Any, str, str]:
     """Agent alice online, and a customer's chat (opened with `text`) assigned to her:
     (alice, the customer, the chat's id, the id of its first message)."""

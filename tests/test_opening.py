@@ -68,6 +68,32 @@ async def test_opens_with_one_key_by_one_customer_yield_one_chat_while_it_is_ope
     assert [r["id"] for r in stored] == ["t1", "t3", "t6"]
 
 
+async def test_each_chat_stored_holds_its_opening_text_as_message_1(db):
+    """The opening text is written by the statement that stores the chat: a chat the store
+    has always holds it; an open that yields a chat already open writes none."""
+    await db.execute("insert into users (id) values ('op-text')")
+    key = open_key("payment", "转账没到账")
+
+    def with_text(cid: str, text: str | None, k: str | None) -> ChatOpen:
+        return ChatOpen(cid, "op-text", "payment", "normal", "bot", None, "app", 0, k, text, "Lin")
+
+    rows = await open_chats(
+        db, [with_text("w1", "转账没到账", key), with_text("w2", "转账没到账", key),
+             with_text("w3", None, None)],
+    )  # fmt: skip
+    assert [r["id"] for r in rows] == ["w1", "w1", "w3"]
+    stored = await db.fetch(
+        "select conversation_id, id, seq, sender_role, sender_id, sender_name, text"
+        " from messages where conversation_id like 'w%' order by conversation_id"
+    )
+    assert [tuple(r) for r in stored] == [
+        ("w1", rows[0]["first_message_id"], 1, "user", "op-text", "Lin", "转账没到账")
+    ]
+    assert rows[2]["first_message_id"] is None
+    seqs = dict(await db.fetch("select id, last_seq from conversations where id like 'w%'"))
+    assert seqs == {"w1": 1, "w3": 0}
+
+
 async def test_an_open_the_store_refuses_fails_alone(db):
     await db.execute("insert into users (id) values ('op-known')")
     rows = await open_chats(db, [opened("k1", "op-known", None), opened("u1", "op-nobody", None)])

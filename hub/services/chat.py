@@ -301,6 +301,14 @@ class Chat:
         msg: StoredMessage = await self.store.writer.submit(op)
         if isinstance(msg, Exception):
             raise msg
+        await self._posted(conv, msg, masked, sender)
+        return msg
+
+    async def _posted(
+        self, conv, msg: StoredMessage, masked: masking.Masked, sender: Connection | None
+    ) -> None:
+        """A stored message goes out: to both sides, to push and mail, and its sender is
+        told what was hidden."""
         if not msg.duplicate:
             # queued before this task awaits anything: a COMMIT's writes resume in their
             # batch's order, so a conversation's frames are queued, and published, in seq
@@ -320,7 +328,6 @@ class Chat:
                 or (await self.languages.of({msg.user_id}))[msg.user_id]
             )
             warn(sender, msg.conversation_id, masked, lang)
-        return msg
 
     def frame(self, msg: StoredMessage) -> dict:
         """The `message` frame of a stored message, its attachments' links signed now."""
@@ -357,11 +364,13 @@ class Chat:
         # language becomes the user's for notifications too
         # the same open again (its answer lost) names the same topic and words: the chat
         # the first one stored, if it is still open (hub.rules.opening)
-        key = opening.open_key(topic, masking.mask(text).text if text else None)
+        masked = masking.mask(text) if text else None
+        key = opening.open_key(topic, masked.text if masked else None)
         conv = await self.store.opener.submit(
             ChatOpen(
                 cid, claims.sub, topic, priority, status, lang, conn.client_kind,
                 self.settings.returning_customer_window_s, key,
+                masked.text if masked else None, claims.display_name,
             )
         )  # fmt: skip
         if lang:
@@ -375,10 +384,12 @@ class Chat:
 
         if conv["id"] != cid:
             # an open sent again (its answer was lost, or the client gave up waiting) or a
-            # second tap: the open that stored the chat posts its text and routes it; this
-            # one only names it
+            # second tap: the open that stored the chat posted its text and routes it; this
+            # one names it, and starts the bot if that one gave up before it could
             cid, topic = conv["id"], conv["topic"]
             reply(conv["status"], existing=True)
+            if conv["open_follow_up_at"] is not None:  # after the answer, whatever befalls it
+                self.tasks.spawn(self.finish_open(cid), "open-finish")
             return {"conversation_id": cid}
 
         # the opening message comes back over the bus; this socket holds it (and anything
@@ -387,11 +398,13 @@ class Chat:
         if holding:
             conn.hold()
         try:
-            if text:
-                first = await self.post(
-                    conv, "user", claims.sub, claims.display_name, text, sender=conn
-                )
-                text = first.text  # masked: all the bot ever reads
+            if masked is not None:  # stored with the chat, as message 1
+                first = StoredMessage(
+                    conv["first_message_id"], cid, 1, "user", claims.sub, claims.display_name,
+                    masked.text, None, conv["first_message_at"], claims.sub, None,
+                    conversation_status=status,
+                )  # fmt: skip
+                await self._posted(conv, first, masked, conn)
             if status == "queued":  # its status as the pass that saw it left it
                 await self.route(
                     before_announce=lambda result: reply(result.statuses.get(cid, status)),
@@ -402,9 +415,41 @@ class Chat:
         finally:
             if holding:
                 conn.release()
-        if conv["status"] == "bot" and self.bot is not None:
-            self.tasks.spawn(self.bot.on_open(conv, text), "bot-open")
+        if status == "bot":  # a queued chat needs no more: every routing pass places it
+            self._follow_up(conv, masked.text if masked else None)
         return {"conversation_id": cid}
+
+    def _follow_up(self, conv, text: str | None) -> None:
+        """After a `bot` chat is opened: the bot takes its first turn (unless the chat left
+        the bot meanwhile); then nothing is left of the open to do."""
+        if conv["status"] == "bot" and self.bot is not None:
+            self.tasks.spawn(self._bot_first_turn(self.bot, conv, text), "bot-open")
+        else:
+            self.tasks.spawn(self._open_done(conv["id"]), "open-done")
+
+    async def _bot_first_turn(self, bot: BotSeat, conv, text: str | None) -> None:
+        await bot.on_open(conv, text)
+        await self._open_done(conv["id"])
+
+    async def _open_done(self, cid: str) -> None:
+        async with self.store.acquire() as db:
+            await conv_store.open_follow_up_done(db, cid)
+
+    async def finish_open(self, cid: str, conv=None) -> None:
+        """The follow-up of a `bot` chat's open that was stored but whose node never did it
+        (it gave up waiting for the store's answer, or stopped): the customer's devices get
+        the chat's first message, then the bot takes its first turn. `conv`: the chat,
+        already taken (the sweeper's); else taken here if it is due."""
+        async with self.store.acquire() as db:
+            if conv is None:
+                conv = await conv_store.take_open_follow_up(db, cid, self.settings.open_follow_up_s)
+                if conv is None:
+                    return  # done, or another node is on it
+            first = await conv_store.messages_after(db, cid, 0, limit=1)
+        if first:
+            await self.delivery.to_conversation(conv, self.links.frame(first[0]))
+        opening = first[0]["text"] if first and first[0]["sender"]["role"] == "user" else None
+        self._follow_up(conv, opening)
 
     async def escalate(self, claims: Claims | None, cid: str, topic: str | None = None) -> str:
         """From the bot to the human queue; `claims` None when the bot itself hands over."""
@@ -1227,6 +1272,8 @@ class Chat:
             history = self.links.frames(known.history.get(conv["id"], []))
             online = None if live is None else user["id"] in live
             frame = assigned_frame(conv, user, history, known.notes.get(conv["id"], []), online)
+            # tagged by whoever had the chat before (a transfer, a take, a re-route)
+            frame["feedback"] = known.feedback.get(conv["id"], [])
             items.append((agent_channel(agent["id"]), encode_msgpack(frame)))
         await self.delivery.fan_out(items)
         for conv in convs:

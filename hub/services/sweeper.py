@@ -1,5 +1,5 @@
 """Periodic housekeeping, run by one node at a time (advisory lock): agents who left
-without saying so, idle chats, unanswered new chats, queue samples for the chart, and a
+without saying so, opens stored whose follow-up was left undone, idle chats, unanswered new chats, queue samples for the chart, and a
 routing pass that catches anything an event-driven pass missed and checks the deadlines
 of urgent chats (hub.rules.urgent: pages, re-offers) every pass, then the service levels
 of every chat in human hands (Chat.sla_pass: flags, re-routes, escalations).
@@ -54,6 +54,7 @@ class Sweeper:
                 return  # another node sweeps
             gone = await agent_store.vanished(db, PRESENCE_FRESH_S, s.agent_grace_s)
             idle = await conv_store.idle(db, s.chat_idle_close_s)
+            stalled = await conv_store.take_open_follow_ups(db, s.open_follow_up_s)
             unanswered = []
             if s.assignment_timeout_s > 0:
                 unanswered = await conv_store.unanswered(db, s.assignment_timeout_s)
@@ -70,6 +71,8 @@ class Sweeper:
                 await agent_store.mark_away(db, agent_id)
             await chat.requeue_agent_chats(agent_id)
             await chat.push_agent_state(agent_id)
+        for conv in stalled:  # opens stored whose node never did what follows
+            await chat.finish_open(conv["id"], conv)
         for conv in idle:
             await chat.close_idle(conv)
         for row in unanswered:

@@ -1,10 +1,10 @@
 """What the agents of newly assigned chats are sent, read for many chats at once.
 
 A routing pass can assign hundreds of chats (10,000 opened at once: a thousand free
-slots). Each chat's agent gets the chat with its customer, history and notes, and its own
-`agent.state`; read one chat at a time that is five statements per chat, each waiting
-for a pooled connection behind whatever else is queued on the pool. Here it is five
-statements for the whole pass.
+slots). Each chat's agent gets the chat with its customer, history, notes and feedback
+tags, and its own `agent.state`; read one chat at a time that is six statements per
+chat, each waiting for a pooled connection behind whatever else is queued on the pool.
+Here it is six statements for the whole pass.
 """
 
 from __future__ import annotations
@@ -15,18 +15,21 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from hub.store.conversations import MESSAGE_COLUMNS, agent_view, message_frame
+from hub.store.feedback import tagged_in_each
 from hub.store.notes import note_view
 
 
 @dataclass(slots=True)
 class Briefs:
     """By id: the agents (with their active count), the customers, each chat's history
-    (message frames, oldest first, attachment links not signed yet) and notes."""
+    (message frames, oldest first, attachment links not signed yet), notes and what staff
+    tagged in it as feedback (hub.store.feedback.tagged_in)."""
 
     agents: dict[str, dict] = field(default_factory=dict)
     users: dict[str, asyncpg.Record] = field(default_factory=dict)
     history: dict[str, list[dict]] = field(default_factory=dict)
     notes: dict[str, list[dict]] = field(default_factory=dict)
+    feedback: dict[str, list[dict]] = field(default_factory=dict)
 
 
 async def briefs(db: asyncpg.Connection, convs: Sequence, history_limit: int) -> Briefs:
@@ -68,6 +71,7 @@ async def briefs(db: asyncpg.Connection, convs: Sequence, history_limit: int) ->
     )
     for r in rows:
         out.notes[r["conversation_id"]].append(note_view(r))
+    out.feedback = await tagged_in_each(db, ids)
     return out
 
 

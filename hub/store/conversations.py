@@ -593,3 +593,43 @@ async def positions(
         {r["id"]: r["notif_seq"] for r in users},
         {r["id"]: (r["user_id"], r["agent_id"], r["last_seq"]) for r in convs},
     )
+
+
+# An open's follow-up (hub.store.opening): taken on by one node at a time. Whoever takes
+# it marks the chat with the time; another may take it only once that is `lease_s` old
+# (the node that had it gave up or stopped), and nobody once it is done (null).
+_TAKE_OPEN_FOLLOW_UP = """
+update conversations set open_follow_up_at = now()
+where id = $1 and open_follow_up_at < now() - make_interval(secs => $2)
+returning *
+"""
+
+_TAKE_OPEN_FOLLOW_UPS = """
+update conversations set open_follow_up_at = now()
+where id in (select id from conversations
+             where open_follow_up_at < now() - make_interval(secs => $1)
+             order by open_follow_up_at limit $2 for update skip locked)
+returning *
+"""
+
+
+async def take_open_follow_up(
+    db: asyncpg.Connection, conversation_id: str, lease_s: float
+) -> asyncpg.Record | None:
+    """The chat, if its open's follow-up is left undone by whoever took it on `lease_s`
+    seconds ago or more: now this caller's to do (None: done, or another has it)."""
+    return await db.fetchrow(_TAKE_OPEN_FOLLOW_UP, conversation_id, float(lease_s))
+
+
+async def take_open_follow_ups(
+    db: asyncpg.Connection, lease_s: float, limit: int = 200
+) -> list[asyncpg.Record]:
+    """Every chat (up to `limit`) whose open's follow-up was left undone for `lease_s`
+    seconds: now this caller's to do."""
+    return await db.fetch(_TAKE_OPEN_FOLLOW_UPS, float(lease_s), limit)
+
+
+async def open_follow_up_done(db: asyncpg.Connection, conversation_id: str) -> None:
+    await db.execute(
+        "update conversations set open_follow_up_at = null where id = $1", conversation_id
+    )

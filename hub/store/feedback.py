@@ -62,16 +62,26 @@ async def add(db: asyncpg.Connection, item: NewFeedback) -> tuple[dict[str, Any]
 async def tagged_in(db: asyncpg.Connection, cid: str) -> list[dict[str, Any]]:
     """What staff tagged as feedback in this conversation: its messages (`message_id`) and
     the chat as a whole (`message_id` null), oldest first."""
+    return (await tagged_in_each(db, [cid]))[cid]
+
+
+async def tagged_in_each(
+    db: asyncpg.Connection, cids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """`tagged_in` of several conversations in one statement, by conversation."""
     rows = await db.fetch(
-        "select id, message_id, tagged_by, note, created_at from feedback"
-        " where conversation_id = $1 and source = 'agent' order by created_at, id",
-        cid,
+        "select conversation_id, id, message_id, tagged_by, note from feedback"
+        " where conversation_id = any($1::text[]) and source = 'agent'"
+        " order by conversation_id, created_at, id",
+        cids,
     )
-    return [
-        {"feedback_id": r["id"], "message_id": r["message_id"], "tagged_by": r["tagged_by"],
-         "note": r["note"]}
-        for r in rows
-    ]  # fmt: skip
+    tagged: dict[str, list[dict[str, Any]]] = {cid: [] for cid in cids}
+    for r in rows:
+        tagged[r["conversation_id"]].append(
+            {"feedback_id": r["id"], "message_id": r["message_id"], "tagged_by": r["tagged_by"],
+             "note": r["note"]}
+        )  # fmt: skip
+    return tagged
 
 
 async def message_text(db: asyncpg.Connection, cid: str, message_id: str) -> str | None:
