@@ -1,22 +1,25 @@
-"""What one notifier batch asks PostgreSQL, before and after issue #16's last change,
-against the stored-path limit's one insert: interleaved, on one embedded PostgreSQL
-(fsync on), medians.
+"""What one notifier batch asks PostgreSQL, before and after the notifications' write
+was made cheaper, against the stored-path limit's one insert: interleaved, on one
+embedded PostgreSQL (fsync on), medians.
 
     .venv/bin/python bench/batch_statements.py                     # batches of 4 and 40 rows
     .venv/bin/python bench/batch_statements.py --rows 4,40 --rounds 400
     .venv/bin/python bench/batch_statements.py --rows 40 --prefill 0   # a new database
 
-- `before`: the notifications' write (`BEFORE_SQL`, the statement as it was), then what the
-  follow-up stage asked after it: the agents serving the batch's users
-  (`agents_serving`) and the bot's open chats (`open_with_bot_state`), each on a
-  connection of its own as the pool gave them.
-- `after`: `hub.store.notifications.write_notifications`, which returns both with the rows.
+- `before`: the write as it was (`BEFORE_SQL`: the event-id check as NOT EXISTS and the
+  open chats as a join, whose cached plan may read the tables whole), on a database of
+  its own whose `notifications` keeps its primary key on the id (`BEFORE_SCHEMA`).
+- `after`: `hub.store.notifications.write_notifications` (`handled_event_ids` and
+  `open_chats_of`: index lookups whatever the tables' sizes), on the current schema (no
+  index on the id; `(user_id, seq)` is the primary key).
 - `stored limit`: `bench/servers/bare_ws.py --store`'s insert.
 
-The store holds 200,000 notifications first (analysed). The users are 10,000, of whom 5 % have a chat assigned to one of 50 agents and 1 % a
-bot chat with a state; each batch names random users. Reported per batch: the write's
-time (what the users' push waits for), and the time of every statement the batch costs
-(the write plus the follow-up queries: what PostgreSQL's core is busy with)."""
+Each database holds 200,000 notifications first (analysed; `--prefill 0`: none, the tables
+analysed empty, as a new database). The users are 10,000, of whom 5 % have a chat
+assigned to one of 50 agents and 1 % a bot chat with a state; each batch names random
+users. Each write is a statement prepared once on its connection (as the hub's writers
+run it). Reported per batch: the write's time, in all the rounds and in their first and
+last tenth (does it slow down as the table grows?), and the WAL it wrote."""
 
 from __future__ import annotations
 
@@ -37,8 +40,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hub.embedded import EmbeddedPostgres  # noqa: E402
-from hub.store import conversations as conv_store  # noqa: E402
+from hub.embedded import PG_DB, EmbeddedPostgres  # noqa: E402
 from hub.store import notifications as notif_store  # noqa: E402
 from hub.store.ids import new_id  # noqa: E402
 from hub.store.notifications import NotificationWrite  # noqa: E402
@@ -47,34 +49,33 @@ from supporthub_core.db import init_connection, migrate  # noqa: E402
 USERS, AGENTS = 10_000, 50
 PREFILL = 200_000
 
-# the notifications' write before this change (9d23e5d): rows and seqs only
-BEFORE_SQL = """
-with ops as (
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::jsonb[], $7::text[], $8::int[])
-    as t(id, user_id, kind, title, body, data, event_id, ord)
-),
-fresh as (
-  (select * from ops where event_id is null)
-  union all
-  (select distinct on (ops.event_id) ops.* from ops
-   where ops.event_id is not null
-     and not exists (select 1 from notifications n where n.event_id = ops.event_id)
-   order by ops.event_id, ops.ord)
-),
-counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
-bumped as (
-  insert into users (id, notif_seq) select user_id, n from counts order by user_id
-  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
-  returning id, notif_seq
-),
-numbered as (
-  select f.*, b.notif_seq - c.n + row_number() over (partition by f.user_id order by f.ord) as seq
-  from fresh f join bumped b on b.id = f.user_id join counts c on c.user_id = f.user_id
-)
-insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
-select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
-returning id, seq
+# the notifications' write before its lookups went through functions (acb8f71): the
+# event-id check as NOT EXISTS and the open chats as a join, whose cached plan may read
+# the tables whole
+_LOOKUPS_BEFORE = {
+    "ops.event_id <> all (array(select handled_event_ids($7::text[])))":
+        "not exists (select 1 from notifications n where n.event_id = ops.event_id)",
+    "from open_chats_of(array(select user_id from counts)) c":
+        "from conversations c join counts k on k.user_id = c.user_id"
+        " where c.status = any('{bot,queued,assigned}'::text[])",
+}  # fmt: skip
+
+
+def _before_sql() -> str:
+    sql = notif_store._WRITE_NOTIFICATIONS
+    for now, then in _LOOKUPS_BEFORE.items():
+        assert now in sql, f"the write no longer has {now!r}"
+        sql = sql.replace(now, then)
+    return sql
+
+
+BEFORE_SQL = _before_sql()
+
+# the schema "before" writes to: the primary key on the id again, as before migration 0019
+BEFORE_SCHEMA = """
+alter table notifications drop constraint notifications_pkey;
+alter table notifications add constraint notifications_user_id_seq_key unique (user_id, seq);
+alter table notifications add primary key (id);
 """
 
 STORED_TABLE = """create table if not exists bench_stored (
@@ -108,7 +109,7 @@ async def seed(db: asyncpg.Connection, prefill: int) -> None:
     # empty scans the whole table for the event-id check until an analyse replaces it
     for _ in range(prefill // 2000):
         await notif_store.write_notifications(db, ops_of(2000))
-        await stored([db], ops_of(2000))
+        await stored([db, db, db], ops_of(2000))
     await db.execute("analyze")
 
 
@@ -135,18 +136,15 @@ async def before(
         [o.title for o in ops], [o.body for o in ops], [o.data for o in ops],
         [o.event_id for o in ops], list(range(len(ops))), datetime.now(UTC),
     )  # fmt: skip
-    t1 = time.perf_counter()
-    users = list({o.user_id for o in ops})
-    await notif_store.agents_serving(conns[1], users)
-    await conv_store.open_with_bot_state(conns[2], users)
-    return t1 - t0, time.perf_counter() - t0
+    t = time.perf_counter() - t0
+    return t, t
 
 
 async def after(
     conns: list[asyncpg.Connection], ops: list[NotificationWrite]
 ) -> tuple[float, float]:
     t0 = time.perf_counter()
-    await notif_store.write_notifications(conns[0], ops)
+    await notif_store.write_notifications(conns[1], ops)
     t = time.perf_counter() - t0
     return t, t
 
@@ -155,7 +153,7 @@ async def stored(
     conns: list[asyncpg.Connection], ops: list[NotificationWrite]
 ) -> tuple[float, float]:
     t0 = time.perf_counter()
-    await conns[0].execute(
+    await conns[2].execute(
         "insert into bench_stored (user_id, event_id, frame)"
         " select * from unnest($1::text[], $2::text[], $3::bytea[])",
         [o.user_id for o in ops], [o.event_id or "" for o in ops],
@@ -165,17 +163,36 @@ async def stored(
     return t, t
 
 
-async def run(dsn: str, rows: list[int], rounds: int, prefill: int) -> dict:
-    conns = []
-    for _ in range(3):
-        c = await asyncpg.connect(dsn)
-        await init_connection(c)
-        conns.append(c)
+async def create_database(dsn: str, name: str) -> str:
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f"create database {name}")
+    finally:
+        await admin.close()
+    other = dsn.replace(f"/{PG_DB}?", f"/{name}?")
+    await migrate(other)
+    return other
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn
+
+
+async def run(dsn: str, before_dsn: str, rows: list[int], rounds: int, prefill: int) -> dict:
+    """`before` writes to a database of its own (the schema as it was), `after` and the
+    stored limit to the other; all three in one cluster, so one WAL."""
+    conns = [await connect(before_dsn), await connect(dsn), await connect(dsn)]
+    await conns[0].execute(BEFORE_SCHEMA)
     await seed(conns[0], prefill)
+    await seed(conns[1], prefill)
+    await conns[1].execute("checkpoint")
     kinds = {"before": before, "after": after, "stored limit": stored}
     out: dict = {}
     for n in rows:
         times: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
+        wal: dict[str, list[int]] = {k: [] for k in kinds}
         for _ in range(20):  # warm-up: plans cached, pages in memory
             for fn in kinds.values():
                 await fn(conns, ops_of(n))
@@ -183,7 +200,9 @@ async def run(dsn: str, rows: list[int], rounds: int, prefill: int) -> dict:
             order = list(kinds)
             random.Random(r).shuffle(order)
             for k in order:
+                lsn = await conns[2].fetchval("select pg_current_wal_insert_lsn()")
                 times[k].append(await kinds[k](conns, ops_of(n)))
+                wal[k].append(await conns[2].fetchval(WAL_SINCE, lsn))
         out[str(n)] = {
             k: {"write_ms_p50": round(statistics.median(w for w, _ in v) * 1000, 3),
                 "write_ms_p90": round(sorted(w for w, _ in v)[int(len(v) * 0.9)] * 1000, 3),
@@ -193,13 +212,17 @@ async def run(dsn: str, rows: list[int], rounds: int, prefill: int) -> dict:
                     w for w, _ in v[: max(1, len(v) // 10)]) * 1000, 3),
                 "write_ms_p50_last_tenth": round(statistics.median(
                     w for w, _ in v[-max(1, len(v) // 10):]) * 1000, 3),
-                "all_ms_p50": round(statistics.median(a for _, a in v) * 1000, 3),
-                "all_ms_p90": round(sorted(a for _, a in v)[int(len(v) * 0.9)] * 1000, 3)}
+                # WAL written while it ran (the cluster's: nothing else writes then)
+                "wal_kib_p50": round(statistics.median(wal[k]) / 1024, 1),
+                "wal_kib_mean": round(statistics.mean(wal[k]) / 1024, 1)}
             for k, v in times.items()
         }  # fmt: skip
     for c in conns:
         await c.close()
     return out
+
+
+WAL_SINCE = "select (pg_current_wal_insert_lsn() - $1::pg_lsn)::bigint"
 
 
 def main() -> None:
@@ -219,9 +242,10 @@ def main() -> None:
         pg.start()
         try:
             asyncio.run(migrate(pg.dsn))
+            before_dsn = asyncio.run(create_database(pg.dsn, "before"))
             started = time.strftime("%Y-%m-%dT%H:%M:%S")
             rows = [int(x) for x in a.rows.split(",")]
-            res = asyncio.run(run(pg.dsn, rows, a.rounds, a.prefill))
+            res = asyncio.run(run(pg.dsn, before_dsn, rows, a.rounds, a.prefill))
         finally:
             pg.stop()
     import os

@@ -242,10 +242,8 @@ async def agents_serving(db: asyncpg.Connection, user_ids: list[str]) -> dict[st
 
 async def handled_events(db: asyncpg.Connection, event_ids: list[str]) -> set[str]:
     """Those of `event_ids` that already made their notification (one index lookup)."""
-    rows = await db.fetch(
-        "select event_id from notifications where event_id = any($1::text[])", event_ids
-    )
-    return {r["event_id"] for r in rows}
+    rows = await db.fetch("select handled_event_ids($1::text[])", event_ids)
+    return {r[0] for r in rows}
 
 
 async def event_cursor(db: asyncpg.Connection, source: str) -> int:
@@ -272,7 +270,10 @@ async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: in
 # one round trip in all, not three. It reads the chats as of the statement's start (READ
 # COMMITTED): an assignment committed before the batch is written is seen, one committing
 # while it is written is not (that agent's console loads the customer's payments after
-# the assignment, where the event is already).
+# the assignment, where the event is already). Both lookups go through functions
+# (`handled_event_ids`, `open_chats_of`) whose plans are index lookups whatever the
+# tables' sizes: the statement's cached plan, made while a table was small, would
+# otherwise read the whole table on every batch as it grows.
 _WRITE_NOTIFICATIONS = """
 with ops as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -284,7 +285,7 @@ fresh as (
   union all
   (select distinct on (ops.event_id) ops.* from ops
    where ops.event_id is not null
-     and not exists (select 1 from notifications n where n.event_id = ops.event_id)
+     and ops.event_id <> all (array(select handled_event_ids($7::text[])))
    order by ops.event_id, ops.ord)
 ),
 counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
@@ -307,8 +308,7 @@ serving as (
          array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
          array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
          array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
-  from conversations c join counts k on k.user_id = c.user_id
-  where c.status = any('{bot,queued,assigned}'::text[])
+  from open_chats_of(array(select user_id from counts)) c
   group by c.user_id
 )
 select w.id, w.seq, s.agents, s.bot_ids, s.bot_langs
