@@ -3,6 +3,7 @@ group writer: what a write asks for, what the store returns and the SQL of one b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,7 +115,8 @@ class StoredBroadcast:
     body: str
     data: dict
     ts: datetime
-    copies: list[tuple[str, int, str]]  # (user_id, seq, notification_id)
+    # (user_id, seq, notification_id) per copy: the rows as the store returned them
+    copies: Sequence[Any]
 
     def frame(self, seq: int, notification_id: str) -> dict:
         """One user's copy as the `notification` frame its devices receive."""
@@ -173,9 +175,7 @@ async def create_broadcast(
             data,
             local_users or [],
         )
-    return StoredBroadcast(
-        bid, title, body, data, row["created_at"], [(r[0], r[1], r[2]) for r in copies]
-    )
+    return StoredBroadcast(bid, title, body, data, row["created_at"], copies)
 
 
 async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
