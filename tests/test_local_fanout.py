@@ -139,10 +139,10 @@ def test_a_notices_copies_are_encoded_as_their_frames_would_be():
     from hub.ws.protocol import encode_json_bytes
 
     stored = StoredBroadcast(7, "维护通知 \"今晚\"", "2:00\n", {"k": [1, 2], "n": None, "x": 1.5},
-                             datetime.now(UTC), [("u1", 1, "a" * 32), ("u2", 70_000, "b" * 32),
-                                                 ("u3", 2**40, "c" * 32)])  # fmt: skip
+                             datetime.now(UTC), ["u1", "u2", "u3"], [1, 70_000, 2**40],
+                             ["a" * 32, "b" * 32, "c" * 32])  # fmt: skip
     frames = copy_frames(stored)
-    for _, seq, nid in stored.copies:
+    for _, seq, nid in stored.copies():
         assert frames.frame(seq, nid) == stored.frame(seq, nid)
         assert frames.msgpack(seq, nid) == encode_msgpack(stored.frame(seq, nid))
         assert frames.json(seq, nid) == encode_json_bytes(stored.frame(seq, nid))

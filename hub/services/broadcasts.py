@@ -58,7 +58,7 @@ async def announce(
 
 def push_here(node: Node, stored: StoredBroadcast) -> None:
     """The copies of this node's users, to their sockets."""
-    node.registry.push_copies(copy_frames(stored), stored.copies)
+    node.registry.push_copies(copy_frames(stored), stored.copies())
 
 
 def copy_frames(stored: StoredBroadcast) -> CopyFrames:
