@@ -184,7 +184,7 @@ def exp_trace() -> None:
             try:
                 return push_here(node, stored)
             finally:
-                events.append(("bcast:push_here", t0, t(), len(stored.copies)))
+                events.append(("bcast:push_here", t0, t(), len(stored.seqs)))
 
         broadcasts.push_here = traced_push_here
     # how old the events are (their `sent_at`, where the bench puts one) when the notifier

@@ -201,8 +201,13 @@ class Paced(Bench):
                     if strikes[name] >= a.strikes:
                         alive.remove(name)
             for name in a.only:
-                out[name]["broadcast"] = [await self.broadcast(name) for _ in range(a.broadcasts)]
+                out[name]["broadcast"] = []
                 out[name]["memory"] = self.memory[name]
+            # interleaved, a different system first each time: the machine's load moves
+            # within a run, and each system's notices should meet it alike
+            for i in range(a.broadcasts):
+                for name in a.only[i % len(a.only) :] + a.only[: i % len(a.only)]:
+                    out[name]["broadcast"].append(await self.broadcast(name))
         finally:
             await self.close_all()
         return out

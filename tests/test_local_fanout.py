@@ -131,16 +131,18 @@ async def test_a_notice_sent_from_a_node_reaches_its_users_without_the_bus(isola
         await b.stop()
 
 
-def test_a_notices_copies_are_packed_as_their_frames_would_be():
+def test_a_notices_copies_are_encoded_as_their_frames_would_be():
     from datetime import UTC, datetime
 
-    from hub.services.broadcasts import packed_copies
+    from hub.services.broadcasts import copy_frames
     from hub.store.notifications import StoredBroadcast
+    from hub.ws.protocol import encode_json_bytes
 
-    stored = StoredBroadcast(7, "维护通知", "今晚 2:00", {"k": [1, 2], "n": None},
-                             datetime.now(UTC), [("u1", 1, "a" * 32), ("u2", 70_000, "b" * 32)])  # fmt: skip
-    ids = {user_id: nid for user_id, _, nid in stored.copies}
-    packed = list(packed_copies(stored))
-    assert [(u, seq) for u, seq, _ in packed] == [("u1", 1), ("u2", 70_000)]
-    for user_id, seq, data in packed:
-        assert data == encode_msgpack(stored.frame(seq, ids[user_id]))
+    stored = StoredBroadcast(7, "维护通知 \"今晚\"", "2:00\n", {"k": [1, 2], "n": None, "x": 1.5},
+                             datetime.now(UTC), ["u1", "u2", "u3"], [1, 70_000, 2**40],
+                             ["a" * 32, "b" * 32, "c" * 32])  # fmt: skip
+    frames = copy_frames(stored)
+    for _, seq, nid in stored.copies():
+        assert frames.frame(seq, nid) == stored.frame(seq, nid)
+        assert frames.msgpack(seq, nid) == encode_msgpack(stored.frame(seq, nid))
+        assert frames.json(seq, nid) == encode_json_bytes(stored.frame(seq, nid))

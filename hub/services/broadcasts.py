@@ -15,11 +15,11 @@ import logging
 import asyncpg
 from redis.exceptions import RedisError
 
-from hub.cluster.bus import NODES_CHANNEL, seal, user_channel
+from hub.cluster.bus import NODES_CHANNEL, seal
 from hub.cluster.node import Node
 from hub.store import notifications as notif_store
 from hub.store.notifications import StoredBroadcast
-from hub.ws.protocol import encode_msgpack
+from hub.ws.protocol import CopyFrames, encode_msgpack
 from supporthub_core.db import acquire
 from supporthub_core.redis_client import RedisClient, publish
 
@@ -57,31 +57,18 @@ async def announce(
 
 
 def push_here(node: Node, stored: StoredBroadcast) -> None:
-    """The copies of this node's users, to their sockets (each encoded once)."""
-    deliver = node.registry.deliver_sequenced
-    for user_id, seq, packed in packed_copies(stored):
-        deliver(user_channel(user_id), packed, "notification", seq)
+    """The copies of this node's users, to their sockets."""
+    node.registry.push_copies(copy_frames(stored), stored.copies())
 
 
-def packed_copies(stored: StoredBroadcast):
-    """(user id, seq, msgpack bytes of the copy's frame) for every copy in `stored`: the
-    bytes `encode_msgpack(stored.frame(seq, notification_id))` gives, but the parts every
-    copy shares (kind, title, body, data, ts) are packed once."""
-    if not stored.copies:
-        return
-    user_id, seq, notification_id = stored.copies[0]
-    frame = stored.frame(seq, notification_id)
-    assert list(frame)[:3] == ["type", "seq", "notification_id"] and len(frame) < 16
-    head = bytes((0x80 | len(frame),)) + encode_msgpack("type") + encode_msgpack("notification")
-    head += encode_msgpack("seq")
-    mid = encode_msgpack("notification_id")
-    tail = b"".join(encode_msgpack(k) + encode_msgpack(v) for k, v in list(frame.items())[3:])
-    for user_id, seq, notification_id in stored.copies:
-        yield (
-            user_id,
-            seq,
-            head + encode_msgpack(seq) + mid + encode_msgpack(notification_id) + tail,
-        )
+def copy_frames(stored: StoredBroadcast) -> CopyFrames:
+    """The frames of the notice's copies, as `stored.frame` makes them, with the parts
+    every copy shares (kind, title, body, data, ts) encoded once."""
+    frame = stored.frame(0, "")
+    assert list(frame)[:3] == ["type", "seq", "notification_id"]
+    kind = frame.pop("type")
+    del frame["seq"], frame["notification_id"]
+    return CopyFrames(kind, frame)
 
 
 def announcer(secret: str):

@@ -3,6 +3,7 @@ group writer: what a write asks for, what the store returns and the SQL of one b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,7 +115,15 @@ class StoredBroadcast:
     body: str
     data: dict
     ts: datetime
-    copies: list[tuple[str, int, str]]  # (user_id, seq, notification_id)
+    # the copies of the users asked for, as columns (one array each from the store, not
+    # a row object per copy): the users, their seqs, the copies' notification ids
+    user_ids: list[str]
+    seqs: list[int]
+    notification_ids: list[str]
+
+    def copies(self) -> Iterator[tuple[str, int, str]]:
+        """(user_id, seq, notification_id) per copy."""
+        return zip(self.user_ids, self.seqs, self.notification_ids, strict=True)
 
     def frame(self, seq: int, notification_id: str) -> dict:
         """One user's copy as the `notification` frame its devices receive."""
@@ -156,7 +165,8 @@ async def create_broadcast(
             data,
         )
         bid = row["id"]
-        copies = await db.fetch(
+        copies = await fetch_one(
+            db,
             "with locked as (select id from users where broadcast_cursor < $1 order by id for update),"
             " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
             "   from locked where u.id = locked.id returning u.id, u.notif_seq),"
@@ -165,17 +175,16 @@ async def create_broadcast(
             "   select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
             "     bumped.notif_seq, 'system.notice', $2, $3, $4, $1 from bumped"
             "   returning user_id, seq, id)"
-            " select copies.user_id, copies.seq, copies.id from copies"
-            " join unnest($5::text[]) as here(id) on here.id = copies.user_id",
+            " select coalesce(array_agg(copies.user_id), '{}'), coalesce(array_agg(copies.seq), '{}'),"
+            "   coalesce(array_agg(copies.id), '{}')"
+            " from copies join unnest($5::text[]) as here(id) on here.id = copies.user_id",
             bid,
             title,
             body,
             data,
             local_users or [],
         )
-    return StoredBroadcast(
-        bid, title, body, data, row["created_at"], [(r[0], r[1], r[2]) for r in copies]
-    )
+    return StoredBroadcast(bid, title, body, data, row["created_at"], *copies)
 
 
 async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:

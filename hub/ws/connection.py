@@ -202,6 +202,22 @@ class Connection:
             return
         self._in_order(stream, seq, last, frame, data)
 
+    def push_next_notification(self, seq: int, data: bytes) -> bool:
+        """Notification `seq`, already encoded for this connection's codec, when it simply
+        follows the last one sent (no gap waiting, no replay holding frames back, no device
+        language to render it in): sent or queued as `push` would, and True. False: nothing
+        done, the caller takes `push` with the whole frame."""
+        if (
+            seq != self.notif_seq + 1
+            or self.ahead is not None
+            or self.held is not None
+            or self.locale is not None
+        ):
+            return False
+        self.notif_seq = seq
+        self._enqueue(data)
+        return True
+
     def _in_order(self, stream: str, seq: int, last: int, frame: dict, data: bytes) -> None:
         if self.closed:
             return

@@ -8,14 +8,14 @@ per codec.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
 from hub import metrics
 from hub.cluster.bus import STAFF_CHANNEL, agent_channel, user_channel
 from hub.ws.connection import Connection
-from hub.ws.protocol import decode_msgpack, encode_msgpack
+from hub.ws.protocol import CopyFrames, decode_msgpack, encode_msgpack
 
 
 def channels_for(conn: Connection) -> tuple[str, ...]:
@@ -153,6 +153,31 @@ class Registry:
                 if text is None:
                     text = orjson.dumps(full)
                 conn.push(full, text)
+
+    def push_copies(self, frames: CopyFrames, copies: Iterable[Sequence]) -> None:
+        """A notice's copies, (user id, seq, notification id) each, to the users' sockets on
+        this node: each copy's bytes are joined from the parts all copies share, once per
+        codec its user's sockets speak, and go straight to a socket that takes them
+        (`Connection.push_next_notification`); the per-connection seq order, queue limits
+        and slow-socket cut-off stay as for any frame."""
+        by_channel = self._by_channel
+        prefix = user_channel("")
+        for user_id, seq, notification_id in copies:
+            listeners = by_channel.get(prefix + user_id)
+            if not listeners:
+                continue
+            packed = text = None
+            for conn in tuple(listeners) if len(listeners) > 1 else listeners:
+                if conn.binary:
+                    if packed is None:
+                        packed = frames.msgpack(seq, notification_id)
+                    data = packed
+                else:
+                    if text is None:
+                        text = frames.json(seq, notification_id)
+                    data = text
+                if not conn.push_next_notification(seq, data):
+                    conn.push(frames.frame(seq, notification_id), data)
 
     @staticmethod
     def fan_out(listeners: set[Connection], frame: dict, packed: bytes | None = None) -> None:
