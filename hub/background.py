@@ -7,6 +7,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from supporthub_core.cancelling import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -31,7 +33,4 @@ class Background:
         return task
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))

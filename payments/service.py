@@ -18,6 +18,7 @@ import asyncpg
 from payments import ledger, outbox
 from payments.settlement import SettlementWorker
 from supporthub_core import audit
+from supporthub_core.cancelling import cancel_and_wait
 from supporthub_core.db import acquire, ping
 from supporthub_core.errors import Conflict, NotFound
 
@@ -76,9 +77,7 @@ class PaymentsService:
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         # a last attempt so that events of the final requests do not wait for a restart
         with contextlib.suppress(Exception):
