@@ -195,7 +195,7 @@ class Paced(Bench):
                         out[name]["rates"].setdefault(str(int(rate)), []).append(res)
                         await asyncio.sleep(a.pause)
                 for name in list(alive):
-                    s = summarize(out[name]["rates"][str(int(rate))], a.p99_limit_ms)
+                    s = summarize(out[name]["rates"][str(int(rate))], a.p99_limit_ms, rate)
                     log(f"{name} at {rate:g}/s: {s}")
                     strikes[name] = 0 if s["ok"] else strikes[name] + 1
                     if strikes[name] >= a.strikes:
@@ -213,7 +213,13 @@ class Paced(Bench):
         return out
 
 
-def summarize(runs: list[dict], p99_limit_ms: float) -> dict:
+# a system holds a rate only if it delivers it: a publisher or server that falls behind
+# the offered rate keeps its latency low by sending less (python-socketio's delivered
+# ~11,000/s of 15,000-30,000/s offered on a quiet machine, with p99 under 100 ms)
+KEPT_UP = 0.95
+
+
+def summarize(runs: list[dict], p99_limit_ms: float, rate: float) -> dict:
     """Medians over the rounds at one rate."""
 
     def med(f):
@@ -232,7 +238,10 @@ def summarize(runs: list[dict], p99_limit_ms: float) -> dict:
         "runs": len(runs),
     }
     s["open"] = min(r.get("open", 0) for r in runs)
-    s["ok"] = bool(s["p99_ms"] is not None and s["p99_ms"] < p99_limit_ms and s["lost"] == 0)
+    s["kept_up"] = bool(s["delivered_per_s"] and s["delivered_per_s"] >= KEPT_UP * rate)
+    s["ok"] = bool(
+        s["p99_ms"] is not None and s["p99_ms"] < p99_limit_ms and s["lost"] == 0 and s["kept_up"]
+    )
     return s
 
 
@@ -349,7 +358,8 @@ def main() -> None:
         bench.stop_infra()
     for name in results:
         results[name]["summary"] = {
-            rate: summarize(runs, a.p99_limit_ms) for rate, runs in results[name]["rates"].items()
+            rate: summarize(runs, a.p99_limit_ms, float(rate))
+            for rate, runs in results[name]["rates"].items()
         }
     options = dict(vars(a))
     command = " ".join(sys.argv)

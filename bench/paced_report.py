@@ -34,14 +34,23 @@ def load(paths: list[str]) -> dict[int, dict]:
     for p in sorted(paths):
         doc = json.loads(Path(p).read_text())
         doc["file"] = str(Path(p).resolve().relative_to(ROOT))
+        judge_kept_up(doc)
         by_m[doc["options"]["connections"]] = doc  # the newest (sorted by name) wins
     return by_m
 
 
 def best_rate(summary: dict) -> float | None:
-    """The highest offered rate whose median p99 was under the limit with nothing lost."""
+    """The highest offered rate whose median p99 was under the limit with nothing lost and
+    at least 95 % of it delivered (bench/paced.py KEPT_UP)."""
     ok = [float(rate) for rate, s in summary.items() if s["ok"]]
     return max(ok) if ok else None
+
+
+def judge_kept_up(doc: dict) -> None:
+    """Runs made before bench/paced.py checked that a system kept up are judged by it here."""
+    for result in doc["results"].values():
+        for rate, s in result.get("summary", {}).items():
+            s["ok"] = bool(s["ok"] and (s.get("delivered_per_s") or 0) >= 0.95 * float(rate))
 
 
 def fmt(x, unit="") -> str:
@@ -118,7 +127,7 @@ def section(by_m: dict[int, dict]) -> str:
             f"Started {doc['started']}, hub commit {mach_commit(doc)}; {o['seconds']:g} s per "
             f"phase, {o['repeat']} interleaved rounds per rate, medians; 1-minute load average "
             f"during the phases {min(one_min):.2f}-{max(one_min):.2f} (2 cores; other "
-            f"sessions' work included). Raw: `{doc['file']}`."
+            f"programs' work included). Raw: `{doc['file']}`."
         )
         out.append("")
         rates = sorted({float(r) for x in res.values() for r in x["summary"]})
