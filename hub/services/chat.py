@@ -448,8 +448,8 @@ class Chat:
             first = await conv_store.messages_after(db, cid, 0, limit=1)
         if first:
             await self.delivery.to_conversation(conv, self.links.frame(first[0]))
-        opening = first[0]["text"] if first and first[0]["sender"]["role"] == "user" else None
-        self._follow_up(conv, opening)
+        question = first[0]["text"] if first and first[0]["sender"]["role"] == "user" else None
+        self._follow_up(conv, question)
 
     async def escalate(self, claims: Claims | None, cid: str, topic: str | None = None) -> str:
         """From the bot to the human queue; `claims` None when the bot itself hands over."""
