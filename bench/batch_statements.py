@@ -3,23 +3,26 @@ was made cheaper, against the stored-path limit's one insert: interleaved, on on
 embedded PostgreSQL (fsync on), medians.
 
     .venv/bin/python bench/batch_statements.py                     # batches of 4 and 40 rows
-    .venv/bin/python bench/batch_statements.py --rows 4,40 --rounds 400
+    .venv/bin/python bench/batch_statements.py --rows 10,100,500 --users 1000 --rounds 200
     .venv/bin/python bench/batch_statements.py --rows 40 --prefill 0   # a new database
 
-- `before`: the write as it was (`BEFORE_SQL`: the event-id check as NOT EXISTS and the
-  open chats as a join, whose cached plan may read the tables whole), on a database of
-  its own whose `notifications` keeps its primary key on the id (`BEFORE_SCHEMA`).
-- `after`: `hub.store.notifications.write_notifications` (`handled_event_ids` and
-  `open_chats_of`: index lookups whatever the tables' sizes), on the current schema (no
-  index on the id; `(user_id, seq)` is the primary key).
+- `before`: the write as it was at 436e4b1 (`BEFORE_SQL`: every batch's event ids looked
+  up through `handled_event_ids`, repeats within a batch dropped by DISTINCT ON).
+- `after`: `hub.store.notifications.write_notifications` as it is.
 - `stored limit`: `bench/servers/bare_ws.py --store`'s insert.
 
-Each database holds 200,000 notifications first (analysed; `--prefill 0`: none, the tables
-analysed empty, as a new database). The users are 10,000, of whom 5 % have a chat
+(Runs before 2026-11-30 04:00 compared an older `before`, on a database of its own that
+kept the primary key on the notification id; see docs/benchmarks.md.)
+
+The database holds 200,000 notifications first (analysed; `--prefill 0`: none, the tables
+analysed empty, as a new database). The users are 10,000 (`--users`), of whom 5 % have a chat
 assigned to one of 50 agents and 1 % a bot chat with a state; each batch names random
 users. Each write is a statement prepared once on its connection (as the hub's writers
 run it). Reported per batch: the write's time, in all the rounds and in their first and
-last tenth (does it slow down as the table grows?), and the WAL it wrote."""
+last tenth (does it slow down as the table grows?), the WAL it wrote, and per row the CPU
+time of the PostgreSQL backend that ran it (from /proc, Linux: what the write costs
+PostgreSQL, whatever else runs on the machine) and of this process (the hub's side:
+arguments encoded, rows decoded)."""
 
 from __future__ import annotations
 
@@ -40,42 +43,55 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hub.embedded import PG_DB, EmbeddedPostgres  # noqa: E402
+from hub.embedded import EmbeddedPostgres  # noqa: E402
 from hub.store import notifications as notif_store  # noqa: E402
 from hub.store.ids import new_id  # noqa: E402
 from hub.store.notifications import NotificationWrite  # noqa: E402
 from supporthub_core.db import init_connection, migrate  # noqa: E402
 
-USERS, AGENTS = 10_000, 50
+AGENTS = 50
 PREFILL = 200_000
 
-# the notifications' write before its lookups went through functions (acb8f71): the
-# event-id check as NOT EXISTS and the open chats as a join, whose cached plan may read
-# the tables whole
-_LOOKUPS_BEFORE = {
-    "ops.event_id <> all (array(select handled_event_ids($7::text[])))":
-        "not exists (select 1 from notifications n where n.event_id = ops.event_id)",
-    "from open_chats_of(array(select user_id from counts)) c":
-        "from conversations c join counts k on k.user_id = c.user_id"
-        " where c.status = any('{bot,queued,assigned}'::text[])",
-}  # fmt: skip
-
-
-def _before_sql() -> str:
-    sql = notif_store._WRITE_NOTIFICATIONS
-    for now, then in _LOOKUPS_BEFORE.items():
-        assert now in sql, f"the write no longer has {now!r}"
-        sql = sql.replace(now, then)
-    return sql
-
-
-BEFORE_SQL = _before_sql()
-
-# the schema "before" writes to: the primary key on the id again, as before migration 0019
-BEFORE_SCHEMA = """
-alter table notifications drop constraint notifications_pkey;
-alter table notifications add constraint notifications_user_id_seq_key unique (user_id, seq);
-alter table notifications add primary key (id);
+# the notifications' write at 436e4b1 (one argument more: the batch order)
+BEFORE_SQL = """
+with ops as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::jsonb[], $7::text[], $8::int[])
+    as t(id, user_id, kind, title, body, data, event_id, ord)
+),
+fresh as (
+  (select * from ops where event_id is null)
+  union all
+  (select distinct on (ops.event_id) ops.* from ops
+   where ops.event_id is not null
+     and ops.event_id <> all (array(select handled_event_ids($7::text[])))
+   order by ops.event_id, ops.ord)
+),
+counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
+bumped as (
+  insert into users (id, notif_seq) select user_id, n from counts order by user_id
+  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
+  returning id, notif_seq
+),
+numbered as (
+  select f.*, b.notif_seq - c.n + row_number() over (partition by f.user_id order by f.ord) as seq
+  from fresh f join bumped b on b.id = f.user_id join counts c on c.user_id = f.user_id
+),
+written as (
+  insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
+  select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
+  returning id, user_id, seq
+),
+serving as (
+  select c.user_id,
+         array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
+         array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
+         array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
+  from open_chats_of(array(select user_id from counts)) c
+  group by c.user_id
+)
+select w.id, w.seq, s.agents, s.bot_ids, s.bot_langs
+from written w left join serving s on s.user_id = w.user_id
 """
 
 STORED_TABLE = """create table if not exists bench_stored (
@@ -83,40 +99,40 @@ STORED_TABLE = """create table if not exists bench_stored (
     frame bytea not null, created_at timestamptz not null default now())"""
 
 
-async def seed(db: asyncpg.Connection, prefill: int) -> None:
+async def seed(db: asyncpg.Connection, prefill: int, users: int) -> None:
     await db.execute(
         "insert into agents (id, username, password_hash, name)"
         " select 'a' || g, 'a' || g, 'x', 'A' || g from generate_series(1, $1) g",
         AGENTS,
     )
-    await db.execute("insert into users (id) select 'u' || g from generate_series(1, $1) g", USERS)
+    await db.execute("insert into users (id) select 'u' || g from generate_series(1, $1) g", users)
     await db.execute(
         "insert into conversations (id, user_id, topic, status, agent_id)"
         " select 'c' || g, 'u' || g, 'payment', 'assigned', 'a' || (g % $2 + 1)"
         " from generate_series(1, $1, 20) g",
-        USERS,
+        users,
         AGENTS,
     )
     await db.execute(
         "insert into conversations (id, user_id, topic, status, bot_state)"
         " select 'b' || g, 'u' || g, 'payment', 'bot', '{\"watched\": [\"tx_1\"]}'::jsonb"
         " from generate_series(7, $1, 100) g",
-        USERS,
+        users,
     )
     await db.execute(STORED_TABLE)
     # a store in use: 200,000 notifications (and as many stored-limit rows), analysed, so
     # the plans are those of a table with rows; a plan cached while `notifications` was
     # empty scans the whole table for the event-id check until an analyse replaces it
     for _ in range(prefill // 2000):
-        await notif_store.write_notifications(db, ops_of(2000))
-        await stored([db, db, db], ops_of(2000))
+        await notif_store.write_notifications(db, ops_of(2000, users))
+        await stored([db, db, db], ops_of(2000, users))
     await db.execute("analyze")
 
 
-def ops_of(n: int) -> list[NotificationWrite]:
+def ops_of(n: int, users: int) -> list[NotificationWrite]:
     return [
         NotificationWrite(
-            f"u{random.randint(1, USERS)}",
+            f"u{random.randint(1, users)}",
             "transaction.status",
             "Payment",
             "12.50 CNY received",
@@ -163,45 +179,39 @@ async def stored(
     return t, t
 
 
-async def create_database(dsn: str, name: str) -> str:
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f"create database {name}")
-    finally:
-        await admin.close()
-    other = dsn.replace(f"/{PG_DB}?", f"/{name}?")
-    await migrate(other)
-    return other
-
-
 async def connect(dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
     await init_connection(conn)
     return conn
 
 
-async def run(dsn: str, before_dsn: str, rows: list[int], rounds: int, prefill: int) -> dict:
-    """`before` writes to a database of its own (the schema as it was), `after` and the
-    stored limit to the other; all three in one cluster, so one WAL."""
-    conns = [await connect(before_dsn), await connect(dsn), await connect(dsn)]
-    await conns[0].execute(BEFORE_SCHEMA)
-    await seed(conns[0], prefill)
-    await seed(conns[1], prefill)
-    await conns[1].execute("checkpoint")
+async def run(dsn: str, rows: list[int], rounds: int, prefill: int, users: int) -> dict:
+    """All three on one database, so one WAL; each on a connection of its own."""
+    conns = [await connect(dsn) for _ in range(3)]
+    pids = [await c.fetchval("select pg_backend_pid()") for c in conns]
+    await seed(conns[0], prefill, users)
+    await conns[0].execute("checkpoint")
     kinds = {"before": before, "after": after, "stored limit": stored}
     out: dict = {}
     for n in rows:
         times: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
         wal: dict[str, list[int]] = {k: [] for k in kinds}
+        cpu_ns = dict.fromkeys(kinds, 0)
+        client_s = dict.fromkeys(kinds, 0.0)
         for _ in range(20):  # warm-up: plans cached, pages in memory
             for fn in kinds.values():
-                await fn(conns, ops_of(n))
+                await fn(conns, ops_of(n, users))
         for r in range(rounds):
             order = list(kinds)
             random.Random(r).shuffle(order)
             for k in order:
                 lsn = await conns[2].fetchval("select pg_current_wal_insert_lsn()")
-                times[k].append(await kinds[k](conns, ops_of(n)))
+                pid = pids[list(kinds).index(k)]
+                ops = ops_of(n, users)
+                cpu0, client0 = backend_cpu_ns(pid), time.process_time()
+                times[k].append(await kinds[k](conns, ops))
+                cpu_ns[k] += backend_cpu_ns(pid) - cpu0
+                client_s[k] += time.process_time() - client0
                 wal[k].append(await conns[2].fetchval(WAL_SINCE, lsn))
         out[str(n)] = {
             k: {"write_ms_p50": round(statistics.median(w for w, _ in v) * 1000, 3),
@@ -214,7 +224,13 @@ async def run(dsn: str, before_dsn: str, rows: list[int], rounds: int, prefill: 
                     w for w, _ in v[-max(1, len(v) // 10):]) * 1000, 3),
                 # WAL written while it ran (the cluster's: nothing else writes then)
                 "wal_kib_p50": round(statistics.median(wal[k]) / 1024, 1),
-                "wal_kib_mean": round(statistics.mean(wal[k]) / 1024, 1)}
+                "wal_kib_mean": round(statistics.mean(wal[k]) / 1024, 1),
+                "wal_bytes_per_row": round(statistics.mean(wal[k]) / n),
+                # the backend's CPU time while it ran the write (COMMIT included)
+                "backend_cpu_us_per_row": round(cpu_ns[k] / rounds / n / 1000, 2),
+                # this process's: the arguments encoded, the rows decoded (the hub's side;
+                # `after` also makes its StoredNotification objects, `before` does not)
+                "client_cpu_us_per_row": round(client_s[k] / rounds / n * 1e6, 2)}
             for k, v in times.items()
         }  # fmt: skip
     for c in conns:
@@ -223,6 +239,11 @@ async def run(dsn: str, before_dsn: str, rows: list[int], rounds: int, prefill: 
 
 
 WAL_SINCE = "select (pg_current_wal_insert_lsn() - $1::pg_lsn)::bigint"
+
+
+def backend_cpu_ns(pid: int) -> int:
+    """CPU time a process has used so far, in ns (Linux)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
 def main() -> None:
@@ -235,6 +256,7 @@ def main() -> None:
         default=PREFILL,
         help="notifications stored (and analysed) before; 0: a new database",
     )
+    ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,15 +264,14 @@ def main() -> None:
         pg.start()
         try:
             asyncio.run(migrate(pg.dsn))
-            before_dsn = asyncio.run(create_database(pg.dsn, "before"))
             started = time.strftime("%Y-%m-%dT%H:%M:%S")
             rows = [int(x) for x in a.rows.split(",")]
-            res = asyncio.run(run(pg.dsn, before_dsn, rows, a.rounds, a.prefill))
+            res = asyncio.run(run(pg.dsn, rows, a.rounds, a.prefill, a.users))
         finally:
             pg.stop()
     import os
 
-    doc = {"started": started, "rounds": a.rounds, "prefill": a.prefill,
+    doc = {"started": started, "rounds": a.rounds, "prefill": a.prefill, "users": a.users,
            "loadavg": os.getloadavg(), "results": res}  # fmt: skip
     text = json.dumps(doc, indent=1)
     print(text)

@@ -270,33 +270,25 @@ async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: in
     )
 
 
-# One statement, one round trip per batch: skip events already stored (the unique index
-# on event_id makes a concurrent copy on another node fail this batch, which is retried
-# and then skips it), bump each user's counter (the upsert locks user rows in id order,
-# so batches never deadlock) and number the new rows from it in batch order. The same
-# statement reads what the notifier does next for those users (the agents serving them get
-# a `customer.event`, the bot follows up in chats where it keeps a state), so a batch is
-# one round trip in all, not three. It reads the chats as of the statement's start (READ
-# COMMITTED): an assignment committed before the batch is written is seen, one committing
-# while it is written is not (that agent's console loads the customer's payments after
-# the assignment, where the event is already). Both lookups go through functions
-# (`handled_event_ids`, `open_chats_of`) whose plans are index lookups whatever the
-# tables' sizes: the statement's cached plan, made while a table was small, would
-# otherwise read the whole table on every batch as it grows.
-_WRITE_NOTIFICATIONS = """
+# One statement, one round trip per batch: bump each user's counter (the upsert locks user
+# rows in id order, so batches never deadlock) and number the new rows from it in batch
+# order. The same statement reads what the notifier does next for those users (the agents
+# serving them get a `customer.event`, the bot follows up in chats where it keeps a state),
+# so a batch is one round trip in all, not three. It reads the chats as of the statement's
+# start (READ COMMITTED): an assignment committed before the batch is written is seen, one
+# committing while it is written is not (that agent's console loads the customer's
+# payments after the assignment, where the event is already). The open chats are looked up
+# through a function (`open_chats_of`) whose plan is an index lookup whatever the table's
+# size: the statement's cached plan, made while the table was small, would otherwise read
+# the whole table on every batch as it grows.
+_OPS = """
 with ops as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::jsonb[], $7::text[], $8::int[])
+                       $6::jsonb[], $7::text[]) with ordinality
     as t(id, user_id, kind, title, body, data, event_id, ord)
 ),
-fresh as (
-  (select * from ops where event_id is null)
-  union all
-  (select distinct on (ops.event_id) ops.* from ops
-   where ops.event_id is not null
-     and ops.event_id <> all (array(select handled_event_ids($7::text[])))
-   order by ops.event_id, ops.ord)
-),
+"""
+_NUMBER_WRITE_AND_READ_CHATS = """
 counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
 bumped as (
   insert into users (id, notif_seq) select user_id, n from counts order by user_id
@@ -309,7 +301,7 @@ numbered as (
 ),
 written as (
   insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
-  select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
+  select id, user_id, seq, kind, title, body, data, event_id, $8 from numbered
   returning id, user_id, seq
 ),
 serving as (
@@ -323,6 +315,51 @@ serving as (
 select w.id, w.seq, s.agents, s.bot_ids, s.bot_langs
 from written w left join serving s on s.user_id = w.user_id
 """
+# Events not stored yet, as nearly all are: the unique index on event_id, which the insert
+# checks anyway, is the only check. An event stored already (here, or by another node
+# meanwhile) makes the statement fail before anything is kept, and the batch is written
+# again by `_WRITE_NOTIFICATIONS`.
+_WRITE_NEW_NOTIFICATIONS = _OPS + "fresh as (select * from ops)," + _NUMBER_WRITE_AND_READ_CHATS
+# Skips the events already stored (through `handled_event_ids`, an index lookup whatever the
+# table's size, for the same reason as `open_chats_of`), so none leaves a gap in a user's
+# seqs; a concurrent copy on another node still fails this one on the unique index, and the
+# writer tries the batch again.
+_WRITE_NOTIFICATIONS = (
+    _OPS
+    + """fresh as (
+  select * from ops
+  where event_id is null or event_id <> all (array(select handled_event_ids($7::text[])))
+),"""
+    + _NUMBER_WRITE_AND_READ_CHATS
+)
+_EVENT_STORED = "notifications_event"  # the unique index on event_id
+
+
+def first_of_each_event(ops: list[NotificationWrite]) -> list[int]:
+    """The positions of the writes to make: all without an event, and the first of each
+    event's (a later one of the same event yields None, as an event stored before)."""
+    seen: set[str] = set()
+    keep: list[int] = []
+    for i, o in enumerate(ops):
+        if o.event_id is None:
+            keep.append(i)
+        elif o.event_id not in seen:
+            seen.add(o.event_id)
+            keep.append(i)
+    return keep
+
+
+async def _write_batch(conn: asyncpg.Connection, args: tuple) -> list[asyncpg.Record]:
+    """The batch's rows, checked for stored events only when one turns out to be. Inside a
+    transaction, which a failed statement would end, the checking statement at once."""
+    if conn.is_in_transaction():
+        return await conn.fetch(_WRITE_NOTIFICATIONS, *args)
+    try:
+        return await conn.fetch(_WRITE_NEW_NOTIFICATIONS, *args)
+    except asyncpg.UniqueViolationError as e:
+        if e.constraint_name != _EVENT_STORED:
+            raise
+        return await conn.fetch(_WRITE_NOTIFICATIONS, *args)
 
 
 _NOT_SERVED: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
@@ -330,32 +367,34 @@ _NOT_SERVED: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
 
 async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWrite]) -> list[Any]:
     """Insert notifications with each user's next seq. An op whose `event_id` was already
-    handled (here or on another node) yields None and writes nothing."""
-    if not ops:
+    handled (here, on another node, or earlier in the batch) yields None and writes nothing."""
+    keep = first_of_each_event(ops)
+    if not keep:
         return []
-    ids = [new_id() for _ in ops]
+    batch = [ops[i] for i in keep]
+    ids = [new_id() for _ in batch]
     now = datetime.now(UTC)
-    rows = await conn.fetch(
-        _WRITE_NOTIFICATIONS,
-        ids,
-        [o.user_id for o in ops],
-        [o.kind for o in ops],
-        [o.title for o in ops],
-        [o.body for o in ops],
-        [o.data for o in ops],
-        [o.event_id for o in ops],
-        list(range(len(ops))),
-        now,
+    rows = await _write_batch(
+        conn,
+        (
+            ids,
+            [o.user_id for o in batch],
+            [o.kind for o in batch],
+            [o.title for o in batch],
+            [o.body for o in batch],
+            [o.data for o in batch],
+            [o.event_id for o in batch],
+            now,
+        ),
     )
     row_of = {r[0]: r for r in rows}  # id, seq, agents, bot chats' ids, their langs
     ts_text = now.isoformat()
     # users with an open chat: one pair of tuples per user, shared by that user's rows
     serving: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
-    out: list[Any] = []
-    for nid, o in zip(ids, ops, strict=True):
+    out: list[Any] = [None] * len(ops)
+    for i, nid, o in zip(keep, ids, batch, strict=True):
         r = row_of.get(nid)
         if r is None:
-            out.append(None)
             continue
         _, seq, agents, bot_ids, bot_langs = r
         if agents is None and bot_ids is None:  # most users: no chat open
@@ -365,19 +404,17 @@ async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWr
                 o.user_id,
                 (tuple(agents or ()), tuple(zip(bot_ids or (), bot_langs or (), strict=True))),
             )
-        out.append(
-            StoredNotification(
-                nid,
-                o.user_id,
-                seq,
-                o.kind,
-                o.title,
-                o.body,
-                o.data,
-                now,
-                ts_text,
-                known[0],
-                known[1],
-            )  # fmt: skip
-        )
+        out[i] = StoredNotification(
+            nid,
+            o.user_id,
+            seq,
+            o.kind,
+            o.title,
+            o.body,
+            o.data,
+            now,
+            ts_text,
+            known[0],
+            known[1],
+        )  # fmt: skip
     return out

@@ -1,0 +1,80 @@
+"""The notifications' write: each event stored once, each user's seqs without gaps, whether
+the batch's events are all new (checked by the unique index alone) or some were stored
+before (the batch written again by the statement that skips them), inside a transaction
+or not."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from hub.store.notifications import NotificationWrite, first_of_each_event, write_notifications
+
+
+def _uid() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+def _ev() -> str:
+    return f"ev-{uuid.uuid4().hex}"
+
+
+def _note(user_id: str, event_id: str | None) -> NotificationWrite:
+    return NotificationWrite(user_id, "transaction.status", "t", "b", {"n": 1}, event_id)
+
+
+def test_first_of_each_event_keeps_writes_without_an_event_and_each_events_first():
+    ops = [_note("a", "e1"), _note("a", None), _note("b", "e1"), _note("b", None), _note("a", "e2")]
+    assert first_of_each_event(ops) == [0, 1, 3, 4]
+    assert first_of_each_event([]) == []
+
+
+async def _stored(db: asyncpg.Connection, user_id: str) -> list[tuple[int, str | None]]:
+    rows = await db.fetch(
+        "select seq, event_id from notifications where user_id = $1 order by seq", user_id
+    )
+    return [(r["seq"], r["event_id"]) for r in rows]
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["alone", "in-transaction"])
+async def test_stored_and_repeated_events_yield_none_and_leave_no_gap(db, in_transaction):
+    a, b = _uid(), _uid()
+    old, e1, e2, e3 = _ev(), _ev(), _ev(), _ev()
+    [first] = await write_notifications(db, [_note(a, old)])
+    assert first is not None and first.seq == 1
+    ops = [
+        _note(a, e1),
+        _note(b, old),  # stored before (for a): skipped, whoever it names now
+        _note(a, e1),  # the same event again in the batch
+        _note(b, e2),
+        _note(a, None),
+        _note(a, e3),
+    ]
+    if in_transaction:
+        async with db.transaction():
+            out = await write_notifications(db, ops)
+    else:
+        out = await write_notifications(db, ops)
+    assert [n and (n.user_id, n.seq) for n in out] == [
+        (a, 2),
+        None,
+        None,
+        (b, 1),
+        (a, 3),
+        (a, 4),
+    ]
+    assert await _stored(db, a) == [(1, old), (2, e1), (3, None), (4, e3)]
+    assert await _stored(db, b) == [(1, e2)]
+    assert await db.fetchval("select notif_seq from users where id = $1", a) == 4
+    assert await db.fetchval("select notif_seq from users where id = $1", b) == 1
+
+
+async def test_a_batch_of_stored_events_only_writes_nothing(db):
+    a = _uid()
+    ops = [_note(a, _ev()), _note(a, _ev())]
+    await write_notifications(db, ops)
+    assert await write_notifications(db, ops) == [None, None]
+    assert [s for s, _ in await _stored(db, a)] == [1, 2]
+    assert await db.fetchval("select notif_seq from users where id = $1", a) == 2
