@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--hub-exp", default="")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--pin", choices=["split", "none"], default="split")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     ap.add_argument("--out")
     a = ap.parse_args()
     a.only = [s for s in a.only.split(",") if s]
@@ -94,7 +95,7 @@ def main() -> None:
     a.client_procs = max(1, a.connections // 5000)
     # what run.Bench expects
     a.bare_sub, a.channels_server, a.channels_layer = "hiredis", "uvicorn", "core"
-    a.hub_json, a.flush_redis, a.pg_fast, a.keep = False, False, False, False
+    a.hub_json, a.flush_redis, a.pg_fast = False, False, False
 
     import resource
 
