@@ -15,6 +15,9 @@ Experiments (comma-separated):
   rawpub    Bus.publish_many writes raw RESP on its own connection and counts the integer
             replies instead of a redis-py pipeline (the notification path no longer uses
             publish_many; it still serves to_conversation and other chat paths)
+  gcstats   the cyclic collector's passes per generation, their wall and CPU time, written
+            to $BENCH_GCSTATS every 5 s ($BENCH_GCYOUNG=1: what the first young passes held)
+  noping    no WebSocket keepalive pings (what they cost: bench/idle.py --hub-exp noping)
   fastframe notification frames packed with one reused msgpack.Packer, `ts` formatted once
             per batch (same bytes; 1.8 -> 0.6 us per frame in isolation)
 
@@ -266,12 +269,14 @@ def exp_fastframe() -> None:
 
 
 def exp_gcstats() -> None:
-    """The cyclic collector's passes per generation and their time, written to $BENCH_GCSTATS (default /tmp/hub-gcstats.json) every 5 s."""
+    """The cyclic collector's passes per generation and their time, written to
+    $BENCH_GCSTATS (default: hub-gcstats.json in the temporary directory) every 5 s."""
     import json
+    import tempfile
     import threading
     import time
 
-    path = os.environ.get("BENCH_GCSTATS", "/tmp/hub-gcstats.json")
+    path = os.environ.get("BENCH_GCSTATS", os.path.join(tempfile.gettempdir(), "hub-gcstats.json"))
     spent = [0.0, 0.0, 0.0]
     cpu = [0.0, 0.0, 0.0]
     runs = [0, 0, 0]
