@@ -15,6 +15,9 @@ Experiments (comma-separated):
   rawpub    Bus.publish_many writes raw RESP on its own connection and counts the integer
             replies instead of a redis-py pipeline (the notification path no longer uses
             publish_many; it still serves to_conversation and other chat paths)
+  gcstats   the cyclic collector's passes per generation, their wall and CPU time, written
+            to $BENCH_GCSTATS every 5 s ($BENCH_GCYOUNG=1: what the first young passes held)
+  noping    no WebSocket keepalive pings (what they cost: bench/idle.py --hub-exp noping)
   fastframe notification frames packed with one reused msgpack.Packer, `ts` formatted once
             per batch (same bytes; 1.8 -> 0.6 us per frame in isolation)
 
@@ -265,8 +268,71 @@ def exp_fastframe() -> None:
     StoredNotification.frame = frame
 
 
+def exp_gcstats() -> None:
+    """The cyclic collector's passes per generation and their time, written to
+    $BENCH_GCSTATS (default: hub-gcstats.json in the temporary directory) every 5 s."""
+    import json
+    import tempfile
+    import threading
+    import time
+
+    path = os.environ.get("BENCH_GCSTATS", os.path.join(tempfile.gettempdir(), "hub-gcstats.json"))
+    spent = [0.0, 0.0, 0.0]
+    cpu = [0.0, 0.0, 0.0]
+    runs = [0, 0, 0]
+    started = [0.0, 0.0]
+
+    young: list = []
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            if os.environ.get("BENCH_GCYOUNG") and info["generation"] == 0 and len(young) < 20:
+                from collections import Counter
+
+                objs = gc.get_objects(0)
+                kinds = Counter(type(o).__name__ for o in objs).most_common(8)
+                refs = sum(len(gc.get_referents(o)) for o in objs)
+                young.append({"n": len(objs), "refs": refs, "kinds": kinds})
+                del objs
+            started[0], started[1] = time.perf_counter(), time.thread_time()
+        else:
+            gen = info["generation"]
+            spent[gen] += time.perf_counter() - started[0]
+            cpu[gen] += time.thread_time() - started[1]
+            runs[gen] += 1
+
+    gc.callbacks.append(callback)
+
+    def dump() -> None:
+        while True:
+            time.sleep(5)
+            doc = {"t": time.time(), "runs": runs, "seconds": [round(x, 4) for x in spent],
+                   "cpu": [round(x, 4) for x in cpu],
+                   "frozen": gc.get_freeze_count(), "stats": gc.get_stats(),
+                   "threshold": gc.get_threshold(), "count": gc.get_count(),
+                   "young": young[-3:]}  # fmt: skip
+            with open(path, "a") as f:
+                f.write(json.dumps(doc) + "\n")
+
+    threading.Thread(target=dump, daemon=True).start()
+
+
+def exp_noping() -> None:
+    """No WebSocket keepalive pings (what the pings cost an idle node; not a setting)."""
+    import uvicorn
+
+    init = uvicorn.Config.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **{**kwargs, "ws_ping_interval": None, "ws_ping_timeout": None})
+
+    uvicorn.Config.__init__ = patched
+
+
 EXPERIMENTS = {
     "trace": exp_trace,
+    "noping": exp_noping,
+    "gcstats": exp_gcstats,
     "gc": exp_gc,
     "rawpub": exp_rawpub,
 }

@@ -64,8 +64,8 @@ async def main(a) -> None:
         app = create_app(settings, dsn=pg.dsn, redis_url=redis.url, secret=SECRET,
                          with_payments=False, dev=False)  # fmt: skip
         config = uvicorn.Config(app, host="127.0.0.1", port=port, ws="websockets-sansio",
-                                ws_max_size=settings.max_frame_bytes, ws_ping_interval=20,
-                                ws_ping_timeout=20, http="httptools", lifespan="on",
+                                ws_max_size=settings.max_frame_bytes, ws_ping_interval=None,
+                                ws_ping_timeout=None, http="httptools", lifespan="on",
                                 log_config=None, access_log=False, backlog=4096)  # fmt: skip
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())

@@ -98,7 +98,7 @@ async def demo_hub(data_dir: Path) -> AsyncIterator[tuple[str, str, str]]:
                          events_key=rt.events_key, with_payments=True, dev=True,
                          vapid_private_key=rt.vapid_private_key)  # fmt: skip
         config = uvicorn.Config(app, ws="websockets-sansio", lifespan="on", log_config=None,
-                                access_log=False)  # fmt: skip
+                                access_log=False, ws_ping_interval=None)  # fmt: skip
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         try:

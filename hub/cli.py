@@ -124,8 +124,9 @@ def serve_app(app, settings: Settings, node, sock=None) -> None:
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=settings.ws_compression,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
+        # the hub pings every socket itself, from one timer (hub.ws.keepalive)
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
         loop="uvloop" if _has_uvloop() else "asyncio",
         http="httptools" if _has("httptools") else "h11",
         lifespan="on",

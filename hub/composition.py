@@ -66,6 +66,7 @@ from hub.services.watch import Watch
 from hub.services.webpush import PushOut
 from hub.store import Store
 from hub.store import notifications as notif_store
+from hub.ws.keepalive import Keepalive
 from supporthub_core.addresses import ClientAddresses
 from supporthub_core.settings import Settings
 
@@ -102,6 +103,7 @@ class Hub:
     campaigns: CampaignSender
     mail_in: MailIn
     mail_out: MailOut
+    keepalive: Keepalive
     mail_catcher: DevMailCatcher | None = None  # dev: the relay that keeps what it gets
     _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -172,8 +174,8 @@ class Hub:
                    notifier, outbox, sessions, sweeper, sms, verification, audit,
                    push_out, pager, links, attachments, agent_access, limits,
                    addresses, feedback, Watch(store, node, links), campaigns,
-                   mail_in,
-                   mail_out, mail_catcher)  # fmt: skip
+                   mail_in, mail_out, Keepalive(settings.ws_ping_s),
+                   mail_catcher)  # fmt: skip
 
     async def start(self) -> None:
         await self.store.start()
@@ -182,6 +184,7 @@ class Hub:
         self.node.when_reconnected(self.sessions.catch_up_all)
         self.node.when_lost(self.sessions.hold_all)
         self.sessions.start(self.tasks, position_check_s=self.settings.position_check_s)
+        self.tasks.spawn(self.keepalive.run(), "keepalive")
         await self.agent_access.start(self.tasks)
         await self.notifier.start()
         self.outbox.start(self.tasks)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     # WebSocket limits
     hello_timeout_s: float = 10.0
+    # a WebSocket ping to every socket this often; one unanswered by the next is cut (1011)
+    ws_ping_s: float = 20.0
     max_frame_bytes: int = 64 * 1024
     ws_compression: bool = (
         False  # per-message deflate: CPU and ~tens of KB per socket for small frames

@@ -32,8 +32,8 @@ async def start_hub_on(services: Any, port: int) -> HubServer:
     app = create_app(settings, dsn=services.dsn, redis_url=services.redis_url, secret=SECRET,
                      with_payments=True, dev=True)  # fmt: skip
     config = uvicorn.Config(app, ws="websockets-sansio", ws_max_size=settings.max_frame_bytes,
-                            lifespan="on", log_config=None, access_log=False,
-                            proxy_headers=False)  # fmt: skip
+                            ws_ping_interval=None, lifespan="on", log_config=None,
+                            access_log=False, proxy_headers=False)  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 30

@@ -192,7 +192,7 @@ async def start_hub(services: Services, **overrides) -> HubServer:
     )  # fmt: skip
     config = uvicorn.Config(
         app, ws="websockets-sansio", ws_max_size=settings.max_frame_bytes, lifespan="on",
-        ws_per_message_deflate=settings.ws_compression,
+        ws_per_message_deflate=settings.ws_compression, ws_ping_interval=None,
         log_config=None, access_log=False, proxy_headers=False,
     )  # fmt: skip
     server = uvicorn.Server(config)

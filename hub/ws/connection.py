@@ -34,7 +34,7 @@ from hub import metrics
 from hub.rules.notices import LOCALIZED, localize
 from hub.rules.queue import is_news
 from hub.ws.protocol import encode_json_bytes, encode_msgpack
-from hub.ws.uvicorn_fast import abort_connection, buffered_bytes, protocol_of, write_frame
+from hub.ws.uvicorn_fast import abort_connection, buffered_bytes, ping, protocol_of, write_frame
 from supporthub_core.auth import Claims
 from supporthub_core.errors import CloseCode
 
@@ -392,6 +392,13 @@ class Connection:
                 self._writer = asyncio.get_running_loop().create_task(self._drain())
             except RuntimeError:  # no running loop: nothing can be sent anyway
                 pass
+
+    def ping(self, frame: bytes, payload: bytes, now: float) -> bool:
+        """A keepalive ping (hub.ws.keepalive), `frame` built once for many sockets.
+        False: the peer never answered the previous one, and the socket is failed (1011)."""
+        if self._proto is None:
+            return True
+        return ping(self._proto, frame, payload, now)
 
     def abort(self) -> None:
         """Drop the TCP connection now. A client that stopped reading cannot receive a

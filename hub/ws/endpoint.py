@@ -164,6 +164,7 @@ class WebSocketEndpoint:
             conn.client_kind = "web"
         registered = False
         peer_code: int | None = None
+        self.hub.keepalive.add(conn)
         try:
             if not await self._hello(conn, receive):
                 return
@@ -171,6 +172,7 @@ class WebSocketEndpoint:
             log.info("ws open: %s %s from %s", conn.identity.role, conn.identity.sub, address)
             peer_code = await self._read_loop(conn, receive)
         finally:
+            self.hub.keepalive.remove(conn)
             if registered:
                 await self.hub.sessions.unregister(conn)
             by_server = conn.closed and peer_code is None

@@ -14,6 +14,9 @@ writable. That protocol object is private to uvicorn; what we rely on, all on
 * `writable`: an `asyncio.Event` cleared while the transport has paused writing;
 * `close_sent`, `disconnected`: flags set when the close frame went out, when the peer
   went away;
+* `pending_ping_payload`, `ping_sent_at`, `keepalive_timeout()`: the keepalive state its
+  `handle_pong` clears when the peer answers, and what it does when the peer does not
+  (`ping`: the hub sends the pings itself, uvicorn's per-socket timers are off);
 * `request`, `response`: the handshake, kept for the connection's life unless dropped;
 * `queue`: the receive queue (`put_nowait`, `get`, `empty`: all the protocol uses of it)
   and `writable` (`set`, `clear`, `is_set`, `wait`), replaced after the handshake by lean
@@ -85,6 +88,29 @@ def write_frame(proto: Any, data: bytes, binary: bool) -> bool:
     else:
         header = _HEADER64.pack(opcode, 127, n)
     proto.transport.write(header + data)
+    return True
+
+
+def ping_frame(payload: bytes) -> bytes:
+    """A server's ping frame (unmasked, fewer than 126 bytes of payload)."""
+    return bytes((0x89, len(payload))) + payload
+
+
+def ping(proto: Any, frame: bytes, payload: bytes, now: float) -> bool:
+    """The keepalive beat of one socket: False (and the socket failed with 1011, as
+    uvicorn's own keepalive does) when the peer has not answered the previous ping;
+    otherwise `frame` (`ping_frame(payload)`) is written and the answer awaited. uvicorn's
+    `handle_pong` clears `pending_ping_payload` when the matching pong comes back."""
+    if proto.close_sent or proto.disconnected:
+        return True
+    if proto.pending_ping_payload is not None:
+        proto.keepalive_timeout()
+        return False
+    if proto.conn.state is not OPEN:
+        return True
+    proto.pending_ping_payload = payload
+    proto.ping_sent_at = now
+    proto.transport.write(frame)
     return True
 
 
