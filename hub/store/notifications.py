@@ -172,15 +172,17 @@ class BroadcastPart:
 # A part: the next `$4` users by id past `$2` without notice `$1` (`cap`: and none past
 # `$9`) get their copy with their next seq. A locked row whose cursor moved meanwhile (its
 # user connected and took the notice) drops out of `locked` after the limit, so a part may
-# end short of `$4` users, and the next starts where it ended. The first part also stores
+# end short of `$4` users, and the next starts where it ended. Whether users remain is
+# asked with `order by id limit 1`, an index lookup from where the part ended (an
+# `exists` may be planned as a scan of the whole table, once per part). The first part also stores
 # the notice, the last marks it filled; each copy is dated as the notice (`$8`, or now()
 # in the first part's transaction, which dates the notice).
 _PART = (
     "with locked as (select id from users where id > $2 {cap} and broadcast_cursor < $1"
     "   order by id limit $4 for update),"
     " bound as (select coalesce(max(id), $2) as last from locked),"
-    " more as (select exists (select 1 from users where id > (select last from bound)"
-    "   and broadcast_cursor < $1) as remain),"
+    " more as (select (select id from users where id > (select last from bound)"
+    "   and broadcast_cursor < $1 order by id limit 1) is not null as remain),"
     " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
     "   from locked where u.id = locked.id returning u.id, u.notif_seq),"
     " copies as (insert into notifications"
