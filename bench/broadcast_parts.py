@@ -88,7 +88,7 @@ def pin(pids: list[int], cpu: int) -> None:
 
 
 async def main(a) -> None:
-    root = Path(tempfile.mkdtemp(prefix="bp-", dir="/tmp"))  # short: a Unix socket path is limited
+    root = Path(tempfile.mkdtemp(prefix="bp-"))
     pg = EmbeddedPostgres(root / "pg")
     pg.start()
     try:
