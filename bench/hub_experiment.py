@@ -149,7 +149,8 @@ def exp_trace() -> None:
     import hub.store.notifications as notif_store
     from hub.composition import Hub
 
-    for fn in ("create_broadcast", "broadcast_copies", "push_broadcast"):
+    parts = ("start_broadcast", "fill_broadcast_part")
+    for fn in ("create_broadcast", *parts, "broadcast_copies", "push_broadcast"):
         if hasattr(notif_store, fn):
             orig_fn = getattr(notif_store, fn)
 
@@ -181,13 +182,13 @@ def exp_trace() -> None:
 
     broadcasts.announce = traced_announce
     if push_here is not None:
-
-        def traced_push_here(node, stored):
+        # (node, stored) before the notice was written in parts, then (node, frames, part)
+        def traced_push_here(node, *a):
             t0 = t()
             try:
-                return push_here(node, stored)
+                return push_here(node, *a)
             finally:
-                events.append(("bcast:push_here", t0, t(), len(stored.seqs)))
+                events.append(("bcast:push_here", t0, t(), len(a[-1].seqs)))
 
         broadcasts.push_here = traced_push_here
     # how old the events are (their `sent_at`, where the bench puts one) when the notifier

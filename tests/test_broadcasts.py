@@ -86,3 +86,108 @@ async def test_a_notice_reaches_every_socket_of_each_codec_as_stored(hub):
     for c in sockets.values():
         await c.quiet("notification", 0.2)
         await c.close()
+
+
+def uid() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_notice_written_in_parts_reaches_every_user_once_on_both_nodes(isolated):
+    """Copies committed and pushed a few users at a time: the sending node's users get
+    theirs from the parts (its local users split over several), the other node's through
+    the announcement, offline users have theirs stored; two notices sent at once keep
+    every user's seq order."""
+    import asyncpg
+
+    from hub.services import broadcasts
+    from tests.conftest import start_hub
+
+    a, b = await start_hub(isolated), await start_hub(isolated)
+    try:
+        on_a = [await a.client(uid()) for _ in range(7)]
+        on_b = [await b.client(uid()) for _ in range(5)]
+        offline = [uid() for _ in range(3)]
+        for user_id in offline:
+            await (await a.client(user_id)).close()
+        hub = a.hub
+
+        async def send(title: str) -> int:
+            return await broadcasts.announce(hub.store.pool, hub.node.bus.redis, hub.secret,
+                                             title, "b", {}, here=hub.node, part_users=2)  # fmt: skip
+
+        ids = await asyncio.gather(send("first"), send("second"))
+        for client in on_a + on_b:
+            got = [await client.expect("notification", timeout=15) for _ in range(2)]
+            assert [n["seq"] for n in got] == [1, 2]
+            assert sorted(n["title"] for n in got) == ["first", "second"]
+            await client.quiet("notification", 0.2)
+        db = await asyncpg.connect(isolated.dsn)
+        try:
+            copies = await db.fetch(
+                "select user_id, array_agg(seq order by broadcast_id) as seqs"
+                " from notifications where broadcast_id = any($1::bigint[]) group by user_id",
+                ids,
+            )
+            assert len(copies) == 15 and {tuple(r["seqs"]) for r in copies} == {(1, 2)}
+            assert not await db.fetchval("select bool_or(filling) from broadcasts")
+        finally:
+            await db.close()
+        for client in on_a + on_b:
+            await client.close()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_notice_left_half_filled_is_finished_by_the_sweeper(hub):
+    """A sender that stopped after committing a part (its users' copies stored, not
+    pushed) leaves the notice `filling` and the notices' lock free: the sweeper gives
+    every other user their copy and announces it, and every connected user gets theirs
+    once. While a sender holds the lock, its notice is left to it."""
+    from hub.services import broadcasts
+    from hub.store import notifications as notif_store
+
+    users = sorted(uid() for _ in range(5))
+    clients = [await hub.client(user_id) for user_id in users]
+    node = hub.hub
+    pool = node.store.pool
+    async with pool.acquire() as lock_db, lock_db.transaction():  # a sender still at work
+        assert await notif_store.try_broadcast_lock(lock_db)
+        async with pool.acquire() as db:
+            first = await notif_store.start_broadcast(db, "half", "done", {}, [], 2)
+            assert (first.last_user, first.more) == (users[1], True)
+        assert await broadcasts.finish_interrupted(pool, node.node.bus.redis, node.secret) == []
+        await clients[0].quiet("notification", 0.6)  # sweeps pass meanwhile
+    # the lock is free now, the notice still filling: as a sender's death leaves it
+    for client in clients:
+        n = await client.expect("notification", kind="system.notice", timeout=15)
+        assert (n["seq"], n["title"]) == (1, "half")
+        await client.quiet("notification", 0.2)
+    async with pool.acquire() as db:
+        assert not await db.fetchval(
+            "select filling from broadcasts where id = $1", first.copies.broadcast_id
+        )
+    for client in clients:
+        await client.close()
+
+
+async def test_the_next_notice_finishes_one_left_half_filled_first(hub):
+    """The copies of a notice left half-done come before the next notice's, for every
+    user: the next sender fills it first, under the same lock."""
+    from hub.store import notifications as notif_store
+
+    users = sorted(uid() for _ in range(4))
+    clients = [await hub.client(user_id) for user_id in users]
+    pool = hub.hub.store.pool
+    async with pool.acquire() as lock_db, lock_db.transaction():  # keeps the sweeper off
+        assert await notif_store.try_broadcast_lock(lock_db)
+        async with pool.acquire() as db:
+            await notif_store.start_broadcast(db, "older", "b", {}, [], 1)
+    async with hub.http(hub.token("sup", "supervisor")) as http:
+        answer = await http.post("/api/broadcasts", json={"title": "newer", "body": "b"})
+        assert answer.status_code == 202
+    for client in clients:
+        got = [await client.expect("notification", timeout=15) for _ in range(2)]
+        assert [(n["seq"], n["title"]) for n in got] == [(1, "older"), (2, "newer")]
+        await client.quiet("notification", 0.2)
+        await client.close()
