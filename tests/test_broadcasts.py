@@ -191,3 +191,47 @@ async def test_the_next_notice_finishes_one_left_half_filled_first(hub):
         assert [(n["seq"], n["title"]) for n in got] == [(1, "older"), (2, "newer")]
         await client.quiet("notification", 0.2)
         await client.close()
+
+
+async def test_a_notice_whose_later_part_fails_is_accepted_and_finished(hub):
+    """A part after the first fails (here a trigger refuses one user's copy): the notice is
+    stored, so the sender is told it is accepted rather than made to send it twice; the
+    users of the parts committed got theirs, and once the store takes the rest again the
+    sweeper gives every other user theirs, each once."""
+    from hub.services import broadcasts
+
+    users = sorted(uid() for _ in range(4))
+    clients = [await hub.client(user_id) for user_id in users]
+    node = hub.hub
+    pool = node.store.pool
+    async with pool.acquire() as db:
+        await db.execute(
+            "create function refuse_copy() returns trigger language plpgsql as $$"
+            f" begin if new.user_id = '{users[2]}' then raise exception 'refused'; end if;"
+            " return new; end $$;"
+            " create trigger refuse_copy before insert on notifications"
+            " for each row execute function refuse_copy()"
+        )
+    try:
+        notice_id = await broadcasts.announce(pool, node.node.bus.redis, node.secret,
+                                              "parts", "b", {}, here=node.node, part_users=1)  # fmt: skip
+        for client in clients[:2]:
+            assert (await client.expect("notification", timeout=15))["title"] == "parts"
+        async with pool.acquire() as db:
+            assert await db.fetchval("select filling from broadcasts where id = $1", notice_id)
+    finally:
+        async with pool.acquire() as db:
+            await db.execute("drop trigger refuse_copy on notifications;"
+                             " drop function refuse_copy()")  # fmt: skip
+    await broadcasts.finish_interrupted(pool, node.node.bus.redis, node.secret)
+    for client in clients[2:]:
+        assert (await client.expect("notification", timeout=15))["title"] == "parts"
+    for client in clients:
+        await client.quiet("notification", 0.3)
+        await client.close()
+    async with pool.acquire() as db:
+        copies = await db.fetch(
+            "select user_id from notifications where broadcast_id = $1", notice_id
+        )
+        assert sorted(r["user_id"] for r in copies) == users
+        assert not await db.fetchval("select filling from broadcasts where id = $1", notice_id)

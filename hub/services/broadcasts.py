@@ -66,9 +66,11 @@ async def announce(
         )
         notice = first.copies
         push = _pusher(here, notice) if here is not None else None
-        await fill(db, first, users, part_users, push)
+        filled = await _fill_or_leave_to_sweeper(db, first, users, part_users, push)
     for broadcast_id in interrupted:
         await _tell_nodes(redis, secret, {"type": "broadcast", "broadcast_id": broadcast_id})
+    if not filled:
+        return notice.broadcast_id
     frame: dict = {"type": "broadcast", "broadcast_id": notice.broadcast_id}
     # a user who connected while it was stored has no copy pushed: then this node reads
     # its users' copies as every other node does
@@ -104,6 +106,28 @@ async def fill(
             part = await following
     if push is not None:
         push(part.copies)
+
+
+async def _fill_or_leave_to_sweeper(
+    db: asyncpg.Connection,
+    first: BroadcastPart,
+    local_users: list[str],
+    part_users: int,
+    push: PushPart | None,
+) -> bool:
+    """`fill`; False if a part failed. The notice is stored and marked `filling` once
+    its first part commits, so it is accepted: the sweeper (`finish_interrupted`) fills
+    the rest and announces it. Failing the sender then would only make it send twice."""
+    try:
+        await fill(db, first, local_users, part_users, push)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        log.warning(
+            "broadcast %s stored in part (%s); the sweeper fills the rest",
+            first.copies.broadcast_id,
+            exc,
+        )
+        return False
+    return True
 
 
 async def fill_interrupted(db: asyncpg.Connection, part_users: int = PART_USERS) -> list[int]:
