@@ -7,7 +7,8 @@ PYTHONHASHSEED=0 so that two runs of one checkout count the same):
 
 Scenarios: `open` (10,000 signed events through the gate), `lag` (the outbox lag of
 10,000 events observed after their batches), `own` (200 chunks of 200 frames this node
-published coming back to it on the fan-out channel). `<scenario>-setup` runs the setup
+published coming back to it on the fan-out channel), `deliver` (10,000 notifications to
+1,000 binary sockets written directly, as the fan-out delivers them). `<scenario>-setup` runs the setup
 alone: subtract it.
 """
 
@@ -19,6 +20,8 @@ import time
 import msgpack
 
 from bench.common import hub_event
+from hub.cluster.bus import user_channel
+from hub.ws.protocol import encode_msgpack
 from supporthub_core.event_signing import sign_event
 
 KEY = b"bench-events-key"
@@ -82,7 +85,47 @@ def setup_own():
     return run
 
 
-SCENARIOS = {"open": setup_open, "lag": setup_lag, "own": setup_own}
+def setup_deliver():
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.protocol import State
+
+    from hub.ws.connection import Connection, RateLimiter
+    from hub.ws.registry import Registry
+    from hub.ws.uvicorn_fast import LeanEvent
+    from supporthub_core.auth import Claims
+
+    class Socket:  # what the direct write path uses of the protocol's parts
+        state, extensions = State.OPEN, []
+
+        def write(self, data: bytes) -> None:
+            pass
+
+    registry = Registry()
+    for u in range(1000):
+        proto = WebSocketsSansIOProtocol.__new__(WebSocketsSansIOProtocol)
+        proto.conn = Socket()
+        proto.transport = proto.conn
+        proto.writable = LeanEvent()
+        proto.writable.set()
+        proto.close_sent = proto.disconnected = False
+        conn = Connection(proto.send, binary=True, max_queue=100, limiter=RateLimiter(1, 1))
+        conn.claims = Claims(sub=f"u{u}", role="user")
+        registry.add(conn)
+    frame = encode_msgpack({"type": "notification", "body": "x" * 200})
+    items = [
+        (f"{user_channel('')}u{j % 1000}", frame, "notification", j // 1000 + 1) for j in range(N)
+    ]
+    rounds = iter(range(REPEAT))
+
+    def run() -> None:
+        base = next(rounds) * (N // 1000)  # every round's seqs follow the last round's
+        for channel, data, kind, seq in items:
+            registry.deliver_sequenced(channel, data, kind, base + seq)
+
+    return run
+
+
+SCENARIOS = {"open": setup_open, "lag": setup_lag, "own": setup_own, "deliver": setup_deliver}
 
 
 def main(arg: str) -> None:
