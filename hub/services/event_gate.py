@@ -1,11 +1,12 @@
 """The door of `payments.events`: only events signed with `HUB_EVENTS_KEY` come in.
 
 Anyone who can publish on Redis can publish on `payments.events`, so every message is
-opened with `supporthub_core.event_signing.open_signed` (an `EventOpener`) before the notifier sees it.
-A message that does not verify, or is not in the signed form, is dropped, counted in
-`supporthub_payment_events_rejected_total{reason}` and logged, at most one warning per
-`warn_every_s` (with the counts since the last one): a flood of forgeries costs a
-counter bump each, not a log line each. Its content is never logged.
+opened as `supporthub_core.event_signing.open_signed` would (by an `EventOpener`, its key
+checked once) before the notifier sees it. A message that does not verify, or is not in
+the signed form, is dropped, counted in `supporthub_payment_events_rejected_total{reason}`
+and logged, at most one warning per `warn_every_s` (with the counts since the last one): a
+flood of forgeries costs a counter bump each, not a log line each. Its content is never
+logged.
 """
 
 from __future__ import annotations
