@@ -88,23 +88,23 @@ def setup_own():
 def setup_deliver():
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
     from websockets.protocol import State
+    from websockets.server import ServerProtocol
 
     from hub.ws.connection import Connection, RateLimiter
     from hub.ws.registry import Registry
     from hub.ws.uvicorn_fast import LeanEvent
     from supporthub_core.auth import Claims
 
-    class Socket:  # what the direct write path uses of the protocol's parts
-        state, extensions = State.OPEN, []
-
+    class Transport:
         def write(self, data: bytes) -> None:
             pass
 
     registry = Registry()
     for u in range(1000):
         proto = WebSocketsSansIOProtocol.__new__(WebSocketsSansIOProtocol)
-        proto.conn = Socket()
-        proto.transport = proto.conn
+        proto.conn = ServerProtocol()
+        proto.conn.state = State.OPEN
+        proto.transport = Transport()
         proto.writable = LeanEvent()
         proto.writable.set()
         proto.close_sent = proto.disconnected = False
