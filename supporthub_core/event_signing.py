@@ -22,13 +22,16 @@ empty) is a programming error and raises TypeError/ValueError.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import re
 from typing import Any
 
 import msgpack
+
+try:  # OpenSSL's HMAC object: copy, update and hexdigest without a Python frame each
+    from _hashlib import hmac_new as _openssl_hmac
+except ImportError:  # a Python built without OpenSSL
+    _openssl_hmac = None  # type: ignore[assignment]
 
 MAX_MESSAGE_BYTES = 1 << 20  # events are a few hundred bytes; refused unread above this
 REASONS = (
@@ -39,7 +42,7 @@ REASONS = (
     "bad_signature",
     "bad_event",
 )
-_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SIG_LEN = 64  # lowercase hex digits of an HMAC-SHA256
 
 
 class SignedEventError(ValueError):
@@ -53,7 +56,7 @@ class SignedEventError(ValueError):
 def signature(event_bytes: bytes, key: bytes) -> str:
     """Lowercase hex HMAC-SHA256 of `event_bytes` keyed with `key`."""
     _check_key(key)
-    return _hmac_hex(key, event_bytes)
+    return hmac.digest(bytes(key), event_bytes, "sha256").hex()
 
 
 def sign_event(event_bytes: bytes, key: bytes) -> bytes:
@@ -70,27 +73,50 @@ def sign_event(event_bytes: bytes, key: bytes) -> bytes:
 
 def open_signed(message: Any, key: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
     """The event map of a signed message; `SignedEventError` for anything else."""
-    _check_key(key)
-    if not isinstance(message, (bytes, bytearray, memoryview)):
-        raise SignedEventError("not_msgpack")
-    if len(message) > max_bytes:
-        raise SignedEventError("too_large")
+    return EventOpener(key, max_bytes=max_bytes).open(message)
+
+
+class EventOpener:
+    """`open_signed` with its key checked once, for a subscriber that opens every message
+    of the channel with the same key."""
+
+    __slots__ = ("_keyed", "_max_bytes")
+
+    def __init__(self, key: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES):
+        _check_key(key)
+        self._keyed = _keyed_state(bytes(key))  # copied per message: the key is set up once
+        self._max_bytes = max_bytes
+
+    def open(self, message: Any) -> dict[str, Any]:
+        """The event map of a signed message; `SignedEventError` for anything else."""
+        if not isinstance(message, (bytes, bytearray, memoryview)):
+            raise SignedEventError("not_msgpack")
+        if len(message) > self._max_bytes:
+            raise SignedEventError("too_large")
+        event_bytes, sig = _envelope_parts(message)
+        # a str of another length or with non-ASCII characters never matches (and
+        # compare_digest refuses non-ASCII str); upper case hex is not the lowercase
+        # digest either, so those fail the comparison with the same reason
+        if len(sig) != _SIG_LEN or not sig.isascii():
+            raise SignedEventError("bad_signature")
+        mac = self._keyed.copy()
+        mac.update(event_bytes)
+        if not hmac.compare_digest(mac.hexdigest(), sig):
+            raise SignedEventError("bad_signature")
+        event = _unpack(event_bytes, "bad_event")
+        if not isinstance(event, dict):
+            raise SignedEventError("bad_event")
+        return event
+
+
+def _envelope_parts(message: bytes | bytearray | memoryview) -> tuple[bytes, str]:
     envelope = _unpack(message, "not_msgpack")
     if not isinstance(envelope, dict):
         raise SignedEventError("not_a_map")
     event_bytes, sig = envelope.get("event"), envelope.get("sig")
     if not isinstance(event_bytes, bytes) or not isinstance(sig, str):
         raise SignedEventError("bad_envelope")
-    # the format check first: compare_digest refuses non-ASCII str, and a wrong length
-    # says nothing about the key
-    if _HEX_SHA256.fullmatch(sig) is None:
-        raise SignedEventError("bad_signature")
-    if not hmac.compare_digest(_hmac_hex(key, event_bytes), sig):
-        raise SignedEventError("bad_signature")
-    event = _unpack(event_bytes, "bad_event")
-    if not isinstance(event, dict):
-        raise SignedEventError("bad_event")
-    return event
+    return event_bytes, sig
 
 
 def _unpack(data: bytes | bytearray | memoryview, reason: str) -> Any:
@@ -104,14 +130,9 @@ def _unpack(data: bytes | bytearray | memoryview, reason: str) -> Any:
         raise SignedEventError(reason) from None
 
 
-def _hmac_hex(key: bytes, data: bytes) -> str:
-    mac = _keyed(bytes(key)).copy()  # the keyed state is set up once per key
-    mac.update(data)
-    return mac.hexdigest()
-
-
-@functools.lru_cache(maxsize=8)
-def _keyed(key: bytes) -> hmac.HMAC:
+def _keyed_state(key: bytes) -> Any:
+    if _openssl_hmac is not None:
+        return _openssl_hmac(key, digestmod="sha256")
     return hmac.new(key, digestmod=hashlib.sha256)
 
 

@@ -73,6 +73,15 @@ async def test_a_node_skips_its_own_fan_out_and_the_others_deliver_it(isolated):
             deliver(channel, packed, kind, seq)
 
         registry.deliver_sequenced = counting
+        opened: list[str] = []  # fan-out chunks node a verified
+        bus_open = a.node.bus.open
+
+        def counting_open(channel, data):
+            if channel == FANOUT_CHANNEL:
+                opened.append(channel)
+            return bus_open(channel, data)
+
+        a.node.bus.open = counting_open
         await publish_signed(isolated.redis_url, [tx_event(user_id)])
         for c in (on_a, on_b):
             assert (await c.expect("notification"))["seq"] == 1
@@ -87,6 +96,7 @@ async def test_a_node_skips_its_own_fan_out_and_the_others_deliver_it(isolated):
         )
         assert (await sentinel.expect("notification"))["notification_id"] == "n-sentinel"
         assert delivered.count(user_channel(user_id)) == 1
+        assert len(opened) == 1  # b's chunk; its own was dropped before its signature
         await on_a.quiet("notification", 0.3)
         for c in (on_a, on_b, sentinel):
             await c.close()

@@ -53,7 +53,8 @@ class Node:
             probe_timeout_s=settings.bus_probe_timeout_s,
         )
         self.delivery = Delivery(self.bus, node_id=self.node_id, local=self.deliver_items)
-        self._own_marker = origin_marker(self.node_id)
+        # the chunks it delivered before publishing them, skipped when they come back
+        self.bus.skip_own(FANOUT_CHANNEL, origin_marker(self.node_id))
         self.draining = False
         self._on_broadcast: BroadcastHandler | None = None
         self._on_reconnect: ReconnectHandler | None = None
@@ -102,11 +103,7 @@ class Node:
     # --- what arrives from the bus ------------------------------------------------------
 
     def _on_bus_message(self, channel: str, payload: bytes) -> None:
-        if channel == FANOUT_CHANNEL:
-            # a chunk this node delivered before publishing it starts with its marker,
-            # right after the array's header (1, 3 or 5 bytes): skipped without a decode
-            if payload.find(self._own_marker, 1, 6 + len(self._own_marker)) != -1:
-                return
+        if channel == FANOUT_CHANNEL:  # this node's own chunks were skipped by the bus
             self.deliver_items(decode_msgpack(payload))
             return
         if channel == NODES_CHANNEL:

@@ -114,7 +114,10 @@ def is_freeze(event: dict[str, Any]) -> bool:
 
 def event_data(event: dict[str, Any]) -> dict[str, Any]:
     """The `data` of the notification: the event without its envelope fields."""
-    return {k: v for k, v in event.items() if k not in ("type", "outbox_id")}
+    data = dict(event)  # a copy in C, then two deletions: no Python step per field
+    data.pop("type", None)
+    data.pop("outbox_id", None)
+    return data
 
 
 # Notification kinds whose title and body are made here from `data` (a broadcast's are

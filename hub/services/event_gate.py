@@ -1,11 +1,12 @@
 """The door of `payments.events`: only events signed with `HUB_EVENTS_KEY` come in.
 
 Anyone who can publish on Redis can publish on `payments.events`, so every message is
-opened with `supporthub_core.event_signing.open_signed` before the notifier sees it.
-A message that does not verify, or is not in the signed form, is dropped, counted in
-`supporthub_payment_events_rejected_total{reason}` and logged, at most one warning per
-`warn_every_s` (with the counts since the last one): a flood of forgeries costs a
-counter bump each, not a log line each. Its content is never logged.
+opened as `supporthub_core.event_signing.open_signed` would (by an `EventOpener`, its key
+checked once) before the notifier sees it. A message that does not verify, or is not in
+the signed form, is dropped, counted in `supporthub_payment_events_rejected_total{reason}`
+and logged, at most one warning per `warn_every_s` (with the counts since the last one): a
+flood of forgeries costs a counter bump each, not a log line each. Its content is never
+logged.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from hub import metrics
-from supporthub_core.event_signing import SignedEventError, open_signed
+from supporthub_core.event_signing import EventOpener, SignedEventError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class EventGate:
     ):
         if not key:
             raise ValueError("payments.events cannot be verified without HUB_EVENTS_KEY")
-        self._key = bytes(key)
+        self._opener = EventOpener(bytes(key))  # the key checked once, here
         self._every = warn_every_s
         self._clock = clock
         self.rejected: Counter[str] = Counter()  # per reason, since start
@@ -45,7 +46,7 @@ class EventGate:
     def open(self, message: bytes) -> dict | None:
         """The event map of a signed message; None (counted, maybe logged) otherwise."""
         try:
-            return open_signed(message, self._key)
+            return self._opener.open(message)
         except SignedEventError as exc:
             self._refused(exc.reason)
             return None

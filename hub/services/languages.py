@@ -53,7 +53,7 @@ class Languages:
             self._refresh = asyncio.get_running_loop().create_task(self._read_due())
         if missing:
             await self._read(missing, now)
-        return {u: (cache[u][0], cache[u][1]) for u in user_ids}
+        return {u: cache[u][:2] for u in user_ids}
 
     async def _read(self, user_ids: list[str], now: float, *, only_if: dict | None = None) -> None:
         """Read these users' entries; with `only_if`, replace only the entries still as

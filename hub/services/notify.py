@@ -400,8 +400,7 @@ class _Staged:
 
     def observe_lag(self) -> None:
         now = time.time()
-        for at in self.occurred:
-            metrics.OUTBOX_LAG.observe(max(0.0, now - at))
+        metrics.OUTBOX_LAG.observe_many([now - at if at < now else 0.0 for at in self.occurred])
 
 
 def _occurred(event: dict) -> float | None:

@@ -138,13 +138,19 @@ class Registry:
         listeners = self._by_channel.get(channel)
         if not listeners:
             return
-        slim = {"type": kind, "seq": seq}
+        notification = kind == "notification"
+        slim: dict | None = None
         full: dict | None = None
         text: bytes | None = None
-        for conn in tuple(listeners):
-            if conn.binary and conn.held is None and conn.locale is None:
-                conn.push(slim, packed)
-                continue
+        for conn in tuple(listeners) if len(listeners) > 1 else listeners:
+            if conn.binary:
+                if notification and conn.push_next_notification(seq, packed):
+                    continue  # the usual case: no frame to look at
+                if conn.held is None and conn.locale is None:
+                    if slim is None:
+                        slim = {"type": kind, "seq": seq}
+                    conn.push(slim, packed)
+                    continue
             if full is None:
                 full = decode_msgpack(packed)
             if conn.binary:
