@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "payments.events"
 BATCH = 2000
 BUFFER_LIMIT = 100_000
+STAGED_LIMIT = 4  # batches written ahead of the one being pushed
 WATCH_AFTER_S = 3.0  # check another node's events this long after they arrived...
 WATCH_UNTIL_S = 8.0  # ...and again until their owner has had time to drop out of the ring
 WATCH_LIMIT = 200_000
@@ -86,6 +87,9 @@ class Notifier:
         self.push_out: NotificationPush | None = None
         self._buffer: deque[dict] = deque()
         self._wake = asyncio.Event()
+        # the consumer waits with nothing buffered nor staging: an offer may stage at once
+        self._idle = False
+        self._staged: asyncio.Queue[_Staged] = asyncio.Queue(maxsize=STAGED_LIMIT)
         self._progress = asyncio.Event()
         self._offered = 0
         self._finished = 0
@@ -132,9 +136,29 @@ class Notifier:
         if len(self._buffer) + len(good) > BUFFER_LIMIT:
             log.warning("event buffer full; the poller will catch up from the outbox")
             return
-        self._buffer.extend(good)
         self._offered += len(good)
+        if self._idle and self._stage_at_once(good):
+            return
+        self._buffer.extend(good)
+        self._idle = False
         self._wake.set()
+
+    def _stage_at_once(self, events: list[dict]) -> bool:
+        """Stage these events now, in the offer's own loop turn, when nothing is ahead of
+        them and their users' languages are known: a lone event reaches the writer without
+        waiting for the consumer task to wake. False: nothing done, the consumer takes them."""
+        staged = self._staged
+        if not events or len(events) > BATCH or staged.full() or any(map(is_freeze, events)):
+            return False
+        locales = self.languages.cached({e["user_id"] for e in events})
+        if locales is None:
+            return False
+        try:
+            staged.put_nowait(self._render_and_queue(events, locales))
+        except Exception:
+            log.exception("could not stage %d payment events; the poller will retry", len(events))
+            self._done(len(events))
+        return True
 
     async def flushed(self) -> None:
         """Wait until every event offered so far has been stored and pushed."""
@@ -153,13 +177,15 @@ class Notifier:
     # written before it: the user's seq order stays the event order.
 
     async def _consume(self) -> None:
-        staged: asyncio.Queue = asyncio.Queue(maxsize=4)
+        staged = self._staged
         self.tasks.spawn(self._push_stage(staged), "events-push")
         self.tasks.spawn(self._follow_up_stage(), "events-follow-up")
         buffer = self._buffer
         while True:
+            self._idle = not buffer
             await self._wake.wait()
             self._wake.clear()
+            self._idle = False
             while buffer:
                 batch = [buffer.popleft() for _ in range(min(BATCH, len(buffer)))]
                 for plain, freeze in _split_at_freezes(batch):
@@ -223,6 +249,9 @@ class Notifier:
 
     async def _stage(self, events: list[dict]) -> _Staged:
         locales = await self.languages.locales({e["user_id"] for e in events})
+        return self._render_and_queue(events, locales)
+
+    def _render_and_queue(self, events: list[dict], locales: dict) -> _Staged:
         ops = []
         for e in events:
             r = render(e, *locales[e["user_id"]])
