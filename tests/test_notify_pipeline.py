@@ -5,6 +5,7 @@ the consumer, and a user's notifications keep the events' order either way."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -20,9 +21,9 @@ def _spy_on_writes(hub, monkeypatch) -> list[int]:
     handed: list[int] = []
     enqueue_many = writer.enqueue_many
 
-    def recording(ops):
+    def recording(ops, **kwargs):
         handed.append(len(ops))
-        return enqueue_many(ops)
+        return enqueue_many(ops, **kwargs)
 
     monkeypatch.setattr(writer, "enqueue_many", recording)
     return handed
@@ -61,4 +62,29 @@ async def test_a_users_events_keep_their_order_when_the_first_waits_for_a_query(
         got = await user.expect("notification")
         assert (got["seq"], got["data"]["transaction_id"]) == (seq, event["transaction_id"])
     await notifier.flushed()
+    await user.close()
+
+
+async def test_a_lone_event_reaches_the_users_socket_in_its_commits_loop_turn(hub, db, monkeypatch):
+    """This node's sockets get the notification from the writer task that saw the COMMIT,
+    not a loop turn later from the task that waits for it (the other nodes through Redis
+    after that, as before)."""
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    await db.execute("insert into users (id, lang) values ($1, 'en')", user_id)
+    notifier = hub.hub.notifier
+    user = await hub.client(user_id)
+    await notifier.flushed()
+    delivered_by: list[str] = []
+    local = notifier.delivery._local
+
+    def recording(items):
+        delivered_by.append(asyncio.current_task().get_name())
+        return local(items)
+
+    monkeypatch.setattr(notifier.delivery, "_local", recording)
+
+    await notifier.handle([tx_event(user_id)])
+    got = await user.expect("notification")
+    assert got["seq"] == 1
+    assert len(delivered_by) == 1 and delivered_by[0].startswith("group-writer")
     await user.close()

@@ -30,6 +30,7 @@ from hub.services.languages import Languages
 from hub.store import Store, incidents
 from hub.store import notifications as notif_store
 from hub.store.notifications import NotificationWrite, StoredNotification
+from hub.store.writer import BatchWrite
 from hub.ws.protocol import encode_msgpack
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Notifier:
         # the consumer waits with nothing buffered nor staging: an offer may stage at once
         self._idle = False
         self._staged: asyncio.Queue[_Staged] = asyncio.Queue(maxsize=STAGED_LIMIT)
+        self._pushing: _Staged | None = None  # the batch stage 2 waits for
         self._progress = asyncio.Event()
         self._offered = 0
         self._finished = 0
@@ -222,6 +224,7 @@ class Notifier:
     async def _push_stage(self, staged: asyncio.Queue) -> None:
         while True:
             batch = await staged.get()
+            self._pushing = batch
             stored: list[StoredNotification] = []
             try:
                 stored = await self._finish(batch)
@@ -229,6 +232,7 @@ class Notifier:
             except Exception:
                 log.exception("could not push %d payment events; the poller will retry", batch.size)
             finally:
+                self._pushing = None
                 self._follow_ups.put_nowait((stored, batch.size))
                 staged.task_done()
 
@@ -260,15 +264,32 @@ class Notifier:
                 ops.append(
                     NotificationWrite(e["user_id"], kind, title, body, event_data(e), e["event_id"])
                 )
-        writes = self.store.writer.enqueue_many(ops)
+        batch = _Staged(len(events), [t for t in map(_occurred, events) if t is not None])
+        batch.writes = self.store.writer.enqueue_many(ops, then=lambda: self._committed(batch))
         metrics.EVENTS_IN.labels("transaction.status").inc(
             sum(e["type"] == "transaction.status" for e in events)
         )
         metrics.EVENTS_IN.labels("security.alert").inc(
             sum(e["type"] == "security.alert" for e in events)
         )
-        occurred = [t for t in map(_occurred, events) if t is not None]
-        return _Staged(len(events), writes, occurred)
+        return batch
+
+    def _committed(self, batch: _Staged) -> None:
+        """Called by the writer task right after a COMMIT of this batch. When stage 2 is
+        waiting for it and all of it is stored, this node's users get it in the writer's
+        loop turn (the next batches are not pushed before stage 2 has finished this one);
+        stage 2 then publishes it for the other nodes. Otherwise stage 2 pushes it all."""
+        if batch is not self._pushing or batch.sent_here is not None:
+            return
+        results = batch.writes.settled()
+        if results is None or any(isinstance(r, Exception) for r in results):
+            return
+        stored = [r for r in results if isinstance(r, StoredNotification)]
+        if any(map(_unfreezes, stored)):
+            return  # marked in the store before anyone hears of it: stage 2 does both
+        items = _to_users(stored)
+        if self.delivery.here(items):
+            batch.sent_here = items
 
     async def _finish(self, batch: _Staged) -> list[StoredNotification]:
         results = await batch.writes.results()
@@ -276,7 +297,10 @@ class Notifier:
             if isinstance(r, Exception):
                 raise r
         stored = [r for r in results if isinstance(r, StoredNotification)]
-        await self._push_to_users(stored)
+        if batch.sent_here is not None:
+            await self.delivery.for_others(batch.sent_here)
+        else:
+            await self._push_to_users(stored)
         return stored
 
     async def handle(self, events: list[dict]) -> None:
@@ -293,17 +317,12 @@ class Notifier:
         """Every device of each user: one publish per chunk, no query first."""
         if not stored:
             return
-        unfrozen = [n.user_id for n in stored if n.data.get("alert") == "account_unfrozen"]
+        unfrozen = [n.user_id for n in stored if _unfreezes(n)]
         if unfrozen:  # before anyone hears of it: a console reloading after sees it too
             async with self.store.acquire() as db:
                 await incidents.mark_unfrozen(db, unfrozen)
         # this node's own sockets at once; the other nodes through Redis
-        await self.delivery.fan_out_here_first(
-            [
-                (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
-                for n in stored
-            ]
-        )
+        await self.delivery.fan_out_here_first(_to_users(stored))
 
     async def _follow_up(self, stored: list[StoredNotification]) -> None:
         """After the users have them: the agents serving those users, web push to users
@@ -422,15 +441,28 @@ async def not_yet_handled(store: Store, events: list[dict]) -> list[dict]:
 
 
 class _Staged:
-    __slots__ = ("size", "writes", "occurred")
+    __slots__ = ("size", "writes", "occurred", "sent_here")
 
-    def __init__(self, size: int, writes, occurred: list[float]):
-        self.size, self.writes, self.occurred = size, writes, occurred
+    def __init__(self, size: int, occurred: list[float]):
+        self.size, self.occurred = size, occurred
+        self.writes: BatchWrite
+        self.sent_here: list[tuple] | None = None  # delivered on this node by `_committed`
 
     def observe_lag(self) -> None:
         now = time.time()
         for at in self.occurred:
             metrics.OUTBOX_LAG.observe(max(0.0, now - at))
+
+
+def _unfreezes(n: StoredNotification) -> bool:
+    return n.data.get("alert") == "account_unfrozen"
+
+
+def _to_users(stored: list[StoredNotification]) -> list[tuple]:
+    """Every device of each user: (channel, frame, type, seq) for the fan-out."""
+    return [
+        (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq) for n in stored
+    ]
 
 
 def _occurred(event: dict) -> float | None:
