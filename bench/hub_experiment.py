@@ -143,6 +143,17 @@ def exp_trace() -> None:
 
     wrap(Store, "_commit", "commit")
     wrap(Notifier, "_stage", "stage")  # languages, render, enqueue with the writers
+    if hasattr(Notifier, "_render_and_queue"):  # also staged at once, in the offer's turn
+        render_and_queue = Notifier._render_and_queue
+
+        def traced_render(self, evs, locales):
+            t0 = t()
+            try:
+                return render_and_queue(self, evs, locales)
+            finally:
+                events.append(("render", t0, t(), len(evs)))
+
+        Notifier._render_and_queue = traced_render
     wrap(Notifier, "_finish", "finish", lambda a: a[0].size)  # await COMMITs, push
     wrap(Notifier, "push", "push")
     # a broadcast: its transaction, each node's push of it, the query for the copies

@@ -143,3 +143,29 @@ async def test_a_batch_write_past_its_deadline_yields_unavailable_for_its_part()
 
 def _restarts() -> float:
     return REGISTRY.get_sample_value("supporthub_writer_restarts_total") or 0.0
+
+
+async def test_a_batchs_follow_up_runs_in_its_commits_loop_turn_and_cannot_stop_the_writer(
+    caplog,
+):
+    """`then` is called by the writer task right after the COMMIT resolved the batch
+    (`settled()` has its results then); one that raises is logged, and the writer and
+    the batch's waiter carry on."""
+    writers = Writers(Recorder(), shard_key=str, count=2)
+    writers.start()
+    seen: list = []
+
+    def then():
+        seen.append((asyncio.current_task().get_name(), batch.settled()))
+        raise RuntimeError("a follow-up that breaks")
+
+    try:
+        batch = writers.enqueue_many([1, 2, 3], then=then)
+        assert batch.settled() is None
+        assert await batch.results() == [2, 4, 6]
+        assert await writers.submit(5) == 10
+    finally:
+        await writers.close()
+    assert seen and all(name.startswith("group-writer") for name, _ in seen)
+    assert seen[-1][1] == [2, 4, 6]  # the last part's COMMIT: all of it settled
+    assert "a write's follow-up failed" in caplog.text

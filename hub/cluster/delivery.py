@@ -86,11 +86,28 @@ class Delivery:
         if self._local is None:
             await self.fan_out(items)
             return
-        marker = (ORIGIN, self._node_id)
         for i in range(0, len(items), FANOUT_CHUNK):
             chunk = items[i : i + FANOUT_CHUNK]
             self._local(chunk)
-            await self.bus.publish(FANOUT_CHANNEL, encode_msgpack([marker, *chunk]))
+            await self._publish_for_others(chunk)
+
+    def here(self, items: list[tuple]) -> bool:
+        """Sequenced frames to this node's own listeners now, without a loop turn; False
+        (nothing done) when this node delivers only what comes back from Redis. Then
+        `for_others` publishes the same items for the other nodes."""
+        if self._local is None:
+            return False
+        for i in range(0, len(items), FANOUT_CHUNK):
+            self._local(items[i : i + FANOUT_CHUNK])
+        return True
+
+    async def for_others(self, items: list[tuple]) -> None:
+        """What `here` delivered, published for the other nodes (this one skips it)."""
+        for i in range(0, len(items), FANOUT_CHUNK):
+            await self._publish_for_others(items[i : i + FANOUT_CHUNK])
+
+    async def _publish_for_others(self, chunk: list[tuple]) -> None:
+        await self.bus.publish(FANOUT_CHANNEL, encode_msgpack([(ORIGIN, self._node_id), *chunk]))
 
 
 def _both_sides(conv: Parties, packed: bytes, include_user: bool) -> list[tuple[str, bytes]]:

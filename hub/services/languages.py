@@ -41,6 +41,21 @@ class Languages:
         hub's default). Users not in the cache are read now; those whose entry is past
         its time get it once more and are read again in the background."""
         now = time.monotonic()
+        missing = self._not_cached(user_ids, now)
+        if missing:
+            await self._read(missing, now)
+        return self._entries(user_ids)
+
+    def cached(self, user_ids: set[str]) -> dict[str, tuple[str, str]] | None:
+        """`locales` without a query: None when a user is not in the cache (entries past
+        their time are used and read again in the background, as `locales` does)."""
+        if self._not_cached(user_ids, time.monotonic()):
+            return None
+        return self._entries(user_ids)
+
+    def _not_cached(self, user_ids: set[str], now: float) -> list[str]:
+        """The users with no entry; those whose entry is past its time are read again in
+        the background."""
         cache = self._cache
         missing = []
         for u in user_ids:
@@ -51,8 +66,10 @@ class Languages:
                 self._due[u] = hit
         if self._due and self._refresh is None:
             self._refresh = asyncio.get_running_loop().create_task(self._read_due())
-        if missing:
-            await self._read(missing, now)
+        return missing
+
+    def _entries(self, user_ids: set[str]) -> dict[str, tuple[str, str]]:
+        cache = self._cache
         return {u: cache[u][:2] for u in user_ids}
 
     async def _read(self, user_ids: list[str], now: float, *, only_if: dict | None = None) -> None:

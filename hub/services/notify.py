@@ -30,6 +30,7 @@ from hub.services.languages import Languages
 from hub.store import Store, incidents
 from hub.store import notifications as notif_store
 from hub.store.notifications import NotificationWrite, StoredNotification
+from hub.store.writer import BatchWrite
 from hub.ws.protocol import encode_msgpack
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "payments.events"
 BATCH = 2000
 BUFFER_LIMIT = 100_000
+STAGED_LIMIT = 4  # batches written ahead of the one being pushed
 WATCH_AFTER_S = 3.0  # check another node's events this long after they arrived...
 WATCH_UNTIL_S = 8.0  # ...and again until their owner has had time to drop out of the ring
 WATCH_LIMIT = 200_000
@@ -86,6 +88,10 @@ class Notifier:
         self.push_out: NotificationPush | None = None
         self._buffer: deque[dict] = deque()
         self._wake = asyncio.Event()
+        # the consumer waits with nothing buffered nor staging: an offer may stage at once
+        self._idle = False
+        self._staged: asyncio.Queue[_Staged] = asyncio.Queue(maxsize=STAGED_LIMIT)
+        self._pushing: _Staged | None = None  # the batch stage 2 waits for
         self._progress = asyncio.Event()
         self._offered = 0
         self._finished = 0
@@ -132,9 +138,29 @@ class Notifier:
         if len(self._buffer) + len(good) > BUFFER_LIMIT:
             log.warning("event buffer full; the poller will catch up from the outbox")
             return
-        self._buffer.extend(good)
         self._offered += len(good)
+        if self._idle and self._stage_at_once(good):
+            return
+        self._buffer.extend(good)
+        self._idle = False
         self._wake.set()
+
+    def _stage_at_once(self, events: list[dict]) -> bool:
+        """Stage these events now, in the offer's own loop turn, when nothing is ahead of
+        them and their users' languages are known: a lone event reaches the writer without
+        waiting for the consumer task to wake. False: nothing done, the consumer takes them."""
+        staged = self._staged
+        if not events or len(events) > BATCH or staged.full() or any(map(is_freeze, events)):
+            return False
+        locales = self.languages.cached({e["user_id"] for e in events})
+        if locales is None:
+            return False
+        try:
+            staged.put_nowait(self._render_and_queue(events, locales))
+        except Exception:
+            log.exception("could not stage %d payment events; the poller will retry", len(events))
+            self._done(len(events))
+        return True
 
     async def flushed(self) -> None:
         """Wait until every event offered so far has been stored and pushed."""
@@ -153,13 +179,15 @@ class Notifier:
     # written before it: the user's seq order stays the event order.
 
     async def _consume(self) -> None:
-        staged: asyncio.Queue = asyncio.Queue(maxsize=4)
+        staged = self._staged
         self.tasks.spawn(self._push_stage(staged), "events-push")
         self.tasks.spawn(self._follow_up_stage(), "events-follow-up")
         buffer = self._buffer
         while True:
+            self._idle = not buffer
             await self._wake.wait()
             self._wake.clear()
+            self._idle = False
             while buffer:
                 batch = [buffer.popleft() for _ in range(min(BATCH, len(buffer)))]
                 for plain, freeze in _split_at_freezes(batch):
@@ -196,6 +224,7 @@ class Notifier:
     async def _push_stage(self, staged: asyncio.Queue) -> None:
         while True:
             batch = await staged.get()
+            self._pushing = batch
             stored: list[StoredNotification] = []
             try:
                 stored = await self._finish(batch)
@@ -203,6 +232,7 @@ class Notifier:
             except Exception:
                 log.exception("could not push %d payment events; the poller will retry", batch.size)
             finally:
+                self._pushing = None
                 self._follow_ups.put_nowait((stored, batch.size))
                 staged.task_done()
 
@@ -223,6 +253,9 @@ class Notifier:
 
     async def _stage(self, events: list[dict]) -> _Staged:
         locales = await self.languages.locales({e["user_id"] for e in events})
+        return self._render_and_queue(events, locales)
+
+    def _render_and_queue(self, events: list[dict], locales: dict) -> _Staged:
         ops = []
         for e in events:
             r = render(e, *locales[e["user_id"]])
@@ -231,15 +264,32 @@ class Notifier:
                 ops.append(
                     NotificationWrite(e["user_id"], kind, title, body, event_data(e), e["event_id"])
                 )
-        writes = self.store.writer.enqueue_many(ops)
+        batch = _Staged(len(events), [t for t in map(_occurred, events) if t is not None])
+        batch.writes = self.store.writer.enqueue_many(ops, then=lambda: self._committed(batch))
         metrics.EVENTS_IN.labels("transaction.status").inc(
             sum(e["type"] == "transaction.status" for e in events)
         )
         metrics.EVENTS_IN.labels("security.alert").inc(
             sum(e["type"] == "security.alert" for e in events)
         )
-        occurred = [t for t in map(_occurred, events) if t is not None]
-        return _Staged(len(events), writes, occurred)
+        return batch
+
+    def _committed(self, batch: _Staged) -> None:
+        """Called by the writer task right after a COMMIT of this batch. When stage 2 is
+        waiting for it and all of it is stored, this node's users get it in the writer's
+        loop turn (the next batches are not pushed before stage 2 has finished this one);
+        stage 2 then publishes it for the other nodes. Otherwise stage 2 pushes it all."""
+        if batch is not self._pushing or batch.sent_here is not None:
+            return
+        results = batch.writes.settled()
+        if results is None or any(isinstance(r, Exception) for r in results):
+            return
+        stored = [r for r in results if isinstance(r, StoredNotification)]
+        if any(map(_unfreezes, stored)):
+            return  # marked in the store before anyone hears of it: stage 2 does both
+        items = _to_users(stored)
+        if self.delivery.here(items):
+            batch.sent_here = items
 
     async def _finish(self, batch: _Staged) -> list[StoredNotification]:
         results = await batch.writes.results()
@@ -247,7 +297,10 @@ class Notifier:
             if isinstance(r, Exception):
                 raise r
         stored = [r for r in results if isinstance(r, StoredNotification)]
-        await self._push_to_users(stored)
+        if batch.sent_here is not None:
+            await self.delivery.for_others(batch.sent_here)
+        else:
+            await self._push_to_users(stored)
         return stored
 
     async def handle(self, events: list[dict]) -> None:
@@ -264,17 +317,12 @@ class Notifier:
         """Every device of each user: one publish per chunk, no query first."""
         if not stored:
             return
-        unfrozen = [n.user_id for n in stored if n.data.get("alert") == "account_unfrozen"]
+        unfrozen = [n.user_id for n in stored if _unfreezes(n)]
         if unfrozen:  # before anyone hears of it: a console reloading after sees it too
             async with self.store.acquire() as db:
                 await incidents.mark_unfrozen(db, unfrozen)
         # this node's own sockets at once; the other nodes through Redis
-        await self.delivery.fan_out_here_first(
-            [
-                (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq)
-                for n in stored
-            ]
-        )
+        await self.delivery.fan_out_here_first(_to_users(stored))
 
     async def _follow_up(self, stored: list[StoredNotification]) -> None:
         """After the users have them: the agents serving those users, web push to users
@@ -393,14 +441,27 @@ async def not_yet_handled(store: Store, events: list[dict]) -> list[dict]:
 
 
 class _Staged:
-    __slots__ = ("size", "writes", "occurred")
+    __slots__ = ("size", "writes", "occurred", "sent_here")
 
-    def __init__(self, size: int, writes, occurred: list[float]):
-        self.size, self.writes, self.occurred = size, writes, occurred
+    def __init__(self, size: int, occurred: list[float]):
+        self.size, self.occurred = size, occurred
+        self.writes: BatchWrite
+        self.sent_here: list[tuple] | None = None  # delivered on this node by `_committed`
 
     def observe_lag(self) -> None:
         now = time.time()
         metrics.OUTBOX_LAG.observe_many([now - at if at < now else 0.0 for at in self.occurred])
+
+
+def _unfreezes(n: StoredNotification) -> bool:
+    return n.data.get("alert") == "account_unfrozen"
+
+
+def _to_users(stored: list[StoredNotification]) -> list[tuple]:
+    """Every device of each user: (channel, frame, type, seq) for the fan-out."""
+    return [
+        (user_channel(n.user_id), encode_msgpack(n.frame()), "notification", n.seq) for n in stored
+    ]
 
 
 def _occurred(event: dict) -> float | None:

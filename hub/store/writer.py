@@ -56,13 +56,24 @@ class _Pending:
     """Writes queued together with one future: a single write's result, or the list of
     results of a batch (an exception in place of a refused write)."""
 
-    __slots__ = ("ops", "future", "many", "deadline")
+    __slots__ = ("ops", "future", "many", "deadline", "then")
 
-    def __init__(self, ops: list, future: asyncio.Future, many: bool, deadline: float):
+    def __init__(
+        self,
+        ops: list,
+        future: asyncio.Future,
+        many: bool,
+        deadline: float,
+        then: Callable[[], None] | None = None,
+    ):
         self.ops = ops
         self.future = future
         self.many = many
         self.deadline = deadline  # event-loop time
+        # called by the writer task right after its COMMIT resolved `future`: whoever
+        # waits for it may act in this loop turn instead of the next (awaiting the future
+        # stays the way to hear of every outcome)
+        self.then = then
 
 
 class GroupWriter(Generic[Op]):
@@ -126,13 +137,15 @@ class GroupWriter(Generic[Op]):
         log.error("group writer %s died; restarting it", self._name, exc_info=died)
         self.start()
 
-    def _queue(self, ops: list, many: bool) -> asyncio.Future:
+    def _queue(
+        self, ops: list, many: bool, then: Callable[[], None] | None = None
+    ) -> asyncio.Future:
         if self._closing:
             raise Unavailable("node is shutting down")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         deadline = loop.time() + self._timeout
-        self._pending.append(_Pending(ops, future, many, deadline))
+        self._pending.append(_Pending(ops, future, many, deadline, then))
         if self._watchdog is None:
             self._watchdog = loop.call_at(deadline, self._expire)
         self._wake.set()
@@ -165,9 +178,12 @@ class GroupWriter(Generic[Op]):
         """Queue a write; the future resolves after the COMMIT that holds it."""
         return self._queue([op], False)
 
-    def enqueue_batch(self, ops: list[Op]) -> asyncio.Future:
-        """Queue writes that resolve together, as a list of results in order."""
-        return self._queue(ops, True)
+    def enqueue_batch(
+        self, ops: list[Op], then: Callable[[], None] | None = None
+    ) -> asyncio.Future:
+        """Queue writes that resolve together, as a list of results in order; `then`
+        (optional) is called in the writer's loop turn once their COMMIT resolved them."""
+        return self._queue(ops, True, then)
 
     async def submit(self, op: Op) -> Any:
         """One write; its result once committed, or `Unavailable` after `timeout`."""
@@ -237,6 +253,15 @@ def _resolve(batch: list[_Pending], results: list[Any]) -> None:
             item.future.set_exception(mine[0])
         else:
             item.future.set_result(mine[0])
+        if item.then is not None:
+            _call_then(item.then)
+
+
+def _call_then(then: Callable[[], None]) -> None:
+    try:
+        then()
+    except Exception:  # the writer task must live on; its waiter still hears of the result
+        log.exception("a write's follow-up failed")
 
 
 def _fail(batch: list[_Pending], exc: HubError) -> None:
@@ -282,14 +307,16 @@ class Writers(Generic[Op]):
         """Queue a write; the future resolves after the COMMIT that holds it."""
         return self._writers[self._index(op)].enqueue(op)
 
-    def enqueue_many(self, ops: Sequence[Op]) -> BatchWrite:
+    def enqueue_many(self, ops: Sequence[Op], then: Callable[[], None] | None = None) -> BatchWrite:
         """Queue many writes now (one future per writer, not per write); await
-        `.results()` later for their results in order."""
+        `.results()` later for their results in order. `then` (optional) is called in
+        the loop turn of each COMMIT that resolves a part of them (`.settled()` tells
+        whether all are)."""
         groups: dict[int, list[int]] = {}
         for i, op in enumerate(ops):
             groups.setdefault(self._index(op), []).append(i)
         parts = [
-            (positions, self._writers[w].enqueue_batch([ops[i] for i in positions]))
+            (positions, self._writers[w].enqueue_batch([ops[i] for i in positions], then))
             for w, positions in groups.items()
         ]
         return BatchWrite(len(ops), parts)
@@ -315,12 +342,24 @@ class BatchWrite:
     async def results(self) -> list[Any]:
         """Every write's result (or exception, `Unavailable` past the timeout) in the
         order they were queued."""
+        for _, future in self.parts:
+            try:
+                await future
+            except Exception:
+                pass  # in its place in `_collect`
+        return self._collect()
+
+    def settled(self) -> list[Any] | None:
+        """`results()` when every part is done, without a loop turn; None otherwise."""
+        if all(future.done() for _, future in self.parts):
+            return self._collect()
+        return None
+
+    def _collect(self) -> list[Any]:
         out: list[Any] = [None] * self.size
         for positions, future in self.parts:
-            try:
-                results = await future
-            except Exception as exc:
-                results = [exc] * len(positions)
+            exc = future.exception()
+            results = [exc] * len(positions) if exc is not None else future.result()
             for i, r in zip(positions, results, strict=True):
                 out[i] = r
         return out
