@@ -13,6 +13,13 @@ from hub.ws.keepalive import Keepalive
 from tests.conftest import start_hub
 
 PING_S = 0.4
+GIVE_UP_S = 30.0  # a bound against hanging on a loaded machine, not a speed check
+
+
+async def _until(condition) -> None:
+    async with asyncio.timeout(GIVE_UP_S):
+        while not condition():
+            await asyncio.sleep(0.05)
 
 
 def _pings_seen(client) -> list[bytes]:
@@ -47,15 +54,14 @@ async def test_a_peer_that_answers_is_pinged_every_interval_and_stays(services):
         user_id = f"u-{uuid.uuid4().hex[:8]}"
         client = await server.client(user_id, ping_interval=None)
         seen = _pings_seen(client)
-        await asyncio.sleep(PING_S * 4)
-        assert 3 <= len(seen) <= 5, seen
+        # how often is the wheel's own test (below); here: pings keep coming, answered
+        await _until(lambda: len(seen) >= 3)
         assert (await client.request({"type": "ping"}))["type"] == "pong"
         [conn] = server.node.registry.of_user(user_id)
         assert conn._proto.pending_ping_payload in (None, seen[-1])  # the pong went home
         assert len(server.hub.keepalive) == 1
         await client.close()
-        await asyncio.sleep(0.1)
-        assert len(server.hub.keepalive) == 0  # a closed socket leaves the wheel
+        await _until(lambda: len(server.hub.keepalive) == 0)  # a closed socket leaves the wheel
     finally:
         await server.stop()
 
@@ -66,7 +72,7 @@ async def test_a_peer_that_stops_answering_pings_is_cut_with_1011(services):
         quiet = await server.client(ping_interval=None)
         talking = await server.client(ping_interval=None)
         _stop_answering_pings(quiet)
-        await asyncio.wait_for(quiet.ws.wait_closed(), PING_S * 4)
+        await asyncio.wait_for(quiet.ws.wait_closed(), GIVE_UP_S)
         assert quiet.ws.close_code == 1011
         assert (await talking.request({"type": "ping"}))["type"] == "pong"
         await talking.close()
