@@ -152,7 +152,7 @@ class Hub:
         outbox = OutboxPoller(store, notifier.handle, settings, secret)
         sessions = Sessions(
             store, node, chat, languages, outbox.catch_up, links, secret,
-            registration_slots=registration_slots(settings.db_pool_max),
+            registration_slots=registration_slots(settings.db_pool_max, settings.writers),
         )  # fmt: skip
         sweeper = Sweeper(store, chat, settings)
         sms = sms or UnconfiguredSmsSender()

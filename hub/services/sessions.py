@@ -442,7 +442,8 @@ def _expired(conn: Connection) -> None:
     conn.close(CloseCode.UNAUTHORIZED, "token expired")
 
 
-def registration_slots(pool_max: int) -> int:
-    """Half the pool registers sessions at most; the other half stays free for the group
-    writers, requests and chats, so a registration rarely waits for the pool itself."""
-    return max(1, pool_max // 2)
+def registration_slots(pool_max: int, writers: int) -> int:
+    """All of the pool but the connections the group writers keep and one for requests and
+    chats: a registration is a row of round trips, so its rate grows with the slots, and
+    it rarely waits for the pool itself."""
+    return max(1, pool_max - writers - 1)
