@@ -59,7 +59,7 @@ from hub.services.mail_out import MailOut, SmtpRelay
 from hub.services.notify import Notifier
 from hub.services.outbox_poller import OutboxPoller
 from hub.services.pager import Pager, pager_for
-from hub.services.sessions import Sessions
+from hub.services.sessions import Sessions, registration_slots
 from hub.services.sms import SmsSender, UnconfiguredSmsSender
 from hub.services.sweeper import Sweeper
 from hub.services.verification import Verification
@@ -151,7 +151,10 @@ class Hub:
             store, delivery, node, languages, _Reactions(chat, bot), tasks, events_key
         )
         outbox = OutboxPoller(store, notifier.handle, settings, secret)
-        sessions = Sessions(store, node, chat, languages, outbox.catch_up, links, secret)
+        sessions = Sessions(
+            store, node, chat, languages, outbox.catch_up, links, secret,
+            registration_slots=registration_slots(settings.db_pool_max, settings.writers),
+        )  # fmt: skip
         sweeper = Sweeper(store, chat, settings, lambda: broadcasts.finish_interrupted(
             store.pool, node.bus.redis, secret))  # fmt: skip
         sms = sms or UnconfiguredSmsSender()

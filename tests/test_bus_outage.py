@@ -152,9 +152,9 @@ async def test_a_bus_catch_up_during_a_resume_sends_nothing_twice(isolated, monk
         sessions = server.hub.sessions
         replay, gate = sessions.replay, asyncio.Event()
 
-        async def slow_replay(conn, hello, state):
+        async def slow_replay(db, conn, hello, state):
             await gate.wait()
-            await replay(conn, hello, state)
+            await replay(db, conn, hello, state)
 
         monkeypatch.setattr(sessions, "replay", slow_replay)
         second = await server.client(user_id, resume={"conversations": {cid: last}})

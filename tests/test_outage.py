@@ -4,14 +4,18 @@ WebSocket answers `error {code: "unavailable"}` with the connection kept."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
+import websockets
 
 from hub.embedded import EmbeddedPostgres
+from hub.store.notifications import NotificationWrite
 from supporthub_core.db import migrate
 from tests.conftest import start_hub
 from tests.edge import payments_alone
@@ -80,6 +84,85 @@ async def test_rest_and_ws_answer_unavailable_while_postgres_is_down(own_pg, iso
         await user.close()
     finally:
         await server.stop()
+
+
+async def test_sessions_opened_while_postgres_is_down_are_refused_before_welcome(own_pg, isolated):
+    """Sockets that say hello while PostgreSQL is stopped get `unavailable` and 1013, never
+    a `welcome` (a welcome promises a registered session); once it is back, they are welcomed."""
+
+    class Stores:
+        dsn = own_pg.dsn
+        redis_url = isolated.redis_url
+        root = isolated.root
+
+    server = await start_hub(Stores, db_pool_max=4)
+    try:
+        own_pg.stop("immediate")
+        hello = {"type": "hello", "resume": {"notifications_after": 0}}
+        outcomes = await asyncio.gather(
+            *(_refused(server, {**hello, "token": server.token(f"u-{n}")}) for n in range(8))
+        )
+        for frames, code in outcomes:
+            assert [f["type"] for f in frames] == ["error"] and code == 1013, (frames, code)
+            assert frames[0]["code"] == "unavailable"
+        own_pg.start()
+        user = await server.client("u-0", resume={"notifications_after": 0})
+        assert user.welcome["sub"] == "u-0"
+        await user.close()
+    finally:
+        await server.stop()
+
+
+async def test_a_replay_the_store_cuts_short_after_welcome_keeps_the_session(
+    own_pg, isolated, monkeypatch
+):
+    """PostgreSQL stops after a session's `welcome`, before its replay: the session stays
+    open (it was promised delivery) and gets what it asked for once the store is back."""
+
+    class Stores:
+        dsn = own_pg.dsn
+        redis_url = isolated.redis_url
+        root = isolated.root
+
+    server = await start_hub(Stores)
+    user = None
+    try:
+        user_id = f"u-{uuid.uuid4().hex[:8]}"
+        await (await server.client(user_id)).close()
+        await server.hub.store.writer.submit(NotificationWrite(user_id, "system.notice", "t", "b"))
+        sessions, gate = server.hub.sessions, asyncio.Event()
+        replay = sessions.replay
+
+        async def replay_after_the_gate(*args):
+            await gate.wait()
+            await replay(*args)
+
+        monkeypatch.setattr(sessions, "replay", replay_after_the_gate)
+        user = await server.client(user_id, resume={"notifications_after": 0})
+        own_pg.stop()  # fast: it keeps what was committed (this PostgreSQL does not fsync)
+        gate.set()
+        assert (await user.request({"type": "ping"}))["type"] == "pong"
+        own_pg.start()
+        got = await user.expect("notification", timeout=30)
+        assert got["seq"] == 1 and got["title"] == "t"
+        assert (await user.request({"type": "ping"}))["type"] == "pong"
+    finally:
+        monkeypatch.undo()
+        if user is not None:
+            await user.close()
+        await server.stop()
+
+
+async def _refused(server, hello: dict) -> tuple[list[dict], int | None]:
+    """Every frame a socket gets after `hello`, and its close code."""
+    async with websockets.connect(server.ws_url, subprotocols=["supporthub.json.v1"]) as ws:
+        await ws.send(json.dumps(hello))
+        frames = []
+        try:
+            while True:
+                frames.append(json.loads(await ws.recv()))
+        except websockets.ConnectionClosed:
+            return frames, ws.close_code
 
 
 async def test_payments_alone_answers_unavailable_while_postgres_is_down(own_pg, isolated):

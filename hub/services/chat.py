@@ -1299,19 +1299,21 @@ class Chat:
             states.append((agent_channel(agent_id), encode_msgpack(frame)))
         await self.delivery.fan_out(states)
 
-    async def customer_presence(self, user_id: str) -> None:
-        """A customer's socket opened or closed: tell the agents serving them whether the
-        customer is still reachable anywhere, and since when."""
+    async def customers_presence(self, user_ids: list[str]) -> None:
+        """Customers' sockets opened or closed: tell the agents serving each whether the
+        customer is still reachable anywhere, and since when (one store visit for all)."""
         if self.presence is None:
             return
-        online = user_id in await self.presence.online([user_id])
+        online = await self.presence.online(user_ids)
         async with self.store.acquire() as db:
-            last_seen = await user_store.seen(db, user_id)
-            serving = (await notif_store.agents_serving(db, [user_id])).get(user_id, [])
-        frame = {"type": "customer.presence", "user_id": user_id, "online": online,
-                 "last_seen": last_seen.isoformat() if last_seen else None}  # fmt: skip
-        for agent_id in serving:
-            await self.delivery.to_agent(agent_id, frame)
+            seen = await user_store.seen(db, user_ids)
+            serving = await notif_store.agents_serving(db, user_ids)
+        for user_id, agents in serving.items():
+            last_seen = seen.get(user_id)
+            frame = {"type": "customer.presence", "user_id": user_id, "online": user_id in online,
+                     "last_seen": last_seen.isoformat() if last_seen else None}  # fmt: skip
+            for agent_id in agents:
+                await self.delivery.to_agent(agent_id, frame)
 
     async def _online(self, user_id: str) -> bool | None:
         return None if self.presence is None else user_id in await self.presence.online([user_id])

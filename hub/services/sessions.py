@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 REPLAY_LIMIT = 5000
 PRESENCE_BEAT_S = 5.0
+PRESENCE_BATCH = 500  # customers told to their agents per store visit
+REPLAY_RETRY_S = 1.0  # a replay the store cut short after welcome: try again this often
 
 
 class Sessions:
@@ -45,8 +48,17 @@ class Sessions:
         outbox_catch_up: Callable[[], Awaitable[int]],
         links: AttachmentLinks,
         secret: str,
+        *,
+        registration_slots: int,
     ) -> None:
         self.secret = secret
+        # sessions registering at once, each on one pooled connection: a reconnect storm
+        # waits its turn here, in order, instead of every socket racing the rest of the
+        # node for the pool (and losing to its acquire timeout)
+        self._slots = asyncio.Semaphore(registration_slots)
+        # customers whose sockets came or went, in order, until their agents are told
+        self._presence_due: dict[str, None] = {}
+        self._presence_wake = asyncio.Event()
         self.store = store
         self.node = node
         self.chat = chat
@@ -58,6 +70,7 @@ class Sessions:
 
     def start(self, tasks: Background, *, position_check_s: float) -> None:
         tasks.spawn(self._presence_beat(), "presence-beat")
+        tasks.spawn(self._announce_presence_forever(), "customer-presence")
         if position_check_s > 0:
             tasks.spawn(self._check_positions_forever(position_check_s), "position-check")
 
@@ -80,61 +93,87 @@ class Sessions:
             self._registering.pop(conn, None)
 
     async def _register(self, conn: Connection, hello: Hello) -> None:
+        """Everything that can fail the session runs before `welcome`; after it, a store
+        that stops answering only delays the replay (`_replay_after_welcome`). The store
+        work of the whole session is one pooled connection, taken through `_slots`."""
         claims = conn.identity
         self.node.registry.add(conn)
         for ch in conn.channels:
             await self.node.bus.subscribe(ch)
-        async with self.store.acquire() as db:
-            if claims.is_staff:
-                state = await conv_store.agent_session(db, claims.sub)
-                if state["agent"] is None:
-                    raise Unauthorized("no such agent: sign in again")
-                if await agent_store.is_disabled(db, claims.sub):
-                    raise Unauthorized(DISABLED_MESSAGE)
-                await presence.presence_add(db, claims.sub, self.node.node_id, 1)
-            else:
-                await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
-                if hello.tz:
-                    await user_store.set_tz(db, claims.sub, hello.tz)
-                if hello.lang or hello.tz:
-                    self.languages.forget(claims.sub)
-                    # this device reads notifications in its own language and zone
-                    conn.locale = (hello.lang, hello.tz or self.languages.default_tz)
-                await notif_store.materialise_broadcasts(db, claims.sub)
-                await campaign_store.materialise_late(db, claims.sub)
-                state = await conv_store.user_session(db, claims.sub)
-                dismissed = await campaign_store.dismissed(db, claims.sub)
-                if dismissed:  # campaign cards the user dismissed on any device
-                    state["dismissed_campaigns"] = dismissed
-                window = await campaign_store.maintenance_window(db)
-                if window is not None:  # the widget's banner, in this device's words and zone
-                    title, body = window_text(
-                        window, hello.lang, hello.tz or self.languages.default_tz
-                    )
-                    state["maintenance"] = {**window, "title": title, "body": body}
-                self.chat.describe_urgent(state["conversations"], hello.lang)
-                for item in state["conversations"]:  # an older pass's place is stale now
-                    conn.told_queue(item["conversation_id"], item.get("queue_seq"))
-        conn.send_frame(
-            {
-                "type": "welcome",
-                "role": claims.role,
-                "sub": claims.sub,
-                "session_id": conn.session_id,
-                "node": self.node.node_id,
-                "exp": claims.exp,
-                **state,
-            }
-        )
-        self.arm_expiry(conn)
+        async with self._slots, self.store.acquire() as db:
+            state = await self._session_state(db, conn, hello)
+            conn.send_frame(
+                {
+                    "type": "welcome",
+                    "role": claims.role,
+                    "sub": claims.sub,
+                    "session_id": conn.session_id,
+                    "node": self.node.node_id,
+                    "exp": claims.exp,
+                    **state,
+                }
+            )
+            self.arm_expiry(conn)
+            await self._replay_after_welcome(db, conn, hello, state)
+        if not claims.is_staff:  # off the session's path: it never holds up or fails it
+            self._presence_changed(claims.sub)
+
+    async def _session_state(self, db: asyncpg.Connection, conn: Connection, hello: Hello) -> dict:
+        """Record the session in the store and read what its `welcome` carries."""
+        claims = conn.identity
+        if claims.is_staff:
+            state = await conv_store.agent_session(db, claims.sub)
+            if state["agent"] is None:
+                raise Unauthorized("no such agent: sign in again")
+            if await agent_store.is_disabled(db, claims.sub):
+                raise Unauthorized(DISABLED_MESSAGE)
+            await presence.presence_add(db, claims.sub, self.node.node_id, 1)
+            return state
+        await notif_store.ensure_user(db, claims.sub, claims.name, hello.lang)
+        if hello.tz:
+            await user_store.set_tz(db, claims.sub, hello.tz)
+        if hello.lang or hello.tz:
+            self.languages.forget(claims.sub)
+            # this device reads notifications in its own language and zone
+            conn.locale = (hello.lang, hello.tz or self.languages.default_tz)
+        await notif_store.materialise_broadcasts(db, claims.sub)
+        await campaign_store.materialise_late(db, claims.sub)
+        state = await conv_store.user_session(db, claims.sub)
+        dismissed = await campaign_store.dismissed(db, claims.sub)
+        if dismissed:  # campaign cards the user dismissed on any device
+            state["dismissed_campaigns"] = dismissed
+        window = await campaign_store.maintenance_window(db)
+        if window is not None:  # the widget's banner, in this device's words and zone
+            title, body = window_text(window, hello.lang, hello.tz or self.languages.default_tz)
+            state["maintenance"] = {**window, "title": title, "body": body}
+        self.chat.describe_urgent(state["conversations"], hello.lang)
+        for item in state["conversations"]:  # an older pass's place is stale now
+            conn.told_queue(item["conversation_id"], item.get("queue_seq"))
+        return state
+
+    async def _replay_after_welcome(
+        self, db: asyncpg.Connection, conn: Connection, hello: Hello, state: dict
+    ) -> None:
+        """The replay never fails a welcomed session: if the store stops answering midway,
+        the session stays open and is caught up once the store answers again."""
         try:
-            await self.replay(conn, hello, state)
+            await self.replay(db, conn, hello, state)
             if self._registering.get(conn):  # a bus catch-up came by meanwhile: now ours
-                await self._catch_up(conn)
+                await self._catch_up_on(db, conn)
+        except Exception as exc:
+            log.warning("replay after welcome failed (will catch up): %r", exc)
+            self.chat.tasks.spawn(self._catch_up_until_done(conn), "replay-retry")
         finally:
             conn.release()
-        if not claims.is_staff:  # off the session's path: it never holds up or fails it
-            self.chat.tasks.spawn(self._customer_presence(claims.sub), "customer-presence")
+
+    async def _catch_up_until_done(self, conn: Connection) -> None:
+        while not conn.closed:
+            await asyncio.sleep(REPLAY_RETRY_S)
+            try:
+                await self._catch_up(conn)
+                return
+            except Exception as exc:
+                log.warning("catch-up after a failed replay failed (will retry): %r", exc)
 
     async def unregister(self, conn: Connection) -> None:
         if conn.expiry is not None:
@@ -147,7 +186,7 @@ class Sessions:
             await self.node.bus.unsubscribe(ch)
         claims = conn.claims
         if claims is not None and claims.role == "user":
-            self.chat.tasks.spawn(self._customer_presence(claims.sub), "customer-presence")
+            self._presence_changed(claims.sub)
         if claims is not None and claims.is_staff:
             try:
                 async with self.store.acquire() as db:
@@ -155,11 +194,25 @@ class Sessions:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("presence update failed: %s", exc)
 
-    async def _customer_presence(self, user_id: str) -> None:
-        try:
-            await self.chat.customer_presence(user_id)
-        except Exception as exc:  # the store or the bus is down: the next change tells
-            log.warning("customer presence update failed: %s", exc)
+    def _presence_changed(self, user_id: str) -> None:
+        self._presence_due[user_id] = None
+        self._presence_wake.set()
+
+    async def _announce_presence_forever(self) -> None:
+        """Customers who came or went, told to their agents a batch at a time by one task:
+        a reconnect storm is a few store visits, not one task per socket racing the
+        sessions for the pool."""
+        while True:
+            await self._presence_wake.wait()
+            self._presence_wake.clear()
+            while self._presence_due:
+                batch = list(itertools.islice(self._presence_due, PRESENCE_BATCH))
+                for user_id in batch:
+                    del self._presence_due[user_id]
+                try:
+                    await self.chat.customers_presence(batch)
+                except Exception as exc:  # the store or the bus is down: the next change tells
+                    log.warning("customer presence update failed: %s", exc)
 
     # --- token lifetime ------------------------------------------------------------------
 
@@ -187,33 +240,34 @@ class Sessions:
         self.arm_expiry(conn)
         return claims
 
-    async def replay(self, conn: Connection, hello: Hello, state: dict) -> None:
+    async def replay(
+        self, db: asyncpg.Connection, conn: Connection, hello: Hello, state: dict
+    ) -> None:
         """Set where each stream of this connection starts, then send what `resume` asks
         for: notifications after `notifications_after`, and messages after the given seq of
         each named conversation plus all of every open one the client did not name."""
         resume = hello.resume
         claims = conn.identity
-        async with self.store.acquire() as db:
-            if claims.is_staff:
-                await self.chat.resume_agent(db, conn, resume)
-                return
-            open_convs = {c["conversation_id"]: c["last_seq"] for c in state["conversations"]}
-            if resume is None:
-                conn.set_base(NOTIFICATIONS, state["notifications_seq"])
-                for cid, last in open_convs.items():
-                    conn.set_base(cid, last)
-                return
-            after = resume.notifications_after
-            conn.set_base(NOTIFICATIONS, state["notifications_seq"] if after is None else after)
-            if after is not None:
-                for n in await notif_store.after(db, claims.sub, after, REPLAY_LIMIT):
-                    conn.push(n, conn.encode(n))
-            known = resume.conversations or {}
-            for cid, last in await conv_store.resumable(db, claims.sub, known):
+        if claims.is_staff:
+            await self.chat.resume_agent(db, conn, resume)
+            return
+        open_convs = {c["conversation_id"]: c["last_seq"] for c in state["conversations"]}
+        if resume is None:
+            conn.set_base(NOTIFICATIONS, state["notifications_seq"])
+            for cid, last in open_convs.items():
                 conn.set_base(cid, last)
-                for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
-                    m = self.links.frame(m)
-                    conn.push(m, conn.encode(m))
+            return
+        after = resume.notifications_after
+        conn.set_base(NOTIFICATIONS, state["notifications_seq"] if after is None else after)
+        if after is not None:
+            for n in await notif_store.after(db, claims.sub, after, REPLAY_LIMIT):
+                conn.push(n, conn.encode(n))
+        known = resume.conversations or {}
+        for cid, last in await conv_store.resumable(db, claims.sub, known):
+            conn.set_base(cid, last)
+            for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                m = self.links.frame(m)
+                conn.push(m, conn.encode(m))
 
     def hold_all(self) -> None:
         """The bus is down: from now until the catch-up, live frames wait on each
@@ -251,21 +305,24 @@ class Sessions:
             conn.send_frame(resync)
 
     async def _catch_up(self, conn: Connection) -> None:
-        claims = conn.claims
-        if conn.closed or claims is None:
+        if conn.closed or conn.claims is None:
             return
         async with self.store.acquire() as db:
-            if claims.is_staff:
-                streams = await self._agent_streams(db, conn)
-            else:
-                for n in await notif_store.after(db, claims.sub, conn.notif_seq, REPLAY_LIMIT):
-                    conn.push(n, conn.encode(n))
-                streams = await conv_store.resumable(db, claims.sub, dict(conn.conv_seq))
-            for cid, last in streams:
-                last = max(last, conn.conv_seq.get(cid, 0))
-                for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
-                    m = self.links.frame(m)
-                    conn.push(m, conn.encode(m))
+            await self._catch_up_on(db, conn)
+
+    async def _catch_up_on(self, db: asyncpg.Connection, conn: Connection) -> None:
+        claims = conn.identity
+        if claims.is_staff:
+            streams = await self._agent_streams(db, conn)
+        else:
+            for n in await notif_store.after(db, claims.sub, conn.notif_seq, REPLAY_LIMIT):
+                conn.push(n, conn.encode(n))
+            streams = await conv_store.resumable(db, claims.sub, dict(conn.conv_seq))
+        for cid, last in streams:
+            last = max(last, conn.conv_seq.get(cid, 0))
+            for m in await conv_store.messages_after(db, cid, last, REPLAY_LIMIT):
+                m = self.links.frame(m)
+                conn.push(m, conn.encode(m))
 
     async def _agent_streams(
         self, db: asyncpg.Connection, conn: Connection
@@ -383,3 +440,10 @@ def _expired(conn: Connection) -> None:
     metrics.SESSIONS_EXPIRED.inc()
     conn.send_frame(error_frame("unauthorized", "token expired: send auth.refresh before exp"))
     conn.close(CloseCode.UNAUTHORIZED, "token expired")
+
+
+def registration_slots(pool_max: int, writers: int) -> int:
+    """All of the pool but the connections the group writers keep and one for requests and
+    chats: a registration is a row of round trips, so its rate grows with the slots, and
+    it rarely waits for the pool itself."""
+    return max(1, pool_max - writers - 1)

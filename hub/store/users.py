@@ -49,8 +49,13 @@ async def switch_lang(db: asyncpg.Connection, user_id: str, lang: str) -> list[a
         )  # fmt: skip
 
 
-async def seen(db: asyncpg.Connection, user_id: str) -> datetime | None:
-    """The user's socket opened or closed now; returns that time."""
-    return await db.fetchval(
-        "update users set last_seen_at = now() where id = $1 returning last_seen_at", user_id
+async def seen(db: asyncpg.Connection, user_ids: list[str]) -> dict[str, datetime]:
+    """The users' sockets opened or closed now; returns that time of each. Rows are locked
+    in id order, as every statement that writes many users does, so none deadlocks."""
+    rows = await db.fetch(
+        "update users u set last_seen_at = now()"
+        " from (select id from users where id = any($1::text[]) order by id for update) s"
+        " where u.id = s.id returning u.id, u.last_seen_at",
+        user_ids,
     )
+    return {row["id"]: row["last_seen_at"] for row in rows}
