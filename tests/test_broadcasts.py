@@ -235,3 +235,33 @@ async def test_a_notice_whose_later_part_fails_is_accepted_and_finished(hub):
         )
         assert sorted(r["user_id"] for r in copies) == users
         assert not await db.fetchval("select filling from broadcasts where id = $1", notice_id)
+
+
+async def test_a_part_of_local_users_not_stored_yet_moves_on(hub):
+    """A socket is in the node's registry before its user's row is stored (a new user
+    still registering), so a part capped at that user finds nobody to give the notice
+    to: the fill goes on past it instead of asking for the same part for ever."""
+    from hub.services import broadcasts
+    from hub.store import notifications as notif_store
+
+    users = sorted(uid() for _ in range(3))
+    clients = [await hub.client(user_id) for user_id in users]
+    registering = users[0] + "0"  # sorts right after users[0]; no row yet
+    pool = hub.hub.store.pool
+    async with pool.acquire() as lock_db, lock_db.transaction(), pool.acquire() as db:
+        assert await notif_store.try_broadcast_lock(lock_db)  # as a sender: no sweeper
+        first = await notif_store.start_broadcast(db, "during", "b", {}, users[:1], 1)
+        async with asyncio.timeout(60):  # the old code never came back
+            await broadcasts.fill(db, first, sorted([*users, registering]), 1, None)
+        copies = await db.fetch(
+            "select user_id, count(*) as n from notifications where broadcast_id = $1"
+            " group by user_id",
+            first.copies.broadcast_id,
+        )
+        assert sorted(r["user_id"] for r in copies) == users
+        assert {r["n"] for r in copies} == {1}
+        assert not await db.fetchval(
+            "select filling from broadcasts where id = $1", first.copies.broadcast_id
+        )
+    for client in clients:
+        await client.close()

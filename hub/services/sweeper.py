@@ -87,6 +87,6 @@ class Sweeper:
         for row in unanswered:
             await chat.take_back(row["id"], row["agent_id"])
         await chat.route()  # urgent deadlines: escalate, page, re-offer
-        if self.finish_broadcasts is not None:
-            await self.finish_broadcasts()
         await chat.sla_pass()  # service levels: flag, re-route, escalate
+        if self.finish_broadcasts is not None:  # last: a store refusing it stops nothing else
+            await self.finish_broadcasts()

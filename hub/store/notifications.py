@@ -180,7 +180,8 @@ class BroadcastPart:
 _PART = (
     "with locked as (select id from users where id > $2 {cap} and broadcast_cursor < $1"
     "   order by id limit $4 for update),"
-    " bound as (select coalesce(max(id), $2) as last from locked),"
+    " bound as (select case when count(*) = 0 then {empty} else max(id) end as last"
+    "   from locked),"
     " more as (select (select id from users where id > (select last from bound)"
     "   and broadcast_cursor < $1 order by id limit 1) is not null as remain),"
     " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
@@ -201,8 +202,11 @@ _FIRST = (
     " values ($1, $5, $6, $7, now(), (select remain from more)))"
 )
 _NEXT = "notice as (update broadcasts set filling = false where id = $1 and not (select remain from more))"
+# A capped part that locked nobody (every user up to its cap took the notice as they
+# connected) ends at its cap, so the next part starts further on instead of asking again.
 _PARTS = {(first, capped): _PART.format(notice=_FIRST if first else _NEXT,
-                                        cap="and id <= $9" if capped else "")
+                                        cap="and id <= $9" if capped else "",
+                                        empty="$9" if capped else "$2")
           for first in (True, False) for capped in (True, False)}  # fmt: skip
 
 
