@@ -160,8 +160,7 @@ def exp_trace() -> None:
     import hub.store.notifications as notif_store
     from hub.composition import Hub
 
-    parts = ("start_broadcast", "fill_broadcast_part")
-    for fn in ("create_broadcast", *parts, "broadcast_copies", "push_broadcast"):
+    for fn in ("create_broadcast", "broadcast_copies", "push_broadcast"):
         if hasattr(notif_store, fn):
             orig_fn = getattr(notif_store, fn)
 
@@ -193,13 +192,13 @@ def exp_trace() -> None:
 
     broadcasts.announce = traced_announce
     if push_here is not None:
-        # (node, stored) before the notice was written in parts, then (node, frames, part)
-        def traced_push_here(node, *a):
+
+        def traced_push_here(node, stored):
             t0 = t()
             try:
-                return push_here(node, *a)
+                return push_here(node, stored)
             finally:
-                events.append(("bcast:push_here", t0, t(), len(a[-1].seqs)))
+                events.append(("bcast:push_here", t0, t(), len(stored.seqs)))
 
         broadcasts.push_here = traced_push_here
     # how old the events are (their `sent_at`, where the bench puts one) when the notifier

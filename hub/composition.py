@@ -44,7 +44,6 @@ from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
 from hub.push.sender import PushSender
-from hub.services import broadcasts
 from hub.services.agent_access import AgentAccess
 from hub.services.attachments import Attachments
 from hub.services.audit import Audit
@@ -155,8 +154,7 @@ class Hub:
             store, node, chat, languages, outbox.catch_up, links, secret,
             registration_slots=registration_slots(settings.db_pool_max, settings.writers),
         )  # fmt: skip
-        sweeper = Sweeper(store, chat, settings, lambda: broadcasts.finish_interrupted(
-            store.pool, node.bus.redis, secret))  # fmt: skip
+        sweeper = Sweeper(store, chat, settings)
         sms = sms or UnconfiguredSmsSender()
         verification = Verification(store, delivery, languages, sms, settings, secret)
         attachments = Attachments(store, files or store_for(settings), links, settings, scanner)
@@ -222,7 +220,7 @@ class Hub:
     async def _push_broadcast(self, broadcast_id: int, origin: str | None = None) -> None:
         """Push this node's users their copies of the notices up to `broadcast_id`, the
         recent ones before it included: ids commit in order
-        (hub.services.broadcasts.announce), but announcements may arrive out of
+        (hub.store.notifications.create_broadcast), but announcements may arrive out of
         order, and a copy pushed twice is dropped by the connection (seq). One pass at a
         time keeps every user's seq order. The node that sent the notice (`origin`)
         pushed its users' copies already (hub.services.broadcasts.announce)."""

@@ -1,7 +1,7 @@
 """Periodic housekeeping, run by one node at a time (advisory lock): agents who left
 without saying so, opens stored whose follow-up was left undone, idle chats, unanswered
-new chats, system notices left half-filled, queue samples for the chart, and a routing
-pass that catches anything an event-driven pass missed and checks the deadlines of urgent chats (hub.rules.urgent:
+new chats, queue samples for the chart, and a routing pass that catches anything an
+event-driven pass missed and checks the deadlines of urgent chats (hub.rules.urgent:
 pages, re-offers) every pass, then the service levels of every chat in human hands (Chat.sla_pass: flags, re-routes, escalations).
 
 An urgent chat still waiting for a person (queued, or assigned and not answered) is never
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 from hub.background import Background
 from hub.services.chat import Chat
@@ -30,16 +29,8 @@ SAMPLE_EVERY_S = 60.0
 
 
 class Sweeper:
-    def __init__(
-        self,
-        store: Store,
-        chat: Chat,
-        settings: Settings,
-        finish_broadcasts: Callable[[], Awaitable[object]] | None = None,
-    ) -> None:
+    def __init__(self, store: Store, chat: Chat, settings: Settings) -> None:
         self.store = store
-        # fills a system notice whose sender stopped mid-way (hub.services.broadcasts)
-        self.finish_broadcasts = finish_broadcasts
         self.chat = chat
         self.settings = settings
         self._last_sample = 0.0
@@ -88,5 +79,3 @@ class Sweeper:
             await chat.take_back(row["id"], row["agent_id"])
         await chat.route()  # urgent deadlines: escalate, page, re-offer
         await chat.sla_pass()  # service levels: flag, re-route, escalate
-        if self.finish_broadcasts is not None:  # last: a store refusing it stops nothing else
-            await self.finish_broadcasts()

@@ -103,13 +103,12 @@ async def ack(db: asyncpg.Connection, user_id: str, up_to: int) -> int:
     )
 
 
-_BROADCAST_LOCK = 0x5368_4263  # "ShBc": one notice stored at a time
+_BROADCAST_LOCK = 0x5368_4263  # "ShBc": one notice committing at a time
 
 
 @dataclass(slots=True)
 class StoredBroadcast:
-    """A committed system notice, and the copies of the users asked for (`local_users`)
-    in one part of it (`fill_broadcast_part`)."""
+    """A committed system notice, and the copies of the users asked for (`local_users`)."""
 
     broadcast_id: int
     title: str
@@ -140,126 +139,52 @@ class StoredBroadcast:
         }
 
 
-async def try_broadcast_lock(db: asyncpg.Connection) -> bool:
-    """Take the notices' lock until this transaction ends (COMMIT, rollback or the
-    connection's death), unless another transaction holds it (then False). One notice
-    is stored at a time, so ids are handed out and filled in order (as the payments
-    outbox does), and a notice still `filling` when nobody holds the lock was left
-    half-done by a sender that stopped."""
-    return bool(await db.fetchval("select pg_try_advisory_xact_lock($1)", _BROADCAST_LOCK))
-
-
-async def filling_broadcasts(db: asyncpg.Connection) -> list[StoredBroadcast]:
-    """The notices not yet given to every known user, oldest first."""
-    rows = await db.fetch(
-        "select id, title, body, data, created_at from broadcasts where filling order by id"
-    )
-    return [StoredBroadcast(r["id"], r["title"], r["body"], r["data"], r["created_at"], [], [], [])
-            for r in rows]  # fmt: skip
-
-
-@dataclass(slots=True)
-class BroadcastPart:
-    """What one part of a notice committed: the copies of the local users asked for,
-    the user id the part ended at (where the next starts) and whether users lacking it
-    remain."""
-
-    copies: StoredBroadcast
-    last_user: str
-    more: bool
-
-
-# A part: the next `$4` users by id past `$2` without notice `$1` (`cap`: and none past
-# `$9`) get their copy with their next seq. A locked row whose cursor moved meanwhile (its
-# user connected and took the notice) drops out of `locked` after the limit, so a part may
-# end short of `$4` users, and the next starts where it ended. Whether users remain is
-# asked with `order by id limit 1`, an index lookup from where the part ended (an
-# `exists` may be planned as a scan of the whole table, once per part). The first part also stores
-# the notice, the last marks it filled; each copy is dated as the notice (`$8`, or now()
-# in the first part's transaction, which dates the notice).
-_PART = (
-    "with locked as (select id from users where id > $2 {cap} and broadcast_cursor < $1"
-    "   order by id limit $4 for update),"
-    " bound as (select case when count(*) = 0 then {empty} else max(id) end as last"
-    "   from locked),"
-    " more as (select (select id from users where id > (select last from bound)"
-    "   and broadcast_cursor < $1 order by id limit 1) is not null as remain),"
-    " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
-    "   from locked where u.id = locked.id returning u.id, u.notif_seq),"
-    " copies as (insert into notifications"
-    "   (id, user_id, seq, kind, title, body, data, broadcast_id, created_at)"
-    "   select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
-    "     bumped.notif_seq, 'system.notice', $5, $6, $7, $1, coalesce($8, now()) from bumped"
-    "   returning user_id, seq, id),"
-    " {notice}"
-    " select coalesce($8, now()), (select last from bound), (select remain from more),"
-    "   coalesce(array_agg(copies.user_id), '{{}}'), coalesce(array_agg(copies.seq), '{{}}'),"
-    "   coalesce(array_agg(copies.id), '{{}}')"
-    " from copies join unnest($3::text[]) as here(id) on here.id = copies.user_id"
-)
-_FIRST = (
-    "notice as (insert into broadcasts (id, title, body, data, created_at, filling)"
-    " values ($1, $5, $6, $7, now(), (select remain from more)))"
-)
-_NEXT = "notice as (update broadcasts set filling = false where id = $1 and not (select remain from more))"
-# A capped part that locked nobody (every user up to its cap took the notice as they
-# connected) ends at its cap, so the next part starts further on instead of asking again.
-_PARTS = {(first, capped): _PART.format(notice=_FIRST if first else _NEXT,
-                                        cap="and id <= $9" if capped else "",
-                                        empty="$9" if capped else "$2")
-          for first in (True, False) for capped in (True, False)}  # fmt: skip
-
-
-async def start_broadcast(
+async def create_broadcast(
     db: asyncpg.Connection,
     title: str,
     body: str,
     data: dict,
-    local_users: list[str],
-    size: int,
-) -> BroadcastPart:
-    """Store a system notice with the first part of its copies (`fill_broadcast_part`),
-    in one statement; marked `filling` while users lacking it remain. Users first seen
-    later, and users who connect while it fills, get it from `materialise_broadcasts`.
-    Call it holding the notices' lock, on another connection than the one holding it."""
-    bid = await db.fetchval("select nextval(pg_get_serial_sequence('broadcasts', 'id'))")
-    notice = StoredBroadcast(bid, title, body, data, datetime.now(UTC), [], [], [])
-    return await _fill_part(db, notice, None, "", local_users, size)
+    local_users: list[str] | None = None,
+) -> StoredBroadcast:
+    """Store a system notice and give every known user their copy with their next seq.
+    Users first seen later get it from `materialise_broadcasts` when they connect. The
+    copies of `local_users` (the users connected to the calling node) come back with
+    it, so that node pushes them without reading them again.
 
-
-async def fill_broadcast_part(
-    db: asyncpg.Connection,
-    notice: StoredBroadcast,
-    after_user: str,
-    local_users: list[str],
-    size: int,
-) -> BroadcastPart:
-    """Give the next `size` users by id past `after_user` who lack it their copy of
-    `notice` with their next seq, in one statement (its own transaction: the copies are
-    committed when it returns); the notice is marked filled when no user lacking it
-    remains. Returns the copies of `local_users` in the part: they must be the first
-    `size` local users past `after_user` in id order, and when there are that many the
-    part ends at the last of them, so none of its local users is missing from the list."""
-    return await _fill_part(db, notice, notice.ts, after_user, local_users, size)
-
-
-async def _fill_part(
-    db: asyncpg.Connection,
-    notice: StoredBroadcast,
-    ts: datetime | None,
-    after_user: str,
-    local_users: list[str],
-    size: int,
-) -> BroadcastPart:
-    args: list[Any] = [notice.broadcast_id, after_user, local_users, size,
-                       notice.title, notice.body, notice.data, ts]  # fmt: skip
-    capped = len(local_users) >= size
-    if capped:
-        args.append(local_users[size - 1])
-    dated, last, more, user_ids, seqs, ids = await fetch_one(db, _PARTS[ts is None, capped], *args)
-    copies = StoredBroadcast(notice.broadcast_id, notice.title, notice.body, notice.data,
-                             dated, user_ids, seqs, ids)  # fmt: skip
-    return BroadcastPart(copies, last, more)
+    The lock, held until COMMIT, hands broadcast ids out in commit order (as the payments
+    outbox does): a user's cursor moved past id N never skips an id below N that
+    commits later, which concurrent notices would otherwise do."""
+    async with db.transaction():
+        await db.execute("select pg_advisory_xact_lock($1)", _BROADCAST_LOCK)
+        row = await fetch_one(
+            db,
+            "insert into broadcasts (title, body, data) values ($1, $2, $3)"
+            " returning id, created_at",
+            title,
+            body,
+            data,
+        )
+        bid = row["id"]
+        copies = await fetch_one(
+            db,
+            "with locked as (select id from users where broadcast_cursor < $1 order by id for update),"
+            " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
+            "   from locked where u.id = locked.id returning u.id, u.notif_seq),"
+            " copies as (insert into notifications"
+            "   (id, user_id, seq, kind, title, body, data, broadcast_id)"
+            "   select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
+            "     bumped.notif_seq, 'system.notice', $2, $3, $4, $1 from bumped"
+            "   returning user_id, seq, id)"
+            " select coalesce(array_agg(copies.user_id), '{}'), coalesce(array_agg(copies.seq), '{}'),"
+            "   coalesce(array_agg(copies.id), '{}')"
+            " from copies join unnest($5::text[]) as here(id) on here.id = copies.user_id",
+            bid,
+            title,
+            body,
+            data,
+            local_users or [],
+        )
+    return StoredBroadcast(bid, title, body, data, row["created_at"], *copies)
 
 
 async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
