@@ -56,7 +56,7 @@ class _Pending:
     """Writes queued together with one future: a single write's result, or the list of
     results of a batch (an exception in place of a refused write)."""
 
-    __slots__ = ("ops", "future", "many", "deadline", "then")
+    __slots__ = ("ops", "future", "many", "deadline", "then", "left")
 
     def __init__(
         self,
@@ -65,6 +65,7 @@ class _Pending:
         many: bool,
         deadline: float,
         then: Callable[[], None] | None = None,
+        left: Callable[[], None] | None = None,
     ):
         self.ops = ops
         self.future = future
@@ -74,6 +75,9 @@ class _Pending:
         # waits for it may act in this loop turn instead of the next (awaiting the future
         # stays the way to hear of every outcome)
         self.then = then
+        # called once the writes have left the writer for good (committed, failed,
+        # dropped): unlike the future, not while a COMMIT holding them may still run
+        self.left = left
 
 
 class GroupWriter(Generic[Op]):
@@ -127,6 +131,7 @@ class GroupWriter(Generic[Op]):
         self._committing = []
         self._pending.clear()
         _fail(stranded, Unavailable("the store writer stopped, try again"))
+        _leave(stranded)
         if self._closing:
             return
         if died is None:  # cancelled: only the event loop's shutdown does that
@@ -137,15 +142,24 @@ class GroupWriter(Generic[Op]):
         log.error("group writer %s died; restarting it", self._name, exc_info=died)
         self.start()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no COMMIT under way."""
+        return not self._pending and not self._committing
+
     def _queue(
-        self, ops: list, many: bool, then: Callable[[], None] | None = None
+        self,
+        ops: list,
+        many: bool,
+        then: Callable[[], None] | None = None,
+        left: Callable[[], None] | None = None,
     ) -> asyncio.Future:
         if self._closing:
             raise Unavailable("node is shutting down")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         deadline = loop.time() + self._timeout
-        self._pending.append(_Pending(ops, future, many, deadline, then))
+        self._pending.append(_Pending(ops, future, many, deadline, then, left))
         if self._watchdog is None:
             self._watchdog = loop.call_at(deadline, self._expire)
         self._wake.set()
@@ -168,22 +182,28 @@ class GroupWriter(Generic[Op]):
             item = pending.popleft()
             if not item.future.done():
                 item.future.set_exception(late)
+            _leave([item])
         due = next((i.deadline for i in committing if not i.future.done()), None)
         if due is None and pending:
             due = pending[0].deadline
         if due is not None:
             self._watchdog = asyncio.get_running_loop().call_at(due, self._expire)
 
-    def enqueue(self, op: Op) -> asyncio.Future:
-        """Queue a write; the future resolves after the COMMIT that holds it."""
-        return self._queue([op], False)
+    def enqueue(self, op: Op, left: Callable[[], None] | None = None) -> asyncio.Future:
+        """Queue a write; the future resolves after the COMMIT that holds it. `left`
+        (optional) is called once the write has left the writer for good."""
+        return self._queue([op], False, None, left)
 
     def enqueue_batch(
-        self, ops: list[Op], then: Callable[[], None] | None = None
+        self,
+        ops: list[Op],
+        then: Callable[[], None] | None = None,
+        left: Callable[[], None] | None = None,
     ) -> asyncio.Future:
         """Queue writes that resolve together, as a list of results in order; `then`
-        (optional) is called in the writer's loop turn once their COMMIT resolved them."""
-        return self._queue(ops, True, then)
+        (optional) is called in the writer's loop turn once their COMMIT resolved them,
+        `left` once they have left the writer for good."""
+        return self._queue(ops, True, then, left)
 
     async def submit(self, op: Op) -> Any:
         """One write; its result once committed, or `Unavailable` after `timeout`."""
@@ -219,6 +239,7 @@ class GroupWriter(Generic[Op]):
             metrics.WRITER_BATCH.observe(len(ops))
             _resolve(batch, results)
         self._committing = []
+        _leave(batch)
 
     async def _commit_with_retry(self, ops: list[Op]) -> list[Any]:
         for attempt in range(ATTEMPTS):
@@ -264,6 +285,13 @@ def _call_then(then: Callable[[], None]) -> None:
         log.exception("a write's follow-up failed")
 
 
+def _leave(items: list[_Pending]) -> None:
+    for item in items:
+        if item.left is not None:
+            left, item.left = item.left, None
+            left()
+
+
 def _fail(batch: list[_Pending], exc: HubError) -> None:
     for item in batch:
         if not item.future.done():
@@ -273,7 +301,13 @@ def _fail(batch: list[_Pending], exc: HubError) -> None:
 class Writers(Generic[Op]):
     """Several group writers committing side by side. Each write goes to the writer its
     `shard_key` hashes to (a conversation for messages, a user for notifications), so two
-    writers never lock the same row, and one stream's writes keep their order."""
+    writers never lock the same row, and one stream's writes keep their order.
+
+    Except when every writer is idle: then nothing is in flight, no order can be broken,
+    and a batch goes whole to one writer (one COMMIT to wait for, not the slower of
+    several). Its keys that hash elsewhere are *detoured*: their next writes follow them
+    to that writer until all of theirs have left it, so a key is never in flight on two
+    writers at once (two COMMITs racing for its row would number its writes out of order)."""
 
     def __init__(
         self,
@@ -289,6 +323,8 @@ class Writers(Generic[Op]):
             GroupWriter(commit, max_batch=max_batch, timeout=timeout, name=f"group-writer-{i}")
             for i in range(max(1, count))
         ]
+        # key -> [its writer, its writes in flight there], for keys away from their hash
+        self._detours: dict[str, list[int]] = {}
 
     def start(self) -> None:
         """Start every writer task."""
@@ -300,25 +336,60 @@ class Writers(Generic[Op]):
         for w in self._writers:
             await w.close()
 
-    def _index(self, op: Op) -> int:
-        return zlib.crc32(self._shard_key(op).encode()) % len(self._writers)
+    def _route(self, keys: list[str]) -> tuple[list[int], list[int]]:
+        """(the writer each key's write goes to, each key's own writer by hash)."""
+        n = len(self._writers)
+        homes = [zlib.crc32(k.encode()) % n for k in keys]
+        if n > 1 and all(w.idle for w in self._writers):
+            return [homes[0]] * len(keys), homes
+        detours = self._detours
+        if not detours:
+            return homes, homes
+        return [
+            detours[k][0] if k in detours else h for k, h in zip(keys, homes, strict=True)
+        ], homes
+
+    def _detour(self, keys: list[str], writer: int) -> Callable[[], None]:
+        """Keep these keys' writes on `writer`; the callback releases them (once)."""
+        detours = self._detours
+        for k in keys:
+            held = detours.get(k)
+            if held is None:
+                detours[k] = [writer, 1]
+            else:
+                held[1] += 1
+
+        def release() -> None:
+            for k in keys:
+                held = detours[k]
+                held[1] -= 1
+                if not held[1]:
+                    del detours[k]
+
+        return release
 
     def enqueue(self, op: Op) -> asyncio.Future:
         """Queue a write; the future resolves after the COMMIT that holds it."""
-        return self._writers[self._index(op)].enqueue(op)
+        key = self._shard_key(op)
+        (w,), (home,) = self._route([key])
+        return self._writers[w].enqueue(op, self._detour([key], w) if w != home else None)
 
     def enqueue_many(self, ops: Sequence[Op], then: Callable[[], None] | None = None) -> BatchWrite:
         """Queue many writes now (one future per writer, not per write); await
         `.results()` later for their results in order. `then` (optional) is called in
         the loop turn of each COMMIT that resolves a part of them (`.settled()` tells
         whether all are)."""
+        keys = [self._shard_key(op) for op in ops]
+        targets, homes = self._route(keys)
         groups: dict[int, list[int]] = {}
-        for i, op in enumerate(ops):
-            groups.setdefault(self._index(op), []).append(i)
-        parts = [
-            (positions, self._writers[w].enqueue_batch([ops[i] for i in positions], then))
-            for w, positions in groups.items()
-        ]
+        for i, w in enumerate(targets):
+            groups.setdefault(w, []).append(i)
+        parts = []
+        for w, positions in groups.items():
+            away = [] if targets is homes else [keys[i] for i in positions if homes[i] != w]
+            left = self._detour(away, w) if away else None
+            future = self._writers[w].enqueue_batch([ops[i] for i in positions], then, left)
+            parts.append((positions, future))
         return BatchWrite(len(ops), parts)
 
     async def submit(self, op: Op) -> Any:
