@@ -42,7 +42,7 @@ from common import (  # noqa: E402
     user_id,
 )
 
-from supporthub_core.event_signing import sign_event  # noqa: E402  (pure: msgpack, stdlib)
+from supporthub_core.event_signing import EventSigner  # noqa: E402  (pure: msgpack, stdlib)
 
 SENTINEL = 1.2345678901234567e-300  # placeholder for `sent_at` in pre-packed messages
 
@@ -76,6 +76,8 @@ async def run(a) -> dict:
         key = os.environ.get("BENCH_EVENTS_KEY", "").encode()
         if a.kind == "hub" and not key:
             raise SystemExit("driver: set BENCH_EVENTS_KEY to the hub's HUB_EVENTS_KEY")
+        if a.kind == "hub":
+            sign = EventSigner(key).sign
         head = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%%d\r\n" % (len(channel), channel)
         msgs: list[tuple[bytes, bytes, int]] = []
         for j in range(events):
@@ -96,7 +98,7 @@ async def run(a) -> dict:
             out = []
             if a.kind == "hub":
                 for pre, post, _ in msgs[lo:hi]:
-                    message = sign_event(pre + stamp(time.time()) + post, key)
+                    message = sign(pre + stamp(time.time()) + post)
                     out.append(head % len(message))
                     out.append(message)
                     out.append(b"\r\n")

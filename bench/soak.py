@@ -40,7 +40,7 @@ from hub.store import agents
 from supporthub_client import Client, Notification, StateChange
 from supporthub_core.auth import issue_token
 from supporthub_core.db import migrate
-from supporthub_core.event_signing import sign_event
+from supporthub_core.event_signing import EventSigner
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "soak-" + uuid.uuid4().hex
@@ -90,6 +90,7 @@ async def listener(url: str, token: str, stats: Stats, stop: asyncio.Event) -> N
 async def publish_events(redis_url: str, users: int, rate: float, stop: asyncio.Event) -> int:
     r = aioredis.from_url(redis_url)
     run, j = uuid.uuid4().hex[:6], 0
+    sign = EventSigner(SECRET.encode()).sign
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -97,7 +98,7 @@ async def publish_events(redis_url: str, users: int, rate: float, stop: asyncio.
             async with r.pipeline(transaction=False) as pipe:
                 for _ in range(batch):
                     event = msgpack.packb(hub_event(run, j, users, time.time()))
-                    pipe.publish("payments.events", sign_event(event, SECRET.encode()))
+                    pipe.publish("payments.events", sign(event))
                     j += 1
                 await pipe.execute()
             await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - started)))

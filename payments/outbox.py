@@ -33,7 +33,7 @@ import asyncpg
 import msgpack
 from redis.exceptions import RedisError
 
-from supporthub_core.event_signing import sign_event
+from supporthub_core.event_signing import EventSigner
 from supporthub_core.redis_client import publish
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class Relay:
             raise ValueError("the outbox relay needs the events key (HUB_EVENTS_KEY)")
         self.pool = pool
         self.redis = redis
-        self._key = events_key
+        self._signer = EventSigner(events_key)
         self.poll_s = poll_s
         self.published = 0
         self._wake = asyncio.Event()
@@ -148,7 +148,7 @@ class Relay:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for r in rows:
                     # exactly the stored bytes are signed: they are the event's encoding
-                    publish(pipe, CHANNEL, sign_event(r["payload"], self._key))
+                    publish(pipe, CHANNEL, self._signer.sign(r["payload"]))
                 await pipe.execute()
             await conn.execute(
                 "update outbox set published_at = now() where id = any($1::bigint[])",

@@ -63,12 +63,48 @@ def sign_event(event_bytes: bytes, key: bytes) -> bytes:
     """The message to publish: `{event: event_bytes, sig: hex HMAC}`, msgpack-packed.
     `event_bytes` must already be the msgpack encoding of the event map; it is signed
     and carried as is, never re-encoded."""
-    if not isinstance(event_bytes, (bytes, bytearray, memoryview)):
-        raise TypeError("event_bytes must be bytes")
-    event_bytes = bytes(event_bytes)
-    return msgpack.packb(
-        {"event": event_bytes, "sig": signature(event_bytes, key)}, use_bin_type=True
-    )
+    return EventSigner(key).sign(event_bytes)
+
+
+# The envelope's fixed parts, as msgpack.packb({"event": ..., "sig": ...}) lays them out:
+# a map of two, the key "event", (the bin header and the event), the key "sig" and the
+# header of a 64-character str.
+_ENVELOPE_HEAD = b"\x82\xa5event"
+_SIG_HEAD = b"\xa3sig\xd9\x40"
+
+
+class EventSigner:
+    """`sign_event` with its key set up once, for a publisher that signs every event
+    with the same key. The envelope is joined from its fixed parts around the event and
+    its HMAC, byte for byte what msgpack makes of the map (tests/test_event_signing.py),
+    at about a third of the CPU of packing the map and keying an HMAC per event."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes):
+        _check_key(key)
+        self._keyed = _keyed_state(bytes(key))  # copied per event: the key is set up once
+
+    def sign(self, event_bytes: bytes) -> bytes:
+        """The message to publish for these event bytes."""
+        if not isinstance(event_bytes, (bytes, bytearray, memoryview)):
+            raise TypeError("event_bytes must be bytes")
+        event_bytes = bytes(event_bytes)
+        mac = self._keyed.copy()
+        mac.update(event_bytes)
+        return b"".join(
+            (_ENVELOPE_HEAD, _bin_header(len(event_bytes)), event_bytes, _SIG_HEAD,
+             mac.hexdigest().encode("ascii"))
+        )  # fmt: skip
+
+
+def _bin_header(size: int) -> bytes:
+    """msgpack's header of a bin value of `size` bytes."""
+    if size < 0x100:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 0x10000:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
 
 
 def open_signed(message: Any, key: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from supporthub_core import event_signing
 from supporthub_core.event_signing import (
     MAX_MESSAGE_BYTES,
     REASONS,
+    EventSigner,
     SignedEventError,
     open_signed,
     sign_event,
@@ -84,6 +85,31 @@ def test_the_message_is_the_contract_envelope(event, key):
         "event": event_bytes,
         "sig": hmac.new(key, event_bytes, hashlib.sha256).hexdigest(),
     }
+
+
+# sizes on both sides of msgpack's bin8/bin16/bin32 boundaries, and anything in between
+event_sizes = st.sampled_from([0, 1, 255, 256, 65535, 65536, 70000]) | st.integers(0, 600)
+
+
+@given(size=event_sizes, key=keys, data=st.data())
+def test_the_signer_makes_exactly_what_msgpack_makes_of_the_envelope(size, key, data):
+    """`EventSigner` joins the envelope from its parts: byte for byte the packed map, for
+    events of every length."""
+    event_bytes = data.draw(st.binary(min_size=size, max_size=size)) if size < 600 else bytes(size)
+    expected = pack(
+        {"event": event_bytes, "sig": hmac.new(key, event_bytes, hashlib.sha256).hexdigest()}
+    )
+    signer = EventSigner(key)
+    assert signer.sign(event_bytes) == expected
+    assert signer.sign(memoryview(event_bytes)) == expected  # and again: the key state is reused
+    assert sign_event(event_bytes, key) == expected
+
+
+def test_the_signer_refuses_what_is_not_bytes_and_a_bad_key():
+    with pytest.raises(TypeError):
+        EventSigner(KEY).sign("an event")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        EventSigner(b"")
 
 
 @given(event=events, data=st.data())
