@@ -1,9 +1,10 @@
 """What storing one system notice for every user costs PostgreSQL: `create_broadcast`'s
-statement as it was at 3afc21c (`before`) against variants, interleaved on one embedded
-PostgreSQL (fsync on), medians.
+statement as it was at 3afc21c (`before`) against variants and the statement as it is
+(`after`), interleaved on one embedded PostgreSQL (fsync on), medians.
 
     .venv/bin/python bench/broadcast_statement.py                 # 10,000 users, 20 rounds
     .venv/bin/python bench/broadcast_statement.py --users 1000 --rounds 40 --explain
+    .venv/bin/python bench/broadcast_statement.py --local 10000 --only before,after
 
 Each variant runs the whole transaction of `create_broadcast` (the advisory lock, the
 notice's row, the copies' statement, COMMIT) on a connection of its own, and every
@@ -59,21 +60,27 @@ BEFORE_CHEAP_ID_SQL = BEFORE_SQL.replace(
     "md5(random()::text || clock_timestamp()::text || bumped.id)", "'n' || $1 || '.' || bumped.id"
 )
 
-# the copies' statement with its id as `cheap id` and no lock step: the update itself
-# locks the rows, in id order as a merge join on the id gives them (hash and nested-loop
-# joins off for the transaction), and each copy's id the md5 of the notice's and the
-# user's id (32 hex characters, as the other ids): what an md5 per copy costs
-MERGE_MD5_SQL = notif_store.BROADCAST_COPIES.replace(
-    "'n' || $1 || '.' || bumped.id", "md5($1 || '.' || bumped.id)"
+# no lock step: the update itself locks the rows, in id order as a merge join on the id
+# gives them, with hash and nested-loop joins off for the whole transaction (so the
+# final join with the node's users is a merge join too, two sorts); ids as `cheap id`
+MERGE_SQL = BEFORE_CHEAP_ID_SQL.replace(
+    "with locked as (select id from users where broadcast_cursor < $1 order by id for update),",
+    "with locked as (select id from users where broadcast_cursor < $1 order by id),",
 )
+# the same with each copy's id the md5 of the notice's and the user's id (32 hex
+# characters, as the other ids): what an md5 per copy costs
+MERGE_MD5_SQL = MERGE_SQL.replace("'n' || $1 || '.' || bumped.id", "md5($1 || '.' || bumped.id)")
 _ORDERED = "set local enable_hashjoin = off; set local enable_nestloop = off"
-SETTINGS: dict[str, str] = {"after": _ORDERED, "merge, md5 id": _ORDERED}
+SETTINGS: dict[str, str] = {"merge, statement": _ORDERED, "merge, md5 id": _ORDERED}
 
 VARIANTS: dict[str, str | None] = {
     "before": BEFORE_SQL,
     "cheap id": BEFORE_CHEAP_ID_SQL,
-    "after": None,  # hub.store.notifications.create_broadcast as it is
+    "merge, statement": MERGE_SQL,
     "merge, md5 id": MERGE_MD5_SQL,
+    # hub.store.notifications.create_broadcast as it is: the merge join's settings only
+    # in `bump_for_notice` (migration 0026), the final join by hash
+    "after": None,
 }
 
 

@@ -150,30 +150,24 @@ async def test_a_copy_is_numbered_after_a_batch_that_committed_while_it_waited(i
 
 @pytest.mark.parametrize("users", [3, 3000])
 async def test_the_notice_updates_users_in_id_order(isolated, users):
-    """The plan of the copies' statement under the notice's settings: the users' update is
-    fed by a merge join on the id (rows in id order, as the batches lock theirs), whatever
-    the table's size."""
+    """The plan of `bump_for_notice`'s update under the function's own settings: fed by a
+    merge join on the id (rows in id order, as the batches lock theirs), whatever the
+    table's size."""
     db = await _connect(isolated.dsn)
     try:
         await db.execute(
             "insert into users (id) select 'p' || g from generate_series(1, $1) g", users
         )
         await db.execute("analyze users")
+        body, settings = await db.fetchrow(
+            "select prosrc, proconfig from pg_proc where proname = 'bump_for_notice'"
+        )
+        assert sorted(settings) == ["enable_hashjoin=off", "enable_nestloop=off"]
         async with db.transaction():
-            await db.execute(notif_store._LOCK_IN_ID_ORDER, notif_store._BROADCAST_LOCK)
-            [plan] = json.loads(
-                await db.fetchval(
-                    "explain (format json) " + notif_store.BROADCAST_COPIES,
-                    1,
-                    "t",
-                    "b",
-                    {},
-                    ["p1"],
-                )
-            )
-            raise _Rollback
-    except _Rollback:
-        pass
+            for setting in settings:
+                name, value = setting.split("=")
+                await db.execute("select set_config($1, $2, true)", name, value)
+            [plan] = json.loads(await db.fetchval("explain (format json) " + body, 1))
     finally:
         await db.close()
 
@@ -186,7 +180,3 @@ async def test_the_notice_updates_users_in_id_order(isolated, users):
     [fed_by] = update["Plans"]
     assert fed_by["Node Type"] == "Merge Join", fed_by["Node Type"]
     assert "id" in fed_by["Merge Cond"]
-
-
-class _Rollback(Exception):
-    pass

@@ -139,33 +139,21 @@ class StoredBroadcast:
         }
 
 
-# A notice's copies: every user's seq and broadcast cursor bumped, one copy each, and the
-# copies of the users asked for ($5) returned as three arrays. The update locks the users'
-# rows in id order, as the notification writes lock theirs (so neither waits for the other
-# in a cycle): the rows come to it from a merge join on the id, which gives them in id
-# order, with hash and nested-loop joins off for the transaction (`_LOCK_IN_ID_ORDER`). No
-# `select ... for update` first: locking a row writes it and a WAL record, and the
-# update writes it again. A copy's id is the notice's id and the user's ("n12.u-7"):
-# unique as (notice, user) is, and never one of the 32 hex characters of `new_id` that a
-# copy made on connect (`materialise_broadcasts`) and every other notification has.
+# A notice's copies: every user's seq and broadcast cursor bumped (`bump_for_notice`, which
+# locks the users' rows in id order as the notification writes do), one copy each, and the
+# copies of the users asked for ($5) returned as three arrays. A copy's id is the notice's
+# id and the user's ("n12.u-7"): unique as (notice, user) is, and never one of the 32 hex
+# characters of `new_id` that a copy made on connect (`materialise_broadcasts`) and every
+# other notification has.
 BROADCAST_COPIES = (
-    "with due as (select id from users where broadcast_cursor < $1 order by id),"
-    " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
-    "   from due where u.id = due.id returning u.id, u.notif_seq),"
-    " copies as (insert into notifications"
+    "with copies as (insert into notifications"
     "   (id, user_id, seq, kind, title, body, data, broadcast_id)"
-    "   select 'n' || $1 || '.' || bumped.id, bumped.id,"
-    "     bumped.notif_seq, 'system.notice', $2, $3, $4, $1 from bumped"
+    "   select 'n' || $1 || '.' || b.user_id, b.user_id, b.seq, 'system.notice', $2, $3, $4, $1"
+    "   from bump_for_notice($1) b"
     "   returning user_id, seq, id)"
     " select coalesce(array_agg(copies.user_id), '{}'), coalesce(array_agg(copies.seq), '{}'),"
     "   coalesce(array_agg(copies.id), '{}')"
     " from copies join unnest($5::text[]) as here(id) on here.id = copies.user_id"
-)
-# The notice lock, and the planner settings under which `BROADCAST_COPIES` updates the
-# rows in id order (a merge join; until COMMIT), in one round trip.
-_LOCK_IN_ID_ORDER = (
-    "select pg_advisory_xact_lock($1), set_config('enable_hashjoin', 'off', true),"
-    " set_config('enable_nestloop', 'off', true)"
 )
 
 
@@ -185,7 +173,7 @@ async def create_broadcast(
     outbox does): a user's cursor moved past id N never skips an id below N that
     commits later, which concurrent notices would otherwise do."""
     async with db.transaction():
-        await db.execute(_LOCK_IN_ID_ORDER, _BROADCAST_LOCK)
+        await db.execute("select pg_advisory_xact_lock($1)", _BROADCAST_LOCK)
         row = await fetch_one(
             db,
             "insert into broadcasts (title, body, data) values ($1, $2, $3)"
