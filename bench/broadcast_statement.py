@@ -13,7 +13,9 @@ do. Rounds alternate which variant goes first. Reported per variant: the wall ti
 the transaction, the CPU time of the PostgreSQL backend that ran it (from /proc, Linux:
 what it costs PostgreSQL whatever else runs on the machine), the WAL it wrote, and this
 process's CPU (the arrays decoded). `--explain`: EXPLAIN (ANALYZE, BUFFERS, WAL) of each
-variant's copies statement once, in a transaction rolled back.
+variant's copies statement once, in a transaction rolled back. `--parts`: then the backend
+CPU of the copies' insert alone into tables shaped as `notifications` with fewer or other
+indexes, and of the users' bump alone (commit included).
 
 The database holds `--prefill` notifications per user first (analysed), so the
 notifications' primary key is not a new, empty index; `--local` users are "connected to
@@ -135,6 +137,55 @@ async def explain(db: asyncpg.Connection, variant: str, local: list[str]) -> str
         await tr.rollback()
 
 
+# `--parts`: the copies' insert alone, into tables shaped as `notifications` (its rows
+# copied in) with fewer or other indexes, and the users' bump alone
+PART_TABLES = {
+    "insert, no index": "",
+    "insert, primary key": "alter table {t} add primary key (user_id, seq)",
+    "insert, primary key + broadcast index (as notifications)":
+        "alter table {t} add primary key (user_id, seq);"
+        " create index on {t} (broadcast_id) where broadcast_id is not null",
+    "insert, primary key + BRIN on broadcast_id":
+        "alter table {t} add primary key (user_id, seq);"
+        " create index on {t} using brin (broadcast_id) where broadcast_id is not null",
+}  # fmt: skip
+PART_INSERT = (
+    "insert into {t} (id, user_id, seq, kind, title, body, data, broadcast_id)"
+    " select 'n' || $1::bigint || '.' || id, id, $1::bigint, 'system.notice', 'Maintenance',"
+    " 'Tonight 02:00-03:00', '{{\"w\": 1}}', $1::bigint from users"
+)
+PART_BUMP = (
+    "update users u set notif_seq = u.notif_seq + 1 from (select id from users order by id) due"
+    " where u.id = due.id"
+)
+
+
+async def parts(db: asyncpg.Connection, rounds: int) -> dict:
+    pid = await db.fetchval("select pg_backend_pid()")
+    tables = {}
+    for i, (name, ddl) in enumerate(PART_TABLES.items()):
+        t = f"bench_part_{i}"
+        await db.execute(f"create table {t} (like notifications including defaults)")
+        if ddl:
+            await db.execute(ddl.format(t=t))
+        await db.execute(f"insert into {t} select * from notifications")
+        tables[name] = t
+    await db.execute("vacuum analyze")
+    cpu: dict[str, list[float]] = {k: [] for k in [*tables, "users' bump"]}
+    for r in range(rounds):
+        order = list(cpu)
+        random.Random(r).shuffle(order)
+        for k in order:
+            cpu0 = common_pg.backend_cpu_ns(pid)
+            async with db.transaction():
+                if k in tables:
+                    await db.execute(PART_INSERT.format(t=tables[k]), 10**6 + r)
+                else:
+                    await db.execute(PART_BUMP)
+            cpu[k].append((common_pg.backend_cpu_ns(pid) - cpu0) / 1e6)
+    return {k: round(statistics.median(v), 1) for k, v in cpu.items()}
+
+
 async def run(dsn: str, a: argparse.Namespace) -> dict:
     kinds = [k for k in VARIANTS if not a.only or k in a.only.split(",")]
     conns = {}
@@ -176,6 +227,7 @@ async def run(dsn: str, a: argparse.Namespace) -> dict:
     seqs = await probe.fetchrow(
         "select min(notif_seq), max(notif_seq), count(*) from users"
     )  # every user got every notice
+    part_cpu = await parts(probe, a.rounds) if a.parts else {}
     for c in conns.values():
         await c.close()
     ms = lambda xs: round(statistics.median(xs) * 1000, 1)  # noqa: E731
@@ -192,6 +244,7 @@ async def run(dsn: str, a: argparse.Namespace) -> dict:
             }
             for k in kinds
         },
+        "parts_backend_cpu_ms_p50": part_cpu,
         "explain": explained,
     }
 
@@ -205,6 +258,7 @@ def main() -> None:
     ap.add_argument("--prefill", type=int, default=10, help="notices stored before, per user")
     ap.add_argument("--only", default="", help="variants (comma list)")
     ap.add_argument("--explain", action="store_true")
+    ap.add_argument("--parts", action="store_true", help="the insert's indexes and the bump alone")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     load0 = os.getloadavg()
