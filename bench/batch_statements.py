@@ -35,8 +35,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
@@ -49,6 +51,7 @@ from hub.store.ids import new_id  # noqa: E402
 from hub.store.notifications import NotificationWrite  # noqa: E402
 from supporthub_core.db import init_connection, migrate  # noqa: E402
 
+T = TypeVar("T")
 AGENTS = 50
 PREFILL = 200_000
 
@@ -246,6 +249,20 @@ def backend_cpu_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
+def on_embedded_postgres(run_on: Callable[[str], Awaitable[T]]) -> tuple[str, T]:
+    """`run_on(dsn)` on a new embedded PostgreSQL (fsync on, migrated), stopped after:
+    when it started, and what it returned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg", durable=True)
+        pg.start()
+        try:
+            asyncio.run(migrate(pg.dsn))
+            started = time.strftime("%Y-%m-%dT%H:%M:%S")
+            return started, asyncio.run(run_on(pg.dsn))
+        finally:
+            pg.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default="4,40", help="rows per batch (comma list)")
@@ -259,24 +276,21 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pg", durable=True)
-        pg.start()
-        try:
-            asyncio.run(migrate(pg.dsn))
-            started = time.strftime("%Y-%m-%dT%H:%M:%S")
-            rows = [int(x) for x in a.rows.split(",")]
-            res = asyncio.run(run(pg.dsn, rows, a.rounds, a.prefill, a.users))
-        finally:
-            pg.stop()
+    rows = [int(x) for x in a.rows.split(",")]
+    started, res = on_embedded_postgres(lambda dsn: run(dsn, rows, a.rounds, a.prefill, a.users))
     import os
 
     doc = {"started": started, "rounds": a.rounds, "prefill": a.prefill, "users": a.users,
            "loadavg": os.getloadavg(), "results": res}  # fmt: skip
+    print_and_save(doc, a.out)
+
+
+def print_and_save(doc: dict, out: str) -> None:
+    """The results as JSON, on stdout and in `out` (if given)."""
     text = json.dumps(doc, indent=1)
     print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
+    if out:
+        Path(out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

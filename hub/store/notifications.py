@@ -139,6 +139,24 @@ class StoredBroadcast:
         }
 
 
+# A notice's copies: every user's seq and broadcast cursor bumped (`bump_for_notice`, which
+# locks the users' rows in id order as the notification writes do), one copy each, and the
+# copies of the users asked for ($5) returned as three arrays. A copy's id is the notice's
+# id and the user's ("n12.u-7"): unique as (notice, user) is, and never one of the 32 hex
+# characters of `new_id` that a copy made on connect (`materialise_broadcasts`) and every
+# other notification has.
+BROADCAST_COPIES = (
+    "with copies as (insert into notifications"
+    "   (id, user_id, seq, kind, title, body, data, broadcast_id)"
+    "   select 'n' || $1 || '.' || b.user_id, b.user_id, b.seq, 'system.notice', $2, $3, $4, $1"
+    "   from bump_for_notice($1) b"
+    "   returning user_id, seq, id)"
+    " select coalesce(array_agg(copies.user_id), '{}'), coalesce(array_agg(copies.seq), '{}'),"
+    "   coalesce(array_agg(copies.id), '{}')"
+    " from copies join unnest($5::text[]) as here(id) on here.id = copies.user_id"
+)
+
+
 async def create_broadcast(
     db: asyncpg.Connection,
     title: str,
@@ -167,17 +185,7 @@ async def create_broadcast(
         bid = row["id"]
         copies = await fetch_one(
             db,
-            "with locked as (select id from users where broadcast_cursor < $1 order by id for update),"
-            " bumped as (update users u set notif_seq = notif_seq + 1, broadcast_cursor = $1"
-            "   from locked where u.id = locked.id returning u.id, u.notif_seq),"
-            " copies as (insert into notifications"
-            "   (id, user_id, seq, kind, title, body, data, broadcast_id)"
-            "   select md5(random()::text || clock_timestamp()::text || bumped.id), bumped.id,"
-            "     bumped.notif_seq, 'system.notice', $2, $3, $4, $1 from bumped"
-            "   returning user_id, seq, id)"
-            " select coalesce(array_agg(copies.user_id), '{}'), coalesce(array_agg(copies.seq), '{}'),"
-            "   coalesce(array_agg(copies.id), '{}')"
-            " from copies join unnest($5::text[]) as here(id) on here.id = copies.user_id",
+            BROADCAST_COPIES,
             bid,
             title,
             body,

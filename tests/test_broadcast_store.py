@@ -1,0 +1,182 @@
+"""A notice's copies in the store, written while notification batches bump the same users'
+seqs: each user's seqs run 1, 2, 3... with no gap and no repeat over both kinds, every
+user gets every notice once and in the order the notices committed, nothing deadlocks
+(the notice's update and the batches lock users' rows in id order), and a user first seen
+afterwards gets the notices on connect."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+
+import asyncpg
+import pytest
+
+from hub.store import notifications as notif_store
+from hub.store.notifications import NotificationWrite
+from supporthub_core.db import init_connection
+
+USERS = 200
+NOTICES = 4  # per notice sender
+SENDERS = 3
+WRITERS = 4
+BATCHES = 15  # per writer
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn
+
+
+async def _users_out_of_id_order(db: asyncpg.Connection, prefix: str) -> list[str]:
+    """USERS users stored in shuffled order, so the table's physical order is not the id
+    order (an update in physical order would then lock rows out of id order)."""
+    users = [f"{prefix}{i:04d}" for i in range(USERS)]
+    shuffled = users[:]
+    random.Random(7).shuffle(shuffled)
+    for user_id in shuffled:
+        await notif_store.ensure_user(db, user_id)
+    return users
+
+
+async def test_notices_and_notification_batches_together_leave_no_gap_and_no_deadlock(
+    isolated,
+):
+    dsn = isolated.dsn
+    db = await _connect(dsn)
+    try:
+        users = await _users_out_of_id_order(db, f"u-{uuid.uuid4().hex[:6]}-")
+        stored_notices: list[notif_store.StoredBroadcast] = []
+
+        async def send_notices(k: int) -> None:
+            conn = await _connect(dsn)
+            try:
+                for i in range(NOTICES):
+                    stored_notices.append(
+                        await notif_store.create_broadcast(
+                            conn, f"n{k}-{i}", "b", {"k": k}, users[k::SENDERS]
+                        )
+                    )
+            finally:
+                await conn.close()
+
+        async def write_batches(k: int) -> None:
+            conn = await _connect(dsn)
+            rng = random.Random(k)
+            try:
+                for _ in range(BATCHES):
+                    ops = [
+                        NotificationWrite(u, "transaction.status", "t", "b", {"n": 1})
+                        for u in rng.sample(users, 60)
+                    ]
+                    await notif_store.write_notifications(conn, ops)
+            finally:
+                await conn.close()
+
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(send_notices(k) for k in range(SENDERS)),
+                *(write_batches(k) for k in range(WRITERS)),
+            ),
+            timeout=120,
+        )
+
+        notice_ids = sorted(s.broadcast_id for s in stored_notices)
+        assert len(notice_ids) == SENDERS * NOTICES
+        rows = await db.fetch(
+            "select user_id, seq, id, kind, broadcast_id from notifications"
+            " where user_id = any($1::text[]) order by user_id, seq",
+            users,
+        )
+        counters = dict(
+            await db.fetch("select id, notif_seq from users where id = any($1::text[])", users)
+        )
+        by_user: dict[str, list[asyncpg.Record]] = {u: [] for u in users}
+        for r in rows:
+            by_user[r["user_id"]].append(r)
+        for user_id, mine in by_user.items():
+            # 1, 2, 3... over both kinds, up to the user's counter
+            assert [r["seq"] for r in mine] == list(range(1, counters[user_id] + 1)), user_id
+            copies = [r for r in mine if r["kind"] == "system.notice"]
+            # every notice once, in the order they committed (ids in seq order)
+            assert [r["broadcast_id"] for r in copies] == notice_ids, user_id
+        ids = [r["id"] for r in rows]
+        assert len(set(ids)) == len(ids)
+        # the copies the senders got back are the stored ones
+        stored = {(r["user_id"], r["broadcast_id"]): (r["seq"], r["id"]) for r in rows}
+        for s in stored_notices:
+            assert s.user_ids, s.broadcast_id
+            for user_id, seq, nid in s.copies():
+                assert stored[(user_id, s.broadcast_id)] == (seq, nid)
+
+        # a user first seen now gets every notice on connect, seqs from 1
+        late = f"late-{uuid.uuid4().hex[:6]}"
+        await notif_store.ensure_user(db, late)
+        await notif_store.materialise_broadcasts(db, late)
+        frames = await notif_store.after(db, late, 0, 100)
+        assert [f["seq"] for f in frames] == list(range(1, len(notice_ids) + 1))
+        assert len({f["notification_id"] for f in frames} | set(ids)) == len(ids) + len(frames)
+    finally:
+        await db.close()
+
+
+async def test_a_copy_is_numbered_after_a_batch_that_committed_while_it_waited(isolated):
+    """A batch holding a user's row: the notice waits for it and numbers that user's copy
+    after the batch's rows (the update reads the row as the batch left it)."""
+    db = await _connect(isolated.dsn)
+    writer = await _connect(isolated.dsn)
+    try:
+        users = await _users_out_of_id_order(db, "w-")
+        held = users[USERS // 2]
+        tx = writer.transaction()
+        await tx.start()
+        await notif_store.write_notifications(
+            writer, [NotificationWrite(held, "transaction.status", "t", "b", {}) for _ in range(3)]
+        )
+        notice = asyncio.ensure_future(notif_store.create_broadcast(db, "n", "b", {}, [held]))
+        await asyncio.sleep(0.3)
+        assert not notice.done()  # waits for the batch's row lock
+        await tx.commit()
+        stored = await asyncio.wait_for(notice, 30)
+        assert list(stored.copies()) == [(held, 4, f"n{stored.broadcast_id}.{held}")]
+        assert await db.fetchval("select notif_seq from users where id = $1", held) == 4
+    finally:
+        await writer.close()
+        await db.close()
+
+
+@pytest.mark.parametrize("users", [3, 3000])
+async def test_the_notice_updates_users_in_id_order(isolated, users):
+    """The plan of `bump_for_notice`'s update under the function's own settings: fed by a
+    merge join on the id (rows in id order, as the batches lock theirs), whatever the
+    table's size."""
+    db = await _connect(isolated.dsn)
+    try:
+        await db.execute(
+            "insert into users (id) select 'p' || g from generate_series(1, $1) g", users
+        )
+        await db.execute("analyze users")
+        body, settings = await db.fetchrow(
+            "select prosrc, proconfig from pg_proc where proname = 'bump_for_notice'"
+        )
+        assert sorted(settings) == ["enable_hashjoin=off", "enable_nestloop=off"]
+        async with db.transaction():
+            for setting in settings:
+                name, value = setting.split("=")
+                await db.execute("select set_config($1, $2, true)", name, value)
+            [plan] = json.loads(await db.fetchval("explain (format json) " + body, 1))
+    finally:
+        await db.close()
+
+    def nodes(node: dict):
+        yield node
+        for child in node.get("Plans", ()):
+            yield from nodes(child)
+
+    [update] = [n for n in nodes(plan["Plan"]) if n.get("Operation") == "Update"]
+    [fed_by] = update["Plans"]
+    assert fed_by["Node Type"] == "Merge Join", fed_by["Node Type"]
+    assert "id" in fed_by["Merge Cond"]
