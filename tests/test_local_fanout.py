@@ -156,3 +156,55 @@ def test_a_notices_copies_are_encoded_as_their_frames_would_be():
         assert frames.frame(seq, nid) == stored.frame(seq, nid)
         assert frames.msgpack(seq, nid) == encode_msgpack(stored.frame(seq, nid))
         assert frames.json(seq, nid) == encode_json_bytes(stored.frame(seq, nid))
+
+
+async def test_a_slow_fan_out_publish_does_not_hold_up_the_next_notifications_here(
+    isolated, caplog
+):
+    """While Redis does not answer a node's fan-out publish, the node's own sockets still
+    get the notifications stored after it, in order; the other nodes get all of them, in
+    order, once Redis answers again. (Before, the next batch waited for that answer, or
+    for the publish to fail after the Redis client's timeout, its frames lost for the
+    other nodes.)"""
+    import logging
+
+    import redis.asyncio as aioredis
+
+    caplog.set_level(logging.WARNING, logger="hub.cluster.bus")
+
+    a = await start_hub(isolated, bus_probe_timeout_s=60.0)
+    b = await start_hub(isolated, bus_probe_timeout_s=60.0)
+    admin = aioredis.from_url(isolated.redis_url)
+    try:
+
+        async def both_in_ring() -> bool:
+            return len(a.node.ring.nodes) == 2 and len(b.node.ring.nodes) == 2
+
+        await _wait_for(both_in_ring, "the nodes never saw each other")
+        user_id = uid()
+        on_a, on_b = await a.client(user_id), await b.client(user_id)
+        a.hub.notifier.offer([tx_event(user_id)])
+        assert (await on_a.expect("notification"))["seq"] == 1
+        assert (await on_b.expect("notification"))["seq"] == 1
+        await a.hub.notifier.flushed()
+
+        # PUBLISH waits (CLIENT PAUSE WRITE) until the pause is lifted
+        await admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        try:
+            a.hub.notifier.offer([tx_event(user_id)])
+            assert (await on_a.expect("notification"))["seq"] == 2
+            a.hub.notifier.offer([tx_event(user_id)])  # a batch of its own, after seq 2's
+            assert (await on_a.expect("notification"))["seq"] == 3
+            assert not [r for r in caplog.records if "failed" in r.getMessage()]
+        finally:
+            await admin.execute_command("CLIENT", "UNPAUSE")
+        assert [(await on_b.expect("notification"))["seq"] for _ in range(2)] == [2, 3]
+        await a.hub.notifier.flushed()
+        await on_a.quiet("notification", 0.3)
+        assert not [r for r in caplog.records if "failed" in r.getMessage()]
+        for c in (on_a, on_b):
+            await c.close()
+    finally:
+        await admin.aclose()
+        await a.stop()
+        await b.stop()

@@ -47,6 +47,7 @@ class Delivery:
         self._node_id = node_id
         self._local = local  # this node's listeners (hub.cluster.node.Node.deliver_items)
         self._queue = FanoutQueue(bus)
+        self._others = FanoutQueue(bus, head=((ORIGIN, node_id),))
 
     async def to_user(self, user_id: str, frame: dict) -> None:
         await self.bus.publish(user_channel(user_id), encode_msgpack(frame))
@@ -77,19 +78,13 @@ class Delivery:
         for i in range(0, len(items), FANOUT_CHUNK):
             await self.bus.publish(FANOUT_CHANNEL, encode_msgpack(items[i : i + FANOUT_CHUNK]))
 
-    async def fan_out_here_first(self, items: list[tuple]) -> None:
+    def here_first(self, items: list[tuple]) -> asyncio.Future:
         """Sequenced frames (channel, bytes, type, seq) to this node's own listeners at
-        once, then published for the other nodes, marked so that this node does not
-        deliver them again when its publish comes back. A stream's frames stay in seq
-        order on every node: each node gets a publisher's chunks in the order it sent
-        them, and its own listeners got them in that order before."""
-        if self._local is None:
-            await self.fan_out(items)
-            return
-        for i in range(0, len(items), FANOUT_CHUNK):
-            chunk = items[i : i + FANOUT_CHUNK]
-            self._local(chunk)
-            await self._publish_for_others(chunk)
+        once, and queued for the other nodes (`for_others`); the future resolves once they
+        are published."""
+        if not self.here(items):
+            return self._queue.add(items)
+        return self.for_others(items)
 
     def here(self, items: list[tuple]) -> bool:
         """Sequenced frames to this node's own listeners now, without a loop turn; False
@@ -101,13 +96,15 @@ class Delivery:
             self._local(items[i : i + FANOUT_CHUNK])
         return True
 
-    async def for_others(self, items: list[tuple]) -> None:
-        """What `here` delivered, published for the other nodes (this one skips it)."""
-        for i in range(0, len(items), FANOUT_CHUNK):
-            await self._publish_for_others(items[i : i + FANOUT_CHUNK])
-
-    async def _publish_for_others(self, chunk: list[tuple]) -> None:
-        await self.bus.publish(FANOUT_CHANNEL, encode_msgpack([(ORIGIN, self._node_id), *chunk]))
+    def for_others(self, items: list[tuple]) -> asyncio.Future:
+        """What `here` delivered, queued for the other nodes, marked so that this node does
+        not deliver it again when its publish comes back; the future resolves once it is
+        published. Queued, not awaited: the caller goes on with its next frames while
+        Redis answers, and one publish carries what several callers queued meanwhile. A
+        stream's frames stay in seq order on every node: the queue publishes in the order
+        it was given them, one publish at a time, and each node gets a publisher's chunks
+        in the order it sent them; this node's own listeners got them in that order before."""
+        return self._others.add(items)
 
 
 def _both_sides(conv: Parties, packed: bytes, include_user: bool) -> list[tuple[str, bytes]]:

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class FanoutQueue:
-    def __init__(self, bus: Bus):
+    def __init__(self, bus: Bus, head: tuple = ()):
         self._bus = bus
+        self._head = list(head)  # items that open every chunk (a publisher's origin marker)
         self._items: list[tuple] = []
         self._published: asyncio.Future | None = None  # resolves when _items went out
         self._task: asyncio.Task | None = None
@@ -47,7 +48,7 @@ class FanoutQueue:
                 self._items, self._published = [], None
                 try:
                     for i in range(0, len(items), FANOUT_CHUNK):
-                        chunk = encode_msgpack(items[i : i + FANOUT_CHUNK])
+                        chunk = encode_msgpack([*self._head, *items[i : i + FANOUT_CHUNK]])
                         await self._bus.publish(FANOUT_CHANNEL, chunk)  # logs failures
                 except Exception:
                     log.exception("fan-out of %d frames failed", len(items))

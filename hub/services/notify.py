@@ -96,8 +96,11 @@ class Notifier:
         self._offered = 0
         self._finished = 0
         self._raw: list[bytes] = []
-        # pushed batches whose agents, web push and bot follow-ups are still to come
-        self._follow_ups: asyncio.Queue[tuple[list[StoredNotification], int]] = asyncio.Queue()
+        # pushed batches whose agents, web push and bot follow-ups are still to come, each
+        # with the publish that carries it to the other nodes (None: nothing to publish)
+        self._follow_ups: asyncio.Queue[
+            tuple[list[StoredNotification], int, asyncio.Future | None]
+        ] = asyncio.Queue()
         # events other nodes own, kept a while in case their owner died with them
         self._watch: deque[tuple[float, str, dict]] = deque(maxlen=WATCH_LIMIT)
 
@@ -217,29 +220,34 @@ class Notifier:
         finally:
             self._done(1)
 
-    # Stage 2 pushes a batch to its users right after its COMMIT; what else the batch
-    # causes (the agents' `customer.event`, the bot's follow-ups, web push: each a query)
-    # is a third stage, in order, so the next batch's users never wait for those queries.
+    # Stage 2 pushes a batch to this node's users right after its COMMIT and queues it for
+    # the other nodes (hub.cluster.delivery: published in order, without waiting for Redis
+    # to answer); what else the batch causes (the agents' `customer.event`, the bot's
+    # follow-ups, web push: each a query) is a third stage, in order, which starts once the
+    # batch is published, so the next batch's users never wait for Redis or those queries.
 
     async def _push_stage(self, staged: asyncio.Queue) -> None:
         while True:
             batch = await staged.get()
             self._pushing = batch
             stored: list[StoredNotification] = []
+            published: asyncio.Future | None = None
             try:
-                stored = await self._finish(batch)
+                stored, published = await self._finish(batch)
                 batch.observe_lag()
             except Exception:
                 log.exception("could not push %d payment events; the poller will retry", batch.size)
             finally:
                 self._pushing = None
-                self._follow_ups.put_nowait((stored, batch.size))
+                self._follow_ups.put_nowait((stored, batch.size, published))
                 staged.task_done()
 
     async def _follow_up_stage(self) -> None:
         while True:
-            stored, size = await self._follow_ups.get()
+            stored, size, published = await self._follow_ups.get()
             try:
+                if published is not None:
+                    await published
                 await self._follow_up(stored)
             except Exception:
                 log.exception("could not follow up %d notifications", len(stored))
@@ -291,17 +299,18 @@ class Notifier:
         if self.delivery.here(items):
             batch.sent_here = items
 
-    async def _finish(self, batch: _Staged) -> list[StoredNotification]:
+    async def _finish(
+        self, batch: _Staged
+    ) -> tuple[list[StoredNotification], asyncio.Future | None]:
+        """The batch's stored notifications, pushed here, and the publish for the others."""
         results = await batch.writes.results()
         for r in results:
             if isinstance(r, Exception):
                 raise r
         stored = [r for r in results if isinstance(r, StoredNotification)]
         if batch.sent_here is not None:
-            await self.delivery.for_others(batch.sent_here)
-        else:
-            await self._push_to_users(stored)
-        return stored
+            return stored, self.delivery.for_others(batch.sent_here)
+        return stored, await self._push_to_users(stored)
 
     async def handle(self, events: list[dict]) -> None:
         """Store and push these events through the same ordered pipeline; return when done."""
@@ -310,19 +319,21 @@ class Notifier:
 
     async def push(self, stored: list[StoredNotification]) -> None:
         """Publish to every device of each user, and tell the agents serving them."""
-        await self._push_to_users(stored)
+        published = await self._push_to_users(stored)
+        if published is not None:
+            await published
         await self._follow_up(stored)
 
-    async def _push_to_users(self, stored: list[StoredNotification]) -> None:
-        """Every device of each user: one publish per chunk, no query first."""
+    async def _push_to_users(self, stored: list[StoredNotification]) -> asyncio.Future | None:
+        """Every device of each user, no query first: this node's own sockets at once, the
+        other nodes through Redis (the future: once published; None: nothing to push)."""
         if not stored:
-            return
+            return None
         unfrozen = [n.user_id for n in stored if _unfreezes(n)]
         if unfrozen:  # before anyone hears of it: a console reloading after sees it too
             async with self.store.acquire() as db:
                 await incidents.mark_unfrozen(db, unfrozen)
-        # this node's own sockets at once; the other nodes through Redis
-        await self.delivery.fan_out_here_first(_to_users(stored))
+        return self.delivery.here_first(_to_users(stored))
 
     async def _follow_up(self, stored: list[StoredNotification]) -> None:
         """After the users have them: the agents serving those users, web push to users
