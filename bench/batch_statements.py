@@ -6,13 +6,14 @@ embedded PostgreSQL (fsync on), medians.
     .venv/bin/python bench/batch_statements.py --rows 10,100,500 --users 1000 --rounds 200
     .venv/bin/python bench/batch_statements.py --rows 40 --prefill 0   # a new database
 
-- `before`: the write as it was at 436e4b1 (`BEFORE_SQL`: every batch's event ids looked
-  up through `handled_event_ids`, repeats within a batch dropped by DISTINCT ON).
+- `before`: `write_notifications` (and the connection's codecs) as at the git ref
+  `--before` (default 2376f17: one row back per written notification).
 - `after`: `hub.store.notifications.write_notifications` as it is.
 - `stored limit`: `bench/servers/bare_ws.py --store`'s insert.
 
-(Runs before 2026-11-30 04:00 compared an older `before`, on a database of its own that
-kept the primary key on the notification id; see docs/benchmarks.md.)
+(Runs before 2026-11-30 11:00 compared the write at 436e4b1 (its SQL in this file then),
+and runs before 04:00 an older one, on a database of its own that kept the primary key on
+the notification id; see docs/benchmarks.md.)
 
 The database holds 200,000 notifications first (analysed; `--prefill 0`: none, the tables
 analysed empty, as a new database). The users are 10,000 (`--users`), of whom 5 % have a chat
@@ -31,12 +32,13 @@ import asyncio
 import json
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import types
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,7 +49,6 @@ sys.path.insert(0, str(ROOT))
 
 from hub.embedded import EmbeddedPostgres  # noqa: E402
 from hub.store import notifications as notif_store  # noqa: E402
-from hub.store.ids import new_id  # noqa: E402
 from hub.store.notifications import NotificationWrite  # noqa: E402
 from supporthub_core.db import init_connection, migrate  # noqa: E402
 
@@ -55,47 +56,20 @@ T = TypeVar("T")
 AGENTS = 50
 PREFILL = 200_000
 
-# the notifications' write at 436e4b1 (one argument more: the batch order)
-BEFORE_SQL = """
-with ops as (
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::jsonb[], $7::text[], $8::int[])
-    as t(id, user_id, kind, title, body, data, event_id, ord)
-),
-fresh as (
-  (select * from ops where event_id is null)
-  union all
-  (select distinct on (ops.event_id) ops.* from ops
-   where ops.event_id is not null
-     and ops.event_id <> all (array(select handled_event_ids($7::text[])))
-   order by ops.event_id, ops.ord)
-),
-counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
-bumped as (
-  insert into users (id, notif_seq) select user_id, n from counts order by user_id
-  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
-  returning id, notif_seq
-),
-numbered as (
-  select f.*, b.notif_seq - c.n + row_number() over (partition by f.user_id order by f.ord) as seq
-  from fresh f join bumped b on b.id = f.user_id join counts c on c.user_id = f.user_id
-),
-written as (
-  insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
-  select id, user_id, seq, kind, title, body, data, event_id, $9 from numbered
-  returning id, user_id, seq
-),
-serving as (
-  select c.user_id,
-         array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
-         array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
-         array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
-  from open_chats_of(array(select user_id from counts)) c
-  group by c.user_id
-)
-select w.id, w.seq, s.agents, s.bot_ids, s.bot_langs
-from written w left join serving s on s.user_id = w.user_id
-"""
+BEFORE_REF = "2376f17"  # the write before it returned one row per batch (issue #16)
+
+
+def module_at(ref: str, path: str) -> types.ModuleType:
+    """The module in `path` as it was at git `ref` (the `before` of a comparison)."""
+    name = f"before_{path.removesuffix('.py').replace('/', '_')}"
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{ref}:{path}"], check=True, capture_output=True
+    ).stdout
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, f"{ref}:{path}", "exec"), module.__dict__)
+    return module
+
 
 STORED_TABLE = """create table if not exists bench_stored (
     id bigserial primary key, user_id text not null, event_id text not null,
@@ -146,15 +120,14 @@ def ops_of(n: int, users: int) -> list[NotificationWrite]:
     ]
 
 
+BEFORE: dict[str, types.ModuleType] = {}  # set by `main`: the store's and db's modules
+
+
 async def before(
     conns: list[asyncpg.Connection], ops: list[NotificationWrite]
 ) -> tuple[float, float]:
     t0 = time.perf_counter()
-    await conns[0].fetch(
-        BEFORE_SQL, [new_id() for _ in ops], [o.user_id for o in ops], [o.kind for o in ops],
-        [o.title for o in ops], [o.body for o in ops], [o.data for o in ops],
-        [o.event_id for o in ops], list(range(len(ops))), datetime.now(UTC),
-    )  # fmt: skip
+    await BEFORE["store"].write_notifications(conns[0], ops)
     t = time.perf_counter() - t0
     return t, t
 
@@ -182,15 +155,18 @@ async def stored(
     return t, t
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
+async def connect(
+    dsn: str, init: Callable[[asyncpg.Connection], Awaitable[None]]
+) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
-    await init_connection(conn)
+    await init(conn)
     return conn
 
 
 async def run(dsn: str, rows: list[int], rounds: int, prefill: int, users: int) -> dict:
     """All three on one database, so one WAL; each on a connection of its own."""
-    conns = [await connect(dsn) for _ in range(3)]
+    inits = [BEFORE["db"].init_connection, init_connection, init_connection]
+    conns = [await connect(dsn, init) for init in inits]
     pids = [await c.fetchval("select pg_backend_pid()") for c in conns]
     await seed(conns[0], prefill, users)
     await conns[0].execute("checkpoint")
@@ -275,7 +251,10 @@ def main() -> None:
     )
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--out", default="")
+    ap.add_argument("--before", default=BEFORE_REF, help="the git ref `before` runs")
     a = ap.parse_args()
+    BEFORE["store"] = module_at(a.before, "hub/store/notifications.py")
+    BEFORE["db"] = module_at(a.before, "supporthub_core/db.py")
     rows = [int(x) for x in a.rows.split(",")]
     started, res = on_embedded_postgres(lambda dsn: run(dsn, rows, a.rounds, a.prefill, a.users))
     import os

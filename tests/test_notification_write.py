@@ -78,3 +78,51 @@ async def test_a_batch_of_stored_events_only_writes_nothing(db):
     assert await write_notifications(db, ops) == [None, None]
     assert [s for s, _ in await _stored(db, a)] == [1, 2]
     assert await db.fetchval("select notif_seq from users where id = $1", a) == 2
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["alone", "in-transaction"])
+async def test_each_row_comes_back_with_its_own_op_and_is_stored_as_written(db, in_transaction):
+    """The batch goes as one array of rows and one JSON array of data, matched by position,
+    and comes back as positions and seqs: each op's fields (any text, any data) land in its
+    own row and its own StoredNotification, whatever was skipped around it."""
+    a, b = _uid(), _uid()
+    old = _ev()
+    await write_notifications(db, [_note(b, old)])
+    texts = [
+        "plain",
+        'quo"te, comma; {brace} \\ back',
+        "",
+        "新しい 通知 ✓",
+        "line\nbreak\ttab",
+        "(x)",
+    ]
+    datas = [{}, {"k": [1, 2.5, None, True]}, {"nested": {"a": {"b": "c"}}}, {"u": "é中"}]
+    ops = []
+    for i in range(12):
+        event = None if i % 5 == 4 else (old if i == 3 else _ev())
+        text = texts[i % len(texts)]
+        ops.append(
+            NotificationWrite(
+                (a, b)[i % 2], f"kind.{i}", f"t{i} {text}", f"{text} b{i}", datas[i % 4], event
+            )
+        )
+    ops.append(ops[1])  # the same event again in the batch
+    if in_transaction:
+        async with db.transaction():
+            out = await write_notifications(db, ops)
+    else:
+        out = await write_notifications(db, ops)
+    assert [n is None for n in out] == [i in (3, 12) for i in range(13)]
+    for op, n in zip(ops, out, strict=True):
+        if n is None:
+            continue
+        assert (n.user_id, n.kind, n.title, n.body, n.data, n.agents, n.bot_chats) == (
+            op.user_id, op.kind, op.title, op.body, op.data, (), ()
+        )  # fmt: skip
+        row = await db.fetchrow("select * from notifications where id = $1", n.notification_id)
+        assert (row["user_id"], row["seq"], row["kind"], row["title"], row["body"]) == (
+            op.user_id, n.seq, op.kind, op.title, op.body
+        )  # fmt: skip
+        assert (row["data"], row["event_id"]) == (op.data, op.event_id)
+    assert [n.seq for n in out if n is not None and n.user_id == a] == [1, 2, 3, 4, 5, 6]
+    assert [n.seq for n in out if n is not None and n.user_id == b] == [2, 3, 4, 5, 6]

@@ -289,11 +289,21 @@ async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: in
 # through a function (`open_chats_of`) whose plan is an index lookup whatever the table's
 # size: the statement's cached plan, made while the table was small, would otherwise read
 # the whole table on every batch as it grows.
+#
+# The batch comes as one array of `notification_write` rows (the text columns) and one
+# jsonb array of the rows' data, matched by position: asyncpg checks every element of an
+# array parameter against the collections.abc classes and calls the jsonb codec once per
+# element, so an array per column cost the hub a dozen checks and a codec call per
+# notification, where a row costs four and the data one JSON encoding per batch. What
+# comes back is one row for the batch (the written ops' batch positions and their seqs, as
+# two arrays) and one per user of the batch with an open chat (usually none), not a row
+# per notification.
 _OPS = """
 with ops as (
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::jsonb[], $7::text[]) with ordinality
-    as t(id, user_id, kind, title, body, data, event_id, ord)
+  select t.id, t.user_id, t.kind, t.title, t.body, $2::jsonb -> (t.ord::int - 1) as data,
+         t.event_id, t.ord
+  from unnest($1::notification_write[]) with ordinality
+    as t(id, user_id, kind, title, body, event_id, ord)
 ),
 """
 _NUMBER_WRITE_AND_READ_CHATS = """
@@ -309,8 +319,7 @@ numbered as (
 ),
 written as (
   insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
-  select id, user_id, seq, kind, title, body, data, event_id, $8 from numbered
-  returning id, user_id, seq
+  select id, user_id, seq, kind, title, body, data, event_id, $3 from numbered
 ),
 serving as (
   select c.user_id,
@@ -320,8 +329,10 @@ serving as (
   from open_chats_of(array(select user_id from counts)) c
   group by c.user_id
 )
-select w.id, w.seq, s.agents, s.bot_ids, s.bot_langs
-from written w left join serving s on s.user_id = w.user_id
+select null::text, array_agg(n.ord), array_agg(n.seq), null::text[], null::text[], null::text[]
+from numbered n
+union all
+select s.user_id, null, null, s.agents, s.bot_ids, s.bot_langs from serving s
 """
 # Events not stored yet, as nearly all are: the unique index on event_id, which the insert
 # checks anyway, is the only check. An event stored already (here, or by another node
@@ -336,7 +347,8 @@ _WRITE_NOTIFICATIONS = (
     _OPS
     + """fresh as (
   select * from ops
-  where event_id is null or event_id <> all (array(select handled_event_ids($7::text[])))
+  where event_id is null or event_id <> all (array(select handled_event_ids(
+    array(select w.event_id from unnest($1::notification_write[]) w))))
 ),"""
     + _NUMBER_WRITE_AND_READ_CHATS
 )
@@ -385,35 +397,37 @@ async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWr
     rows = await _write_batch(
         conn,
         (
-            ids,
-            [o.user_id for o in batch],
-            [o.kind for o in batch],
-            [o.title for o in batch],
-            [o.body for o in batch],
-            [o.data for o in batch],
-            [o.event_id for o in batch],
+            [
+                (nid, o.user_id, o.kind, o.title, o.body, o.event_id)
+                for nid, o in zip(ids, batch, strict=True)
+            ],
+            [o.data for o in batch],  # one JSON array
             now,
         ),
     )
-    row_of = {r[0]: r for r in rows}  # id, seq, agents, bot chats' ids, their langs
-    ts_text = now.isoformat()
+    # one row with the written ops' batch positions (1-based) and seqs, in any order but
+    # the same in both, then one per user with an open chat: the agents serving them, the
+    # ids and langs of the chats in which the bot keeps a state
+    ords: list[int] = []
+    seqs: list[int] = []
     # users with an open chat: one pair of tuples per user, shared by that user's rows
     serving: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
-    out: list[Any] = [None] * len(ops)
-    for i, nid, o in zip(keep, ids, batch, strict=True):
-        r = row_of.get(nid)
-        if r is None:
-            continue
-        _, seq, agents, bot_ids, bot_langs = r
-        if agents is None and bot_ids is None:  # most users: no chat open
-            known = _NOT_SERVED
-        else:
-            known = serving.get(o.user_id) or serving.setdefault(
-                o.user_id,
-                (tuple(agents or ()), tuple(zip(bot_ids or (), bot_langs or (), strict=True))),
+    for user_id, written, written_seqs, agents, bot_ids, bot_langs in rows:
+        if user_id is None:
+            ords, seqs = written or ords, written_seqs or seqs
+        elif agents is not None or bot_ids is not None:
+            serving[user_id] = (
+                tuple(agents or ()),
+                tuple(zip(bot_ids or (), bot_langs or (), strict=True)),
             )
+    ts_text = now.isoformat()
+    out: list[Any] = [None] * len(ops)
+    for at, seq in zip(ords, seqs, strict=True):
+        i = keep[at - 1]
+        o = ops[i]
+        known = serving.get(o.user_id, _NOT_SERVED)
         out[i] = StoredNotification(
-            nid,
+            ids[at - 1],
             o.user_id,
             seq,
             o.kind,
