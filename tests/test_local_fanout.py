@@ -208,3 +208,42 @@ async def test_a_slow_fan_out_publish_does_not_hold_up_the_next_notifications_he
         await admin.aclose()
         await a.stop()
         await b.stop()
+
+
+async def test_a_node_pushes_only_so_far_ahead_of_a_publish_redis_does_not_answer(isolated):
+    """Batches go to the node's own sockets while their publish for the other nodes waits
+    for Redis, but only so many (what waits for Redis stays bounded); the rest follow,
+    in order, once Redis answers."""
+    import redis.asyncio as aioredis
+
+    from hub.services.notify import PUBLISH_LIMIT
+
+    a = await start_hub(isolated, bus_probe_timeout_s=60.0)
+    admin = aioredis.from_url(isolated.redis_url)
+    try:
+        user_id = uid()
+        client = await a.client(user_id)
+        await admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        try:
+            offered = pushed = 0
+            while offered < 3 * PUBLISH_LIMIT:  # one batch at a time, until one is held
+                a.hub.notifier.offer([tx_event(user_id)])
+                offered += 1
+                try:
+                    n = await client.expect("notification", timeout=2)
+                except AssertionError:
+                    break
+                pushed += 1
+                assert n["seq"] == pushed
+            assert PUBLISH_LIMIT <= pushed <= PUBLISH_LIMIT + 2
+            assert offered == pushed + 1
+        finally:
+            await admin.execute_command("CLIENT", "UNPAUSE")
+        n = await client.expect("notification")
+        assert n["seq"] == pushed + 1
+        await a.hub.notifier.flushed()
+        await client.quiet("notification", 0.3)
+        await client.close()
+    finally:
+        await admin.aclose()
+        await a.stop()

@@ -39,6 +39,10 @@ EVENTS_CHANNEL = "payments.events"
 BATCH = 2000
 BUFFER_LIMIT = 100_000
 STAGED_LIMIT = 4  # batches written ahead of the one being pushed
+# batches pushed here ahead of their publish for the other nodes and their follow-ups: a
+# Redis that stops answering holds the push stage back after these, so what waits for it
+# stays bounded
+PUBLISH_LIMIT = 8
 WATCH_AFTER_S = 3.0  # check another node's events this long after they arrived...
 WATCH_UNTIL_S = 8.0  # ...and again until their owner has had time to drop out of the ring
 WATCH_LIMIT = 200_000
@@ -100,7 +104,7 @@ class Notifier:
         # with the publish that carries it to the other nodes (None: nothing to publish)
         self._follow_ups: asyncio.Queue[
             tuple[list[StoredNotification], int, asyncio.Future | None]
-        ] = asyncio.Queue()
+        ] = asyncio.Queue(maxsize=PUBLISH_LIMIT)
         # events other nodes own, kept a while in case their owner died with them
         self._watch: deque[tuple[float, str, dict]] = deque(maxlen=WATCH_LIMIT)
 
@@ -239,7 +243,7 @@ class Notifier:
                 log.exception("could not push %d payment events; the poller will retry", batch.size)
             finally:
                 self._pushing = None
-                self._follow_ups.put_nowait((stored, batch.size, published))
+                await self._follow_ups.put((stored, batch.size, published))
                 staged.task_done()
 
     async def _follow_up_stage(self) -> None:
