@@ -210,13 +210,18 @@ async def test_a_slow_fan_out_publish_does_not_hold_up_the_next_notifications_he
         await b.stop()
 
 
-async def test_a_node_pushes_only_so_far_ahead_of_a_publish_redis_does_not_answer(isolated):
+async def test_a_node_pushes_only_so_far_ahead_of_a_publish_redis_does_not_answer(isolated, caplog):
     """Batches go to the node's own sockets while their publish for the other nodes waits
     for Redis, but only so many (what waits for Redis stays bounded); the rest follow,
-    in order, once Redis answers."""
+    in order, once Redis answers. A publish that gives up (the Redis client's timeout, on a
+    slow machine) lets one more batch through."""
+    import logging
+
     import redis.asyncio as aioredis
 
     from hub.services.notify import PUBLISH_LIMIT
+
+    caplog.set_level(logging.WARNING, logger="hub.cluster.bus")
 
     a = await start_hub(isolated, bus_probe_timeout_s=60.0)
     admin = aioredis.from_url(isolated.redis_url)
@@ -230,12 +235,13 @@ async def test_a_node_pushes_only_so_far_ahead_of_a_publish_redis_does_not_answe
                 a.hub.notifier.offer([tx_event(user_id)])
                 offered += 1
                 try:
-                    n = await client.expect("notification", timeout=2)
+                    n = await client.expect("notification", timeout=3)
                 except AssertionError:
                     break
                 pushed += 1
                 assert n["seq"] == pushed
-            assert PUBLISH_LIMIT <= pushed <= PUBLISH_LIMIT + 2
+            gave_up = sum("failed" in r.getMessage() for r in caplog.records)
+            assert PUBLISH_LIMIT <= pushed <= PUBLISH_LIMIT + 2 + gave_up
             assert offered == pushed + 1
         finally:
             await admin.execute_command("CLIENT", "UNPAUSE")
