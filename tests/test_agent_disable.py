@@ -56,9 +56,11 @@ async def test_a_disabled_agent_is_cut_off_on_every_node(services, db):
         row = await db.fetchrow("select status, agent_id from conversations where id = $1", cid)
         assert (row["status"], row["agent_id"]) == ("queued", None)
         assert await db.fetchval("select status from agents where id = 'dora'") == "offline"
+        # told it is being requeued (a router's "nobody online" note may come first: dora
+        # was the only agent, and any node's routing pass may run before the note is sent)
         note = await user.expect(lambda f: f.get("type") == "message"
-                                 and f["sender"]["role"] == "system")  # fmt: skip
-        assert note["conversation_id"] == cid and "转接" in note["text"]  # being requeued
+                                 and f["sender"]["role"] == "system" and "转接" in f["text"])  # fmt: skip
+        assert note["conversation_id"] == cid
 
         # no sign-in, no socket, on either node, with an old or a fresh token
         for server in (a, b):
