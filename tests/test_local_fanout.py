@@ -25,6 +25,18 @@ async def _wait_for(predicate, what: str, timeout: float = 10) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _both_in_ring(a, b) -> None:
+    async def seen() -> bool:
+        return len(a.node.ring.nodes) == 2 and len(b.node.ring.nodes) == 2
+
+    await _wait_for(seen, "the nodes never saw each other")
+
+
+def _publishes_failed(caplog) -> int:
+    """The bus's warnings of a publish that gave up (a Redis client timeout)."""
+    return sum("failed" in r.getMessage() for r in caplog.records)
+
+
 async def test_own_sockets_get_a_notification_without_the_bus_round_trip(isolated):
     server = await start_hub(isolated)
     try:
@@ -52,11 +64,7 @@ async def test_a_node_skips_its_own_fan_out_and_the_others_deliver_it(isolated):
     a = await start_hub(isolated)
     b = await start_hub(isolated)
     try:
-
-        async def both_in_ring() -> bool:
-            return len(a.node.ring.nodes) == 2 and len(b.node.ring.nodes) == 2
-
-        await _wait_for(both_in_ring, "the nodes never saw each other")
+        await _both_in_ring(a, b)
         user_id = next(
             u for u in (uid() for _ in range(1000)) if a.node.ring.owner(u) == a.node.node_id
         )
@@ -176,11 +184,7 @@ async def test_a_slow_fan_out_publish_does_not_hold_up_the_next_notifications_he
     b = await start_hub(isolated, bus_probe_timeout_s=60.0)
     admin = aioredis.from_url(isolated.redis_url)
     try:
-
-        async def both_in_ring() -> bool:
-            return len(a.node.ring.nodes) == 2 and len(b.node.ring.nodes) == 2
-
-        await _wait_for(both_in_ring, "the nodes never saw each other")
+        await _both_in_ring(a, b)
         user_id = uid()
         on_a, on_b = await a.client(user_id), await b.client(user_id)
         a.hub.notifier.offer([tx_event(user_id)])
@@ -195,13 +199,13 @@ async def test_a_slow_fan_out_publish_does_not_hold_up_the_next_notifications_he
             assert (await on_a.expect("notification"))["seq"] == 2
             a.hub.notifier.offer([tx_event(user_id)])  # a batch of its own, after seq 2's
             assert (await on_a.expect("notification"))["seq"] == 3
-            assert not [r for r in caplog.records if "failed" in r.getMessage()]
+            assert not _publishes_failed(caplog)
         finally:
             await admin.execute_command("CLIENT", "UNPAUSE")
         assert [(await on_b.expect("notification"))["seq"] for _ in range(2)] == [2, 3]
         await a.hub.notifier.flushed()
         await on_a.quiet("notification", 0.3)
-        assert not [r for r in caplog.records if "failed" in r.getMessage()]
+        assert not _publishes_failed(caplog)
         for c in (on_a, on_b):
             await c.close()
     finally:
@@ -240,7 +244,7 @@ async def test_a_node_pushes_only_so_far_ahead_of_a_publish_redis_does_not_answe
                     break
                 pushed += 1
                 assert n["seq"] == pushed
-            gave_up = sum("failed" in r.getMessage() for r in caplog.records)
+            gave_up = _publishes_failed(caplog)
             assert PUBLISH_LIMIT <= pushed <= PUBLISH_LIMIT + 2 + gave_up
             assert offered == pushed + 1
         finally:

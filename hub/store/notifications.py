@@ -347,8 +347,8 @@ _WRITE_NOTIFICATIONS = (
     _OPS
     + """fresh as (
   select * from ops
-  where event_id is null or event_id <> all (array(select handled_event_ids(
-    array(select w.event_id from unnest($1::notification_write[]) w))))
+  where event_id is null
+    or event_id <> all (array(select handled_event_ids(array(select event_id from ops))))
 ),"""
     + _NUMBER_WRITE_AND_READ_CHATS
 )
