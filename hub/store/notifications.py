@@ -419,11 +419,12 @@ def writes_after(users: list[str]) -> tuple[list[int], dict[str, int]]:
     """For each write of the batch (its users in batch order), how many writes of the same
     user come after it in the batch, and the number of writes per user."""
     counts: dict[str, int] = {}
-    seen = []
-    for user_id in users:
-        seen.append(counts.get(user_id, 0))
-        counts[user_id] = seen[-1] + 1
-    return [counts[u] - 1 - k for u, k in zip(users, seen, strict=True)], counts
+    backs = [0] * len(users)
+    for i in range(len(users) - 1, -1, -1):
+        user_id = users[i]
+        backs[i] = n = counts.get(user_id, 0)
+        counts[user_id] = n + 1
+    return backs, counts
 
 
 _NOT_SERVED: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
