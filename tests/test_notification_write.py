@@ -5,12 +5,20 @@ or not."""
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import asyncpg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hub.store.notifications import NotificationWrite, first_of_each_event, write_notifications
+from hub.store.notifications import (
+    NotificationWrite,
+    first_of_each_event,
+    write_notifications,
+    writes_after,
+)
 
 
 def _uid() -> str:
@@ -126,3 +134,40 @@ async def test_each_row_comes_back_with_its_own_op_and_is_stored_as_written(db, 
         assert (row["data"], row["event_id"]) == (op.data, op.event_id)
     assert [n.seq for n in out if n is not None and n.user_id == a] == [1, 2, 3, 4, 5, 6]
     assert [n.seq for n in out if n is not None and n.user_id == b] == [2, 3, 4, 5, 6]
+
+
+@given(st.lists(st.sampled_from("abcd"), max_size=30))
+def test_writes_after_counts_the_same_users_later_writes(users):
+    backs, counts = writes_after(users)
+    assert counts == {u: users.count(u) for u in set(users)}
+    for i, (user_id, back) in enumerate(zip(users, backs, strict=True)):
+        assert back == users[i + 1 :].count(user_id)
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_new_events_are_numbered_in_batch_order_from_each_users_counter(db, seed):
+    """A batch of new events only (numbered by the hub): users interleaved in any order,
+    some with notifications before, some new, each user's rows get the next seqs in batch
+    order, and the counters move by the rows written."""
+    rng = random.Random(seed)
+    users = [_uid() for _ in range(4)]
+    before = {u: rng.randint(0, 3) for u in users}
+    for u, n in before.items():
+        if n:
+            await write_notifications(db, [_note(u, _ev()) for _ in range(n)])
+    ops = [_note(rng.choice(users), rng.choice([None, _ev()])) for _ in range(25)]
+    out = await write_notifications(db, ops)
+    for u in users:
+        mine = [n for n in out if n.user_id == u]
+        assert [n.seq for n in mine] == list(range(before[u] + 1, before[u] + 1 + len(mine)))
+        assert [n.notification_id for n in mine] == [
+            r["id"]
+            for r in await db.fetch(
+                "select id from notifications where user_id = $1 and seq > $2 order by seq",
+                u,
+                before[u],
+            )
+        ]
+        assert await db.fetchval("select notif_seq from users where id = $1", u) == before[u] + len(
+            mine
+        )

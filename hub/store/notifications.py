@@ -290,23 +290,61 @@ async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: in
 # size: the statement's cached plan, made while the table was small, would otherwise read
 # the whole table on every batch as it grows.
 #
-# The batch comes as one array of `notification_write` rows (the text columns) and one
+# The batch comes as one array of `numbered_notification_write` rows (the text columns) and one
 # jsonb array of the rows' data, matched by position: asyncpg checks every element of an
 # array parameter against the collections.abc classes and calls the jsonb codec once per
 # element, so an array per column cost the hub a dozen checks and a codec call per
 # notification, where a row costs four and the data one JSON encoding per batch. What
-# comes back is one row for the batch (the written ops' batch positions and their seqs, as
-# two arrays) and one per user of the batch with an open chat (usually none), not a row
-# per notification.
+# comes back is one row for the batch (what numbers the rows, as arrays) and one per user
+# of the batch with an open chat (usually none), not a row per notification.
 _OPS = """
 with ops as (
   select t.id, t.user_id, t.kind, t.title, t.body, $2::jsonb -> (t.ord::int - 1) as data,
-         t.event_id, t.ord
-  from unnest($1::notification_write[]) with ordinality
-    as t(id, user_id, kind, title, body, event_id, ord)
+         t.event_id, t.back, t.ord
+  from unnest($1::numbered_notification_write[]) with ordinality
+    as t(id, user_id, kind, title, body, event_id, back, ord)
 ),
 """
-_NUMBER_WRITE_AND_READ_CHATS = """
+_SERVING = """
+serving as (
+  select c.user_id,
+         array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
+         array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
+         array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
+  from open_chats_of($4) c
+  group by c.user_id
+)
+"""
+_SERVED_ROWS = """
+union all
+select s.user_id, null, null, s.agents, s.bot_ids, s.bot_langs from serving s
+"""
+# Every write is new (see `_WRITE_NEW_NOTIFICATIONS`), so the hub numbers them: the users
+# of the batch in id order ($4) with their write counts ($5) bump the counters, and each
+# row's seq is its user's counter after the bump minus its `back`. The batch's row (the one
+# with no user) holds the counters after the bump: their values and their users, as arrays.
+_NUMBERED_BY_HUB = (
+    _OPS
+    + """
+bumped as (
+  insert into users (id, notif_seq) select * from unnest($4::text[], $5::bigint[]) order by 1
+  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
+  returning id, notif_seq
+),
+written as (
+  insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
+  select o.id, o.user_id, b.notif_seq - o.back, o.kind, o.title, o.body, o.data, o.event_id, $3
+  from ops o join bumped b on b.id = o.user_id
+),"""
+    + _SERVING
+    + "select null::text, null::bigint[], array_agg(b.notif_seq), array_agg(b.id), null::text[],"
+    " null::text[] from bumped b" + _SERVED_ROWS
+)
+# Some writes may be skipped (their events stored before), so PostgreSQL numbers the rest
+# (the hub's `back` ignored), and the first row holds the written rows' batch positions
+# and seqs.
+_NUMBER_WRITE_AND_READ_CHATS = (
+    """
 counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
 bumped as (
   insert into users (id, notif_seq) select user_id, n from counts order by user_id
@@ -320,25 +358,18 @@ numbered as (
 written as (
   insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
   select id, user_id, seq, kind, title, body, data, event_id, $3 from numbered
-),
-serving as (
-  select c.user_id,
-         array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
-         array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
-         array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
-  from open_chats_of(array(select user_id from counts)) c
-  group by c.user_id
+),"""
+    + _SERVING
+    + """select null::text, array_agg(n.ord), array_agg(n.seq), null::text[], null::text[],
+  null::text[]
+from numbered n"""
+    + _SERVED_ROWS
 )
-select null::text, array_agg(n.ord), array_agg(n.seq), null::text[], null::text[], null::text[]
-from numbered n
-union all
-select s.user_id, null, null, s.agents, s.bot_ids, s.bot_langs from serving s
-"""
 # Events not stored yet, as nearly all are: the unique index on event_id, which the insert
 # checks anyway, is the only check. An event stored already (here, or by another node
 # meanwhile) makes the statement fail before anything is kept, and the batch is written
 # again by `_WRITE_NOTIFICATIONS`.
-_WRITE_NEW_NOTIFICATIONS = _OPS + "fresh as (select * from ops)," + _NUMBER_WRITE_AND_READ_CHATS
+_WRITE_NEW_NOTIFICATIONS = _NUMBERED_BY_HUB
 # Skips the events already stored (through `handled_event_ids`, an index lookup whatever the
 # table's size, for the same reason as `open_chats_of`), so none leaves a gap in a user's
 # seqs; a concurrent copy on another node still fails this one on the unique index, and the
@@ -371,18 +402,49 @@ def first_of_each_event(ops: list[NotificationWrite]) -> list[int]:
 
 async def _write_batch(conn: asyncpg.Connection, args: tuple) -> list[asyncpg.Record]:
     """The batch's rows, checked for stored events only when one turns out to be. Inside a
-    transaction, which a failed statement would end, the checking statement at once."""
+    transaction, which a failed statement would end, the checking statement at once.
+    `args`: the rows, their data, the time, the users in order and their write counts (the
+    last for the hub's numbering only)."""
     if conn.is_in_transaction():
-        return await conn.fetch(_WRITE_NOTIFICATIONS, *args)
+        return await conn.fetch(_WRITE_NOTIFICATIONS, *args[:4])
     try:
         return await conn.fetch(_WRITE_NEW_NOTIFICATIONS, *args)
     except asyncpg.UniqueViolationError as e:
         if e.constraint_name != _EVENT_STORED:
             raise
-        return await conn.fetch(_WRITE_NOTIFICATIONS, *args)
+        return await conn.fetch(_WRITE_NOTIFICATIONS, *args[:4])
+
+
+def writes_after(users: list[str]) -> tuple[list[int], dict[str, int]]:
+    """For each write of the batch (its users in batch order), how many writes of the same
+    user come after it in the batch, and the number of writes per user."""
+    counts: dict[str, int] = {}
+    backs = [0] * len(users)
+    for i in range(len(users) - 1, -1, -1):
+        user_id = users[i]
+        backs[i] = n = counts.get(user_id, 0)
+        counts[user_id] = n + 1
+    return backs, counts
 
 
 _NOT_SERVED: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
+
+
+def _seqs(
+    rows: list[asyncpg.Record], backs: list[int], batch: list[NotificationWrite]
+) -> tuple[list[int], list[int]]:
+    """The written writes' batch positions (1-based) and seqs, from the batch's row: numbered
+    by PostgreSQL (positions and seqs) or by the hub (each user's counter after the bump)."""
+    _, ords, seqs, users, _, _ = next(r for r in rows if r[0] is None)
+    if ords is not None:
+        return ords, seqs
+    if users is None:  # nothing written
+        return [], []
+    counter = dict(zip(users, seqs, strict=True))
+    return (
+        list(range(1, len(batch) + 1)),
+        [counter[o.user_id] - back for o, back in zip(batch, backs, strict=True)],
+    )
 
 
 async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWrite]) -> list[Any]:
@@ -393,33 +455,31 @@ async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWr
         return []
     batch = [ops[i] for i in keep]
     ids = [new_id() for _ in batch]
+    backs, counts = writes_after([o.user_id for o in batch])
+    users = sorted(counts)
     now = datetime.now(UTC)
     rows = await _write_batch(
         conn,
         (
             [
-                (nid, o.user_id, o.kind, o.title, o.body, o.event_id)
-                for nid, o in zip(ids, batch, strict=True)
+                (nid, o.user_id, o.kind, o.title, o.body, o.event_id, back)
+                for nid, o, back in zip(ids, batch, backs, strict=True)
             ],
             [o.data for o in batch],  # one JSON array
             now,
+            users,
+            [counts[u] for u in users],
         ),
     )
-    # one row with the written ops' batch positions (1-based) and seqs, in any order but
-    # the same in both, then one per user with an open chat: the agents serving them, the
-    # ids and langs of the chats in which the bot keeps a state
-    ords: list[int] = []
-    seqs: list[int] = []
-    # users with an open chat: one pair of tuples per user, shared by that user's rows
-    serving: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
-    for user_id, written, written_seqs, agents, bot_ids, bot_langs in rows:
-        if user_id is None:
-            ords, seqs = written or ords, written_seqs or seqs
-        elif agents is not None or bot_ids is not None:
-            serving[user_id] = (
-                tuple(agents or ()),
-                tuple(zip(bot_ids or (), bot_langs or (), strict=True)),
-            )
+    ords, seqs = _seqs(rows, backs, batch)
+    # then one row per user with an open chat: the agents serving them, the ids and langs
+    # of the chats in which the bot keeps a state; one pair of tuples per user, shared by
+    # that user's rows
+    serving: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+        user_id: (tuple(agents or ()), tuple(zip(bot_ids or (), bot_langs or (), strict=True)))
+        for user_id, _, _, agents, bot_ids, bot_langs in rows
+        if user_id is not None and (agents is not None or bot_ids is not None)
+    }
     ts_text = now.isoformat()
     out: list[Any] = [None] * len(ops)
     for at, seq in zip(ords, seqs, strict=True):
