@@ -31,6 +31,20 @@ async def _connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
+async def _store_notice(
+    db: asyncpg.Connection, title: str, here: list[str], chunk: int = 1000
+) -> list[notif_store.StoredBroadcast]:
+    """A notice stored chunk by chunk until it is complete (as `announce` does, without the
+    push): the chunks, those of older incomplete notices first."""
+    bid = await notif_store.create_broadcast(db, title, "b", {"t": title})
+    chunks = []
+    while (stored := await notif_store.store_chunk(db, chunk, here)) is not None:
+        chunks.append(stored)
+        if stored.complete and stored.broadcast_id >= bid:
+            break
+    return chunks
+
+
 async def _users_out_of_id_order(db: asyncpg.Connection, prefix: str) -> list[str]:
     """USERS users stored in shuffled order, so the table's physical order is not the id
     order (an update in physical order would then lock rows out of id order)."""
@@ -55,10 +69,8 @@ async def test_notices_and_notification_batches_together_leave_no_gap_and_no_dea
             conn = await _connect(dsn)
             try:
                 for i in range(NOTICES):
-                    stored_notices.append(
-                        await notif_store.create_broadcast(
-                            conn, f"n{k}-{i}", "b", {"k": k}, users[k::SENDERS]
-                        )
+                    stored_notices.extend(
+                        await _store_notice(conn, f"n{k}-{i}", users[k::SENDERS], chunk=37)
                     )
             finally:
                 await conn.close()
@@ -84,7 +96,7 @@ async def test_notices_and_notification_batches_together_leave_no_gap_and_no_dea
             timeout=120,
         )
 
-        notice_ids = sorted(s.broadcast_id for s in stored_notices)
+        notice_ids = sorted({s.broadcast_id for s in stored_notices})
         assert len(notice_ids) == SENDERS * NOTICES
         rows = await db.fetch(
             "select user_id, seq, id, kind, broadcast_id from notifications"
@@ -107,8 +119,8 @@ async def test_notices_and_notification_batches_together_leave_no_gap_and_no_dea
         assert len(set(ids)) == len(ids)
         # the copies the senders got back are the stored ones
         stored = {(r["user_id"], r["broadcast_id"]): (r["seq"], r["id"]) for r in rows}
+        assert {s.broadcast_id for s in stored_notices if s.user_ids} == set(notice_ids)
         for s in stored_notices:
-            assert s.user_ids, s.broadcast_id
             for user_id, seq, nid in s.copies():
                 assert stored[(user_id, s.broadcast_id)] == (seq, nid)
 
@@ -136,11 +148,11 @@ async def test_a_copy_is_numbered_after_a_batch_that_committed_while_it_waited(i
         await notif_store.write_notifications(
             writer, [NotificationWrite(held, "transaction.status", "t", "b", {}) for _ in range(3)]
         )
-        notice = asyncio.ensure_future(notif_store.create_broadcast(db, "n", "b", {}, [held]))
+        notice = asyncio.ensure_future(_store_notice(db, "n", [held]))
         await asyncio.sleep(0.3)
         assert not notice.done()  # waits for the batch's row lock
         await tx.commit()
-        stored = await asyncio.wait_for(notice, 30)
+        [stored] = await asyncio.wait_for(notice, 30)
         assert list(stored.copies()) == [(held, 4, f"n{stored.broadcast_id}.{held}")]
         assert await db.fetchval("select notif_seq from users where id = $1", held) == 4
     finally:
@@ -159,7 +171,7 @@ async def test_the_notice_updates_users_in_id_order(isolated, users):
             "insert into users (id) select 'p' || g from generate_series(1, $1) g", users
         )
         await db.execute("analyze users")
-        body, settings = await db.fetchrow(
+        [(body, settings)] = await db.fetch(
             "select prosrc, proconfig from pg_proc where proname = 'bump_for_notice'"
         )
         assert sorted(settings) == ["enable_hashjoin=off", "enable_nestloop=off"]
@@ -167,7 +179,8 @@ async def test_the_notice_updates_users_in_id_order(isolated, users):
             for setting in settings:
                 name, value = setting.split("=")
                 await db.execute("select set_config($1, $2, true)", name, value)
-            [plan] = json.loads(await db.fetchval("explain (format json) " + body, 1))
+            ids = [f"p{i}" for i in range(1, users + 1)]
+            [plan] = json.loads(await db.fetchval("explain (format json) " + body, 1, ids))
     finally:
         await db.close()
 
