@@ -45,6 +45,14 @@ async def _store_notice(
     return chunks
 
 
+async def _users_in_id_order(db: asyncpg.Connection, prefix: str, n: int) -> list[str]:
+    """`n` users whose ids sort as listed (one digit each)."""
+    users = [f"{prefix}{i}" for i in range(n)]
+    for user_id in users:
+        await notif_store.ensure_user(db, user_id)
+    return users
+
+
 async def _users_out_of_id_order(db: asyncpg.Connection, prefix: str) -> list[str]:
     """USERS users stored in shuffled order, so the table's physical order is not the id
     order (an update in physical order would then lock rows out of id order)."""
@@ -193,3 +201,65 @@ async def test_the_notice_updates_users_in_id_order(isolated, users):
     [fed_by] = update["Plans"]
     assert fed_by["Node Type"] == "Merge Join", fed_by["Node Type"]
     assert "id" in fed_by["Merge Cond"]
+
+
+async def test_a_notice_left_incomplete_is_finished_before_the_next_ones_users(isolated):
+    """The sender of a notice died after its first chunk; a user connected meanwhile (and
+    got it then). The next notice's chunks finish the first one before its own users: every
+    user has both copies, once each, in the notices' order, seqs consecutive."""
+    db = await _connect(isolated.dsn)
+    try:
+        users = await _users_in_id_order(db, "c-", 8)
+        first = await notif_store.create_broadcast(db, "first", "b", {})
+        stored = await notif_store.store_chunk(db, 3, users)  # then the sender died
+        assert stored is not None and (stored.broadcast_id, stored.complete) == (first, False)
+        assert sorted(stored.user_ids) == users[:3]
+        await notif_store.materialise_broadcasts(db, users[5])  # connects meanwhile
+
+        chunks = await _store_notice(db, "second", users, chunk=3)
+        second = chunks[-1].broadcast_id
+        assert second > first and chunks[0].broadcast_id == first
+        assert [c.broadcast_id for c in chunks] == sorted(c.broadcast_id for c in chunks)
+        # the first notice's chunks skip the user who got it on connect
+        assert users[5] not in [u for c in chunks if c.broadcast_id == first for u in c.user_ids]
+        rows = await db.fetch(
+            "select user_id, seq, broadcast_id, id from notifications order by user_id, seq"
+        )
+        assert [(r["user_id"], r["seq"], r["broadcast_id"]) for r in rows] == [
+            (u, seq, notice) for u in users for seq, notice in ((1, first), (2, second))
+        ]
+        assert len({r["id"] for r in rows}) == len(rows)
+        assert await db.fetchval("select count(*) from broadcasts where completed_at is null") == 0
+        assert await notif_store.store_chunk(db, 3, users) is None  # nothing left to store
+    finally:
+        await db.close()
+
+
+async def test_a_user_who_gets_the_notice_on_connect_while_its_chunk_waits_gets_it_once(
+    isolated,
+):
+    """A user connecting mid-notice gets it from `materialise_broadcasts`, which holds
+    their row while its chunk was chosen: the chunk waits for the row, then reads the
+    cursor as materialising left it and skips them."""
+    db = await _connect(isolated.dsn)
+    connecting = await _connect(isolated.dsn)
+    try:
+        users = await _users_in_id_order(db, "m-", 4)
+        bid = await notif_store.create_broadcast(db, "n", "b", {})
+        tx = connecting.transaction()
+        await tx.start()
+        await notif_store.materialise_broadcasts(connecting, users[2])  # not committed yet
+        chunk = asyncio.ensure_future(notif_store.store_chunk(db, 10, users))
+        await asyncio.sleep(0.3)
+        assert not chunk.done()  # waits for the user's row
+        await tx.commit()
+        stored = await asyncio.wait_for(chunk, 30)
+        assert stored is not None and stored.complete and stored.up_to == users[-1]
+        assert sorted(stored.user_ids) == [u for u in users if u != users[2]]
+        rows = await db.fetch(
+            "select user_id, seq from notifications where broadcast_id = $1 order by user_id", bid
+        )
+        assert [tuple(r) for r in rows] == [(u, 1) for u in users]
+    finally:
+        await connecting.close()
+        await db.close()
