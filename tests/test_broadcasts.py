@@ -202,3 +202,18 @@ async def test_a_chunked_notice_reaches_the_users_of_both_nodes_once(isolated):
             await c.close()
         await a.stop()
         await b.stop()
+
+
+def test_the_chunks_heard_during_a_read_are_read_together():
+    from hub.services.broadcasts import ChunkNews, chunk_news, one_read
+
+    assert chunk_news({"type": "broadcast", "broadcast_id": 7}) == ChunkNews(7)  # older node
+    heard = [
+        chunk_news({"broadcast_id": 7, "after": "u2", "up_to": "u4", "done": False}),
+        chunk_news({"broadcast_id": 7, "after": "u4", "up_to": "u6", "done": True, "origin": "a"}),
+        chunk_news({"broadcast_id": 9, "after": "", "up_to": "u1", "done": False}),
+        chunk_news({"broadcast_id": 9, "after": "", "up_to": "u1", "done": False}),
+    ]
+    assert heard[1] == ChunkNews(7, "u4", "u6", True, "a")
+    assert one_read(heard, 32) == (0, 9, [("u2", "u6"), ("", "u1")])
+    assert one_read(heard[2:], 4) == (5, 9, [("", "u1")])

@@ -75,8 +75,8 @@ class NoticeSender:
         return broadcast_id
 
     async def finish_stalled(self, older_than_s: float = STALL_S) -> int | None:
-        """Finish the notices left incomplete for more than `older_than_s` (their sender
-        died between chunks); the last one finished, or None."""
+        """Finish the oldest notice left incomplete for more than `older_than_s` (its
+        sender died between chunks); its id, or None."""
         async with acquire(self.pool) as db:
             stalled = await notif_store.stalled_notice(db, older_than_s)
             if stalled is not None:
@@ -100,7 +100,8 @@ class NoticeSender:
                 pending = None
                 if stored is None:
                     return  # completed by another sender meanwhile
-                if not (stored.complete and stored.broadcast_id >= until):
+                bid = stored.broadcast_id  # past `until`: it is complete (one at a time)
+                if bid < until or (bid == until and not stored.complete):
                     pending = asyncio.ensure_future(notif_store.store_chunk(db, chunk, users))
                     await asyncio.sleep(0)  # its statement goes out before the push below
                 origin = None
@@ -165,12 +166,18 @@ def chunk_news(frame: dict) -> ChunkNews:
 def one_read(news: list[ChunkNews], repush: int) -> tuple[int, int, list[tuple[str, str | None]]]:
     """What one read of a node's users' copies covers for the chunks heard since the last
     read: the notices after (the first one's id - `repush`) up to the last one's, and the
-    users in any of the chunks' ranges. Announcements may arrive out of order (two
+    users in any of the chunks' ranges (those that follow each other as one). Announcements may arrive out of order (two
     senders), so the notices just before each are read again; a copy pushed twice is
     dropped by the connection (seq)."""
     first = min(n.broadcast_id for n in news)
     last = max(n.broadcast_id for n in news)
-    return max(0, first - repush), last, list(dict.fromkeys((n.after, n.up_to) for n in news))
+    ranges: list[tuple[str, str | None]] = []
+    for n in news:  # a sender's chunks are heard in order: each starts where the last ended
+        if ranges and ranges[-1][1] == n.after:
+            ranges[-1] = (ranges[-1][0], n.up_to)
+        elif (n.after, n.up_to) not in ranges:
+            ranges.append((n.after, n.up_to))
+    return max(0, first - repush), last, ranges
 
 
 def push_here(node: Node, stored: StoredBroadcast) -> None:
