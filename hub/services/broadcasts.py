@@ -90,9 +90,12 @@ class NoticeSender:
         of the last one, so the two run side by side (PostgreSQL's core, the hub's)."""
         here, chunk = self.here, self.chunk
         users = here.registry.local_users() if here is not None else []
+        # the node's users are sent with each chunk, or all its copies come back (and those
+        # of users not here are skipped): whichever is less to encode or decode
+        ask: list[str] | None = users if len(users) < chunk else None
         joined = here.registry.joined if here is not None else 0
         pending: asyncio.Task[StoredBroadcast | None] | None = asyncio.ensure_future(
-            notif_store.store_chunk(db, chunk, users)
+            notif_store.store_chunk(db, chunk, ask)
         )
         try:
             while pending is not None:
@@ -102,7 +105,7 @@ class NoticeSender:
                     return  # completed by another sender meanwhile
                 bid = stored.broadcast_id  # past `until`: it is complete (one at a time)
                 if bid < until or (bid == until and not stored.complete):
-                    pending = asyncio.ensure_future(notif_store.store_chunk(db, chunk, users))
+                    pending = asyncio.ensure_future(notif_store.store_chunk(db, chunk, ask))
                     await asyncio.sleep(0)  # its statement goes out before the push below
                 origin = None
                 if here is not None:

@@ -109,7 +109,7 @@ _BROADCAST_LOCK = 0x5368_4263  # "ShBc": notices stored one at a time (also in n
 @dataclass(slots=True)
 class StoredBroadcast:
     """A committed chunk of a system notice, and the copies of the users asked for
-    (`here`) among the chunk's users: those after `after_user` up to `up_to` (by id);
+    (`here`; all of them when not asked) among the chunk's users: those after `after_user` up to `up_to` (by id);
     `complete` once no user is left."""
 
     broadcast_id: int
@@ -164,11 +164,12 @@ async def create_broadcast(db: asyncpg.Connection, title: str, body: str, data: 
 
 
 async def store_chunk(
-    db: asyncpg.Connection, chunk: int, here: list[str]
+    db: asyncpg.Connection, chunk: int, here: list[str] | None
 ) -> StoredBroadcast | None:
     """Give the next `chunk` users (by id) of the oldest incomplete notice their copies
     with their next seq, in one transaction (`notice_chunk`, migration 0028); the copies
-    of `here` (the users connected to the calling node) come back with it. None: no
+    of `here` (the users connected to the calling node; None: every user's) come back
+    with it. None: no
     notice is incomplete. Notices are stored one after the other, whoever stores their
     chunks, so a notice left incomplete (its sender died) is finished by the next chunk
     of anyone before a later one starts."""

@@ -39,8 +39,8 @@ $$;
 -- `done_up_to` whose cursor is below the notice, their copies (the id is the notice's and
 -- the user's, "n12.u-7"), and the notice's progress. Returns the notice, the chunk's range
 -- of users (after_user, up_to], whether the notice is complete now, and the copies of the
--- users in `here` (the calling node's) as three arrays, their time the chunk's (as
--- stored); no row when no notice is incomplete.
+-- users in `here` (the calling node's; null: of every user of the chunk) as three
+-- arrays, their time the chunk's (as stored); no row when no notice is incomplete.
 create function notice_chunk(lim int, here text[])
     returns table (notice bigint, notice_title text, notice_body text, notice_data jsonb,
                    notice_ts timestamptz, after_user text, up_to text, complete boolean,
@@ -69,7 +69,8 @@ begin
     select coalesce(array_agg(c.user_id), '{}'), coalesce(array_agg(c.seq), '{}'),
            coalesce(array_agg(c.id), '{}')
     into user_ids, seqs, ids
-    from copies c join unnest(here) as h(id) on h.id = c.user_id;
+    from copies c left join unnest(here) as h(id) on h.id = c.user_id
+    where here is null or h.id is not null;
     notice := n.id;
     notice_title := n.title;
     notice_body := n.body;
