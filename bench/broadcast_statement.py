@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import batch_statements as common_pg  # noqa: E402
+from hub.services.broadcasts import CHUNK  # noqa: E402
 from hub.store import notifications as notif_store  # noqa: E402
 from supporthub_core.db import init_connection  # noqa: E402
 
@@ -80,8 +81,8 @@ VARIANTS: dict[str, str | None] = {
     "cheap id": BEFORE_CHEAP_ID_SQL,
     "merge, statement": MERGE_SQL,
     "merge, md5 id": MERGE_MD5_SQL,
-    # hub.store.notifications.create_broadcast as it is: the merge join's settings only
-    # in `bump_for_notice` (migration 0026), the final join by hash
+    # the notice as it is stored now: its row, then chunks of CHUNK users in id order,
+    # each its own transaction (hub.store.notifications.store_chunk, migration 0028)
     "after": None,
 }
 
@@ -104,9 +105,10 @@ async def run_sql(db: asyncpg.Connection, sql: str, local: list[str], settings: 
 async def one(db: asyncpg.Connection, variant: str, local: list[str]) -> None:
     sql = VARIANTS[variant]
     if sql is None:
-        await notif_store.create_broadcast(
-            db, "Maintenance", "Tonight 02:00-03:00", {"w": 1}, local
-        )
+        bid = await notif_store.create_broadcast(db, "Maintenance", "Tonight 02:00-03:00", {})
+        while (stored := await notif_store.store_chunk(db, CHUNK, local)) is not None:
+            if stored.complete and stored.broadcast_id >= bid:
+                break
     else:
         await run_sql(db, sql, local, SETTINGS.get(variant, ""))
 
@@ -119,7 +121,9 @@ async def seed(db: asyncpg.Connection, users: int, prefill: int) -> None:
 
 
 async def explain(db: asyncpg.Connection, variant: str, local: list[str]) -> str:
-    sql = VARIANTS[variant] or notif_store.BROADCAST_COPIES
+    sql = VARIANTS[variant]
+    if sql is None:
+        return "(stored in chunks: no single statement to explain)"
     tr = db.transaction()
     await tr.start()
     try:

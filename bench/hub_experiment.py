@@ -156,11 +156,11 @@ def exp_trace() -> None:
         Notifier._render_and_queue = traced_render
     wrap(Notifier, "_finish", "finish", lambda a: a[0].size)  # await COMMITs, push
     wrap(Notifier, "push", "push")
-    # a broadcast: its transaction, each node's push of it, the query for the copies
+    # a broadcast: its row, each chunk, each node's push of it, the query for the copies
     import hub.store.notifications as notif_store
     from hub.composition import Hub
 
-    for fn in ("create_broadcast", "broadcast_copies", "push_broadcast"):
+    for fn in ("create_broadcast", "store_chunk", "broadcast_copies", "push_broadcast"):
         if hasattr(notif_store, fn):
             orig_fn = getattr(notif_store, fn)
 

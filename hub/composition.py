@@ -29,7 +29,6 @@ Chat and Notifier tell PushOut what they stored (`push_out`, seated after they a
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from hub.attachments.links import AttachmentLinks
@@ -44,6 +43,7 @@ from hub.push.config import PushConfig
 from hub.push.presence import BusPresence
 from hub.push.providers import WebPushProvider
 from hub.push.sender import PushSender
+from hub.services import broadcasts
 from hub.services.agent_access import AgentAccess
 from hub.services.attachments import Attachments
 from hub.services.audit import Audit
@@ -105,7 +105,9 @@ class Hub:
     mail_out: MailOut
     keepalive: Keepalive
     mail_catcher: DevMailCatcher | None = None  # dev: the relay that keeps what it gets
-    _broadcast_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # chunks of notices heard while this node's read of its users' copies runs
+    _broadcast_news: list[broadcasts.ChunkNews] = field(default_factory=list)
+    _pushing_broadcasts: bool = False
 
     @classmethod
     def build(
@@ -154,7 +156,14 @@ class Hub:
             store, node, chat, languages, outbox.catch_up, links, secret,
             registration_slots=registration_slots(settings.db_pool_max, settings.writers),
         )  # fmt: skip
-        sweeper = Sweeper(store, chat, settings)
+
+        async def finish_notices() -> None:
+            sender = broadcasts.NoticeSender(
+                store.pool, node.bus.redis, secret, node, settings.broadcast_chunk
+            )
+            await sender.finish_stalled(settings.broadcast_stall_s)
+
+        sweeper = Sweeper(store, chat, settings, finish_notices)
         sms = sms or UnconfiguredSmsSender()
         verification = Verification(store, delivery, languages, sms, settings, secret)
         attachments = Attachments(store, files or store_for(settings), links, settings, scanner)
@@ -217,26 +226,41 @@ class Hub:
         await self.limits.close()
         await self.store.close()
 
-    async def _push_broadcast(self, broadcast_id: int, origin: str | None = None) -> None:
-        """Push this node's users their copies of the notices up to `broadcast_id`, the
-        recent ones before it included: ids commit in order
-        (hub.store.notifications.create_broadcast), but announcements may arrive out of
-        order, and a copy pushed twice is dropped by the connection (seq). One pass at a
-        time keeps every user's seq order. The node that sent the notice (`origin`)
-        pushed its users' copies already (hub.services.broadcasts.announce)."""
-        self.push_out.broadcast_stored(broadcast_id)  # devices of users with no socket
-        if origin == self.node.node_id:
+    async def _push_broadcast(self, frame: dict) -> None:
+        """Push this node's users their copies of a stored chunk of a notice, the recent
+        notices before it included: ids commit in order and notices are stored one after
+        the other (hub.store.notifications.store_chunk), but announcements may arrive out
+        of order, and a copy pushed twice is dropped by the connection (seq). One read at
+        a time keeps every user's seq order; the chunks heard while it runs are read
+        together next. The node that stored the chunk (`origin`) pushed its users' copies
+        already (hub.services.broadcasts.store_chunks). Once the notice is complete, the
+        devices of users with no socket get it (Web Push, one node)."""
+        news = broadcasts.chunk_news(frame)
+        if news.done:
+            self.push_out.broadcast_stored(news.broadcast_id)
+        if news.origin == self.node.node_id:
             return
-        async with self._broadcast_lock:
-            registry = self.node.registry
-            users = registry.local_users()
-            if not users:
-                return
-            after = max(0, broadcast_id - BROADCAST_REPUSH)
-            async with self.store.acquire() as db:
-                copies = await notif_store.broadcast_copies(db, after, broadcast_id, users)
-            for user_id, notification in copies:
-                registry.fan_out(registry.of_user(user_id), notification)
+        self._broadcast_news.append(news)
+        if self._pushing_broadcasts:
+            return  # the read running takes it next
+        self._pushing_broadcasts = True
+        try:
+            while self._broadcast_news:
+                heard, self._broadcast_news = self._broadcast_news, []
+                await self._push_broadcast_copies(heard)
+        finally:
+            self._pushing_broadcasts = False
+
+    async def _push_broadcast_copies(self, heard: list[broadcasts.ChunkNews]) -> None:
+        registry = self.node.registry
+        users = registry.local_users()
+        if not users:
+            return
+        after, up_to, ranges = broadcasts.one_read(heard, BROADCAST_REPUSH)
+        async with self.store.acquire() as db:
+            copies = await notif_store.broadcast_copies(db, after, up_to, users, ranges)
+        for user_id, notification in copies:
+            registry.fan_out(registry.of_user(user_id), notification)
 
 
 def _push_out(

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # again or by the sweeper; keep it above write_timeout_s
     open_follow_up_s: float = 30.0
     db_acquire_timeout_s: float = 10.0  # no pooled connection by then: unavailable
+    # a system notice is stored and pushed in chunks of this many users (by id); one left
+    # incomplete this long (its sender died) is finished by the sweeper
+    broadcast_chunk: int = Field(default=1000, ge=1)
+    broadcast_stall_s: float = 30.0
 
     # routing
     agent_grace_s: float = 30.0

@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
 import pytest
+
+from hub.store import notifications as notif_store
+from supporthub_core.db import init_connection
+from tests.conftest import start_hub
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -86,3 +91,129 @@ async def test_a_notice_reaches_every_socket_of_each_codec_as_stored(hub):
     for c in sockets.values():
         await c.quiet("notification", 0.2)
         await c.close()
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn
+
+
+async def _notice_copies(db: asyncpg.Connection, users: list[str]) -> list[tuple]:
+    rows = await db.fetch(
+        "select user_id, seq, title from notifications where user_id = any($1::text[])"
+        " order by user_id, seq",
+        users,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_a_notices_first_users_get_it_while_a_later_users_row_is_held(isolated):
+    """A notice is stored in chunks of users in id order, each its own transaction: a
+    transaction that holds the last user's row holds up that user's chunk only, and the
+    first chunk's users get their copy meanwhile. Once the row is free every user has
+    one copy of each notice, their seqs consecutive. (Stored in one transaction, the
+    notice reached nobody while the row was held.)"""
+    server = await start_hub(isolated, broadcast_chunk=2)
+    holder = await _connect(isolated.dsn)
+    users = [f"bc-{i}" for i in range(7)]  # 4 chunks of 2 (ids of one length: id order)
+    clients = {u: await server.client(u) for u in users}
+    try:
+        async with server.http(server.token("sup", "supervisor")) as http:
+            first = await http.post("/api/broadcasts", json={"title": "first", "body": "b"})
+            assert first.status_code == 202
+            for u in users:
+                assert (await clients[u].expect("notification"))["seq"] == 1
+            held = holder.transaction()
+            await held.start()
+            await holder.execute("select 1 from users where id = $1 for update", users[-1])
+            try:
+                post = asyncio.ensure_future(
+                    http.post("/api/broadcasts", json={"title": "second", "body": "b"})
+                )
+                for u in users[:2]:
+                    n = await clients[u].expect("notification", timeout=10)
+                    assert (n["seq"], n["title"]) == (2, "second")
+                assert not post.done()  # the last user's chunk waits for the row
+            finally:
+                await held.rollback()
+            assert (await post).status_code == 202
+        for u in users[2:]:
+            n = await clients[u].expect("notification")
+            assert (n["seq"], n["title"]) == (2, "second")
+        for c in clients.values():
+            await c.quiet("notification", 0.2)
+        assert await _notice_copies(holder, users) == [
+            (u, seq, title) for u in users for seq, title in ((1, "first"), (2, "second"))
+        ]
+    finally:
+        for c in clients.values():
+            await c.close()
+        await holder.close()
+        await server.stop()
+
+
+async def test_the_sweeper_finishes_a_notice_its_sender_left_incomplete(isolated):
+    """A sender that died after the notice's first chunk: the sweeper stores the rest
+    (its node pushes the copies of its users), once, in order."""
+    server = await start_hub(
+        isolated, broadcast_chunk=2, broadcast_stall_s=0.0, routing_sweep_s=3600.0
+    )
+    db = await _connect(isolated.dsn)
+    users = [f"sw-{i}" for i in range(5)]
+    clients = {u: await server.client(u) for u in users}
+    try:
+        bid = await notif_store.create_broadcast(db, "T", "B", {})
+        stored = await notif_store.store_chunk(db, 2, [])  # then the sender died
+        assert stored is not None and not stored.complete and stored.up_to == users[1]
+        await server.hub.sweeper.sweep_once()
+        for u in users[2:]:
+            n = await clients[u].expect("notification")
+            assert (n["seq"], n["title"], n["notification_id"]) == (1, "T", f"n{bid}.{u}")
+        assert await _notice_copies(db, users) == [(u, 1, "T") for u in users]
+        assert await db.fetchval("select completed_at is not null from broadcasts") is True
+        for u in users[:2]:  # their copies were stored but never pushed: a resume reads them
+            await clients[u].quiet("notification", 0.2)
+    finally:
+        for c in clients.values():
+            await c.close()
+        await db.close()
+        await server.stop()
+
+
+async def test_a_chunked_notice_reaches_the_users_of_both_nodes_once(isolated):
+    """Each chunk's frame makes the other node read and push its users' copies of that
+    chunk: every user on either node gets each notice once, in seq order."""
+    a = await start_hub(isolated, broadcast_chunk=2)
+    b = await start_hub(isolated, broadcast_chunk=2)
+    users = [f"tn-{i}" for i in range(7)]
+    clients = {u: await (a if i % 2 else b).client(u) for i, u in enumerate(users)}
+    try:
+        async with a.http(a.token("sup", "supervisor")) as http:
+            for title in ("one", "two"):
+                r = await http.post("/api/broadcasts", json={"title": title, "body": "b"})
+                assert r.status_code == 202
+        for c in clients.values():
+            got = [await c.expect("notification") for _ in range(2)]
+            assert [(n["seq"], n["title"]) for n in got] == [(1, "one"), (2, "two")]
+            await c.quiet("notification", 0.2)
+    finally:
+        for c in clients.values():
+            await c.close()
+        await a.stop()
+        await b.stop()
+
+
+def test_the_chunks_heard_during_a_read_are_read_together():
+    from hub.services.broadcasts import ChunkNews, chunk_news, one_read
+
+    assert chunk_news({"type": "broadcast", "broadcast_id": 7}) == ChunkNews(7)  # older node
+    heard = [
+        chunk_news({"broadcast_id": 7, "after": "u2", "up_to": "u4", "done": False}),
+        chunk_news({"broadcast_id": 7, "after": "u4", "up_to": "u6", "done": True, "origin": "a"}),
+        chunk_news({"broadcast_id": 9, "after": "", "up_to": "u1", "done": False}),
+        chunk_news({"broadcast_id": 9, "after": "", "up_to": "u1", "done": False}),
+    ]
+    assert heard[1] == ChunkNews(7, "u4", "u6", True, "a")
+    assert one_read(heard, 32) == (0, 9, [("u2", "u6"), ("", "u1")])
+    assert one_read(heard[2:], 4) == (5, 9, [("", "u1")])

@@ -230,6 +230,54 @@ async def test_a_broadcast_reaches_offline_devices(env: PushEnv):
     assert push.payload["notification_id"]
 
 
+async def test_a_notice_stored_in_chunks_reaches_every_offline_device_once(env: PushEnv):
+    """Web Push pages through all of a notice's copies, so it starts once the last chunk
+    is stored (the frame that says the notice is complete), not with the first chunk's
+    frame: here the last user's chunk waits for a transaction holding their row."""
+    from hub.services.broadcasts import NoticeSender
+
+    devices = {}
+    for _ in range(5):  # after the module's other users: three chunks of 2 at the end
+        user_id = uid("zz")
+        devices[user_id] = env.push.device(uid("tablet"))
+        await env.register(user_id, devices[user_id])
+    hub = env.hub.hub
+    holder = await env.db()
+    try:
+        async with holder.transaction():
+            last = await holder.fetchval(
+                "select id from users where id = any($1::text[]) order by id desc limit 1"
+                " for update",
+                list(devices),
+            )
+            sender = NoticeSender(hub.store.pool, hub.node.bus.redis, hub.secret, hub.node, 2)
+            notice = asyncio.ensure_future(sender.announce("分批通知", "b", {}))
+            first = await holder.fetchval(  # stored in an earlier chunk than `last`'s
+                "select min(id) from users where id = any($1::text[])", list(devices)
+            )
+
+            async def stored() -> bool:
+                return bool(await holder.fetchval(
+                    "select count(*) from notifications where user_id = $1", first
+                ))  # fmt: skip
+
+            for _ in range(300):
+                if await stored():
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # the first chunks' frames are heard meanwhile
+            assert not notice.done() and last != first
+        await notice
+        for device in devices.values():
+            push = await env.push.next_push(device.name)
+            assert (push.payload["kind"], push.payload["title"]) == ("system.notice", "分批通知")
+        await asyncio.sleep(0.3)
+        for device in devices.values():
+            assert len(env.push.pushes_for(device.name)) == 1, device.name
+    finally:
+        await holder.close()
+
+
 async def test_registration_is_validated(env: PushEnv):
     user_id = uid()
     good = env.push.device(uid("good"))

@@ -29,7 +29,7 @@ from supporthub_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BroadcastHandler = Callable[[int, str | None], Coroutine[Any, Any, None]]
+BroadcastHandler = Callable[[dict], Coroutine[Any, Any, None]]
 ReconnectHandler = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -63,8 +63,8 @@ class Node:
         self._left = False
 
     def when_broadcast(self, handler: BroadcastHandler) -> None:
-        """`handler(broadcast_id, origin)` pushes a stored broadcast to this node's users;
-        `origin`: the node that pushed it to its own users already (or None)."""
+        """`handler(frame)` pushes a stored chunk of a notice to this node's users (the
+        frame: hub.services.broadcasts.tell_nodes)."""
         self._on_broadcast = handler
 
     def when_reconnected(self, handler: ReconnectHandler) -> None:
@@ -126,8 +126,7 @@ class Node:
         if kind == "nodes.changed":
             self.tasks.spawn(self._beat_membership(), "nodes-changed")
         elif kind == "broadcast" and self._on_broadcast is not None:
-            origin = frame.get("origin")
-            self.tasks.spawn(self._on_broadcast(int(frame["broadcast_id"]), origin), "broadcast")
+            self.tasks.spawn(self._on_broadcast(frame), "broadcast")
         elif kind in ("agent.disabled", "agent.enabled") and self._on_agent_access is not None:
             self._on_agent_access(frame)
 

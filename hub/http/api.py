@@ -1101,8 +1101,9 @@ def _address(request: Request) -> str:
 
 async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
     return await broadcasts.announce(
-        hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data, here=hub.node
-    )
+        hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data,
+        here=hub.node, chunk=hub.settings.broadcast_chunk,
+    )  # fmt: skip
 
 
 @dev_api.route(

@@ -2,7 +2,8 @@
 without saying so, opens stored whose follow-up was left undone, idle chats, unanswered
 new chats, queue samples for the chart, and a routing pass that catches anything an
 event-driven pass missed and checks the deadlines of urgent chats (hub.rules.urgent:
-pages, re-offers) every pass, then the service levels of every chat in human hands (Chat.sla_pass: flags, re-routes, escalations).
+pages, re-offers) every pass, then the service levels of every chat in human hands (Chat.sla_pass: flags, re-routes, escalations),
+and a system notice whose sender died before it was complete (`finish_notices`).
 
 An urgent chat still waiting for a person (queued, or assigned and not answered) is never
 closed for inactivity, and never taken back by the assignment timeout: the urgent ladder
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from hub.background import Background
 from hub.services.chat import Chat
@@ -29,10 +31,17 @@ SAMPLE_EVERY_S = 60.0
 
 
 class Sweeper:
-    def __init__(self, store: Store, chat: Chat, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        chat: Chat,
+        settings: Settings,
+        finish_notices: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.store = store
         self.chat = chat
         self.settings = settings
+        self.finish_notices = finish_notices
         self._last_sample = 0.0
         self._last_handle = 0.0
 
@@ -79,3 +88,5 @@ class Sweeper:
             await chat.take_back(row["id"], row["agent_id"])
         await chat.route()  # urgent deadlines: escalate, page, re-offer
         await chat.sla_pass()  # service levels: flag, re-route, escalate
+        if self.finish_notices is not None:
+            await self.finish_notices()  # a notice left incomplete (hub.services.broadcasts)

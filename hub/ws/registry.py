@@ -29,6 +29,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_channel: dict[str, set[Connection]] = {}
         self.count = 0
+        self.joined = 0  # users' connections ever added (a notice's sender compares it)
         # supervisors following chats read-only (chat.watch): the customer's channel ->
         # watching connection -> the conversations of that customer it follows
         self._watchers: dict[str, dict[Connection, set[str]]] = {}
@@ -39,6 +40,8 @@ class Registry:
         for ch in conn.channels:
             self._by_channel.setdefault(ch, set()).add(conn)
         self.count += 1
+        if not conn.identity.is_staff:
+            self.joined += 1
         metrics.CONNECTIONS.labels(conn.identity.role).inc()
 
     def remove(self, conn: Connection) -> None:
