@@ -212,14 +212,17 @@ class Bench:
     async def _base_database(self) -> None:
         import asyncpg
 
-        from supporthub_core.db import migrate
-
         db = await asyncpg.connect(self.pg.dsn)
         try:
             await db.execute("create database hubbase")
         finally:
             await db.close()
-        await migrate(self.dsn_of("supporthub-base"))
+        # with the other checkout's own migrations: this one's may drop what it still uses
+        subprocess.run(
+            [sys.executable, "-c", "import asyncio, sys; from supporthub_core.db import migrate;"
+             " asyncio.run(migrate(sys.argv[1]))", self.dsn_of("supporthub-base")],
+            cwd=self.a.hub_base, env={**os.environ, "PYTHONPATH": self.a.hub_base}, check=True,
+        )  # fmt: skip
 
     def dsn_of(self, name: str) -> str:
         if name == "supporthub-base":

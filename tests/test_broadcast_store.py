@@ -263,3 +263,26 @@ async def test_a_user_who_gets_the_notice_on_connect_while_its_chunk_waits_gets_
     finally:
         await connecting.close()
         await db.close()
+
+
+async def test_a_chunks_update_reads_only_its_own_range_of_users(isolated):
+    """The last of three chunks reads about its own users' key entries, not every user's
+    from the first (the merge join read the primary key from its start)."""
+    db = await _connect(isolated.dsn)
+    try:
+        await db.execute(
+            "insert into users (id) select 'r' || lpad(g::text, 5, '0')"
+            " from generate_series(1, 3000) g"
+        )
+        await db.execute("analyze users")
+        due = [f"r{i:05d}" for i in range(2001, 3001)]
+        async with db.transaction():
+            bumped = await db.fetch("select * from bump_for_notice(1, $1)", due)
+            # the key's entries this transaction has read so far
+            read = await db.fetchval(
+                "select pg_stat_get_xact_tuples_returned('users_pkey'::regclass)"
+            )
+    finally:
+        await db.close()
+    assert sorted(r["user_id"] for r in bumped) == due
+    assert read <= 1100, read
