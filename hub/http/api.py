@@ -1100,10 +1100,15 @@ def _address(request: Request) -> str:
 
 
 async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
-    return await broadcasts.announce(
-        hub.store.pool, hub.node.bus.redis, hub.secret, title, body, data,
-        here=hub.node, chunk=hub.settings.broadcast_chunk,
-    )  # fmt: skip
+    """The notice's id once its row is stored; its chunks go on in the hub's background (a
+    notice to a million users is a thousand of them), finished by the sweeper if this
+    node stops first."""
+    sender = broadcasts.NoticeSender(
+        hub.store.pool, hub.node.bus.redis, hub.secret, hub.node, hub.settings.broadcast_chunk
+    )
+    broadcast_id = await sender.begin(title, body, data)
+    hub.tasks.spawn(sender.finish(broadcast_id), f"broadcast-{broadcast_id}")
+    return broadcast_id
 
 
 @dev_api.route(

@@ -69,10 +69,22 @@ class NoticeSender:
     chunk: int = CHUNK
 
     async def announce(self, title: str, body: str, data: dict) -> int:
-        async with acquire(self.pool) as db:
-            broadcast_id = await notif_store.create_broadcast(db, title, body, data)
-            await self.store_chunks(db, broadcast_id)
+        """Store the notice and its chunks; returns once it is complete."""
+        broadcast_id = await self.begin(title, body, data)
+        await self.finish(broadcast_id)
         return broadcast_id
+
+    async def begin(self, title: str, body: str, data: dict) -> int:
+        """Store the notice's row (its id; no user has a copy yet): from then on users who
+        connect get it, and anyone's `finish` (or the sweeper's) gives the others theirs."""
+        async with acquire(self.pool) as db:
+            return await notif_store.create_broadcast(db, title, body, data)
+
+    async def finish(self, broadcast_id: int) -> None:
+        """Store chunks until notice `broadcast_id` is complete, pushing and telling the
+        nodes as they commit."""
+        async with acquire(self.pool) as db:
+            await self.store_chunks(db, broadcast_id)
 
     async def finish_stalled(self, older_than_s: float = STALL_S) -> int | None:
         """Finish the oldest notice left incomplete for more than `older_than_s` (its
