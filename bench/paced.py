@@ -10,7 +10,9 @@ their M connections for the whole run. Then, for each offered rate in rising ord
 system still in the race gets a phase of `--seconds` at that rate, in turn; `--repeat`
 rounds of that; medians per system and rate. A system leaves the race after `--strikes`
 rates in a row whose median p99 passed `--p99-limit-ms` or where anything was lost (on a
-shared machine one noisy rate should not end a system's race). Then broadcast time-to-all
+shared machine one noisy rate should not end a system's race). After each phase the run
+waits for that system's server to go quiet (`--settle-cpu`, `--settle-max-s`), so a
+system still draining a backlog does not load the next one's phase. Then broadcast time-to-all
 (one event to every connected user, `--broadcasts` times) and memory per idle connection
 (RSS after the M connections opened, minus RSS before, over M).
 
@@ -109,6 +111,21 @@ class Paced(Bench):
         res["lost"] = res["events"] - res["received"]
         return res
 
+    async def settle(self, name: str) -> float:
+        """Wait until `name`'s server has gone quiet after its phase, at most
+        `--settle-max-s`: a system still sending a backlog (python-socketio and Channels
+        behind the offered rate at M = 10,000) would otherwise load the next system's
+        phase on the same cores. Returns the seconds waited."""
+        server, _ = self.servers[name]
+        procs = proc_tree(server.pid)
+        started = time.monotonic()
+        while time.monotonic() - started < self.a.settle_max_s:
+            before = cpu_seconds(procs)
+            await asyncio.sleep(SETTLE_WINDOW_S)
+            if (cpu_seconds(procs) - before) / SETTLE_WINDOW_S < self.a.settle_cpu:
+                break
+        return round(time.monotonic() - started, 2)
+
     async def broadcast(self, name: str) -> dict:
         """One event to every connected user; time from send to the last receipt."""
         a = self.a
@@ -192,6 +209,7 @@ class Paced(Bench):
                     for name in order:
                         log(f"--- {name} at {rate:g}/s, round {rnd + 1}/{a.repeat}")
                         res = await self.paced_phase(name, rate)
+                        res["settle_s"] = await self.settle(name)
                         out[name]["rates"].setdefault(str(int(rate)), []).append(res)
                         await asyncio.sleep(a.pause)
                 for name in list(alive):
@@ -212,6 +230,8 @@ class Paced(Bench):
             await self.close_all()
         return out
 
+
+SETTLE_WINDOW_S = 0.25
 
 # a system holds a rate only if it delivers it: a publisher or server that falls behind
 # the offered rate keeps its latency low by sending less (python-socketio's delivered
@@ -294,6 +314,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="length of each paced phase")
     ap.add_argument("--repeat", type=int, default=2, help="rounds per rate (medians)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between phases")
+    ap.add_argument("--settle-cpu", type=float, default=0.15,
+                    help="after a phase, wait until the server uses less than this share of "
+                         "a core (over 0.25 s)")  # fmt: skip
+    ap.add_argument("--settle-max-s", type=float, default=30.0,
+                    help="the longest wait for a server to settle")  # fmt: skip
     ap.add_argument("--p99-limit-ms", type=float, default=100.0)
     ap.add_argument("--strikes", type=int, default=2, help="failed rates in a row to leave")
     ap.add_argument("--broadcasts", type=int, default=3)
