@@ -158,10 +158,9 @@ class Hub:
         )  # fmt: skip
 
         async def finish_notices() -> None:
-            sender = broadcasts.NoticeSender(
-                store.pool, node.bus.redis, secret, node, settings.broadcast_chunk
+            await notice_sender(store, node, secret, settings).finish_stalled(
+                settings.broadcast_stall_s
             )
-            await sender.finish_stalled(settings.broadcast_stall_s)
 
         sweeper = Sweeper(store, chat, settings, finish_notices)
         sms = sms or UnconfiguredSmsSender()
@@ -226,6 +225,10 @@ class Hub:
         await self.limits.close()
         await self.store.close()
 
+    def notice_sender(self) -> broadcasts.NoticeSender:
+        """Sends system notices from this node (its users' copies pushed straight away)."""
+        return notice_sender(self.store, self.node, self.secret, self.settings)
+
     async def _push_broadcast(self, frame: dict) -> None:
         """Push this node's users their copies of a stored chunk of a notice, the recent
         notices before it included: ids commit in order and notices are stored one after
@@ -261,6 +264,15 @@ class Hub:
             copies = await notif_store.broadcast_copies(db, after, up_to, users, ranges)
         for user_id, notification in copies:
             registry.fan_out(registry.of_user(user_id), notification)
+
+
+def notice_sender(
+    store: Store, node: Node, secret: str, settings: Settings
+) -> broadcasts.NoticeSender:
+    """A notice sender on this node; made when needed, as the store's pool opens at start."""
+    return broadcasts.NoticeSender(
+        store.pool, node.bus.redis, secret, node, settings.broadcast_chunk
+    )
 
 
 def _push_out(

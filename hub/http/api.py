@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 from hub.rules import access
 from hub.rules import alarms as alarm_rules
 from hub.rules.mentions import mentions
-from hub.services import broadcasts
 from hub.services.agent_access import DISABLED_MESSAGE
 from hub.services.feedback import tag_answer, tag_entry
 from hub.services.sms import DevOutbox
@@ -1103,9 +1102,7 @@ async def send_broadcast(hub: Hub, title: str, body: str, data: dict) -> int:
     """The notice's id once its row is stored; its chunks go on in the hub's background (a
     notice to a million users is a thousand of them), finished by the sweeper if this
     node stops first."""
-    sender = broadcasts.NoticeSender(
-        hub.store.pool, hub.node.bus.redis, hub.secret, hub.node, hub.settings.broadcast_chunk
-    )
+    sender = hub.notice_sender()
     broadcast_id = await sender.begin(title, body, data)
     hub.tasks.spawn(sender.finish(broadcast_id), f"broadcast-{broadcast_id}")
     return broadcast_id

@@ -181,9 +181,9 @@ def chunk_news(frame: dict) -> ChunkNews:
 def one_read(news: list[ChunkNews], repush: int) -> tuple[int, int, list[tuple[str, str | None]]]:
     """What one read of a node's users' copies covers for the chunks heard since the last
     read: the notices after (the first one's id - `repush`) up to the last one's, and the
-    users in any of the chunks' ranges (those that follow each other as one). Announcements may arrive out of order (two
-    senders), so the notices just before each are read again; a copy pushed twice is
-    dropped by the connection (seq)."""
+    users in any of the chunks' ranges (those that follow each other as one). Announcements
+    may arrive out of order (two senders), so the notices just before each are read again; a
+    copy pushed twice is dropped by the connection (seq)."""
     first = min(n.broadcast_id for n in news)
     last = max(n.broadcast_id for n in news)
     ranges: list[tuple[str, str | None]] = []

@@ -2,8 +2,9 @@
 without saying so, opens stored whose follow-up was left undone, idle chats, unanswered
 new chats, queue samples for the chart, and a routing pass that catches anything an
 event-driven pass missed and checks the deadlines of urgent chats (hub.rules.urgent:
-pages, re-offers) every pass, then the service levels of every chat in human hands (Chat.sla_pass: flags, re-routes, escalations),
-and a system notice whose sender died before it was complete (`finish_notices`).
+pages, re-offers) every pass, then the service levels of every chat in human hands
+(Chat.sla_pass: flags, re-routes, escalations), and a system notice whose sender died before
+it was complete (`finish_notices`).
 
 An urgent chat still waiting for a person (queued, or assigned and not answered) is never
 closed for inactivity, and never taken back by the assignment timeout: the urgent ladder

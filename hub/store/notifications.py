@@ -108,9 +108,9 @@ _BROADCAST_LOCK = 0x5368_4263  # "ShBc": notices stored one at a time (also in n
 
 @dataclass(slots=True)
 class StoredBroadcast:
-    """A committed chunk of a system notice, and the copies of the users asked for
-    (`here`; all of them when not asked) among the chunk's users: those after `after_user` up to `up_to` (by id);
-    `complete` once no user is left."""
+    """A committed chunk of a system notice: its users are those after `after_user` up to
+    `up_to` (by id), and the copies are those of the users asked for (`here`; every copy
+    of the chunk when not asked); `complete` once no user is left."""
 
     broadcast_id: int
     title: str
@@ -168,10 +168,10 @@ async def store_chunk(
 ) -> StoredBroadcast | None:
     """Give the next `chunk` users (by id) of the oldest incomplete notice their copies
     with their next seq, in one transaction (`notice_chunk`, migration 0028); the copies
-    of `here` (the users connected to the calling node; None: every user's) come back
-    with it. None: no
-    notice is incomplete. Notices are stored one after the other, whoever stores their
-    chunks, so a notice left incomplete (its sender died) is finished by the next chunk
+    of `here` (the users connected to the calling node; None: every user's) come back with
+    it. None: no notice is incomplete. Notices are stored one after the other, whoever
+    stores their chunks, so a notice left incomplete (its sender died) is finished by the
+    next chunk
     of anyone before a later one starts."""
     row = await db.fetchrow("select * from notice_chunk($1, $2)", chunk, here)
     if row is None:
@@ -338,11 +338,14 @@ _SERVED_ROWS = """
 union all
 select s.user_id, null, null, s.agents, s.bot_ids, s.bot_langs from serving s
 """
-# Every write is new (see `_WRITE_NEW_NOTIFICATIONS`), so the hub numbers them: the users
+# Events not stored yet, as nearly all are: the unique index on event_id, which the insert
+# checks anyway, is the only check. An event stored already (here, or by another node
+# meanwhile) makes the statement fail before anything is kept, and the batch is written
+# again by `_WRITE_NOTIFICATIONS`. Every write is new, so the hub numbers them: the users
 # of the batch in id order ($4) with their write counts ($5) bump the counters, and each
 # row's seq is its user's counter after the bump minus its `back`. The batch's row (the one
 # with no user) holds the counters after the bump: their values and their users, as arrays.
-_NUMBERED_BY_HUB = (
+_WRITE_NEW_NOTIFICATIONS = (
     _OPS
     + """
 bumped as (
@@ -384,11 +387,6 @@ written as (
 from numbered n"""
     + _SERVED_ROWS
 )
-# Events not stored yet, as nearly all are: the unique index on event_id, which the insert
-# checks anyway, is the only check. An event stored already (here, or by another node
-# meanwhile) makes the statement fail before anything is kept, and the batch is written
-# again by `_WRITE_NOTIFICATIONS`.
-_WRITE_NEW_NOTIFICATIONS = _NUMBERED_BY_HUB
 # Skips the events already stored (through `handled_event_ids`, an index lookup whatever the
 # table's size, for the same reason as `open_chats_of`), so none leaves a gap in a user's
 # seqs; a concurrent copy on another node still fails this one on the unique index, and the
