@@ -79,7 +79,9 @@ async def messages_after(
 
 
 async def user_session(db: asyncpg.Connection, user_id: str) -> dict:
-    user = await fetch_one(db, "select notif_seq, notif_acked from users where id = $1", user_id)
+    user = await fetch_one(
+        db, "select notif_head(id) as notif_seq, notif_acked from users where id = $1", user_id
+    )
     rows = await db.fetch(
         "select c.*, a.name as agent_name from conversations c left join agents a on a.id = c.agent_id"
         " where c.user_id = $1 and c.status = any($2::text[]) order by c.created_at",
@@ -582,7 +584,9 @@ async def positions(
     """Where the store stands for these users and agents: each user's last notification
     seq, and each of their open chats (and the agents' assigned ones) as
     conversation id -> (user, agent, last seq)."""
-    users = await db.fetch("select id, notif_seq from users where id = any($1::text[])", user_ids)
+    users = await db.fetch(
+        "select id, notif_head(id) as notif_seq from users where id = any($1::text[])", user_ids
+    )
     convs = await db.fetch(
         "select id, user_id, agent_id, last_seq from conversations"
         " where status = any($3::text[]) and (user_id = any($1::text[])"

@@ -96,7 +96,7 @@ async def after(db: asyncpg.Connection, user_id: str, seq: int, limit: int) -> l
 async def ack(db: asyncpg.Connection, user_id: str, up_to: int) -> int:
     """Record what the user has seen; never moves backwards or past what exists."""
     return await db.fetchval(
-        "update users set notif_acked = greatest(notif_acked, least($2, notif_seq))"
+        "update users set notif_acked = greatest(notif_acked, least($2, notif_head($1)))"
         " where id = $1 returning notif_acked",
         user_id,
         up_to,
