@@ -7,11 +7,13 @@ embedded PostgreSQL (fsync on), medians.
     .venv/bin/python bench/batch_statements.py --rows 40 --prefill 0   # a new database
 
 - `before`: `write_notifications` (and the connection's codecs) as at the git ref
-  `--before` (default 2376f17: one row back per written notification).
-- `after`: `hub.store.notifications.write_notifications` as it is.
+  `--before` (default efa2b29: each user's counter row bumped by the batch).
+- `after`: `hub.store.notifications.write_notifications` as it is, with a node's heads.
+  The two write to two sets of users alike, as releases that number otherwise.
 - `stored limit`: `bench/servers/bare_ws.py --store`'s insert.
 
-(Runs before 2026-11-30 11:00 compared the write at 436e4b1 (its SQL in this file then),
+(Runs before 2026-11-30 17:00 compared the write at 2376f17 (one row back per written
+notification) on the same users; runs before 2026-11-30 11:00 compared the write at 436e4b1 (its SQL in this file then),
 and runs before 04:00 an older one, on a database of its own that kept the primary key on
 the notification id; see docs/benchmarks.md.)
 
@@ -48,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub.embedded import EmbeddedPostgres  # noqa: E402
+from hub.rules.notif_heads import NotifHeads  # noqa: E402
 from hub.store import notifications as notif_store  # noqa: E402
 from hub.store.notifications import NotificationWrite  # noqa: E402
 from supporthub_core.db import init_connection, migrate  # noqa: E402
@@ -56,7 +59,7 @@ T = TypeVar("T")
 AGENTS = 50
 PREFILL = 200_000
 
-BEFORE_REF = "2376f17"  # the write before it returned one row per batch (issue #16)
+BEFORE_REF = "efa2b29"  # the write before the hub numbered from the users' heads (issue #16)
 
 
 def module_at(ref: str, path: str) -> types.ModuleType:
@@ -82,26 +85,34 @@ async def seed(db: asyncpg.Connection, prefill: int, users: int) -> None:
         " select 'a' || g, 'a' || g, 'x', 'A' || g from generate_series(1, $1) g",
         AGENTS,
     )
-    await db.execute("insert into users (id) select 'u' || g from generate_series(1, $1) g", users)
-    await db.execute(
-        "insert into conversations (id, user_id, topic, status, agent_id)"
-        " select 'c' || g, 'u' || g, 'payment', 'assigned', 'a' || (g % $2 + 1)"
-        " from generate_series(1, $1, 20) g",
-        users,
-        AGENTS,
-    )
-    await db.execute(
-        "insert into conversations (id, user_id, topic, status, bot_state)"
-        " select 'b' || g, 'u' || g, 'payment', 'bot', '{\"watched\": [\"tx_1\"]}'::jsonb"
-        " from generate_series(7, $1, 100) g",
-        users,
-    )
+    # two sets of users alike, `u` for `before` and `v` for `after`: a release may number a
+    # user's notifications otherwise than the one before (a counter row, their heads)
+    for p in ("u", "v"):
+        await db.execute(
+            "insert into users (id) select $2 || g from generate_series(1, $1) g", users, p
+        )
+        await db.execute(
+            "insert into conversations (id, user_id, topic, status, agent_id)"
+            " select 'c' || $3 || g, $3 || g, 'payment', 'assigned', 'a' || (g % $2 + 1)"
+            " from generate_series(1, $1, 20) g",
+            users,
+            AGENTS,
+            p,
+        )
+        await db.execute(
+            "insert into conversations (id, user_id, topic, status, bot_state)"
+            " select 'b' || $2 || g, $2 || g, 'payment', 'bot',"
+            ' \'{"watched": ["tx_1"]}\'::jsonb from generate_series(7, $1, 100) g',
+            users,
+            p,
+        )
     await db.execute(STORED_TABLE)
     # a store in use: 200,000 notifications (and as many stored-limit rows), analysed, so
     # the plans are those of a table with rows; a plan cached while `notifications` was
     # empty scans the whole table for the event-id check until an analyse replaces it
     for _ in range(prefill // 2000):
-        await notif_store.write_notifications(db, ops_of(2000, users))
+        await BEFORE["store"].write_notifications(db, ops_of(2000, users))
+        await notif_store.write_notifications(db, as_after(ops_of(2000, users)))
         await stored([db, db, db], ops_of(2000, users))
     await db.execute("analyze")
 
@@ -132,11 +143,23 @@ async def before(
     return t, t
 
 
+def as_after(ops: list[NotificationWrite]) -> list[NotificationWrite]:
+    """The same writes for `after`'s users."""
+    return [
+        NotificationWrite("v" + o.user_id[1:], o.kind, o.title, o.body, o.data, o.event_id + "v")
+        for o in ops
+    ]
+
+
+HEADS = NotifHeads()  # `after`'s node's heads, as the hub's writers keep them
+
+
 async def after(
     conns: list[asyncpg.Connection], ops: list[NotificationWrite]
 ) -> tuple[float, float]:
+    ops = as_after(ops)
     t0 = time.perf_counter()
-    await notif_store.write_notifications(conns[1], ops)
+    await notif_store.write_notifications(conns[1], ops, HEADS)
     t = time.perf_counter() - t0
     return t, t
 

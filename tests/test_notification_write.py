@@ -1,24 +1,20 @@
 """The notifications' write: each event stored once, each user's seqs without gaps, whether
-the batch's events are all new (checked by the unique index alone) or some were stored
-before (the batch written again by the statement that skips them), inside a transaction
-or not."""
+the batch's events are all new (checked by the unique indexes alone) or some were stored
+before or some seqs taken meanwhile (the batch numbered and written again), inside a
+transaction or not, from the node's heads or from the store's."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 
 import asyncpg
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from hub.store.notifications import (
-    NotificationWrite,
-    first_of_each_event,
-    write_notifications,
-    writes_after,
-)
+from hub.rules.notif_heads import NotifHeads
+from hub.store.notifications import NotificationWrite, first_of_each_event, write_notifications
+from supporthub_core.db import init_connection
 
 
 def _uid() -> str:
@@ -75,8 +71,8 @@ async def test_stored_and_repeated_events_yield_none_and_leave_no_gap(db, in_tra
     ]
     assert await _stored(db, a) == [(1, old), (2, e1), (3, None), (4, e3)]
     assert await _stored(db, b) == [(1, e2)]
-    assert await db.fetchval("select notif_seq from users where id = $1", a) == 4
-    assert await db.fetchval("select notif_seq from users where id = $1", b) == 1
+    assert await db.fetchval("select notif_head($1)", a) == 4
+    assert await db.fetchval("select notif_head($1)", b) == 1
 
 
 async def test_a_batch_of_stored_events_only_writes_nothing(db):
@@ -85,7 +81,7 @@ async def test_a_batch_of_stored_events_only_writes_nothing(db):
     await write_notifications(db, ops)
     assert await write_notifications(db, ops) == [None, None]
     assert [s for s, _ in await _stored(db, a)] == [1, 2]
-    assert await db.fetchval("select notif_seq from users where id = $1", a) == 2
+    assert await db.fetchval("select notif_head($1)", a) == 2
 
 
 @pytest.mark.parametrize("in_transaction", [False, True], ids=["alone", "in-transaction"])
@@ -136,27 +132,21 @@ async def test_each_row_comes_back_with_its_own_op_and_is_stored_as_written(db, 
     assert [n.seq for n in out if n is not None and n.user_id == b] == [2, 3, 4, 5, 6]
 
 
-@given(st.lists(st.sampled_from("abcd"), max_size=30))
-def test_writes_after_counts_the_same_users_later_writes(users):
-    backs, counts = writes_after(users)
-    assert counts == {u: users.count(u) for u in set(users)}
-    for i, (user_id, back) in enumerate(zip(users, backs, strict=True)):
-        assert back == users[i + 1 :].count(user_id)
-
-
 @pytest.mark.parametrize("seed", range(3))
-async def test_new_events_are_numbered_in_batch_order_from_each_users_counter(db, seed):
-    """A batch of new events only (numbered by the hub): users interleaved in any order,
-    some with notifications before, some new, each user's rows get the next seqs in batch
-    order, and the counters move by the rows written."""
+@pytest.mark.parametrize("heads", [False, True], ids=["store-heads", "node-heads"])
+async def test_new_events_are_numbered_in_batch_order_from_each_users_head(db, seed, heads):
+    """A batch of new events only: users interleaved in any order, some with notifications
+    before, some new, each user's rows get the next seqs in batch order, and the heads
+    move by the rows written."""
     rng = random.Random(seed)
     users = [_uid() for _ in range(4)]
     before = {u: rng.randint(0, 3) for u in users}
+    node = NotifHeads() if heads else None
     for u, n in before.items():
         if n:
-            await write_notifications(db, [_note(u, _ev()) for _ in range(n)])
+            await write_notifications(db, [_note(u, _ev()) for _ in range(n)], node)
     ops = [_note(rng.choice(users), rng.choice([None, _ev()])) for _ in range(25)]
-    out = await write_notifications(db, ops)
+    out = await write_notifications(db, ops, node)
     for u in users:
         mine = [n for n in out if n.user_id == u]
         assert [n.seq for n in mine] == list(range(before[u] + 1, before[u] + 1 + len(mine)))
@@ -168,6 +158,134 @@ async def test_new_events_are_numbered_in_batch_order_from_each_users_counter(db
                 before[u],
             )
         ]
-        assert await db.fetchval("select notif_seq from users where id = $1", u) == before[u] + len(
-            mine
+        assert await db.fetchval("select notif_head($1)", u) == before[u] + len(mine)
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn
+
+
+async def _seqs_of(db: asyncpg.Connection, user_id: str) -> list[int]:
+    return [s for s, _ in await _stored(db, user_id)]
+
+
+async def test_two_nodes_writing_the_same_users_keep_their_seqs_gapless(db, services):
+    """Two nodes, each numbering from its own heads, write batches for the same users at
+    the same time: each finds the other's seqs taken on the primary key, loads the heads
+    again and writes again. Every write is stored once and each user's seqs are 1..n."""
+    users = [_uid() for _ in range(4)]
+    conns = [await _connect(services.dsn) for _ in range(2)]
+    rng = random.Random(7)
+    written: list[str] = []
+
+    async def node(conn: asyncpg.Connection) -> None:
+        heads = NotifHeads()
+        for _ in range(12):
+            ops = [_note(rng.choice(users), _ev()) for _ in range(rng.randint(1, 4))]
+            out = await write_notifications(conn, ops, heads)
+            assert all(n is not None for n in out)
+            written.extend(o.user_id for o in ops)
+
+    try:
+        await asyncio.gather(*(node(c) for c in conns))
+    finally:
+        for c in conns:
+            await c.close()
+    for u in users:
+        n = written.count(u)
+        assert await _seqs_of(db, u) == list(range(1, n + 1))
+        assert await db.fetchval("select notif_head($1)", u) == n
+
+
+async def test_a_seq_taken_by_another_writer_is_numbered_again(db, services):
+    """The node's head is behind (another writer stored the user's next seq, committing
+    while this write waited on it): the write takes the seq after it, nothing is lost."""
+    a = _uid()
+    heads = NotifHeads()
+    await write_notifications(db, [_note(a, _ev())], heads)
+    other = await _connect(services.dsn)
+    try:
+        tx = other.transaction()
+        await tx.start()
+        await other.execute(
+            "insert into notifications (id, user_id, seq, kind, title, body, data)"
+            " values ($1, $2, 2, 'k', 't', 'b', '{}')",
+            _ev(),
+            a,
         )
+        write = asyncio.create_task(write_notifications(db, [_note(a, _ev())], heads))
+        await asyncio.sleep(0.2)  # it waits on the uncommitted seq 2
+        await tx.commit()
+        [n] = await write
+    finally:
+        await other.close()
+    assert n is not None and n.seq == 3
+    assert await _seqs_of(db, a) == [1, 2, 3]
+
+
+async def test_a_write_inside_a_transaction_survives_a_taken_seq(db, services):
+    """Inside the caller's transaction (a freeze, a batch with chat messages), a seq taken
+    meanwhile fails only the attempt's savepoint: the write is numbered again and the
+    caller's transaction goes on and commits."""
+    a = _uid()
+    await write_notifications(db, [_note(a, _ev())])
+    other = await _connect(services.dsn)
+    try:
+        tx = other.transaction()
+        await tx.start()
+        await other.execute(
+            "insert into notifications (id, user_id, seq, kind, title, body, data)"
+            " values ($1, $2, 2, 'k', 't', 'b', '{}')",
+            _ev(),
+            a,
+        )
+
+        async def caller() -> int:
+            async with db.transaction():
+                [n] = await write_notifications(db, [_note(a, _ev())], NotifHeads())
+                await db.execute("update users set lang = 'en' where id = $1", a)
+                return n.seq
+
+        task = asyncio.create_task(caller())
+        await asyncio.sleep(0.2)
+        await tx.commit()
+        assert await task == 3
+    finally:
+        await other.close()
+    assert await _seqs_of(db, a) == [1, 2, 3]
+    assert await db.fetchval("select lang from users where id = $1", a) == "en"
+
+
+async def test_a_rolled_back_write_does_not_move_the_nodes_head(db):
+    """Written inside a transaction that rolls back: the node's heads are not advanced
+    past what is committed, so the next write leaves no gap."""
+    a = _uid()
+    heads = NotifHeads()
+    await write_notifications(db, [_note(a, _ev())], heads)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await write_notifications(db, [_note(a, _ev()), _note(a, _ev())], heads)
+            raise RuntimeError("the caller fails after the write")
+    [n] = await write_notifications(db, [_note(a, _ev())], heads)
+    assert n is not None and n.seq == 2
+    assert await _seqs_of(db, a) == [1, 2]
+
+
+async def test_a_locked_user_row_does_not_hold_up_their_notifications(db, services):
+    """The write no longer locks or updates the user's row: a transaction holding it (an
+    ack, a connect's missed notices, a long export) does not delay the user's payment
+    notifications. The write used to wait for it, holding up its whole batch."""
+    a = _uid()
+    await write_notifications(db, [_note(a, _ev())])
+    other = await _connect(services.dsn)
+    try:
+        async with other.transaction():
+            await other.execute("select 1 from users where id = $1 for update", a)
+            [n] = await asyncio.wait_for(
+                write_notifications(db, [_note(a, _ev())], NotifHeads()), timeout=10
+            )
+    finally:
+        await other.close()
+    assert n is not None and n.seq == 2

@@ -11,6 +11,7 @@ from typing import Any, cast
 import asyncpg
 from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
+from hub.rules.notif_heads import NotifHeads
 from hub.store import messages, notifications
 from hub.store.messages import MessageWrite
 from hub.store.notifications import NotificationWrite
@@ -59,6 +60,9 @@ class Store:
         # connections the group writers keep between COMMITs: a pool release costs a
         # reset query, one more round trip before every write's caller hears of its COMMIT
         self._kept: list[PoolConnectionProxy] = []
+        # each user's last notification seq as this node's writers stored it: a batch is
+        # numbered here, not by a counter row per user in PostgreSQL
+        self._notif_heads = NotifHeads()
 
     async def start(self) -> None:
         """Open the pool and start the writers."""
@@ -177,14 +181,17 @@ class Store:
                 await self.pool.release(conn)
         return results
 
-    @staticmethod
-    async def _write(conn: asyncpg.Connection, msgs: list, notes: list, results: list[Any]) -> None:
+    async def _write(
+        self, conn: asyncpg.Connection, msgs: list, notes: list, results: list[Any]
+    ) -> None:
         if not msgs or not notes:
             # one statement is atomic on its own: no BEGIN and COMMIT round trips
             if msgs:
                 stored = await messages.write_messages(conn, [m for _, m in msgs])
             else:
-                stored = await notifications.write_notifications(conn, [n for _, n in notes])
+                stored = await notifications.write_notifications(
+                    conn, [n for _, n in notes], self._notif_heads
+                )
             for (i, _), r in zip(msgs or notes, stored, strict=True):
                 results[i] = r
             return
@@ -196,7 +203,9 @@ class Store:
             for (i, _), r in zip(msgs, stored, strict=True):
                 results[i] = r
             if notes:
-                stored = await notifications.write_notifications(conn, [n for _, n in notes])
+                stored = await notifications.write_notifications(
+                    conn, [n for _, n in notes], self._notif_heads
+                )
                 for (i, _), r in zip(notes, stored, strict=True):
                     results[i] = r
 

@@ -3,6 +3,8 @@ group writer: what a write asks for, what the store returns and the SQL of one b
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,8 +12,10 @@ from typing import Any
 
 import asyncpg
 
+from hub.rules.notif_heads import NotifHeads
 from hub.store.ids import new_id
 from supporthub_core.db import fetch_one
+from supporthub_core.errors import Unavailable
 
 BROADCAST_MAX_AGE = "7 days"  # a user first seen later still gets notices this recent
 
@@ -297,109 +301,47 @@ async def advance_event_cursor(db: asyncpg.Connection, source: str, after_id: in
     )
 
 
-# One statement, one round trip per batch: bump each user's counter (the upsert locks user
-# rows in id order, so batches never deadlock) and number the new rows from it in batch
-# order. The same statement reads what the notifier does next for those users (the agents
-# serving them get a `customer.event`, the bot follows up in chats where it keeps a state),
-# so a batch is one round trip in all, not three. It reads the chats as of the statement's
-# start (READ COMMITTED): an assignment committed before the batch is written is seen, one
-# committing while it is written is not (that agent's console loads the customer's
-# payments after the assignment, where the event is already). The open chats are looked up
-# through a function (`open_chats_of`) whose plan is an index lookup whatever the table's
-# size: the statement's cached plan, made while the table was small, would otherwise read
-# the whole table on every batch as it grows.
+# One statement, one round trip per batch: insert the rows, numbered by the hub from the
+# users' heads (hub.rules.notif_heads; no counter row is locked or updated), and read what
+# the notifier does next for those users (the agents serving them get a `customer.event`,
+# the bot follows up in chats where it keeps a state), so a batch is one round trip in
+# all, not two. It reads the chats as of the statement's start (READ COMMITTED): an
+# assignment committed before the batch is written is seen, one committing while it is
+# written is not (that agent's console loads the customer's payments after the
+# assignment, where the event is already). The open chats are looked up through a
+# function (`open_chats_of`) whose plan is an index lookup whatever the table's size: the
+# statement's cached plan, made while the table was small, would otherwise read the whole
+# table on every batch as it grows.
 #
-# The batch comes as one array of `numbered_notification_write` rows (the text columns) and one
-# jsonb array of the rows' data, matched by position: asyncpg checks every element of an
-# array parameter against the collections.abc classes and calls the jsonb codec once per
-# element, so an array per column cost the hub a dozen checks and a codec call per
+# The batch comes as one array of `notification_row` rows (the text columns and the seq)
+# and one jsonb array of the rows' data, matched by position: asyncpg checks every element
+# of an array parameter against the collections.abc classes and calls the jsonb codec once
+# per element, so an array per column cost the hub a dozen checks and a codec call per
 # notification, where a row costs four and the data one JSON encoding per batch. What
-# comes back is one row for the batch (what numbers the rows, as arrays) and one per user
-# of the batch with an open chat (usually none), not a row per notification.
-_OPS = """
+# comes back is a row per user of the batch with an open chat (usually none).
+#
+# An event stored before (here, or by another node meanwhile) fails the statement on the
+# unique index on event_id, and a seq taken meanwhile (another node, a notice, a campaign)
+# on the primary key, before anything is kept: the hub then drops the stored events or
+# loads the heads again, and writes the batch again.
+_WRITE = """
 with ops as (
   select t.id, t.user_id, t.kind, t.title, t.body, $2::jsonb -> (t.ord::int - 1) as data,
-         t.event_id, t.back, t.ord
-  from unnest($1::numbered_notification_write[]) with ordinality
-    as t(id, user_id, kind, title, body, event_id, back, ord)
-),
-"""
-_SERVING = """
-serving as (
-  select c.user_id,
-         array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
-         array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
-         array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
-  from open_chats_of($4) c
-  group by c.user_id
-)
-"""
-_SERVED_ROWS = """
-union all
-select s.user_id, null, null, s.agents, s.bot_ids, s.bot_langs from serving s
-"""
-# Events not stored yet, as nearly all are: the unique index on event_id, which the insert
-# checks anyway, is the only check. An event stored already (here, or by another node
-# meanwhile) makes the statement fail before anything is kept, and the batch is written
-# again by `_WRITE_NOTIFICATIONS`. Every write is new, so the hub numbers them: the users
-# of the batch in id order ($4) with their write counts ($5) bump the counters, and each
-# row's seq is its user's counter after the bump minus its `back`. The batch's row (the one
-# with no user) holds the counters after the bump: their values and their users, as arrays.
-_WRITE_NEW_NOTIFICATIONS = (
-    _OPS
-    + """
-bumped as (
-  insert into users (id, notif_seq) select * from unnest($4::text[], $5::bigint[]) order by 1
-  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
-  returning id, notif_seq
+         t.event_id, t.seq
+  from unnest($1::notification_row[]) with ordinality
+    as t(id, user_id, kind, title, body, event_id, seq, ord)
 ),
 written as (
   insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
-  select o.id, o.user_id, b.notif_seq - o.back, o.kind, o.title, o.body, o.data, o.event_id, $3
-  from ops o join bumped b on b.id = o.user_id
-),"""
-    + _SERVING
-    + "select null::text, null::bigint[], array_agg(b.notif_seq), array_agg(b.id), null::text[],"
-    " null::text[] from bumped b" + _SERVED_ROWS
+  select o.id, o.user_id, o.seq, o.kind, o.title, o.body, o.data, o.event_id, $3 from ops o
 )
-# Some writes may be skipped (their events stored before), so PostgreSQL numbers the rest
-# (the hub's `back` ignored), and the first row holds the written rows' batch positions
-# and seqs.
-_NUMBER_WRITE_AND_READ_CHATS = (
-    """
-counts as (select user_id, count(*)::bigint as n from fresh group by user_id),
-bumped as (
-  insert into users (id, notif_seq) select user_id, n from counts order by user_id
-  on conflict (id) do update set notif_seq = users.notif_seq + excluded.notif_seq
-  returning id, notif_seq
-),
-numbered as (
-  select f.*, b.notif_seq - c.n + row_number() over (partition by f.user_id order by f.ord) as seq
-  from fresh f join bumped b on b.id = f.user_id join counts c on c.user_id = f.user_id
-),
-written as (
-  insert into notifications (id, user_id, seq, kind, title, body, data, event_id, created_at)
-  select id, user_id, seq, kind, title, body, data, event_id, $3 from numbered
-),"""
-    + _SERVING
-    + """select null::text, array_agg(n.ord), array_agg(n.seq), null::text[], null::text[],
-  null::text[]
-from numbered n"""
-    + _SERVED_ROWS
-)
-# Skips the events already stored (through `handled_event_ids`, an index lookup whatever the
-# table's size, for the same reason as `open_chats_of`), so none leaves a gap in a user's
-# seqs; a concurrent copy on another node still fails this one on the unique index, and the
-# writer tries the batch again.
-_WRITE_NOTIFICATIONS = (
-    _OPS
-    + """fresh as (
-  select * from ops
-  where event_id is null
-    or event_id <> all (array(select handled_event_ids(array(select event_id from ops))))
-),"""
-    + _NUMBER_WRITE_AND_READ_CHATS
-)
+select c.user_id,
+       array_agg(distinct c.agent_id) filter (where c.status = 'assigned') as agents,
+       array_agg(c.id order by c.id) filter (where c.bot_state is not null) as bot_ids,
+       array_agg(c.lang order by c.id) filter (where c.bot_state is not null) as bot_langs
+from open_chats_of($4) c
+group by c.user_id
+"""
 _EVENT_STORED = "notifications_event"  # the unique index on event_id
 
 
@@ -417,103 +359,111 @@ def first_of_each_event(ops: list[NotificationWrite]) -> list[int]:
     return keep
 
 
-async def _write_batch(conn: asyncpg.Connection, args: tuple) -> list[asyncpg.Record]:
-    """The batch's rows, checked for stored events only when one turns out to be. Inside a
-    transaction, which a failed statement would end, the checking statement at once.
-    `args`: the rows, their data, the time, the users in order and their write counts (the
-    last for the hub's numbering only)."""
-    if conn.is_in_transaction():
-        return await conn.fetch(_WRITE_NOTIFICATIONS, *args[:4])
-    try:
-        return await conn.fetch(_WRITE_NEW_NOTIFICATIONS, *args)
-    except asyncpg.UniqueViolationError as e:
-        if e.constraint_name != _EVENT_STORED:
+WRITE_ATTEMPTS = 12  # a batch's users meet another writer's seq at most this often
+_BACKOFF_S = (0.001, 0.1)  # the first and the longest wait before numbering again
+
+
+async def write_notifications(
+    conn: asyncpg.Connection, ops: list[NotificationWrite], heads: NotifHeads | None = None
+) -> list[Any]:
+    """Insert notifications with each user's next seq. An op whose `event_id` was already
+    handled (here, on another node, or earlier in the batch) yields None and writes nothing.
+
+    `heads`: the node's heads, for a writer whose users' writes are never in flight
+    elsewhere on the node (hub.store.writer.Writers); without them, or inside a
+    transaction (whose COMMIT comes later, so the heads could not be advanced here), the
+    users' heads are read from the store first. Inside a transaction each attempt is a
+    savepoint, so a seq or an event taken meanwhile does not end the caller's transaction."""
+    keep = first_of_each_event(ops)
+    if heads is not None and conn.is_in_transaction():
+        heads.forget({o.user_id for o in ops})  # written here, advanced by nobody
+        heads = None
+    known = heads if heads is not None else NotifHeads()
+    for attempt in range(WRITE_ATTEMPTS):
+        if not keep:
+            return [None] * len(ops)
+        batch = [ops[i] for i in keep]
+        users = sorted({o.user_id for o in batch})
+        missing = known.unknown(users)
+        if missing:
+            known.learn(tuple(r) for r in await conn.fetch(_HEADS, missing))
+        seqs, after = known.number([o.user_id for o in batch])
+        ids, now = [new_id() for _ in batch], datetime.now(UTC)
+        try:
+            rows = await _insert(conn, batch, ids, seqs, now, users)
+        except asyncpg.UniqueViolationError as e:
+            known.forget(users)
+            if e.constraint_name == _EVENT_STORED:
+                handled = await handled_events(conn, [o.event_id for o in batch if o.event_id])
+                keep = [i for i in keep if ops[i].event_id not in handled]
+            elif e.constraint_name == _SEQ_TAKEN:
+                # another writer of these users is busy (rare: a user's live writes go to
+                # one node); a random wait, so that the two do not meet again at once
+                first, longest = _BACKOFF_S
+                await asyncio.sleep(random.uniform(0, min(longest, first * 2**attempt)))
+            else:
+                raise
+            continue
+        except BaseException:
+            known.forget(users)
             raise
-        return await conn.fetch(_WRITE_NOTIFICATIONS, *args[:4])
+        known.advance(after)
+        return _stored(ops, keep, ids, seqs, now, rows)
+    raise Unavailable("the notifications' seqs kept being taken by other writers")
 
 
-def writes_after(users: list[str]) -> tuple[list[int], dict[str, int]]:
-    """For each write of the batch (its users in batch order), how many writes of the same
-    user come after it in the batch, and the number of writes per user."""
-    counts: dict[str, int] = {}
-    backs = [0] * len(users)
-    for i in range(len(users) - 1, -1, -1):
-        user_id = users[i]
-        backs[i] = n = counts.get(user_id, 0)
-        counts[user_id] = n + 1
-    return backs, counts
+_HEADS = "select * from notif_heads($1::text[])"
+_SEQ_TAKEN = "notifications_pkey"  # the primary key (user_id, seq)
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    batch: list[NotificationWrite],
+    ids: list[str],
+    seqs: list[int],
+    now: datetime,
+    users: list[str],
+) -> list[asyncpg.Record]:
+    args = (
+        [
+            (nid, o.user_id, o.kind, o.title, o.body, o.event_id, seq)
+            for nid, o, seq in zip(ids, batch, seqs, strict=True)
+        ],
+        [o.data for o in batch],  # one JSON array
+        now,
+        users,
+    )
+    if not conn.is_in_transaction():  # one statement is atomic on its own
+        return await conn.fetch(_WRITE, *args)
+    async with conn.transaction():  # a savepoint
+        return await conn.fetch(_WRITE, *args)
 
 
 _NOT_SERVED: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
 
 
-def _seqs(
-    rows: list[asyncpg.Record], backs: list[int], batch: list[NotificationWrite]
-) -> tuple[list[int], list[int]]:
-    """The written writes' batch positions (1-based) and seqs, from the batch's row: numbered
-    by PostgreSQL (positions and seqs) or by the hub (each user's counter after the bump)."""
-    _, ords, seqs, users, _, _ = next(r for r in rows if r[0] is None)
-    if ords is not None:
-        return ords, seqs
-    if users is None:  # nothing written
-        return [], []
-    counter = dict(zip(users, seqs, strict=True))
-    return (
-        list(range(1, len(batch) + 1)),
-        [counter[o.user_id] - back for o, back in zip(batch, backs, strict=True)],
-    )
-
-
-async def write_notifications(conn: asyncpg.Connection, ops: list[NotificationWrite]) -> list[Any]:
-    """Insert notifications with each user's next seq. An op whose `event_id` was already
-    handled (here, on another node, or earlier in the batch) yields None and writes nothing."""
-    keep = first_of_each_event(ops)
-    if not keep:
-        return []
-    batch = [ops[i] for i in keep]
-    ids = [new_id() for _ in batch]
-    backs, counts = writes_after([o.user_id for o in batch])
-    users = sorted(counts)
-    now = datetime.now(UTC)
-    rows = await _write_batch(
-        conn,
-        (
-            [
-                (nid, o.user_id, o.kind, o.title, o.body, o.event_id, back)
-                for nid, o, back in zip(ids, batch, backs, strict=True)
-            ],
-            [o.data for o in batch],  # one JSON array
-            now,
-            users,
-            [counts[u] for u in users],
-        ),
-    )
-    ords, seqs = _seqs(rows, backs, batch)
-    # then one row per user with an open chat: the agents serving them, the ids and langs
-    # of the chats in which the bot keeps a state; one pair of tuples per user, shared by
-    # that user's rows
+def _stored(
+    ops: list[NotificationWrite],
+    keep: list[int],
+    ids: list[str],
+    seqs: list[int],
+    now: datetime,
+    rows: list[asyncpg.Record],
+) -> list[Any]:
+    """Each op's StoredNotification (None for those not written), with what the statement
+    read of its user's open chats: the agents serving them, the ids and langs of the chats
+    in which the bot keeps a state (one pair of tuples per user, shared by that user's
+    rows)."""
     serving: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
         user_id: (tuple(agents or ()), tuple(zip(bot_ids or (), bot_langs or (), strict=True)))
-        for user_id, _, _, agents, bot_ids, bot_langs in rows
-        if user_id is not None and (agents is not None or bot_ids is not None)
+        for user_id, agents, bot_ids, bot_langs in rows
     }
     ts_text = now.isoformat()
     out: list[Any] = [None] * len(ops)
-    for at, seq in zip(ords, seqs, strict=True):
-        i = keep[at - 1]
+    for nid, i, seq in zip(ids, keep, seqs, strict=True):
         o = ops[i]
         known = serving.get(o.user_id, _NOT_SERVED)
         out[i] = StoredNotification(
-            ids[at - 1],
-            o.user_id,
-            seq,
-            o.kind,
-            o.title,
-            o.body,
-            o.data,
-            now,
-            ts_text,
-            known[0],
-            known[1],
-        )  # fmt: skip
+            nid, o.user_id, seq, o.kind, o.title, o.body, o.data, now, ts_text, known[0], known[1]
+        )
     return out
