@@ -59,10 +59,8 @@ async def seed(db: asyncpg.Connection, users: int) -> int:
         " 'sent', 'bench') returning id"
     )
     await db.execute(
-        "insert into users (id, notif_seq) select 'u' || lpad(i::text, 7, '0'), $2"
-        " from generate_series(1, $1) i",
+        "insert into users (id) select 'u' || lpad(i::text, 7, '0') from generate_series(1, $1) i",
         users,
-        LAST_SEQ,
     )
     await db.execute(
         "insert into notifications (id, user_id, seq, kind, title, body, campaign_id)"

@@ -279,11 +279,10 @@ async def prefill(dsn: str, n: int) -> None:
 
     db = await asyncpg.connect(dsn)
     try:
-        per_user = max(1, n // 10_000)
+        per_user = max(1, n // 10_000)  # each user's head (`notif_head`): their last row
         await db.execute(
-            "insert into users (id, notif_seq) select 'seed-u' || g, $1"
-            " from generate_series(0, 9999) g on conflict (id) do nothing",
-            per_user,
+            "insert into users (id) select 'seed-u' || g"
+            " from generate_series(0, 9999) g on conflict (id) do nothing"
         )
         await db.execute(
             "insert into notifications (id, user_id, seq, kind, title, body, data, event_id)"

@@ -111,15 +111,15 @@ async def test_notices_and_notification_batches_together_leave_no_gap_and_no_dea
             " where user_id = any($1::text[]) order by user_id, seq",
             users,
         )
-        counters = dict(
-            await db.fetch("select id, notif_seq from users where id = any($1::text[])", users)
+        heads = dict(
+            await db.fetch("select id, notif_head(id) from users where id = any($1::text[])", users)
         )
         by_user: dict[str, list[asyncpg.Record]] = {u: [] for u in users}
         for r in rows:
             by_user[r["user_id"]].append(r)
         for user_id, mine in by_user.items():
-            # 1, 2, 3... over both kinds, up to the user's counter
-            assert [r["seq"] for r in mine] == list(range(1, counters[user_id] + 1)), user_id
+            # 1, 2, 3... over both kinds, up to the user's head
+            assert [r["seq"] for r in mine] == list(range(1, heads[user_id] + 1)), user_id
             copies = [r for r in mine if r["kind"] == "system.notice"]
             # every notice once, in the order they committed (ids in seq order)
             assert [r["broadcast_id"] for r in copies] == notice_ids, user_id
@@ -162,7 +162,7 @@ async def test_a_copy_is_numbered_after_a_batch_that_committed_while_it_waited(i
         await tx.commit()
         [stored] = await asyncio.wait_for(notice, 30)
         assert list(stored.copies()) == [(held, 4, f"n{stored.broadcast_id}.{held}")]
-        assert await db.fetchval("select notif_seq from users where id = $1", held) == 4
+        assert await db.fetchval("select notif_head($1)", held) == 4
     finally:
         await writer.close()
         await db.close()

@@ -157,11 +157,10 @@ async def test_uploaded_list_and_recent_alert_audiences(fast_hub, db):
         await (await hub.client(user_id)).close()
     # a new-device sign-in three days ago, and an old one of another user
     for user_id, age in ((alerted, 3), (other, 30)):
-        await db.execute("update users set notif_seq = notif_seq + 1 where id = $1", user_id)
         await db.execute(
             "insert into notifications (id, user_id, seq, kind, title, body, data, created_at)"
-            " select $1, $2, notif_seq, 'security.alert', 't', 'b', $3, now() - make_interval(days => $4)"
-            " from users where id = $2",
+            " values ($1, $2, notif_head($2) + 1, 'security.alert', 't', 'b', $3,"
+            " now() - make_interval(days => $4))",
             uuid.uuid4().hex, user_id, {"alert": "new_device_login"}, age,
         )  # fmt: skip
     async with hub.http(hub.token("svc", "service")) as http:

@@ -274,27 +274,36 @@ async def send_batch(
     return Batch([(r["user_id"], notification_frame(r)) for r in rows], done=False)
 
 
-# Each user's copy: their next seq, their language's text (the device re-renders it from
-# data.texts for its own: hub.rules.notices.localize), at most one per user and campaign
-# (the unique index notifications_campaign).
+# Each user's copy: their next seq (numbered from their head, `notif_head`), their
+# language's text (the device re-renders it from data.texts for its own:
+# hub.rules.notices.localize), at most one per user and campaign (the unique index
+# notifications_campaign), under the user's row lock (taken in id order; the notice's
+# chunks and `materialise_broadcasts` take it too). The head is read as of the statement:
+# a notification the hub stores meanwhile for the same seq (it does not take the lock) is
+# waited for and, once committed, makes the copy skip, as does a copy of the same campaign
+# committed meanwhile (ON CONFLICT DO NOTHING on every unique index); `_WITHOUT_COPY` tells
+# which of the users still have none, numbered again by a new statement.
 _MATERIALISE = """
 with target as (
-  select u.id from users u where u.id = any($2::text[])
+  select u.id, u.lang from users u where u.id = any($2::text[])
     and not exists (select 1 from notifications n where n.campaign_id = $1 and n.user_id = u.id)
   order by u.id for update of u
-),
-bumped as (
-  update users u set notif_seq = u.notif_seq + 1 from target where u.id = target.id
-  returning u.id, u.notif_seq, u.lang
 )
 insert into notifications (id, user_id, seq, kind, title, body, data, campaign_id)
-select md5(random()::text || clock_timestamp()::text || b.id), b.id, b.notif_seq,
+select md5(random()::text || clock_timestamp()::text || b.id), b.id, notif_head(b.id) + 1,
   'system.notice',
   coalesce($3::jsonb -> b.lang ->> 'title', $3::jsonb -> 'zh' ->> 'title', $3::jsonb -> 'en' ->> 'title'),
   coalesce($3::jsonb -> b.lang ->> 'body', $3::jsonb -> 'zh' ->> 'body', $3::jsonb -> 'en' ->> 'body'),
   $4::jsonb, $1
-from bumped b
+from target b order by b.id
+on conflict do nothing
 returning *
+"""
+# Those of these users (known ones) who have no copy of the campaign.
+_WITHOUT_COPY = """
+select u.id from users u where u.id = any($2::text[])
+  and not exists (select 1 from notifications n where n.campaign_id = $1 and n.user_id = u.id)
+order by u.id
 """
 
 
@@ -309,7 +318,19 @@ def card_data(c: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
 async def _materialise(
     db: asyncpg.Connection, c: asyncpg.Record | dict[str, Any], ids: list[str]
 ) -> list[asyncpg.Record]:
-    rows = await db.fetch(_MATERIALISE, c["id"], ids, c["texts"], card_data(c))
+    """The copies stored for these users (in the caller's transaction, which holds their
+    row locks to the end): those whose copy skipped its seq, taken by a write committed
+    meanwhile, are numbered again until each user has their one copy."""
+    rows: list[asyncpg.Record] = []
+    todo = ids
+    while todo:
+        got = await db.fetch(_MATERIALISE, c["id"], todo, c["texts"], card_data(c))
+        rows.extend(got)
+        if len(got) == len(todo):
+            break
+        stored = {r["user_id"] for r in got}
+        left = [u for u in todo if u not in stored]
+        todo = [r["id"] for r in await db.fetch(_WITHOUT_COPY, c["id"], left)]
     return sorted(rows, key=lambda r: r["user_id"])
 
 
@@ -329,13 +350,11 @@ async def materialise_late(db: asyncpg.Connection, user_id: str) -> None:
         user_id,
     )
     for c in rows:
-        try:
-            async with db.transaction():
-                if await _materialise(db, c, [user_id]):
-                    # not in the sender's `delivered`: the campaign's row stays its alone
-                    await _count(db, c["id"], user_id, "delivered")
-        except asyncpg.UniqueViolationError:  # the sender got there first: one copy
-            pass
+        async with db.transaction():
+            # none stored when the sender got there first: one copy
+            if await _materialise(db, c, [user_id]):
+                # not in the sender's `delivered`: the campaign's row stays its alone
+                await _count(db, c["id"], user_id, "delivered")
 
 
 async def mark(db: asyncpg.Connection, campaign_id: int, user_id: str, what: str) -> bool:

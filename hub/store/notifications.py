@@ -205,9 +205,15 @@ async def stalled_notice(db: asyncpg.Connection, older_than_s: float) -> int | N
 
 
 async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
+    """Give a user the notices stored after their cursor, in the notices' order, each
+    numbered from the user's head (`notif_head`) and the cursor moved past them, under the
+    user's row lock (which the notice's chunks and the campaigns' copies take too). A
+    notification the hub stores meanwhile for the same seq (it does not take the lock) is
+    waited for; if it commits, the copy skips its seq and is numbered again by the next
+    statement, which sees it: the user's seqs stay gapless, each notice one copy."""
     async with db.transaction():
         user = await fetch_one(
-            db, "select broadcast_cursor, notif_seq from users where id = $1 for update", user_id
+            db, "select broadcast_cursor from users where id = $1 for update", user_id
         )
         pending = await db.fetch(
             "select * from broadcasts where id > $1"
@@ -216,26 +222,20 @@ async def materialise_broadcasts(db: asyncpg.Connection, user_id: str) -> None:
         )
         if not pending:
             return
-        seq = user["notif_seq"]
         for b in pending:
-            seq += 1
-            await db.execute(
-                "insert into notifications (id, user_id, seq, kind, title, body, data, broadcast_id)"
-                " values ($1, $2, $3, 'system.notice', $4, $5, $6, $7)",
-                new_id(),
-                user_id,
-                seq,
-                b["title"],
-                b["body"],
-                b["data"],
-                b["id"],
-            )
+            args = (new_id(), user_id, b["title"], b["body"], b["data"], b["id"])
+            while await db.fetchval(_COPY_NOTICE, *args) is None:
+                continue  # its seq was taken by a write that committed: numbered again
         await db.execute(
-            "update users set notif_seq = $2, broadcast_cursor = $3 where id = $1",
-            user_id,
-            seq,
-            pending[-1]["id"],
+            "update users set broadcast_cursor = $2 where id = $1", user_id, pending[-1]["id"]
         )
+
+
+_COPY_NOTICE = (
+    "insert into notifications (id, user_id, seq, kind, title, body, data, broadcast_id)"
+    " values ($1, $2, notif_head($2) + 1, 'system.notice', $3, $4, $5, $6)"
+    " on conflict (user_id, seq) do nothing returning seq"
+)
 
 
 async def broadcast_copies(
