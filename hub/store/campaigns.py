@@ -290,7 +290,8 @@ with target as (
   order by u.id for update of u
 )
 insert into notifications (id, user_id, seq, kind, title, body, data, campaign_id)
-select md5(random()::text || clock_timestamp()::text || b.id), b.id, notif_head(b.id) + 1,
+select md5(random()::text || clock_timestamp()::text || b.id), b.id,
+  (select coalesce(max(n.seq), 0) from notifications n where n.user_id = b.id) + 1,
   'system.notice',
   coalesce($3::jsonb -> b.lang ->> 'title', $3::jsonb -> 'zh' ->> 'title', $3::jsonb -> 'en' ->> 'title'),
   coalesce($3::jsonb -> b.lang ->> 'body', $3::jsonb -> 'zh' ->> 'body', $3::jsonb -> 'en' ->> 'body'),

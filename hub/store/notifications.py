@@ -391,6 +391,9 @@ async def write_notifications(
         ids, now = [new_id() for _ in batch], datetime.now(UTC)
         try:
             rows = await _insert(conn, batch, ids, seqs, now, users)
+        except asyncpg.DeadlockDetectedError:
+            known.forget(users)  # chosen to give way to another writer: numbered again
+            continue
         except asyncpg.UniqueViolationError as e:
             known.forget(users)
             if e.constraint_name == _EVENT_STORED:
@@ -424,12 +427,16 @@ async def _insert(
     now: datetime,
     users: list[str],
 ) -> list[asyncpg.Record]:
+    # in user id order (each user's in seq order), as every writer of notifications
+    # inserts: two that wait on each other's seqs never wait in a circle
+    order = sorted(range(len(batch)), key=lambda k: batch[k].user_id)
+    rows = []
+    for k in order:
+        o = batch[k]
+        rows.append((ids[k], o.user_id, o.kind, o.title, o.body, o.event_id, seqs[k]))
     args = (
-        [
-            (nid, o.user_id, o.kind, o.title, o.body, o.event_id, seq)
-            for nid, o, seq in zip(ids, batch, seqs, strict=True)
-        ],
-        [o.data for o in batch],  # one JSON array
+        rows,
+        [batch[k].data for k in order],  # one JSON array
         now,
         users,
     )

@@ -1,5 +1,6 @@
--- A notice's copies are numbered from each user's head (`notif_head`, migration 0031), not
--- from `users.notif_seq`, which the update no longer bumps: it moves the cursor only, and
+-- A notice's copies are numbered from each user's head (as `notif_head` reads it, migration
+-- 0031, inline: a function with its own SET costs a call per copy), not from
+-- `users.notif_seq`, which the update no longer bumps: it moves the cursor only, and
 -- still locks the chunk's rows in id order, reading the key over the chunk's range (0030).
 -- The head is read as of the update's statement: rows committed while it waited for a
 -- row lock, or a row the hub is storing for that seq now, are not seen. `notice_chunk`
@@ -19,7 +20,7 @@ as $$
     from unnest($2::text[]) d(id)
     where u.id = d.id and u.broadcast_cursor < $1
       and u.id >= $2[1] and u.id <= $2[cardinality($2)]
-    returning u.id, notif_head(u.id) + 1
+    returning u.id, (select coalesce(max(n.seq), 0) from notifications n where n.user_id = u.id) + 1
 $$;
 
 create or replace function notice_chunk(lim int, here text[])
@@ -68,7 +69,9 @@ begin
         with copies as (
             insert into notifications as t
                 (id, user_id, seq, kind, title, body, data, broadcast_id)
-            select 'n' || n.id || '.' || s.id, s.id, notif_head(s.id) + 1, 'system.notice',
+            select 'n' || n.id || '.' || s.id, s.id,
+                   (select coalesce(max(k.seq), 0) from notifications k where k.user_id = s.id) + 1,
+                   'system.notice',
                    n.title, n.body, n.data, n.id
             from unnest(skipped) s(id) order by s.id
             on conflict (user_id, seq) do nothing
