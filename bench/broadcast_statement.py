@@ -82,10 +82,30 @@ VARIANTS: dict[str, str | None] = {
     "cheap id": BEFORE_CHEAP_ID_SQL,
     "merge, statement": MERGE_SQL,
     "merge, md5 id": MERGE_MD5_SQL,
+    # chunks of CHUNK users in id order, each its own transaction, numbered from the
+    # users' counters (`notice_chunk` of migrations 0028 and 0030, as `*_0030`)
+    "chunks, counter (0030)": None,
     # the notice as it is stored now: its row, then chunks of CHUNK users in id order,
-    # each its own transaction (hub.store.notifications.store_chunk, migration 0028)
+    # each its own transaction (hub.store.notifications.store_chunk, migration 0028),
+    # numbered from the users' heads (migration 0032)
     "after": None,
 }
+COUNTER_CHUNKS = "chunks, counter (0030)"
+MIGRATIONS = ROOT / "hub" / "store" / "migrations"
+
+
+def chunks_0030_sql() -> str:
+    """`notice_chunk` and `bump_for_notice` as migrations 0028 and 0030 made them, renamed
+    `*_0030`, for the comparison."""
+    notice = (MIGRATIONS / "0028_notice_in_chunks.sql").read_text()
+    bump = (MIGRATIONS / "0030_notice_chunk_reads_its_range.sql").read_text()
+    notice = notice[notice.index("create function notice_chunk") :]
+    bump = bump[bump.index("create or replace function bump_for_notice") :]
+    return (
+        (bump + "\n" + notice)
+        .replace("bump_for_notice(", "bump_for_notice_0030(")
+        .replace("notice_chunk(", "notice_chunk_0030(")
+    )
 
 
 async def run_sql(db: asyncpg.Connection, sql: str, local: list[str], settings: str = "") -> None:
@@ -105,7 +125,12 @@ async def run_sql(db: asyncpg.Connection, sql: str, local: list[str], settings: 
 
 async def one(db: asyncpg.Connection, variant: str, local: list[str]) -> None:
     sql = VARIANTS[variant]
-    if sql is None:
+    if variant == COUNTER_CHUNKS:
+        bid = await notif_store.create_broadcast(db, "Maintenance", "Tonight 02:00-03:00", {})
+        while row := await db.fetchrow("select * from notice_chunk_0030($1, $2)", CHUNK, local):
+            if row["complete"] and row["notice"] >= bid:
+                break
+    elif sql is None:
         bid = await notif_store.create_broadcast(db, "Maintenance", "Tonight 02:00-03:00", {})
         while (stored := await notif_store.store_chunk(db, CHUNK, local)) is not None:
             if stored.complete and stored.broadcast_id >= bid:
@@ -120,6 +145,7 @@ RESYNC = "update users set notif_seq = notif_head(id) where notif_seq <> notif_h
 
 async def seed(db: asyncpg.Connection, users: int, prefill: int) -> None:
     await db.execute("insert into users (id) select 'u' || g from generate_series(1, $1) g", users)
+    await db.execute(chunks_0030_sql())
     for _ in range(prefill):
         await run_sql(db, BEFORE_SQL, [])
     await db.execute("vacuum analyze")
@@ -213,7 +239,8 @@ async def run(dsn: str, a: argparse.Namespace) -> dict:
     for _ in range(a.warmup):
         for k in kinds:
             await one(conns[k], k, local)
-            await probe.execute(RESYNC)
+            if k == "after":
+                await probe.execute(RESYNC)
     await probe.execute("checkpoint")
     wall: dict[str, list[float]] = {k: [] for k in kinds}
     cpu: dict[str, list[float]] = {k: [] for k in kinds}
@@ -234,7 +261,7 @@ async def run(dsn: str, a: argparse.Namespace) -> dict:
             client[k].append(time.process_time() - c0)
             cpu[k].append((common_pg.backend_cpu_ns(pids[k]) - cpu0) / 1e9)
             wal[k].append(await probe.fetchval(common_pg.WAL_SINCE, lsn))
-            if VARIANTS[k] is None:
+            if k == "after":
                 await probe.execute(RESYNC)
     seqs = await probe.fetchrow(
         "select min(notif_head(id)), max(notif_head(id)), count(*) from users"

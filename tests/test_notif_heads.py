@@ -46,3 +46,13 @@ def test_the_heads_kept_stay_within_the_limit_and_are_the_newest(limit, n):
     assert len(heads) <= limit
     if n:
         assert heads.unknown([f"u{n - 1}"]) == []
+
+
+@given(st.integers(4, 50), st.integers(1, 120))
+def test_what_a_batch_learns_stays_until_it_is_numbered(limit, batch):
+    heads = NotifHeads(limit)
+    heads.learn((f"old{i}", i) for i in range(limit))
+    users = [f"u{i}" for i in range(batch)]
+    heads.learn((u, 0) for u in users)
+    assert heads.unknown(users) == []
+    assert heads.number(users)[0] == [1] * batch

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-DEFAULT_LIMIT = 200_000  # heads kept (~100 B each); the oldest quarter goes past it
+DEFAULT_LIMIT = 200_000  # heads kept (~100 B each), plus one batch's; then the oldest quarter goes
 
 
 class NotifHeads:
@@ -32,9 +32,10 @@ class NotifHeads:
         return [u for u in users if u not in heads]
 
     def learn(self, heads: Iterable[tuple[str, int]]) -> None:
-        """Heads read from the store (committed)."""
-        self._heads.update(heads)
+        """Heads read from the store (committed). Room is made first, so what a batch
+        learns stays until it is numbered."""
         self._bound()
+        self._heads.update(heads)
 
     def number(self, users: list[str]) -> tuple[list[int], dict[str, int]]:
         """Seqs for a batch of writes (their users in batch order, every head known), and
@@ -49,8 +50,8 @@ class NotifHeads:
 
     def advance(self, heads: dict[str, int]) -> None:
         """The heads after a committed batch."""
-        self._heads.update(heads)
         self._bound()
+        self._heads.update(heads)
 
     def forget(self, users: Iterable[str]) -> None:
         """Load these users' heads again before their next write (a write failed, or
@@ -61,6 +62,6 @@ class NotifHeads:
 
     def _bound(self) -> None:
         heads = self._heads
-        if len(heads) > self._limit:
+        if len(heads) >= self._limit:
             for u in list(heads)[: len(heads) - self._limit * 3 // 4]:
                 del heads[u]
