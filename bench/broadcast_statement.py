@@ -84,13 +84,13 @@ VARIANTS: dict[str, str | None] = {
     "merge, md5 id": MERGE_MD5_SQL,
     # chunks of CHUNK users in id order, each its own transaction, numbered from the
     # users' counters (`notice_chunk` of migrations 0028 and 0030, as `*_0030`)
-    "chunks, counter (0030)": None,
+    "counter chunks (0030)": None,
     # the notice as it is stored now: its row, then chunks of CHUNK users in id order,
     # each its own transaction (hub.store.notifications.store_chunk, migration 0028),
     # numbered from the users' heads (migration 0032)
     "after": None,
 }
-COUNTER_CHUNKS = "chunks, counter (0030)"
+COUNTER_CHUNKS = "counter chunks (0030)"
 MIGRATIONS = ROOT / "hub" / "store" / "migrations"
 
 
