@@ -192,6 +192,7 @@ class Hub:
         await self.store.start()
         await self.node.start()
         self.node.when_broadcast(self._push_broadcast)
+        self.node.when_numbered(self.store.forget_notification_heads)
         self.node.when_reconnected(self.sessions.catch_up_all)
         self.node.when_lost(self.sessions.hold_all)
         self.sessions.start(self.tasks, position_check_s=self.settings.position_check_s)
@@ -238,6 +239,8 @@ class Hub:
         together next. The node that stored the chunk (`origin`) pushed its users' copies
         already (hub.services.broadcasts.store_chunks). Once the notice is complete, the
         devices of users with no socket get it (Web Push, one node)."""
+        # the chunk's users have a copy numbered behind this node's heads
+        self.store.forget_notification_heads()
         news = broadcasts.chunk_news(frame)
         if news.done:
             self.push_out.broadcast_stored(news.broadcast_id)
@@ -271,7 +274,12 @@ def notice_sender(
 ) -> broadcasts.NoticeSender:
     """A notice sender on this node; made when needed, as the store's pool opens at start."""
     return broadcasts.NoticeSender(
-        store.pool, node.bus.redis, secret, node, settings.broadcast_chunk
+        store.pool,
+        node.bus.redis,
+        secret,
+        node,
+        settings.broadcast_chunk,
+        numbered=store.forget_notification_heads,
     )
 
 

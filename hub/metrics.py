@@ -119,6 +119,11 @@ WRITER_COMMIT = Histogram(
 WRITER_RESTARTS = Counter(
     "supporthub_writer_restarts_total", "Group writer tasks that died (and were replaced)"
 )
+NOTIFICATIONS_NUMBERED_AGAIN = Counter(
+    "supporthub_notifications_numbered_again_total",
+    "Notification batches written again: a seq taken meanwhile, or an event stored before",
+    ["reason"],
+)
 QUEUE_LENGTH = Gauge("supporthub_queue_length", "Chats waiting for an agent", ["priority"])
 QUEUE_WAIT = Histogram(
     "supporthub_queue_wait_seconds",

@@ -12,6 +12,7 @@ import pytest
 from hub.store import notifications as notif_store
 from supporthub_core.db import init_connection
 from tests.conftest import start_hub
+from tests.events import publish_signed, tx_event
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -219,3 +220,37 @@ def test_the_chunks_heard_during_a_read_are_read_together():
     assert heard[1] == ChunkNews(7, "u4", "u6", True, "a")
     assert one_read(heard, 32) == (0, 9, [("u2", "u6"), ("", "u1")])
     assert one_read(heard[2:], 4) == (5, 9, [("", "u1")])
+
+
+def _numbered_again() -> float:
+    from hub.metrics import NOTIFICATIONS_NUMBERED_AGAIN
+
+    return NOTIFICATIONS_NUMBERED_AGAIN.labels("seq_taken")._value.get()
+
+
+@pytest.mark.parametrize("notices", [1, 3])
+async def test_after_a_notice_the_next_notifications_are_numbered_once(hub, services, notices):
+    """A notice gives every user a copy with their next seq, behind the back of the node's
+    heads (hub.rules.notif_heads): every node forgets its heads when it hears of a chunk,
+    so the users' next notifications are numbered from the store's heads at once, not
+    written, refused on a taken seq and written again (one failed statement per batch of
+    users until each had one)."""
+    users = [f"u-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    clients = [await hub.client(u) for u in users]
+    await publish_signed(services.redis_url, [tx_event(u) for u in users])
+    for c in clients:
+        assert (await c.expect("notification"))["seq"] == 1
+    async with hub.http(hub.token("sup", "supervisor")) as http:
+        for i in range(notices):
+            r = await http.post("/api/broadcasts", json={"title": f"n{i}", "body": "b"})
+            assert r.status_code == 202
+    for c in clients:
+        for i in range(notices):
+            assert (await c.expect("notification", timeout=15))["seq"] == 2 + i
+    before = _numbered_again()
+    await publish_signed(services.redis_url, [tx_event(u) for u in users])
+    for c in clients:
+        frame = await c.expect("notification")
+        assert (frame["kind"], frame["seq"]) == ("transaction.status", 2 + notices)
+        await c.close()
+    assert _numbered_again() == before

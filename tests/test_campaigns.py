@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import SECRET, run_cli, start_hub
+from tests.events import publish_signed, tx_event
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -283,6 +284,43 @@ async def test_counts_stay_exact_with_acks_and_marks_on_two_nodes(services, db):
         for pair in devices:
             for device in pair:
                 await device.close()
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+async def test_after_a_campaign_the_next_notifications_are_numbered_once(services):
+    """A campaign's copies take their users' next seqs behind the nodes' heads
+    (hub.rules.notif_heads): the sending node tells every node which users they were, so
+    whichever node writes those users' next payment notifications numbers them from the
+    store's heads at once, instead of writing, meeting a taken seq and writing again."""
+    from hub.metrics import NOTIFICATIONS_NUMBERED_AGAIN
+
+    def numbered_again() -> float:
+        return NOTIFICATIONS_NUMBERED_AGAIN.labels("seq_taken")._value.get()
+
+    one = await start_hub(services, campaign_poll_s=0.2, campaign_lease_s=2.0)
+    two = await start_hub(services, campaign_poll_s=0.2, campaign_lease_s=2.0)
+    try:
+        users = [uid("n") for _ in range(8)]  # their events' owners: both nodes, by hash
+        clients = [await one.client(u) for u in users]
+        await publish_signed(services.redis_url, [tx_event(u) for u in users])
+        for c in clients:
+            assert (await c.expect("notification", timeout=10))["seq"] == 1
+        async with one.http(one.token("svc", "service")) as http:
+            r = await http.post("/api/campaigns", json={"texts": TEXTS, "audience": {"kind": "list"},
+                                                        "user_ids": users})  # fmt: skip
+            assert r.status_code == 201, r.text
+            for c in clients:
+                assert (await c.expect("notification", timeout=20))["seq"] == 2
+            await wait_status(http, r.json()["id"], "sent")
+        before = numbered_again()
+        await publish_signed(services.redis_url, [tx_event(u) for u in users])
+        for c in clients:
+            frame = await c.expect("notification", timeout=10)
+            assert (frame["kind"], frame["seq"]) == ("transaction.status", 3)
+            await c.close()
+        assert numbered_again() == before
     finally:
         await one.stop()
         await two.stop()

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from hub.cluster.bus import (
     FANOUT_CHANNEL,
     FANOUT_CHUNK,
+    NODES_CHANNEL,
     STAFF_CHANNEL,
     Bus,
     agent_channel,
@@ -41,6 +42,10 @@ def origin_marker(node_id: str) -> bytes:
     return encode_msgpack([ORIGIN, node_id])
 
 
+# the nodes' frame `{type, users}`: another writer numbered notifications for these users
+NUMBERED = "notifications.numbered"
+
+
 class Delivery:
     def __init__(self, bus: Bus, *, node_id: str = "", local: LocalDelivery | None = None):
         self.bus = bus
@@ -54,6 +59,10 @@ class Delivery:
 
     async def to_agent(self, agent_id: str, frame: dict) -> None:
         await self.bus.publish(agent_channel(agent_id), encode_msgpack(frame))
+
+    async def to_nodes(self, frame: dict) -> None:
+        """A control frame for every node (hub.cluster.node.Node._on_node_frame)."""
+        await self.bus.publish(NODES_CHANNEL, encode_msgpack(frame))
 
     async def to_staff(self, frame: dict) -> None:
         await self.bus.publish(STAFF_CHANNEL, encode_msgpack(frame))

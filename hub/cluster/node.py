@@ -18,7 +18,7 @@ from hub.cluster.bus import (
     NODES_KEY,
     Bus,
 )
-from hub.cluster.delivery import ORIGIN, Delivery, origin_marker
+from hub.cluster.delivery import NUMBERED, ORIGIN, Delivery, origin_marker
 from hub.cluster.ring import NODE_BEAT_S, NODE_TTL_S, NodeRing
 from hub.cluster.sharded import ClusterBus
 from hub.ws.protocol import decode_msgpack, encode_msgpack
@@ -60,6 +60,7 @@ class Node:
         self._on_reconnect: ReconnectHandler | None = None
         self._on_lost: Callable[[], None] | None = None
         self._on_agent_access: Callable[[dict], None] | None = None
+        self._on_numbered: Callable[[list[str]], None] | None = None
         self._left = False
 
     def when_broadcast(self, handler: BroadcastHandler) -> None:
@@ -74,6 +75,11 @@ class Node:
     def when_agent_access(self, handler: Callable[[dict], None]) -> None:
         """`handler(frame)` for `agent.disabled` / `agent.enabled` (hub.services.agent_access)."""
         self._on_agent_access = handler
+
+    def when_numbered(self, handler: Callable[[list[str]], None]) -> None:
+        """`handler(user_ids)` when another writer numbered notifications for these users
+        (a campaign's copies): their heads are read again (hub.rules.notif_heads)."""
+        self._on_numbered = handler
 
     def when_lost(self, handler: Callable[[], None]) -> None:
         """`handler()` runs when the bus loses Redis, before it subscribes again."""
@@ -129,6 +135,10 @@ class Node:
             self.tasks.spawn(self._on_broadcast(frame), "broadcast")
         elif kind in ("agent.disabled", "agent.enabled") and self._on_agent_access is not None:
             self._on_agent_access(frame)
+        elif kind == NUMBERED and self._on_numbered is not None:
+            users = frame.get("users")
+            if isinstance(users, list):
+                self._on_numbered([u for u in users if isinstance(u, str)])
 
     def _bus_lost(self) -> None:
         if self._on_lost is not None:

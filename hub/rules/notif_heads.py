@@ -60,6 +60,10 @@ class NotifHeads:
         for u in users:
             heads.pop(u, None)
 
+    def clear(self) -> None:
+        """Forget every head (a notice or campaign numbered many users' copies)."""
+        self._heads.clear()
+
     def _bound(self) -> None:
         heads = self._heads
         if len(heads) >= self._limit:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -67,6 +68,9 @@ class NoticeSender:
     secret: str
     here: Node | None = None
     chunk: int = CHUNK
+    # told after each chunk commits: its users' copies were numbered behind the node's
+    # heads (hub.rules.notif_heads), which the node forgets
+    numbered: Callable[[], None] | None = None
 
     async def announce(self, title: str, body: str, data: dict) -> int:
         """Store the notice and its chunks; returns once it is complete."""
@@ -115,6 +119,8 @@ class NoticeSender:
                 pending = None
                 if stored is None:
                     return  # completed by another sender meanwhile
+                if self.numbered is not None:
+                    self.numbered()
                 bid = stored.broadcast_id  # past `until`: it is complete (one at a time)
                 if bid < until or (bid == until and not stored.complete):
                     pending = asyncio.ensure_future(notif_store.store_chunk(db, chunk, ask))

@@ -24,7 +24,7 @@ from prometheus_client import Counter
 
 from hub.background import Background
 from hub.cluster.bus import user_channel
-from hub.cluster.delivery import Delivery
+from hub.cluster.delivery import NUMBERED, Delivery
 from hub.rules.campaigns import Audience, Pacer, audience_problem, may_change
 from hub.store import Store
 from hub.store import campaigns as store
@@ -186,7 +186,19 @@ class Sender:
                 return True
             if len(batch.copies) < n:
                 pacer.give_back(n - len(batch.copies))
+            await self.numbered([uid for uid, _ in batch.copies])
             await self.push(batch.copies)
+
+    async def numbered(self, users: list[str]) -> None:
+        """The copies were numbered behind the nodes' heads (hub.rules.notif_heads): this
+        node and the others read those users' heads again before their next writes."""
+        if not users:
+            return
+        self.store.forget_notification_heads(users)
+        try:
+            await self.delivery.to_nodes({"type": NUMBERED, "users": users})
+        except Exception as exc:  # a stale head costs a batch written twice, no wrong seq
+            log.warning("campaign copies numbered, the other nodes not told: %s", exc)
 
     async def push(self, copies: list[tuple[str, dict[str, Any]]]) -> None:
         if not copies:

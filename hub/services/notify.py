@@ -392,6 +392,7 @@ class Notifier:
             freeze = await incidents.record_freeze(
                 db, alert, lang, URGENT_OPENING[lang], dict(URGENT_OPENING)
             )
+        self.store.forget_notification_heads([event["user_id"]])  # numbered by the store
         if freeze is None:
             return  # handled before, here or on another node
         conv = freeze.conversation

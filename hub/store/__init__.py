@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any, cast
 
 import asyncpg
@@ -154,6 +155,16 @@ class Store:
         """The routing pool's connection that passes leave free: for what a pass announces
         after COMMIT (waits for it, never for the main pool)."""
         return Acquired(self.routing_pool.acquire())
+
+    def forget_notification_heads(self, users: Iterable[str] | None = None) -> None:
+        """Read these users' heads (None: everyone's) from the store before numbering
+        their next notifications: another writer numbered copies for them (a notice, a
+        campaign, a freeze). Only a cost saved: a stale head makes a batch be numbered
+        again, never a wrong seq."""
+        if users is None:
+            self._notif_heads.clear()
+        else:
+            self._notif_heads.forget(users)
 
     async def ping(self, timeout: float = 2) -> bool:
         """Whether PostgreSQL answers within `timeout` seconds (raises when it cannot)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.metrics import NOTIFICATIONS_NUMBERED_AGAIN as NUMBERED_AGAIN
 from hub.rules.notif_heads import NotifHeads
 from hub.store.ids import new_id
 from supporthub_core.db import fetch_one
@@ -396,6 +397,9 @@ async def write_notifications(
             continue
         except asyncpg.UniqueViolationError as e:
             known.forget(users)
+            NUMBERED_AGAIN.labels(
+                "event_stored" if e.constraint_name == _EVENT_STORED else "seq_taken"
+            ).inc()
             if e.constraint_name == _EVENT_STORED:
                 handled = await handled_events(conn, [o.event_id for o in batch if o.event_id])
                 keep = [i for i in keep if ops[i].event_id not in handled]
