@@ -167,6 +167,20 @@ async def _connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
+async def _take_seq(conn: asyncpg.Connection, user_id: str, seq: int):
+    """Another writer's transaction, left open, that has stored the user's `seq`."""
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute(
+        "insert into notifications (id, user_id, seq, kind, title, body, data)"
+        " values ($1, $2, $3, 'k', 't', 'b', '{}')",
+        _ev(),
+        user_id,
+        seq,
+    )
+    return tx
+
+
 async def _seqs_of(db: asyncpg.Connection, user_id: str) -> list[int]:
     return [s for s, _ in await _stored(db, user_id)]
 
@@ -207,14 +221,7 @@ async def test_a_seq_taken_by_another_writer_is_numbered_again(db, services):
     await write_notifications(db, [_note(a, _ev())], heads)
     other = await _connect(services.dsn)
     try:
-        tx = other.transaction()
-        await tx.start()
-        await other.execute(
-            "insert into notifications (id, user_id, seq, kind, title, body, data)"
-            " values ($1, $2, 2, 'k', 't', 'b', '{}')",
-            _ev(),
-            a,
-        )
+        tx = await _take_seq(other, a, 2)
         write = asyncio.create_task(write_notifications(db, [_note(a, _ev())], heads))
         await asyncio.sleep(0.2)  # it waits on the uncommitted seq 2
         await tx.commit()
@@ -233,14 +240,7 @@ async def test_a_write_inside_a_transaction_survives_a_taken_seq(db, services):
     await write_notifications(db, [_note(a, _ev())])
     other = await _connect(services.dsn)
     try:
-        tx = other.transaction()
-        await tx.start()
-        await other.execute(
-            "insert into notifications (id, user_id, seq, kind, title, body, data)"
-            " values ($1, $2, 2, 'k', 't', 'b', '{}')",
-            _ev(),
-            a,
-        )
+        tx = await _take_seq(other, a, 2)
 
         async def caller() -> int:
             async with db.transaction():

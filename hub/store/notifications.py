@@ -388,10 +388,11 @@ async def write_notifications(
         missing = known.unknown(users)
         if missing:
             known.learn(tuple(r) for r in await conn.fetch(_HEADS, missing))
-        seqs, after = known.number([o.user_id for o in batch])
+        batch_users = [o.user_id for o in batch]
+        seqs, after = known.number(batch_users)
         ids, now = [new_id() for _ in batch], datetime.now(UTC)
         try:
-            rows = await _insert(conn, batch, ids, seqs, now, users)
+            rows = await _insert(conn, batch, batch_users, ids, seqs, now, users)
         except asyncpg.DeadlockDetectedError:
             known.forget(users)  # chosen to give way to another writer: numbered again
             continue
@@ -426,6 +427,7 @@ _SEQ_TAKEN = "notifications_pkey"  # the primary key (user_id, seq)
 async def _insert(
     conn: asyncpg.Connection,
     batch: list[NotificationWrite],
+    batch_users: list[str],
     ids: list[str],
     seqs: list[int],
     now: datetime,
@@ -433,7 +435,7 @@ async def _insert(
 ) -> list[asyncpg.Record]:
     # in user id order (each user's in seq order), as every writer of notifications
     # inserts: two that wait on each other's seqs never wait in a circle
-    order = sorted(range(len(batch)), key=lambda k: batch[k].user_id)
+    order = sorted(range(len(batch)), key=batch_users.__getitem__)
     rows = []
     for k in order:
         o = batch[k]

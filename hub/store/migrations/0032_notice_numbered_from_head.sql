@@ -4,12 +4,12 @@
 -- still locks the chunk's rows in id order, reading the key over the chunk's range (0030).
 -- The head is read as of the update's statement: rows committed while it waited for a
 -- row lock, or a row the hub is storing for that seq now, are not seen. `notice_chunk`
--- inserts plainly; if a seq was taken, it stores the chunk again with ON CONFLICT DO
--- NOTHING on the primary key (an insert in progress for the same seq is waited for, and
--- skips the copy if it commits), then numbers the skipped copies again in a new
--- statement, which sees what committed meanwhile, until none is skipped: a concurrent
--- write never fails the chunk, never leaves a gap, and each user of the chunk (their
--- cursor moved) gets their one copy.
+-- inserts plainly; if a seq was taken, it moves the cursors again and stores the copies
+-- with ON CONFLICT DO NOTHING on the primary key (an insert in progress for the same seq
+-- is waited for, and skips the copy if it commits), numbering the skipped copies again in
+-- a new statement, which sees what committed meanwhile, until none is skipped: a
+-- concurrent write never fails the chunk, never leaves a gap, and each user of the chunk
+-- (their cursor moved) gets their one copy.
 create or replace function bump_for_notice(notice bigint, due text[])
     returns table (user_id text, seq bigint)
     language sql volatile
@@ -39,7 +39,7 @@ declare
     got_users text[];
     got_seqs bigint[];
     got_ids text[];
-    skipped text[];  -- users whose copy found its seq taken: numbered again
+    skipped text[];  -- users whose copy is still to store (its seq was taken)
 begin
     perform pg_advisory_xact_lock(1399341667);
     select * into n from broadcasts b where b.completed_at is null order by b.id limit 1;
@@ -50,8 +50,7 @@ begin
     from (select u.id from users u where u.broadcast_cursor < n.id and u.id > n.done_up_to
           order by u.id limit lim) c;
     -- the usual case, no seq taken meanwhile: a plain insert, cheaper than ON CONFLICT's
-    -- speculative one; when a seq was taken, the block's work is undone (cursors too) and
-    -- the chunk is stored by the statement that skips taken seqs
+    -- speculative one; when a seq was taken, the block's work is undone (cursors too)
     begin
         with copies as (
             insert into notifications as t
@@ -65,23 +64,12 @@ begin
         into stored_users, stored_seqs, stored_ids, skipped
         from copies c;
     exception when unique_violation then
-        with bumped as (
-            select b.user_id, b.seq from bump_for_notice(n.id, due) b
-        ),
-        copies as (
-            insert into notifications as t
-                (id, user_id, seq, kind, title, body, data, broadcast_id)
-            select 'n' || n.id || '.' || b.user_id, b.user_id, b.seq, 'system.notice',
-                   n.title, n.body, n.data, n.id
-            from bumped b order by b.user_id
-            on conflict (user_id, seq) do nothing
-            returning t.user_id, t.seq, t.id)
-        select coalesce(array_agg(c.user_id), '{}'), coalesce(array_agg(c.seq), '{}'),
-               coalesce(array_agg(c.id), '{}'),
-               (select coalesce(array_agg(b.user_id order by b.user_id), '{}') from bumped b
-                where not exists (select 1 from copies k where k.user_id = b.user_id))
-        into stored_users, stored_seqs, stored_ids, skipped
-        from copies c;
+        -- the cursors again; the loop below stores every copy, skipping taken seqs
+        select coalesce(array_agg(b.user_id order by b.user_id), '{}') into skipped
+        from bump_for_notice(n.id, due) b;
+        stored_users := '{}';
+        stored_seqs := '{}';
+        stored_ids := '{}';
     end;
     while cardinality(skipped) > 0 loop
         with copies as (
