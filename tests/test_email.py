@@ -244,6 +244,30 @@ async def test_attachments_within_the_chat_limits(setup):
     await agent.close()
 
 
+async def test_a_mailed_chat_reaches_an_agent_only_with_its_text_and_files(setup, isolated):
+    server, db, catcher, smtp_port = setup
+    msg = mail("Here is the receipt.")
+    msg.add_attachment(png(32), maintype="image", subtype="png", filename="receipt.png")
+    hold = await asyncpg.connect(isolated.dsn)
+    tx = hold.transaction()
+    await tx.start()
+    await hold.execute("lock table attachments in share mode")  # the file's row waits
+    delivered = asyncio.create_task(deliver(smtp_port, msg))
+    while not await db.fetchval("select count(*) from conversations"):
+        await asyncio.sleep(0.05)
+    agent = await online_agent(server)  # a routing pass while the mail is half stored
+    await tx.rollback()
+    await hold.close()
+    await delivered
+
+    assigned = await agent.expect("chat.assigned")
+    texts = [m["text"] for m in assigned["history"]]
+    assert any("Here is the receipt." in t for t in texts)
+    files = [a for m in assigned["history"] for a in m.get("attachments", [])]
+    assert [f["content_type"] for f in files] == ["image/png"]
+    await agent.close()
+
+
 async def test_nobody_online_leave_a_message_answered_by_mail(setup):
     server, db, catcher, smtp_port = setup
     user = await server.client("u-zhang", name="Zhang San")
@@ -406,8 +430,12 @@ async def test_a_mail_retried_after_a_cut_off_opening_continues_its_chat(setup):
     cid = await db.fetchval("select id from conversations")
     # as if the node died after opening the chat, before its message was stored (451)
     await db.execute("delete from messages where conversation_id = $1", cid)
+    await db.execute(
+        "update conversations set status = 'bot', enqueued_at = null where id = $1", cid
+    )  # held out of the queue until then
     await deliver(smtp_port, first)  # the sending server tries again
     assert await db.fetchval("select count(*) from conversations") == 1
+    assert await db.fetchval("select status from conversations") == "queued"
     texts = await db.fetch("select text, mail_id from messages where conversation_id = $1", cid)
     assert len(texts) == 1 and "Is anyone there?" in texts[0]["text"]
     assert f"<{texts[0]['mail_id']}>" == first["Message-ID"]

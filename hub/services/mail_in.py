@@ -216,8 +216,11 @@ class MailIn:
         posted = await self.chat.post(
             {"id": cid}, "user", user_id, name, text, "mail:" + mail_id[:200], tuple(stored)
         )
+        opening = outcome == "opened" or cid == opened_before
         async with self.store.acquire() as db:
             await mail_store.set_mail_id(db, posted.message_id, mail_id)
+            if opening:
+                await mail_store.enqueue_opened(db, cid)
             if refused:
                 listing = "\n".join(f"- {n}: {why}" for n, why in refused)
                 mb = self.settings.attachment_max_bytes // (1024 * 1024)
@@ -226,7 +229,7 @@ class MailIn:
                     REFUSED_FILES.format(files=listing, mb=mb), mail_id, cid,
                 )  # fmt: skip
                 self.mail_out.nudge()
-        if outcome == "opened":
+        if opening:
             await self.chat.route()
         return outcome
 
@@ -254,12 +257,15 @@ class MailIn:
     async def _open(
         self, user_id: str, lang: str, text: str, address: str, subject: str, mail_id: str
     ) -> str:
+        """The mail's chat, held out of the queue (as `bot`, which no bot answers here)
+        until its text and files are stored: a routing pass in between would hand an agent
+        a chat with nothing in it. `enqueue_opened` queues it, on a retried mail too."""
         topic = guess_topic(text)
         cid = new_id()
         async with self.store.acquire() as db, db.transaction():
             await conv_store.create(
                 db, cid, user_id, topic=topic, priority=routing.priority_for_topic(topic),
-                status="queued", lang=lang, channel="email",
+                status="bot", lang=lang, channel="email",
             )  # fmt: skip
             await mail_store.set_reply_email(db, cid, address, subject or None)
             await mail_store.record_opening(db, mail_id, cid)

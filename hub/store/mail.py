@@ -182,6 +182,15 @@ async def opened_by(db: asyncpg.Connection, mail_id: str) -> str | None:
     )
 
 
+async def enqueue_opened(db: asyncpg.Connection, conversation_id: str) -> None:
+    """A chat opened by mail, held until its first message was stored, joins the queue."""
+    await db.execute(
+        "update conversations set status = 'queued', enqueued_at = now(),"
+        " last_activity_at = now() where id = $1 and status = 'bot' and channel = 'email'",
+        conversation_id,
+    )
+
+
 async def record_opening(db: asyncpg.Connection, mail_id: str, conversation_id: str) -> None:
     await db.execute(
         "insert into mail_received (mail_id, conversation_id) values ($1, $2)"
