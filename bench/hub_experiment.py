@@ -18,6 +18,8 @@ Experiments (comma-separated):
   gcstats   the cyclic collector's passes per generation, their wall and CPU time, written
             to $BENCH_GCSTATS every 5 s ($BENCH_GCYOUNG=1: what the first young passes held)
   noping    no WebSocket keepalive pings (what they cost: bench/idle.py --hub-exp noping)
+  alone     no fan-out publish for other nodes after a batch was delivered here (what a
+            lone node's publish and reading it back cost; unsafe while nodes join)
   fastframe notification frames packed with one reused msgpack.Packer, `ts` formatted once
             per batch (same bytes; 1.8 -> 0.6 us per frame in isolation)
 
@@ -340,7 +342,23 @@ def exp_noping() -> None:
     uvicorn.Config.__init__ = patched
 
 
+def exp_alone() -> None:
+    """A node delivers a notification batch to its own sockets and publishes nothing for
+    other nodes (a lone node's publish, and reading it back, cost): what skipping the
+    publish while a node is alone would save. Not safe as it is: a node that has just
+    joined would miss live frames until the others see it."""
+    from hub.cluster.delivery import Delivery
+
+    def for_others(self, items):
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    Delivery.for_others = for_others
+
+
 EXPERIMENTS = {
+    "alone": exp_alone,
     "trace": exp_trace,
     "noping": exp_noping,
     "gcstats": exp_gcstats,
