@@ -268,6 +268,29 @@ async def test_a_mailed_chat_reaches_an_agent_only_with_its_text_and_files(setup
     await agent.close()
 
 
+async def test_a_mail_retried_after_it_was_stored_queues_the_chat_it_left_held(setup):
+    server, db, catcher, smtp_port = setup
+    first = mail("Is anyone there?")
+    await deliver(smtp_port, first)
+    cid = await db.fetchval("select id from conversations")
+    # as if the node died after the message was stored, before its chat was queued
+    await db.execute(
+        "update conversations set status = 'bot', enqueued_at = null where id = $1", cid
+    )
+    await deliver(smtp_port, first)  # the sending server tries again: a duplicate
+    texts = await db.fetchval(
+        "select count(*) from messages where sender_role = 'user' and conversation_id = $1", cid
+    )
+    assert texts == 1
+    assert await db.fetchval("select status from conversations") == "queued"
+
+    agent = await online_agent(server)
+    assigned = await agent.expect("chat.assigned")
+    assert assigned["conversation_id"] == cid
+    assert any("Is anyone there?" in m["text"] for m in assigned["history"])
+    await agent.close()
+
+
 async def test_nobody_online_leave_a_message_answered_by_mail(setup):
     server, db, catcher, smtp_port = setup
     user = await server.client("u-zhang", name="Zhang San")

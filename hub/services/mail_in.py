@@ -24,6 +24,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parseaddr
 
+import asyncpg
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from hub import metrics
@@ -190,6 +191,7 @@ class MailIn:
                 self.mail_out.nudge()
                 return f"refused:{verdict}"
             if await mail_store.known_ids(db, [mail_id]):
+                await self._queue_if_held(db, mail_id)
                 return "duplicate"  # the same mail again (a retry of the sending server)
             known = await mail_store.known_ids(db, rules.message_ids(in_reply_to, references))
             opened_before = await mail_store.opened_by(db, mail_id)  # then cut off: retried
@@ -253,6 +255,13 @@ class MailIn:
             subject = f"{fallback_subject(self.settings)}: {conv['topic']}"
             await mail_store.set_reply_email(db, cid, address, subject)
         return rules.hide_address(address)
+
+    async def _queue_if_held(self, db: asyncpg.Connection, mail_id: str) -> None:
+        """The chat this mail opened joins the queue if it is still held: the node that
+        stored the mail was cut off before it queued the chat."""
+        opened = await mail_store.opened_by(db, mail_id)
+        if opened is not None and await mail_store.enqueue_opened(db, opened):
+            await self.chat.route()
 
     async def _open(
         self, user_id: str, lang: str, text: str, address: str, subject: str, mail_id: str

@@ -182,13 +182,15 @@ async def opened_by(db: asyncpg.Connection, mail_id: str) -> str | None:
     )
 
 
-async def enqueue_opened(db: asyncpg.Connection, conversation_id: str) -> None:
-    """A chat opened by mail, held until its first message was stored, joins the queue."""
-    await db.execute(
+async def enqueue_opened(db: asyncpg.Connection, conversation_id: str) -> bool:
+    """A chat opened by mail, held until its first message was stored, joins the queue;
+    False when it was not held (queued before, or not opened by mail)."""
+    done = await db.execute(
         "update conversations set status = 'queued', enqueued_at = now(),"
         " last_activity_at = now() where id = $1 and status = 'bot' and channel = 'email'",
         conversation_id,
     )
+    return done != "UPDATE 0"
 
 
 async def record_opening(db: asyncpg.Connection, mail_id: str, conversation_id: str) -> None:
