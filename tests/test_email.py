@@ -74,6 +74,13 @@ async def setup(isolated):
         await catcher.stop()
 
 
+async def held_out_of_the_queue(db, cid: str) -> None:
+    """A mailed chat as its node leaves it until its first message is stored."""
+    await db.execute(
+        "update conversations set status = 'bot', enqueued_at = null where id = $1", cid
+    )
+
+
 async def online_agent(server):
     agent = await server.client("alice", "agent", name="Alice")
     state = await agent.request({"type": "agent.status", "status": "online"})
@@ -273,10 +280,7 @@ async def test_a_mail_retried_after_it_was_stored_queues_the_chat_it_left_held(s
     first = mail("Is anyone there?")
     await deliver(smtp_port, first)
     cid = await db.fetchval("select id from conversations")
-    # as if the node died after the message was stored, before its chat was queued
-    await db.execute(
-        "update conversations set status = 'bot', enqueued_at = null where id = $1", cid
-    )
+    await held_out_of_the_queue(db, cid)  # cut off after the message, before the queue
     await deliver(smtp_port, first)  # the sending server tries again: a duplicate
     texts = await db.fetchval(
         "select count(*) from messages where sender_role = 'user' and conversation_id = $1", cid
@@ -453,9 +457,7 @@ async def test_a_mail_retried_after_a_cut_off_opening_continues_its_chat(setup):
     cid = await db.fetchval("select id from conversations")
     # as if the node died after opening the chat, before its message was stored (451)
     await db.execute("delete from messages where conversation_id = $1", cid)
-    await db.execute(
-        "update conversations set status = 'bot', enqueued_at = null where id = $1", cid
-    )  # held out of the queue until then
+    await held_out_of_the_queue(db, cid)  # as it is until its message is stored
     await deliver(smtp_port, first)  # the sending server tries again
     assert await db.fetchval("select count(*) from conversations") == 1
     assert await db.fetchval("select status from conversations") == "queued"
